@@ -1,0 +1,1 @@
+"""Operator interfaces over the gateway: the command line, the HTTP app and the process runner."""

@@ -1,0 +1,67 @@
+"""The HTTP app (Starlette). For now: liveness and readiness. Every error is a JSON body."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from gateway.storage.database import Database, DatabaseError
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What `/readyz` checks: the database, and the SES client when this process sends."""
+
+    db: Database
+    ses_ready: Callable[[], bool] | None = None
+
+
+def error_response(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, str(exc.detail))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return error_response(500, "internal error: the gateway's log has the details")
+
+
+def create_app(readiness: Readiness) -> Starlette:
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks: dict[str, str] = {}
+        try:
+            await readiness.db.ping()
+            checks["database"] = "ok"
+        except DatabaseError as exc:
+            checks["database"] = str(exc)
+        if readiness.ses_ready is not None:
+            checks["ses"] = "ok" if readiness.ses_ready() else "SES client not open"
+        failing = {k: v for k, v in checks.items() if v != "ok"}
+        if failing:
+            message = "; ".join(f"{k}: {v}" for k, v in failing.items())
+            return JSONResponse(
+                {"status": "unavailable", "checks": checks, "error": {"status": 503, "message": message}},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready", "checks": checks})
+
+    handlers: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
+        HTTPException: _http_error,
+        500: _server_error,
+    }
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/readyz", readyz)],
+        exception_handlers=handlers,
+    )

@@ -1,0 +1,138 @@
+"""`ses-gateway serve`: SMTP, HTTP and delivery workers on one event loop, or a subset of them.
+
+SIGTERM or SIGINT: stop accepting, let SMTP transactions and SES calls in progress finish (each
+bounded by `SHUTDOWN_TIMEOUT`), record what they came to, and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Generator, Iterable
+from contextlib import AsyncExitStack
+
+import uvicorn
+
+from admin.app import Readiness, create_app
+from config import Settings
+from gateway.auth import Authenticator
+from gateway.delivery import DeliveryWorker
+from gateway.emulator import Emulator, configured_endpoint, start_emulator
+from gateway.logs import log_event
+from gateway.secret_key import load_secret_key
+from gateway.ses import SesClientProvider, SesSender
+from gateway.smtp.handler import SubmissionHandler
+from gateway.smtp.server import SmtpService
+from gateway.spool import Spool
+from gateway.storage.database import Database
+from gateway.storage.migrate import ensure_schema
+from gateway.tls import certificate_files, server_context
+
+log = logging.getLogger("gateway.serve")
+
+ROLES = ("smtp", "web", "worker")
+
+
+class _WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve()` owns the process's signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _dev_emulator() -> Emulator | None:
+    endpoint = configured_endpoint()
+    if endpoint:
+        log_event(log, "dev-mode", emulator="off", reason="an AWS endpoint is configured", endpoint=endpoint)
+        return None
+    emulator = start_emulator()
+    log_event(
+        log,
+        "dev-mode",
+        level=logging.WARNING,
+        emulator=emulator.url,
+        note="SES emulator (moto) on loopback: nothing leaves this machine; "
+        "example.com is verified in it",
+    )
+    return emulator
+
+
+async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = False) -> int:
+    roles = frozenset(roles)
+    emulator = _dev_emulator() if dev else None
+    db = Database(settings.database)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        load_secret_key(settings)
+        async with AsyncExitStack() as stack:
+            tasks: list[asyncio.Task[None]] = []
+            worker = provider = spool = smtp = web = None
+            if "worker" in roles:
+                provider = await stack.enter_async_context(SesClientProvider(settings))
+                if not await provider.has_credentials():
+                    log_event(log, "ses-credentials", level=logging.ERROR, problem="no AWS credentials found")
+                owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
+                worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, owner)
+                tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+            if "smtp" in roles:
+                spool = Spool(db, on_stored=worker.wake if worker else None)
+                spool.start()
+                tls = server_context(*certificate_files(settings))
+                smtp = SmtpService(
+                    settings,
+                    SubmissionHandler(settings, spool),
+                    Authenticator(db, settings.auth_cache_ttl),
+                    tls,
+                )
+                await smtp.start()
+            if "web" in roles:
+                readiness = Readiness(db, (lambda: provider.ready) if provider else None)
+                config = uvicorn.Config(
+                    create_app(readiness),
+                    host=settings.http_host,
+                    port=settings.http_port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+                web = _WebServer(config)
+                tasks.append(asyncio.create_task(web.serve(), name="web"))
+            log_event(
+                log,
+                "started",
+                roles=",".join(sorted(roles)),
+                database=db.backend,
+                ses_api=settings.ses_send_api,
+                ses_endpoint=provider.endpoint if provider else None,
+                region=provider.region if provider else None,
+            )
+            waiter = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    log.error("%s stopped unexpectedly", task.get_name(), exc_info=task.exception())
+            log_event(log, "stopping")
+            if smtp is not None and spool is not None:
+                await smtp.stop(settings.shutdown_timeout)
+                await spool.stop()
+            if web is not None:
+                web.should_exit = True
+            if worker is not None:
+                await worker.stop()
+            waiter.cancel()
+            await asyncio.gather(waiter, *tasks, return_exceptions=True)
+    finally:
+        await db.close()
+        if emulator is not None:
+            emulator.stop()
+    log_event(log, "stopped")
+    return 0

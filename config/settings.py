@@ -1,0 +1,159 @@
+"""Every setting of the gateway, read from the environment, `.env` and an optional TOML file.
+
+Precedence, highest first: environment (`SES_GATEWAY_<NAME>`), `.env` in the working directory,
+the TOML file given with `--config` (keys are the lower-case names), then the defaults below.
+`docs/configuration.md` lists every setting; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "SES_GATEWAY_"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0)]
+
+V2_MAX_MESSAGE_SIZE = 40_000_000
+"""SES v2 `SendEmail` accepts raw messages up to 40 MB."""
+V1_MAX_MESSAGE_SIZE = 10_000_000
+"""SES v1 `SendRawEmail` accepts raw messages up to 10 MB."""
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", validate_default=True
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    auto_migrate: bool = True
+
+    hostname: str = Field(default_factory=socket.getfqdn, min_length=1)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: Port = 2587
+    smtps_port: Annotated[int, Field(ge=0, le=65535)] = 2465
+    smtp_timeout: Seconds = 300
+    http_host: str = "127.0.0.1"
+    http_port: Port = 8025
+    public_url: str | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    secret_key: SecretStr | None = None
+
+    max_message_size: Annotated[int, Field(ge=1024)] | None = None
+    max_recipients: Annotated[int, Field(ge=1)] = 100
+    auth_cache_ttl: Annotated[float, Field(ge=0)] = 300
+
+    ses_send_api: Literal["v2", "v1"] = "v2"
+    configuration_set: str | None = None
+    ses_timeout: Seconds = 30
+    max_queue_age: Seconds = 86400
+    retry_base_delay: Seconds = 30
+    retry_max_delay: Seconds = 1800
+    delivery_concurrency: Annotated[int, Field(ge=1, le=1000)] = 64
+    delivery_lease: Seconds = 60
+    delivery_poll_interval: Seconds = 1
+    body_retention_days: Annotated[int, Field(ge=0)] = 0
+    shutdown_timeout: Seconds = 30
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls)
+        return (init_settings, env_settings, dotenv_settings, toml)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                f"{ENV_PREFIX}TLS_CERT_FILE and {ENV_PREFIX}TLS_KEY_FILE must be set together"
+            )
+        for path in (self.tls_cert_file, self.tls_key_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"TLS file {path} does not exist")
+        if self.smtps_port == self.smtp_port:
+            raise ValueError(
+                f"{ENV_PREFIX}SMTP_PORT and {ENV_PREFIX}SMTPS_PORT must differ "
+                "(set SMTPS_PORT=0 to turn implicit TLS off)"
+            )
+        if self.retry_max_delay < self.retry_base_delay:
+            raise ValueError(
+                f"{ENV_PREFIX}RETRY_MAX_DELAY must be at least {ENV_PREFIX}RETRY_BASE_DELAY"
+            )
+        return self
+
+    @property
+    def database(self) -> str:
+        """The database URL in force: `DATABASE_URL`, else SQLite in `DATA_DIR`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def message_size_limit(self) -> int:
+        """`MAX_MESSAGE_SIZE`, else the raw limit of the SES API in use."""
+        if self.max_message_size is not None:
+            return self.max_message_size
+        return V2_MAX_MESSAGE_SIZE if self.ses_send_api == "v2" else V1_MAX_MESSAGE_SIZE
+
+    @property
+    def base_url(self) -> str:
+        """`PUBLIC_URL` without a trailing slash, else the local HTTP address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.http_host}:{self.http_port}"
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """Read the settings; raise `ConfigError` with one line that names what is wrong."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"--config: {config_file} does not exist")
+        try:
+            tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--config: {config_file} is not valid TOML: {exc}") from exc
+        model_config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+        cls = type("FileSettings", (Settings,), {"model_config": model_config})
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe(exc)) from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """The first problem of a validation error, as one line naming the setting."""
+    error = exc.errors(include_url=False)[0]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    name = ENV_PREFIX + str(error["loc"][0]).upper()
+    value = error.get("input")
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+    return f"{name}: {message}{shown}"

@@ -1,0 +1,1 @@
+"""SES Gateway: the SMTP server, spool, delivery and the clients of external systems."""

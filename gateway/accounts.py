@@ -1,0 +1,51 @@
+"""Tenants and SMTP credentials: validation and creation, over the storage functions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway import passwords
+from gateway.exceptions import InvalidInputError
+from gateway.storage import tenants
+from gateway.storage.database import Database
+from gateway.types import CredentialInfo, TenantInfo
+
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    """A credential as created: the only time its password is known."""
+
+    credential: CredentialInfo
+    password: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_tenant_name(name: str) -> str:
+    if not TENANT_NAME.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid tenant name {name!r}: use 1 to 63 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit (it is sent to SES as a message tag)"
+        )
+    return name
+
+
+async def create_tenant(db: Database, name: str) -> TenantInfo:
+    return await tenants.create_tenant(db, check_tenant_name(name), now())
+
+
+async def create_credential(db: Database, tenant_name: str, description: str = "") -> NewCredential:
+    if len(description) > 255:
+        raise InvalidInputError("the description is too long (at most 255 characters)")
+    tenant = await tenants.get_tenant(db, tenant_name)
+    password = passwords.new_password()
+    credential = await tenants.create_credential(
+        db, tenant, passwords.new_username(), passwords.hash_password(password), description, now()
+    )
+    return NewCredential(credential, password)

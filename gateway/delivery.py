@@ -1,0 +1,181 @@
+"""Delivery workers: claim due messages from the queue and relay them through SES.
+
+One claim loop per process feeds up to `DELIVERY_CONCURRENCY` sends in flight over one shared
+SES client. Outcomes are written back with group commit. Transient errors are retried with
+exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from config import Settings
+from gateway.batching import Batcher
+from gateway.exceptions import SesError, SesPermanentError, SesTransientError
+from gateway.logs import log_event
+from gateway.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.types import Job, JobRecipient, JobResult, RecipientOutcome, RecipientState
+
+log = logging.getLogger("gateway.delivery")
+
+Send = Callable[[str, Outgoing], Awaitable[str]]
+CLAIM_BATCH = 100
+T = TypeVar("T")
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before try number `attempt + 1`: doubling from `base`, at most `cap`, jittered."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(delay / 2, delay)
+
+
+def batches(items: Sequence[T], size: int = MAX_RECIPIENTS_PER_CALL) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, send: Send, settings: Settings, owner: str) -> None:
+        self._db = db
+        self._send = send
+        self._settings = settings
+        self._owner = owner
+        self._recorder: Batcher[JobResult] = Batcher(self._record)
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New messages are due: claim now rather than at the next poll."""
+        self._wake.set()
+
+    async def _record(self, results: Sequence[JobResult]) -> None:
+        await queue.record(self._db, results, keep_bodies=self._settings.body_retention_days > 0)
+
+    async def run(self) -> None:
+        """Deliver until `stop()` is called."""
+        self._recorder.start()
+        renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
+        try:
+            await self._claim_loop()
+        finally:
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        lease = timedelta(seconds=self._settings.delivery_lease)
+        while not self._stopping:
+            self._wake.clear()
+            free = self._settings.delivery_concurrency - len(self._inflight)
+            jobs: list[Job] = []
+            if free > 0:
+                now = datetime.now(UTC)
+                try:
+                    jobs = await queue.claim(
+                        self._db, self._owner, min(free, CLAIM_BATCH), now, now + lease
+                    )
+                except Exception:
+                    log.exception("claiming due messages failed; trying again shortly")
+                for job in jobs:
+                    task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
+                    self._inflight[job.id] = task
+                    task.add_done_callback(lambda _t, i=job.id: self._done(i))
+                if len(jobs) == min(free, CLAIM_BATCH) and jobs:
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
+
+    def _done(self, job_id: str) -> None:
+        self._inflight.pop(job_id, None)
+        self._wake.set()
+
+    async def _renew_leases(self) -> None:
+        period = self._settings.delivery_lease / 3
+        while True:
+            await asyncio.sleep(period)
+            until = datetime.now(UTC) + timedelta(seconds=self._settings.delivery_lease)
+            try:
+                await queue.renew(self._db, self._owner, list(self._inflight), until)
+            except Exception:
+                log.exception("renewing delivery leases failed")
+
+    async def stop(self) -> None:
+        """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
+        self._stopping = True
+        self._wake.set()
+        pending = list(self._inflight.values())
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._recorder.stop()
+        await queue.release(self._db, self._owner)
+
+    async def _deliver(self, job: Job) -> None:
+        outcomes: list[RecipientOutcome] = []
+        for batch in batches(job.recipients):
+            outcomes += await self._send_batch(job, batch)
+        now = datetime.now(UTC)
+        next_attempt = None
+        if any(o.state is RecipientState.DEFERRED for o in outcomes):
+            delay = backoff(
+                job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
+            )
+            next_attempt = min(now + timedelta(seconds=delay), job.expires_at)
+        try:
+            await self._recorder.submit(JobResult(job.id, tuple(outcomes), next_attempt, now))
+        except Exception:
+            # The lease runs out and the message is tried again: a duplicate, never a loss.
+            log.exception("recording the delivery of %s failed", job.id)
+
+    async def _send_batch(self, job: Job, recipients: list[JobRecipient]) -> list[RecipientOutcome]:
+        """One SES call (one delivery attempt) and the outcome for each of its recipients."""
+        started = time.monotonic()
+        outgoing = Outgoing(
+            job.mail_from,
+            [r.address for r in recipients],
+            job.data,
+            {"tenant": job.tenant_name, "queue_id": job.id},
+        )
+        ses_id: str | None = None
+        error: SesError | None = None
+        try:
+            ses_id = await self._send(job.tenant_name, outgoing)
+        except SesError as exc:
+            error = exc
+        except Exception as exc:
+            log.exception("unexpected error sending %s", job.id)
+            error = SesTransientError("InternalError", repr(exc))
+        state, detail = RecipientState.SENT, None
+        if error is not None:
+            expired = datetime.now(UTC) >= job.expires_at
+            if isinstance(error, SesPermanentError):
+                state, detail = RecipientState.FAILED, str(error)
+            elif expired:
+                state = RecipientState.FAILED
+                detail = f"gave up after {job.attempts} attempts (MAX_QUEUE_AGE reached): {error}"
+            else:
+                state, detail = RecipientState.DEFERRED, str(error)
+        log_event(
+            log,
+            "delivery",
+            level=logging.INFO if error is None else logging.WARNING,
+            queue_id=job.id,
+            tenant=job.tenant_name,
+            attempt=job.attempts,
+            recipients=len(recipients),
+            result=state.value,
+            ses_message_id=ses_id,
+            error=detail,
+            ms=round((time.monotonic() - started) * 1000),
+        )
+        return [RecipientOutcome(r.id, state, ses_id, detail) for r in recipients]

@@ -1,0 +1,103 @@
+"""The relayed copy of a submitted message: pure functions over the raw bytes.
+
+The body is never parsed or re-encoded; only the header block is touched: a `Received:` field is
+prepended, `Message-ID:` and `Date:` are added when missing, and `Bcc:` is removed (the envelope
+alone says who receives the message).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime, make_msgid
+
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+_UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """What the Received field says about the submission."""
+
+    queue_id: str
+    hostname: str
+    client_helo: str
+    client_address: str
+    tls: str | None
+    authenticated: bool
+    esmtp: bool
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    data: bytes
+    message_id: str
+
+
+def _clean(text: str) -> str:
+    return _UNSAFE.sub("_", text)[:255] or "unknown"
+
+
+def received_field(facts: SessionFacts) -> bytes:
+    protocol = "ESMTP" if facts.esmtp else "SMTP"
+    if facts.tls:
+        protocol += "S"
+    if facts.authenticated:
+        protocol += "A"  # RFC 3848: ESMTPSA = ESMTP over TLS with AUTH
+    lines = [
+        f"Received: from {_clean(facts.client_helo)} ([{_clean(facts.client_address)}])",
+        f"\tby {_clean(facts.hostname)} (SES Gateway) with {protocol} id {facts.queue_id}",
+    ]
+    if facts.tls:
+        lines.append(f"\t({_clean(facts.tls)})")
+    lines[-1] += ";"
+    lines.append(f"\t{format_datetime(facts.received_at)}")
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def split_header(data: bytes) -> tuple[list[bytes], bytes]:
+    """The header fields (each with its folded continuation lines) and the rest of the message."""
+    fields: list[bytes] = []
+    position = 0
+    while position < len(data):
+        end = data.find(b"\n", position)
+        end = len(data) if end < 0 else end + 1
+        line = data[position:end]
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line
+        elif _FIELD_NAME.match(line):
+            fields.append(line)
+        else:
+            break
+        position = end
+    return fields, data[position:]
+
+
+def _name(field: bytes) -> bytes:
+    match = _FIELD_NAME.match(field)
+    assert match is not None
+    return match.group(1).lower()
+
+
+def prepare(data: bytes, facts: SessionFacts) -> Prepared:
+    fields, rest = split_header(data)
+    kept = [f for f in fields if _name(f) != b"bcc"]
+    names = {_name(f) for f in kept}
+    added: list[bytes] = []
+    message_id = next(
+        (f.split(b":", 1)[1].strip().decode("ascii", "replace") for f in kept if _name(f) == b"message-id"),
+        "",
+    )
+    if not message_id:
+        message_id = make_msgid(idstring=facts.queue_id, domain=_clean(facts.hostname))
+        added.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
+    if b"date" not in names:
+        added.append(f"Date: {format_datetime(facts.received_at)}\r\n".encode("ascii"))
+    if kept and not kept[-1].endswith(b"\n"):
+        kept[-1] += b"\r\n"
+    if not rest.startswith((b"\r\n", b"\n")):
+        rest = b"\r\n" + rest
+    relayed = received_field(facts) + b"".join(kept) + b"".join(added) + rest
+    return Prepared(relayed, message_id)

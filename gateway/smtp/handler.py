@@ -1,0 +1,104 @@
+"""The aiosmtpd handler: gathers the facts of each command and answers with named replies."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from config import Settings
+from gateway.message import SessionFacts, prepare
+from gateway.smtp import replies
+from gateway.spool import Spool, new_queue_id
+from gateway.types import NewMessage, Principal
+
+log = logging.getLogger("gateway.smtp")
+
+EXTENSIONS = ("250-PIPELINING", "250-ENHANCEDSTATUSCODES")
+
+
+def valid_mailbox(address: str) -> bool:
+    local, at, domain = address.rpartition("@")
+    return bool(at and local and domain) and " " not in address
+
+
+class SubmissionHandler:
+    def __init__(self, settings: Settings, spool: Spool) -> None:
+        self._settings = settings
+        self._spool = spool
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        return [*responses[:-1], *EXTENSIONS, responses[-1]]
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not session.authenticated:
+            return str(replies.AUTH_REQUIRED)
+        if not address:
+            return str(replies.NULL_SENDER)
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return str(replies.SENDER_OK)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not valid_mailbox(address):
+            return str(replies.BAD_ADDRESS)
+        if address.lower() in (a.lower() for a in envelope.rcpt_tos):
+            return str(replies.RECIPIENT_OK)
+        if len(envelope.rcpt_tos) >= self._settings.max_recipients:
+            return replies.TOO_MANY_RECIPIENTS.format(limit=self._settings.max_recipients)
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return str(replies.RECIPIENT_OK)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        principal: Principal = session.auth_data
+        now = datetime.now(UTC)
+        queue_id = new_queue_id()
+        tls: str | None = getattr(session, "tls", None)
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        facts = SessionFacts(
+            queue_id=queue_id,
+            hostname=self._settings.hostname,
+            client_helo=session.host_name or "",
+            client_address=peer,
+            tls=tls,
+            authenticated=True,
+            esmtp=bool(session.extended_smtp),
+            received_at=now,
+        )
+        prepared = prepare(envelope.original_content or b"", facts)
+        message = NewMessage(
+            id=queue_id,
+            tenant_id=principal.tenant_id,
+            credential_id=principal.credential_id,
+            mail_from=envelope.mail_from,
+            recipients=tuple(envelope.rcpt_tos),
+            data=prepared.data,
+            client_address=peer,
+            client_helo=session.host_name or "",
+            tls=tls,
+            auth_username=principal.username,
+            message_id_header=prepared.message_id[:998],
+            created_at=now,
+            expires_at=now + timedelta(seconds=self._settings.max_queue_age),
+        )
+        try:
+            await self._spool.store(message)
+        except Exception:
+            log.exception("storing message %s failed", queue_id)
+            return str(replies.STORE_FAILED)
+        getattr(session, "accepted", []).append(queue_id)
+        return replies.QUEUED.format(queue_id=queue_id)
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("SMTP session error", exc_info=error)
+        return str(replies.INTERNAL_ERROR)

@@ -1,0 +1,89 @@
+"""Every SMTP reply the gateway sends, as named constants: code, enhanced status code, text.
+
+aiosmtpd's own replies lack enhanced status codes (RFC 2034 requires them once
+ENHANCEDSTATUSCODES is advertised); `complete()` is the one place that adds them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+
+class Reply(NamedTuple):
+    code: int
+    enhanced: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.enhanced} {self.text}"
+
+    def format(self, **values: object) -> str:
+        return f"{self.code} {self.enhanced} {self.text.format(**values)}"
+
+
+SENDER_OK = Reply(250, "2.1.0", "Sender ok")
+RECIPIENT_OK = Reply(250, "2.1.5", "Recipient ok")
+QUEUED = Reply(250, "2.0.0", "Ok: queued as {queue_id}")
+AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required: log in with AUTH first")
+NULL_SENDER = Reply(
+    553, "5.1.7", "A null sender (MAIL FROM:<>) cannot be relayed through SES: give the sender address"
+)
+BAD_ADDRESS = Reply(553, "5.1.3", "Bad recipient address syntax: expected local-part@domain")
+TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients: at most {limit} per message")
+STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try again later")
+INTERNAL_ERROR = Reply(451, "4.3.0", "Internal error: try again later")
+MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big: the limit is {limit} bytes")
+TIMEOUT = Reply(421, "4.4.2", "{hostname} Timeout: closing the connection")
+SHUTTING_DOWN = Reply(421, "4.3.2", "{hostname} Service shutting down: try again later")
+LINE_TOO_LONG = Reply(
+    500,
+    "5.5.2",
+    "Line too long: lines may be at most 998 characters; encode long lines "
+    "with quoted-printable or base64",
+)
+NOT_ASCII = Reply(
+    500, "5.6.7", "Non-ASCII characters are not allowed: SES cannot deliver SMTPUTF8 mail"
+)
+STARTTLS_FIRST = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
+
+_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
+_SUCCESS = {
+    "250 OK": "250 2.0.0 Ok",
+    "221 Bye": "221 2.0.0 Bye",
+    "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
+}
+_DEFAULT_ENHANCED = {
+    421: "4.3.0",
+    451: "4.3.0",
+    500: "5.5.2",
+    501: "5.5.4",
+    502: "5.5.1",
+    503: "5.5.1",
+    504: "5.5.4",
+    530: "5.7.0",
+    535: "5.7.8",
+    552: "5.3.4",
+    553: "5.1.3",
+    555: "5.5.4",
+}
+
+
+def complete(status: str, size_limit: int) -> str:
+    """The reply to send for `status`, with an enhanced status code and a clear sentence."""
+    if status in _SUCCESS:
+        return _SUCCESS[status]
+    code = int(status[:3]) if status[:3].isdigit() else 0
+    if code < 400 or _ENHANCED.match(status):
+        return status
+    text = status[4:]
+    if code == 552:
+        return MESSAGE_TOO_BIG.format(limit=size_limit)
+    if text.startswith("Line too long"):
+        return str(LINE_TOO_LONG)
+    if text.startswith("Error: strict ASCII mode") or text == "Error: SMTPUTF8 disabled":
+        return str(NOT_ASCII)
+    if text.startswith("Must issue a STARTTLS"):
+        return str(STARTTLS_FIRST)
+    enhanced = _DEFAULT_ENHANCED.get(code, f"{str(code)[0]}.0.0")
+    return f"{code} {enhanced} {text.removeprefix('Error: ')}"

@@ -1,0 +1,238 @@
+"""The SMTP protocol (aiosmtpd's, with our AUTH, replies and timeouts) and its two listeners.
+
+Listeners run on the application's event loop (never aiosmtpd's threaded Controller):
+- submission with STARTTLS (`SMTP_PORT`): TLS is required before AUTH and before any mail;
+- implicit TLS (`SMTPS_PORT`): the whole connection is TLS, so AUTH is offered at once (aiosmtpd's
+  `auth_require_tls` does not see implicit TLS, hence False there; the socket is TLS anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
+
+from config import Settings
+from gateway.auth import Authenticator
+from gateway.logs import log_event
+from gateway.smtp import replies
+from gateway.smtp.handler import SubmissionHandler
+from gateway.tls import describe
+
+log = logging.getLogger("gateway.smtp")
+
+IDENT = "ESMTP SES Gateway"
+
+
+class GatewaySession(Session):  # type: ignore[misc]
+    """aiosmtpd's session plus what the session log line reports."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.started = time.monotonic()
+        self.accepted: list[str] = []
+        self.refusals: list[str] = []
+        self.auth_failures = 0
+        self.tls: str | None = None
+
+    # aiosmtpd sets this deprecated attribute on every AUTH and warns; we keep the principal in
+    # `auth_data` and have no use for it.
+    @property
+    def login_data(self) -> None:
+        return None
+
+    @login_data.setter
+    def login_data(self, value: object) -> None:
+        pass
+
+
+class SubmissionSMTP(SMTP):  # type: ignore[misc]
+    def __init__(
+        self,
+        handler: SubmissionHandler,
+        authenticator: Authenticator,
+        settings: Settings,
+        listener: Listener,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            handler,
+            data_size_limit=settings.message_size_limit,
+            enable_SMTPUTF8=False,
+            decode_data=False,
+            hostname=settings.hostname,
+            ident=IDENT,
+            timeout=settings.smtp_timeout,
+            command_call_limit=100,
+            **kwargs,
+        )
+        self._authenticator = authenticator
+        self._listener = listener
+
+    # -- session bookkeeping -------------------------------------------------------------
+
+    def _create_session(self) -> GatewaySession:
+        return GatewaySession(self.loop)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._listener.connections.add(self)
+        self.session.tls = describe(transport.get_extra_info("ssl_object"))
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._listener.connections.discard(self)
+        session: GatewaySession = self.session
+        principal = session.auth_data if session.authenticated else None
+        log_event(
+            log,
+            "smtp-session",
+            listener=self._listener.name,
+            peer=session.peer[0] if session.peer else None,
+            helo=session.host_name,
+            tls=session.tls,
+            tenant=getattr(principal, "tenant_name", None),
+            username=getattr(principal, "username", None),
+            accepted=len(session.accepted),
+            queue_ids=",".join(session.accepted) or None,
+            refused=len(session.refusals),
+            refusals="; ".join(session.refusals[-5:]) or None,
+            auth_failures=session.auth_failures or None,
+            seconds=round(time.monotonic() - session.started, 3),
+        )
+        super().connection_lost(error)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.envelope is not None and self.envelope.mail_from is not None
+
+    # -- replies ---------------------------------------------------------------------------
+
+    async def push(self, status: AnyStr) -> None:
+        if isinstance(status, str):
+            status = replies.complete(status, self.data_size_limit)
+            if status[:1] in "45" and self.session is not None:
+                self.session.refusals.append(status)
+        await super().push(status)
+
+    def _timeout_cb(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(f"{replies.TIMEOUT.format(hostname=self.hostname)}\r\n".encode())
+        super()._timeout_cb()
+
+    def close_for_shutdown(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            line = replies.SHUTTING_DOWN.format(hostname=self.hostname)
+            self.transport.write(f"{line}\r\n".encode())
+            self.transport.close()
+
+    # -- AUTH: aiosmtpd parses PLAIN and LOGIN; we check the credentials asynchronously ----
+
+    def _authenticate(self, mechanism: str, auth_data: LoginPassword) -> AuthResult:
+        return AuthResult(success=True, auth_data=auth_data)
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        return await self._verify(await super().auth_PLAIN(server, args))
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+        return await self._verify(await super().auth_LOGIN(server, args))
+
+    async def _verify(self, parsed: AuthResult) -> AuthResult:
+        if not parsed.success:
+            return parsed
+        login, password = parsed.auth_data
+        principal = await self._authenticator.authenticate(
+            login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+        )
+        if principal is None:
+            self.session.auth_failures += 1
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=principal)
+
+
+@dataclass(eq=False)
+class Listener:
+    name: str
+    server: asyncio.Server | None = None
+    connections: set[SubmissionSMTP] = field(default_factory=set)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+class SmtpService:
+    """Both listeners, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handler: SubmissionHandler,
+        authenticator: Authenticator,
+        tls_context: ssl.SSLContext,
+    ) -> None:
+        self._settings = settings
+        self._handler = handler
+        self._authenticator = authenticator
+        self._tls = tls_context
+        self.submission = Listener("submission")
+        self.smtps = Listener("smtps")
+
+    async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
+        """Listen; ports default to the settings (tests pass 0 for a free port)."""
+        loop = asyncio.get_running_loop()
+        host = self._settings.smtp_host
+        self.submission.server = await loop.create_server(
+            lambda: SubmissionSMTP(
+                self._handler,
+                self._authenticator,
+                self._settings,
+                self.submission,
+                tls_context=self._tls,
+                require_starttls=True,
+                auth_require_tls=True,
+            ),
+            host,
+            self._settings.smtp_port if smtp_port is None else smtp_port,
+        )
+        port = self._settings.smtps_port if smtps_port is None else smtps_port
+        if smtps_port is not None or self._settings.smtps_port:
+            self.smtps.server = await loop.create_server(
+                lambda: SubmissionSMTP(
+                    self._handler,
+                    self._authenticator,
+                    self._settings,
+                    self.smtps,
+                    auth_require_tls=False,
+                ),
+                host,
+                port,
+                ssl=self._tls,
+                ssl_handshake_timeout=30,
+            )
+        for listener in (self.submission, self.smtps):
+            if listener.server is not None:
+                log_event(log, "smtp-listening", listener=listener.name, host=host, port=listener.port)
+
+    async def stop(self, timeout: float) -> None:
+        """Stop accepting; let transactions in progress finish (bounded); close the rest."""
+        listeners = [x for x in (self.submission, self.smtps) if x.server is not None]
+        for listener in listeners:
+            assert listener.server is not None
+            listener.server.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+            c.in_transaction for x in listeners for c in x.connections
+        ):
+            await asyncio.sleep(0.05)
+        for listener in listeners:
+            for connection in list(listener.connections):
+                connection.close_for_shutdown()
+        for listener in listeners:
+            assert listener.server is not None
+            await listener.server.wait_closed()

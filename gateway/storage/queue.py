@@ -1,0 +1,261 @@
+"""The durable queue: messages with their recipients and raw bytes, claimed by delivery workers.
+
+A claim is a lease (`lease_owner`, `lease_until`). A worker that dies leaves its lease to expire,
+and the message is claimed again. On PostgreSQL claims use `FOR UPDATE SKIP LOCKED`, so several
+processes never take the same message; on SQLite every transaction takes the write lock first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
+
+from gateway.exceptions import NotFoundError
+from gateway.storage.database import Database
+from gateway.storage.models import Message, MessageBody, Recipient, Tenant
+from gateway.types import (
+    Job,
+    JobRecipient,
+    JobResult,
+    MessageStatus,
+    NewMessage,
+    RecipientState,
+    RecipientStatus,
+)
+
+QUEUED = "queued"
+DONE = "done"
+_PENDING = (RecipientState.QUEUED.value, RecipientState.DEFERRED.value)
+
+
+async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
+    """Commit messages, bodies and recipients in one transaction (the spool's group commit)."""
+    async with db.begin() as conn:
+        await conn.execute(
+            Message.__table__.insert(),
+            [
+                {
+                    "id": m.id,
+                    "tenant_id": m.tenant_id,
+                    "credential_id": m.credential_id,
+                    "mail_from": m.mail_from,
+                    "size": len(m.data),
+                    "message_id_header": m.message_id_header,
+                    "client_address": m.client_address,
+                    "client_helo": m.client_helo,
+                    "tls": m.tls,
+                    "auth_username": m.auth_username,
+                    "state": QUEUED,
+                    "attempts": 0,
+                    "next_attempt_at": m.created_at,
+                    "created_at": m.created_at,
+                    "expires_at": m.expires_at,
+                }
+                for m in messages
+            ],
+        )
+        await conn.execute(
+            MessageBody.__table__.insert(), [{"message_id": m.id, "data": m.data} for m in messages]
+        )
+        await conn.execute(
+            Recipient.__table__.insert(),
+            [
+                {
+                    "message_id": m.id,
+                    "address": address,
+                    "state": RecipientState.QUEUED.value,
+                    "attempts": 0,
+                    "updated_at": m.created_at,
+                }
+                for m in messages
+                for address in m.recipients
+            ],
+        )
+
+
+async def claim(
+    db: Database, owner: str, limit: int, now: datetime, lease_until: datetime
+) -> list[Job]:
+    """Lease up to `limit` due messages to `owner`, with their bodies and pending recipients."""
+    due = (
+        select(Message.id)
+        .where(
+            Message.state == QUEUED,
+            Message.next_attempt_at <= now,
+            or_(Message.lease_until.is_(None), Message.lease_until < now),
+        )
+        .order_by(Message.next_attempt_at)
+        .limit(limit)
+    )
+    if not db.is_sqlite:
+        due = due.with_for_update(skip_locked=True)
+    async with db.begin() as conn:
+        ids = list((await conn.execute(due)).scalars())
+        if not ids:
+            return []
+        await conn.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(lease_owner=owner, lease_until=lease_until, attempts=Message.attempts + 1)
+        )
+        rows = await conn.execute(
+            select(
+                Message.id,
+                Tenant.name,
+                Message.mail_from,
+                MessageBody.data,
+                Message.attempts,
+                Message.created_at,
+                Message.expires_at,
+            )
+            .join(Tenant, Tenant.id == Message.tenant_id)
+            .join(MessageBody, MessageBody.message_id == Message.id)
+            .where(Message.id.in_(ids))
+        )
+        jobs = {row[0]: Job(*row) for row in rows}
+        recipients = await conn.execute(
+            select(Recipient.message_id, Recipient.id, Recipient.address, Recipient.attempts)
+            .where(Recipient.message_id.in_(ids), Recipient.state.in_(_PENDING))
+            .order_by(Recipient.id)
+        )
+        for message_id, recipient_id, address, attempts in recipients:
+            jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
+    return [jobs[i] for i in ids if i in jobs]
+
+
+async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datetime) -> None:
+    """Extend the leases of messages still being delivered."""
+    if not ids:
+        return
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Message)
+            .where(Message.id.in_(ids), Message.lease_owner == owner)
+            .values(lease_until=lease_until)
+        )
+
+
+async def release(db: Database, owner: str) -> None:
+    """Give back every lease of `owner` (at shutdown), so other workers need not wait."""
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Message)
+            .where(Message.lease_owner == owner, Message.state == QUEUED)
+            .values(lease_owner=None, lease_until=None)
+        )
+
+
+async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
+    """Store the outcomes of delivery attempts; a message whose recipients are all final is done."""
+    outcomes = [
+        {
+            "r_id": o.recipient_id,
+            "r_state": o.state.value,
+            "r_ses": o.ses_message_id,
+            "r_error": o.error,
+            "r_at": r.finished_at,
+        }
+        for r in results
+        for o in r.outcomes
+    ]
+    async with db.begin() as conn:
+        if outcomes:
+            await conn.execute(
+                update(Recipient)
+                .where(Recipient.id == bindparam("r_id"))
+                .values(
+                    state=bindparam("r_state"),
+                    ses_message_id=func.coalesce(bindparam("r_ses"), Recipient.ses_message_id),
+                    last_error=bindparam("r_error"),
+                    attempts=Recipient.attempts + 1,
+                    updated_at=bindparam("r_at"),
+                )
+                .execution_options(synchronize_session=False),
+                outcomes,
+            )
+        await conn.execute(
+            update(Message)
+            .where(Message.id == bindparam("m_id"))
+            .values(
+                state=bindparam("m_state"),
+                next_attempt_at=bindparam("m_next"),
+                completed_at=bindparam("m_done"),
+                lease_owner=None,
+                lease_until=None,
+            )
+            .execution_options(synchronize_session=False),
+            [
+                {
+                    "m_id": r.message_id,
+                    "m_state": QUEUED if r.next_attempt_at else DONE,
+                    "m_next": r.next_attempt_at or r.finished_at,
+                    "m_done": None if r.next_attempt_at else r.finished_at,
+                }
+                for r in results
+            ],
+        )
+        done = [r.message_id for r in results if r.next_attempt_at is None]
+        if done and not keep_bodies:
+            await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(done)))
+
+
+async def purge_bodies(db: Database, completed_before: datetime) -> int:
+    """Delete the bodies of messages completed before the given time; return how many."""
+    finished = select(Message.id).where(
+        Message.state == DONE, Message.completed_at < completed_before
+    )
+    async with db.begin() as conn:
+        result = await conn.execute(
+            delete(MessageBody).where(MessageBody.message_id.in_(finished))
+        )
+    return result.rowcount
+
+
+async def pending_count(db: Database) -> int:
+    async with db.begin() as conn:
+        return (
+            await conn.execute(select(func.count()).select_from(Message).where(Message.state == QUEUED))
+        ).scalar_one()
+
+
+async def message_status(db: Database, message_id: str) -> MessageStatus:
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    Message.id,
+                    Tenant.name,
+                    Message.mail_from,
+                    Message.size,
+                    Message.state,
+                    Message.attempts,
+                    Message.created_at,
+                    Message.next_attempt_at,
+                    Message.completed_at,
+                    exists().where(MessageBody.message_id == Message.id),
+                )
+                .join(Tenant, Tenant.id == Message.tenant_id)
+                .where(Message.id == message_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFoundError(f"no message with queue id {message_id!r}")
+        recipients = await conn.execute(
+            select(
+                Recipient.address,
+                Recipient.state,
+                Recipient.attempts,
+                Recipient.ses_message_id,
+                Recipient.last_error,
+                Recipient.updated_at,
+            )
+            .where(Recipient.message_id == message_id)
+            .order_by(Recipient.id)
+        )
+        statuses = tuple(
+            RecipientStatus(a, RecipientState(s), n, ses, err, at)
+            for a, s, n, ses, err, at in recipients
+        )
+    return MessageStatus(*row, recipients=statuses)

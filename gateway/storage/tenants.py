@@ -1,0 +1,120 @@
+"""Tenants and their SMTP credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.exceptions import ConflictError, NotFoundError
+from gateway.storage.database import Database
+from gateway.storage.models import Credential, Tenant
+from gateway.types import CredentialInfo, Principal, TenantInfo
+
+_CREDENTIAL_COLUMNS = (
+    Credential.id,
+    Tenant.name,
+    Credential.username,
+    Credential.description,
+    Credential.created_at,
+    Credential.revoked_at,
+    Credential.last_used_at,
+)
+
+
+def _credential(row: Row[tuple[object, ...]]) -> CredentialInfo:
+    return CredentialInfo(*row)  # type: ignore[arg-type]
+
+
+async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
+    try:
+        async with db.begin() as conn:
+            result = await conn.execute(
+                Tenant.__table__.insert().values(name=name, created_at=now).returning(Tenant.id)
+            )
+            return TenantInfo(result.scalar_one(), name, now)
+    except IntegrityError as exc:
+        raise ConflictError(f"tenant {name!r} already exists") from exc
+
+
+async def list_tenants(db: Database) -> list[TenantInfo]:
+    async with db.begin() as conn:
+        rows = await conn.execute(select(Tenant.id, Tenant.name, Tenant.created_at).order_by(Tenant.name))
+        return [TenantInfo(*row) for row in rows]
+
+
+async def get_tenant(db: Database, name: str) -> TenantInfo:
+    async with db.begin() as conn:
+        row = (
+            await conn.execute(
+                select(Tenant.id, Tenant.name, Tenant.created_at).where(Tenant.name == name)
+            )
+        ).first()
+    if row is None:
+        raise NotFoundError(f"no tenant named {name!r} (see `ses-gateway tenant list`)")
+    return TenantInfo(*row)
+
+
+async def create_credential(
+    db: Database, tenant: TenantInfo, username: str, password_hash: str, description: str, now: datetime
+) -> CredentialInfo:
+    async with db.begin() as conn:
+        result = await conn.execute(
+            Credential.__table__.insert()
+            .values(
+                tenant_id=tenant.id,
+                username=username,
+                password_hash=password_hash,
+                description=description,
+                created_at=now,
+            )
+            .returning(Credential.id)
+        )
+        return CredentialInfo(result.scalar_one(), tenant.name, username, description, now, None, None)
+
+
+async def list_credentials(db: Database, tenant: str | None = None) -> list[CredentialInfo]:
+    query = select(*_CREDENTIAL_COLUMNS).join(Tenant).order_by(Credential.id)
+    if tenant is not None:
+        query = query.where(Tenant.name == tenant)
+    async with db.begin() as conn:
+        return [_credential(row) for row in await conn.execute(query)]
+
+
+async def revoke_credential(db: Database, credential_id: int, now: datetime) -> CredentialInfo:
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Credential)
+            .where(Credential.id == credential_id, Credential.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        row = (
+            await conn.execute(
+                select(*_CREDENTIAL_COLUMNS).join(Tenant).where(Credential.id == credential_id)
+            )
+        ).first()
+    if row is None:
+        raise NotFoundError(f"no credential with id {credential_id} (see `ses-gateway credential list`)")
+    return _credential(row)
+
+
+async def find_login(db: Database, username: str) -> tuple[Principal, str] | None:
+    """The principal and password hash of an active (not revoked) credential."""
+    query = (
+        select(Tenant.id, Tenant.name, Credential.id, Credential.username, Credential.password_hash)
+        .join(Tenant)
+        .where(Credential.username == username, Credential.revoked_at.is_(None))
+    )
+    async with db.begin() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    return Principal(row[0], row[1], row[2], row[3]), row[4]
+
+
+async def touch_credential(db: Database, credential_id: int, now: datetime) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Credential).where(Credential.id == credential_id).values(last_used_at=now)
+        )

@@ -1,0 +1,83 @@
+"""TLS for the SMTP listeners: the operator's certificate, or a self-signed one made once."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from config import Settings
+
+SELF_SIGNED_DAYS = 825
+
+
+def _subject_names(hostname: str) -> list[x509.GeneralName]:
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(hostname))]
+    except ValueError:
+        return [x509.DNSName(hostname)]
+
+
+def make_self_signed(hostname: str, cert_file: Path, key_file: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64])])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=SELF_SIGNED_DAYS))
+        .add_extension(x509.SubjectAlternativeName(_subject_names(hostname)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def certificate_files(settings: Settings) -> tuple[Path, Path]:
+    """`TLS_CERT_FILE`/`TLS_KEY_FILE`, else a self-signed pair in `DATA_DIR` (made on first use)."""
+    if settings.tls_cert_file and settings.tls_key_file:
+        return settings.tls_cert_file, settings.tls_key_file
+    cert_file = settings.data_dir / "tls" / "selfsigned-cert.pem"
+    key_file = settings.data_dir / "tls" / "selfsigned-key.pem"
+    if not (cert_file.is_file() and key_file.is_file()):
+        make_self_signed(settings.hostname, cert_file, key_file)
+    return cert_file, key_file
+
+
+def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:
+    """`TLSv1.3 TLS_AES_256_GCM_SHA384 256/256 bits`, for logs and the Received field."""
+    if ssl_object is None:
+        return None
+    cipher = ssl_object.cipher()
+    if cipher is None:
+        return ssl_object.version()
+    name, version, bits = cipher
+    return f"{ssl_object.version() or version} {name} {bits}/{bits} bits"
