@@ -52,7 +52,11 @@ def create_app(readiness: Readiness) -> Starlette:
         if failing:
             message = "; ".join(f"{k}: {v}" for k, v in failing.items())
             return JSONResponse(
-                {"status": "unavailable", "checks": checks, "error": {"status": 503, "message": message}},
+                {
+                    "status": "unavailable",
+                    "checks": checks,
+                    "error": {"status": 503, "message": message},
+                },
                 status_code=503,
             )
         return JSONResponse({"status": "ready", "checks": checks})

@@ -46,7 +46,10 @@ def _plain(value: Any) -> Any:
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     if not rows:
         return "(none)"
-    cells = [[str(_plain(row.get(c)) if row.get(c) is not None else "-") for c in columns] for row in rows]
+    cells = [
+        [str(_plain(row.get(c)) if row.get(c) is not None else "-") for c in columns]
+        for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
@@ -73,7 +76,9 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> tuple[
         after = await current_revision(db)
     finally:
         await db.close()
-    text = f"schema at revision {after}" + (f" (was {before})" if before != after else " (unchanged)")
+    text = f"schema at revision {after}" + (
+        f" (was {before})" if before != after else " (unchanged)"
+    )
     return {"previous": before, "revision": after, "head": head_revision()}, text
 
 
@@ -114,7 +119,15 @@ async def cmd_credential_create(settings: Settings, args: argparse.Namespace) ->
 
 async def cmd_credential_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     found = _plain(await _with_db(settings, lambda db: tenants.list_credentials(db, args.tenant)))
-    columns = ("id", "tenant", "username", "description", "created_at", "revoked_at", "last_used_at")
+    columns = (
+        "id",
+        "tenant",
+        "username",
+        "description",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    )
     return {"credentials": found}, _table(found, columns)
 
 
@@ -149,7 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: an option given before the command is not reset by the command's own parser.
     common.add_argument(
-        "--config", type=Path, metavar="FILE", default=argparse.SUPPRESS, help="a TOML settings file"
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="a TOML settings file",
     )
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document"
@@ -160,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(config=None, json=False)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
-    def command(parent: Any, name: str, handler: Command, help_text: str) -> argparse.ArgumentParser:
+    def command(
+        parent: Any, name: str, handler: Command, help_text: str
+    ) -> argparse.ArgumentParser:
         sub: argparse.ArgumentParser = parent.add_parser(name, help=help_text, parents=[common])
         sub.set_defaults(handler=handler)
         return sub
@@ -173,11 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--dev", action="store_true", help="start a local SES emulator when no AWS endpoint is set"
     )
 
-    db = groups.add_parser("db", help="database schema").add_subparsers(dest="action", required=True)
+    db = groups.add_parser("db", help="database schema").add_subparsers(
+        dest="action", required=True
+    )
     command(db, "upgrade", cmd_db_upgrade, "upgrade the schema to this version")
     command(db, "current", cmd_db_current, "show the schema revision")
 
-    tenant = groups.add_parser("tenant", help="tenants").add_subparsers(dest="action", required=True)
+    tenant = groups.add_parser("tenant", help="tenants").add_subparsers(
+        dest="action", required=True
+    )
     command(tenant, "create", cmd_tenant_create, "create a tenant").add_argument("name")
     command(tenant, "list", cmd_tenant_list, "list tenants")
 

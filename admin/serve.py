@@ -48,7 +48,13 @@ class _WebServer(uvicorn.Server):
 def _dev_emulator() -> Emulator | None:
     endpoint = configured_endpoint()
     if endpoint:
-        log_event(log, "dev-mode", emulator="off", reason="an AWS endpoint is configured", endpoint=endpoint)
+        log_event(
+            log,
+            "dev-mode",
+            emulator="off",
+            reason="an AWS endpoint is configured",
+            endpoint=endpoint,
+        )
         return None
     emulator = start_emulator()
     log_event(
@@ -79,7 +85,12 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             if "worker" in roles:
                 provider = await stack.enter_async_context(SesClientProvider(settings))
                 if not await provider.has_credentials():
-                    log_event(log, "ses-credentials", level=logging.ERROR, problem="no AWS credentials found")
+                    log_event(
+                        log,
+                        "ses-credentials",
+                        level=logging.ERROR,
+                        problem="no AWS credentials found",
+                    )
                 owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
                 worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, owner)
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))

@@ -16,7 +16,9 @@ class Batcher(Generic[T]):
     number of commits per second stays bounded however many callers there are.
     """
 
-    def __init__(self, write: Callable[[Sequence[T]], Awaitable[None]], max_batch: int = 256) -> None:
+    def __init__(
+        self, write: Callable[[Sequence[T]], Awaitable[None]], max_batch: int = 256
+    ) -> None:
         self._write = write
         self._max_batch = max_batch
         self._queue: asyncio.Queue[tuple[T, asyncio.Future[None]]] = asyncio.Queue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -87,13 +88,13 @@ class DeliveryWorker:
                 for job in jobs:
                     task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
                     self._inflight[job.id] = task
-                    task.add_done_callback(lambda _t, i=job.id: self._done(i))
+                    task.add_done_callback(functools.partial(self._done, job.id))
                 if len(jobs) == min(free, CLAIM_BATCH) and jobs:
                     continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
 
-    def _done(self, job_id: str) -> None:
+    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
         self._wake.set()
 

@@ -30,7 +30,7 @@ class Emulator:
 
 def start_emulator() -> Emulator:
     try:
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.ses.models import ses_backends
     except ImportError as exc:
@@ -46,7 +46,7 @@ def start_emulator() -> Emulator:
         AWS_ENDPOINT_URL=url,
         AWS_REGION=region,
         AWS_ACCESS_KEY_ID="emulator",
-        AWS_SECRET_ACCESS_KEY="emulator",  # noqa: S105 - a dummy key for the local emulator
+        AWS_SECRET_ACCESS_KEY="emulator",
     )
     for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         os.environ.pop(variable, None)

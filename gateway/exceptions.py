@@ -1,12 +1,12 @@
 """Errors of the gateway. A leaf module: it imports nothing of ours.
 
-    GatewayError
-    ├── NotFoundError         a named tenant, credential or message does not exist
-    ├── ConflictError         a name that must be unique is taken
-    ├── InvalidInputError     a value given by an operator is not acceptable
-    └── SesError              SES refused or could not be reached
-        ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
-        └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
+GatewayError
+├── NotFoundError         a named tenant, credential or message does not exist
+├── ConflictError         a name that must be unique is taken
+├── InvalidInputError     a value given by an operator is not acceptable
+└── SesError              SES refused or could not be reached
+    ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
+    └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
 """
 
 

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def log_event(logger: logging.Logger, event: str, *, level: int = logging.INFO, **fields: Any) -> None:
+def log_event(
+    logger: logging.Logger, event: str, *, level: int = logging.INFO, **fields: Any
+) -> None:
     if logger.isEnabledFor(level):
         clean = {k: v for k, v in fields.items() if v is not None}
         logger.log(level, event, extra={"fields": clean})

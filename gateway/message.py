@@ -87,7 +87,11 @@ def prepare(data: bytes, facts: SessionFacts) -> Prepared:
     names = {_name(f) for f in kept}
     added: list[bytes] = []
     message_id = next(
-        (f.split(b":", 1)[1].strip().decode("ascii", "replace") for f in kept if _name(f) == b"message-id"),
+        (
+            f.split(b":", 1)[1].strip().decode("ascii", "replace")
+            for f in kept
+            if _name(f) == b"message-id"
+        ),
         "",
     )
     if not message_id:

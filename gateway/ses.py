@@ -173,6 +173,6 @@ class SesSender:
                 if self._configuration_set:
                     request["ConfigurationSetName"] = self._configuration_set
                 response = await client.send_raw_email(**request)
-        except (ClientError, BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, ClientError, BotoCoreError, OSError) as exc:
             raise translate(exc) from exc
         return str(response["MessageId"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -30,7 +29,12 @@ class SubmissionHandler:
         self._spool = spool
 
     async def handle_EHLO(
-        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
         return [*responses[:-1], *EXTENSIONS, responses[-1]]
@@ -60,7 +64,9 @@ class SubmissionHandler:
         return str(replies.RECIPIENT_OK)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        principal: Principal = session.auth_data
+        principal = session.auth_data
+        assert isinstance(principal, Principal)
+        assert envelope.mail_from is not None
         now = datetime.now(UTC)
         queue_id = new_queue_id()
         tls: str | None = getattr(session, "tls", None)

@@ -27,7 +27,9 @@ RECIPIENT_OK = Reply(250, "2.1.5", "Recipient ok")
 QUEUED = Reply(250, "2.0.0", "Ok: queued as {queue_id}")
 AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required: log in with AUTH first")
 NULL_SENDER = Reply(
-    553, "5.1.7", "A null sender (MAIL FROM:<>) cannot be relayed through SES: give the sender address"
+    553,
+    "5.1.7",
+    "A null sender (MAIL FROM:<>) cannot be relayed through SES: give the sender address",
 )
 BAD_ADDRESS = Reply(553, "5.1.3", "Bad recipient address syntax: expected local-part@domain")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients: at most {limit} per message")

@@ -29,7 +29,7 @@ log = logging.getLogger("gateway.smtp")
 IDENT = "ESMTP SES Gateway"
 
 
-class GatewaySession(Session):  # type: ignore[misc]
+class GatewaySession(Session):
     """aiosmtpd's session plus what the session log line reports."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -51,7 +51,7 @@ class GatewaySession(Session):  # type: ignore[misc]
         pass
 
 
-class SubmissionSMTP(SMTP):  # type: ignore[misc]
+class SubmissionSMTP(SMTP):
     def __init__(
         self,
         handler: SubmissionHandler,
@@ -71,7 +71,7 @@ class SubmissionSMTP(SMTP):  # type: ignore[misc]
             command_call_limit=100,
             **kwargs,
         )
-        self._authenticator = authenticator
+        self._credentials = authenticator
         self._listener = listener
 
     # -- session bookkeeping -------------------------------------------------------------
@@ -79,14 +79,19 @@ class SubmissionSMTP(SMTP):  # type: ignore[misc]
     def _create_session(self) -> GatewaySession:
         return GatewaySession(self.loop)
 
+    def facts(self) -> GatewaySession:
+        """The session, typed (a method: aiosmtpd inspects every attribute at start-up)."""
+        assert isinstance(self.session, GatewaySession)
+        return self.session
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._listener.connections.add(self)
-        self.session.tls = describe(transport.get_extra_info("ssl_object"))
+        self.facts().tls = describe(transport.get_extra_info("ssl_object"))
 
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.connections.discard(self)
-        session: GatewaySession = self.session
+        session = self.facts()
         principal = session.auth_data if session.authenticated else None
         log_event(
             log,
@@ -114,21 +119,23 @@ class SubmissionSMTP(SMTP):  # type: ignore[misc]
 
     async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
-            status = replies.complete(status, self.data_size_limit)
+            status = replies.complete(status, self.data_size_limit or 0)
             if status[:1] in "45" and self.session is not None:
-                self.session.refusals.append(status)
+                self.facts().refusals.append(status)
         await super().push(status)
 
+    def _say_and_close(self, line: str) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            transport.write(f"{line}\r\n".encode())
+            transport.close()
+
     def _timeout_cb(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(f"{replies.TIMEOUT.format(hostname=self.hostname)}\r\n".encode())
-        super()._timeout_cb()
+        log_event(log, "smtp-timeout", peer=self.facts().peer[0] if self.facts().peer else None)
+        self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
 
     def close_for_shutdown(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            line = replies.SHUTTING_DOWN.format(hostname=self.hostname)
-            self.transport.write(f"{line}\r\n".encode())
-            self.transport.close()
+        self._say_and_close(replies.SHUTTING_DOWN.format(hostname=self.hostname))
 
     # -- AUTH: aiosmtpd parses PLAIN and LOGIN; we check the credentials asynchronously ----
 
@@ -144,12 +151,13 @@ class SubmissionSMTP(SMTP):  # type: ignore[misc]
     async def _verify(self, parsed: AuthResult) -> AuthResult:
         if not parsed.success:
             return parsed
+        assert isinstance(parsed.auth_data, LoginPassword)
         login, password = parsed.auth_data
-        principal = await self._authenticator.authenticate(
+        principal = await self._credentials.authenticate(
             login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
         )
         if principal is None:
-            self.session.auth_failures += 1
+            self.facts().auth_failures += 1
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=principal)
 
@@ -178,7 +186,7 @@ class SmtpService:
     ) -> None:
         self._settings = settings
         self._handler = handler
-        self._authenticator = authenticator
+        self._credentials = authenticator
         self._tls = tls_context
         self.submission = Listener("submission")
         self.smtps = Listener("smtps")
@@ -190,7 +198,7 @@ class SmtpService:
         self.submission.server = await loop.create_server(
             lambda: SubmissionSMTP(
                 self._handler,
-                self._authenticator,
+                self._credentials,
                 self._settings,
                 self.submission,
                 tls_context=self._tls,
@@ -205,7 +213,7 @@ class SmtpService:
             self.smtps.server = await loop.create_server(
                 lambda: SubmissionSMTP(
                     self._handler,
-                    self._authenticator,
+                    self._credentials,
                     self._settings,
                     self.smtps,
                     auth_require_tls=False,
@@ -217,7 +225,9 @@ class SmtpService:
             )
         for listener in (self.submission, self.smtps):
             if listener.server is not None:
-                log_event(log, "smtp-listening", listener=listener.name, host=host, port=listener.port)
+                log_event(
+                    log, "smtp-listening", listener=listener.name, host=host, port=listener.port
+                )
 
     async def stop(self, timeout: float) -> None:
         """Stop accepting; let transactions in progress finish (bounded); close the rest."""

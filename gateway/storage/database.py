@@ -33,7 +33,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_async_engine(
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
 
     @property
     def backend(self) -> str:

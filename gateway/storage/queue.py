@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, exists, func, or_, select, update
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
@@ -34,7 +34,7 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
     """Commit messages, bodies and recipients in one transaction (the spool's group commit)."""
     async with db.begin() as conn:
         await conn.execute(
-            Message.__table__.insert(),
+            insert(Message),
             [
                 {
                     "id": m.id,
@@ -57,10 +57,10 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
             ],
         )
         await conn.execute(
-            MessageBody.__table__.insert(), [{"message_id": m.id, "data": m.data} for m in messages]
+            insert(MessageBody), [{"message_id": m.id, "data": m.data} for m in messages]
         )
         await conn.execute(
-            Recipient.__table__.insert(),
+            insert(Recipient),
             [
                 {
                     "message_id": m.id,
@@ -207,16 +207,16 @@ async def purge_bodies(db: Database, completed_before: datetime) -> int:
         Message.state == DONE, Message.completed_at < completed_before
     )
     async with db.begin() as conn:
-        result = await conn.execute(
-            delete(MessageBody).where(MessageBody.message_id.in_(finished))
-        )
+        result = await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(finished)))
     return result.rowcount
 
 
 async def pending_count(db: Database) -> int:
     async with db.begin() as conn:
         return (
-            await conn.execute(select(func.count()).select_from(Message).where(Message.state == QUEUED))
+            await conn.execute(
+                select(func.count()).select_from(Message).where(Message.state == QUEUED)
+            )
         ).scalar_one()
 
 
@@ -226,7 +226,7 @@ async def message_status(db: Database, message_id: str) -> MessageStatus:
             await conn.execute(
                 select(
                     Message.id,
-                    Tenant.name,
+                    Tenant.name.label("tenant"),
                     Message.mail_from,
                     Message.size,
                     Message.state,
@@ -234,7 +234,7 @@ async def message_status(db: Database, message_id: str) -> MessageStatus:
                     Message.created_at,
                     Message.next_attempt_at,
                     Message.completed_at,
-                    exists().where(MessageBody.message_id == Message.id),
+                    exists().where(MessageBody.message_id == Message.id).label("has_body"),
                 )
                 .join(Tenant, Tenant.id == Message.tenant_id)
                 .where(Message.id == message_id)
@@ -258,4 +258,4 @@ async def message_status(db: Database, message_id: str) -> MessageStatus:
             RecipientStatus(a, RecipientState(s), n, ses, err, at)
             for a, s, n, ses, err, at in recipients
         )
-    return MessageStatus(*row, recipients=statuses)
+    return MessageStatus(**row._asdict(), recipients=statuses)

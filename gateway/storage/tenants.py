@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import ConflictError, NotFoundError
@@ -23,15 +25,15 @@ _CREDENTIAL_COLUMNS = (
 )
 
 
-def _credential(row: Row[tuple[object, ...]]) -> CredentialInfo:
-    return CredentialInfo(*row)  # type: ignore[arg-type]
+def _credential(row: Sequence[Any]) -> CredentialInfo:
+    return CredentialInfo(*row)
 
 
 async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
     try:
         async with db.begin() as conn:
             result = await conn.execute(
-                Tenant.__table__.insert().values(name=name, created_at=now).returning(Tenant.id)
+                insert(Tenant).values(name=name, created_at=now).returning(Tenant.id)
             )
             return TenantInfo(result.scalar_one(), name, now)
     except IntegrityError as exc:
@@ -40,7 +42,9 @@ async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
 
 async def list_tenants(db: Database) -> list[TenantInfo]:
     async with db.begin() as conn:
-        rows = await conn.execute(select(Tenant.id, Tenant.name, Tenant.created_at).order_by(Tenant.name))
+        rows = await conn.execute(
+            select(Tenant.id, Tenant.name, Tenant.created_at).order_by(Tenant.name)
+        )
         return [TenantInfo(*row) for row in rows]
 
 
@@ -57,11 +61,16 @@ async def get_tenant(db: Database, name: str) -> TenantInfo:
 
 
 async def create_credential(
-    db: Database, tenant: TenantInfo, username: str, password_hash: str, description: str, now: datetime
+    db: Database,
+    tenant: TenantInfo,
+    username: str,
+    password_hash: str,
+    description: str,
+    now: datetime,
 ) -> CredentialInfo:
     async with db.begin() as conn:
         result = await conn.execute(
-            Credential.__table__.insert()
+            insert(Credential)
             .values(
                 tenant_id=tenant.id,
                 username=username,
@@ -71,7 +80,9 @@ async def create_credential(
             )
             .returning(Credential.id)
         )
-        return CredentialInfo(result.scalar_one(), tenant.name, username, description, now, None, None)
+        return CredentialInfo(
+            result.scalar_one(), tenant.name, username, description, now, None, None
+        )
 
 
 async def list_credentials(db: Database, tenant: str | None = None) -> list[CredentialInfo]:
@@ -95,7 +106,9 @@ async def revoke_credential(db: Database, credential_id: int, now: datetime) -> 
             )
         ).first()
     if row is None:
-        raise NotFoundError(f"no credential with id {credential_id} (see `ses-gateway credential list`)")
+        raise NotFoundError(
+            f"no credential with id {credential_id} (see `ses-gateway credential list`)"
+        )
     return _credential(row)
 
 

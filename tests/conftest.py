@@ -1,0 +1,194 @@
+"""Shared fixtures: databases (SQLite and a throwaway PostgreSQL), fake and emulated SES, and a
+gateway running in the test's event loop with its SMTP listeners on free loopback ports."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import ssl
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from config import Settings
+from gateway import accounts
+from gateway.auth import Authenticator
+from gateway.delivery import DeliveryWorker
+from gateway.ses import SesClientProvider, SesSender
+from gateway.smtp.handler import SubmissionHandler
+from gateway.smtp.server import SmtpService
+from gateway.spool import Spool
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.storage.migrate import upgrade
+from gateway.storage.tenants import list_tenants
+from gateway.tls import certificate_files, server_context
+from gateway.types import MessageStatus
+from tests.support.fakeses import FakeSes
+from tests.support.postgres import PostgresServer
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database: the tests that use this run once on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database(f"test_{next(_names)}")
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await upgrade(database)
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+def fake_ses() -> Iterator[FakeSes]:
+    with FakeSes() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Dummy credentials and a region; tests point AWS_ENDPOINT_URL at their SES."""
+    for name in (
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL_SESV2",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
+
+
+def client_tls() -> ssl.SSLContext:
+    """Clients trust the gateway's self-signed certificate blindly, as a test may."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def make_settings(tmp_path: Path, database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "database_url": database_url,
+        "hostname": "gw.test",
+        "delivery_poll_interval": 0.2,
+        "retry_base_delay": 0.2,
+        "retry_max_delay": 0.5,
+        "ses_timeout": 5,
+        "shutdown_timeout": 5,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Gateway:
+    """The gateway's parts, running in the test's event loop."""
+
+    settings: Settings
+    db: Database
+    smtp: SmtpService
+    worker: DeliveryWorker | None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return self.smtp.submission.port
+
+    @property
+    def smtps_port(self) -> int:
+        return self.smtp.smtps.port
+
+    async def credential(self, tenant: str = "acme") -> tuple[str, str]:
+        """A fresh credential (and the tenant, made on first use): (username, password)."""
+        if tenant not in {t.name for t in await list_tenants(self.db)}:
+            await accounts.create_tenant(self.db, tenant)
+        new = await accounts.create_credential(self.db, tenant)
+        return new.credential.username, new.password
+
+
+@pytest.fixture
+async def start_gateway(
+    tmp_path: Path, database_url: str, aws_env: pytest.MonkeyPatch
+) -> AsyncIterator[Any]:
+    """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway."""
+    started: list[tuple[Gateway, Spool, SesClientProvider | None]] = []
+
+    async def start(ses_url: str | None, deliver: bool = True, **overrides: Any) -> Gateway:
+        if ses_url:
+            aws_env.setenv("AWS_ENDPOINT_URL", ses_url)
+        settings = make_settings(tmp_path, database_url, **overrides)
+        db = Database(settings.database)
+        await upgrade(db)
+        worker = provider = None
+        tasks = []
+        if deliver:
+            provider = await SesClientProvider(settings).__aenter__()
+            worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, "test-worker")
+            tasks.append(asyncio.create_task(worker.run()))
+        spool = Spool(db, on_stored=worker.wake if worker else None)
+        spool.start()
+        smtp = SmtpService(
+            settings,
+            SubmissionHandler(settings, spool),
+            Authenticator(db, settings.auth_cache_ttl),
+            server_context(*certificate_files(settings)),
+        )
+        await smtp.start(smtp_port=0, smtps_port=0)
+        gateway = Gateway(settings, db, smtp, worker, tasks)
+        started.append((gateway, spool, provider))
+        return gateway
+
+    yield start
+    for gateway, spool, provider in started:
+        await gateway.smtp.stop(1)
+        await spool.stop()
+        if gateway.worker is not None:
+            await gateway.worker.stop()
+        await asyncio.gather(*gateway.tasks, return_exceptions=True)
+        if provider is not None:
+            await provider.__aexit__(None, None, None)
+        await gateway.db.close()
+
+
+async def settled(db: Database, queue_id: str, timeout: float = 15) -> MessageStatus:
+    """The message's status once every recipient is final (sent or failed)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        status = await queue.message_status(db, queue_id)
+        if status.state == "done":
+            return status
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"message {queue_id} not settled: {status}")
+        await asyncio.sleep(0.05)
