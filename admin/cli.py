@@ -142,7 +142,8 @@ async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tupl
     status = await _with_db(settings, lambda db: queue.message_status(db, args.queue_id))
     document = _plain(status)
     head = (
-        f"message {status.id} from {status.mail_from} (tenant {status.tenant}), {status.size} bytes\n"
+        f"message {status.id} from {status.mail_from} (tenant {status.tenant}), "
+        f"{status.size} bytes\n"
         f"state {status.state}, {status.attempts} attempts, created {document['created_at']}\n"
     )
     columns = ("address", "state", "attempts", "ses_message_id", "last_error")

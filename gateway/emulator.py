@@ -46,7 +46,7 @@ def start_emulator() -> Emulator:
         AWS_ENDPOINT_URL=url,
         AWS_REGION=region,
         AWS_ACCESS_KEY_ID="emulator",
-        AWS_SECRET_ACCESS_KEY="emulator",
+        AWS_SECRET_ACCESS_KEY="emulator",  # noqa: S106 - a dummy key for the local emulator
     )
     for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         os.environ.pop(variable, None)

@@ -107,7 +107,8 @@ class SesClientProvider:
     async def __aenter__(self) -> SesClientProvider:
         if not self.region:
             raise SesSetupError(
-                "no AWS region is set: set AWS_REGION (or AWS_DEFAULT_REGION, or a profile's region)"
+                "no AWS region is set: set AWS_REGION "
+                "(or AWS_DEFAULT_REGION, or a profile's region)"
             )
         config = AioConfig(
             # The queue owns the retry policy: one quick retry in botocore at most.
