@@ -18,6 +18,12 @@ log = logging.getLogger("gateway.smtp")
 EXTENSIONS = ("250-PIPELINING", "250-ENHANCEDSTATUSCODES")
 
 
+def peer_address(session: Session) -> str:
+    """The client's IP address (aiosmtpd keeps the socket's peer name)."""
+    peer = session.peer
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "unknown")
+
+
 def valid_mailbox(address: str) -> bool:
     local, at, domain = address.rpartition("@")
     return bool(at and local and domain) and " " not in address
@@ -70,7 +76,7 @@ class SubmissionHandler:
         now = datetime.now(UTC)
         queue_id = new_queue_id()
         tls: str | None = getattr(session, "tls", None)
-        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        peer = peer_address(session)
         facts = SessionFacts(
             queue_id=queue_id,
             hostname=self._settings.hostname,

@@ -21,7 +21,7 @@ from config import Settings
 from gateway.auth import Authenticator
 from gateway.logs import log_event
 from gateway.smtp import replies
-from gateway.smtp.handler import SubmissionHandler
+from gateway.smtp.handler import SubmissionHandler, peer_address
 from gateway.tls import describe
 
 log = logging.getLogger("gateway.smtp")
@@ -97,7 +97,7 @@ class SubmissionSMTP(SMTP):
             log,
             "smtp-session",
             listener=self._listener.name,
-            peer=session.peer[0] if session.peer else None,
+            peer=peer_address(session),
             helo=session.host_name,
             tls=session.tls,
             tenant=getattr(principal, "tenant_name", None),
@@ -131,7 +131,7 @@ class SubmissionSMTP(SMTP):
             transport.close()
 
     def _timeout_cb(self) -> None:
-        log_event(log, "smtp-timeout", peer=self.facts().peer[0] if self.facts().peer else None)
+        log_event(log, "smtp-timeout", peer=peer_address(self.facts()))
         self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
 
     def close_for_shutdown(self) -> None:
