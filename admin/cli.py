@@ -175,7 +175,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ses-gateway", description="A multi-tenant SMTP relay to Amazon SES.", parents=[common]
     )
-    parser.set_defaults(config=None, json=False)
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     def command(
@@ -235,8 +234,9 @@ def _fail(args: argparse.Namespace, message: str, status: int) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.json = getattr(args, "json", False)
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(getattr(args, "config", None))
         document, text = asyncio.run(args.handler(settings, args))
     except ConfigError as exc:
         return _fail(args, str(exc), 2)

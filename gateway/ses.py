@@ -15,7 +15,7 @@ from typing import Any
 
 import aioboto3
 from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.exceptions import ValidationError as BotoValidationError
 
 from config import Settings
@@ -58,7 +58,7 @@ def translate(exc: BaseException) -> SesError:
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return SesTransientError(code, message)
         return SesPermanentError(code, message)
-    if isinstance(exc, BotoValidationError):
+    if isinstance(exc, BotoValidationError | ParamValidationError):
         return SesPermanentError(type(exc).__name__, str(exc))
     if isinstance(exc, BotoCoreError | OSError | asyncio.TimeoutError):
         return SesTransientError(type(exc).__name__, str(exc))

@@ -1,0 +1,48 @@
+"""Health endpoints, through the ASGI app in process."""
+
+from __future__ import annotations
+
+import httpx
+
+from admin.app import Readiness, create_app
+from gateway.storage.database import Database
+
+
+def client(readiness: Readiness) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=create_app(readiness))
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway")
+
+
+async def test_healthz_says_alive(db: Database) -> None:
+    async with client(Readiness(db)) as http:
+        response = await http.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_database_and_ses(db: Database) -> None:
+    async with client(Readiness(db, lambda: True)) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "ses": "ok"}
+
+
+async def test_readyz_is_503_with_a_message_when_not_ready(db: Database) -> None:
+    broken = Database("postgresql+asyncpg://nobody@127.0.0.1:9/none")
+    try:
+        async with client(Readiness(broken, lambda: False)) as http:
+            response = await http.get("/readyz")
+    finally:
+        await broken.close()
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert "database unreachable" in body["error"]["message"]
+    assert "ses: SES client not open" in body["error"]["message"]
+
+
+async def test_unknown_path_is_a_json_404(db: Database) -> None:
+    async with client(Readiness(db)) as http:
+        response = await http.get("/nope")
+    assert response.status_code == 404
+    assert response.json() == {"error": {"status": 404, "message": "Not Found"}}

@@ -1,0 +1,102 @@
+"""The command line: every command with --json prints one document with stable keys."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from admin.cli import main
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> Any:
+    """`cli("tenant", "list")` runs the CLI in process: (exit status, stdout, stderr)."""
+    for name in list(os.environ):
+        if name.startswith("SES_GATEWAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run
+
+
+def test_tenant_create_and_list(cli: Any) -> None:
+    status, out, _ = cli("tenant", "create", "acme", "--json")
+    assert status == 0
+    assert json.loads(out)["name"] == "acme"
+    status, out, _ = cli("--json", "tenant", "list")
+    assert [t["name"] for t in json.loads(out)["tenants"]] == ["acme"]
+    status, out, _ = cli("tenant", "list")
+    assert "acme" in out
+
+
+def test_credential_create_prints_username_and_password_once(cli: Any) -> None:
+    cli("tenant", "create", "acme")
+    status, out, _ = cli(
+        "credential", "create", "--tenant", "acme", "--description", "app", "--json"
+    )
+    created = json.loads(out)
+    assert status == 0
+    assert created["username"].startswith("gw")
+    assert len(created["password"]) >= 32
+    assert created["tenant"] == "acme"
+    _, listed, _ = cli("credential", "list", "--json")
+    [credential] = json.loads(listed)["credentials"]
+    assert credential["username"] == created["username"]
+    assert "password" not in credential
+    assert created["password"] not in listed
+
+
+def test_credential_revoke(cli: Any) -> None:
+    cli("tenant", "create", "acme")
+    _, out, _ = cli("credential", "create", "--tenant", "acme", "--json")
+    credential_id = json.loads(out)["id"]
+    status, out, _ = cli("credential", "revoke", str(credential_id), "--json")
+    assert status == 0
+    assert json.loads(out)["revoked_at"] is not None
+    status, _, err = cli("credential", "revoke", "99")
+    assert status == 1
+    assert "no credential with id 99" in err
+
+
+def test_refusals_exit_1_with_a_sentence(cli: Any) -> None:
+    status, out, _ = cli("credential", "create", "--tenant", "ghost", "--json")
+    assert status == 1
+    assert json.loads(out) == {
+        "error": {"message": "no tenant named 'ghost' (see `ses-gateway tenant list`)"}
+    }
+    status, _, err = cli("message", "show", "NOPE")
+    assert (status, err.strip()) == (1, "ses-gateway: no message with queue id 'NOPE'")
+
+
+def test_bad_setting_exits_2_naming_it(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SES_GATEWAY_SMTP_PORT", "abc")
+    status, _, err = cli("tenant", "list")
+    assert status == 2
+    assert err.count("\n") == 1
+    assert err.startswith("ses-gateway: SES_GATEWAY_SMTP_PORT: ")
+
+
+def test_db_upgrade_and_current(cli: Any) -> None:
+    _, out, _ = cli("db", "current", "--json")
+    assert json.loads(out)["revision"] is None
+    status, out, _ = cli("db", "upgrade", "--json")
+    assert status == 0
+    upgraded = json.loads(out)
+    assert upgraded["revision"] == upgraded["head"]
+    _, out, _ = cli("db", "current")
+    assert "up to date" in out

@@ -1,0 +1,95 @@
+"""Settings: defaults, environment, .env, TOML, and one clear line for a bad value."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_settings
+
+ENV = "SES_GATEWAY_"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SES_GATEWAY_* from the caller's environment, and no stray `.env`."""
+    for name in list(os.environ):
+        if name.startswith(ENV):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.data_dir == Path("data")
+    assert settings.database == f"sqlite+aiosqlite:///{(Path('data') / 'gateway.db').resolve()}"
+    assert (settings.smtp_host, settings.smtp_port, settings.smtps_port) == (
+        "127.0.0.1",
+        2587,
+        2465,
+    )
+    assert (settings.http_host, settings.http_port) == ("127.0.0.1", 8025)
+    assert settings.base_url == "http://127.0.0.1:8025"
+    assert settings.ses_send_api == "v2"
+    assert settings.message_size_limit == 40_000_000
+    assert settings.max_queue_age == 86400
+    assert settings.auto_migrate is True
+    assert settings.configuration_set is None
+
+
+def test_v1_api_lowers_the_default_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV}SES_SEND_API", "v1")
+    assert load_settings().message_size_limit == 10_000_000
+    monkeypatch.setenv(f"{ENV}MAX_MESSAGE_SIZE", "5000000")
+    assert load_settings().message_size_limit == 5_000_000
+
+
+def test_environment_overrides_dotenv_which_overrides_toml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text('hostname = "from-toml"\nsmtp_port = 1587\nhttp_port = 9000\n')
+    (tmp_path / ".env").write_text(f"{ENV}SMTP_PORT=3587\n{ENV}HTTP_PORT=9100\n")
+    monkeypatch.setenv(f"{ENV}HTTP_PORT", "9200")
+    settings = load_settings(config)
+    assert settings.hostname == "from-toml"
+    assert settings.smtp_port == 3587
+    assert settings.http_port == 9200
+
+
+def test_smtps_port_zero_turns_implicit_tls_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV}SMTPS_PORT", "0")
+    assert load_settings().smtps_port == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("SMTP_PORT", "abc", f"{ENV}SMTP_PORT: Input should be a valid integer"),
+        ("SMTP_PORT", "70000", f"{ENV}SMTP_PORT: Input should be less than or equal to 65535"),
+        ("SES_SEND_API", "v3", f"{ENV}SES_SEND_API: Input should be 'v2' or 'v1'"),
+        ("MAX_MESSAGE_SIZE", "10", f"{ENV}MAX_MESSAGE_SIZE: Input should be greater than or equal"),
+        ("TLS_CERT_FILE", "/nope.pem", f"{ENV}TLS_CERT_FILE and {ENV}TLS_KEY_FILE must be set"),
+        ("SMTPS_PORT", "2587", f"{ENV}SMTP_PORT and {ENV}SMTPS_PORT must differ"),
+        ("LOG_FORMAT", "xml", f"{ENV}LOG_FORMAT: Input should be 'text' or 'json'"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(f"{ENV}{name}", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(says)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_or_broken_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("smtp_port = = 1\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(broken)

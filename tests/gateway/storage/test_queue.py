@@ -1,0 +1,128 @@
+"""The durable queue: claims are leases, outcomes are per recipient, bodies go when done."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from gateway import accounts
+from gateway.spool import new_queue_id
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.types import JobResult, NewMessage, RecipientOutcome, RecipientState
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+
+
+async def spool(db: Database, count: int = 1, recipients: int = 2) -> list[str]:
+    tenant = await accounts.create_tenant(db, f"t{new_queue_id().lower()[-8:]}")
+    messages = [
+        NewMessage(
+            id=new_queue_id(),
+            tenant_id=tenant.id,
+            credential_id=None,
+            mail_from="demo@example.com",
+            recipients=tuple(f"r{i}@example.org" for i in range(recipients)),
+            data=b"Subject: x\r\n\r\nbody " + bytes([n % 256]) * 10,
+            client_address="127.0.0.1",
+            client_helo="client",
+            tls="TLSv1.3",
+            auth_username="u",
+            message_id_header=f"<{n}@x>",
+            created_at=NOW,
+            expires_at=NOW + timedelta(days=1),
+        )
+        for n in range(count)
+    ]
+    await queue.insert_messages(db, messages)
+    return [m.id for m in messages]
+
+
+async def test_claim_returns_body_and_pending_recipients(db: Database) -> None:
+    [queue_id] = await spool(db)
+    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    assert job.id == queue_id
+    assert job.data.startswith(b"Subject: x")
+    assert [r.address for r in job.recipients] == ["r0@example.org", "r1@example.org"]
+    assert job.attempts == 1
+
+
+async def test_leased_message_is_not_claimed_again_until_the_lease_expires(db: Database) -> None:
+    await spool(db)
+    assert len(await queue.claim(db, "w1", 10, NOW, NOW + LEASE)) == 1
+    assert await queue.claim(db, "w2", 10, NOW + timedelta(seconds=30), NOW + LEASE) == []
+    later = NOW + LEASE + timedelta(seconds=1)
+    [job] = await queue.claim(db, "w2", 10, later, later + LEASE)
+    assert job.attempts == 2
+
+
+async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
+    ids = await spool(db, count=60, recipients=1)
+    other = Database(db.url)
+    try:
+        results = await asyncio.gather(
+            *(
+                queue.claim(database, f"w{i}", 7, NOW, NOW + LEASE)
+                for i in range(12)
+                for database in (db, other)
+            )
+        )
+    finally:
+        await other.close()
+    claimed = [job.id for jobs in results for job in jobs]
+    assert len(claimed) == len(set(claimed))
+    assert set(claimed) <= set(ids)
+
+
+async def test_sent_recipients_complete_the_message_and_drop_the_body(db: Database) -> None:
+    [queue_id] = await spool(db)
+    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    outcomes = tuple(RecipientOutcome(r.id, RecipientState.SENT, "ses-1") for r in job.recipients)
+    await queue.record(db, [JobResult(job.id, outcomes, None, NOW)], keep_bodies=False)
+    status = await queue.message_status(db, queue_id)
+    assert status.state == "done"
+    assert status.completed_at == NOW
+    assert not status.has_body
+    assert {r.ses_message_id for r in status.recipients} == {"ses-1"}
+    assert await queue.pending_count(db) == 0
+
+
+async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Database) -> None:
+    [queue_id] = await spool(db)
+    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    first, second = job.recipients
+    retry_at = NOW + timedelta(seconds=30)
+    outcomes = (
+        RecipientOutcome(first.id, RecipientState.SENT, "ses-1"),
+        RecipientOutcome(second.id, RecipientState.DEFERRED, None, "Throttling: slow down"),
+    )
+    await queue.record(db, [JobResult(job.id, outcomes, retry_at, NOW)], keep_bodies=False)
+    status = await queue.message_status(db, queue_id)
+    assert status.state == "queued"
+    assert status.has_body
+    assert [r.state for r in status.recipients] == [RecipientState.SENT, RecipientState.DEFERRED]
+    assert status.recipients[1].last_error == "Throttling: slow down"
+    assert await queue.claim(db, "w1", 10, NOW + timedelta(seconds=10), NOW + LEASE) == []
+    [again] = await queue.claim(db, "w1", 10, retry_at, retry_at + LEASE)
+    assert [r.address for r in again.recipients] == [second.address]
+
+
+async def test_retention_keeps_bodies_until_purged(db: Database) -> None:
+    [queue_id] = await spool(db)
+    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    outcomes = tuple(
+        RecipientOutcome(r.id, RecipientState.FAILED, None, "no") for r in job.recipients
+    )
+    await queue.record(db, [JobResult(job.id, outcomes, None, NOW)], keep_bodies=True)
+    assert (await queue.message_status(db, queue_id)).has_body
+    assert await queue.purge_bodies(db, NOW) == 0
+    assert await queue.purge_bodies(db, NOW + timedelta(days=1)) == 1
+    assert not (await queue.message_status(db, queue_id)).has_body
+
+
+async def test_released_leases_can_be_claimed_at_once(db: Database) -> None:
+    await spool(db)
+    await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    await queue.release(db, "w1")
+    assert len(await queue.claim(db, "w2", 10, NOW, NOW + LEASE)) == 1
