@@ -30,6 +30,7 @@ log = logging.getLogger("gateway.delivery")
 
 Send = Callable[[str, Outgoing], Awaitable[str]]
 CLAIM_BATCH = 100
+PURGE_INTERVAL = 3600.0
 T = TypeVar("T")
 
 
@@ -64,12 +65,15 @@ class DeliveryWorker:
     async def run(self) -> None:
         """Deliver until `stop()` is called."""
         self._recorder.start()
-        renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
+        helpers = [asyncio.create_task(self._renew_leases(), name="lease-renewer")]
+        if self._settings.body_retention_days > 0:
+            helpers.append(asyncio.create_task(self._purge_bodies(), name="body-purge"))
         try:
             await self._claim_loop()
         finally:
-            renewer.cancel()
-            await asyncio.gather(renewer, return_exceptions=True)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _claim_loop(self) -> None:
         lease = timedelta(seconds=self._settings.delivery_lease)
@@ -107,6 +111,18 @@ class DeliveryWorker:
                 await queue.renew(self._db, self._owner, list(self._inflight), until)
             except Exception:
                 log.exception("renewing delivery leases failed")
+
+    async def _purge_bodies(self) -> None:
+        """With `BODY_RETENTION_DAYS`, bodies of finished messages go once they are that old."""
+        keep = timedelta(days=self._settings.body_retention_days)
+        while True:
+            try:
+                purged = await queue.purge_bodies(self._db, datetime.now(UTC) - keep)
+                if purged:
+                    log_event(log, "bodies-purged", count=purged)
+            except Exception:
+                log.exception("purging old message bodies failed")
+            await asyncio.sleep(PURGE_INTERVAL)
 
     async def stop(self) -> None:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from gateway import accounts
 from gateway.delivery import DeliveryWorker, backoff, batches
@@ -16,6 +17,7 @@ from gateway.ses import SesClientProvider, SesSender
 from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
+from gateway.storage.models import Message
 from gateway.storage.tenants import list_tenants
 from gateway.types import MessageStatus, NewMessage, RecipientState
 from tests.conftest import make_settings, settled
@@ -178,3 +180,25 @@ def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
 
 def test_batches_split_at_fifty() -> None:
     assert [len(b) for b in batches(list(range(101)))] == [50, 50, 1]
+
+
+async def test_retained_bodies_are_purged_after_the_retention(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    old, _ = await deliver(body_retention_days=1, age=3 * 86400, max_queue_age=4 * 86400)
+    await settled(db, old)
+    assert (await queue.message_status(db, old)).has_body
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Message)
+            .where(Message.id == old)
+            .values(completed_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    recent, _ = await deliver(body_retention_days=1)
+    await settled(db, recent)
+    for _ in range(100):
+        if not (await queue.message_status(db, old)).has_body:
+            break
+        await asyncio.sleep(0.05)
+    assert not (await queue.message_status(db, old)).has_body
+    assert (await queue.message_status(db, recent)).has_body
