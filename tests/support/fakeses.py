@@ -2,8 +2,12 @@
 
 Serves SESv2 ``SendEmail`` (REST-JSON, raw content) and SES v1 ``SendRawEmail``/``GetSendQuota``
 (Query/XML) from a daemon thread, records accepted messages, and scripts errors, delays and
-dropped connections.  ``python -m tests.support.fakeses --port N`` runs it as a process, to be
-inspected with ``GET /_fake/messages``, ``GET /_fake/count`` and ``POST /_fake/reset``.
+dropped connections.  It also serves the SESv2 identity operations (``CreateEmailIdentity``,
+``GetEmailIdentity``, ``DeleteEmailIdentity``, ``PutEmailIdentityMailFromAttributes``) and
+``GetAccount`` from ``sesidentities.py``; with ``require_verified=True`` sends are rejected unless
+their sender is verified.  ``python -m tests.support.fakeses --port N`` runs it as a process, to
+be inspected with ``GET /_fake/messages``, ``GET /_fake/count``, ``GET /_fake/identities``,
+``POST /_fake/identities/<identity>/status`` and ``POST /_fake/reset``.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import argparse
 import asyncio
 import base64
 import binascii
+import copy
 import functools
 import http.client
 import json
+import re
 import signal
 import threading
 import time
@@ -22,11 +28,20 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal, Self
-from urllib.parse import parse_qsl
+from typing import Any, Literal, Self
+from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
-__all__ = ["FakeSes", "SentMessage"]
+from .sesidentities import (
+    DEFAULT_ACCOUNT,
+    ApiError,
+    Identity,
+    IdentityStore,
+    account_response,
+    sender_address,
+)
+
+__all__ = ["FakeSes", "Identity", "SentMessage"]
 
 XMLNS = "http://ses.amazonaws.com/doc/2010-12-01/"
 
@@ -44,24 +59,20 @@ class SentMessage:
     tags: dict[str, str]
 
 
-@dataclass(eq=False)
-class _Rejected(Exception):
-    """An SES error to answer with."""
-
-    code: str
-    message: str
-    status: int = 400
+_CREDENTIAL_REGION = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/")
+_FAKE_STATUS = re.compile(r"/_fake/identities/([^/]+)/status")
 
 
 @dataclass(frozen=True)
 class _Fault:
     """A scripted answer to one send request: an error, a delay, or else a dropped connection."""
 
-    error: _Rejected | None = None
+    error: ApiError | None = None
     delay: float | None = None
 
 
 _Response = tuple[int, str, bytes, dict[str, str]]  # status, content type, body, extra headers
+_Headers = dict[str, str]
 
 
 def _message_id() -> str:
@@ -81,7 +92,7 @@ def _v1_result(action: str, result: str) -> _Response:
     return 200, "text/xml", document.encode(), {}
 
 
-def _v1_error(error: _Rejected) -> _Response:
+def _v1_error(error: ApiError) -> _Response:
     document = (
         f'<ErrorResponse xmlns="{XMLNS}"><Error>'
         f"<Type>{'Sender' if error.status < 500 else 'Receiver'}</Type>"
@@ -91,7 +102,7 @@ def _v1_error(error: _Rejected) -> _Response:
     return error.status, "text/xml", document.encode(), {}
 
 
-def _v2_error(error: _Rejected) -> _Response:
+def _v2_error(error: ApiError) -> _Response:
     return _json(error.status, {"message": error.message}, {"x-amzn-ErrorType": error.code})
 
 
@@ -99,7 +110,7 @@ def _b64(data: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
     except binascii.Error as exc:
-        raise _Rejected("InvalidParameterValue", f"Invalid base64 data: {exc}") from None
+        raise ApiError("InvalidParameterValue", f"Invalid base64 data: {exc}") from None
 
 
 def _parse_v2(body: bytes) -> SentMessage:
@@ -107,7 +118,7 @@ def _parse_v2(body: bytes) -> SentMessage:
         request = json.loads(body)
         raw = _b64(request["Content"]["Raw"]["Data"])
     except (ValueError, KeyError, TypeError):
-        raise _Rejected("BadRequestException", "Expected JSON with Content.Raw.Data") from None
+        raise ApiError("BadRequestException", "Expected JSON with Content.Raw.Data") from None
     to = request.get("Destination", {})
     return SentMessage(
         message_id=_message_id(),
@@ -132,7 +143,7 @@ def _members(form: dict[str, str], key: str) -> list[str]:
 
 def _parse_v1(form: dict[str, str]) -> SentMessage:
     if "RawMessage.Data" not in form:
-        raise _Rejected("InvalidParameterValue", "RawMessage.Data is required")
+        raise ApiError("InvalidParameterValue", "RawMessage.Data is required")
     return SentMessage(
         message_id=_message_id(),
         api="v1",
@@ -165,9 +176,21 @@ class FakeSes:
     """A fake SES endpoint on ``host:port`` (0: a free port), served from a daemon thread."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, max_recipients: int | None = 50
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_recipients: int | None = 50,
+        require_verified: bool = False,
+        auto_verify_after: float | None = None,
     ) -> None:
         self.host, self.port, self.max_recipients = host, port, max_recipients
+        #: Reject sends whose sender (address, domain or parent domain) is not verified.
+        self.require_verified = require_verified
+        #: The ``GetAccount`` answer (``SendQuota.SentLast24Hours`` defaults to the sent count);
+        #: its ``SendQuota`` also feeds v1 ``GetSendQuota``.
+        self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
+        self._identities = IdentityStore(auto_verify_after=auto_verify_after)
         self._cond = threading.Condition()
         self._messages: list[SentMessage] = []
         self._faults: deque[_Fault] = deque()
@@ -223,10 +246,48 @@ class FakeSes:
             return list(self._messages)
 
     def reset(self) -> None:
-        """Forget the accepted messages and any scripted faults."""
+        """Forget the accepted messages, any scripted faults and every identity."""
         with self._cond:
             self._messages.clear()
             self._faults.clear()
+        self._identities.clear()
+
+    @property
+    def identities(self) -> dict[str, Identity]:
+        """Copies of the identities, by name (domains in lower case)."""
+        return self._identities.snapshot()
+
+    def add_identity(self, identity: str, *, verified: bool = False) -> Identity:
+        """Create an identity as ``CreateEmailIdentity`` does (Easy DKIM for a domain), and
+        mark it verified (verification and DKIM ``SUCCESS``) if asked."""
+        return self._identities.add(identity, verified=verified)
+
+    def set_identity_status(
+        self,
+        identity: str,
+        verification: str | None = "SUCCESS",
+        dkim: str | None = "SUCCESS",
+        mail_from: str | None = None,
+    ) -> Identity:
+        """Move an identity on: ``VerificationStatus`` (``VerifiedForSendingStatus`` follows it),
+        the DKIM status (domains only) and ``MailFromDomainStatus``; ``None`` leaves one as it
+        is.  Stops ``auto_verify_after`` for this identity.  ``KeyError`` if it does not exist."""
+        return self._identities.set_status(identity, verification, dkim, mail_from)
+
+    @property
+    def auto_verify_after(self) -> float | None:
+        """Seconds after creation when an identity still ``PENDING`` turns ``SUCCESS`` (its
+        verification and DKIM), as SES finding the DNS records; ``None``: never."""
+        return self._identities.auto_verify_after
+
+    @auto_verify_after.setter
+    def auto_verify_after(self, seconds: float | None) -> None:
+        self._identities.auto_verify_after = seconds
+
+    def set_signing_hosted_zone(self, zone: str | None) -> None:
+        """Report ``DkimAttributes.SigningHostedZone`` (e.g. ``dkim.amazonses.com``) for Easy
+        DKIM domains.  botocore 1.40's sesv2 model lacks the member and drops it."""
+        self._identities.signing_hosted_zone = zone
 
     def fail_next(
         self,
@@ -236,7 +297,7 @@ class FakeSes:
         message: str = "Maximum sending rate exceeded.",
     ) -> None:
         """Answer the next ``n`` send requests with this SES error."""
-        self._script(n, _Fault(error=_Rejected(code, message, status)))
+        self._script(n, _Fault(error=ApiError(code, message, status)))
 
     def delay_next(self, n: int, seconds: float) -> None:
         """Wait ``seconds`` before handling the next ``n`` send requests (which then succeed)."""
@@ -279,7 +340,7 @@ class FakeSes:
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 keep_alive = version == "HTTP/1.1" and headers.get("connection") != "close"
-                response = await self._respond(method, target.partition("?")[0], body)
+                response = await self._respond(method, target.partition("?")[0], body, headers)
                 if response is None:
                     return
                 writer.write(_encode(response, keep_alive))
@@ -291,23 +352,28 @@ class FakeSes:
         finally:
             writer.close()
 
-    async def _respond(self, method: str, path: str, body: bytes) -> _Response | None:
+    async def _respond(
+        self, method: str, path: str, body: bytes, headers: _Headers
+    ) -> _Response | None:
         if (method, path) == ("POST", "/v2/email/outbound-emails"):
-            return await self._send("v2", lambda: _parse_v2(body))
+            return await self._send("v2", lambda: _parse_v2(body), headers)
+        if path.startswith("/v2/email/identities") or path == "/v2/email/account":
+            return self._identity_api(method, path, body)
         if (method, path) == ("POST", "/"):
             form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
             action = form.get("Action")
             if action == "SendRawEmail":
-                return await self._send("v1", lambda: _parse_v1(form))
+                return await self._send("v1", lambda: _parse_v1(form), headers)
             if action == "GetSendQuota":
-                with self._cond:
-                    sent = len(self._messages)
+                quota = self._account()["SendQuota"]
                 return _v1_result(
                     "GetSendQuota",
-                    "<Max24HourSend>50000.0</Max24HourSend><MaxSendRate>14.0</MaxSendRate>"
-                    f"<SentLast24Hours>{sent}.0</SentLast24Hours>",
+                    "".join(
+                        f"<{name}>{float(quota[name])}</{name}>"
+                        for name in ("Max24HourSend", "MaxSendRate", "SentLast24Hours")
+                    ),
                 )
-            return _v1_error(_Rejected("InvalidAction", f"Unsupported action: {action}"))
+            return _v1_error(ApiError("InvalidAction", f"Unsupported action: {action}"))
         if (method, path) == ("GET", "/_fake/messages"):
             return _json(
                 200,
@@ -319,10 +385,62 @@ class FakeSes:
         if (method, path) == ("POST", "/_fake/reset"):
             self.reset()
             return _json(200, {})
+        if (method, path) == ("GET", "/_fake/identities"):
+            return _json(200, {name: asdict(i) for name, i in self.identities.items()})
+        if method == "POST" and (match := _FAKE_STATUS.fullmatch(path)):
+            return self._fake_status(unquote(match[1]), body)
         return _json(404, {"message": f"No route for {method} {path}"})
 
+    def _account(self) -> dict[str, Any]:
+        with self._cond:
+            return account_response(self.account, len(self._messages))
+
+    def _identity_api(self, method: str, path: str, body: bytes) -> _Response:
+        try:
+            if path == "/v2/email/account":
+                answer = (200, self._account()) if method == "GET" else None
+            else:
+                answer = self._identities.handle(method, path, body)
+        except ApiError as exc:
+            return _v2_error(exc)
+        if answer is None:
+            return _v2_error(ApiError("NotFoundException", f"No route for {method} {path}", 404))
+        return _json(*answer)
+
+    def _fake_status(self, identity: str, body: bytes) -> _Response:
+        """``POST /_fake/identities/<identity>/status`` with ``{verification, dkim, mail_from}``
+        (each optional; verification and DKIM default to ``SUCCESS``, as in Python)."""
+        try:
+            request = json.loads(body or b"{}")
+            changed = self.set_identity_status(
+                identity,
+                request.get("verification", "SUCCESS"),
+                request.get("dkim", "SUCCESS"),
+                request.get("mail_from"),
+            )
+        except KeyError:
+            return _json(404, {"message": f"No identity {identity}"})
+        except (ValueError, AttributeError) as exc:
+            return _json(400, {"message": str(exc) or "Expected a JSON object"})
+        return _json(200, asdict(changed))
+
+    def _check_sender(self, message: SentMessage, headers: _Headers) -> None:
+        """With ``require_verified``, SES's check that the sender is a verified identity."""
+        if not self.require_verified:
+            return
+        written, address = sender_address(message.source, message.raw)
+        if self._identities.verified_for(address):
+            return
+        match = _CREDENTIAL_REGION.search(headers.get("authorization", ""))
+        region = (match[1] if match else "us-east-1").upper()
+        raise ApiError(
+            "MessageRejected",
+            "Email address is not verified. The following identities failed the check in "
+            f"region {region}: {written}",
+        )
+
     async def _send(
-        self, api: Literal["v1", "v2"], parse: Callable[[], SentMessage]
+        self, api: Literal["v1", "v2"], parse: Callable[[], SentMessage], headers: _Headers
     ) -> _Response | None:
         """Apply the next scripted fault, then parse, check and record one send."""
         error = _v1_error if api == "v1" else _v2_error
@@ -338,8 +456,9 @@ class FakeSes:
             message = parse()
             limit = self.max_recipients
             if limit is not None and len(message.destinations) > limit:
-                raise _Rejected("MessageRejected", f"Recipient count exceeds {limit}.")
-        except _Rejected as exc:
+                raise ApiError("MessageRejected", f"Recipient count exceeds {limit}.")
+            self._check_sender(message, headers)
+        except ApiError as exc:
             return error(exc)
         with self._cond:
             self._messages.append(message)
@@ -354,11 +473,25 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a fake Amazon SES endpoint.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--require-verified", action="store_true", help="reject sends from unverified senders"
+    )
+    parser.add_argument(
+        "--auto-verify-after",
+        type=float,
+        metavar="SECONDS",
+        help="report new identities verified this long after their creation",
+    )
     args = parser.parse_args(argv)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
-    with FakeSes(args.host, args.port) as server:
+    with FakeSes(
+        args.host,
+        args.port,
+        require_verified=args.require_verified,
+        auto_verify_after=args.auto_verify_after,
+    ) as server:
         print(f"listening on {server.url}", flush=True)
         stopped.wait()
 
