@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from config import Settings
-from gateway import accounts
+from gateway import accounts, auth, passwords
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
 from gateway.ses import SesClientProvider, SesSender
@@ -32,6 +33,15 @@ from tests.support.fakeses import FakeSes
 from tests.support.postgres import PostgresServer
 
 _names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at its recommended cost takes a second or more per hash on a small, busy machine;
+    in-process tests hash and check credentials with argon2id at its lowest cost instead."""
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(auth, "DUMMY_HASH", cheap.hash("not a password"))
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -24,9 +25,23 @@ def peer_address(session: Session) -> str:
     return str(peer[0]) if isinstance(peer, tuple) else str(peer or "unknown")
 
 
+_VISIBLE_ASCII = re.compile(r"[!-~]+")
+_HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.:\[\]-]")
+
+
 def valid_mailbox(address: str) -> bool:
+    """`local@domain` in visible ASCII: no spaces, no control characters (NUL, CR, LF...)."""
     local, at, domain = address.rpartition("@")
-    return bool(at and local and domain) and " " not in address
+    return bool(at and local and domain) and _VISIBLE_ASCII.fullmatch(address) is not None
+
+
+def received_helo(name: str) -> str:
+    """The HELO name as the Received field may show it: a domain or an address literal.
+
+    Anything else (spaces, parentheses, `;`) could make the field read as if other hosts had
+    handled the message, so it becomes `_`.
+    """
+    return _HELO_UNSAFE.sub("_", name)
 
 
 class SubmissionHandler:
@@ -50,8 +65,10 @@ class SubmissionHandler:
     ) -> str:
         if not session.authenticated:
             return str(replies.AUTH_REQUIRED)
-        if not address:
+        if address in ("", "<>"):  # aiosmtpd hands over `MAIL FROM:<>` as "<>"
             return str(replies.NULL_SENDER)
+        if not valid_mailbox(address):
+            return str(replies.BAD_SENDER)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return str(replies.SENDER_OK)
@@ -80,7 +97,7 @@ class SubmissionHandler:
         facts = SessionFacts(
             queue_id=queue_id,
             hostname=self._settings.hostname,
-            client_helo=session.host_name or "",
+            client_helo=received_helo(session.host_name or ""),
             client_address=peer,
             tls=tls,
             authenticated=True,

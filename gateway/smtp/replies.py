@@ -31,6 +31,7 @@ NULL_SENDER = Reply(
     "5.1.7",
     "A null sender (MAIL FROM:<>) cannot be relayed through SES: give the sender address",
 )
+BAD_SENDER = Reply(553, "5.1.7", "Bad sender address syntax: expected local-part@domain")
 BAD_ADDRESS = Reply(553, "5.1.3", "Bad recipient address syntax: expected local-part@domain")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients: at most {limit} per message")
 STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try again later")

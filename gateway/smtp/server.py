@@ -28,6 +28,16 @@ log = logging.getLogger("gateway.smtp")
 
 IDENT = "ESMTP SES Gateway"
 
+MESSAGES_PER_CONNECTION = 10_000
+"""How many transactions one connection may run; other commands are limited to 100 each."""
+
+
+def command_call_limits(max_recipients: int) -> dict[str, int]:
+    """aiosmtpd's per-connection command budgets (421 once spent), sized so that the limits on
+    transactions and recipients apply first."""
+    per_transaction = dict.fromkeys(("MAIL", "DATA", "RSET", "NOOP"), MESSAGES_PER_CONNECTION)
+    return {"*": 100, **per_transaction, "RCPT": MESSAGES_PER_CONNECTION * (max_recipients + 1)}
+
 
 class GatewaySession(Session):
     """aiosmtpd's session plus what the session log line reports."""
@@ -68,7 +78,7 @@ class SubmissionSMTP(SMTP):
             hostname=settings.hostname,
             ident=IDENT,
             timeout=settings.smtp_timeout,
-            command_call_limit=100,
+            command_call_limit=command_call_limits(settings.max_recipients),
             **kwargs,
         )
         self._credentials = authenticator
@@ -88,6 +98,12 @@ class SubmissionSMTP(SMTP):
         super().connection_made(transport)
         self._listener.connections.add(self)
         self.facts().tls = describe(transport.get_extra_info("ssl_object"))
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd restarts the idle timer only when a command arrives, which cut off any upload
+        # that took longer than the timeout: every byte from the client counts as activity.
+        self._reset_timeout()
+        super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.connections.discard(self)
@@ -118,6 +134,14 @@ class SubmissionSMTP(SMTP):
     # -- replies ---------------------------------------------------------------------------
 
     async def push(self, status: AnyStr) -> None:
+        if self.transport is None or self.transport.is_closing():
+            # aiosmtpd closes the connection after some replies (421 over a command limit, 502
+            # after bogus commands) but goes on running the commands the client had pipelined,
+            # up to storing a message the client saw refused. End the session here instead.
+            assert self._handler_coroutine is not None
+            self._handler_coroutine.cancel()
+            await asyncio.sleep(0)  # raises CancelledError, as after QUIT
+            return
         if isinstance(status, str):
             status = replies.complete(status, self.data_size_limit or 0)
             if status[:1] in "45" and self.session is not None:
