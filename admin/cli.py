@@ -12,19 +12,29 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from gateway.dnscheck import DnsChecker
+
 from admin.serve import ROLES, serve
 from config import ConfigError, Settings, load_settings
 from gateway import accounts, logs
-from gateway.exceptions import GatewayError
+from gateway.domains import Domains
+from gateway.emulator import use_running_emulator
+from gateway.exceptions import GatewayError, InvalidInputError
+from gateway.records import zone_lines
+from gateway.secret_key import load_secret_key
+from gateway.ses import SesClientProvider, SesIdentities
+from gateway.storage import domains as domain_store
 from gateway.storage import queue, tenants
 from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, ensure_schema, head_revision, upgrade
+from gateway.types import DomainInfo
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[Any]]
 
@@ -150,6 +160,174 @@ async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tupl
     return document, head + _table(document["recipients"], columns)
 
 
+@asynccontextmanager
+async def _domains(settings: Settings) -> AsyncIterator[Domains]:
+    """Domain operations with the database and an SES client (the dev emulator when running)."""
+    use_running_emulator(settings.data_dir)
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        async with SesClientProvider(settings) as provider:
+            yield Domains(db, SesIdentities(provider), load_secret_key(settings), settings)
+    finally:
+        await db.close()
+
+
+def _domain_document(domains: Domains, domain: DomainInfo) -> dict[str, Any]:
+    document: dict[str, Any] = _plain(domain)
+    document["records"] = _plain(domains.records(domain))
+    return document
+
+
+def _domain_text(domains: Domains, domain: DomainInfo) -> str:
+    state = domain.state
+    sending = "yes" if state.verified_for_sending else "not yet"
+    name = (
+        domain.name
+        if domain.display_name == domain.name
+        else f"{domain.display_name} ({domain.name})"
+    )
+    lines = [
+        f"domain {name}, tenant {domain.tenant}, SES region {domain.region}",
+        f"verified for sending: {sending} (verification {state.verification_status}, "
+        f"DKIM {state.dkim_status or '-'} [{domain.dkim_mode}]"
+        + (
+            f", MAIL FROM {state.mail_from_domain} {state.mail_from_status}"
+            if state.mail_from_domain
+            else ""
+        )
+        + ")",
+        "",
+        "Publish these DNS records:",
+        _table(
+            [
+                {**_plain(r), "required": "required" if r.required else "recommended"}
+                for r in domains.records(domain)
+            ],
+            ("type", "name", "value", "required", "purpose"),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        domain = await domains.add(args.tenant, args.domain, args.dkim, args.mail_from)
+        return _domain_document(domains, domain), _domain_text(domains, domain)
+
+
+async def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        domain = await domains.get(args.domain)
+        if args.format == "zone":
+            return _domain_document(domains, domain), "\n".join(zone_lines(domains.records(domain)))
+        return _domain_document(domains, domain), _domain_text(domains, domain)
+
+
+async def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = await _with_db(settings, lambda db: domain_store.list_domains(db, args.tenant))
+    rows = [
+        {
+            "name": d.display_name,
+            "tenant": d.tenant,
+            "region": d.region,
+            "sending": "verified" if d.state.verified_for_sending else "pending",
+            "dkim": d.state.dkim_status,
+            "checked_at": d.checked_at,
+        }
+        for d in found
+    ]
+    columns = ("name", "tenant", "region", "sending", "dkim", "checked_at")
+    return {"domains": _plain(found)}, _table(rows, columns)
+
+
+async def cmd_domain_check(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    checker = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+    async with _domains(settings) as domains:
+        domain, checks = await domains.check(args.domain, checker)
+    found = _plain(checks)
+    rows = [{**c, "found": ", ".join(c["found"]) or "-"} for c in found]
+    text = f"DNS check of {domain.name}:\n" + _table(
+        rows, ("status", "type", "name", "expected", "found", "detail", "nameserver")
+    )
+    return {"domain": domain.name, "records": found}, text
+
+
+async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        targets = [await domains.get(args.domain)] if args.domain else await domains.all()
+        results: list[dict[str, Any]] = []
+        lines: list[str] = []
+        for domain in targets:
+            events = await domains.sync(domain)
+            verified = (await domains.get(domain.name)).state.verified_for_sending
+            results.append(
+                {
+                    "domain": domain.name,
+                    "verified_for_sending": verified,
+                    "events": [{"kind": kind, "detail": detail} for kind, detail in events],
+                }
+            )
+            said = "".join(f"; {kind} ({detail})" for kind, detail in events)
+            lines.append(f"{domain.name}: {'verified' if verified else 'pending'}{said}")
+    return {"domains": results}, "\n".join(lines) or "(no domains)"
+
+
+async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    if not args.yes:
+        raise InvalidInputError(
+            f"removing {args.domain} deletes its SES identity and fails its queued mail: "
+            "add --yes to confirm"
+        )
+    async with _domains(settings) as domains:
+        domain, failed = await domains.remove(args.domain)
+    return {"domain": domain.name, "failed_messages": failed}, (
+        f"removed {domain.name} from SES and the gateway; {failed} queued messages failed"
+    )
+
+
+async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        domain = await domains.set_restricted(args.domain, args.restrict_to_addresses == "yes")
+    state = "only listed addresses" if domain.restrict_to_addresses else "any address"
+    return _plain(domain), f"{domain.name}: {state} may send"
+
+
+async def cmd_address_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        address = await domains.add_address(args.address, args.verify_email)
+    text = f"added {address.address} under {address.domain}"
+    if address.ses_identity:
+        text += "; SES emailed a confirmation link to it"
+    return _plain(address), text
+
+
+async def cmd_address_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = _plain(
+        await _with_db(
+            settings, lambda db: domain_store.list_addresses(db, args.tenant, args.domain)
+        )
+    )
+    columns = ("address", "tenant", "domain", "ses_identity", "verified_for_sending")
+    return {"addresses": found}, _table(found, columns)
+
+
+async def cmd_address_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        address = await domains.remove_address(args.address)
+    return _plain(address), f"removed {address.address}"
+
+
+async def cmd_activity_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = _plain(
+        await _with_db(
+            settings, lambda db: domain_store.list_activity(db, args.tenant, limit=args.limit)
+        )
+    )
+    columns = ("created_at", "tenant", "kind", "subject", "detail")
+    return {"activity": found}, _table(found, columns)
+
+
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     logs.configure(settings.log_format, settings.log_level)
     await serve(settings, args.role or ROLES, dev=args.dev)
@@ -221,6 +399,50 @@ def build_parser() -> argparse.ArgumentParser:
     command(message, "show", cmd_message_show, "a message and its recipients").add_argument(
         "queue_id"
     )
+    domain = groups.add_parser("domain", help="sending domains").add_subparsers(
+        dest="action", required=True
+    )
+    add = command(domain, "add", cmd_domain_add, "register a domain with SES")
+    add.add_argument("domain")
+    add.add_argument("--tenant", required=True)
+    add.add_argument("--dkim", choices=("easy", "byodkim"), default="easy")
+    add.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
+    show = command(domain, "show", cmd_domain_show, "status and the DNS records to publish")
+    show.add_argument("domain")
+    show.add_argument("--format", choices=("table", "zone"), default="table")
+    command(domain, "list", cmd_domain_list, "list domains").add_argument("--tenant")
+    command(domain, "check", cmd_domain_check, "check the DNS records now").add_argument("domain")
+    command(domain, "sync", cmd_domain_sync, "ask SES for the status now").add_argument(
+        "domain", nargs="?"
+    )
+    remove = command(domain, "remove", cmd_domain_remove, "delete from SES and the gateway")
+    remove.add_argument("domain")
+    remove.add_argument("--yes", action="store_true", help="confirm")
+    settable = command(domain, "set", cmd_domain_set, "change a domain's options")
+    settable.add_argument("domain")
+    settable.add_argument("--restrict-to-addresses", choices=("yes", "no"), required=True)
+
+    address = groups.add_parser("address", help="sender addresses").add_subparsers(
+        dest="action", required=True
+    )
+    add_address = command(address, "add", cmd_address_add, "add a sender address")
+    add_address.add_argument("address")
+    add_address.add_argument(
+        "--verify-email", action="store_true", help="verify it with SES by email (no DNS needed)"
+    )
+    listing = command(address, "list", cmd_address_list, "list sender addresses")
+    listing.add_argument("--tenant")
+    listing.add_argument("--domain")
+    command(address, "remove", cmd_address_remove, "remove a sender address").add_argument(
+        "address"
+    )
+
+    activity = groups.add_parser("activity", help="what happened").add_subparsers(
+        dest="action", required=True
+    )
+    recent = command(activity, "list", cmd_activity_list, "recent events, newest first")
+    recent.add_argument("--tenant")
+    recent.add_argument("--limit", type=int, default=50)
     return parser
 
 

@@ -7,14 +7,16 @@ the TOML file given with `--config` (keys are the lower-case names), then the de
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -29,6 +31,23 @@ V2_MAX_MESSAGE_SIZE = 40_000_000
 """SES v2 `SendEmail` accepts raw messages up to 40 MB."""
 V1_MAX_MESSAGE_SIZE = 10_000_000
 """SES v1 `SendRawEmail` accepts raw messages up to 10 MB."""
+
+
+def parse_nameserver(text: str) -> tuple[str, int]:
+    """`192.0.2.1`, `192.0.2.1:5353`, `2001:db8::1` or `[2001:db8::1]:5353` as (address, port)."""
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest.removeprefix(":") or "53"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an IP address (host, host:port or [v6]:port)") from None
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"{text!r} has an invalid port")
+    return host, int(port)
 
 
 class ConfigError(Exception):
@@ -72,6 +91,11 @@ class Settings(BaseSettings):
     body_retention_days: Annotated[int, Field(ge=0)] = 0
     shutdown_timeout: Seconds = 30
 
+    dns_nameservers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    dns_timeout: Seconds = 3
+    dmarc_report_address: str | None = None
+    identity_sync_interval: Seconds = 60
+
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -86,6 +110,21 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls)
         return (init_settings, env_settings, dotenv_settings, toml)
+
+    @field_validator("dns_nameservers", mode="before")
+    @classmethod
+    def _split_nameservers(cls, value: object) -> object:
+        """`1.1.1.1, 127.0.0.1:5353` in the environment; a list in TOML."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("dns_nameservers")
+    @classmethod
+    def _check_nameservers(cls, value: list[str]) -> list[str]:
+        for server in value:
+            parse_nameserver(server)
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

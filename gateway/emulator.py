@@ -7,12 +7,16 @@ with `DEV_SENDER_DOMAIN` verified, so that a first message can be sent at once.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES")
 DEV_SENDER_DOMAIN = "example.com"
 DEV_REGION = "us-east-1"
+DUMMY_KEY = "emulator"
+"""Credentials for the local emulator, so that real keys never leave for it."""
 
 
 def configured_endpoint() -> str | None:
@@ -45,10 +49,43 @@ def start_emulator() -> Emulator:
     os.environ.update(
         AWS_ENDPOINT_URL=url,
         AWS_REGION=region,
-        AWS_ACCESS_KEY_ID="emulator",
-        AWS_SECRET_ACCESS_KEY="emulator",  # noqa: S106 - a dummy key for the local emulator
+        AWS_ACCESS_KEY_ID=DUMMY_KEY,
+        AWS_SECRET_ACCESS_KEY=DUMMY_KEY,
     )
     for variable in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
         os.environ.pop(variable, None)
     ses_backends[DEFAULT_ACCOUNT_ID][region].verify_domain(DEV_SENDER_DOMAIN)
     return Emulator(url, server)
+
+
+def _marker(data_dir: Path) -> Path:
+    return data_dir / "dev-emulator.json"
+
+
+def announce(emulator: Emulator, data_dir: Path) -> None:
+    """Tell CLI commands run beside `serve --dev` where its emulator listens."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    document = {"url": emulator.url, "region": os.environ["AWS_REGION"], "pid": os.getpid()}
+    _marker(data_dir).write_text(json.dumps(document))
+
+
+def withdraw(data_dir: Path) -> None:
+    _marker(data_dir).unlink(missing_ok=True)
+
+
+def use_running_emulator(data_dir: Path) -> bool:
+    """With no AWS endpoint configured, use the emulator of a running `serve --dev`, if any."""
+    if configured_endpoint():
+        return False
+    try:
+        document = json.loads(_marker(data_dir).read_text())
+        os.kill(int(document["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    os.environ.update(
+        AWS_ENDPOINT_URL=document["url"],
+        AWS_REGION=document["region"],
+        AWS_ACCESS_KEY_ID=DUMMY_KEY,
+        AWS_SECRET_ACCESS_KEY=DUMMY_KEY,
+    )
+    return True

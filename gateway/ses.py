@@ -20,6 +20,7 @@ from botocore.exceptions import ValidationError as BotoValidationError
 
 from config import Settings
 from gateway.exceptions import GatewayError, SesError, SesPermanentError, SesTransientError
+from gateway.types import IdentityState
 
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
@@ -42,6 +43,9 @@ _TRANSIENT_CODES = frozenset(
         "ConfigurationSetSendingPausedException",
     }
 )
+
+
+_CLIENT_ERRORS = (ClientError, BotoCoreError, OSError, asyncio.TimeoutError)
 
 
 class SesSetupError(GatewayError):
@@ -85,7 +89,7 @@ class SesClientProvider:
         self._settings = settings
         self._session = aioboto3.Session()
         self._stack = AsyncExitStack()
-        self._client: Any = None
+        self._clients: dict[str, Any] = {}
 
     @property
     def service(self) -> str:
@@ -99,7 +103,7 @@ class SesClientProvider:
 
     @property
     def ready(self) -> bool:
-        return self._client is not None
+        return bool(self._clients)
 
     async def has_credentials(self) -> bool:
         return await self._session.get_credentials() is not None
@@ -117,9 +121,11 @@ class SesClientProvider:
             read_timeout=self._settings.ses_timeout,
             max_pool_connections=self._settings.delivery_concurrency,
         )
-        self._client = await self._stack.enter_async_context(
-            self._session.client(self.service, region_name=self.region, config=config)
-        )
+        # Identities are managed through SESv2 whichever API sends.
+        for service in {"sesv2", self.service}:
+            self._clients[service] = await self._stack.enter_async_context(
+                self._session.client(service, region_name=self.region, config=config)
+            )
         return self
 
     async def __aexit__(
@@ -128,19 +134,20 @@ class SesClientProvider:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._client = None
+        self._clients = {}
         await self._stack.aclose()
 
-    def client_for(self, tenant: str) -> Any:
-        if self._client is None:
-            raise RuntimeError("the SES client is not open")
-        return self._client
+    def client_for(self, tenant: str, service: str | None = None) -> Any:
+        """The client that sends for `tenant` (or, with `service="sesv2"`, manages identities)."""
+        try:
+            return self._clients[service or self.service]
+        except KeyError:
+            raise RuntimeError("the SES client is not open") from None
 
     @property
     def endpoint(self) -> str:
-        if self._client is None:
-            return ""
-        return str(self._client.meta.endpoint_url)
+        client = self._clients.get(self.service)
+        return "" if client is None else str(client.meta.endpoint_url)
 
 
 class SesSender:
@@ -174,6 +181,94 @@ class SesSender:
                 if self._configuration_set:
                     request["ConfigurationSetName"] = self._configuration_set
                 response = await client.send_raw_email(**request)
-        except (TimeoutError, ClientError, BotoCoreError, OSError) as exc:
+        except _CLIENT_ERRORS as exc:
             raise translate(exc) from exc
         return str(response["MessageId"])
+
+
+def _identity_state(response: dict[str, Any]) -> IdentityState:
+    dkim = response.get("DkimAttributes") or {}
+    mail_from = response.get("MailFromAttributes") or {}
+    return IdentityState(
+        verified_for_sending=bool(response.get("VerifiedForSendingStatus")),
+        verification_status=str(response.get("VerificationStatus") or "PENDING"),
+        dkim_status=dkim.get("Status"),
+        dkim_tokens=tuple(dkim.get("Tokens") or ()),
+        signing_origin=dkim.get("SigningAttributesOrigin"),
+        signing_hosted_zone=dkim.get("SigningHostedZone"),
+        mail_from_domain=mail_from.get("MailFromDomain"),
+        mail_from_status=mail_from.get("MailFromDomainStatus"),
+    )
+
+
+class SesIdentities:
+    """Domain and address identities (SESv2), in the tenant's AWS account and region."""
+
+    def __init__(self, provider: SesClientProvider) -> None:
+        self._provider = provider
+
+    @property
+    def region(self) -> str:
+        return self._provider.region or ""
+
+    async def _call(self, tenant: str, operation: str, **request: Any) -> dict[str, Any]:
+        client = self._provider.client_for(tenant, "sesv2")
+        try:
+            response: dict[str, Any] = await getattr(client, operation)(**request)
+        except _CLIENT_ERRORS as exc:
+            raise translate(exc) from exc
+        return response
+
+    async def create(
+        self, tenant: str, identity: str, byodkim: tuple[str, str] | None = None
+    ) -> IdentityState:
+        """Register a domain or address; one SES already has is adopted, not an error.
+
+        `byodkim` is (selector, base64 DER private key); without it a domain gets Easy DKIM with
+        2048-bit keys.
+        """
+        request: dict[str, Any] = {"EmailIdentity": identity}
+        if byodkim is not None:
+            selector, private_key = byodkim
+            request["DkimSigningAttributes"] = {
+                "DomainSigningSelector": selector,
+                "DomainSigningPrivateKey": private_key,
+            }
+        elif "@" not in identity:
+            request["DkimSigningAttributes"] = {"NextSigningKeyLength": "RSA_2048_BIT"}
+        try:
+            await self._call(tenant, "create_email_identity", **request)
+        except SesPermanentError as exc:
+            if exc.code != "AlreadyExistsException":
+                raise
+        state = await self.get(tenant, identity)
+        if state is None:
+            raise SesPermanentError("NotFoundException", f"SES lost the new identity {identity}")
+        return state
+
+    async def get(self, tenant: str, identity: str) -> IdentityState | None:
+        """SES's view of the identity; None when SES does not know it."""
+        try:
+            response = await self._call(tenant, "get_email_identity", EmailIdentity=identity)
+        except SesPermanentError as exc:
+            if exc.code == "NotFoundException":
+                return None
+            raise
+        return _identity_state(response)
+
+    async def delete(self, tenant: str, identity: str) -> None:
+        try:
+            await self._call(tenant, "delete_email_identity", EmailIdentity=identity)
+        except SesPermanentError as exc:
+            if exc.code != "NotFoundException":
+                raise
+
+    async def set_mail_from(self, tenant: str, domain: str, mail_from: str) -> None:
+        """A custom MAIL FROM domain; SES uses its default one while the MX is missing."""
+        await self._call(
+            tenant,
+            "put_email_identity_mail_from_attributes",
+            EmailIdentity=domain,
+            MailFromDomain=mail_from,
+            BehaviorOnMxFailure="USE_DEFAULT_VALUE",
+        )

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -120,3 +122,76 @@ class Recipient(Base):
     ses_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Domain(Base):
+    """A sending domain of one tenant, registered as an SES identity in `region`."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    """ASCII (punycode) form."""
+    display_name: Mapped[str] = mapped_column(String(253))
+    region: Mapped[str] = mapped_column(String(32))
+    dkim_mode: Mapped[str] = mapped_column(String(16))
+    """`easy` (SES keeps the key) or `byodkim` (our key, encrypted with SECRET_KEY)."""
+    dkim_selector: Mapped[str | None] = mapped_column(String(63), nullable=True)
+    dkim_private_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    dkim_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restrict_to_addresses: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_for_sending: Mapped[bool] = mapped_column(Boolean, default=False)
+    verification_status: Mapped[str] = mapped_column(String(32))
+    dkim_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    dkim_tokens: Mapped[list[str]] = mapped_column(JSON, default=list)
+    signing_origin: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    signing_hosted_zone: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    mail_from_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    mail_from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class Address(Base):
+    """A sender address under a domain; with `ses_identity`, also verified with SES by email."""
+
+    __tablename__ = "addresses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+    ses_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    verified_for_sending: Mapped[bool] = mapped_column(Boolean, default=False)
+    verification_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class Activity(Base):
+    """Something that happened, for the audit log and notifications (`domain.verified`, ...)."""
+
+    __tablename__ = "activity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Lease(Base):
+    """A named job that only one instance may run at a time (until `expires_at`)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -259,3 +259,26 @@ async def message_status(db: Database, message_id: str) -> MessageStatus:
             for a, s, n, ses, err, at in recipients
         )
     return MessageStatus(**row._asdict(), recipients=statuses)
+
+
+async def fail_pending_from_domain(db: Database, domain: str, reason: str, now: datetime) -> int:
+    """Fail every recipient still waiting in messages sent from `domain`; return the messages."""
+    pending = select(Message.id).where(
+        Message.state == QUEUED, func.lower(Message.mail_from).like(f"%@{domain}")
+    )
+    async with db.begin() as conn:
+        ids = list((await conn.execute(pending)).scalars())
+        if not ids:
+            return 0
+        await conn.execute(
+            update(Recipient)
+            .where(Recipient.message_id.in_(ids), Recipient.state.in_(_PENDING))
+            .values(state=RecipientState.FAILED.value, last_error=reason, updated_at=now)
+        )
+        await conn.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(state=DONE, completed_at=now, lease_owner=None, lease_until=None)
+        )
+        await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,315 @@
+"""Sending domains and addresses: registration with SES, the records to publish, verification.
+
+SES is the source of truth for "verified for sending"; `sync` copies its view into our database
+on a schedule (every minute for the first hour, every 15 minutes up to 72 hours, then daily once
+verified) and records every change as an activity event.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from config import Settings
+from gateway import crypto, records
+from gateway.dnscheck import DnsChecker
+from gateway.exceptions import ConflictError, InvalidInputError, NotFoundError
+from gateway.logs import log_event
+from gateway.names import DomainName, normalize_domain
+from gateway.ses import SesIdentities
+from gateway.storage import domains as store
+from gateway.storage import queue, tenants
+from gateway.storage.database import Database
+from gateway.types import AddressInfo, DnsRecord, DomainInfo, IdentityState, RecordCheck
+
+log = logging.getLogger("gateway.domains")
+
+FAST_CHECKS = timedelta(hours=1)
+SES_GIVES_UP = timedelta(hours=72)
+VERIFIED_CHECK = timedelta(days=1)
+SLOW_CHECK = timedelta(minutes=15)
+FAST_CHECK = timedelta(minutes=1)
+
+
+def next_check(verified: bool, created_at: datetime, now: datetime) -> datetime | None:
+    """When to ask SES again; None once SES has stopped looking (72 hours) without success."""
+    if verified:
+        return now + VERIFIED_CHECK
+    age = now - created_at
+    if age < FAST_CHECKS:
+        return now + FAST_CHECK
+    if age < SES_GIVES_UP:
+        return now + SLOW_CHECK
+    return None
+
+
+def changes(old: IdentityState, new: IdentityState) -> list[tuple[str, str]]:
+    """The activity events (kind, detail) between two views of an identity."""
+    events: list[tuple[str, str]] = []
+    if new.verified_for_sending and not old.verified_for_sending:
+        events.append(("domain.verified", "SES verified the identity for sending"))
+    elif old.verified_for_sending and not new.verified_for_sending:
+        events.append(
+            ("domain.unverified", f"SES no longer lets it send ({new.verification_status})")
+        )
+    if new.verification_status != old.verification_status and new.verification_status in (
+        "FAILED",
+        "TEMPORARY_FAILURE",
+    ):
+        events.append(("domain.failed", f"verification {new.verification_status}"))
+    for kind, before, after in (
+        ("dkim", old.dkim_status, new.dkim_status),
+        ("mail_from", old.mail_from_status, new.mail_from_status),
+    ):
+        if after != before and after in ("SUCCESS", "FAILED", "TEMPORARY_FAILURE"):
+            outcome = "verified" if after == "SUCCESS" else "failed"
+            events.append((f"{kind}.{outcome}", f"{kind.replace('_', ' ').upper()} {after}"))
+    return events
+
+
+def mail_from_domain(domain: str, value: str) -> str:
+    """`mail` or `mail.example.com` under `example.com` → `mail.example.com`."""
+    full = value.lower().removesuffix(".")
+    if not full.endswith("." + domain):
+        full = f"{full}.{domain}"
+    if full.count(".") < domain.count(".") + 1 or not normalize_domain(full):
+        raise InvalidInputError(f"--mail-from {value!r}: use a subdomain such as mail.{domain}")
+    return normalize_domain(full).ascii
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    local: str
+    domain: DomainName
+
+    def __str__(self) -> str:
+        return f"{self.local}@{self.domain.ascii}"
+
+
+def parse_address(value: str) -> Address:
+    local, at, domain = value.strip().rpartition("@")
+    if not at or not local:
+        raise InvalidInputError(f"{value!r} is not an address: expected local-part@domain")
+    if not local.isascii() or any(c.isspace() or not c.isprintable() for c in local):
+        raise InvalidInputError(
+            f"{value!r}: the local part must be printable ASCII (SES cannot deliver SMTPUTF8)"
+        )
+    if len(local) > 64:
+        raise InvalidInputError(f"{value!r}: the local part is longer than 64 characters")
+    return Address(local, normalize_domain(domain))
+
+
+class Domains:
+    """Operations on domains and addresses, for the CLI, the API and the background sync."""
+
+    def __init__(
+        self, db: Database, ses: SesIdentities, secret_key: bytes, settings: Settings
+    ) -> None:
+        self._db = db
+        self._ses = ses
+        self._secret_key = secret_key
+        self._settings = settings
+
+    def records(self, domain: DomainInfo) -> list[DnsRecord]:
+        return records.domain_records(
+            domain.name,
+            domain.region,
+            domain.state,
+            domain.dkim_public_key,
+            self._settings.dmarc_report_address,
+        )
+
+    async def add(
+        self, tenant_name: str, value: str, dkim: str = "easy", mail_from: str | None = None
+    ) -> DomainInfo:
+        name = normalize_domain(value)
+        tenant = await tenants.get_tenant(self._db, tenant_name)
+        existing = await store.find_domain(self._db, name.ascii)
+        if existing is not None:
+            if existing.tenant != tenant.name:
+                raise ConflictError(f"domain {name} belongs to another tenant")
+            raise ConflictError(f"domain {name} is already added (see `ses-gateway domain show`)")
+        if dkim not in ("easy", "byodkim"):
+            raise InvalidInputError("--dkim must be easy or byodkim")
+        mail_from_name = mail_from_domain(name.ascii, mail_from) if mail_from else None
+        now = datetime.now(UTC)
+        selector = private_key = public_key = None
+        if dkim == "byodkim":
+            selector = f"gw{now:%Y%m}"
+            private_key, public_key = crypto.new_dkim_key()
+        byodkim = (selector, private_key) if selector and private_key else None
+        state = await self._ses.create(tenant.name, name.ascii, byodkim)
+        if mail_from_name:
+            await self._ses.set_mail_from(tenant.name, name.ascii, mail_from_name)
+            state = await self._ses.get(tenant.name, name.ascii) or state
+        await store.insert_domain(
+            self._db,
+            tenant.id,
+            {
+                "name": name.ascii,
+                "display_name": name.unicode,
+                "region": self._ses.region,
+                "dkim_mode": dkim,
+                "dkim_selector": selector,
+                "dkim_private_key": crypto.encrypt(self._secret_key, private_key)
+                if private_key
+                else None,
+                "dkim_public_key": public_key,
+                "created_at": now,
+                "checked_at": now,
+                "verified_at": now if state.verified_for_sending else None,
+                "next_check_at": next_check(state.verified_for_sending, now, now),
+                **store.state_columns(state),
+            },
+        )
+        await store.record_activity(
+            self._db,
+            tenant.id,
+            "domain.added",
+            name.ascii,
+            f"registered with SES in {self._ses.region}",
+            now,
+        )
+        return await store.get_domain(self._db, name.ascii)
+
+    async def get(self, value: str) -> DomainInfo:
+        return await store.get_domain(self._db, normalize_domain(value).ascii)
+
+    async def all(self) -> list[DomainInfo]:
+        return await store.list_domains(self._db)
+
+    async def check(self, value: str, checker: DnsChecker) -> tuple[DomainInfo, list[RecordCheck]]:
+        """Look the domain's records up in DNS: what is still wrong, record by record."""
+        domain = await self.get(value)
+        dkim_verified = domain.state.dkim_status == "SUCCESS"
+        return domain, await checker.check(self.records(domain), dkim_verified=dkim_verified)
+
+    async def sync(self, domain: DomainInfo) -> list[tuple[str, str]]:
+        """Ask SES about the domain now; store its answer and record what changed."""
+        now = datetime.now(UTC)
+        state = await self._ses.get(domain.tenant, domain.name)
+        tenant = await tenants.get_tenant(self._db, domain.tenant)
+        if state is None:
+            events = [("domain.missing", "SES no longer has this identity: add the domain again")]
+            await store.update_domain(
+                self._db,
+                domain.id,
+                state=IdentityState(False, "NOT_FOUND"),
+                checked_at=now,
+                next_check_at=None,
+            )
+        else:
+            events = changes(domain.state, state)
+            verified_at = domain.verified_at
+            if state.verified_for_sending and not domain.state.verified_for_sending:
+                verified_at = now
+            await store.update_domain(
+                self._db,
+                domain.id,
+                state=state,
+                checked_at=now,
+                verified_at=verified_at,
+                next_check_at=next_check(state.verified_for_sending, domain.created_at, now),
+            )
+        for kind, detail in events:
+            await store.record_activity(self._db, tenant.id, kind, domain.name, detail, now)
+            log_event(log, kind, domain=domain.name, tenant=domain.tenant, detail=detail)
+        return events
+
+    async def sync_due(self) -> int:
+        """Sync every domain and address whose check is due; return how many were asked."""
+        now = datetime.now(UTC)
+        due = await store.due_domains(self._db, now)
+        for domain in due:
+            await self.sync(domain)
+        addresses = await store.due_addresses(self._db, now)
+        for address in addresses:
+            await self.sync_address(address)
+        return len(due) + len(addresses)
+
+    async def remove(self, value: str) -> tuple[DomainInfo, int]:
+        """Delete the SES identity and our records; fail what is still queued from it."""
+        domain = await self.get(value)
+        await self._ses.delete(domain.tenant, domain.name)
+        for address in await store.list_addresses(self._db, domain=domain.name):
+            if address.ses_identity:
+                await self._ses.delete(domain.tenant, address.address)
+        now = datetime.now(UTC)
+        failed = await queue.fail_pending_from_domain(
+            self._db, domain.name, f"the sending domain {domain.name} was removed", now
+        )
+        await store.delete_domain(self._db, domain.id)
+        tenant = await tenants.get_tenant(self._db, domain.tenant)
+        detail = f"removed; {failed} queued messages failed"
+        await store.record_activity(self._db, tenant.id, "domain.removed", domain.name, detail, now)
+        return domain, failed
+
+    async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:
+        domain = await self.get(value)
+        await store.update_domain(self._db, domain.id, restrict_to_addresses=restricted)
+        return await self.get(value)
+
+    async def add_address(self, value: str, verify_email: bool = False) -> AddressInfo:
+        address = parse_address(value)
+        domain = await store.find_domain(self._db, address.domain.ascii)
+        if domain is None:
+            raise NotFoundError(
+                f"no domain {address.domain}: add it first (`ses-gateway domain add`)"
+            )
+        tenant = await tenants.get_tenant(self._db, domain.tenant)
+        now = datetime.now(UTC)
+        state = IdentityState(False, "NOT_STARTED")
+        if verify_email:
+            state = await self._ses.create(tenant.name, str(address))
+        await store.insert_address(
+            self._db,
+            domain,
+            tenant.id,
+            {
+                "address": str(address),
+                "ses_identity": verify_email,
+                "verified_for_sending": state.verified_for_sending,
+                "verification_status": state.verification_status if verify_email else None,
+                "created_at": now,
+                "checked_at": now if verify_email else None,
+                "next_check_at": next_check(state.verified_for_sending, now, now)
+                if verify_email
+                else None,
+            },
+        )
+        found = await store.find_address(self._db, str(address))
+        assert found is not None
+        return found
+
+    async def sync_address(self, address: AddressInfo) -> list[tuple[str, str]]:
+        now = datetime.now(UTC)
+        state = await self._ses.get(address.tenant, address.address)
+        tenant = await tenants.get_tenant(self._db, address.tenant)
+        verified = bool(state and state.verified_for_sending)
+        status = state.verification_status if state else "NOT_FOUND"
+        events: list[tuple[str, str]] = []
+        if verified and not address.verified_for_sending:
+            events.append(("address.verified", "SES verified the address for sending"))
+        elif status in ("FAILED", "NOT_FOUND") and status != address.verification_status:
+            events.append(("address.failed", f"verification {status}"))
+        await store.update_address(
+            self._db,
+            address.id,
+            verified_for_sending=verified,
+            verification_status=status,
+            checked_at=now,
+            next_check_at=next_check(verified, address.created_at, now) if state else None,
+        )
+        for kind, detail in events:
+            await store.record_activity(self._db, tenant.id, kind, address.address, detail, now)
+        return events
+
+    async def remove_address(self, value: str) -> AddressInfo:
+        address = await store.find_address(self._db, str(parse_address(value)))
+        if address is None:
+            raise NotFoundError(f"no address {value} (see `ses-gateway address list`)")
+        if address.ses_identity:
+            await self._ses.delete(address.tenant, address.address)
+        await store.delete_address(self._db, address.id)
+        return address

@@ -1,0 +1,244 @@
+"""Sending domains and addresses, the activity log, and leases for singleton jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.exceptions import ConflictError, NotFoundError
+from gateway.storage.database import Database
+from gateway.storage.models import Activity, Address, Domain, Lease, Tenant
+from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState
+
+
+def state_columns(state: IdentityState) -> dict[str, Any]:
+    return {
+        "verified_for_sending": state.verified_for_sending,
+        "verification_status": state.verification_status,
+        "dkim_status": state.dkim_status,
+        "dkim_tokens": list(state.dkim_tokens),
+        "signing_origin": state.signing_origin,
+        "signing_hosted_zone": state.signing_hosted_zone,
+        "mail_from_domain": state.mail_from_domain,
+        "mail_from_status": state.mail_from_status,
+    }
+
+
+def _domains() -> Select[Any]:
+    return select(Domain.__table__, Tenant.name.label("tenant_name")).join(
+        Tenant, Tenant.id == Domain.tenant_id
+    )
+
+
+def _domain(row: Any) -> DomainInfo:
+    d = row._mapping
+    state = IdentityState(
+        d["verified_for_sending"],
+        d["verification_status"],
+        d["dkim_status"],
+        tuple(d["dkim_tokens"] or ()),
+        d["signing_origin"],
+        d["signing_hosted_zone"],
+        d["mail_from_domain"],
+        d["mail_from_status"],
+    )
+    return DomainInfo(
+        d["id"],
+        d["tenant_name"],
+        d["name"],
+        d["display_name"],
+        d["region"],
+        d["dkim_mode"],
+        d["dkim_selector"],
+        d["dkim_public_key"],
+        d["restrict_to_addresses"],
+        state,
+        d["created_at"],
+        d["verified_at"],
+        d["checked_at"],
+        d["next_check_at"],
+    )
+
+
+async def insert_domain(db: Database, tenant_id: int, values: dict[str, Any]) -> None:
+    try:
+        async with db.begin() as conn:
+            await conn.execute(insert(Domain).values(tenant_id=tenant_id, **values))
+    except IntegrityError as exc:
+        raise ConflictError(f"domain {values['name']} is already registered") from exc
+
+
+async def find_domain(db: Database, name: str) -> DomainInfo | None:
+    async with db.begin() as conn:
+        row = (await conn.execute(_domains().where(Domain.name == name))).first()
+    return None if row is None else _domain(row)
+
+
+async def get_domain(db: Database, name: str) -> DomainInfo:
+    found = await find_domain(db, name)
+    if found is None:
+        raise NotFoundError(f"no domain {name} (see `ses-gateway domain list`)")
+    return found
+
+
+async def private_key(db: Database, domain_id: int) -> str | None:
+    async with db.begin() as conn:
+        return (
+            await conn.execute(select(Domain.dkim_private_key).where(Domain.id == domain_id))
+        ).scalar_one_or_none()
+
+
+async def list_domains(db: Database, tenant: str | None = None) -> list[DomainInfo]:
+    query = _domains().order_by(Domain.name)
+    if tenant is not None:
+        query = query.where(Tenant.name == tenant)
+    async with db.begin() as conn:
+        return [_domain(row) for row in await conn.execute(query)]
+
+
+async def due_domains(db: Database, now: datetime) -> list[DomainInfo]:
+    query = _domains().where(Domain.next_check_at.is_not(None), Domain.next_check_at <= now)
+    async with db.begin() as conn:
+        return [_domain(row) for row in await conn.execute(query.order_by(Domain.next_check_at))]
+
+
+async def update_domain(db: Database, domain_id: int, **values: Any) -> None:
+    state = values.pop("state", None)
+    if state is not None:
+        values.update(state_columns(state))
+    async with db.begin() as conn:
+        await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
+
+
+async def delete_domain(db: Database, domain_id: int) -> None:
+    async with db.begin() as conn:
+        await conn.execute(delete(Domain).where(Domain.id == domain_id))
+
+
+def _addresses() -> Select[int, str, str, str, bool, bool, str | None, datetime]:
+    return (
+        select(
+            Address.id,
+            Tenant.name,
+            Domain.name,
+            Address.address,
+            Address.ses_identity,
+            Address.verified_for_sending,
+            Address.verification_status,
+            Address.created_at,
+        )
+        .join(Tenant, Tenant.id == Address.tenant_id)
+        .join(Domain, Domain.id == Address.domain_id)
+    )
+
+
+async def insert_address(
+    db: Database, domain: DomainInfo, tenant_id: int, values: dict[str, Any]
+) -> None:
+    try:
+        async with db.begin() as conn:
+            await conn.execute(
+                insert(Address).values(domain_id=domain.id, tenant_id=tenant_id, **values)
+            )
+    except IntegrityError as exc:
+        raise ConflictError(f"address {values['address']} is already registered") from exc
+
+
+async def find_address(db: Database, address: str) -> AddressInfo | None:
+    async with db.begin() as conn:
+        row = (await conn.execute(_addresses().where(Address.address == address))).first()
+    return None if row is None else AddressInfo(*row)
+
+
+async def list_addresses(
+    db: Database, tenant: str | None = None, domain: str | None = None
+) -> list[AddressInfo]:
+    query = _addresses().order_by(Address.address)
+    if tenant is not None:
+        query = query.where(Tenant.name == tenant)
+    if domain is not None:
+        query = query.where(Domain.name == domain)
+    async with db.begin() as conn:
+        return [AddressInfo(*row) for row in await conn.execute(query)]
+
+
+async def due_addresses(db: Database, now: datetime) -> list[AddressInfo]:
+    query = _addresses().where(
+        Address.ses_identity.is_(True),
+        Address.next_check_at.is_not(None),
+        Address.next_check_at <= now,
+    )
+    async with db.begin() as conn:
+        return [AddressInfo(*row) for row in await conn.execute(query)]
+
+
+async def update_address(db: Database, address_id: int, **values: Any) -> None:
+    async with db.begin() as conn:
+        await conn.execute(update(Address).where(Address.id == address_id).values(**values))
+
+
+async def delete_address(db: Database, address_id: int) -> None:
+    async with db.begin() as conn:
+        await conn.execute(delete(Address).where(Address.id == address_id))
+
+
+async def record_activity(
+    db: Database, tenant_id: int | None, kind: str, subject: str, detail: str, now: datetime
+) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            insert(Activity).values(
+                tenant_id=tenant_id, kind=kind, subject=subject, detail=detail, created_at=now
+            )
+        )
+
+
+async def list_activity(
+    db: Database, tenant: str | None = None, kinds: Sequence[str] = (), limit: int = 100
+) -> list[ActivityEvent]:
+    query = (
+        select(
+            Activity.id,
+            Tenant.name,
+            Activity.kind,
+            Activity.subject,
+            Activity.detail,
+            Activity.created_at,
+        )
+        .outerjoin(Tenant, Tenant.id == Activity.tenant_id)
+        .order_by(Activity.id.desc())
+        .limit(limit)
+    )
+    if tenant is not None:
+        query = query.where(Tenant.name == tenant)
+    if kinds:
+        query = query.where(Activity.kind.in_(kinds))
+    async with db.begin() as conn:
+        return [ActivityEvent(*row) for row in await conn.execute(query)]
+
+
+async def acquire_lease(
+    db: Database, name: str, owner: str, now: datetime, until: datetime
+) -> bool:
+    """Take or renew the named lease; False while another owner holds it unexpired."""
+    async with db.begin() as conn:
+        taken = await conn.execute(
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at < now))
+            .values(owner=owner, expires_at=until)
+        )
+        if taken.rowcount:
+            return True
+        exists = (await conn.execute(select(Lease.name).where(Lease.name == name))).first()
+        if exists is not None:
+            return False
+    try:
+        async with db.begin() as conn:
+            await conn.execute(insert(Lease).values(name=name, owner=owner, expires_at=until))
+    except IntegrityError:
+        return False
+    return True
