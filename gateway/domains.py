@@ -7,6 +7,7 @@ verified) and records every change as an activity event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -313,3 +314,21 @@ class Domains:
             await self._ses.delete(address.tenant, address.address)
         await store.delete_address(self._db, address.id)
         return address
+
+
+SYNC_LEASE = "identity-sync"
+
+
+async def sync_forever(domains: Domains, db: Database, owner: str, interval: float) -> None:
+    """The background sync: every `interval` seconds, the instance holding the lease asks SES
+    about every domain and address whose check is due (several instances may run this)."""
+    while True:
+        now = datetime.now(UTC)
+        try:
+            if await store.acquire_lease(
+                db, SYNC_LEASE, owner, now, now + timedelta(seconds=interval * 3)
+            ):
+                await domains.sync_due()
+        except Exception:
+            log.exception("syncing identities with SES failed; trying again in %ss", interval)
+        await asyncio.sleep(interval)

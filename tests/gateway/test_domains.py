@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway import accounts, crypto
-from gateway.domains import Domains, changes, next_check
+from gateway.domains import Domains, changes, next_check, sync_forever
 from gateway.exceptions import ConflictError, NotFoundError
 from gateway.ses import SesClientProvider, SesIdentities
 from gateway.spool import new_queue_id
@@ -228,3 +229,29 @@ def test_changes_name_each_transition() -> None:
         "dkim.failed",
         "mail_from.failed",
     ]
+
+
+async def test_background_sync_verifies_and_records_the_event(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.com")
+    await store.update_domain(db, domain.id, next_check_at=datetime.now(UTC))
+    fake_ses.set_identity_status("example.com")
+    other = Database(db.url)
+    tasks = [
+        asyncio.create_task(sync_forever(domains, db, "instance-a", 0.1)),
+        asyncio.create_task(sync_forever(domains, other, "instance-b", 0.1)),
+    ]
+    try:
+        for _ in range(100):
+            if (await domains.get("example.com")).state.verified_for_sending:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await other.close()
+    assert (await domains.get("example.com")).state.verified_for_sending
+    kinds = [e.kind for e in await store.list_activity(db, "acme")]
+    assert kinds.count("domain.verified") == 1
