@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Generator, Iterable
 from contextlib import AsyncExitStack
 
@@ -22,6 +23,7 @@ from config import Settings
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
 from gateway.emulator import Emulator, configured_endpoint, start_emulator
+from gateway.exceptions import GatewayError
 from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
 from gateway.ses import SesClientProvider, SesSender
@@ -43,6 +45,19 @@ class _WebServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def _http_socket(host: str, port: int) -> socket.socket:
+    """The HTTP listener, bound before anything starts: a port in use then fails like an SMTP
+    port does (an `OSError`), where uvicorn would `sys.exit()` from inside its task."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"HTTP on {host}:{port}: {exc.strerror}") from exc
+    return sock
 
 
 def _dev_emulator() -> Emulator | None:
@@ -82,6 +97,9 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         async with AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
             worker = provider = spool = smtp = web = None
+            if "web" in roles:
+                http_socket = _http_socket(settings.http_host, settings.http_port)
+                stack.callback(http_socket.close)
             if "worker" in roles:
                 provider = await stack.enter_async_context(SesClientProvider(settings))
                 if not await provider.has_credentials():
@@ -116,7 +134,9 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                     lifespan="off",
                 )
                 web = _WebServer(config)
-                tasks.append(asyncio.create_task(web.serve(), name="web"))
+                tasks.append(asyncio.create_task(web.serve([http_socket]), name="web"))
+                host, port = http_socket.getsockname()[:2]
+                log_event(log, "http-listening", host=host, port=port)
             log_event(
                 log,
                 "started",
@@ -128,9 +148,10 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             )
             waiter = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if task is not waiter and task.exception() is not None:
-                    log.error("%s stopped unexpectedly", task.get_name(), exc_info=task.exception())
+            failed = [task for task in done if task is not waiter]
+            for task in failed:
+                error = None if task.cancelled() else task.exception()
+                log.error("%s stopped unexpectedly", task.get_name(), exc_info=error)
             log_event(log, "stopping")
             if smtp is not None and spool is not None:
                 await smtp.stop(settings.shutdown_timeout)
@@ -146,4 +167,8 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         if emulator is not None:
             emulator.stop()
     log_event(log, "stopped")
+    if failed:
+        # Not a requested stop: exit non-zero, so that a supervisor restarts the gateway.
+        names = ", ".join(task.get_name() for task in failed)
+        raise GatewayError(f"{names} stopped unexpectedly: the log above says why")
     return 0

@@ -54,6 +54,8 @@ class DeliveryWorker:
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
         self._stopping = False
+        self._running = False
+        self._claim_loop_ended = asyncio.Event()
 
     def wake(self) -> None:
         """New messages are due: claim now rather than at the next poll."""
@@ -64,6 +66,7 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver until `stop()` is called."""
+        self._running = True
         self._recorder.start()
         helpers = [asyncio.create_task(self._renew_leases(), name="lease-renewer")]
         if self._settings.body_retention_days > 0:
@@ -71,9 +74,15 @@ class DeliveryWorker:
         try:
             await self._claim_loop()
         finally:
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            self._claim_loop_ended.set()
+            try:
+                # Keep renewing the leases of sends in flight while `stop()` lets them finish.
+                while self._inflight:
+                    await asyncio.wait(list(self._inflight.values()))
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
 
     async def _claim_loop(self) -> None:
         lease = timedelta(seconds=self._settings.delivery_lease)
@@ -128,6 +137,9 @@ class DeliveryWorker:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
         self._stopping = True
         self._wake.set()
+        if self._running:
+            # A claim in progress still starts deliveries: wait for it to end, then for them.
+            await self._claim_loop_ended.wait()
         pending = list(self._inflight.values())
         if pending:
             _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_timeout)

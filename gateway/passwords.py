@@ -30,5 +30,8 @@ def new_username() -> str:
 
 
 def new_password() -> str:
-    """32 characters from the URL-safe alphabet: 192 bits."""
-    return secrets.token_urlsafe(24)
+    """32 characters from the URL-safe alphabet (about 190 bits), never starting with `-`, which
+    command-line clients such as swaks would read as an option."""
+    while (password := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return password

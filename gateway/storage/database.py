@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +27,7 @@ class Database:
         parsed = make_url(url)
         self.url = url
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._turn = asyncio.Lock()
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +45,15 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
-            yield connection
+        if self.is_sqlite:
+            # SQLite has one writer at a time. Waiting in SQLite's busy handler is unfair: under
+            # a steady stream of spool commits a delivery claim could wait for seconds. Queueing
+            # this process's transactions on a FIFO lock first keeps every turn short and fair.
+            async with self._turn, self.engine.begin() as connection:
+                yield connection
+        else:
+            async with self.engine.begin() as connection:
+                yield connection
 
     async def ping(self) -> None:
         try:
