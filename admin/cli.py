@@ -19,11 +19,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from gateway.dnscheck import DnsChecker
-
 from admin.serve import ROLES, serve
 from config import ConfigError, Settings, load_settings
 from gateway import accounts, logs
+from gateway.dnscheck import DnsChecker
 from gateway.domains import Domains
 from gateway.emulator import use_running_emulator
 from gateway.exceptions import GatewayError, InvalidInputError
@@ -188,7 +187,8 @@ def _domain_text(domains: Domains, domain: DomainInfo) -> str:
         else f"{domain.display_name} ({domain.name})"
     )
     lines = [
-        f"domain {name}, tenant {domain.tenant}, SES region {domain.region}",
+        f"domain {name}, tenant {domain.tenant}, SES region {domain.region}"
+        + (", only listed addresses may send" if domain.restrict_to_addresses else ""),
         f"verified for sending: {sending} (verification {state.verification_status}, "
         f"DKIM {state.dkim_status or '-'} [{domain.dkim_mode}]"
         + (
@@ -287,10 +287,16 @@ async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tup
 
 
 async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    if args.restrict_to_addresses is None and args.mail_from is None:
+        raise InvalidInputError("give --restrict-to-addresses yes|no and/or --mail-from SUBDOMAIN")
     async with _domains(settings) as domains:
-        domain = await domains.set_restricted(args.domain, args.restrict_to_addresses == "yes")
-    state = "only listed addresses" if domain.restrict_to_addresses else "any address"
-    return _plain(domain), f"{domain.name}: {state} may send"
+        domain = await domains.get(args.domain)
+        if args.restrict_to_addresses is not None:
+            restricted = args.restrict_to_addresses == "yes"
+            domain = await domains.set_restricted(args.domain, restricted)
+        if args.mail_from is not None:
+            domain = await domains.set_mail_from(args.domain, args.mail_from)
+        return _domain_document(domains, domain), _domain_text(domains, domain)
 
 
 async def cmd_address_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -420,7 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--yes", action="store_true", help="confirm")
     settable = command(domain, "set", cmd_domain_set, "change a domain's options")
     settable.add_argument("domain")
-    settable.add_argument("--restrict-to-addresses", choices=("yes", "no"), required=True)
+    settable.add_argument(
+        "--restrict-to-addresses", choices=("yes", "no"), help="only listed addresses may send"
+    )
+    settable.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
 
     address = groups.add_parser("address", help="sender addresses").add_subparsers(
         dest="action", required=True

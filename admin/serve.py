@@ -22,11 +22,12 @@ from admin.app import Readiness, create_app
 from config import Settings
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
-from gateway.emulator import Emulator, configured_endpoint, start_emulator
+from gateway.domains import Domains, sync_forever
+from gateway.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
 from gateway.exceptions import GatewayError
 from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
-from gateway.ses import SesClientProvider, SesSender
+from gateway.ses import SesClientProvider, SesIdentities, SesSender
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
 from gateway.spool import Spool
@@ -93,9 +94,12 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         loop.add_signal_handler(sig, stop.set)
     try:
         await ensure_schema(db, settings.auto_migrate)
-        load_secret_key(settings)
+        secret_key = load_secret_key(settings)
+        if emulator is not None:
+            announce(emulator, settings.data_dir)
         async with AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
+            background: list[asyncio.Task[None]] = []
             worker = provider = spool = smtp = web = None
             if "web" in roles:
                 http_socket = _http_socket(settings.http_host, settings.http_port)
@@ -112,6 +116,9 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
                 worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, owner)
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
+                domains = Domains(db, SesIdentities(provider), secret_key, settings)
+                sync = sync_forever(domains, db, owner, settings.identity_sync_interval)
+                background.append(asyncio.create_task(sync, name="identity-sync"))
             if "smtp" in roles:
                 spool = Spool(db, on_stored=worker.wake if worker else None)
                 spool.start()
@@ -160,11 +167,13 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 web.should_exit = True
             if worker is not None:
                 await worker.stop()
-            waiter.cancel()
-            await asyncio.gather(waiter, *tasks, return_exceptions=True)
+            for task in (waiter, *background):
+                task.cancel()
+            await asyncio.gather(waiter, *background, *tasks, return_exceptions=True)
     finally:
         await db.close()
         if emulator is not None:
+            withdraw(settings.data_dir)
             emulator.stop()
     log_event(log, "stopped")
     if failed:

@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls)
         return (init_settings, env_settings, dotenv_settings, toml)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     @field_validator("dns_nameservers", mode="before")
     @classmethod
     def _split_nameservers(cls, value: object) -> object:

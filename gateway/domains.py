@@ -15,7 +15,13 @@ from datetime import UTC, datetime, timedelta
 from config import Settings
 from gateway import crypto, records
 from gateway.dnscheck import DnsChecker
-from gateway.exceptions import ConflictError, InvalidInputError, NotFoundError
+from gateway.exceptions import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    SesError,
+    SesPermanentError,
+)
 from gateway.logs import log_event
 from gateway.names import DomainName, normalize_domain
 from gateway.ses import SesIdentities
@@ -133,7 +139,8 @@ class Domains:
             raise ConflictError(f"domain {name} is already added (see `ses-gateway domain show`)")
         if dkim not in ("easy", "byodkim"):
             raise InvalidInputError("--dkim must be easy or byodkim")
-        mail_from_name = mail_from_domain(name.ascii, mail_from) if mail_from else None
+        if mail_from:
+            mail_from_domain(name.ascii, mail_from)  # a bad value is refused before SES is asked
         now = datetime.now(UTC)
         selector = private_key = public_key = None
         if dkim == "byodkim":
@@ -141,9 +148,6 @@ class Domains:
             private_key, public_key = crypto.new_dkim_key()
         byodkim = (selector, private_key) if selector and private_key else None
         state = await self._ses.create(tenant.name, name.ascii, byodkim)
-        if mail_from_name:
-            await self._ses.set_mail_from(tenant.name, name.ascii, mail_from_name)
-            state = await self._ses.get(tenant.name, name.ascii) or state
         await store.insert_domain(
             self._db,
             tenant.id,
@@ -172,7 +176,27 @@ class Domains:
             f"registered with SES in {self._ses.region}",
             now,
         )
+        if mail_from:
+            return await self.set_mail_from(name.ascii, mail_from)
         return await store.get_domain(self._db, name.ascii)
+
+    async def set_mail_from(self, value: str, mail_from: str) -> DomainInfo:
+        """Use a custom MAIL FROM domain (SES falls back to its own while the MX is missing)."""
+        domain = await self.get(value)
+        mail_from_name = mail_from_domain(domain.name, mail_from)
+        try:
+            await self._ses.set_mail_from(domain.tenant, domain.name, mail_from_name)
+        except SesError as exc:
+            raise SesPermanentError(
+                exc.code,
+                f"{domain.name} is added, but SES refused the custom MAIL FROM "
+                f"{mail_from_name} ({exc}); try again with "
+                f"`ses-gateway domain set {domain.name} --mail-from {mail_from}`",
+            ) from exc
+        state = await self._ses.get(domain.tenant, domain.name)
+        if state is not None:
+            await store.update_domain(self._db, domain.id, state=state)
+        return await self.get(domain.name)
 
     async def get(self, value: str) -> DomainInfo:
         return await store.get_domain(self._db, normalize_domain(value).ascii)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.exceptions import GatewayError
+
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES")
 DEV_SENDER_DOMAIN = "example.com"
 DEV_REGION = "us-east-1"
@@ -38,7 +40,7 @@ def start_emulator() -> Emulator:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
         from moto.ses.models import ses_backends
     except ImportError as exc:
-        raise RuntimeError(
+        raise GatewayError(
             "the SES emulator needs moto: pip install 'ses-gateway[emulator]'"
         ) from exc
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

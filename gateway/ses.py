@@ -37,6 +37,15 @@ _TRANSIENT_CODES = frozenset(
         "InternalServerError",
         "RequestTimeout",
         "RequestTimeoutException",
+        # Credentials or permissions the operator must fix: the queue holds the mail meanwhile.
+        "AccessDenied",
+        "AccessDeniedException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
         # Sending paused by the operator or SES: resumed sending delivers what waited.
         "SendingPausedException",
         "AccountSendingPausedException",
@@ -58,6 +67,8 @@ def translate(exc: BaseException) -> SesError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "Unknown")
         message = str(error.get("Message") or "")
+        if message.lstrip().startswith("<"):  # an HTML error page, not SES's words
+            message = f"HTTP {code} from the SES endpoint: it does not support this operation"
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _TRANSIENT_CODES or status >= 500 or status == 429:
             return SesTransientError(code, message)
@@ -114,6 +125,14 @@ class SesClientProvider:
                 "no AWS region is set: set AWS_REGION "
                 "(or AWS_DEFAULT_REGION, or a profile's region)"
             )
+        try:
+            await self._open()
+        except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
+            await self._stack.aclose()
+            raise SesSetupError(f"cannot set up the SES client: {exc}") from exc
+        return self
+
+    async def _open(self) -> None:
         config = AioConfig(
             # The queue owns the retry policy: one quick retry in botocore at most.
             retries={"mode": "standard", "total_max_attempts": 2},
@@ -126,7 +145,6 @@ class SesClientProvider:
             self._clients[service] = await self._stack.enter_async_context(
                 self._session.client(service, region_name=self.region, config=config)
             )
-        return self
 
     async def __aexit__(
         self,
@@ -190,7 +208,9 @@ def _identity_state(response: dict[str, Any]) -> IdentityState:
     dkim = response.get("DkimAttributes") or {}
     mail_from = response.get("MailFromAttributes") or {}
     return IdentityState(
-        verified_for_sending=bool(response.get("VerifiedForSendingStatus")),
+        # Either says "may send"; moto reports only the second.
+        verified_for_sending=bool(response.get("VerifiedForSendingStatus"))
+        or response.get("VerificationStatus") == "SUCCESS",
         verification_status=str(response.get("VerificationStatus") or "PENDING"),
         dkim_status=dkim.get("Status"),
         dkim_tokens=tuple(dkim.get("Tokens") or ()),

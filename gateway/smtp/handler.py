@@ -105,6 +105,9 @@ class SubmissionHandler:
             received_at=now,
         )
         prepared = prepare(envelope.original_content or b"", facts)
+        if len(prepared.data) > self._settings.message_size_limit:
+            # The fields added above took a message just under the limit over it.
+            return replies.MESSAGE_TOO_BIG.format(limit=self._settings.message_size_limit)
         message = NewMessage(
             id=queue_id,
             tenant_id=principal.tenant_id,

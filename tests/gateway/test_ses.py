@@ -36,6 +36,8 @@ def client_error(code: str, status: int) -> ClientError:
         (client_error("InternalFailure", 500), SesTransientError),
         (client_error("SendingPausedException", 400), SesTransientError),
         (client_error("SomethingNew", 503), SesTransientError),
+        (client_error("ExpiredToken", 403), SesTransientError),
+        (client_error("AccessDeniedException", 403), SesTransientError),
         (client_error("MessageRejected", 400), SesPermanentError),
         (client_error("MailFromDomainNotVerifiedException", 400), SesPermanentError),
         (client_error("AccountSuspendedException", 400), SesPermanentError),
