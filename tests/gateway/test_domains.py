@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from gateway import accounts, crypto
 from gateway.domains import Domains, changes, next_check, sync_forever
-from gateway.exceptions import ConflictError, NotFoundError
+from gateway.exceptions import ConflictError, NotFoundError, SesPermanentError
 from gateway.ses import SesClientProvider, SesIdentities
 from gateway.spool import new_queue_id
 from gateway.storage import domains as store
@@ -255,3 +255,20 @@ async def test_background_sync_verifies_and_records_the_event(
     assert (await domains.get("example.com")).state.verified_for_sending
     kinds = [e.kind for e in await store.list_activity(db, "acme")]
     assert kinds.count("domain.verified") == 1
+
+
+async def test_domains_work_against_moto_too(
+    db: Database, moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", moto_server)
+    settings = make_settings(tmp_path, db.url)
+    await accounts.create_tenant(db, "acme")
+    async with SesClientProvider(settings) as provider:
+        domains = Domains(db, SesIdentities(provider), SECRET, settings)
+        domain = await domains.add("acme", "moto-shop.example")
+        assert domain.state.verified_for_sending  # moto verifies at once
+        assert [r.type for r in domains.records(domain)] == ["TXT"]  # moto returns no DKIM tokens
+        with pytest.raises(SesPermanentError, match="is added, but SES refused the custom MAIL"):
+            await domains.set_mail_from("moto-shop.example", "mail")
+        await domains.remove("moto-shop.example")
+        assert await SesIdentities(provider).get("acme", "moto-shop.example") is None
