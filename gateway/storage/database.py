@@ -55,6 +55,14 @@ class Database:
             async with self.engine.begin() as connection:
                 yield connection
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads only: on SQLite it takes no write lock and waits for no turn."""
+        async with self.engine.connect() as connection:
+            if self.is_sqlite:
+                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
     async def ping(self) -> None:
         try:
             async with self.engine.connect() as connection:
@@ -80,5 +88,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
-    # cannot fail half-way with SQLITE_BUSY when another process wrote in between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # cannot fail half-way with SQLITE_BUSY when another process wrote in between. Reads
+    # (`Database.read`, autocommit) need no transaction at all.
+    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

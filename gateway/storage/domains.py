@@ -73,7 +73,7 @@ async def insert_domain(db: Database, tenant_id: int, values: dict[str, Any]) ->
 
 
 async def find_domain(db: Database, name: str) -> DomainInfo | None:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         row = (await conn.execute(_domains().where(Domain.name == name))).first()
     return None if row is None else _domain(row)
 
@@ -86,7 +86,7 @@ async def get_domain(db: Database, name: str) -> DomainInfo:
 
 
 async def private_key(db: Database, domain_id: int) -> str | None:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return (
             await conn.execute(select(Domain.dkim_private_key).where(Domain.id == domain_id))
         ).scalar_one_or_none()
@@ -96,13 +96,13 @@ async def list_domains(db: Database, tenant: str | None = None) -> list[DomainIn
     query = _domains().order_by(Domain.name)
     if tenant is not None:
         query = query.where(Tenant.name == tenant)
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [_domain(row) for row in await conn.execute(query)]
 
 
 async def due_domains(db: Database, now: datetime) -> list[DomainInfo]:
     query = _domains().where(Domain.next_check_at.is_not(None), Domain.next_check_at <= now)
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [_domain(row) for row in await conn.execute(query.order_by(Domain.next_check_at))]
 
 
@@ -149,7 +149,7 @@ async def insert_address(
 
 
 async def find_address(db: Database, address: str) -> AddressInfo | None:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         row = (await conn.execute(_addresses().where(Address.address == address))).first()
     return None if row is None else AddressInfo(*row)
 
@@ -162,7 +162,7 @@ async def list_addresses(
         query = query.where(Tenant.name == tenant)
     if domain is not None:
         query = query.where(Domain.name == domain)
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [AddressInfo(*row) for row in await conn.execute(query)]
 
 
@@ -172,7 +172,7 @@ async def due_addresses(db: Database, now: datetime) -> list[AddressInfo]:
         Address.next_check_at.is_not(None),
         Address.next_check_at <= now,
     )
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [AddressInfo(*row) for row in await conn.execute(query)]
 
 
@@ -217,7 +217,7 @@ async def list_activity(
         query = query.where(Tenant.name == tenant)
     if kinds:
         query = query.where(Activity.kind.in_(kinds))
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [ActivityEvent(*row) for row in await conn.execute(query)]
 
 

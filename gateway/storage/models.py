@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -54,6 +55,13 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Set while sending is paused (by an admin, or by the reputation guard)."""
+    max_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_recipients: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_connections: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class Credential(Base):
@@ -67,6 +75,9 @@ class Credential(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paused_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    allowed_senders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Domains or addresses this credential may send from; empty: all of its tenant's."""
 
 
 class Message(Base):
@@ -195,3 +206,77 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Suppression(Base):
+    """An address that must not be mailed: for one tenant, or for all (`tenant_id` NULL)."""
+
+    __tablename__ = "suppressions"
+    __table_args__ = (Index("ix_suppressions_address_tenant", "address", "tenant_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True
+    )
+    address: Mapped[str] = mapped_column(String(320))
+    """Normalized: lower case, domain in punycode."""
+    reason: Mapped[str] = mapped_column(String(16))
+    """`bounce`, `complaint`, `unsubscribe` or `manual`."""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TrustedNetwork(Base):
+    """Clients in this network may send without AUTH, as the tenant."""
+
+    __tablename__ = "trusted_networks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    cidr: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Refusal(Base):
+    """A refused command: which rule, for whom, for the panel and API to list and count."""
+
+    __tablename__ = "refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    credential_id: Mapped[int | None] = mapped_column(
+        ForeignKey("credentials.id", ondelete="SET NULL"), nullable=True
+    )
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    recipient: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    client_address: Mapped[str] = mapped_column(String(64))
+    reply: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuthFailure(Base):
+    """A failed AUTH, counted per client address across instances (without the secret)."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_client_time", "client_address", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_address: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Usage(Base):
+    """Messages accepted per tenant per UTC day, for the daily cap shared by every instance."""
+
+    __tablename__ = "usage"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer, default=0)

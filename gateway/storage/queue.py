@@ -212,7 +212,7 @@ async def purge_bodies(db: Database, completed_before: datetime) -> int:
 
 
 async def pending_count(db: Database) -> int:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return (
             await conn.execute(
                 select(func.count()).select_from(Message).where(Message.state == QUEUED)
@@ -221,7 +221,7 @@ async def pending_count(db: Database) -> int:
 
 
 async def message_status(db: Database, message_id: str) -> MessageStatus:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(

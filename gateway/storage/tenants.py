@@ -41,7 +41,7 @@ async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
 
 
 async def list_tenants(db: Database) -> list[TenantInfo]:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         rows = await conn.execute(
             select(Tenant.id, Tenant.name, Tenant.created_at).order_by(Tenant.name)
         )
@@ -49,7 +49,7 @@ async def list_tenants(db: Database) -> list[TenantInfo]:
 
 
 async def get_tenant(db: Database, name: str) -> TenantInfo:
-    async with db.begin() as conn:
+    async with db.read() as conn:
         row = (
             await conn.execute(
                 select(Tenant.id, Tenant.name, Tenant.created_at).where(Tenant.name == name)
@@ -89,7 +89,7 @@ async def list_credentials(db: Database, tenant: str | None = None) -> list[Cred
     query = select(*_CREDENTIAL_COLUMNS).join(Tenant).order_by(Credential.id)
     if tenant is not None:
         query = query.where(Tenant.name == tenant)
-    async with db.begin() as conn:
+    async with db.read() as conn:
         return [_credential(row) for row in await conn.execute(query)]
 
 
@@ -119,7 +119,7 @@ async def find_login(db: Database, username: str) -> tuple[Principal, str] | Non
         .join(Tenant)
         .where(Credential.username == username, Credential.revoked_at.is_(None))
     )
-    async with db.begin() as conn:
+    async with db.read() as conn:
         row = (await conn.execute(query)).first()
     if row is None:
         return None
