@@ -30,7 +30,7 @@ from gateway.records import zone_lines
 from gateway.secret_key import load_secret_key
 from gateway.ses import SesClientProvider, SesIdentities
 from gateway.storage import domains as domain_store
-from gateway.storage import queue, tenants
+from gateway.storage import queue, refusals, tenants
 from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, ensure_schema, head_revision, upgrade
 from gateway.types import DomainInfo
@@ -114,9 +114,10 @@ async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> tuple
 
 async def cmd_credential_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     new = await _with_db(
-        settings, lambda db: accounts.create_credential(db, args.tenant, args.description)
+        settings,
+        lambda db: accounts.create_credential(db, args.tenant, args.description, args.allow or ()),
     )
-    document = {**_plain(new.credential), "password": new.password}
+    document = {**_plain(new.credential), "password": new.password, "allow": list(new.allowed)}
     text = (
         f"credential {new.credential.id} for tenant {new.credential.tenant}\n"
         f"username: {new.credential.username}\n"
@@ -124,6 +125,31 @@ async def cmd_credential_create(settings: Settings, args: argparse.Namespace) ->
         "The password is shown only now: store it in your mail client or application."
     )
     return document, text
+
+
+async def cmd_tenant_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    tenant = await _with_db(settings, lambda db: accounts.pause_tenant(db, args.name, args.reason))
+    return {**_plain(tenant), "paused_reason": args.reason}, f"paused {tenant.name}: {args.reason}"
+
+
+async def cmd_tenant_resume(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    tenant = await _with_db(settings, lambda db: accounts.pause_tenant(db, args.name, None))
+    return {**_plain(tenant), "paused_reason": None}, f"resumed {tenant.name}"
+
+
+async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    reason = args.reason if args.action == "pause" else None
+    if reason is not None and not reason.strip():
+        raise InvalidInputError("give a reason for the pause: senders will read it")
+    await _with_db(settings, lambda db: tenants.set_credential_paused(db, args.id, reason))
+    said = f"paused credential {args.id}: {reason}" if reason else f"resumed credential {args.id}"
+    return {"id": args.id, "paused_reason": reason}, said
+
+
+async def cmd_refusal_count(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    counts = await _with_db(settings, lambda db: refusals.count_refusals(db, args.tenant))
+    rows = [{"rule": rule, "count": count} for rule, count in sorted(counts.items())]
+    return {"refusals": counts}, _table(rows, ("rule", "count"))
 
 
 async def cmd_credential_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -387,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     command(tenant, "create", cmd_tenant_create, "create a tenant").add_argument("name")
     command(tenant, "list", cmd_tenant_list, "list tenants")
+    pause = command(tenant, "pause", cmd_tenant_pause, "refuse the tenant's mail at MAIL")
+    pause.add_argument("name")
+    pause.add_argument("--reason", required=True, help="shown to senders in the refusal")
+    command(tenant, "resume", cmd_tenant_resume, "lift a pause").add_argument("name")
 
     credential = groups.add_parser("credential", help="SMTP credentials").add_subparsers(
         dest="action", required=True
@@ -394,10 +424,25 @@ def build_parser() -> argparse.ArgumentParser:
     create = command(credential, "create", cmd_credential_create, "create an SMTP credential")
     create.add_argument("--tenant", required=True)
     create.add_argument("--description", default="")
+    create.add_argument(
+        "--allow",
+        action="append",
+        metavar="DOMAIN|ADDRESS",
+        help="narrow the credential to this sender domain or address (repeatable)",
+    )
     command(credential, "list", cmd_credential_list, "list credentials").add_argument("--tenant")
     command(credential, "revoke", cmd_credential_revoke, "revoke a credential").add_argument(
         "id", type=int
     )
+    paused = command(credential, "pause", cmd_credential_pause, "refuse its mail at MAIL")
+    paused.add_argument("id", type=int)
+    paused.add_argument("--reason", required=True, help="shown to senders in the refusal")
+    command(credential, "resume", cmd_credential_pause, "lift a pause").add_argument("id", type=int)
+
+    refusal = groups.add_parser("refusal", help="refused commands").add_subparsers(
+        dest="action", required=True
+    )
+    command(refusal, "count", cmd_refusal_count, "refusals per rule").add_argument("--tenant")
 
     message = groups.add_parser("message", help="queued and sent messages").add_subparsers(
         dest="action", required=True

@@ -27,6 +27,7 @@ from gateway.emulator import Emulator, announce, configured_endpoint, start_emul
 from gateway.exceptions import GatewayError
 from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
+from gateway.senders import Directory
 from gateway.ses import SesClientProvider, SesIdentities, SesSender
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
@@ -100,7 +101,7 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         async with AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
             background: list[asyncio.Task[None]] = []
-            worker = provider = spool = smtp = web = None
+            worker = provider = spool = smtp = web = directory = None
             if "web" in roles:
                 http_socket = _http_socket(settings.http_host, settings.http_port)
                 stack.callback(http_socket.close)
@@ -122,10 +123,12 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             if "smtp" in roles:
                 spool = Spool(db, on_stored=worker.wake if worker else None)
                 spool.start()
+                directory = Directory(db)
+                directory.start()
                 tls = server_context(*certificate_files(settings))
                 smtp = SmtpService(
                     settings,
-                    SubmissionHandler(settings, spool),
+                    SubmissionHandler(settings, spool, directory),
                     Authenticator(db, settings.auth_cache_ttl),
                     tls,
                 )
@@ -160,9 +163,10 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 error = None if task.cancelled() else task.exception()
                 log.error("%s stopped unexpectedly", task.get_name(), exc_info=error)
             log_event(log, "stopping")
-            if smtp is not None and spool is not None:
+            if smtp is not None and spool is not None and directory is not None:
                 await smtp.stop(settings.shutdown_timeout)
                 await spool.stop()
+                await directory.stop()
             if web is not None:
                 web.should_exit = True
             if worker is not None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from gateway import passwords
 from gateway.exceptions import InvalidInputError
+from gateway.names import normalize_domain
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from gateway.types import CredentialInfo, TenantInfo
@@ -21,6 +23,7 @@ class NewCredential:
 
     credential: CredentialInfo
     password: str
+    allowed: tuple[str, ...] = ()
 
 
 def now() -> datetime:
@@ -40,12 +43,35 @@ async def create_tenant(db: Database, name: str) -> TenantInfo:
     return await tenants.create_tenant(db, check_tenant_name(name), now())
 
 
-async def create_credential(db: Database, tenant_name: str, description: str = "") -> NewCredential:
+async def create_credential(
+    db: Database, tenant_name: str, description: str = "", allow: Sequence[str] = ()
+) -> NewCredential:
+    """A credential with a generated username and password, optionally narrowed to some sender
+    domains (and their subdomains) or addresses."""
     if len(description) > 255:
         raise InvalidInputError("the description is too long (at most 255 characters)")
+    allowed = [check_sender_scope(entry) for entry in allow]
     tenant = await tenants.get_tenant(db, tenant_name)
     password = passwords.new_password()
     credential = await tenants.create_credential(
         db, tenant, passwords.new_username(), passwords.hash_password(password), description, now()
     )
-    return NewCredential(credential, password)
+    if allowed:
+        await tenants.set_allowed_senders(db, credential.id, allowed)
+    return NewCredential(credential, password, tuple(allowed))
+
+
+def check_sender_scope(entry: str) -> str:
+    """`example.com` or `news@example.org`, normalized."""
+    local, at, domain = entry.strip().rpartition("@")
+    name = normalize_domain(domain).ascii
+    if at and (not local or not local.isascii() or " " in local):
+        raise InvalidInputError(f"--allow {entry!r}: expected a domain or local-part@domain")
+    return f"{local}@{name}" if at else name
+
+
+async def pause_tenant(db: Database, name: str, reason: str | None) -> TenantInfo:
+    """Pause (with a reason people will read in the SMTP refusal) or resume (None)."""
+    if reason is not None and not reason.strip():
+        raise InvalidInputError("give a reason for the pause: senders will read it")
+    return await tenants.set_tenant_paused(db, name, reason)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
@@ -79,6 +79,16 @@ def _name(field: bytes) -> bytes:
     match = _FIELD_NAME.match(field)
     assert match is not None
     return match.group(1).lower()
+
+
+def header_senders(data: bytes) -> list[str]:
+    """The addresses in the `From:` and `Sender:` fields, which must be the account's to use."""
+    values = [
+        field.split(b":", 1)[1].decode("utf-8", "replace")
+        for field in split_header(data)[0]
+        if _name(field) in (b"from", b"sender")
+    ]
+    return [address for _, address in getaddresses(values) if address]
 
 
 def prepare(data: bytes, facts: SessionFacts) -> Prepared:

@@ -223,3 +223,42 @@ class ActivityEvent:
     subject: str
     detail: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Who sends: the tenant (and the credential, unless a trusted network vouched)."""
+
+    tenant_id: int
+    tenant_paused: str | None = None
+    credential_paused: str | None = None
+    allowed_senders: tuple[str, ...] = ()
+    """Domains or addresses the credential is narrowed to; empty: every sender of the tenant."""
+
+
+@dataclass(frozen=True, slots=True)
+class SenderFacts:
+    """What the gateway knows about one sender address and its domain."""
+
+    address: str
+    """`local@domain`, domain in lower-case punycode."""
+    domain_owner: int | None = None
+    """The tenant that owns the domain (or a parent domain); None: no such sending domain."""
+    domain_name: str = ""
+    domain_verified: bool = False
+    restrict_to_addresses: bool = False
+    address_listed: bool = False
+    address_verified: bool = False
+    """A single address verified with SES by email."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalRecord:
+    tenant_id: int | None
+    credential_id: int | None
+    rule: str
+    sender: str | None
+    recipient: str | None
+    client_address: str
+    reply: str
+    created_at: datetime

@@ -8,6 +8,7 @@ import itertools
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +20,18 @@ from config import Settings
 from gateway import accounts, auth, passwords
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
+from gateway.senders import Directory
 from gateway.ses import SesClientProvider, SesSender
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
 from gateway.spool import Spool
+from gateway.storage import domains as domain_store
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
 from gateway.tls import certificate_files, server_context
-from gateway.types import MessageStatus
+from gateway.types import IdentityState, MessageStatus
 from tests.support.fakeses import FakeSes
 from tests.support.postgres import PostgresServer
 
@@ -140,10 +143,15 @@ class Gateway:
     def smtps_port(self) -> int:
         return self.smtp.smtps.port
 
-    async def credential(self, tenant: str = "acme") -> tuple[str, str]:
-        """A fresh credential (and the tenant, made on first use): (username, password)."""
+    async def credential(
+        self, tenant: str = "acme", domain: str | None = "example.com"
+    ) -> tuple[str, str]:
+        """A fresh credential: (username, password). The tenant is made on first use, owning
+        `domain` as a sending domain that SES has verified."""
         if tenant not in {t.name for t in await list_tenants(self.db)}:
-            await accounts.create_tenant(self.db, tenant)
+            created = await accounts.create_tenant(self.db, tenant)
+            if domain:
+                await add_verified_domain(self.db, created.id, domain)
         new = await accounts.create_credential(self.db, tenant)
         return new.credential.username, new.password
 
@@ -153,7 +161,7 @@ async def start_gateway(
     tmp_path: Path, database_url: str, aws_env: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
     """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway."""
-    started: list[tuple[Gateway, Spool, SesClientProvider | None]] = []
+    started: list[tuple[Gateway, Spool, Directory, SesClientProvider | None]] = []
 
     async def start(ses_url: str | None, deliver: bool = True, **overrides: Any) -> Gateway:
         if ses_url:
@@ -169,27 +177,39 @@ async def start_gateway(
             tasks.append(asyncio.create_task(worker.run()))
         spool = Spool(db, on_stored=worker.wake if worker else None)
         spool.start()
+        directory = Directory(db, ttl=0)
+        directory.start()
         smtp = SmtpService(
             settings,
-            SubmissionHandler(settings, spool),
+            SubmissionHandler(settings, spool, directory),
             Authenticator(db, settings.auth_cache_ttl),
             server_context(*certificate_files(settings)),
         )
         await smtp.start(smtp_port=0, smtps_port=0)
         gateway = Gateway(settings, db, smtp, worker, tasks)
-        started.append((gateway, spool, provider))
+        started.append((gateway, spool, directory, provider))
         return gateway
 
     yield start
-    for gateway, spool, provider in started:
+    for gateway, spool, directory, provider in started:
         await gateway.smtp.stop(1)
         await spool.stop()
+        await directory.stop()
         if gateway.worker is not None:
             await gateway.worker.stop()
         await asyncio.gather(*gateway.tasks, return_exceptions=True)
         if provider is not None:
             await provider.__aexit__(None, None, None)
         await gateway.db.close()
+
+
+async def add_verified_domain(db: Database, tenant_id: int, name: str) -> None:
+    """A sending domain as it is once SES has verified it (without asking SES)."""
+    now = datetime.now(UTC)
+    verified = IdentityState(True, "SUCCESS", "SUCCESS", ("token1", "token2", "token3"), "AWS_SES")
+    values = {"name": name, "display_name": name, "region": "us-east-1", "dkim_mode": "easy"}
+    values |= {"created_at": now, "verified_at": now, **domain_store.state_columns(verified)}
+    await domain_store.insert_domain(db, tenant_id, values)
 
 
 async def settled(db: Database, queue_id: str, timeout: float = 15) -> MessageStatus:

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
-from gateway.message import SessionFacts, prepare
+from gateway.message import SessionFacts, header_senders, prepare
+from gateway.policy import Refusal, check_account, check_sender
+from gateway.senders import Directory
 from gateway.smtp import replies
 from gateway.spool import Spool, new_queue_id
 from gateway.types import NewMessage, Principal
@@ -45,9 +47,10 @@ def received_helo(name: str) -> str:
 
 
 class SubmissionHandler:
-    def __init__(self, settings: Settings, spool: Spool) -> None:
+    def __init__(self, settings: Settings, spool: Spool, directory: Directory) -> None:
         self._settings = settings
         self._spool = spool
+        self._directory = directory
 
     async def handle_EHLO(
         self,
@@ -65,10 +68,18 @@ class SubmissionHandler:
     ) -> str:
         if not session.authenticated:
             return str(replies.AUTH_REQUIRED)
+        principal = session.auth_data
+        assert isinstance(principal, Principal)
         if address in ("", "<>"):  # aiosmtpd hands over `MAIL FROM:<>` as "<>"
-            return str(replies.NULL_SENDER)
+            return await self._refuse(session, Refusal("null-sender", str(replies.NULL_SENDER)))
         if not valid_mailbox(address):
             return str(replies.BAD_SENDER)
+        account = await self._directory.account(principal)
+        refusal = check_account(account) or check_sender(
+            account, await self._directory.sender(address)
+        )
+        if refusal is not None:
+            return await self._refuse(session, refusal, sender=address)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return str(replies.SENDER_OK)
@@ -104,7 +115,13 @@ class SubmissionHandler:
             esmtp=bool(session.extended_smtp),
             received_at=now,
         )
-        prepared = prepare(envelope.original_content or b"", facts)
+        data = envelope.original_content or b""
+        account = await self._directory.account(principal)
+        for address in header_senders(data):
+            refusal = check_sender(account, await self._directory.sender(address), header=True)
+            if refusal is not None:
+                return await self._refuse(session, refusal, sender=address)
+        prepared = prepare(data, facts)
         if len(prepared.data) > self._settings.message_size_limit:
             # The fields added above took a message just under the limit over it.
             return replies.MESSAGE_TOO_BIG.format(limit=self._settings.message_size_limit)
@@ -130,6 +147,13 @@ class SubmissionHandler:
             return str(replies.STORE_FAILED)
         getattr(session, "accepted", []).append(queue_id)
         return replies.QUEUED.format(queue_id=queue_id)
+
+    async def _refuse(self, session: Session, refusal: Refusal, sender: str | None = None) -> str:
+        principal = session.auth_data if isinstance(session.auth_data, Principal) else None
+        await self._directory.refused(
+            principal, refusal.rule, refusal.reply, peer_address(session), sender=sender
+        )
+        return refusal.reply
 
     async def handle_exception(self, error: Exception) -> str:
         log.error("SMTP session error", exc_info=error)

@@ -18,14 +18,32 @@ class Reply(NamedTuple):
     def __str__(self) -> str:
         return f"{self.code} {self.enhanced} {self.text}"
 
-    def format(self, **values: object) -> str:
-        return f"{self.code} {self.enhanced} {self.text.format(**values)}"
+    def format(self, code: int | None = None, **values: object) -> str:
+        """The reply line with `values` filled in (and `code` for replies used at two stages)."""
+        return f"{code or self.code} {self.enhanced} {self.text.format(**values)}"
 
 
 SENDER_OK = Reply(250, "2.1.0", "Sender ok")
 RECIPIENT_OK = Reply(250, "2.1.5", "Recipient ok")
 QUEUED = Reply(250, "2.0.0", "Ok: queued as {queue_id}")
 AUTH_REQUIRED = Reply(530, "5.7.0", "Authentication required: log in with AUTH first")
+ENVELOPE_SENDER_CODE = 553
+HEADER_SENDER_CODE = 550
+SENDER_UNKNOWN = Reply(
+    0, "5.7.1", "Sender domain {domain} is not a sending domain of this account: add it first"
+)
+SENDER_NOT_OWNED = Reply(0, "5.7.1", "Sender domain {domain} belongs to another account")
+SENDER_NOT_VERIFIED = Reply(
+    0,
+    "5.7.1",
+    "Sender domain {domain} is not verified by SES yet: publish its DNS records "
+    "(`ses-gateway domain check {domain}`)",
+)
+SENDER_NOT_LISTED = Reply(
+    0, "5.7.1", "Sender address {address} is not one of the listed senders of {domain}"
+)
+SENDER_OUT_OF_SCOPE = Reply(0, "5.7.1", "This credential may not send from {address}")
+PAUSED = Reply(550, "5.7.1", "sending paused: {reason}")
 NULL_SENDER = Reply(
     553,
     "5.1.7",

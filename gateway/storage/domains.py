@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import ConflictError, NotFoundError
 from gateway.storage.database import Database
 from gateway.storage.models import Activity, Address, Domain, Lease, Tenant
-from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState
+from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState, SenderFacts
 
 
 def state_columns(state: IdentityState) -> dict[str, Any]:
@@ -242,3 +242,45 @@ async def acquire_lease(
     except IntegrityError:
         return False
     return True
+
+
+def _parents(domain: str) -> list[str]:
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+async def sender_facts(db: Database, address: str) -> SenderFacts:
+    """The sending domain (the address's, or the nearest parent's) and listed address."""
+    domain = address.rpartition("@")[2].lower()
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    Domain.id,
+                    Domain.tenant_id,
+                    Domain.name,
+                    Domain.verified_for_sending,
+                    Domain.restrict_to_addresses,
+                ).where(Domain.name.in_(_parents(domain)))
+            )
+        ).all()
+        if not rows:
+            return SenderFacts(address)
+        domain_id, owner, name, verified, restricted = max(rows, key=lambda r: len(r[2]))
+        listed = (
+            await conn.execute(
+                select(Address.verified_for_sending).where(
+                    Address.domain_id == domain_id,
+                    func.lower(Address.address) == address.lower(),
+                )
+            )
+        ).first()
+    return SenderFacts(
+        address,
+        owner,
+        name,
+        verified,
+        restricted,
+        address_listed=listed is not None,
+        address_verified=bool(listed and listed[0]),
+    )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.exceptions import ConflictError, NotFoundError
 from gateway.storage.database import Database
 from gateway.storage.models import Credential, Tenant
-from gateway.types import CredentialInfo, Principal, TenantInfo
+from gateway.types import Account, CredentialInfo, Principal, TenantInfo
 
 _CREDENTIAL_COLUMNS = (
     Credential.id,
@@ -130,4 +130,54 @@ async def touch_credential(db: Database, credential_id: int, now: datetime) -> N
     async with db.begin() as conn:
         await conn.execute(
             update(Credential).where(Credential.id == credential_id).values(last_used_at=now)
+        )
+
+
+async def account(db: Database, tenant_id: int, credential_id: int | None) -> Account:
+    """The pause states and sender scope that apply to a session."""
+    async with db.read() as conn:
+        tenant_paused = (
+            await conn.execute(select(Tenant.paused_reason).where(Tenant.id == tenant_id))
+        ).scalar_one_or_none()
+        credential = None
+        if credential_id is not None:
+            credential = (
+                await conn.execute(
+                    select(Credential.paused_reason, Credential.allowed_senders).where(
+                        Credential.id == credential_id
+                    )
+                )
+            ).first()
+    return Account(
+        tenant_id,
+        tenant_paused,
+        credential[0] if credential else None,
+        tuple(credential[1] or ()) if credential else (),
+    )
+
+
+async def set_tenant_paused(db: Database, name: str, reason: str | None) -> TenantInfo:
+    tenant = await get_tenant(db, name)
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Tenant).where(Tenant.id == tenant.id).values(paused_reason=reason)
+        )
+    return tenant
+
+
+async def set_credential_paused(db: Database, credential_id: int, reason: str | None) -> None:
+    async with db.begin() as conn:
+        result = await conn.execute(
+            update(Credential).where(Credential.id == credential_id).values(paused_reason=reason)
+        )
+    if not result.rowcount:
+        raise NotFoundError(
+            f"no credential with id {credential_id} (see `ses-gateway credential list`)"
+        )
+
+
+async def set_allowed_senders(db: Database, credential_id: int, allowed: list[str]) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Credential).where(Credential.id == credential_id).values(allowed_senders=allowed)
         )

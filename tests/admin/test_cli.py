@@ -100,3 +100,40 @@ def test_db_upgrade_and_current(cli: Any) -> None:
     assert upgraded["revision"] == upgraded["head"]
     _, out, _ = cli("db", "current")
     assert "up to date" in out
+
+
+def test_tenant_pause_and_resume(cli: Any) -> None:
+    cli("tenant", "create", "acme")
+    status, out, _ = cli("tenant", "pause", "acme", "--reason", "bounce rate 6%", "--json")
+    assert (status, json.loads(out)["paused_reason"]) == (0, "bounce rate 6%")
+    status, out, _ = cli("tenant", "resume", "acme", "--json")
+    assert (status, json.loads(out)["paused_reason"]) == (0, None)
+    status, _, err = cli("tenant", "pause", "acme", "--reason", " ")
+    assert (status, err.strip()) == (
+        1,
+        "ses-gateway: give a reason for the pause: senders will read it",
+    )
+
+
+def test_credential_narrowed_and_paused(cli: Any) -> None:
+    cli("tenant", "create", "acme")
+    _, out, _ = cli(
+        "credential",
+        "create",
+        "--tenant",
+        "acme",
+        "--allow",
+        "Example.com",
+        "--allow",
+        "news@bücher.example",
+        "--json",
+    )
+    created = json.loads(out)
+    assert created["allow"] == ["example.com", "news@xn--bcher-kva.example"]
+    status, out, _ = cli("credential", "pause", str(created["id"]), "--reason", "leaked", "--json")
+    assert (status, json.loads(out)["paused_reason"]) == (0, "leaked")
+    status, _, _ = cli("credential", "resume", str(created["id"]))
+    assert status == 0
+    status, _, err = cli("credential", "create", "--tenant", "acme", "--allow", "co.uk")
+    assert status == 1
+    assert "public suffix" in err

@@ -399,12 +399,14 @@ class Gateway:
         return json.loads(result.stdout)
 
     def credential(self, tenant: str = "acme") -> tuple[int, str, str]:
-        """A fresh credential made with the CLI (and its tenant, on first use here).
+        """A fresh credential made with the CLI (and its tenant, on first use here, which
+        then adds example.com as its sending domain: the SES in use must have it verified).
 
         Returns (id, username, password).
         """
         if tenant not in self.tenants:
             self.cli("tenant", "create", tenant)
+            self.cli("domain", "add", "example.com", "--tenant", tenant)
             self.tenants.add(tenant)
         new = self.cli("credential", "create", "--tenant", tenant)
         return int(new["id"]), str(new["username"]), str(new["password"])
@@ -452,13 +454,15 @@ def provision(database_url: str, tenant: str = "acme") -> tuple[int, str, str]:
     from gateway.exceptions import GatewayError
     from gateway.storage.database import Database
     from gateway.storage.migrate import upgrade
+    from tests.conftest import add_verified_domain
 
     async def run() -> tuple[int, str, str]:
         db = Database(database_url)
         try:
             await upgrade(db)
             with contextlib.suppress(GatewayError):  # it exists already
-                await accounts.create_tenant(db, tenant)
+                created = await accounts.create_tenant(db, tenant)
+                await add_verified_domain(db, created.id, "example.com")
             new = await accounts.create_credential(db, tenant)
         finally:
             await db.close()

@@ -1,0 +1,72 @@
+"""The sending policy: pure functions from facts to a verdict, no I/O.
+
+Each rule returns `None` (allowed) or a `Refusal` naming the rule and the SMTP reply to send.
+The SMTP handler gathers the facts (from storage, the session) and calls these; the tests call
+them with tables of facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.smtp import replies
+from gateway.types import Account, SenderFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    rule: str
+    reply: str
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def check_account(account: Account) -> Refusal | None:
+    if account.tenant_paused:
+        return Refusal("paused", replies.PAUSED.format(reason=account.tenant_paused))
+    if account.credential_paused:
+        return Refusal("paused", replies.PAUSED.format(reason=account.credential_paused))
+    return None
+
+
+def check_sender(account: Account, sender: SenderFacts, *, header: bool = False) -> Refusal | None:
+    """May `account` send from `sender`? At MAIL (553) or in From:/Sender: (`header`, 550)."""
+    domain = domain_of(sender.address)
+    code = replies.HEADER_SENDER_CODE if header else replies.ENVELOPE_SENDER_CODE
+    owned = sender.domain_owner == account.tenant_id
+    if owned and sender.address_verified and sender.address_listed:
+        pass  # a single address verified with SES may send while its domain is pending
+    elif sender.domain_owner is None:
+        return Refusal("sender-unknown", replies.SENDER_UNKNOWN.format(code=code, domain=domain))
+    elif not owned:
+        return Refusal(
+            "sender-not-owned", replies.SENDER_NOT_OWNED.format(code=code, domain=domain)
+        )
+    elif not sender.domain_verified:
+        reply = replies.SENDER_NOT_VERIFIED.format(code=code, domain=sender.domain_name)
+        return Refusal("sender-not-verified", reply)
+    elif sender.restrict_to_addresses and not sender.address_listed:
+        reply = replies.SENDER_NOT_LISTED.format(
+            code=code, address=sender.address, domain=sender.domain_name
+        )
+        return Refusal("sender-not-listed", reply)
+    if account.allowed_senders and not allowed_by_scope(sender.address, account.allowed_senders):
+        reply = replies.SENDER_OUT_OF_SCOPE.format(code=code, address=sender.address)
+        return Refusal("credential-scope", reply)
+    return None
+
+
+def allowed_by_scope(address: str, allowed: tuple[str, ...]) -> bool:
+    """`news@example.org` allows that address; `example.com` allows it and its subdomains."""
+    address = address.lower()
+    domain = domain_of(address)
+    for entry in allowed:
+        entry = entry.lower()
+        if "@" in entry:
+            if entry == address:
+                return True
+        elif domain == entry or domain.endswith("." + entry):
+            return True
+    return False

@@ -1,0 +1,99 @@
+"""The facts the sending policy needs, read from storage and kept for a few seconds.
+
+Every MAIL needs the account's pause state and the sender domain's ownership and verification;
+reading them once per few seconds instead of once per message keeps the database out of the hot
+path. A pause or a newly verified domain takes effect within `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from gateway.batching import Batcher
+from gateway.exceptions import InvalidInputError
+from gateway.names import normalize_domain
+from gateway.storage import domains, refusals, tenants
+from gateway.storage.database import Database
+from gateway.types import Account, Principal, RefusalRecord, SenderFacts
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+FACTS_TTL = 5.0
+
+
+class _TtlCache(Generic[K, V]):
+    def __init__(self, load: Callable[[K], Awaitable[V]], ttl: float) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    async def get(self, key: K) -> V:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = await self._load(key)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (now + self._ttl, value)
+        return value
+
+
+class Directory:
+    """Account and sender facts for the policy, and the log of refusals."""
+
+    def __init__(self, db: Database, ttl: float = FACTS_TTL) -> None:
+        self._db = db
+        self._accounts: _TtlCache[tuple[int, int | None], Account] = _TtlCache(
+            lambda key: tenants.account(db, *key), ttl
+        )
+        self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
+            lambda address: domains.sender_facts(db, address), ttl
+        )
+        self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
+
+    async def _write(self, records: Sequence[RefusalRecord]) -> None:
+        await refusals.record_refusals(self._db, records)
+
+    def start(self) -> None:
+        self._refusals.start()
+
+    async def stop(self) -> None:
+        await self._refusals.stop()
+
+    async def account(self, principal: Principal) -> Account:
+        return await self._accounts.get((principal.tenant_id, principal.credential_id))
+
+    async def sender(self, address: str) -> SenderFacts:
+        local, _, domain = address.rpartition("@")
+        try:
+            domain = normalize_domain(domain).ascii
+        except InvalidInputError:
+            domain = domain.lower()  # not a sending domain: the policy will say so
+        return await self._senders.get(f"{local}@{domain}")
+
+    async def refused(
+        self,
+        principal: Principal | None,
+        rule: str,
+        reply: str,
+        client_address: str,
+        sender: str | None = None,
+        recipient: str | None = None,
+    ) -> None:
+        """Record a refusal (committed before the reply goes out)."""
+        record = RefusalRecord(
+            principal.tenant_id if principal else None,
+            principal.credential_id if principal else None,
+            rule,
+            sender,
+            recipient,
+            client_address,
+            reply,
+            datetime.now(UTC),
+        )
+        await self._refusals.submit(record)
