@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import io
 import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -21,16 +22,17 @@ from typing import Any
 
 from admin.serve import ROLES, serve
 from config import ConfigError, Settings, load_settings
-from gateway import accounts, logs
+from gateway import accounts, logs, suppressions
 from gateway.dnscheck import DnsChecker
 from gateway.domains import Domains
 from gateway.emulator import use_running_emulator
-from gateway.exceptions import GatewayError, InvalidInputError
+from gateway.exceptions import GatewayError, InvalidInputError, SesError
+from gateway.governor import ACCOUNT_TENANT, pace
 from gateway.records import zone_lines
 from gateway.secret_key import load_secret_key
-from gateway.ses import SesClientProvider, SesIdentities
+from gateway.ses import SesAccount, SesClientProvider, SesIdentities
 from gateway.storage import domains as domain_store
-from gateway.storage import queue, refusals, tenants
+from gateway.storage import networks, queue, refusals, tenants
 from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, ensure_schema, head_revision, upgrade
 from gateway.types import DomainInfo
@@ -137,6 +139,34 @@ async def cmd_tenant_resume(settings: Settings, args: argparse.Namespace) -> tup
     return {**_plain(tenant), "paused_reason": None}, f"resumed {tenant.name}"
 
 
+def _limit(kind: type[int] | type[float]) -> Callable[[str], int | float | None]:
+    """A limit on the command line: a positive number, or `default` for the global default."""
+
+    def parse(text: str) -> int | float | None:
+        if text == "default":
+            return None
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number or 'default'") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 (or 'default')")
+        return value
+
+    return parse
+
+
+LIMITS = ("max_per_second", "max_per_day", "max_recipients", "max_connections", "max_size")
+
+
+async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    changes = {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
+    limits = await _with_db(settings, lambda db: tenants.set_limits(db, args.name, changes))
+    document = {"name": args.name, **_plain(limits)}
+    text = ", ".join(f"{k.replace('_', '-')} {v or 'default'}" for k, v in _plain(limits).items())
+    return document, f"{args.name}: {text}"
+
+
 async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     reason = args.reason if args.action == "pause" else None
     if reason is not None and not reason.strip():
@@ -144,6 +174,24 @@ async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> 
     await _with_db(settings, lambda db: tenants.set_credential_paused(db, args.id, reason))
     said = f"paused credential {args.id}: {reason}" if reason else f"resumed credential {args.id}"
     return {"id": args.id, "paused_reason": reason}, said
+
+
+async def cmd_network_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    network = await _with_db(
+        settings, lambda db: accounts.trust_network(db, args.tenant, args.cidr)
+    )
+    return _plain(network), f"clients in {network.cidr} may send without AUTH as {network.tenant}"
+
+
+async def cmd_network_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = _plain(await _with_db(settings, lambda db: networks.list_networks(db, args.tenant)))
+    return {"networks": found}, _table(found, ("cidr", "tenant", "created_at"))
+
+
+async def cmd_network_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    cidr = accounts.check_network(args.cidr)
+    await _with_db(settings, lambda db: networks.remove_network(db, cidr))
+    return {"cidr": cidr}, f"{cidr} is no longer trusted"
 
 
 async def cmd_refusal_count(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -360,6 +408,128 @@ async def cmd_activity_list(settings: Settings, args: argparse.Namespace) -> tup
     return {"activity": found}, _table(found, columns)
 
 
+_SUPPRESSION_COLUMNS = ("address", "tenant", "reason", "detail", "created_at", "expires_at")
+
+
+async def cmd_suppression_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    expires = suppressions.parse_time(args.expires, "--expires") if args.expires else None
+    entry, added = await _with_db(
+        settings,
+        lambda db: suppressions.add(
+            db, args.address, args.tenant, args.reason, args.detail, expires
+        ),
+    )
+    said = "suppressed" if added else "updated the suppression of"
+    until = f" until {entry.expires_at.isoformat()}" if entry.expires_at else ""
+    text = f"{said} {entry.address} {suppressions.scope(entry.tenant)} ({entry.reason}){until}"
+    return {**_plain(entry), "added": added}, text
+
+
+async def cmd_suppression_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    entry = await _with_db(settings, lambda db: suppressions.remove(db, args.address, args.tenant))
+    said = f"{entry.address} is no longer suppressed {suppressions.scope(entry.tenant)}"
+    return _plain(entry), said
+
+
+async def cmd_suppression_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = _plain(
+        await _with_db(
+            settings,
+            lambda db: suppressions.list_entries(
+                db, args.tenant, args.reason, args.search, args.limit, args.offset
+            ),
+        )
+    )
+    rows = [{**row, "tenant": row["tenant"] or "(all)"} for row in found]
+    return {"suppressions": found}, _table(rows, _SUPPRESSION_COLUMNS)
+
+
+async def cmd_suppression_import(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    try:
+        source = (
+            sys.stdin if str(args.file) == "-" else args.file.open(encoding="utf-8-sig", newline="")
+        )
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
+    try:
+        report = await _with_db(
+            settings, lambda db: suppressions.import_csv(db, source, args.tenant)
+        )
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{args.file} is not UTF-8 text: {exc.reason}") from exc
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    skipped = [{"line": line, "error": error} for line, error in report.errors]
+    lines = [f"added {report.added}, updated {report.updated}, skipped {len(skipped)}"]
+    lines += [f"line {row['line']}: {row['error']}" for row in skipped]
+    document = {"added": report.added, "updated": report.updated, "skipped": skipped}
+    return document, "\n".join(lines)
+
+
+async def cmd_suppression_export(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    entries = await _with_db(settings, lambda db: suppressions.list_entries(db, args.tenant))
+    if args.file is None or str(args.file) == "-":
+        buffer = io.StringIO()
+        count = suppressions.write_csv(entries, buffer)
+        return {"file": None, "exported": count, "csv": buffer.getvalue()}, buffer.getvalue()[:-1]
+    try:
+        with args.file.open("w", encoding="utf-8", newline="") as out:
+            count = suppressions.write_csv(entries, out)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
+    return {"file": str(args.file), "exported": count}, f"exported {count} entries to {args.file}"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    use_running_emulator(settings.data_dir)
+    pending = await _with_db(settings, queue.pending_count)
+    async with SesClientProvider(settings) as provider:
+        account = SesAccount(provider)
+        region, endpoint = account.region, account.endpoint
+        quota, error = None, None
+        try:
+            quota = await account.quota(ACCOUNT_TENANT)
+        except SesError as exc:
+            error = str(exc)
+    rate = pace(quota, settings)
+    document: dict[str, Any] = {
+        "region": region,
+        "endpoint": endpoint,
+        "account": None,
+        "account_error": error,
+        "pace_per_second": rate,
+        "pending_messages": pending,
+    }
+    lines = [f"SES region {region}, endpoint {endpoint}"]
+    if quota is None:
+        lines.append(f"account: could not be read: {error}")
+    else:
+        production = quota.production_access_enabled
+        document["account"] = {
+            **_plain(quota),
+            "sandbox": None if production is None else not production,
+        }
+        mode = {None: "unknown", True: "production", False: "SANDBOX"}[production]
+        daily = "unlimited" if quota.max_24_hour_send is None else str(quota.max_24_hour_send)
+        lines += [
+            f"account: {mode}, sending enabled: {_yes_no(quota.sending_enabled)}, "
+            f"enforcement: {quota.enforcement_status or 'unknown'} (from {quota.source})",
+            f"daily quota: {quota.sent_last_24_hours} sent in the last 24 hours, "
+            f"Max24HourSend {daily}",
+            f"MaxSendRate {quota.max_send_rate:g}/s",
+        ]
+    lines += [
+        f"each worker process paces at {rate:g}/s",
+        f"messages pending: {pending}",
+    ]
+    return document, "\n".join(lines)
+
+
 async def cmd_serve(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     logs.configure(settings.log_format, settings.log_level)
     await serve(settings, args.role or ROLES, dev=args.dev)
@@ -401,6 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--dev", action="store_true", help="start a local SES emulator when no AWS endpoint is set"
     )
+    command(groups, "status", cmd_status, "the SES account's state and quota, the queue depth")
 
     db = groups.add_parser("db", help="database schema").add_subparsers(
         dest="action", required=True
@@ -417,6 +588,16 @@ def build_parser() -> argparse.ArgumentParser:
     pause.add_argument("name")
     pause.add_argument("--reason", required=True, help="shown to senders in the refusal")
     command(tenant, "resume", cmd_tenant_resume, "lift a pause").add_argument("name")
+    limits = command(tenant, "set", cmd_tenant_set, "the tenant's limits ('default' resets)")
+    limits.add_argument("name")
+    for flag, kind in (
+        ("--max-per-second", float),
+        ("--max-per-day", int),
+        ("--max-recipients", int),
+        ("--max-connections", int),
+        ("--max-size", int),
+    ):
+        limits.add_argument(flag, type=_limit(kind), default=argparse.SUPPRESS, metavar="N")
 
     credential = groups.add_parser("credential", help="SMTP credentials").add_subparsers(
         dest="action", required=True
@@ -438,6 +619,15 @@ def build_parser() -> argparse.ArgumentParser:
     paused.add_argument("id", type=int)
     paused.add_argument("--reason", required=True, help="shown to senders in the refusal")
     command(credential, "resume", cmd_credential_pause, "lift a pause").add_argument("id", type=int)
+
+    network = groups.add_parser("network", help="trusted networks").add_subparsers(
+        dest="action", required=True
+    )
+    trust = command(network, "add", cmd_network_add, "let a network send without AUTH")
+    trust.add_argument("cidr", help="e.g. 10.1.2.0/24 or 2001:db8::/64")
+    trust.add_argument("--tenant", required=True)
+    command(network, "list", cmd_network_list, "list trusted networks").add_argument("--tenant")
+    command(network, "remove", cmd_network_remove, "stop trusting a network").add_argument("cidr")
 
     refusal = groups.add_parser("refusal", help="refused commands").add_subparsers(
         dest="action", required=True
@@ -497,6 +687,34 @@ def build_parser() -> argparse.ArgumentParser:
     recent = command(activity, "list", cmd_activity_list, "recent events, newest first")
     recent.add_argument("--tenant")
     recent.add_argument("--limit", type=int, default=50)
+
+    suppression = groups.add_parser(
+        "suppression", help="addresses that must not be mailed"
+    ).add_subparsers(dest="action", required=True)
+    everyone = "(default: every tenant)"
+    suppress = command(suppression, "add", cmd_suppression_add, "suppress an address")
+    suppress.add_argument("address")
+    suppress.add_argument("--tenant", help=f"only for this tenant {everyone}")
+    suppress.add_argument("--reason", choices=suppressions.REASONS, default="manual")
+    suppress.add_argument("--detail", default="", help="a note: the bounce, the request...")
+    suppress.add_argument(
+        "--expires", metavar="DATE", help="ISO date or datetime (UTC) when the entry lapses"
+    )
+    unsuppress = command(suppression, "remove", cmd_suppression_remove, "remove an entry")
+    unsuppress.add_argument("address")
+    unsuppress.add_argument("--tenant", help=f"the tenant's entry {everyone}")
+    listed = command(suppression, "list", cmd_suppression_list, "list entries by address")
+    listed.add_argument("--tenant", help="only this tenant's entries (default: all)")
+    listed.add_argument("--reason", choices=suppressions.REASONS)
+    listed.add_argument("--search", metavar="TEXT", help="addresses containing TEXT")
+    listed.add_argument("--limit", type=int, default=100)
+    listed.add_argument("--offset", type=int, default=0)
+    imported = command(suppression, "import", cmd_suppression_import, "add entries from CSV")
+    imported.add_argument("file", type=Path, metavar="FILE", help="a CSV file, or - for stdin")
+    imported.add_argument("--tenant", help=f"for rows that name no tenant {everyone}")
+    exported = command(suppression, "export", cmd_suppression_export, "write entries as CSV")
+    exported.add_argument("file", type=Path, metavar="FILE", nargs="?", help="default: stdout")
+    exported.add_argument("--tenant", help="only this tenant's entries (default: all)")
     return parser
 
 

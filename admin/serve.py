@@ -25,10 +25,11 @@ from gateway.delivery import DeliveryWorker
 from gateway.domains import Domains, sync_forever
 from gateway.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
 from gateway.exceptions import GatewayError
+from gateway.governor import Governor
 from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
 from gateway.senders import Directory
-from gateway.ses import SesClientProvider, SesIdentities, SesSender
+from gateway.ses import SesAccount, SesClientProvider, SesIdentities, SesSender
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
 from gateway.spool import Spool
@@ -115,7 +116,10 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                         problem="no AWS credentials found",
                     )
                 owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
-                worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, owner)
+                # Paces every send of this process under the SES account's quota.
+                governor = await stack.enter_async_context(Governor(SesAccount(provider), settings))
+                send = SesSender(provider, settings).send
+                worker = DeliveryWorker(db, send, settings, owner, governor)
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 domains = Domains(db, SesIdentities(provider), secret_key, settings)
                 sync = sync_forever(domains, db, owner, settings.identity_sync_interval)
@@ -129,7 +133,7 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 smtp = SmtpService(
                     settings,
                     SubmissionHandler(settings, spool, directory),
-                    Authenticator(db, settings.auth_cache_ttl),
+                    Authenticator(db, settings),
                     tls,
                 )
                 await smtp.start()

@@ -77,7 +77,14 @@ class Settings(BaseSettings):
 
     max_message_size: Annotated[int, Field(ge=1024)] | None = None
     max_recipients: Annotated[int, Field(ge=1)] = 100
+    default_max_per_second: Annotated[float, Field(gt=0)] | None = None
+    default_max_per_day: Annotated[int, Field(ge=1)] | None = None
+    default_max_connections: Annotated[int, Field(ge=1)] | None = None
+    suppression_mode: Literal["refuse", "drop"] = "refuse"
     auth_cache_ttl: Annotated[float, Field(ge=0)] = 300
+    auth_max_failures: Annotated[int, Field(ge=1)] = 5
+    auth_failure_window: Seconds = 600
+    auth_lockout: Seconds = 900
 
     ses_send_api: Literal["v2", "v1"] = "v2"
     configuration_set: str | None = None
@@ -93,8 +100,14 @@ class Settings(BaseSettings):
 
     dns_nameservers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dns_timeout: Seconds = 3
+    recipient_domain_check: bool = False
+    recipient_domain_timeout: Seconds = 2
     dmarc_report_address: str | None = None
     identity_sync_interval: Seconds = 60
+
+    ses_quota_refresh: Seconds = 300
+    ses_rate_share: Annotated[float, Field(gt=0, le=1)] = 1.0
+    ses_default_max_send_rate: Annotated[float, Field(gt=0)] = 14.0
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

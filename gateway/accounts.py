@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,9 +11,9 @@ from datetime import UTC, datetime
 from gateway import passwords
 from gateway.exceptions import InvalidInputError
 from gateway.names import normalize_domain
-from gateway.storage import tenants
+from gateway.storage import networks, tenants
 from gateway.storage.database import Database
-from gateway.types import CredentialInfo, TenantInfo
+from gateway.types import CredentialInfo, NetworkInfo, TenantInfo
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
@@ -75,3 +76,23 @@ async def pause_tenant(db: Database, name: str, reason: str | None) -> TenantInf
     if reason is not None and not reason.strip():
         raise InvalidInputError("give a reason for the pause: senders will read it")
     return await tenants.set_tenant_paused(db, name, reason)
+
+
+def check_network(cidr: str) -> str:
+    """A network in CIDR form, normalized (`10.1.2.0/24`); host bits set are refused."""
+    try:
+        return str(ipaddress.ip_network(cidr.strip()))
+    except ValueError as exc:
+        raise InvalidInputError(f"{cidr!r} is not a network: {exc}") from exc
+
+
+async def trust_network(db: Database, tenant_name: str, cidr: str) -> NetworkInfo:
+    """Clients in `cidr` may send without AUTH as the tenant (every other rule still applies)."""
+    normalized = check_network(cidr)
+    network = ipaddress.ip_network(normalized)
+    if network.prefixlen == 0:
+        raise InvalidInputError(f"{normalized} is every address: that would be an open relay")
+    tenant = await tenants.get_tenant(db, tenant_name)
+    await networks.add_network(db, tenant.id, normalized, now())
+    [added] = [n for n in await networks.list_networks(db, tenant.name) if n.cidr == normalized]
+    return added

@@ -20,6 +20,7 @@ from typing import TypeVar
 from config import Settings
 from gateway.batching import Batcher
 from gateway.exceptions import SesError, SesPermanentError, SesTransientError
+from gateway.governor import Governor
 from gateway.logs import log_event
 from gateway.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.storage import queue
@@ -45,9 +46,18 @@ def batches(items: Sequence[T], size: int = MAX_RECIPIENTS_PER_CALL) -> list[lis
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, send: Send, settings: Settings, owner: str) -> None:
+    def __init__(
+        self,
+        db: Database,
+        send: Send,
+        settings: Settings,
+        owner: str,
+        governor: Governor | None = None,
+    ) -> None:
+        """`governor` paces the sends under SES's quota; None sends as fast as they come."""
         self._db = db
         self._send = send
+        self._governor = governor
         self._settings = settings
         self._owner = owner
         self._recorder: Batcher[JobResult] = Batcher(self._record)
@@ -178,6 +188,10 @@ class DeliveryWorker:
         ses_id: str | None = None
         error: SesError | None = None
         try:
+            if self._governor is not None:
+                # At the daily quota this raises a transient error: the batch is deferred.
+                await self._governor.acquire(len(recipients))
+                started = time.monotonic()  # `ms` is the SES call, not the wait for its turn
             ses_id = await self._send(job.tenant_name, outgoing)
         except SesError as exc:
             error = exc

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import dns.asyncresolver
@@ -41,6 +42,16 @@ _PERMANENT = "receivers treat this as a permanent error"
 _SPF_LOOKUP_TERMS = frozenset({"include", "a", "mx", "ptr", "exists", "redirect"})
 _SPF = re.compile(r"v=spf1( |$)", re.IGNORECASE)  # RFC 7208 §4.5
 _DMARC = re.compile(r"[vV]\s*=\s*DMARC1\s*(;|$)")
+
+
+class MailDomain(StrEnum):
+    ACCEPTS = "accepts"
+    NULL_MX = "null-mx"
+    """RFC 7505: the domain says it accepts no mail."""
+    NO_MAIL = "no-mail"
+    """No such domain, or neither MX nor address records."""
+    UNKNOWN = "unknown"
+    """No answer in time: mail goes through rather than being blocked."""
 
 
 class _Unanswered(Exception):
@@ -211,6 +222,23 @@ class DnsChecker:
                 raise _SpfBroken(f"{mechanism} {target} has {problem}: {_PERMANENT}")
             total = await self._spf_lookups(included[0], (*path, target), total)
         return total
+
+    async def mail_domain(self, domain: str) -> MailDomain:
+        """Can `domain` receive mail: an MX (RFC 7505's null MX says no), else an address?"""
+        try:
+            mx = await self._lookup(domain, "MX")
+            if mx.nxdomain:
+                return MailDomain.NO_MAIL
+            if mx.values:
+                if all(value.split() == ["0", "."] for value in mx.values):
+                    return MailDomain.NULL_MX
+                return MailDomain.ACCEPTS
+            for rdtype in ("A", "AAAA"):
+                if (await self._lookup(domain, rdtype)).values:
+                    return MailDomain.ACCEPTS
+        except _Unanswered:
+            return MailDomain.UNKNOWN
+        return MailDomain.NO_MAIL
 
     async def _lookup(self, name: str, rdtype: str) -> _Answer:
         """From the cache, else from the nameservers (then cached until its TTL)."""

@@ -217,28 +217,25 @@ class Domains:
         tenant = await tenants.get_tenant(self._db, domain.tenant)
         if state is None:
             events = [("domain.missing", "SES no longer has this identity: add the domain again")]
-            await store.update_domain(
-                self._db,
-                domain.id,
-                state=IdentityState(False, "NOT_FOUND"),
-                checked_at=now,
-                next_check_at=None,
-            )
+            values = {
+                "state": IdentityState(False, "NOT_FOUND"),
+                "checked_at": now,
+                "next_check_at": None,
+            }
         else:
             events = changes(domain.state, state)
             verified_at = domain.verified_at
             if state.verified_for_sending and not domain.state.verified_for_sending:
                 verified_at = now
-            await store.update_domain(
-                self._db,
-                domain.id,
-                state=state,
-                checked_at=now,
-                verified_at=verified_at,
-                next_check_at=next_check(state.verified_for_sending, domain.created_at, now),
-            )
+            values = {
+                "state": state,
+                "checked_at": now,
+                "verified_at": verified_at,
+                "next_check_at": next_check(state.verified_for_sending, domain.created_at, now),
+            }
+        activity = [(tenant.id, kind, domain.name, detail) for kind, detail in events]
+        await store.update_domain(self._db, domain.id, activity=activity, now=now, **values)
         for kind, detail in events:
-            await store.record_activity(self._db, tenant.id, kind, domain.name, detail, now)
             log_event(log, kind, domain=domain.name, tenant=domain.tenant, detail=detail)
         return events
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.smtp import replies
-from gateway.types import Account, SenderFacts
+from gateway.types import Account, SenderFacts, SuppressionInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +70,70 @@ def allowed_by_scope(address: str, allowed: tuple[str, ...]) -> bool:
         elif domain == entry or domain.endswith("." + entry):
             return True
     return False
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Accept the recipient but never send to it; `note` is stored with it as the reason."""
+
+    rule: str
+    note: str
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def check_recipient_suppressed(
+    suppression: SuppressionInfo | None, mode: str = "refuse"
+) -> Refusal | Drop | None:
+    """A recipient on the suppression list: refused at RCPT (`refuse`) or accepted and never
+    sent (`drop`)."""
+    if suppression is None:
+        return None
+    day = suppression.created_at
+    date = f"{_MONTHS[day.month - 1]} {day.day} {day.year}"
+    if mode == "drop":
+        return Drop("suppressed", f"suppressed ({suppression.reason} on {date})")
+    reply = replies.RECIPIENT_SUPPRESSED.format(
+        address=suppression.address, reason=suppression.reason, date=date
+    )
+    return Refusal("suppressed", reply)
+
+
+def check_rate(wait: float, rate: float) -> Refusal | None:
+    """Over the tenant's messages per second: a temporary refusal the client retries."""
+    if wait <= 0:
+        return None
+    return Refusal("rate", replies.RATE_LIMITED.format(rate=f"{rate:g}"))
+
+
+def check_daily(used: int, cap: int | None) -> Refusal | None:
+    if cap is None or used < cap:
+        return None
+    return Refusal("daily-cap", replies.DAILY_CAP.format(cap=cap))
+
+
+def check_size(size: int | None, limit: int) -> Refusal | None:
+    """A message (or the SIZE its client declared) over the tenant's limit."""
+    if size is None or size <= limit:
+        return None
+    return Refusal("size", replies.MESSAGE_TOO_BIG.format(limit=limit))
+
+
+def declared_size(options: list[str]) -> int | None:
+    """The SIZE= of a MAIL command, when given."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return None
+
+
+def check_recipient_domain(domain: str, verdict: str) -> Refusal | None:
+    """The optional recipient-domain check (`RECIPIENT_DOMAIN_CHECK`): `verdict` is the DNS
+    module's `MailDomain` value; a domain that did not answer in time gets the benefit of doubt."""
+    if verdict == "null-mx":
+        return Refusal("null-mx", replies.NULL_MX.format(domain=domain))
+    if verdict == "no-mail":
+        return Refusal("no-mail-domain", replies.NO_MAIL_DOMAIN.format(domain=domain))
+    return None

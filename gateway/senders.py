@@ -7,6 +7,7 @@ path. A pause or a newly verified domain takes effect within `ttl` seconds.
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -15,9 +16,18 @@ from typing import Generic, TypeVar
 from gateway.batching import Batcher
 from gateway.exceptions import InvalidInputError
 from gateway.names import normalize_domain
-from gateway.storage import domains, refusals, tenants
+from gateway.storage import domains, networks, refusals, tenants
+from gateway.storage import suppressions as suppression_store
 from gateway.storage.database import Database
-from gateway.types import Account, Principal, RefusalRecord, SenderFacts
+from gateway.suppressions import lookup_key
+from gateway.types import (
+    Account,
+    NetworkInfo,
+    Principal,
+    RefusalRecord,
+    SenderFacts,
+    SuppressionInfo,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -54,6 +64,12 @@ class Directory:
         self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
             lambda address: domains.sender_facts(db, address), ttl
         )
+        self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
+            lambda _: networks.list_networks(db), ttl
+        )
+        self._suppressions: _TtlCache[tuple[int, str], SuppressionInfo | None] = _TtlCache(
+            lambda key: suppression_store.suppressed(db, *key, datetime.now(UTC)), ttl
+        )
         self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
 
     async def _write(self, records: Sequence[RefusalRecord]) -> None:
@@ -64,6 +80,22 @@ class Directory:
 
     async def stop(self) -> None:
         await self._refusals.stop()
+
+    async def trusted(self, client: str) -> Principal | None:
+        """The tenant whose trusted network holds `client`, as a principal without credential."""
+        address = ipaddress.ip_address(client.removeprefix("::ffff:"))
+        for network in await self._networks.get(None):
+            if address in ipaddress.ip_network(network.cidr):
+                return Principal(network.tenant_id, network.tenant)
+        return None
+
+    async def suppressed(self, tenant_id: int, address: str) -> SuppressionInfo | None:
+        """The suppression entry in force for `address` when `tenant_id` sends to it."""
+        return await self._suppressions.get((tenant_id, lookup_key(address)))
+
+    async def usage(self, tenant_id: int) -> int:
+        """Messages the tenant had accepted today (UTC), by every instance."""
+        return await tenants.usage_today(self._db, tenant_id, datetime.now(UTC).date().isoformat())
 
     async def account(self, principal: Principal) -> Account:
         return await self._accounts.get((principal.tenant_id, principal.credential_id))

@@ -20,7 +20,7 @@ from botocore.exceptions import ValidationError as BotoValidationError
 
 from config import Settings
 from gateway.exceptions import GatewayError, SesError, SesPermanentError, SesTransientError
-from gateway.types import IdentityState
+from gateway.types import AccountQuota, IdentityState
 
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
@@ -140,8 +140,8 @@ class SesClientProvider:
             read_timeout=self._settings.ses_timeout,
             max_pool_connections=self._settings.delivery_concurrency,
         )
-        # Identities are managed through SESv2 whichever API sends.
-        for service in {"sesv2", self.service}:
+        # Identities are managed through SESv2 whichever API sends; the quota may need v1.
+        for service in ("sesv2", "ses"):
             self._clients[service] = await self._stack.enter_async_context(
                 self._session.client(service, region_name=self.region, config=config)
             )
@@ -156,7 +156,7 @@ class SesClientProvider:
         await self._stack.aclose()
 
     def client_for(self, tenant: str, service: str | None = None) -> Any:
-        """The client that sends for `tenant` (or, with `service="sesv2"`, manages identities)."""
+        """The client that sends for `tenant`, or the one for `service` (`sesv2` or `ses`)."""
         try:
             return self._clients[service or self.service]
         except KeyError:
@@ -292,3 +292,84 @@ class SesIdentities:
             MailFromDomain=mail_from,
             BehaviorOnMxFailure="USE_DEFAULT_VALUE",
         )
+
+
+_V2_UNAVAILABLE_CODES = frozenset(
+    {
+        "UnknownOperationException",
+        "InvalidAction",
+        # Not allowed by the IAM policy: `ses:GetSendQuota` may be.
+        "AccessDenied",
+        "AccessDeniedException",
+    }
+)
+
+
+def _v2_unavailable(exc: BaseException) -> bool:
+    """v2 `GetAccount` is missing at this endpoint (HTTP 404: moto) or not allowed."""
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status == 404 or code in _V2_UNAVAILABLE_CODES
+
+
+def _daily_limit(value: Any) -> int | None:
+    limit = float(value if value is not None else -1)
+    return None if limit < 0 else int(limit)
+
+
+def _quota_from_account(response: dict[str, Any]) -> AccountQuota:
+    quota = response.get("SendQuota") or {}
+    return AccountQuota(
+        max_24_hour_send=_daily_limit(quota.get("Max24HourSend")),
+        max_send_rate=float(quota.get("MaxSendRate") or 0),
+        sent_last_24_hours=int(float(quota.get("SentLast24Hours") or 0)),
+        production_access_enabled=response.get("ProductionAccessEnabled"),
+        sending_enabled=response.get("SendingEnabled"),
+        enforcement_status=response.get("EnforcementStatus"),
+        source="GetAccount",
+    )
+
+
+def _quota_from_send_quota(response: dict[str, Any]) -> AccountQuota:
+    return AccountQuota(
+        max_24_hour_send=_daily_limit(response.get("Max24HourSend")),
+        max_send_rate=float(response.get("MaxSendRate") or 0),
+        sent_last_24_hours=int(float(response.get("SentLast24Hours") or 0)),
+        production_access_enabled=None,
+        sending_enabled=None,
+        enforcement_status=None,
+        source="GetSendQuota",
+    )
+
+
+class SesAccount:
+    """The sending quota and state of the SES account (of the tenant's AWS account and region)."""
+
+    def __init__(self, provider: SesClientProvider) -> None:
+        self._provider = provider
+
+    @property
+    def region(self) -> str:
+        return self._provider.region or ""
+
+    @property
+    def endpoint(self) -> str:
+        return self._provider.endpoint
+
+    async def quota(self, tenant: str) -> AccountQuota:
+        """v2 `GetAccount`; v1 `GetSendQuota` with `SES_SEND_API=v1`, or when the endpoint lacks
+        `GetAccount` (HTTP 404, as moto) or the IAM policy does not allow it."""
+        if self._provider.service == "sesv2":
+            client = self._provider.client_for(tenant, "sesv2")
+            try:
+                return _quota_from_account(await client.get_account())
+            except _CLIENT_ERRORS as exc:
+                if not _v2_unavailable(exc):
+                    raise translate(exc) from exc
+        client = self._provider.client_for(tenant, "ses")
+        try:
+            return _quota_from_send_quota(await client.get_send_quota())
+        except _CLIENT_ERRORS as exc:
+            raise translate(exc) from exc

@@ -16,20 +16,23 @@ class RecipientState(StrEnum):
     """A transient error; tried again at the message's next attempt time."""
     FAILED = "failed"
     """A permanent error, or the queue lifetime ran out (final)."""
+    SUPPRESSED = "suppressed"
+    """On the suppression list with `SUPPRESSION_MODE=drop`: accepted, never sent (final)."""
 
     @property
     def final(self) -> bool:
-        return self in (RecipientState.SENT, RecipientState.FAILED)
+        return self in (RecipientState.SENT, RecipientState.FAILED, RecipientState.SUPPRESSED)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who an authenticated SMTP session acts for."""
+    """Who an SMTP session acts for: an authenticated credential, or (both None) a client in
+    one of the tenant's trusted networks."""
 
     tenant_id: int
     tenant_name: str
-    credential_id: int
-    username: str
+    credential_id: int | None = None
+    username: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,8 @@ class NewMessage:
     message_id_header: str
     created_at: datetime
     expires_at: datetime
+    suppressed: dict[str, str] = field(default_factory=dict)
+    """Recipients (of `recipients`) stored as suppressed, never sent: address -> why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +239,19 @@ class Account:
     credential_paused: str | None = None
     allowed_senders: tuple[str, ...] = ()
     """Domains or addresses the credential is narrowed to; empty: every sender of the tenant."""
+    limits: Limits | None = None
+    """The tenant's own limits; None (or a None field): the global default applies."""
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-tenant limits (`tenant set`); a None field means "the global default"."""
+
+    max_per_second: float | None = None
+    max_per_day: int | None = None
+    max_recipients: int | None = None
+    max_connections: int | None = None
+    max_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +280,46 @@ class RefusalRecord:
     client_address: str
     reply: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo:
+    id: int
+    tenant_id: int
+    tenant: str
+    cidr: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionInfo:
+    """An address that must not be mailed, for one tenant or (`tenant` None) for all."""
+
+    id: int
+    tenant: str | None
+    address: str
+    """Normalized: lower case, domain in punycode."""
+    reason: str
+    """`bounce`, `complaint`, `unsubscribe` or `manual`."""
+    detail: str
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountQuota:
+    """SES's sending limits and state for the account in this region (v2 `GetAccount`, or v1
+    `GetSendQuota`, which says nothing of the sandbox, sending or enforcement: None)."""
+
+    max_24_hour_send: int | None
+    """Messages (recipients) per rolling 24 hours; None: unlimited (SES's -1)."""
+    max_send_rate: float
+    """Messages (recipients) per second."""
+    sent_last_24_hours: int
+    production_access_enabled: bool | None
+    """False: the sandbox (verified recipients only, 200 a day, 1 a second)."""
+    sending_enabled: bool | None
+    enforcement_status: str | None
+    """`HEALTHY`, `PROBATION` or `SHUTDOWN`."""
+    source: str
+    """The call that said it: `GetAccount` or `GetSendQuota`."""

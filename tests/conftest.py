@@ -182,7 +182,7 @@ async def start_gateway(
         smtp = SmtpService(
             settings,
             SubmissionHandler(settings, spool, directory),
-            Authenticator(db, settings.auth_cache_ttl),
+            Authenticator(db, settings),
             server_context(*certificate_files(settings)),
         )
         await smtp.start(smtp_port=0, smtps_port=0)

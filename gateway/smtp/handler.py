@@ -2,23 +2,66 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
+from weakref import WeakKeyDictionary
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
+from gateway.dnscheck import DnsChecker
+from gateway.limits import ConnectionCounter, RateLimiter, effective
 from gateway.message import SessionFacts, header_senders, prepare
-from gateway.policy import Refusal, check_account, check_sender
+from gateway.policy import (
+    Refusal,
+    check_account,
+    check_daily,
+    check_rate,
+    check_recipient_domain,
+    check_recipient_suppressed,
+    check_sender,
+    check_size,
+    declared_size,
+)
 from gateway.senders import Directory
 from gateway.smtp import replies
 from gateway.spool import Spool, new_queue_id
-from gateway.types import NewMessage, Principal
+from gateway.types import Limits, NewMessage, Principal
 
 log = logging.getLogger("gateway.smtp")
 
 EXTENSIONS = ("250-PIPELINING", "250-ENHANCEDSTATUSCODES")
+
+
+class GatewaySession(Session):
+    """aiosmtpd's session plus what the session log line reports."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.started = time.monotonic()
+        self.accepted: list[str] = []
+        self.refusals: list[str] = []
+        self.auth_failures = 0
+        self.tls: str | None = None
+        self.principal: Principal | None = None
+        """Who the session acts for: set by AUTH, or at MAIL for a trusted network's client."""
+        self.limits: Limits | None = None
+        """The tenant's limits in force, from the first MAIL on."""
+        self.counted_tenant: int | None = None
+        """The tenant this session counts against in the connection limit."""
+
+    # aiosmtpd sets this deprecated attribute on every AUTH and warns; we keep the principal in
+    # `auth_data` and have no use for it.
+    @property
+    def login_data(self) -> None:
+        return None
+
+    @login_data.setter
+    def login_data(self, value: object) -> None:
+        pass
 
 
 def peer_address(session: Session) -> str:
@@ -28,6 +71,11 @@ def peer_address(session: Session) -> str:
 
 
 _VISIBLE_ASCII = re.compile(r"[!-~]+")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_PART = re.compile(rf'{_ATOM}(\.{_ATOM})*|"([\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"')
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = re.compile(rf"{_LABEL}(\.{_LABEL})+")
+_ADDRESS_LITERAL = re.compile(r"\[(IPv6:[0-9A-Fa-f:.]+|[0-9.]+)\]")
 _HELO_UNSAFE = re.compile(r"[^A-Za-z0-9.:\[\]-]")
 
 
@@ -35,6 +83,18 @@ def valid_mailbox(address: str) -> bool:
     """`local@domain` in visible ASCII: no spaces, no control characters (NUL, CR, LF...)."""
     local, at, domain = address.rpartition("@")
     return bool(at and local and domain) and _VISIBLE_ASCII.fullmatch(address) is not None
+
+
+def valid_recipient(address: str) -> bool:
+    """RFC 5321 `Mailbox`: a dot-atom or quoted local part, and a host name or address literal.
+
+    Without SMTPUTF8 everything is ASCII (a non-ASCII command never reaches this): an IDN domain
+    comes as punycode, which SES delivers; a non-ASCII local part is impossible.
+    """
+    local, _, domain = address.rpartition("@")
+    return bool(_LOCAL_PART.fullmatch(local)) and bool(
+        _HOST.fullmatch(domain) or _ADDRESS_LITERAL.fullmatch(domain)
+    )
 
 
 def received_helo(name: str) -> str:
@@ -51,6 +111,15 @@ class SubmissionHandler:
         self._settings = settings
         self._spool = spool
         self._directory = directory
+        self._rates = RateLimiter()
+        self._connections = ConnectionCounter()
+        self._mail_domains = (
+            DnsChecker(settings.dns_nameservers, settings.recipient_domain_timeout)
+            if settings.recipient_domain_check
+            else None
+        )
+        self._dropped: WeakKeyDictionary[Envelope, dict[str, str]] = WeakKeyDictionary()
+        """Per transaction: suppressed recipients accepted in `drop` mode, with the reason."""
 
     async def handle_EHLO(
         self,
@@ -66,10 +135,15 @@ class SubmissionHandler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if not session.authenticated:
+        assert isinstance(session, GatewaySession)
+        if session.authenticated:
+            assert isinstance(session.auth_data, Principal)
+            session.principal = session.auth_data
+        else:
+            session.principal = await self._directory.trusted(peer_address(session))
+        principal = session.principal
+        if principal is None:
             return str(replies.AUTH_REQUIRED)
-        principal = session.auth_data
-        assert isinstance(principal, Principal)
         if address in ("", "<>"):  # aiosmtpd hands over `MAIL FROM:<>` as "<>"
             return await self._refuse(session, Refusal("null-sender", str(replies.NULL_SENDER)))
         if not valid_mailbox(address):
@@ -80,30 +154,79 @@ class SubmissionHandler:
         )
         if refusal is not None:
             return await self._refuse(session, refusal, sender=address)
+        limits = session.limits = effective(account, self._settings)
+        if session.counted_tenant is None:
+            if not self._connections.open(principal.tenant_id, limits.max_connections):
+                reply = replies.TOO_MANY_CONNECTIONS.format(
+                    hostname=self._settings.hostname, limit=limits.max_connections
+                )
+                return await self._refuse(session, Refusal("connections", reply), sender=address)
+            session.counted_tenant = principal.tenant_id
+        refusal = check_size(declared_size(options), limits.max_size or 0)
+        if refusal is None and limits.max_per_day is not None:
+            used = await self._directory.usage(principal.tenant_id)
+            refusal = check_daily(used, limits.max_per_day)
+        if refusal is None and limits.max_per_second is not None:
+            wait = self._rates.take(principal.tenant_id, limits.max_per_second)
+            refusal = check_rate(wait, limits.max_per_second)
+        if refusal is not None:
+            return await self._refuse(session, refusal, sender=address)
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return str(replies.SENDER_OK)
 
+    def session_closed(self, session: Session) -> None:
+        """The connection is gone: it no longer counts against its tenant's limit."""
+        if isinstance(session, GatewaySession) and session.counted_tenant is not None:
+            self._connections.close(session.counted_tenant)
+            session.counted_tenant = None
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if not valid_mailbox(address):
+        if not valid_recipient(address):
             return str(replies.BAD_ADDRESS)
         if address.lower() in (a.lower() for a in envelope.rcpt_tos):
             return str(replies.RECIPIENT_OK)
-        if len(envelope.rcpt_tos) >= self._settings.max_recipients:
-            return replies.TOO_MANY_RECIPIENTS.format(limit=self._settings.max_recipients)
+        assert isinstance(session, GatewaySession)
+        assert session.principal is not None
+        if self._mail_domains is not None:
+            domain = address.rpartition("@")[2]
+            found = await self._mail_domains.mail_domain(domain)
+            refusal = check_recipient_domain(domain, found)
+            if refusal is not None:
+                return await self._refuse(
+                    session, refusal, sender=envelope.mail_from, recipient=address
+                )
+        suppression = await self._directory.suppressed(session.principal.tenant_id, address)
+        verdict = check_recipient_suppressed(suppression, self._settings.suppression_mode)
+        if isinstance(verdict, Refusal):
+            return await self._refuse(
+                session, verdict, sender=envelope.mail_from, recipient=address
+            )
+        limit = session.limits.max_recipients if session.limits else None
+        limit = limit or self._settings.max_recipients
+        if len(envelope.rcpt_tos) >= limit:
+            return await self._refuse(
+                session,
+                Refusal("recipients", replies.TOO_MANY_RECIPIENTS.format(limit=limit)),
+                sender=envelope.mail_from,
+                recipient=address,
+            )
+        if verdict is not None:  # drop: accepted, stored as suppressed, never sent
+            self._dropped.setdefault(envelope, {})[address] = verdict.note
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return str(replies.RECIPIENT_OK)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        principal = session.auth_data
-        assert isinstance(principal, Principal)
+        assert isinstance(session, GatewaySession)
+        principal = session.principal
+        assert principal is not None
         assert envelope.mail_from is not None
         now = datetime.now(UTC)
         queue_id = new_queue_id()
-        tls: str | None = getattr(session, "tls", None)
+        tls = session.tls
         peer = peer_address(session)
         facts = SessionFacts(
             queue_id=queue_id,
@@ -111,7 +234,7 @@ class SubmissionHandler:
             client_helo=received_helo(session.host_name or ""),
             client_address=peer,
             tls=tls,
-            authenticated=True,
+            authenticated=bool(session.authenticated),
             esmtp=bool(session.extended_smtp),
             received_at=now,
         )
@@ -122,9 +245,10 @@ class SubmissionHandler:
             if refusal is not None:
                 return await self._refuse(session, refusal, sender=address)
         prepared = prepare(data, facts)
-        if len(prepared.data) > self._settings.message_size_limit:
-            # The fields added above took a message just under the limit over it.
-            return replies.MESSAGE_TOO_BIG.format(limit=self._settings.message_size_limit)
+        size_limit = session.limits.max_size if session.limits else None
+        refusal = check_size(len(prepared.data), size_limit or self._settings.message_size_limit)
+        if refusal is not None:  # also when the fields added above took it over the limit
+            return await self._refuse(session, refusal, sender=envelope.mail_from)
         message = NewMessage(
             id=queue_id,
             tenant_id=principal.tenant_id,
@@ -139,19 +263,31 @@ class SubmissionHandler:
             message_id_header=prepared.message_id[:998],
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.max_queue_age),
+            suppressed=self._dropped.pop(envelope, {}),
         )
         try:
             await self._spool.store(message)
         except Exception:
             log.exception("storing message %s failed", queue_id)
             return str(replies.STORE_FAILED)
-        getattr(session, "accepted", []).append(queue_id)
+        session.accepted.append(queue_id)
         return replies.QUEUED.format(queue_id=queue_id)
 
-    async def _refuse(self, session: Session, refusal: Refusal, sender: str | None = None) -> str:
-        principal = session.auth_data if isinstance(session.auth_data, Principal) else None
+    async def _refuse(
+        self,
+        session: Session,
+        refusal: Refusal,
+        sender: str | None = None,
+        recipient: str | None = None,
+    ) -> str:
+        principal = session.principal if isinstance(session, GatewaySession) else None
         await self._directory.refused(
-            principal, refusal.rule, refusal.reply, peer_address(session), sender=sender
+            principal,
+            refusal.rule,
+            refusal.reply,
+            peer_address(session),
+            sender=sender,
+            recipient=recipient,
         )
         return refusal.reply
 

@@ -52,6 +52,7 @@ NULL_SENDER = Reply(
 BAD_SENDER = Reply(553, "5.1.7", "Bad sender address syntax: expected local-part@domain")
 BAD_ADDRESS = Reply(553, "5.1.3", "Bad recipient address syntax: expected local-part@domain")
 TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients: at most {limit} per message")
+RECIPIENT_SUPPRESSED = Reply(550, "5.1.1", "Recipient {address} is suppressed ({reason} on {date})")
 STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try again later")
 INTERNAL_ERROR = Reply(451, "4.3.0", "Internal error: try again later")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big: the limit is {limit} bytes")
@@ -65,6 +66,27 @@ LINE_TOO_LONG = Reply(
 )
 NOT_ASCII = Reply(
     500, "5.6.7", "Non-ASCII characters are not allowed: SES cannot deliver SMTPUTF8 mail"
+)
+NULL_MX = Reply(556, "5.1.10", "Recipient domain {domain} accepts no mail (null MX, RFC 7505)")
+NO_MAIL_DOMAIN = Reply(
+    550, "5.1.2", "Recipient domain {domain} does not exist or has no mail server"
+)
+RATE_LIMITED = Reply(
+    451, "4.7.1", "Sending rate limit of {rate} messages per second reached: try again shortly"
+)
+DAILY_CAP = Reply(
+    451, "4.7.1", "Daily limit of {cap} messages reached: try again after midnight UTC"
+)
+TOO_MANY_CONNECTIONS = Reply(
+    421, "4.7.0", "{hostname} Too many connections for this account (at most {limit}): try later"
+)
+LOCKED_OUT = Reply(
+    454, "4.7.0", "Too many failed logins from your address: try again in {minutes} minutes"
+)
+LOCKED_OUT_CLOSING = Reply(
+    421,
+    "4.7.0",
+    "{hostname} Too many failed logins from your address: try again in {minutes} minutes",
 )
 STARTTLS_FIRST = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from config import Settings
 from gateway.auth import Authenticator
 from gateway.logs import log_event
 from gateway.smtp import replies
-from gateway.smtp.handler import SubmissionHandler, peer_address
+from gateway.smtp.handler import GatewaySession, SubmissionHandler, peer_address
 from gateway.tls import describe
 
 log = logging.getLogger("gateway.smtp")
@@ -37,28 +38,6 @@ def command_call_limits(max_recipients: int) -> dict[str, int]:
     transactions and recipients apply first."""
     per_transaction = dict.fromkeys(("MAIL", "DATA", "RSET", "NOOP"), MESSAGES_PER_CONNECTION)
     return {"*": 100, **per_transaction, "RCPT": MESSAGES_PER_CONNECTION * (max_recipients + 1)}
-
-
-class GatewaySession(Session):
-    """aiosmtpd's session plus what the session log line reports."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop)
-        self.started = time.monotonic()
-        self.accepted: list[str] = []
-        self.refusals: list[str] = []
-        self.auth_failures = 0
-        self.tls: str | None = None
-
-    # aiosmtpd sets this deprecated attribute on every AUTH and warns; we keep the principal in
-    # `auth_data` and have no use for it.
-    @property
-    def login_data(self) -> None:
-        return None
-
-    @login_data.setter
-    def login_data(self, value: object) -> None:
-        pass
 
 
 class SubmissionSMTP(SMTP):
@@ -107,6 +86,7 @@ class SubmissionSMTP(SMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.connections.discard(self)
+        self.event_handler.session_closed(self.session)
         session = self.facts()
         principal = session.auth_data if session.authenticated else None
         log_event(
@@ -147,11 +127,14 @@ class SubmissionSMTP(SMTP):
             if status[:1] in "45" and self.session is not None:
                 self.facts().refusals.append(status)
         await super().push(status)
+        if isinstance(status, str) and status.startswith("421"):
+            self._say_and_close(None)  # 421: the server closes the channel (RFC 5321 3.8)
 
-    def _say_and_close(self, line: str) -> None:
+    def _say_and_close(self, line: str | None) -> None:
         transport = self.transport
         if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
-            transport.write(f"{line}\r\n".encode())
+            if line is not None:
+                transport.write(f"{line}\r\n".encode())
             transport.close()
 
     def _timeout_cb(self) -> None:
@@ -160,6 +143,24 @@ class SubmissionSMTP(SMTP):
 
     def close_for_shutdown(self) -> None:
         self._say_and_close(replies.SHUTTING_DOWN.format(hostname=self.hostname))
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not await self._refused_as_locked_out():
+            await super().smtp_HELO(hostname)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not await self._refused_as_locked_out():
+            await super().smtp_EHLO(hostname)
+
+    async def _refused_as_locked_out(self) -> bool:
+        """A client locked out for guessing passwords is told so and disconnected."""
+        wait = await self._credentials.locked_out(peer_address(self.facts()))
+        if wait:
+            minutes = math.ceil(wait / 60)
+            self._say_and_close(
+                replies.LOCKED_OUT_CLOSING.format(hostname=self.hostname, minutes=minutes)
+            )
+        return bool(wait)
 
     # -- AUTH: aiosmtpd parses PLAIN and LOGIN; we check the credentials asynchronously ----
 
@@ -177,8 +178,13 @@ class SubmissionSMTP(SMTP):
             return parsed
         assert isinstance(parsed.auth_data, LoginPassword)
         login, password = parsed.auth_data
+        client = peer_address(self.facts())
+        wait = await self._credentials.locked_out(client)
+        if wait:
+            reply = replies.LOCKED_OUT.format(minutes=math.ceil(wait / 60))
+            return AuthResult(success=False, handled=False, message=reply)
         principal = await self._credentials.authenticate(
-            login.decode("utf-8", "replace"), password.decode("utf-8", "replace")
+            login.decode("utf-8", "replace"), password.decode("utf-8", "replace"), client
         )
         if principal is None:
             self.facts().auth_failures += 1

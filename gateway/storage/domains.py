@@ -106,12 +106,28 @@ async def due_domains(db: Database, now: datetime) -> list[DomainInfo]:
         return [_domain(row) for row in await conn.execute(query.order_by(Domain.next_check_at))]
 
 
-async def update_domain(db: Database, domain_id: int, **values: Any) -> None:
+async def update_domain(
+    db: Database,
+    domain_id: int,
+    activity: Sequence[tuple[int | None, str, str, str]] = (),
+    now: datetime | None = None,
+    **values: Any,
+) -> None:
+    """Change the domain and record `activity` (tenant, kind, subject, detail) at `now`, in one
+    transaction: the events and the state they describe are never apart."""
     state = values.pop("state", None)
     if state is not None:
         values.update(state_columns(state))
     async with db.begin() as conn:
         await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
+        if activity:
+            await conn.execute(
+                insert(Activity),
+                [
+                    {"tenant_id": t, "kind": k, "subject": s, "detail": d, "created_at": now}
+                    for t, k, s, d in activity
+                ],
+            )
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:

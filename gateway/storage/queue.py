@@ -7,14 +7,18 @@ processes never take the same message; on SQLite every transaction takes the wri
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
-from gateway.storage.models import Message, MessageBody, Recipient, Tenant
+from gateway.storage.models import Message, MessageBody, Recipient, Tenant, Usage
 from gateway.types import (
     Job,
     JobRecipient,
@@ -56,6 +60,7 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
                 for m in messages
             ],
         )
+        await _count_usage(db, conn, messages)
         await conn.execute(
             insert(MessageBody), [{"message_id": m.id, "data": m.data} for m in messages]
         )
@@ -65,7 +70,13 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
                 {
                     "message_id": m.id,
                     "address": address,
-                    "state": RecipientState.QUEUED.value,
+                    # A suppressed recipient is final from the start: claims never take it.
+                    "state": (
+                        RecipientState.SUPPRESSED
+                        if address in m.suppressed
+                        else RecipientState.QUEUED
+                    ).value,
+                    "last_error": m.suppressed.get(address),
                     "attempts": 0,
                     "updated_at": m.created_at,
                 }
@@ -282,3 +293,19 @@ async def fail_pending_from_domain(db: Database, domain: str, reason: str, now: 
         )
         await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(ids)))
     return len(ids)
+
+
+async def _count_usage(db: Database, conn: AsyncConnection, messages: Sequence[NewMessage]) -> None:
+    """Messages per tenant per UTC day, in the spool's own transaction (for the daily cap)."""
+    counts = Counter(
+        (m.tenant_id, m.created_at.astimezone(UTC).date().isoformat()) for m in messages
+    )
+    upsert = sqlite_insert(Usage) if db.is_sqlite else postgresql_insert(Usage)
+    statement = upsert.on_conflict_do_update(
+        index_elements=[Usage.tenant_id, Usage.day],
+        set_={"messages": Usage.messages + upsert.excluded.messages},
+    )
+    await conn.execute(
+        statement,
+        [{"tenant_id": t, "day": day, "messages": n} for (t, day), n in counts.items()],
+    )

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import ConflictError, NotFoundError
 from gateway.storage.database import Database
-from gateway.storage.models import Credential, Tenant
-from gateway.types import Account, CredentialInfo, Principal, TenantInfo
+from gateway.storage.models import Credential, Tenant, Usage
+from gateway.types import Account, CredentialInfo, Limits, Principal, TenantInfo
 
 _CREDENTIAL_COLUMNS = (
     Credential.id,
@@ -136,9 +136,18 @@ async def touch_credential(db: Database, credential_id: int, now: datetime) -> N
 async def account(db: Database, tenant_id: int, credential_id: int | None) -> Account:
     """The pause states and sender scope that apply to a session."""
     async with db.read() as conn:
-        tenant_paused = (
-            await conn.execute(select(Tenant.paused_reason).where(Tenant.id == tenant_id))
-        ).scalar_one_or_none()
+        tenant = (
+            await conn.execute(
+                select(
+                    Tenant.paused_reason,
+                    Tenant.max_per_second,
+                    Tenant.max_per_day,
+                    Tenant.max_recipients,
+                    Tenant.max_connections,
+                    Tenant.max_size,
+                ).where(Tenant.id == tenant_id)
+            )
+        ).first()
         credential = None
         if credential_id is not None:
             credential = (
@@ -150,10 +159,41 @@ async def account(db: Database, tenant_id: int, credential_id: int | None) -> Ac
             ).first()
     return Account(
         tenant_id,
-        tenant_paused,
+        tenant[0] if tenant else None,
         credential[0] if credential else None,
         tuple(credential[1] or ()) if credential else (),
+        Limits(*tenant[1:]) if tenant else None,
     )
+
+
+async def set_limits(db: Database, name: str, limits: dict[str, float | int | None]) -> Limits:
+    """Change some of the tenant's limits (None: back to the global default)."""
+    tenant = await get_tenant(db, name)
+    async with db.begin() as conn:
+        if limits:
+            await conn.execute(update(Tenant).where(Tenant.id == tenant.id).values(**limits))
+        row = (
+            await conn.execute(
+                select(
+                    Tenant.max_per_second,
+                    Tenant.max_per_day,
+                    Tenant.max_recipients,
+                    Tenant.max_connections,
+                    Tenant.max_size,
+                ).where(Tenant.id == tenant.id)
+            )
+        ).one()
+    return Limits(*row)
+
+
+async def usage_today(db: Database, tenant_id: int, day: str) -> int:
+    async with db.read() as conn:
+        used = (
+            await conn.execute(
+                select(Usage.messages).where(Usage.tenant_id == tenant_id, Usage.day == day)
+            )
+        ).scalar_one_or_none()
+    return used or 0
 
 
 async def set_tenant_paused(db: Database, name: str, reason: str | None) -> TenantInfo:

@@ -222,7 +222,8 @@ def test_wrong_password_and_revoked_credential_are_refused_with_535(
 ) -> None:
     gateway = Gateway.create(processes, tmp_path / "gw", ses_url=fake_ses.url)
     credential_id, username, password = provision(gateway.database_url)
-    server = gateway.serve()
+    # smtplib tries each mechanism in turn: more failures than attempts (the lockout has tests).
+    server = gateway.serve(SES_GATEWAY_AUTH_MAX_FAILURES="20")
 
     with pytest.raises(smtplib.SMTPAuthenticationError) as wrong:
         smtp_client(gateway.smtp_port, username, password + "x")

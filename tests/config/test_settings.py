@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_settings
+from config import ConfigError, Settings, load_settings
 
 ENV = "SES_GATEWAY_"
 
@@ -93,3 +93,9 @@ def test_missing_or_broken_config_file(tmp_path: Path) -> None:
     broken.write_text("smtp_port = = 1\n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         load_settings(broken)
+
+
+def test_every_setting_is_documented() -> None:
+    documented = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`{name.upper()}`" not in documented]
+    assert missing == []

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from gateway.policy import allowed_by_scope, check_account, check_sender
-from gateway.types import Account, SenderFacts
+from gateway.policy import (
+    Drop,
+    Refusal,
+    allowed_by_scope,
+    check_account,
+    check_recipient_suppressed,
+    check_sender,
+)
+from gateway.types import Account, SenderFacts, SuppressionInfo
 
 ACME = Account(tenant_id=1)
 VERIFIED = SenderFacts("news@example.com", 1, "example.com", domain_verified=True)
@@ -102,3 +111,44 @@ def test_paused_accounts(account: Account, reply: str | None) -> None:
 )
 def test_credential_scope(address: str, allowed: tuple[str, ...], expected: bool) -> None:
     assert allowed_by_scope(address, allowed) is expected
+
+
+def suppression(reason: str, created: datetime, tenant: str | None = None) -> SuppressionInfo:
+    return SuppressionInfo(1, tenant, "x@example.org", reason, "", created, None)
+
+
+JAN_17 = datetime(2026, 1, 17, 23, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("entry", "mode", "verdict"),
+    [
+        (None, "refuse", None),
+        (None, "drop", None),
+        (
+            suppression("bounce", JAN_17),
+            "refuse",
+            Refusal(
+                "suppressed",
+                "550 5.1.1 Recipient x@example.org is suppressed (bounce on Jan 17 2026)",
+            ),
+        ),
+        (
+            suppression("complaint", datetime(2025, 12, 1, tzinfo=UTC), "acme"),
+            "refuse",
+            Refusal(
+                "suppressed",
+                "550 5.1.1 Recipient x@example.org is suppressed (complaint on Dec 1 2025)",
+            ),
+        ),
+        (
+            suppression("unsubscribe", JAN_17),
+            "drop",
+            Drop("suppressed", "suppressed (unsubscribe on Jan 17 2026)"),
+        ),
+    ],
+)
+def test_suppressed_recipients(
+    entry: SuppressionInfo | None, mode: str, verdict: Refusal | Drop | None
+) -> None:
+    assert check_recipient_suppressed(entry, mode) == verdict

@@ -482,6 +482,16 @@ def main(argv: list[str] | None = None) -> None:
         metavar="SECONDS",
         help="report new identities verified this long after their creation",
     )
+    parser.add_argument(
+        "--max-send-rate",
+        type=float,
+        default=14.0,
+        metavar="N",
+        help="the account's MaxSendRate, which the gateway paces its sends under",
+    )
+    parser.add_argument(
+        "--delay", type=float, default=0.0, metavar="SECONDS", help="wait before each answer"
+    )
     args = parser.parse_args(argv)
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -492,6 +502,9 @@ def main(argv: list[str] | None = None) -> None:
         require_verified=args.require_verified,
         auto_verify_after=args.auto_verify_after,
     ) as server:
+        server.account["SendQuota"]["MaxSendRate"] = args.max_send_rate
+        if args.delay > 0:
+            server.delay_next(1_000_000, args.delay)
         print(f"listening on {server.url}", flush=True)
         stopped.wait()
 

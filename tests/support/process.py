@@ -10,14 +10,10 @@
 - `provision()`, `read_queue()`: a credential and the queue's state, straight from the database
   (quicker than the CLI, whose start-up takes seconds on a busy machine).
 - `smtp_client()`, `send()`: a real SMTP client (STARTTLS, AUTH) that returns the queue id.
-
-``python -m tests.support.process fake-ses --delay SECONDS`` runs a fake SES that waits that long
-before it answers each send, so that a test can catch sends in flight.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import contextlib
@@ -30,7 +26,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -261,11 +256,11 @@ class FakeSesProcess:
     """The fake SES in a process of its own; inspected with `GET /_fake/...`."""
 
     def __init__(self, processes: Processes, delay: float | None = None) -> None:
+        # A production account's rate, high enough that the gateway never paces these tests.
+        command = [sys.executable, "-m", "tests.support.fakeses", "--max-send-rate", "100000"]
         if delay:
-            module = ["tests.support.process", "fake-ses", "--delay", str(delay)]
-        else:
-            module = ["tests.support.fakeses"]
-        self.process = processes.start("fake-ses", [sys.executable, "-m", *module], base_env())
+            command += ["--delay", str(delay)]
+        self.process = processes.start("fake-ses", command, base_env())
         found = self.process.wait_for_log(r"^listening on (http://\S+)$")
         self.url = found.group(1)
 
@@ -570,30 +565,3 @@ def submit(port: int, username: str, password: str, marker: str, **options: str)
 def markers(raw: bytes) -> list[str]:
     """The `X-Test-Id` values of a raw message."""
     return list(iter_headers(raw, "X-Test-Id"))
-
-
-# -- `python -m tests.support.process fake-ses --delay SECONDS` -----------------------------
-
-
-def _fake_ses_main(argv: list[str]) -> None:
-    from tests.support.fakeses import FakeSes
-
-    parser = argparse.ArgumentParser(prog="python -m tests.support.process fake-ses")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
-    args = parser.parse_args(argv)
-    stopped = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopped.set())
-    with FakeSes(args.host, args.port) as server:
-        if args.delay > 0:
-            server.delay_next(1_000_000, args.delay)
-        print(f"listening on {server.url}", flush=True)
-        stopped.wait()
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["fake-ses"]:
-        sys.exit("usage: python -m tests.support.process fake-ses [--delay SECONDS] [--port N]")
-    _fake_ses_main(sys.argv[2:])
