@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from weakref import WeakKeyDictionary
 
+import idna
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
@@ -86,11 +87,8 @@ def valid_mailbox(address: str) -> bool:
 
 
 def valid_recipient(address: str) -> bool:
-    """RFC 5321 `Mailbox`: a dot-atom or quoted local part, and a host name or address literal.
-
-    Without SMTPUTF8 everything is ASCII (a non-ASCII command never reaches this): an IDN domain
-    comes as punycode, which SES delivers; a non-ASCII local part is impossible.
-    """
+    """RFC 5321 `Mailbox` in ASCII: a dot-atom or quoted local part, and a host name or an
+    address literal (an IDN domain is converted to punycode before this check)."""
     local, _, domain = address.rpartition("@")
     return bool(_LOCAL_PART.fullmatch(local)) and bool(
         _HOST.fullmatch(domain) or _ADDRESS_LITERAL.fullmatch(domain)
@@ -130,7 +128,8 @@ class SubmissionHandler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
-        return [*responses[:-1], *EXTENSIONS, responses[-1]]
+        offered = [r for r in responses[:-1] if r != "250-SMTPUTF8"]
+        return [*offered, *EXTENSIONS, responses[-1]]
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -146,6 +145,10 @@ class SubmissionHandler:
             return str(replies.AUTH_REQUIRED)
         if address in ("", "<>"):  # aiosmtpd hands over `MAIL FROM:<>` as "<>"
             return await self._refuse(session, Refusal("null-sender", str(replies.NULL_SENDER)))
+        if any(option.upper() == "SMTPUTF8" for option in options):
+            return str(replies.SMTPUTF8_UNSUPPORTED)
+        if not address.isascii():
+            return replies.NON_ASCII_ADDRESS.format(address=address)
         if not valid_mailbox(address):
             return str(replies.BAD_SENDER)
         account = await self._directory.account(principal)
@@ -184,6 +187,14 @@ class SubmissionHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        local, _, domain = address.rpartition("@")
+        if not local.isascii():
+            return replies.NON_ASCII_ADDRESS.format(address=address)
+        if not domain.isascii():  # an IDN: SES delivers its punycode form
+            try:
+                address = f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+            except idna.IDNAError:
+                return str(replies.BAD_ADDRESS)
         if not valid_recipient(address):
             return str(replies.BAD_ADDRESS)
         if address.lower() in (a.lower() for a in envelope.rcpt_tos):

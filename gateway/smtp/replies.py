@@ -64,9 +64,10 @@ LINE_TOO_LONG = Reply(
     "Line too long: lines may be at most 998 characters; encode long lines "
     "with quoted-printable or base64",
 )
-NOT_ASCII = Reply(
-    500, "5.6.7", "Non-ASCII characters are not allowed: SES cannot deliver SMTPUTF8 mail"
+NON_ASCII_ADDRESS = Reply(
+    553, "5.6.7", "Non-ASCII local part in {address}: SES cannot deliver it (no SMTPUTF8)"
 )
+SMTPUTF8_UNSUPPORTED = Reply(555, "5.6.7", "SMTPUTF8 is not supported: SES cannot deliver it")
 NULL_MX = Reply(556, "5.1.10", "Recipient domain {domain} accepts no mail (null MX, RFC 7505)")
 NO_MAIL_DOMAIN = Reply(
     550, "5.1.2", "Recipient domain {domain} does not exist or has no mail server"
@@ -124,8 +125,6 @@ def complete(status: str, size_limit: int) -> str:
         return MESSAGE_TOO_BIG.format(limit=size_limit)
     if text.startswith("Line too long"):
         return str(LINE_TOO_LONG)
-    if text.startswith("Error: strict ASCII mode") or text == "Error: SMTPUTF8 disabled":
-        return str(NOT_ASCII)
     if text.startswith("Must issue a STARTTLS"):
         return str(STARTTLS_FIRST)
     enhanced = _DEFAULT_ENHANCED.get(code, f"{str(code)[0]}.0.0")

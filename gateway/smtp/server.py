@@ -52,7 +52,10 @@ class SubmissionSMTP(SMTP):
         super().__init__(
             handler,
             data_size_limit=settings.message_size_limit,
-            enable_SMTPUTF8=False,
+            # Decode UTF-8 arguments so that a non-ASCII address gets its own refusal (553 5.6.7)
+            # rather than a bare syntax error; SMTPUTF8 itself is neither advertised (see
+            # `handle_EHLO`) nor accepted on MAIL: SES cannot deliver it.
+            enable_SMTPUTF8=True,
             decode_data=False,
             hostname=settings.hostname,
             ident=IDENT,

@@ -14,6 +14,8 @@ from tests.conftest import Gateway, client_tls
 from tests.support.dnsserver import DnsServer
 from tests.support.smtp import protocol_only
 
+MESSAGE = b"From: news@example.com\r\nSubject: s\r\n\r\nhello\r\n"
+
 
 @pytest.mark.parametrize(
     ("address", "valid"),
@@ -91,3 +93,60 @@ async def test_recipient_domains_are_not_checked_by_default(start_gateway: Any) 
     login = await gateway.credential()
     reply = await asyncio.to_thread(rcpt, gateway.port, login, "a@nowhere.invalid")
     assert reply[0] == 250
+
+
+def utf8_rcpt(port: int, login: tuple[str, str], recipient: str) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.starttls(context=client_tls())
+        client.login(*login)
+        client.mail("news@example.com")
+        client.command_encoding = "utf-8"  # a client that sends UTF-8 without SMTPUTF8
+        return client.rcpt(recipient)
+
+
+@protocol_only
+async def test_non_ascii_local_part_is_refused(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    login = await gateway.credential()
+    code, text = await asyncio.to_thread(utf8_rcpt, gateway.port, login, "jörg@example.org")
+    assert code == 553
+    assert text.decode() == (
+        "5.6.7 Non-ASCII local part in jörg@example.org: SES cannot deliver it (no SMTPUTF8)"
+    )
+
+
+@protocol_only
+async def test_idn_recipient_domain_goes_to_ses_in_punycode(
+    start_gateway: Any, fake_ses: Any
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    login = await gateway.credential()
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=10) as client:
+            client.starttls(context=client_tls())
+            client.login(*login)
+            client.command_encoding = "utf-8"
+            client.sendmail("news@example.com", ["info@bücher.example"], MESSAGE)
+
+    await asyncio.to_thread(send)
+    [sent] = await asyncio.to_thread(fake_ses.wait_for, 1)
+    assert sent.destinations == ["info@xn--bcher-kva.example"]
+
+
+@protocol_only
+async def test_smtputf8_is_neither_offered_nor_accepted(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    login = await gateway.credential()
+
+    def mail() -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=10) as client:
+            client.starttls(context=client_tls())
+            client.login(*login)
+            assert not client.has_extn("smtputf8")
+            return client.docmd("MAIL", "FROM:<news@example.com> SMTPUTF8")
+
+    assert await asyncio.to_thread(mail) == (
+        555,
+        b"5.6.7 SMTPUTF8 is not supported: SES cannot deliver it",
+    )
