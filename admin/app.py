@@ -1,4 +1,5 @@
-"""The HTTP app (Starlette). For now: liveness and readiness. Every error is a JSON body."""
+"""The HTTP app (Starlette): liveness, readiness and the SNS endpoint. Every error is a JSON
+body."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from admin.sns import SnsEndpoint, error
 from gateway.storage.database import Database, DatabaseError
 
 
@@ -22,20 +24,16 @@ class Readiness:
     ses_ready: Callable[[], bool] | None = None
 
 
-def error_response(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
-
-
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return error_response(exc.status_code, str(exc.detail))
+    return error(exc.status_code, str(exc.detail))
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, "internal error: the gateway's log has the details")
+    return error(500, "internal error: the gateway's log has the details")
 
 
-def create_app(readiness: Readiness) -> Starlette:
+def create_app(readiness: Readiness, sns: SnsEndpoint | None = None) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -66,6 +64,10 @@ def create_app(readiness: Readiness) -> Starlette:
         500: _server_error,
     }
     return Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz)],
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            *([Route("/sns/ses", sns.handle, methods=["POST"])] if sns else []),
+        ],
         exception_handlers=handlers,
     )

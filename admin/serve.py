@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 import uvicorn
 
 from admin.app import Readiness, create_app
+from admin.sns import SnsEndpoint
 from config import Settings
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
@@ -26,6 +27,7 @@ from gateway.domains import Domains, sync_forever
 from gateway.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
 from gateway.exceptions import GatewayError
 from gateway.governor import Governor
+from gateway.housekeeping import tidy_forever
 from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
 from gateway.senders import Directory
@@ -124,6 +126,8 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 domains = Domains(db, SesIdentities(provider), secret_key, settings)
                 sync = sync_forever(domains, db, owner, settings.identity_sync_interval)
                 background.append(asyncio.create_task(sync, name="identity-sync"))
+                tidy = tidy_forever(db, settings)
+                background.append(asyncio.create_task(tidy, name="housekeeping"))
             if "smtp" in roles:
                 spool = Spool(db, on_stored=worker.wake if worker else None)
                 spool.start()
@@ -140,7 +144,7 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             if "web" in roles:
                 readiness = Readiness(db, (lambda: provider.ready) if provider else None)
                 config = uvicorn.Config(
-                    create_app(readiness),
+                    create_app(readiness, SnsEndpoint.from_settings(db, settings)),
                     host=settings.http_host,
                     port=settings.http_port,
                     log_config=None,

@@ -27,6 +27,9 @@ ENV_PREFIX = "SES_GATEWAY_"
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
 
+DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+"""The async drivers the gateway runs on."""
+
 V2_MAX_MESSAGE_SIZE = 40_000_000
 """SES v2 `SendEmail` accepts raw messages up to 40 MB."""
 V1_MAX_MESSAGE_SIZE = 10_000_000
@@ -109,6 +112,20 @@ class Settings(BaseSettings):
     ses_rate_share: Annotated[float, Field(gt=0, le=1)] = 1.0
     ses_default_max_send_rate: Annotated[float, Field(gt=0)] = 14.0
 
+    auto_suppress_scope: Literal["tenant", "global"] = "tenant"
+    transient_bounce_limit: Annotated[int, Field(ge=0)] = 3
+    reputation_window_sends: Annotated[int, Field(ge=1)] = 1000
+    reputation_window_days: Annotated[float, Field(gt=0)] = 7
+    reputation_min_sends: Annotated[int, Field(ge=1)] = 100
+    reputation_bounce_warn: Annotated[float, Field(gt=0, le=100)] = 2.0
+    reputation_bounce_pause: Annotated[float, Field(gt=0, le=100)] = 5.0
+    reputation_complaint_warn: Annotated[float, Field(gt=0, le=100)] = 0.05
+    reputation_complaint_pause: Annotated[float, Field(gt=0, le=100)] = 0.1
+    event_retention_days: Annotated[int, Field(ge=1)] = 90
+
+    sns_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    sns_max_age: Annotated[float, Field(ge=0)] = 3600
+
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -124,12 +141,21 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls)
         return (init_settings, env_settings, dotenv_settings, toml)
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(DATABASE_SCHEMES):
+            raise ValueError(
+                "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DATABASE"
+            )
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("dns_nameservers", mode="before")
+    @field_validator("dns_nameservers", "sns_topic_arns", mode="before")
     @classmethod
     def _split_nameservers(cls, value: object) -> object:
         """`1.1.1.1, 127.0.0.1:5353` in the environment; a list in TOML."""

@@ -145,7 +145,7 @@ class Domains:
         selector = private_key = public_key = None
         if dkim == "byodkim":
             selector = f"gw{now:%Y%m}"
-            private_key, public_key = crypto.new_dkim_key()
+            private_key, public_key = await asyncio.to_thread(crypto.new_dkim_key)
         byodkim = (selector, private_key) if selector and private_key else None
         state = await self._ses.create(tenant.name, name.ascii, byodkim)
         await store.insert_domain(

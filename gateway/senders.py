@@ -77,6 +77,7 @@ class Directory:
 
     def start(self) -> None:
         self._refusals.start()
+        normalize_domain("example.com")  # loads the Public Suffix List now, not at the first MAIL
 
     async def stop(self) -> None:
         await self._refusals.stop()

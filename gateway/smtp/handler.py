@@ -141,8 +141,10 @@ class SubmissionHandler:
         else:
             session.principal = await self._directory.trusted(peer_address(session))
         principal = session.principal
-        if principal is None:
-            return str(replies.AUTH_REQUIRED)
+        if principal is None:  # no AUTH, and not in a trusted network: no relaying
+            return await self._refuse(
+                session, Refusal("auth", str(replies.AUTH_REQUIRED)), sender=address
+            )
         if address in ("", "<>"):  # aiosmtpd hands over `MAIL FROM:<>` as "<>"
             return await self._refuse(session, Refusal("null-sender", str(replies.NULL_SENDER)))
         if any(option.upper() == "SMTPUTF8" for option in options):

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.exceptions import GatewayError
@@ -31,7 +31,10 @@ class Database:
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 30})
+            # hide_parameters: a failed statement must not log the message it was storing.
+            self.engine: AsyncEngine = create_async_engine(
+                url, connect_args={"timeout": 30}, hide_parameters=True
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         else:
@@ -45,6 +48,12 @@ class Database:
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction. Errors other than integrity violations become `DatabaseError`."""
+        async with _translated(), self._begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _begin(self) -> AsyncIterator[AsyncConnection]:
         if self.is_sqlite:
             # SQLite has one writer at a time. Waiting in SQLite's busy handler is unfair: under
             # a steady stream of spool commits a delivery claim could wait for seconds. Queueing
@@ -58,7 +67,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A connection for reads only: on SQLite it takes no write lock and waits for no turn."""
-        async with self.engine.connect() as connection:
+        async with _translated(), self.engine.connect() as connection:
             if self.is_sqlite:
                 connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
             yield connection
@@ -72,6 +81,23 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+@asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    """SQLAlchemy's errors become ours at this boundary, except integrity violations, which the
+    storage functions turn into `ConflictError`s themselves."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        detail = getattr(exc, "orig", None) or exc
+        raise DatabaseError(f"database error: {type(exc).__name__}: {detail}") from exc
+    except OSError as exc:
+        raise DatabaseError(
+            f"database unreachable ({exc}): check SES_GATEWAY_DATABASE_URL"
+        ) from exc
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

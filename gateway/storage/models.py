@@ -280,3 +280,74 @@ class Usage(Base):
     )
     day: Mapped[str] = mapped_column(String(10), primary_key=True)
     messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SesEvent(Base):
+    """One SES notification received through SNS, kept as it came until `EVENT_RETENTION_DAYS`.
+
+    A repeated SNS `MessageId` is refused by its unique key: SNS retries change nothing."""
+
+    __tablename__ = "ses_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sns_message_id: Mapped[str] = mapped_column(String(128), unique=True)
+    topic_arn: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(32))
+    """`gateway.types.EventKind`: `bounce`, `delivery`, ..., `received`, `unknown`."""
+    ses_type: Mapped[str] = mapped_column(String(64))
+    """SES's own name (`eventType` or `notificationType`); empty when it gave none."""
+    ses_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    queue_id: Mapped[str | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    """Our message, when the SES message id (or our `queue_id` tag) matched one."""
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    """SES's time of the event (the receipt time when it gave none)."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """Set once suppressions and the reputation check are done; NULL: redo them on a retry."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    """Why the event was not (fully) applied: an unknown message, an unreadable payload, ..."""
+    payload: Mapped[str] = mapped_column(Text)
+    """The SES JSON document as received (SNS `Message`)."""
+
+
+class RecipientEvent(Base):
+    """What one SES event says about one recipient (a bounce names several: one row each)."""
+
+    __tablename__ = "recipient_events"
+    __table_args__ = (
+        Index("ix_recipient_events_tenant_kind_time", "tenant_id", "kind", "occurred_at"),
+        Index("ix_recipient_events_address_kind", "address", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("ses_events.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="SET NULL"), nullable=True
+    )
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recipients.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    """Our recipient; NULL when the address is not one of a message of ours."""
+    address: Mapped[str] = mapped_column(String(320))
+    """Normalized: lower case, domain in punycode."""
+    kind: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    bounce_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """`Permanent`, `Transient` or `Undetermined`."""
+    subtype: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The bounce subtype (`General`, `OnAccountSuppressionList`, ...) or complaint subtype."""
+    status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The DSN status of a bounce or delay (`5.1.1`)."""
+    diagnostic: Mapped[str | None] = mapped_column(Text, nullable=True)
+    smtp_response: Mapped[str | None] = mapped_column(Text, nullable=True)
+    processing_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    feedback_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    """The rest, by kind: reject reason, rendering error, clicked link, delay type, ..."""

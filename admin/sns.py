@@ -1,0 +1,95 @@
+"""`POST /sns/ses`: where Amazon SNS delivers SES events (the URL operators subscribe).
+
+Only genuine SNS deliveries of allowed topics get through (`gateway.sns`); their SES events are
+recorded by `gateway.events`. Answers: 200 (done, or a repeat), 400 malformed, 403 not genuine
+or not allowed, 413 too large, 502 when SNS itself could not be reached (SNS retries 5xx
+answers), 503 when the database is down (SNS retries).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from config import Settings
+from gateway import events
+from gateway.logs import log_event
+from gateway.sns import (
+    MAX_BODY_SIZE,
+    NOTIFICATION,
+    RAW_DELIVERY_HINT,
+    SUBSCRIPTION_CONFIRMATION,
+    SnsError,
+    SnsVerifier,
+)
+from gateway.storage.database import Database, DatabaseError
+from gateway.storage.domains import record_activity
+
+log = logging.getLogger("gateway.sns")
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
+
+
+@dataclass(frozen=True)
+class SnsEndpoint:
+    db: Database
+    settings: Settings
+    verifier: SnsVerifier
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings) -> SnsEndpoint:
+        """Allowed topics: `SNS_TOPIC_ARNS` only. With none set nothing is accepted, since any
+        AWS account can make SNS sign messages for its own topics."""
+        verifier = SnsVerifier(
+            settings.data_dir / "sns-certs",
+            frozenset(settings.sns_topic_arns),
+            settings.sns_max_age,
+        )
+        return cls(db, settings, verifier)
+
+    async def handle(self, request: Request) -> Response:
+        if request.headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
+            return error(400, RAW_DELIVERY_HINT)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_SIZE:
+                return error(413, f"the body is over {MAX_BODY_SIZE} bytes: not an SNS delivery")
+        try:
+            message = await self.verifier.verify(body)
+            now = datetime.now(UTC)
+            if message.type == NOTIFICATION:
+                result = await events.ingest(
+                    self.db,
+                    self.settings,
+                    message.message_id,
+                    message.topic_arn,
+                    message.message,
+                    now,
+                )
+                return JSONResponse(
+                    {"status": "ok", "duplicate": result.duplicate, "kind": str(result.kind)}
+                )
+            if message.type == SUBSCRIPTION_CONFIRMATION:
+                subscription = await self.verifier.confirm_subscription(message)
+                detail = f"confirmed the subscription {subscription or ''} to /sns/ses".strip()
+                await record_activity(
+                    self.db, None, "sns.subscribed", message.topic_arn, detail, now
+                )
+                return JSONResponse({"status": "confirmed", "subscription": subscription})
+            detail = "SNS says this endpoint was unsubscribed: SES events no longer arrive"
+            await record_activity(self.db, None, "sns.unsubscribed", message.topic_arn, detail, now)
+            log_event(log, "sns-unsubscribed", level=logging.WARNING, topic=message.topic_arn)
+            return JSONResponse({"status": "unsubscribed"})
+        except SnsError as exc:
+            log_event(log, "sns-refused", level=logging.WARNING, status=exc.status, reason=str(exc))
+            return error(exc.status, str(exc))
+        except DatabaseError:
+            log.exception("recording an SNS delivery failed")
+            return error(503, "the database is unavailable: SNS will retry")

@@ -1,0 +1,35 @@
+"""Hourly clean-up by the workers: old SES events and old failed-login records."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from config import Settings
+from gateway import events
+from gateway.logs import log_event
+from gateway.storage import logins
+from gateway.storage.database import Database
+
+log = logging.getLogger("gateway.housekeeping")
+
+INTERVAL = 3600.0
+
+
+async def tidy(db: Database, settings: Settings, now: datetime) -> None:
+    """Events past `EVENT_RETENTION_DAYS`; failed logins too old to count towards a lockout."""
+    purged = await events.purge(db, settings, now)
+    forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
+    await logins.purge_failures(db, now - forgotten)
+    if purged:
+        log_event(log, "events-purged", count=purged)
+
+
+async def tidy_forever(db: Database, settings: Settings) -> None:
+    while True:
+        try:
+            await tidy(db, settings, datetime.now(UTC))
+        except Exception:
+            log.exception("housekeeping failed; trying again in an hour")
+        await asyncio.sleep(INTERVAL)

@@ -1,0 +1,136 @@
+"""`POST /sns/ses` through the HTTP app, and a bounce end to end: SMTP, SES (moto), SNS, RCPT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from admin.app import Readiness, create_app
+from admin.sns import SnsEndpoint
+from gateway.ses import SesClientProvider, SesIdentities
+from gateway.storage import suppressions, tenants
+from gateway.storage.database import Database
+from tests.conftest import Gateway, client_tls, make_settings, settled
+from tests.support.smtp import protocol_only
+from tests.support.snssigner import TOPIC_ARN, SnsSigner, body
+
+pytestmark = protocol_only
+EVENTS = Path(__file__).parents[1] / "data" / "ses-events"
+
+
+def bounce_for(ses_message_id: str, recipient: str) -> str:
+    document = json.loads((EVENTS / "bounce_event_example_ses_body.json").read_text())
+    document["mail"]["messageId"] = ses_message_id
+    document["mail"]["destination"] = [recipient]
+    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
+    return json.dumps(document)
+
+
+def endpoint(
+    db: Database, tmp_path: Path, signer: SnsSigner, **overrides: Any
+) -> httpx.AsyncClient:
+    settings = make_settings(tmp_path, db.url, **{"sns_topic_arns": [TOPIC_ARN], **overrides})
+    certs = settings.data_dir / "sns-certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    (certs / signer.cert_name).write_bytes(signer.cert_pem)
+    app = create_app(Readiness(db), SnsEndpoint.from_settings(db, settings))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
+async def test_genuine_notification_is_recorded_once(db: Database, tmp_path: Path) -> None:
+    signer = SnsSigner()
+    envelope = signer.notification(bounce_for("unknown-id", "x@example.org"))
+    async with endpoint(db, tmp_path, signer) as http:
+        first = await http.post("/sns/ses", content=body(envelope))
+        again = await http.post("/sns/ses", content=body(envelope))
+    assert first.status_code == 200
+    assert first.json()["duplicate"] is False
+    assert again.json()["duplicate"] is True
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"Message": '{"eventType":"Bounce"}'}, 403, "does not verify"),
+        ({"TopicArn": "arn:aws:sns:us-east-1:999999999999:theirs"}, 403, "is not allowed"),
+        ({"SigningCertURL": "https://s3.amazonaws.com/x.pem"}, 403, "SigningCertURL"),
+        ({"Type": None}, 400, ""),
+    ],
+)
+async def test_forged_or_malformed_deliveries_are_refused(
+    db: Database, tmp_path: Path, change: dict[str, Any], status: int, says: str
+) -> None:
+    signer = SnsSigner()
+    envelope: dict[str, Any] = {**signer.notification(), **change}
+    envelope = {k: v for k, v in envelope.items() if v is not None}
+    async with endpoint(db, tmp_path, signer) as http:
+        response = await http.post("/sns/ses", content=body(envelope))
+    assert response.status_code == status
+    assert says in response.json()["error"]["message"]
+
+
+async def test_raw_message_delivery_and_oversize_are_refused(db: Database, tmp_path: Path) -> None:
+    signer = SnsSigner()
+    async with endpoint(db, tmp_path, signer) as http:
+        raw = await http.post(
+            "/sns/ses", content=b'{"eventType":"Bounce"}', headers={"x-amz-sns-rawdelivery": "true"}
+        )
+        huge = await http.post("/sns/ses", content=b"x" * 300_000)
+    assert raw.status_code == 400
+    assert "raw message delivery" in raw.json()["error"]["message"].lower()
+    assert huge.status_code == 413
+
+
+async def test_no_topic_is_trusted_until_one_is_configured(db: Database, tmp_path: Path) -> None:
+    signer = SnsSigner()
+    async with endpoint(db, tmp_path, signer, sns_topic_arns=[]) as http:
+        response = await http.post("/sns/ses", content=body(signer.notification()))
+    assert response.status_code == 403
+    assert "is not allowed" in response.json()["error"]["message"]
+
+
+async def test_a_bounce_suppresses_the_recipient_for_the_next_message(
+    start_gateway: Any, moto_server: str, tmp_path: Path
+) -> None:
+    gateway: Gateway = await start_gateway(moto_server)
+    login = await gateway.credential()
+    async with SesClientProvider(gateway.settings) as provider:  # SES must know the domain too
+        await SesIdentities(provider).create("acme", "example.com")
+
+    def send(recipient: str) -> dict[str, Any]:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=10) as client:
+            client.starttls(context=client_tls())
+            client.login(*login)
+            message = f"From: news@example.com\r\nTo: {recipient}\r\nSubject: s\r\n\r\nhi\r\n"
+            return client.sendmail("news@example.com", [recipient], message.encode())
+
+    reply = await asyncio.to_thread(send, "gone@example.org")
+    assert reply == {}
+    async with gateway.db.read() as conn:
+        queue_id = (await conn.execute(text("SELECT id FROM messages"))).scalar_one()
+    status = await settled(gateway.db, queue_id)
+    ses_message_id = status.recipients[0].ses_message_id
+    assert ses_message_id
+
+    signer = SnsSigner()
+    envelope = signer.notification(bounce_for(ses_message_id, "gone@example.org"))
+    async with endpoint(gateway.db, tmp_path, signer) as http:
+        response = await http.post("/sns/ses", content=body(envelope))
+    assert response.status_code == 200
+    tenant = await tenants.get_tenant(gateway.db, "acme")
+    now = datetime.now(UTC)
+    assert await suppressions.suppressed(gateway.db, tenant.id, "gone@example.org", now)
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        await asyncio.to_thread(send, "gone@example.org")
+    [(code, reason)] = refused.value.recipients.values()
+    assert code == 550
+    assert reason.startswith(b"5.1.1 Recipient gone@example.org is suppressed (bounce on ")
