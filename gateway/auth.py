@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from config import Settings
@@ -25,6 +26,8 @@ from gateway.storage.database import Database
 from gateway.types import Principal
 
 _MAX_CACHE = 10_000
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
+"""Each argon2 check takes 64 MiB: two at a time keep memory bounded when clients log in at once."""
 
 
 class Authenticator:
@@ -52,7 +55,8 @@ class Authenticator:
         if self._cache.get(key, 0.0) > now:
             valid = True
         else:
-            valid = await asyncio.to_thread(verify_password, password_hash, password)
+            loop = asyncio.get_running_loop()
+            valid = await loop.run_in_executor(_HASHING, verify_password, password_hash, password)
         if login is None or not valid:
             await logins.record_failure(self._db, client, username[:255], datetime.now(UTC))
             return None

@@ -7,6 +7,7 @@ path. A pause or a newly verified domain takes effect within `ttl` seconds.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,6 +54,14 @@ class _TtlCache(Generic[K, V]):
         return value
 
 
+def _sending_form(address: str) -> str:
+    """`local@domain` with the domain in its stored (punycode) form, when it is a valid one."""
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(InvalidInputError):  # else not a sending domain: the policy says so
+        domain = normalize_domain(domain).ascii
+    return f"{local}@{domain}"
+
+
 class Directory:
     """Account and sender facts for the policy, and the log of refusals."""
 
@@ -61,14 +70,19 @@ class Directory:
         self._accounts: _TtlCache[tuple[int, int | None], Account] = _TtlCache(
             lambda key: tenants.account(db, *key), ttl
         )
+        # Keyed by the address as given (lower-cased): normalizing (IDNA, public suffixes) is
+        # paid on a miss only, not on every message.
         self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
-            lambda address: domains.sender_facts(db, address), ttl
+            lambda address: domains.sender_facts(db, _sending_form(address)), ttl
         )
         self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
             lambda _: networks.list_networks(db), ttl
         )
         self._suppressions: _TtlCache[tuple[int, str], SuppressionInfo | None] = _TtlCache(
-            lambda key: suppression_store.suppressed(db, *key, datetime.now(UTC)), ttl
+            lambda key: suppression_store.suppressed(
+                db, key[0], lookup_key(key[1]), datetime.now(UTC)
+            ),
+            ttl,
         )
         self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
 
@@ -92,7 +106,7 @@ class Directory:
 
     async def suppressed(self, tenant_id: int, address: str) -> SuppressionInfo | None:
         """The suppression entry in force for `address` when `tenant_id` sends to it."""
-        return await self._suppressions.get((tenant_id, lookup_key(address)))
+        return await self._suppressions.get((tenant_id, address.lower()))
 
     async def usage(self, tenant_id: int) -> int:
         """Messages the tenant had accepted today (UTC), by every instance."""
@@ -103,11 +117,7 @@ class Directory:
 
     async def sender(self, address: str) -> SenderFacts:
         local, _, domain = address.rpartition("@")
-        try:
-            domain = normalize_domain(domain).ascii
-        except InvalidInputError:
-            domain = domain.lower()  # not a sending domain: the policy will say so
-        return await self._senders.get(f"{local}@{domain}")
+        return await self._senders.get(f"{local}@{domain.lower()}")
 
     async def refused(
         self,
