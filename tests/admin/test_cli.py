@@ -3,35 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from admin.cli import main
-
-
-@pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    database_url: str,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    """`cli("tenant", "list")` runs the CLI in process: (exit status, stdout, stderr)."""
-    for name in list(os.environ):
-        if name.startswith("SES_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    return run
 
 
 def test_tenant_create_and_list(cli: Any) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,25 +15,12 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    database_url: str,
-    capsys: pytest.CaptureFixture[str],
-    fake_ses: FakeSes,
-    aws_env: pytest.MonkeyPatch,
-) -> Any:
-    for name in list(os.environ):
-        if name.startswith("SES_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("SES_GATEWAY_DATA_DIR", str(tmp_path / "data"))
+def cli(cli: Any, fake_ses: FakeSes, aws_env: pytest.MonkeyPatch) -> Any:
+    """The command line with `--json`, its document parsed, SES at the stand-in, tenant acme."""
     aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
 
     def run(*args: str) -> tuple[int, Any, str]:
-        status = main([*args, "--json"])
-        out, err = capsys.readouterr()
+        status, out, err = cli(*args, "--json")
         return status, json.loads(out) if out.strip() else None, err
 
     assert run("tenant", "create", "acme")[0] == 0

@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from admin.cli import main
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -19,27 +16,10 @@ HEADER = "address,tenant,reason,detail,created_at,expires_at"
 
 
 @pytest.fixture
-def cli(
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    database_url: str,
-    capsys: pytest.CaptureFixture[str],
-) -> Any:
-    """`cli("suppression", "list")`: (exit status, stdout, stderr), with tenant acme made."""
-    for name in list(os.environ):
-        if name.startswith("SES_GATEWAY_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
-    monkeypatch.setenv("SES_GATEWAY_DATA_DIR", str(tmp_path / "data"))
-
-    def run(*args: str) -> tuple[int, str, str]:
-        status = main(list(args))
-        out, err = capsys.readouterr()
-        return status, out, err
-
-    assert run("tenant", "create", "acme")[0] == 0
-    return run
+def cli(cli: Any) -> Any:
+    """The command line, with tenant acme made."""
+    assert cli("tenant", "create", "acme")[0] == 0
+    return cli
 
 
 def document(cli: Any, *args: str) -> Any:
