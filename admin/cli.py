@@ -67,10 +67,18 @@ def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-async def _with_db(settings: Settings, action: Callable[[Database], Awaitable[Any]]) -> Any:
+async def _with_db(
+    settings: Settings,
+    action: Callable[[Database], Awaitable[Any]],
+    tenant: str | None = None,
+) -> Any:
+    """Run `action` on the database; a `tenant` filter must name a tenant that exists (a typo
+    would otherwise list nothing and look like an answer)."""
     db = Database(settings.database)
     try:
         await ensure_schema(db, settings.auto_migrate)
+        if tenant is not None:
+            await tenants.get_tenant(db, tenant)
         return await action(db)
     finally:
         await db.close()
@@ -184,7 +192,9 @@ async def cmd_network_add(settings: Settings, args: argparse.Namespace) -> tuple
 
 
 async def cmd_network_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    found = _plain(await _with_db(settings, lambda db: networks.list_networks(db, args.tenant)))
+    found = _plain(
+        await _with_db(settings, lambda db: networks.list_networks(db, args.tenant), args.tenant)
+    )
     return {"networks": found}, _table(found, ("cidr", "tenant", "created_at"))
 
 
@@ -195,13 +205,17 @@ async def cmd_network_remove(settings: Settings, args: argparse.Namespace) -> tu
 
 
 async def cmd_refusal_count(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    counts = await _with_db(settings, lambda db: refusals.count_refusals(db, args.tenant))
+    counts = await _with_db(
+        settings, lambda db: refusals.count_refusals(db, args.tenant), args.tenant
+    )
     rows = [{"rule": rule, "count": count} for rule, count in sorted(counts.items())]
     return {"refusals": counts}, _table(rows, ("rule", "count"))
 
 
 async def cmd_credential_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    found = _plain(await _with_db(settings, lambda db: tenants.list_credentials(db, args.tenant)))
+    found = _plain(
+        await _with_db(settings, lambda db: tenants.list_credentials(db, args.tenant), args.tenant)
+    )
     columns = (
         "id",
         "tenant",
@@ -299,7 +313,9 @@ async def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> tuple
 
 
 async def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    found = await _with_db(settings, lambda db: domain_store.list_domains(db, args.tenant))
+    found = await _with_db(
+        settings, lambda db: domain_store.list_domains(db, args.tenant), args.tenant
+    )
     rows = [
         {
             "name": d.display_name,
@@ -385,7 +401,9 @@ async def cmd_address_add(settings: Settings, args: argparse.Namespace) -> tuple
 async def cmd_address_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     found = _plain(
         await _with_db(
-            settings, lambda db: domain_store.list_addresses(db, args.tenant, args.domain)
+            settings,
+            lambda db: domain_store.list_addresses(db, args.tenant, args.domain),
+            args.tenant,
         )
     )
     columns = ("address", "tenant", "domain", "ses_identity", "verified_for_sending")
@@ -401,7 +419,9 @@ async def cmd_address_remove(settings: Settings, args: argparse.Namespace) -> tu
 async def cmd_activity_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     found = _plain(
         await _with_db(
-            settings, lambda db: domain_store.list_activity(db, args.tenant, limit=args.limit)
+            settings,
+            lambda db: domain_store.list_activity(db, args.tenant, limit=args.limit),
+            args.tenant,
         )
     )
     columns = ("created_at", "tenant", "kind", "subject", "detail")

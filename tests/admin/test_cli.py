@@ -111,3 +111,22 @@ def test_credential_narrowed_and_paused(cli: Any) -> None:
     status, _, err = cli("credential", "create", "--tenant", "acme", "--allow", "co.uk")
     assert status == 1
     assert "public suffix" in err
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("credential", "list"),
+        ("domain", "list"),
+        ("address", "list"),
+        ("activity", "list"),
+        ("network", "list"),
+        ("refusal", "count"),
+    ],
+)
+def test_a_tenant_filter_must_name_a_tenant(cli: Any, command: tuple[str, str]) -> None:
+    status, _, err = cli(*command, "--tenant", "nobody")
+    assert (status, err.strip()) == (
+        1,
+        "ses-gateway: no tenant named 'nobody' (see `ses-gateway tenant list`)",
+    )
