@@ -43,7 +43,7 @@ from gateway.storage import suppressions as suppression_store
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from gateway.suppressions import lookup_key, normalize_address
-from gateway.types import EventKind, IngestResult, SesEventInfo
+from gateway.types import EventFact, EventKind, IngestResult, SesEventInfo
 
 log = logging.getLogger(__name__)
 
@@ -78,22 +78,6 @@ NOTIFICATION_TYPES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Fact:
-    """What an event says about one recipient (`address` empty: every recipient)."""
-
-    address: str = ""
-    occurred_at: datetime | None = None
-    bounce_type: str | None = None
-    subtype: str | None = None
-    status: str | None = None
-    diagnostic: str | None = None
-    smtp_response: str | None = None
-    processing_ms: int | None = None
-    feedback_type: str | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class ParsedEvent:
     kind: EventKind
     ses_type: str = ""
@@ -103,9 +87,9 @@ class ParsedEvent:
     destination: tuple[str, ...] = ()
     tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     occurred_at: datetime | None = None
-    recipients: tuple[Fact, ...] = ()
+    recipients: tuple[EventFact, ...] = ()
     """The recipients the event names, each with what it says about them."""
-    everyone: Fact | None = None
+    everyone: EventFact | None = None
     """For events that name no recipient: what they say about every recipient of the message."""
     note: str = ""
 
@@ -183,7 +167,7 @@ def _parse(document: dict[str, Any]) -> ParsedEvent:
     section = _obj(document.get(_SECTIONS.get(kind, "")))
     at = _time(section.get("timestamp")) or mail_time
     if kind in _EVERYONE:
-        everyone = Fact(occurred_at=at, detail=_EVERYONE[kind](section)[:2000])
+        everyone = EventFact(occurred_at=at, detail=_EVERYONE[kind](section)[:2000])
         return ParsedEvent(kind, occurred_at=at, everyone=everyone, **common)
     recipients = tuple(_facts(kind, section, at))
     note = "" if recipients else "names no recipient"
@@ -220,14 +204,14 @@ _EVERYONE: dict[EventKind, Callable[[dict[str, Any]], str]] = {
 """The events that name no recipient, and the detail kept of each."""
 
 
-def _facts(kind: EventKind, section: dict[str, Any], at: datetime | None) -> list[Fact]:
+def _facts(kind: EventKind, section: dict[str, Any], at: datetime | None) -> list[EventFact]:
     facts = []
     if kind is EventKind.BOUNCE:
         bounce_type, subtype = _text(section.get("bounceType")), _text(section.get("bounceSubType"))
         for item in map(_obj, _items(section.get("bouncedRecipients"))):
             if address := _text(item.get("emailAddress")):
                 facts.append(
-                    Fact(
+                    EventFact(
                         address,
                         at,
                         bounce_type=bounce_type,
@@ -242,18 +226,18 @@ def _facts(kind: EventKind, section: dict[str, Any], at: datetime | None) -> lis
         subtype = _text(section.get("complaintSubType"))
         for item in map(_obj, _items(section.get("complainedRecipients"))):
             if address := _text(item.get("emailAddress")):
-                facts.append(Fact(address, at, subtype=subtype, feedback_type=feedback))
+                facts.append(EventFact(address, at, subtype=subtype, feedback_type=feedback))
     elif kind is EventKind.DELIVERY:
         response, ms = _text(section.get("smtpResponse")), _int(section.get("processingTimeMillis"))
         for address in map(_text, _items(section.get("recipients"))):
             if address:
-                facts.append(Fact(address, at, smtp_response=response, processing_ms=ms))
+                facts.append(EventFact(address, at, smtp_response=response, processing_ms=ms))
     elif kind is EventKind.DELIVERY_DELAY:
         delay_type = _text(section.get("delayType")) or ""
         for item in map(_obj, _items(section.get("delayedRecipients"))):
             if address := _text(item.get("emailAddress")):
                 facts.append(
-                    Fact(
+                    EventFact(
                         address,
                         at,
                         status=_text(item.get("status")),
@@ -321,7 +305,7 @@ async def _correlate(db: Database, parsed: ParsedEvent) -> _Target:
 def _rows(parsed: ParsedEvent, target: _Target, now: datetime) -> list[store.NewRecipientEvent]:
     ours = {_address(m.address): m.recipient_id for m in target.matches}
     named: list[tuple[str, int | None]]
-    facts: list[tuple[str, int | None, Fact]]
+    facts: list[tuple[str, int | None, EventFact]]
     if parsed.everyone is not None:
         if target.matches:
             named = [(_address(m.address), m.recipient_id) for m in target.matches]
@@ -334,20 +318,7 @@ def _rows(parsed: ParsedEvent, target: _Target, now: datetime) -> list[store.New
             address = _address(fact.address)
             facts.append((address, ours.get(address), fact))
     return [
-        store.NewRecipientEvent(
-            address,
-            parsed.kind,
-            fact.occurred_at or now,
-            rid,
-            fact.bounce_type,
-            fact.subtype,
-            fact.status,
-            fact.diagnostic,
-            fact.smtp_response,
-            fact.processing_ms,
-            fact.feedback_type,
-            fact.detail,
-        )
+        store.NewRecipientEvent(address, parsed.kind, fact.occurred_at or now, rid, fact)
         for address, rid, fact in facts
     ]
 
@@ -460,7 +431,7 @@ async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> Inge
 # -- Suppression -------------------------------------------------------------------------------
 
 
-def suppression_for(kind: EventKind, fact: Fact) -> str | None:
+def suppression_for(kind: EventKind, fact: EventFact) -> str | None:
     """`permanent`, `transient` (counts towards `TRANSIENT_BOUNCE_LIMIT`) or None."""
     if kind is EventKind.COMPLAINT:
         return "permanent"
@@ -471,7 +442,7 @@ def suppression_for(kind: EventKind, fact: Fact) -> str | None:
     return "transient" if fact.bounce_type == "Transient" else None
 
 
-def _describe(kind: EventKind, fact: Fact) -> str:
+def _describe(kind: EventKind, fact: EventFact) -> str:
     if kind is EventKind.COMPLAINT:
         return f"complaint ({fact.feedback_type})" if fact.feedback_type else "complaint"
     said = " ".join(part for part in (fact.status, fact.diagnostic) if part)
@@ -509,7 +480,7 @@ async def _suppress(
     tenant_id: int | None,
     sns_message_id: str,
     parsed: ParsedEvent,
-    fact: Fact,
+    fact: EventFact,
     now: datetime,
 ) -> str | None:
     """Suppress the fact's address if it calls for it; the address if an entry was added or

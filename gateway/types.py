@@ -475,3 +475,19 @@ class MessageEvents:
     tenant: str
     recipients: tuple[RecipientReport, ...]
     events: tuple[RecipientEventInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    """What an SES event says about one recipient (`address` empty: every recipient)."""
+
+    address: str = ""
+    occurred_at: datetime | None = None
+    bounce_type: str | None = None
+    subtype: str | None = None
+    status: str | None = None
+    diagnostic: str | None = None
+    smtp_response: str | None = None
+    processing_ms: int | None = None
+    feedback_type: str | None = None
+    detail: str = ""

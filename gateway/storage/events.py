@@ -19,6 +19,7 @@ from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
 from gateway.types import (
+    EventFact,
     EventKind,
     MessageEvents,
     RecipientEventInfo,
@@ -52,15 +53,9 @@ class NewRecipientEvent:
     address: str
     kind: EventKind
     occurred_at: datetime
-    recipient_id: int | None = None
-    bounce_type: str | None = None
-    subtype: str | None = None
-    status: str | None = None
-    diagnostic: str | None = None
-    smtp_response: str | None = None
-    processing_ms: int | None = None
-    feedback_type: str | None = None
-    detail: str = ""
+    recipient_id: int | None
+    fact: EventFact
+    """What the event says about this recipient (its `address` and time are the ones above)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,14 +168,14 @@ async def insert_event(
                             "address": r.address,
                             "kind": r.kind.value,
                             "occurred_at": r.occurred_at,
-                            "bounce_type": r.bounce_type,
-                            "subtype": r.subtype,
-                            "status": r.status,
-                            "diagnostic": r.diagnostic,
-                            "smtp_response": r.smtp_response,
-                            "processing_ms": r.processing_ms,
-                            "feedback_type": r.feedback_type,
-                            "detail": r.detail,
+                            "bounce_type": r.fact.bounce_type,
+                            "subtype": r.fact.subtype,
+                            "status": r.fact.status,
+                            "diagnostic": r.fact.diagnostic,
+                            "smtp_response": r.fact.smtp_response,
+                            "processing_ms": r.fact.processing_ms,
+                            "feedback_type": r.fact.feedback_type,
+                            "detail": r.fact.detail,
                         }
                         for r in recipients
                     ],

@@ -19,6 +19,7 @@ from gateway.storage import events as store
 from gateway.storage import queue, suppressions
 from gateway.storage.database import Database
 from gateway.types import (
+    EventFact,
     EventKind,
     IngestResult,
     JobResult,
@@ -638,7 +639,7 @@ def test_parse_reads_both_formats() -> None:
     )
     assert published.kind is notified.kind is EventKind.BOUNCE
     assert published.tags["ses:configuration-set"] == ("ConfigSet",)
-    assert notified.recipients[0] == events.Fact(
+    assert notified.recipients[0] == EventFact(
         "jane@example.com",
         datetime(2016, 1, 27, 14, 59, 38, 237000, tzinfo=UTC),
         bounce_type="Permanent",
@@ -666,5 +667,5 @@ def test_parse_reads_both_formats() -> None:
 def test_what_suppresses(
     kind: EventKind, bounce_type: str | None, subtype: str | None, expected: str | None
 ) -> None:
-    fact = events.Fact("a@example.org", bounce_type=bounce_type, subtype=subtype)
+    fact = EventFact("a@example.org", bounce_type=bounce_type, subtype=subtype)
     assert events.suppression_for(kind, fact) == expected
