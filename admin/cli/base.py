@@ -1,0 +1,85 @@
+"""What every command module shares: the registry of subcommands, the database wrapper, and
+the two outputs (a JSON document and text for people)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from config import Settings
+from gateway.storage import tenants
+from gateway.storage.database import Database
+from gateway.storage.migrate import ensure_schema
+
+Command = Callable[[Settings, argparse.Namespace], Awaitable[tuple[Any, str]]]
+"""A command returns (the document for `--json`, the text for people)."""
+
+
+class Commands:
+    """Where command modules add their groups and subcommands (each module has `register`)."""
+
+    def __init__(self, groups: Any, common: argparse.ArgumentParser) -> None:
+        self._groups = groups
+        self._common = common
+
+    def group(self, name: str, help_text: str) -> Any:
+        return self._groups.add_parser(name, help=help_text).add_subparsers(
+            dest="action", required=True
+        )
+
+    def add(
+        self, parent: Any, name: str, handler: Command, help_text: str
+    ) -> argparse.ArgumentParser:
+        """A subcommand of `parent` (a group, or `None` for a top-level command)."""
+        sub: argparse.ArgumentParser = (parent or self._groups).add_parser(
+            name, help=help_text, parents=[self._common]
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [
+        [str(plain(row.get(c)) if row.get(c) is not None else "-") for c in columns] for row in rows
+    ]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def with_db(
+    settings: Settings,
+    action: Callable[[Database], Awaitable[Any]],
+    tenant: str | None = None,
+) -> Any:
+    """Run `action` on the database; a `tenant` filter must name a tenant that exists (a typo
+    would otherwise list nothing and look like an answer)."""
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        if tenant is not None:
+            await tenants.get_tenant(db, tenant)
+        return await action(db)
+    finally:
+        await db.close()

@@ -1,0 +1,247 @@
+"""`domain`, `address` and `activity`: sending domains and addresses, what happened to them."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from admin.cli.base import Commands, plain, table, with_db
+from config import Settings
+from gateway.dnscheck import DnsChecker
+from gateway.domains import Domains
+from gateway.emulator import use_running_emulator
+from gateway.exceptions import InvalidInputError
+from gateway.records import zone_lines
+from gateway.secret_key import load_secret_key
+from gateway.ses import SesClientProvider, SesIdentities
+from gateway.storage import domains as domain_store
+from gateway.storage.database import Database
+from gateway.storage.migrate import ensure_schema
+from gateway.types import DomainInfo
+
+
+@asynccontextmanager
+async def _domains(settings: Settings) -> AsyncIterator[Domains]:
+    """Domain operations with the database and an SES client (the dev emulator when running)."""
+    use_running_emulator(settings.data_dir)
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        async with SesClientProvider(settings) as provider:
+            yield Domains(db, SesIdentities(provider), load_secret_key(settings), settings)
+    finally:
+        await db.close()
+
+
+def _domain_document(domains: Domains, domain: DomainInfo) -> dict[str, Any]:
+    document: dict[str, Any] = plain(domain)
+    document["records"] = plain(domains.records(domain))
+    return document
+
+
+def _domain_text(domains: Domains, domain: DomainInfo) -> str:
+    state = domain.state
+    sending = "yes" if state.verified_for_sending else "not yet"
+    name = (
+        domain.name
+        if domain.display_name == domain.name
+        else f"{domain.display_name} ({domain.name})"
+    )
+    lines = [
+        f"domain {name}, tenant {domain.tenant}, SES region {domain.region}"
+        + (", only listed addresses may send" if domain.restrict_to_addresses else ""),
+        f"verified for sending: {sending} (verification {state.verification_status}, "
+        f"DKIM {state.dkim_status or '-'} [{domain.dkim_mode}]"
+        + (
+            f", MAIL FROM {state.mail_from_domain} {state.mail_from_status}"
+            if state.mail_from_domain
+            else ""
+        )
+        + ")",
+        "",
+        "Publish these DNS records:",
+        table(
+            [
+                {**plain(r), "required": "required" if r.required else "recommended"}
+                for r in domains.records(domain)
+            ],
+            ("type", "name", "value", "required", "purpose"),
+        ),
+    ]
+    return "\n".join(lines)
+
+
+async def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        domain = await domains.add(args.tenant, args.domain, args.dkim, args.mail_from)
+        return _domain_document(domains, domain), _domain_text(domains, domain)
+
+
+async def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        domain = await domains.get(args.domain)
+        if args.format == "zone":
+            return _domain_document(domains, domain), "\n".join(zone_lines(domains.records(domain)))
+        return _domain_document(domains, domain), _domain_text(domains, domain)
+
+
+async def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = await with_db(
+        settings, lambda db: domain_store.list_domains(db, args.tenant), args.tenant
+    )
+    rows = [
+        {
+            "name": d.display_name,
+            "tenant": d.tenant,
+            "region": d.region,
+            "sending": "verified" if d.state.verified_for_sending else "pending",
+            "dkim": d.state.dkim_status,
+            "checked_at": d.checked_at,
+        }
+        for d in found
+    ]
+    columns = ("name", "tenant", "region", "sending", "dkim", "checked_at")
+    return {"domains": plain(found)}, table(rows, columns)
+
+
+async def cmd_domain_check(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    checker = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+    async with _domains(settings) as domains:
+        domain, checks = await domains.check(args.domain, checker)
+    found = plain(checks)
+    rows = [{**c, "found": ", ".join(c["found"]) or "-"} for c in found]
+    text = f"DNS check of {domain.name}:\n" + table(
+        rows, ("status", "type", "name", "expected", "found", "detail", "nameserver")
+    )
+    return {"domain": domain.name, "records": found}, text
+
+
+async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        targets = [await domains.get(args.domain)] if args.domain else await domains.all()
+        results: list[dict[str, Any]] = []
+        lines: list[str] = []
+        for domain in targets:
+            events = await domains.sync(domain)
+            verified = (await domains.get(domain.name)).state.verified_for_sending
+            results.append(
+                {
+                    "domain": domain.name,
+                    "verified_for_sending": verified,
+                    "events": [{"kind": kind, "detail": detail} for kind, detail in events],
+                }
+            )
+            said = "".join(f"; {kind} ({detail})" for kind, detail in events)
+            lines.append(f"{domain.name}: {'verified' if verified else 'pending'}{said}")
+    return {"domains": results}, "\n".join(lines) or "(no domains)"
+
+
+async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    if not args.yes:
+        raise InvalidInputError(
+            f"removing {args.domain} deletes its SES identity and fails its queued mail: "
+            "add --yes to confirm"
+        )
+    async with _domains(settings) as domains:
+        domain, failed = await domains.remove(args.domain)
+    return {"domain": domain.name, "failed_messages": failed}, (
+        f"removed {domain.name} from SES and the gateway; {failed} queued messages failed"
+    )
+
+
+async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    if args.restrict_to_addresses is None and args.mail_from is None:
+        raise InvalidInputError("give --restrict-to-addresses yes|no and/or --mail-from SUBDOMAIN")
+    async with _domains(settings) as domains:
+        domain = await domains.get(args.domain)
+        if args.restrict_to_addresses is not None:
+            restricted = args.restrict_to_addresses == "yes"
+            domain = await domains.set_restricted(args.domain, restricted)
+        if args.mail_from is not None:
+            domain = await domains.set_mail_from(args.domain, args.mail_from)
+        return _domain_document(domains, domain), _domain_text(domains, domain)
+
+
+async def cmd_address_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        address = await domains.add_address(args.address, args.verify_email)
+    text = f"added {address.address} under {address.domain}"
+    if address.ses_identity:
+        text += "; SES emailed a confirmation link to it"
+    return plain(address), text
+
+
+async def cmd_address_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = plain(
+        await with_db(
+            settings,
+            lambda db: domain_store.list_addresses(db, args.tenant, args.domain),
+            args.tenant,
+        )
+    )
+    columns = ("address", "tenant", "domain", "ses_identity", "verified_for_sending")
+    return {"addresses": found}, table(found, columns)
+
+
+async def cmd_address_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with _domains(settings) as domains:
+        address = await domains.remove_address(args.address)
+    return plain(address), f"removed {address.address}"
+
+
+async def cmd_activity_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = plain(
+        await with_db(
+            settings,
+            lambda db: domain_store.list_activity(db, args.tenant, limit=args.limit),
+            args.tenant,
+        )
+    )
+    columns = ("created_at", "tenant", "kind", "subject", "detail")
+    return {"activity": found}, table(found, columns)
+
+
+def register(cli: Commands) -> None:
+    domain = cli.group("domain", "sending domains")
+    add = cli.add(domain, "add", cmd_domain_add, "register a domain with SES")
+    add.add_argument("domain")
+    add.add_argument("--tenant", required=True)
+    add.add_argument("--dkim", choices=("easy", "byodkim"), default="easy")
+    add.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
+    show = cli.add(domain, "show", cmd_domain_show, "status and the DNS records to publish")
+    show.add_argument("domain")
+    show.add_argument("--format", choices=("table", "zone"), default="table")
+    cli.add(domain, "list", cmd_domain_list, "list domains").add_argument("--tenant")
+    cli.add(domain, "check", cmd_domain_check, "check the DNS records now").add_argument("domain")
+    cli.add(domain, "sync", cmd_domain_sync, "ask SES for the status now").add_argument(
+        "domain", nargs="?"
+    )
+    remove = cli.add(domain, "remove", cmd_domain_remove, "delete from SES and the gateway")
+    remove.add_argument("domain")
+    remove.add_argument("--yes", action="store_true", help="confirm")
+    settable = cli.add(domain, "set", cmd_domain_set, "change a domain's options")
+    settable.add_argument("domain")
+    settable.add_argument(
+        "--restrict-to-addresses", choices=("yes", "no"), help="only listed addresses may send"
+    )
+    settable.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
+
+    address = cli.group("address", "sender addresses")
+    add_address = cli.add(address, "add", cmd_address_add, "add a sender address")
+    add_address.add_argument("address")
+    add_address.add_argument(
+        "--verify-email", action="store_true", help="verify it with SES by email (no DNS needed)"
+    )
+    listing = cli.add(address, "list", cmd_address_list, "list sender addresses")
+    listing.add_argument("--tenant")
+    listing.add_argument("--domain")
+    cli.add(address, "remove", cmd_address_remove, "remove a sender address").add_argument(
+        "address"
+    )
+
+    activity = cli.group("activity", "what happened")
+    recent = cli.add(activity, "list", cmd_activity_list, "recent events, newest first")
+    recent.add_argument("--tenant")
+    recent.add_argument("--limit", type=int, default=50)

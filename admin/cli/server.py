@@ -1,0 +1,58 @@
+"""`serve` and `db`: run the gateway, manage its schema."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from admin.cli.base import Commands
+from admin.serve import ROLES, serve
+from config import Settings
+from gateway import logs
+from gateway.storage.database import Database
+from gateway.storage.migrate import current_revision, head_revision, upgrade
+
+
+async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    db = Database(settings.database)
+    try:
+        before = await current_revision(db)
+        await upgrade(db)
+        after = await current_revision(db)
+    finally:
+        await db.close()
+    text = f"schema at revision {after}" + (
+        f" (was {before})" if before != after else " (unchanged)"
+    )
+    return {"previous": before, "revision": after, "head": head_revision()}, text
+
+
+async def cmd_db_current(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    db = Database(settings.database)
+    try:
+        current = await current_revision(db)
+    finally:
+        await db.close()
+    head = head_revision()
+    state = "up to date" if current == head else f"needs `ses-gateway db upgrade` to {head}"
+    return {"revision": current, "head": head}, f"schema at revision {current or 'none'}: {state}"
+
+
+async def cmd_serve(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    logs.configure(settings.log_format, settings.log_level)
+    await serve(settings, args.role or ROLES, dev=args.dev)
+    return None, ""
+
+
+def register(cli: Commands) -> None:
+    serving = cli.add(None, "serve", cmd_serve, "run SMTP, HTTP and delivery workers")
+    serving.add_argument(
+        "--role", action="append", choices=ROLES, help="run only this part (repeatable)"
+    )
+    serving.add_argument(
+        "--dev", action="store_true", help="start a local SES emulator when no AWS endpoint is set"
+    )
+
+    db = cli.group("db", "database schema")
+    cli.add(db, "upgrade", cmd_db_upgrade, "upgrade the schema to this version")
+    cli.add(db, "current", cmd_db_current, "show the schema revision")

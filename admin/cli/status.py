@@ -1,0 +1,84 @@
+"""`status` and `message`: the SES account, the queue, one message."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from admin.cli.base import Commands, plain, table, with_db
+from config import Settings
+from gateway.emulator import use_running_emulator
+from gateway.exceptions import SesError
+from gateway.governor import ACCOUNT_TENANT, pace
+from gateway.ses import SesAccount, SesClientProvider
+from gateway.storage import queue
+
+
+async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    status = await with_db(settings, lambda db: queue.message_status(db, args.queue_id))
+    document = plain(status)
+    head = (
+        f"message {status.id} from {status.mail_from} (tenant {status.tenant}), "
+        f"{status.size} bytes\n"
+        f"state {status.state}, {status.attempts} attempts, created {document['created_at']}\n"
+    )
+    columns = ("address", "state", "attempts", "ses_message_id", "last_error")
+    return document, head + table(document["recipients"], columns)
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else "yes" if value else "no"
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    use_running_emulator(settings.data_dir)
+    pending = await with_db(settings, queue.pending_count)
+    async with SesClientProvider(settings) as provider:
+        account = SesAccount(provider)
+        region, endpoint = account.region, account.endpoint
+        quota, error = None, None
+        try:
+            quota = await account.quota(ACCOUNT_TENANT)
+        except SesError as exc:
+            error = str(exc)
+    rate = pace(quota, settings)
+    document: dict[str, Any] = {
+        "region": region,
+        "endpoint": endpoint,
+        "account": None,
+        "account_error": error,
+        "pace_per_second": rate,
+        "pending_messages": pending,
+    }
+    lines = [f"SES region {region}, endpoint {endpoint}"]
+    if quota is None:
+        lines.append(f"account: could not be read: {error}")
+    else:
+        production = quota.production_access_enabled
+        document["account"] = {
+            **plain(quota),
+            "sandbox": None if production is None else not production,
+        }
+        mode = {None: "unknown", True: "production", False: "SANDBOX"}[production]
+        daily = "unlimited" if quota.max_24_hour_send is None else str(quota.max_24_hour_send)
+        lines += [
+            f"account: {mode}, sending enabled: {_yes_no(quota.sending_enabled)}, "
+            f"enforcement: {quota.enforcement_status or 'unknown'} (from {quota.source})",
+            f"daily quota: {quota.sent_last_24_hours} sent in the last 24 hours, "
+            f"Max24HourSend {daily}",
+            f"MaxSendRate {quota.max_send_rate:g}/s",
+        ]
+    lines += [
+        f"each worker process paces at {rate:g}/s",
+        f"messages pending: {pending}",
+    ]
+    return document, "\n".join(lines)
+
+
+def register(cli: Commands) -> None:
+    cli.add(None, "status", cmd_status, "the SES account's state and quota, the queue depth")
+
+    message = cli.group("message", "queued and sent messages")
+    cli.add(message, "show", cmd_message_show, "a message and its recipients").add_argument(
+        "queue_id"
+    )
