@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
@@ -28,6 +29,23 @@ from gateway.tls import describe
 log = logging.getLogger("gateway.smtp")
 
 IDENT = "ESMTP SES Gateway"
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>")
+
+
+def plain_path(arg: str) -> tuple[str, str] | None:
+    """(address, rest) for the common MAIL/RCPT argument `<local@domain> ...` with dot-atoms
+    only, as aiosmtpd's parser would read it; None for anything else."""
+    match = _PLAIN_PATH.match(arg)
+    if match is None:
+        return None
+    rest = arg[match.end() :]
+    parameters = rest.lstrip(" \t")
+    if parameters.startswith("(") or (rest and not parameters):
+        return None  # a comment or trailing blanks: aiosmtpd's parser knows what to drop
+    return match.group(1), parameters
+
 
 MESSAGES_PER_CONNECTION = 10_000
 """How many transactions one connection may run; other commands are limited to 100 each."""
@@ -113,6 +131,18 @@ class SubmissionSMTP(SMTP):
     @property
     def in_transaction(self) -> bool:
         return self.envelope is not None and self.envelope.mail_from is not None
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's answer, for the common `<local@domain>` without its RFC 5322 parser (which
+        defines a class per call: a sixth of the SMTP process's CPU under load). Anything else
+        (quoted local parts, comments, literals, `<>`) goes to aiosmtpd."""
+        plain = plain_path(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
 
     # -- replies ---------------------------------------------------------------------------
 

@@ -11,14 +11,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
-from gateway.storage.models import Message, MessageBody, Recipient, Tenant, Usage
+from gateway.storage.models import Message, MessageBody, Recipient, Tenant
 from gateway.types import (
     Job,
     JobRecipient,
@@ -60,7 +58,7 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
                 for m in messages
             ],
         )
-        await _count_usage(db, conn, messages)
+        await _count_usage(conn, messages)
         await conn.execute(
             insert(MessageBody), [{"message_id": m.id, "data": m.data} for m in messages]
         )
@@ -295,17 +293,20 @@ async def fail_pending_from_domain(db: Database, domain: str, reason: str, now: 
     return len(ids)
 
 
-async def _count_usage(db: Database, conn: AsyncConnection, messages: Sequence[NewMessage]) -> None:
+_COUNT_USAGE = text(
+    "INSERT INTO usage (tenant_id, day, messages) VALUES (:tenant_id, :day, :messages) "
+    "ON CONFLICT (tenant_id, day) DO UPDATE SET messages = usage.messages + excluded.messages"
+)
+"""The same SQL on SQLite and PostgreSQL, and plain text: an upsert construct costs SQLAlchemy a
+cache key per execution (5% of the SMTP process's CPU under load)."""
+
+
+async def _count_usage(conn: AsyncConnection, messages: Sequence[NewMessage]) -> None:
     """Messages per tenant per UTC day, in the spool's own transaction (for the daily cap)."""
     counts = Counter(
         (m.tenant_id, m.created_at.astimezone(UTC).date().isoformat()) for m in messages
     )
-    upsert = sqlite_insert(Usage) if db.is_sqlite else postgresql_insert(Usage)
-    statement = upsert.on_conflict_do_update(
-        index_elements=[Usage.tenant_id, Usage.day],
-        set_={"messages": Usage.messages + upsert.excluded.messages},
-    )
     await conn.execute(
-        statement,
+        _COUNT_USAGE,
         [{"tenant_id": t, "day": day, "messages": n} for (t, day), n in counts.items()],
     )
