@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, getaddresses, make_msgid
+from functools import lru_cache
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
@@ -31,6 +32,16 @@ class SessionFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """A message read once: its header fields (with their folded lines), their lower-case
+    names, and the rest (the blank line and the body), untouched."""
+
+    fields: list[bytes]
+    names: list[bytes]
+    rest: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     data: bytes
     message_id: str
@@ -38,6 +49,16 @@ class Prepared:
 
 def _clean(text: str) -> str:
     return _UNSAFE.sub("_", text)[:255] or "unknown"
+
+
+@lru_cache(maxsize=4)
+def _date(second: datetime) -> str:
+    return format_datetime(second)
+
+
+def rfc5322_date(moment: datetime) -> str:
+    """`Sun, 22 Nov 2026 20:05:02 +0000`: formatted once per second, not once per message."""
+    return _date(moment.replace(microsecond=0))
 
 
 def received_field(facts: SessionFacts) -> bytes:
@@ -53,7 +74,7 @@ def received_field(facts: SessionFacts) -> bytes:
     if facts.tls:
         lines.append(f"\t({_clean(facts.tls)})")
     lines[-1] += ";"
-    lines.append(f"\t{format_datetime(facts.received_at)}")
+    lines.append(f"\t{rfc5322_date(facts.received_at)}")
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
@@ -75,32 +96,37 @@ def split_header(data: bytes) -> tuple[list[bytes], bytes]:
     return fields, data[position:]
 
 
+def read_header(data: bytes) -> Header:
+    fields, rest = split_header(data)
+    return Header(fields, [_name(field) for field in fields], rest)
+
+
 def _name(field: bytes) -> bytes:
     match = _FIELD_NAME.match(field)
     assert match is not None
     return match.group(1).lower()
 
 
-def header_senders(data: bytes) -> list[str]:
+def header_senders(header: Header) -> list[str]:
     """The addresses in the `From:` and `Sender:` fields, which must be the account's to use."""
     values = [
         field.split(b":", 1)[1].decode("utf-8", "replace")
-        for field in split_header(data)[0]
-        if _name(field) in (b"from", b"sender")
+        for field, name in zip(header.fields, header.names, strict=True)
+        if name in (b"from", b"sender")
     ]
     return [address for _, address in getaddresses(values) if address]
 
 
-def prepare(data: bytes, facts: SessionFacts) -> Prepared:
-    fields, rest = split_header(data)
-    kept = [f for f in fields if _name(f) != b"bcc"]
-    names = {_name(f) for f in kept}
+def prepare(header: Header, facts: SessionFacts) -> Prepared:
+    kept = [f for f, name in zip(header.fields, header.names, strict=True) if name != b"bcc"]
+    names = set(header.names) - {b"bcc"}
+    rest = header.rest
     added: list[bytes] = []
     message_id = next(
         (
             f.split(b":", 1)[1].strip().decode("ascii", "replace")
-            for f in kept
-            if _name(f) == b"message-id"
+            for f, name in zip(header.fields, header.names, strict=True)
+            if name == b"message-id"
         ),
         "",
     )
@@ -108,7 +134,7 @@ def prepare(data: bytes, facts: SessionFacts) -> Prepared:
         message_id = make_msgid(idstring=facts.queue_id, domain=_clean(facts.hostname))
         added.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
     if b"date" not in names:
-        added.append(f"Date: {format_datetime(facts.received_at)}\r\n".encode("ascii"))
+        added.append(f"Date: {rfc5322_date(facts.received_at)}\r\n".encode("ascii"))
     if kept and not kept[-1].endswith(b"\n"):
         kept[-1] += b"\r\n"
     if not rest.startswith((b"\r\n", b"\n")):

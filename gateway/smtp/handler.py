@@ -15,7 +15,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from config import Settings
 from gateway.dnscheck import DnsChecker
 from gateway.limits import ConnectionCounter, RateLimiter, effective
-from gateway.message import SessionFacts, header_senders, prepare
+from gateway.message import SessionFacts, header_senders, prepare, read_header
 from gateway.policy import (
     Refusal,
     check_account,
@@ -253,11 +253,12 @@ class SubmissionHandler:
         )
         data = envelope.original_content or b""
         account = await self._directory.account(principal)
-        for address in header_senders(data):
+        header = read_header(data)
+        for address in header_senders(header):
             refusal = check_sender(account, await self._directory.sender(address), header=True)
             if refusal is not None:
                 return await self._refuse(session, refusal, sender=address)
-        prepared = prepare(data, facts)
+        prepared = prepare(header, facts)
         size_limit = session.limits.max_size if session.limits else None
         refusal = check_size(len(prepared.data), size_limit or self._settings.message_size_limit)
         if refusal is not None:  # also when the fields added above took it over the limit

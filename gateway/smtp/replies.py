@@ -123,8 +123,6 @@ def complete(status: str, size_limit: int) -> str:
     text = status[4:]
     if code == 552:
         return MESSAGE_TOO_BIG.format(limit=size_limit)
-    if text.startswith("Line too long"):
-        return str(LINE_TOO_LONG)
     if text.startswith("Must issue a STARTTLS"):
         return str(STARTTLS_FIRST)
     enhanced = _DEFAULT_ENHANCED.get(code, f"{str(code)[0]}.0.0")

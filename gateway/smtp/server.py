@@ -17,12 +17,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from config import Settings
 from gateway.auth import Authenticator
 from gateway.logs import log_event
 from gateway.smtp import replies
+from gateway.smtp.data import DataError, read_data
 from gateway.smtp.handler import GatewaySession, SubmissionHandler, peer_address
 from gateway.tls import describe
 
@@ -143,6 +144,39 @@ class SubmissionSMTP(SMTP):
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
         return address, rest
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with `read_data` reading the message (not a line per `await`)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.data_size_limit or 0
+        try:
+            data = await read_data(self._reader, limit, self.line_length_limit)
+        except (asyncio.CancelledError, asyncio.IncompleteReadError):
+            self._writer.close()  # the client went away mid-DATA: nothing is stored
+            raise
+        if data.error is not None:
+            too_long = data.error is DataError.TOO_LONG
+            await self.push(
+                str(replies.LINE_TOO_LONG)
+                if too_long
+                else replies.MESSAGE_TOO_BIG.format(limit=limit)
+            )
+            self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
+            return
+        self.envelope.content = self.envelope.original_content = data.content
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
+        await self.push("250 OK" if status is MISSING else status)
 
     # -- replies ---------------------------------------------------------------------------
 

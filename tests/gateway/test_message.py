@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.message import SessionFacts, prepare, received_field, split_header
+from gateway.message import SessionFacts, prepare, read_header, received_field, split_header
 
 WHEN = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)
 
@@ -58,7 +58,7 @@ def test_client_controlled_text_cannot_break_the_received_field() -> None:
 
 
 def test_message_id_and_date_are_added_when_missing() -> None:
-    prepared = prepare(b"Subject: hi\r\n\r\nbody\r\n", facts())
+    prepared = prepare(read_header(b"Subject: hi\r\n\r\nbody\r\n"), facts())
     header, body = prepared.data.split(b"\r\n\r\n", 1)
     assert prepared.message_id.startswith("<")
     assert "01ABC" in prepared.message_id
@@ -69,7 +69,7 @@ def test_message_id_and_date_are_added_when_missing() -> None:
 
 def test_existing_message_id_and_date_are_kept() -> None:
     data = b"Message-Id: <abc@client>\r\nDATE: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nx\r\n"
-    prepared = prepare(data, facts())
+    prepared = prepare(read_header(data), facts())
     assert prepared.message_id == "<abc@client>"
     assert prepared.data.count(b"Date") + prepared.data.count(b"DATE") == 1
     assert prepared.data.endswith(data)
@@ -80,7 +80,7 @@ def test_bcc_is_removed_with_its_folded_lines() -> None:
         b"To: a@example.org\r\nBcc: secret@example.org,\r\n\tother@example.org\r\n"
         b"Subject: s\r\nDate: d\r\nMessage-ID: <m@x>\r\n\r\nBcc: this line is body\r\n"
     )
-    prepared = prepare(data, facts())
+    prepared = prepare(read_header(data), facts())
     assert b"secret@" not in prepared.data
     assert b"other@" not in prepared.data
     assert prepared.data.endswith(b"<m@x>\r\n\r\nBcc: this line is body\r\n")
@@ -88,19 +88,21 @@ def test_bcc_is_removed_with_its_folded_lines() -> None:
 
 def test_received_is_the_first_field_and_body_is_byte_identical() -> None:
     body = "Grüße, ünïcödé\r\n.leading dot\r\n".encode()
-    prepared = prepare(b"Subject: s\r\nMessage-ID: <m@x>\r\nDate: d\r\n\r\n" + body, facts())
+    prepared = prepare(
+        read_header(b"Subject: s\r\nMessage-ID: <m@x>\r\nDate: d\r\n\r\n" + body), facts()
+    )
     assert prepared.data.startswith(b"Received: from ")
     assert prepared.data.endswith(b"\r\n\r\n" + body)
 
 
 def test_message_without_header_block_keeps_its_text_as_body() -> None:
-    prepared = prepare(b"just some text\r\n", facts())
+    prepared = prepare(read_header(b"just some text\r\n"), facts())
     fields, rest = split_header(prepared.data)
     assert {f.split(b":")[0] for f in fields} == {b"Received", b"Message-ID", b"Date"}
     assert rest == b"\r\njust some text\r\n"
 
 
 def test_header_only_message_gets_an_empty_body() -> None:
-    prepared = prepare(b"Subject: s\r\n", facts())
+    prepared = prepare(read_header(b"Subject: s\r\n"), facts())
     added = f"Message-ID: {prepared.message_id}\r\nDate: Sun, 22 Nov 2026 17:30:00 +0000\r\n"
     assert prepared.data.endswith(b"Subject: s\r\n" + added.encode() + b"\r\n")

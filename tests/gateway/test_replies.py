@@ -18,7 +18,6 @@ from gateway.smtp import replies
             "552 Error: message size exceeds fixed maximum message size",
             "552 5.3.4 Message too big: the limit is 1000 bytes",
         ),
-        ("500 Line too long (see RFC5321 4.5.3.1.6)", str(replies.LINE_TOO_LONG)),
         ("530 Must issue a STARTTLS command first", str(replies.STARTTLS_FIRST)),
         ("503 Error: need MAIL command", "503 5.5.1 need MAIL command"),
         ('500 Error: command "FOO" not recognized', '500 5.5.2 command "FOO" not recognized'),
