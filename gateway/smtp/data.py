@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import re
 from dataclasses import dataclass
 
 _END = b".\r\n"
-_LINE_START_DOT = re.compile(rb"(\A|\r\n)\.")
 
 
 class DataError(enum.Enum):
@@ -33,7 +31,7 @@ class Data:
 
 def _longest_line(data: bytes) -> int:
     """The longest line of `data`, with its CRLF (the last one may lack it)."""
-    return max(len(line) for line in data.split(b"\r\n")) + 2
+    return max(map(len, data.split(b"\r\n"))) + 2
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: int) -> Data:
@@ -71,4 +69,5 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: i
     content = b"".join(chunks)
     if content and _longest_line(content[:-2]) > line_limit:
         return Data(b"", DataError.TOO_LONG)
-    return Data(_LINE_START_DOT.sub(rb"\1", content))
+    # Undo dot-stuffing: a line that starts with a dot loses that dot.
+    return Data(content.replace(b"\r\n.", b"\r\n").removeprefix(b"."))
