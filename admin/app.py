@@ -1,5 +1,5 @@
-"""The HTTP app (Starlette): liveness, readiness and the SNS endpoint. Every error is a JSON
-body."""
+"""The HTTP app (Starlette): liveness, readiness, the SNS endpoint and the tracking endpoints.
+Every error is a JSON body."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from admin.sns import SnsEndpoint, error
+from admin.tracking import TrackingEndpoints
 from gateway.storage.database import Database, DatabaseError
 
 
@@ -33,7 +34,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal error: the gateway's log has the details")
 
 
-def create_app(readiness: Readiness, sns: SnsEndpoint | None = None) -> Starlette:
+def create_app(
+    readiness: Readiness,
+    sns: SnsEndpoint | None = None,
+    tracking: TrackingEndpoints | None = None,
+) -> Starlette:
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -68,6 +73,7 @@ def create_app(readiness: Readiness, sns: SnsEndpoint | None = None) -> Starlett
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *([Route("/sns/ses", sns.handle, methods=["POST"])] if sns else []),
+            *(tracking.routes() if tracking else []),
         ],
         exception_handlers=handlers,
     )

@@ -20,11 +20,13 @@ import uvicorn
 
 from admin.app import Readiness, create_app
 from admin.sns import SnsEndpoint
+from admin.tracking import TrackingEndpoints
 from config import Settings
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
 from gateway.domains import Domains, sync_forever
 from gateway.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
+from gateway.eventsetup import StoredSnsSetup
 from gateway.exceptions import GatewayError
 from gateway.governor import Governor
 from gateway.housekeeping import tidy_forever
@@ -32,20 +34,22 @@ from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
 from gateway.senders import Directory
 from gateway.ses import SesAccount, SesClientProvider, SesIdentities, SesSender
+from gateway.simulator import DevSns, Simulator, endpoint_url
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
 from gateway.spool import Spool
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
 from gateway.tls import certificate_files, server_context
+from gateway.webhooks import Dispatcher
 
 log = logging.getLogger("gateway.serve")
 
 ROLES = ("smtp", "web", "worker")
 
 
-class _WebServer(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve()` owns the process's signals."""
+class WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve()` (or a test) owns the process's signals."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -88,6 +92,14 @@ def _dev_emulator() -> Emulator | None:
     return emulator
 
 
+def _dev_simulator(settings: Settings) -> Simulator:
+    """The mailbox simulator of `serve --dev`: SES events posted to this gateway's `/sns/ses`."""
+    sns = DevSns(settings.data_dir / "dev-sns", os.environ["AWS_REGION"])
+    url = endpoint_url(settings.http_host, settings.http_port)
+    log_event(log, "dev-mode", simulator=url, topic=sns.topic_arn)
+    return Simulator(sns, url, settings.configuration_set)
+
+
 async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = False) -> int:
     roles = frozenset(roles)
     emulator = _dev_emulator() if dev else None
@@ -104,7 +116,10 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         async with AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
             background: list[asyncio.Task[None]] = []
-            worker = provider = spool = smtp = web = directory = None
+            dispatcher: Dispatcher | None = None
+            worker = provider = spool = smtp = web = directory = simulator = None
+            if emulator is not None:
+                simulator = await stack.enter_async_context(_dev_simulator(settings))
             if "web" in roles:
                 http_socket = _http_socket(settings.http_host, settings.http_port)
                 stack.callback(http_socket.close)
@@ -120,14 +135,18 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
                 # Paces every send of this process under the SES account's quota.
                 governor = await stack.enter_async_context(Governor(SesAccount(provider), settings))
-                send = SesSender(provider, settings).send
-                worker = DeliveryWorker(db, send, settings, owner, governor)
+                stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
+                send = SesSender(provider, settings, stored.configuration_set).send
+                on_sent = simulator.on_sent if simulator else None
+                worker = DeliveryWorker(db, send, settings, owner, governor, on_sent)
                 tasks.append(asyncio.create_task(worker.run(), name="delivery"))
                 domains = Domains(db, SesIdentities(provider), secret_key, settings)
                 sync = sync_forever(domains, db, owner, settings.identity_sync_interval)
                 background.append(asyncio.create_task(sync, name="identity-sync"))
                 tidy = tidy_forever(db, settings)
                 background.append(asyncio.create_task(tidy, name="housekeeping"))
+                dispatcher = Dispatcher(db, settings, secret_key, owner)
+                tasks.append(asyncio.create_task(dispatcher.run(), name="webhooks"))
             if "smtp" in roles:
                 spool = Spool(db, on_stored=worker.wake if worker else None)
                 spool.start()
@@ -143,15 +162,20 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 await smtp.start()
             if "web" in roles:
                 readiness = Readiness(db, (lambda: provider.ready) if provider else None)
+                dev_sns = simulator.sns if simulator else None
                 config = uvicorn.Config(
-                    create_app(readiness, SnsEndpoint.from_settings(db, settings)),
+                    create_app(
+                        readiness,
+                        SnsEndpoint.from_settings(db, settings, dev_sns),
+                        TrackingEndpoints.from_settings(db, settings),
+                    ),
                     host=settings.http_host,
                     port=settings.http_port,
                     log_config=None,
                     access_log=False,
                     lifespan="off",
                 )
-                web = _WebServer(config)
+                web = WebServer(config)
                 tasks.append(asyncio.create_task(web.serve([http_socket]), name="web"))
                 host, port = http_socket.getsockname()[:2]
                 log_event(log, "http-listening", host=host, port=port)
@@ -179,6 +203,8 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 web.should_exit = True
             if worker is not None:
                 await worker.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
             for task in (waiter, *background):
                 task.cancel()
             await asyncio.gather(waiter, *background, *tasks, return_exceptions=True)

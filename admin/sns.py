@@ -17,7 +17,9 @@ from starlette.responses import JSONResponse, Response
 
 from config import Settings
 from gateway import events
+from gateway.eventsetup import StoredSnsSetup
 from gateway.logs import log_event
+from gateway.simulator import DevSns
 from gateway.sns import (
     MAX_BODY_SIZE,
     NOTIFICATION,
@@ -25,6 +27,7 @@ from gateway.sns import (
     SUBSCRIPTION_CONFIRMATION,
     SnsError,
     SnsVerifier,
+    parse,
 )
 from gateway.storage.database import Database, DatabaseError
 from gateway.storage.domains import record_activity
@@ -41,17 +44,23 @@ class SnsEndpoint:
     db: Database
     settings: Settings
     verifier: SnsVerifier
+    stored: StoredSnsSetup
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings) -> SnsEndpoint:
-        """Allowed topics: `SNS_TOPIC_ARNS` only. With none set nothing is accepted, since any
-        AWS account can make SNS sign messages for its own topics."""
+    def from_settings(
+        cls, db: Database, settings: Settings, dev: DevSns | None = None
+    ) -> SnsEndpoint:
+        """Allowed topics: `SNS_TOPIC_ARNS` and those `sns setup` set up. With none nothing is
+        accepted, since any AWS account can make SNS sign messages for its own topics. `dev`
+        (`serve --dev` only): the mailbox simulator's topic is allowed too, and its certificate
+        trusted."""
         verifier = SnsVerifier(
             settings.data_dir / "sns-certs",
-            frozenset(settings.sns_topic_arns),
+            frozenset(settings.sns_topic_arns) | ({dev.topic_arn} if dev else set()),
             settings.sns_max_age,
+            trusted_certificates=dev.trusted_certificates if dev else None,
         )
-        return cls(db, settings, verifier)
+        return cls(db, settings, verifier, StoredSnsSetup(db))
 
     async def handle(self, request: Request) -> Response:
         if request.headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
@@ -62,6 +71,7 @@ class SnsEndpoint:
             if len(body) > MAX_BODY_SIZE:
                 return error(413, f"the body is over {MAX_BODY_SIZE} bytes: not an SNS delivery")
         try:
+            await self.stored.allow(self.verifier, parse(body).topic_arn)
             message = await self.verifier.verify(body)
             now = datetime.now(UTC)
             if message.type == NOTIFICATION:
@@ -84,7 +94,9 @@ class SnsEndpoint:
                 )
                 return JSONResponse({"status": "confirmed", "subscription": subscription})
             detail = "SNS says this endpoint was unsubscribed: SES events no longer arrive"
-            await record_activity(self.db, None, "sns.unsubscribed", message.topic_arn, detail, now)
+            await record_activity(
+                self.db, None, "sns.unsubscribed", message.topic_arn, detail, now, notify=True
+            )
             log_event(log, "sns-unsubscribed", level=logging.WARNING, topic=message.topic_arn)
             return JSONResponse({"status": "unsubscribed"})
         except SnsError as exc:

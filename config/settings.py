@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     secret_key: SecretStr | None = None
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     max_message_size: Annotated[int, Field(ge=1024)] | None = None
     max_recipients: Annotated[int, Field(ge=1)] = 100
@@ -126,6 +127,16 @@ class Settings(BaseSettings):
     sns_topic_arns: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sns_max_age: Annotated[float, Field(ge=0)] = 3600
 
+    webhook_timeout: Seconds = 10
+    webhook_max_age: Seconds = 86400
+    webhook_retry_base_delay: Seconds = 30
+    webhook_retry_max_delay: Seconds = 3600
+    webhook_ca_file: FilePath | None = None
+
+    tracking_anonymize_ip: bool = True
+    tracking_scanner_window: Annotated[float, Field(ge=0)] = 10
+    tracking_strip_dkim: bool = False
+
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -155,7 +166,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("dns_nameservers", "sns_topic_arns", mode="before")
+    @field_validator("dns_nameservers", "sns_topic_arns", "previous_secret_keys", mode="before")
     @classmethod
     def _split_nameservers(cls, value: object) -> object:
         """`1.1.1.1, 127.0.0.1:5353` in the environment; a list in TOML."""

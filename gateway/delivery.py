@@ -3,6 +3,8 @@
 One claim loop per process feeds up to `DELIVERY_CONCURRENCY` sends in flight over one shared
 SES client. Outcomes are written back with group commit. Transient errors are retried with
 exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
+A message whose sender's domain has tracking on goes as one copy per recipient, each with its
+own links (`gateway.tracking.copies`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,14 @@ from gateway.logs import log_event
 from gateway.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.storage import queue
 from gateway.storage.database import Database
+from gateway.tracking.copies import Copier, Tracking
 from gateway.types import Job, JobRecipient, JobResult, RecipientOutcome, RecipientState
 
 log = logging.getLogger("gateway.delivery")
 
 Send = Callable[[str, Outgoing], Awaitable[str]]
+Sent = Callable[[str, Outgoing, str], None]
+"""Told of each send SES accepted: (tenant, what was sent, SES MessageId). Must not raise."""
 CLAIM_BATCH = 100
 PURGE_INTERVAL = 3600.0
 T = TypeVar("T")
@@ -53,11 +58,15 @@ class DeliveryWorker:
         settings: Settings,
         owner: str,
         governor: Governor | None = None,
+        on_sent: Sent | None = None,
     ) -> None:
-        """`governor` paces the sends under SES's quota; None sends as fast as they come."""
+        """`governor` paces the sends under SES's quota; None sends as fast as they come.
+        `on_sent` is called after each send SES accepted."""
         self._db = db
         self._send = send
         self._governor = governor
+        self._on_sent = on_sent
+        self._tracking = Tracking(db, settings)
         self._settings = settings
         self._owner = owner
         self._recorder: Batcher[JobResult] = Batcher(self._record)
@@ -161,8 +170,14 @@ class DeliveryWorker:
 
     async def _deliver(self, job: Job) -> None:
         outcomes: list[RecipientOutcome] = []
-        for batch in batches(job.recipients):
-            outcomes += await self._send_batch(job, batch)
+        copier = await self._copier(job)
+        if copier is None:
+            for batch in batches(job.recipients):
+                outcomes += await self._send_batch(job, batch)
+        else:  # tracking: one copy per recipient, with its own links
+            for recipient in job.recipients:
+                copy = await copier.copy(recipient.id)
+                outcomes += await self._send_batch(job, [recipient], copy)
         now = datetime.now(UTC)
         next_attempt = None
         if any(o.state is RecipientState.DEFERRED for o in outcomes):
@@ -176,13 +191,23 @@ class DeliveryWorker:
             # The lease runs out and the message is tried again: a duplicate, never a loss.
             log.exception("recording the delivery of %s failed", job.id)
 
-    async def _send_batch(self, job: Job, recipients: list[JobRecipient]) -> list[RecipientOutcome]:
-        """One SES call (one delivery attempt) and the outcome for each of its recipients."""
+    async def _copier(self, job: Job) -> Copier | None:
+        try:
+            return await self._tracking.copier(job)
+        except Exception:
+            log.exception("tracking the copies of %s failed; sending it untouched", job.id)
+            return None
+
+    async def _send_batch(
+        self, job: Job, recipients: list[JobRecipient], data: bytes | None = None
+    ) -> list[RecipientOutcome]:
+        """One SES call (one delivery attempt) and the outcome for each of its recipients;
+        `data` is their copy when it is not the message as stored."""
         started = time.monotonic()
         outgoing = Outgoing(
             job.mail_from,
             [r.address for r in recipients],
-            job.data,
+            job.data if data is None else data,
             {"tenant": job.tenant_name, "queue_id": job.id},
         )
         ses_id: str | None = None
@@ -198,6 +223,8 @@ class DeliveryWorker:
         except Exception as exc:
             log.exception("unexpected error sending %s", job.id)
             error = SesTransientError("InternalError", repr(exc))
+        if ses_id is not None and self._on_sent is not None:
+            self._on_sent(job.tenant_name, outgoing, ses_id)
         state, detail = RecipientState.SENT, None
         if error is not None:
             expired = datetime.now(UTC) >= job.expires_at

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from config import Settings
 from gateway import crypto, records
@@ -37,6 +38,17 @@ SES_GIVES_UP = timedelta(hours=72)
 VERIFIED_CHECK = timedelta(days=1)
 SLOW_CHECK = timedelta(minutes=15)
 FAST_CHECK = timedelta(minutes=1)
+NOTIFIED = frozenset(
+    {
+        "domain.unverified",
+        "domain.failed",
+        "domain.missing",
+        "dkim.failed",
+        "mail_from.failed",
+        "address.failed",
+    }
+)
+"""The changes someone must act on: they are also raised as notifications."""
 
 
 def next_check(verified: bool, created_at: datetime, now: datetime) -> datetime | None:
@@ -233,7 +245,9 @@ class Domains:
                 "verified_at": verified_at,
                 "next_check_at": next_check(state.verified_for_sending, domain.created_at, now),
             }
-        activity = [(tenant.id, kind, domain.name, detail) for kind, detail in events]
+        activity = [
+            (tenant.id, kind, domain.name, detail, kind in NOTIFIED) for kind, detail in events
+        ]
         await store.update_domain(self._db, domain.id, activity=activity, now=now, **values)
         for kind, detail in events:
             log_event(log, kind, domain=domain.name, tenant=domain.tenant, detail=detail)
@@ -270,6 +284,32 @@ class Domains:
     async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:
         domain = await self.get(value)
         await store.update_domain(self._db, domain.id, restrict_to_addresses=restricted)
+        return await self.get(value)
+
+    async def set_tracking(
+        self,
+        value: str,
+        open_tracking: bool | None = None,
+        click_tracking: bool | None = None,
+        unsubscribe: bool | None = None,
+        tracking_host: str | None = None,
+    ) -> DomainInfo:
+        """Turn open and click tracking and the unsubscribe header on or off (None: as it is);
+        `tracking_host` "" goes back to `PUBLIC_URL`'s host."""
+        domain = await self.get(value)
+        changes: dict[str, Any] = {
+            name: setting
+            for name, setting in (
+                ("open_tracking", open_tracking),
+                ("click_tracking", click_tracking),
+                ("unsubscribe", unsubscribe),
+            )
+            if setting is not None
+        }
+        if tracking_host is not None:
+            host = normalize_domain(tracking_host).ascii if tracking_host else None
+            changes["tracking_host"] = host
+        await store.update_domain(self._db, domain.id, **changes)
         return await self.get(value)
 
     async def add_address(self, value: str, verify_email: bool = False) -> AddressInfo:
@@ -324,7 +364,9 @@ class Domains:
             next_check_at=next_check(verified, address.created_at, now) if state else None,
         )
         for kind, detail in events:
-            await store.record_activity(self._db, tenant.id, kind, address.address, detail, now)
+            await store.record_activity(
+                self._db, tenant.id, kind, address.address, detail, now, notify=kind in NOTIFIED
+            )
         return events
 
     async def remove_address(self, value: str) -> AddressInfo:

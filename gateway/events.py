@@ -17,9 +17,11 @@
 4. suppresses addresses: a Permanent bounce, a bounce because of SES's account-level
    suppression list, or a complaint, for the tenant (`AUTO_SUPPRESS_SCOPE=tenant`) or for every
    tenant (`global`); `TRANSIENT_BOUNCE_LIMIT` Transient bounces within 7 days, for 7 days;
-5. after a bounce or complaint, runs the reputation guard (`gateway.reputation`) for the tenant.
+5. after a bounce or complaint, runs the reputation guard (`gateway.reputation`) for the tenant;
+6. queues the event for the tenant's webhooks (`gateway.webhooks`), with the SNS `MessageId`
+   as its event id.
 
-Only a storage failure raises: SNS then retries the delivery, and the steps left undone (4 and 5,
+Only a storage failure raises: SNS then retries the delivery, and the steps left undone (4 to 6,
 which are idempotent) are done again.
 """
 
@@ -28,13 +30,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
 from config import Settings
-from gateway import reputation
+from gateway import reputation, webhooks
 from gateway.exceptions import InvalidInputError, NotFoundError
 from gateway.logs import log_event
 from gateway.storage import domains as domain_store
@@ -366,6 +368,7 @@ async def ingest(
     suppressed, action = await _apply(
         db, settings, event.tenant_id, sns_message_id, parsed, received_at
     )
+    await _notify(db, sns_message_id, parsed, event.occurred_at, target, rows)
     await store.mark_processed(db, event_id, datetime.now(UTC))
     result = IngestResult(
         event_id,
@@ -417,6 +420,9 @@ async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> Inge
         suppressed, action = await _apply(
             db, settings, stored.tenant_id, stored.sns_message_id, parsed, stored.received_at
         )
+        target = await _correlate(db, parsed)
+        rows = _rows(parsed, target, stored.received_at)
+        await _notify(db, stored.sns_message_id, parsed, stored.occurred_at, target, rows)
         await store.mark_processed(db, stored.id, datetime.now(UTC))
         log_event(
             log,
@@ -426,6 +432,30 @@ async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> Inge
             reputation=action,
         )
     return _result(stored, duplicate=True)
+
+
+async def _notify(
+    db: Database,
+    sns_message_id: str,
+    parsed: ParsedEvent,
+    occurred_at: datetime,
+    target: _Target,
+    rows: list[store.NewRecipientEvent],
+) -> None:
+    """Queue the event for its tenant's webhooks; again after a retry changes nothing."""
+    if target.tenant_id is None or parsed.kind.value not in webhooks.EVENT_TYPES:
+        return
+    facts = tuple(replace(r.fact, address=r.address, occurred_at=r.occurred_at) for r in rows)
+    event = webhooks.WebhookEvent(
+        sns_message_id,
+        parsed.kind.value,
+        target.tenant_id,
+        occurred_at,
+        target.queue_id,
+        parsed.ses_message_id,
+        facts,
+    )
+    await webhooks.enqueue(db, event)
 
 
 # -- Suppression -------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ stop its sending: every tenant would stop with it. So each tenant is judged on i
 - **warn** at `REPUTATION_BOUNCE_WARN` % or `REPUTATION_COMPLAINT_WARN` % (activity
   `reputation.warning`, at most once a day per tenant), **pause** at `REPUTATION_BOUNCE_PAUSE` %
   or `REPUTATION_COMPLAINT_PAUSE` % (activity `tenant.paused`; `ses-gateway tenant resume`
-  lifts it). A tenant already paused, by an operator or the guard, is left as it is.
+  lifts it); both are also raised as notifications. A tenant already paused, by an operator or
+  the guard, is left as it is.
 
 `assess` is the pure judgment; `check_tenant` gathers the counts and acts on the verdict. The
 events module runs it after each bounce or complaint of a tenant.
@@ -152,12 +153,12 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
     detail = _detail(verdict, thresholds)
     if verdict.level is Level.PAUSE:
         await tenants.set_tenant_paused(db, name, verdict.reason)
-        await activity.record_activity(db, tenant_id, PAUSED, name, detail, now)
+        await activity.record_activity(db, tenant_id, PAUSED, name, detail, now, notify=True)
         log_event(log, PAUSED, level=logging.WARNING, tenant=name, reason=verdict.reason)
         return Check(verdict, "paused")
     warnings = await activity.list_activity(db, name, [WARNING], limit=1)
     if warnings and now - warnings[0].created_at < WARNING_INTERVAL:
         return Check(verdict)
-    await activity.record_activity(db, tenant_id, WARNING, name, detail, now)
+    await activity.record_activity(db, tenant_id, WARNING, name, detail, now, notify=True)
     log_event(log, WARNING, level=logging.WARNING, tenant=name, reason=verdict.reason)
     return Check(verdict, "warned")

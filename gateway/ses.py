@@ -7,7 +7,9 @@ Credentials, region and endpoint come from the standard AWS chain only (`AWS_REG
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
@@ -17,10 +19,11 @@ import aioboto3
 from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.exceptions import ValidationError as BotoValidationError
+from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
 from gateway.exceptions import GatewayError, SesError, SesPermanentError, SesTransientError
-from gateway.types import AccountQuota, IdentityState
+from gateway.types import AccountQuota, EventDestinationState, IdentityState
 
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
@@ -144,11 +147,16 @@ class SesClientProvider:
             user_agent="ses-gateway",
             parameter_validation=False,
         )
-        # Identities are managed through SESv2 whichever API sends; the quota may need v1.
-        for service in ("sesv2", "ses"):
-            self._clients[service] = await self._stack.enter_async_context(
+        # Identities are managed through SESv2 whichever API sends; the quota may need v1; SNS
+        # carries SES events to the gateway (`sns setup`).
+        for service in ("sesv2", "ses", "sns"):
+            client = await self._stack.enter_async_context(
                 self._session.client(service, region_name=self.region, config=config)
             )
+            # A trace header for calls made inside AWS Lambda, which the gateway never runs in;
+            # its two environment lookups cost 3% of a delivery worker's CPU.
+            client.meta.events.unregister("before-call", add_recursion_detection_header)
+            self._clients[service] = client
 
     async def __aexit__(
         self,
@@ -160,7 +168,7 @@ class SesClientProvider:
         await self._stack.aclose()
 
     def client_for(self, tenant: str, service: str | None = None) -> Any:
-        """The client that sends for `tenant`, or the one for `service` (`sesv2` or `ses`)."""
+        """The client that sends for `tenant`, or the one for `service` (`sesv2`, `ses`, `sns`)."""
         try:
             return self._clients[service or self.service]
         except KeyError:
@@ -173,15 +181,28 @@ class SesClientProvider:
 
 
 class SesSender:
-    """Sends raw messages with the API chosen by `SES_SEND_API`; returns SES's MessageId."""
+    """Sends raw messages with the API chosen by `SES_SEND_API`; returns SES's MessageId.
 
-    def __init__(self, provider: SesClientProvider, settings: Settings) -> None:
+    The configuration set is `CONFIGURATION_SET`, else the one `default_configuration_set()`
+    names (the one `sns setup` made the default), else none.
+    """
+
+    def __init__(
+        self,
+        provider: SesClientProvider,
+        settings: Settings,
+        default_configuration_set: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         self._provider = provider
         self._api = settings.ses_send_api
         self._configuration_set = settings.configuration_set
+        self._default_configuration_set = default_configuration_set
 
     async def send(self, tenant: str, outgoing: Outgoing) -> str:
         client = self._provider.client_for(tenant)
+        configuration_set = self._configuration_set
+        if configuration_set is None and self._default_configuration_set is not None:
+            configuration_set = await self._default_configuration_set()
         try:
             if self._api == "v2":
                 request: dict[str, Any] = {
@@ -190,8 +211,8 @@ class SesSender:
                     "Content": {"Raw": {"Data": outgoing.raw}},
                     "EmailTags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
                 }
-                if self._configuration_set:
-                    request["ConfigurationSetName"] = self._configuration_set
+                if configuration_set:
+                    request["ConfigurationSetName"] = configuration_set
                 response = await client.send_email(**request)
             else:
                 request = {
@@ -200,12 +221,21 @@ class SesSender:
                     "RawMessage": {"Data": outgoing.raw},
                     "Tags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
                 }
-                if self._configuration_set:
-                    request["ConfigurationSetName"] = self._configuration_set
+                if configuration_set:
+                    request["ConfigurationSetName"] = configuration_set
                 response = await client.send_raw_email(**request)
         except _CLIENT_ERRORS as exc:
             raise translate(exc) from exc
         return str(response["MessageId"])
+
+
+async def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
+    """`client.<operation>(**request)`, its errors translated."""
+    try:
+        response: dict[str, Any] = await getattr(client, operation)(**request)
+    except _CLIENT_ERRORS as exc:
+        raise translate(exc) from exc
+    return response
 
 
 def _identity_state(response: dict[str, Any]) -> IdentityState:
@@ -236,12 +266,7 @@ class SesIdentities:
         return self._provider.region or ""
 
     async def _call(self, tenant: str, operation: str, **request: Any) -> dict[str, Any]:
-        client = self._provider.client_for(tenant, "sesv2")
-        try:
-            response: dict[str, Any] = await getattr(client, operation)(**request)
-        except _CLIENT_ERRORS as exc:
-            raise translate(exc) from exc
-        return response
+        return await _call(self._provider.client_for(tenant, "sesv2"), operation, **request)
 
     async def create(
         self, tenant: str, identity: str, byodkim: tuple[str, str] | None = None
@@ -377,3 +402,142 @@ class SesAccount:
             return _quota_from_send_quota(await client.get_send_quota())
         except _CLIENT_ERRORS as exc:
             raise translate(exc) from exc
+
+
+EVENT_TYPES = (
+    "SEND",
+    "REJECT",
+    "BOUNCE",
+    "COMPLAINT",
+    "DELIVERY",
+    "OPEN",
+    "CLICK",
+    "RENDERING_FAILURE",
+    "DELIVERY_DELAY",
+    "SUBSCRIPTION",
+)
+"""Every event type SESv2 publishes."""
+
+PENDING_CONFIRMATION = "PendingConfirmation"
+"""SNS's subscription ARN while an HTTP(S) endpoint has not confirmed yet."""
+
+
+def _destination_state(destination: dict[str, Any]) -> EventDestinationState:
+    return EventDestinationState(
+        name=str(destination["Name"]),
+        enabled=bool(destination.get("Enabled")),
+        event_types=frozenset(destination.get("MatchingEventTypes") or ()),
+        topic_arn=(destination.get("SnsDestination") or {}).get("TopicArn"),
+    )
+
+
+class SesEventPublishing:
+    """SES event publishing to SNS: configuration sets and their event destinations (SESv2),
+    topics and HTTP(S) subscriptions (SNS). These belong to the AWS account and region."""
+
+    def __init__(self, provider: SesClientProvider) -> None:
+        self._provider = provider
+
+    async def _call(self, service: str, operation: str, **request: Any) -> dict[str, Any]:
+        return await _call(self._provider.client_for("", service), operation, **request)
+
+    async def has_configuration_set(self, name: str) -> bool:
+        try:
+            await self._call("sesv2", "get_configuration_set", ConfigurationSetName=name)
+        except SesPermanentError as exc:
+            if exc.code == "NotFoundException":
+                return False
+            raise
+        return True
+
+    async def create_configuration_set(self, name: str) -> bool:
+        """False when it exists already."""
+        try:
+            await self._call("sesv2", "create_configuration_set", ConfigurationSetName=name)
+        except SesPermanentError as exc:
+            if exc.code == "AlreadyExistsException":
+                return False
+            raise
+        return True
+
+    async def event_destinations(self, configuration_set: str) -> list[EventDestinationState]:
+        response = await self._call(
+            "sesv2",
+            "get_configuration_set_event_destinations",
+            ConfigurationSetName=configuration_set,
+        )
+        return [_destination_state(d) for d in response.get("EventDestinations") or ()]
+
+    async def put_event_destination(
+        self, configuration_set: str, name: str, topic_arn: str, *, exists: bool
+    ) -> None:
+        """Every event type to `topic_arn`, enabled: create it, or update the one that exists."""
+        operation = "update" if exists else "create"
+        await self._call(
+            "sesv2",
+            f"{operation}_configuration_set_event_destination",
+            ConfigurationSetName=configuration_set,
+            EventDestinationName=name,
+            EventDestination={
+                "Enabled": True,
+                "MatchingEventTypes": list(EVENT_TYPES),
+                "SnsDestination": {"TopicArn": topic_arn},
+            },
+        )
+
+    async def find_topic(self, name: str) -> str | None:
+        """The ARN of the topic called `name`, if there is one."""
+        request: dict[str, Any] = {}
+        while True:
+            response = await self._call("sns", "list_topics", **request)
+            for topic in response.get("Topics") or ():
+                if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                    return str(topic["TopicArn"])
+            if not response.get("NextToken"):
+                return None
+            request["NextToken"] = response["NextToken"]
+
+    async def create_topic(self, name: str) -> str:
+        """Its ARN (SNS returns the existing topic's if there is one)."""
+        return str((await self._call("sns", "create_topic", Name=name))["TopicArn"])
+
+    async def topic_policy(self, topic_arn: str) -> dict[str, Any]:
+        """The topic's access policy (a JSON document)."""
+        response = await self._call("sns", "get_topic_attributes", TopicArn=topic_arn)
+        policy = (response.get("Attributes") or {}).get("Policy")
+        return dict(json.loads(policy)) if policy else {"Version": "2012-10-17", "Statement": []}
+
+    async def set_topic_policy(self, topic_arn: str, policy: dict[str, Any]) -> None:
+        await self._call(
+            "sns",
+            "set_topic_attributes",
+            TopicArn=topic_arn,
+            AttributeName="Policy",
+            AttributeValue=json.dumps(policy),
+        )
+
+    async def subscriptions(self, topic_arn: str) -> dict[str, str]:
+        """The HTTP(S) endpoints subscribed to the topic, with their subscription ARNs
+        (`PENDING_CONFIRMATION` while not confirmed)."""
+        found: dict[str, str] = {}
+        request: dict[str, Any] = {"TopicArn": topic_arn}
+        while True:
+            response = await self._call("sns", "list_subscriptions_by_topic", **request)
+            for subscription in response.get("Subscriptions") or ():
+                if subscription.get("Protocol") in ("http", "https"):
+                    found[subscription["Endpoint"]] = subscription["SubscriptionArn"]
+            if not response.get("NextToken"):
+                return found
+            request["NextToken"] = response["NextToken"]
+
+    async def subscribe(self, topic_arn: str, endpoint: str) -> str:
+        """Subscribe an HTTP(S) URL; SNS then POSTs it a `SubscriptionConfirmation`."""
+        response = await self._call(
+            "sns",
+            "subscribe",
+            TopicArn=topic_arn,
+            Protocol=endpoint.split(":", 1)[0],
+            Endpoint=endpoint,
+            ReturnSubscriptionArn=True,
+        )
+        return str(response["SubscriptionArn"])

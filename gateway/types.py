@@ -206,6 +206,12 @@ class DomainInfo:
     verified_at: datetime | None
     checked_at: datetime | None
     next_check_at: datetime | None
+    open_tracking: bool = False
+    click_tracking: bool = False
+    unsubscribe: bool = False
+    """Add a one-click `List-Unsubscribe` header to messages that have none."""
+    tracking_host: str | None = None
+    """The host in tracking links (a CNAME to the gateway); None: `PUBLIC_URL`'s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +234,20 @@ class ActivityEvent:
     subject: str
     detail: str
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationInfo:
+    """An activity event raised to the operators; `read_at` None while unread."""
+
+    id: int
+    activity_id: int
+    tenant: str | None
+    kind: str
+    subject: str
+    detail: str
+    created_at: datetime
+    read_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +358,8 @@ class EventKind(StrEnum):
     CLICK = "click"
     RENDERING_FAILURE = "rendering_failure"
     SUBSCRIPTION = "subscription"
+    UNSUBSCRIBE = "unsubscribe"
+    """One-click unsubscribe through the gateway's own link (`gateway.tracking`)."""
     RECEIVED = "received"
     """Inbound mail (SES receiving): stored and ignored."""
     UNKNOWN = "unknown"
@@ -445,6 +467,7 @@ class RecipientReport:
     clicked_at: datetime | None = None
     """The first click."""
     clicks: int = 0
+    unsubscribed_at: datetime | None = None
 
     @property
     def outcome(self) -> str:
@@ -491,3 +514,27 @@ class EventFact:
     processing_ms: int | None = None
     feedback_type: str | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventDestinationState:
+    """An event destination of an SES configuration set, as SESv2 describes it."""
+
+    name: str
+    enabled: bool
+    event_types: frozenset[str]
+    topic_arn: str | None
+    """The SNS topic it publishes to; None for another kind of destination."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnsSetupRecord:
+    """What `sns setup` stored: a configuration set whose events go to the topic it set up."""
+
+    configuration_set: str
+    topic_arn: str
+    endpoint: str
+    """The URL subscribed to the topic (`<PUBLIC_URL>/sns/ses`)."""
+    created_at: datetime
+    default_since: datetime | None
+    """Since when sending uses it (unless `CONFIGURATION_SET` is set); None: not yet."""

@@ -14,12 +14,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from admin.cli import domains, server, status, suppressions, tenants
+from admin.cli import (
+    domains,
+    notifications,
+    server,
+    sns,
+    status,
+    suppressions,
+    tenants,
+    webhooks,
+)
 from admin.cli.base import Commands
 from config import ConfigError, load_settings
 from gateway.exceptions import GatewayError
 
-GROUPS = (server, status, tenants, domains, suppressions)
+GROUPS = (server, status, tenants, domains, suppressions, notifications, sns, webhooks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,6 +60,7 @@ def _domain_text(domains: Domains, domain: DomainInfo) -> str:
             else ""
         )
         + ")",
+        _tracking_text(domain),
         "",
         "Publish these DNS records:",
         table(
@@ -71,6 +72,20 @@ def _domain_text(domains: Domains, domain: DomainInfo) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _tracking_text(domain: DomainInfo) -> str:
+    kinds = [
+        name
+        for name, on in (
+            ("opens", domain.open_tracking),
+            ("clicks", domain.click_tracking),
+            ("unsubscribe header", domain.unsubscribe),
+        )
+        if on
+    ]
+    host = f" through {domain.tracking_host}" if domain.tracking_host and kinds else ""
+    return f"tracking: {', '.join(kinds) or 'off'}{host}"
 
 
 async def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -151,9 +166,17 @@ async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tup
     )
 
 
+def _on(value: str | None) -> bool | None:
+    return None if value is None else value == "on"
+
+
 async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    if args.restrict_to_addresses is None and args.mail_from is None:
-        raise InvalidInputError("give --restrict-to-addresses yes|no and/or --mail-from SUBDOMAIN")
+    tracking = (args.open_tracking, args.click_tracking, args.unsubscribe, args.tracking_host)
+    if args.restrict_to_addresses is None and args.mail_from is None and tracking == (None,) * 4:
+        raise InvalidInputError(
+            "give --restrict-to-addresses yes|no, --mail-from SUBDOMAIN, --open-tracking on|off, "
+            "--click-tracking on|off, --unsubscribe on|off and/or --tracking-host HOST"
+        )
     async with _domains(settings) as domains:
         domain = await domains.get(args.domain)
         if args.restrict_to_addresses is not None:
@@ -161,6 +184,14 @@ async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[
             domain = await domains.set_restricted(args.domain, restricted)
         if args.mail_from is not None:
             domain = await domains.set_mail_from(args.domain, args.mail_from)
+        if tracking != (None,) * 4:
+            domain = await domains.set_tracking(
+                args.domain,
+                _on(args.open_tracking),
+                _on(args.click_tracking),
+                _on(args.unsubscribe),
+                args.tracking_host,
+            )
         return _domain_document(domains, domain), _domain_text(domains, domain)
 
 
@@ -227,6 +258,17 @@ def register(cli: Commands) -> None:
         "--restrict-to-addresses", choices=("yes", "no"), help="only listed addresses may send"
     )
     settable.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
+    for flag, meaning in (
+        ("--open-tracking", "add an open-tracking pixel to HTML parts"),
+        ("--click-tracking", "send HTML links through the gateway"),
+        ("--unsubscribe", "add a one-click List-Unsubscribe header"),
+    ):
+        settable.add_argument(flag, choices=("on", "off"), help=meaning)
+    settable.add_argument(
+        "--tracking-host",
+        metavar="HOST",
+        help='host of tracking links, a CNAME to the gateway; "" for PUBLIC_URL\'s',
+    )
 
     address = cli.group("address", "sender addresses")
     add_address = cli.add(address, "add", cmd_address_add, "add a sender address")

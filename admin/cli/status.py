@@ -11,7 +11,8 @@ from gateway.emulator import use_running_emulator
 from gateway.exceptions import SesError
 from gateway.governor import ACCOUNT_TENANT, pace
 from gateway.ses import SesAccount, SesClientProvider
-from gateway.storage import queue
+from gateway.storage import notifications, queue
+from gateway.storage.database import Database
 
 
 async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -32,7 +33,11 @@ def _yes_no(value: bool | None) -> str:
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     use_running_emulator(settings.data_dir)
-    pending = await with_db(settings, queue.pending_count)
+
+    async def counts(db: Database) -> tuple[int, int]:
+        return await queue.pending_count(db), await notifications.unread_count(db)
+
+    pending, unread = await with_db(settings, counts)
     async with SesClientProvider(settings) as provider:
         account = SesAccount(provider)
         region, endpoint = account.region, account.endpoint
@@ -49,6 +54,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any,
         "account_error": error,
         "pace_per_second": rate,
         "pending_messages": pending,
+        "unread_notifications": unread,
     }
     lines = [f"SES region {region}, endpoint {endpoint}"]
     if quota is None:
@@ -71,6 +77,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any,
     lines += [
         f"each worker process paces at {rate:g}/s",
         f"messages pending: {pending}",
+        f"unread notifications: {unread} (see `ses-gateway notification list`)",
     ]
     return document, "\n".join(lines)
 

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.exceptions import ConflictError, NotFoundError
 from gateway.storage.database import Database
-from gateway.storage.models import Activity, Address, Domain, Lease, Tenant
+from gateway.storage.models import Activity, Address, Domain, Lease, Notification, Tenant
 from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState, SenderFacts
 
 
@@ -61,6 +62,10 @@ def _domain(row: Any) -> DomainInfo:
         d["verified_at"],
         d["checked_at"],
         d["next_check_at"],
+        open_tracking=d["open_tracking"],
+        click_tracking=d["click_tracking"],
+        unsubscribe=d["unsubscribe"],
+        tracking_host=d["tracking_host"],
     )
 
 
@@ -109,25 +114,19 @@ async def due_domains(db: Database, now: datetime) -> list[DomainInfo]:
 async def update_domain(
     db: Database,
     domain_id: int,
-    activity: Sequence[tuple[int | None, str, str, str]] = (),
+    activity: Sequence[tuple[int | None, str, str, str, bool]] = (),
     now: datetime | None = None,
     **values: Any,
 ) -> None:
-    """Change the domain and record `activity` (tenant, kind, subject, detail) at `now`, in one
-    transaction: the events and the state they describe are never apart."""
+    """Change the domain and record `activity` (tenant, kind, subject, detail, notify) at `now`,
+    in one transaction: the events and the state they describe are never apart."""
     state = values.pop("state", None)
     if state is not None:
         values.update(state_columns(state))
     async with db.begin() as conn:
         await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
-        if activity:
-            await conn.execute(
-                insert(Activity),
-                [
-                    {"tenant_id": t, "kind": k, "subject": s, "detail": d, "created_at": now}
-                    for t, k, s, d in activity
-                ],
-            )
+        for tenant_id, kind, subject, detail, notify in activity:
+            await _add_activity(conn, tenant_id, kind, subject, detail, now, notify)
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:
@@ -202,15 +201,36 @@ async def delete_address(db: Database, address_id: int) -> None:
         await conn.execute(delete(Address).where(Address.id == address_id))
 
 
-async def record_activity(
-    db: Database, tenant_id: int | None, kind: str, subject: str, detail: str, now: datetime
+async def _add_activity(
+    conn: AsyncConnection,
+    tenant_id: int | None,
+    kind: str,
+    subject: str,
+    detail: str,
+    now: datetime | None,
+    notify: bool,
 ) -> None:
+    added = await conn.execute(
+        insert(Activity)
+        .values(tenant_id=tenant_id, kind=kind, subject=subject, detail=detail, created_at=now)
+        .returning(Activity.id)
+    )
+    if notify:
+        await conn.execute(insert(Notification).values(activity_id=added.scalar_one()))
+
+
+async def record_activity(
+    db: Database,
+    tenant_id: int | None,
+    kind: str,
+    subject: str,
+    detail: str,
+    now: datetime,
+    notify: bool = False,
+) -> None:
+    """Record the event; with `notify`, also raise it as an unread notification (together)."""
     async with db.begin() as conn:
-        await conn.execute(
-            insert(Activity).values(
-                tenant_id=tenant_id, kind=kind, subject=subject, detail=detail, created_at=now
-            )
-        )
+        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify)
 
 
 async def list_activity(

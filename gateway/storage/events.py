@@ -426,6 +426,8 @@ def fold(
         elif e.kind is EventKind.CLICK:
             facts["clicked_at"] = min(facts.get("clicked_at", e.occurred_at), e.occurred_at)
             facts["clicks"] = facts.get("clicks", 0) + 1
+        elif e.kind is EventKind.UNSUBSCRIBE:
+            facts.setdefault("unsubscribed_at", e.occurred_at)
     return RecipientReport(address, state, ses_message_id, **facts)
 
 

@@ -18,9 +18,11 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -164,6 +166,11 @@ class Domain(Base):
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    open_tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    unsubscribe: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    tracking_host: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    """The host in tracking links; NULL: the one of `PUBLIC_URL`."""
 
 
 class Address(Base):
@@ -196,6 +203,18 @@ class Activity(Base):
     subject: Mapped[str] = mapped_column(String(320))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class Notification(Base):
+    """An activity event that an operator must act on or know of, until marked read."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    activity_id: Mapped[int] = mapped_column(
+        ForeignKey("activity.id", ondelete="CASCADE"), unique=True
+    )
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class Lease(Base):
@@ -351,3 +370,108 @@ class RecipientEvent(Base):
     feedback_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     """The rest, by kind: reject reason, rendering error, clicked link, delay type, ..."""
+
+
+class Webhook(Base):
+    """An HTTPS URL of a tenant's that its events are POSTed to, signed with `secret`."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """The event types sent; empty: all of them."""
+    secret: Mapped[str] = mapped_column(Text)
+    """The signing secret, encrypted with SECRET_KEY."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why no more events are sent (the endpoint answered 410 Gone)."""
+
+
+class WebhookDelivery(Base):
+    """One event to POST to one webhook, retried until it succeeds or `WEBHOOK_RETRY_HOURS`."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+        UniqueConstraint("webhook_id", "event_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    """The JSON body, the same on every attempt."""
+    state: Mapped[str] = mapped_column(String(16))
+    """`pending`, `delivered` or `failed` (given up)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WebhookAttempt(Base):
+    """One POST of a delivery and what came of it."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response: Mapped[str] = mapped_column(Text, default="")
+    """The start of the response body."""
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """Why there was no response (refused, timed out, TLS) or why it counts as a failure."""
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class SnsSetup(Base):
+    """A configuration set that `sns setup` made publish SES events to an SNS topic subscribed
+    at `/sns/ses`. Its topic is allowed at `/sns/ses`; the one made default last is used for
+    sending."""
+
+    __tablename__ = "sns_setups"
+
+    configuration_set: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic_arn: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    default_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TrackingEvent(Base):
+    """An open, click or unsubscribe through the gateway's own links (`gateway.tracking`)."""
+
+    __tablename__ = "tracking_events"
+    __table_args__ = (
+        Index("ix_tracking_events_recipient_kind", "recipient_id", "kind"),
+        Index("ix_tracking_events_tenant_kind_time", "tenant_id", "kind", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    message_id: Mapped[str | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    recipient_id: Mapped[int | None] = mapped_column(
+        ForeignKey("recipients.id", ondelete="SET NULL"), nullable=True
+    )
+    address: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(16))
+    """`open`, `click` or `unsubscribe`."""
+    url: Mapped[str] = mapped_column(Text, default="")
+    """The link clicked."""
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    user_agent: Mapped[str] = mapped_column(Text, default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    """Anonymized unless `TRACKING_ANONYMIZE_IP` is false."""
+    machine: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """Why it is taken for a machine (`apple-mpp`, `scanner`); NULL: a person."""

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from admin.app import Readiness, create_app
 from admin.sns import SnsEndpoint
 from gateway.ses import SesClientProvider, SesIdentities
-from gateway.storage import suppressions, tenants
+from gateway.storage import notifications, suppressions, tenants
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.smtp import protocol_only
@@ -87,6 +87,17 @@ async def test_raw_message_delivery_and_oversize_are_refused(db: Database, tmp_p
     assert raw.status_code == 400
     assert "raw message delivery" in raw.json()["error"]["message"].lower()
     assert huge.status_code == 413
+
+
+async def test_an_unsubscription_is_raised_as_a_notification(db: Database, tmp_path: Path) -> None:
+    signer = SnsSigner()
+    async with endpoint(db, tmp_path, signer) as http:
+        response = await http.post(
+            "/sns/ses", content=body(signer.confirmation("UnsubscribeConfirmation"))
+        )
+    assert response.json() == {"status": "unsubscribed"}
+    [raised] = await notifications.list_notifications(db, unread=True)
+    assert (raised.tenant, raised.kind, raised.subject) == (None, "sns.unsubscribed", TOPIC_ARN)
 
 
 async def test_no_topic_is_trusted_until_one_is_configured(db: Database, tmp_path: Path) -> None:

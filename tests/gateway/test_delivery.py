@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import update
 
 from gateway import accounts
-from gateway.delivery import DeliveryWorker, backoff, batches
-from gateway.ses import SesClientProvider, SesSender
+from gateway.delivery import DeliveryWorker, Sent, backoff, batches
+from gateway.ses import Outgoing, SesClientProvider, SesSender
 from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
@@ -35,7 +35,10 @@ async def deliver(
     running: list[tuple[DeliveryWorker, asyncio.Task[None], SesClientProvider]] = []
 
     async def start(
-        recipients: tuple[str, ...] = ("a@example.org",), age: float = 0, **overrides: Any
+        recipients: tuple[str, ...] = ("a@example.org",),
+        age: float = 0,
+        on_sent: Sent | None = None,
+        **overrides: Any,
     ) -> tuple[str, DeliveryWorker]:
         settings = make_settings(tmp_path, db.url, **overrides)
         if not await list_tenants(db):
@@ -63,7 +66,8 @@ async def deliver(
             ],
         )
         provider = await SesClientProvider(settings).__aenter__()
-        worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, "w")
+        send = SesSender(provider, settings).send
+        worker = DeliveryWorker(db, send, settings, "w", on_sent=on_sent)
         running.append((worker, asyncio.create_task(worker.run()), provider))
         return queue_id, worker
 
@@ -85,6 +89,22 @@ async def test_sent_message_records_the_ses_message_id(
     assert sent.tags == {"tenant": "acme", "queue_id": queue_id}
     assert sent.api == "v2"
     assert not status.has_body
+
+
+async def test_on_sent_is_told_of_each_accepted_send_only(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    told: list[tuple[str, Outgoing, str]] = []
+    fake_ses.fail_next(1, code="MessageRejected", message="Email address is not verified.")
+    rejected, _ = await deliver(on_sent=lambda *call: told.append(call))
+    await settled(db, rejected)
+    assert told == []
+    queue_id, _ = await deliver(on_sent=lambda *call: told.append(call))
+    status = await settled(db, queue_id)
+    [(tenant, outgoing, ses_message_id)] = told
+    assert (tenant, outgoing.recipients) == ("acme", ["a@example.org"])
+    assert outgoing.tags["queue_id"] == queue_id
+    assert ses_message_id == status.recipients[0].ses_message_id
 
 
 async def test_throttling_is_retried_until_sent(

@@ -16,7 +16,7 @@ from gateway.exceptions import ConflictError, NotFoundError, SesPermanentError
 from gateway.ses import SesClientProvider, SesIdentities
 from gateway.spool import new_queue_id
 from gateway.storage import domains as store
-from gateway.storage import queue
+from gateway.storage import notifications, queue
 from gateway.storage.database import Database
 from gateway.storage.models import Domain
 from gateway.types import IdentityState, NewMessage, RecipientState
@@ -118,6 +118,19 @@ async def test_sync_moves_the_domain_to_verified_and_records_events(
     assert synced.next_check_at > datetime.now(UTC) + timedelta(hours=23)
     kinds = [e.kind for e in await store.list_activity(db, "acme")]
     assert kinds[:2] == ["dkim.verified", "domain.verified"]
+
+
+async def test_losing_verification_raises_notifications(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.com")
+    fake_ses.set_identity_status("example.com", verification="SUCCESS", dkim="SUCCESS")
+    await domains.sync(domain)
+    assert await notifications.list_notifications(db) == []
+    fake_ses.set_identity_status("example.com", verification="FAILED", dkim="FAILED")
+    await domains.sync(await domains.get("example.com"))
+    raised = await notifications.list_notifications(db, "acme", unread=True)
+    assert [n.kind for n in raised] == ["dkim.failed", "domain.failed", "domain.unverified"]
 
 
 async def test_sync_due_asks_only_for_due_domains(domains: Domains, db: Database) -> None:

@@ -27,6 +27,7 @@ from gateway.ses import SesAccount, SesClientProvider, SesSender, _v2_unavailabl
 from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
+from gateway.storage.domains import record_activity
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
 from gateway.types import NewMessage, RecipientState
@@ -375,7 +376,7 @@ def status_env(
     tmp_path: Path, aws_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., tuple[int, str]]:
     """`status_env(endpoint, *args)`: `ses-gateway status ARGS` in process, with one queued
-    message in a fresh database: (exit status, stdout)."""
+    message and one unread notification in a fresh database: (exit status, stdout)."""
     for name in list(os.environ):
         if name.startswith("SES_GATEWAY_"):
             aws_env.delenv(name)
@@ -389,6 +390,8 @@ def status_env(
         try:
             await upgrade(db)
             await spool(db, 1)
+            now = datetime.now(UTC)
+            await record_activity(db, None, "sns.unsubscribed", "arn", "gone", now, notify=True)
         finally:
             await db.close()
 
@@ -426,12 +429,14 @@ def test_status_shows_the_account_and_the_queue(
         "account_error": None,
         "pace_per_second": 1.0,
         "pending_messages": 1,
+        "unread_notifications": 1,
     }
     status, out = status_env(fake_ses.url)
     assert status == 0
     assert "account: SANDBOX, sending enabled: yes, enforcement: HEALTHY" in out
     assert "Max24HourSend 200" in out
     assert "messages pending: 1" in out
+    assert "unread notifications: 1" in out
 
 
 def test_status_says_why_the_account_could_not_be_read(

@@ -10,7 +10,7 @@ from config import Settings
 from gateway import accounts, reputation
 from gateway.reputation import Level, Thresholds, assess, percent
 from gateway.storage import domains as activity
-from gateway.storage import tenants
+from gateway.storage import notifications, tenants
 from gateway.storage.database import Database
 from gateway.types import TenantInfo
 from tests.gateway.test_events import NOW, bounce, complaint, ingest, sent_message, tenant
@@ -108,6 +108,18 @@ async def test_bounces_warn_then_pause_the_tenant(db: Database) -> None:
     assert paused.subject == owner.name
     assert paused.detail.startswith("bounce rate 5% over the last 100 sends: 5 bounced (5%)")
     assert warning.detail.startswith("bounce rate 2% over the last 100 sends: 2 bounced (2%)")
+
+
+async def test_the_warning_and_the_pause_are_raised_as_notifications(db: Database) -> None:
+    owner = await tenant(db)
+    ses_id = await sends(db, owner, 100)
+    for i in range(5):
+        await ingest(db, bounce(ses_id, f"r{i}-1@example.org"))
+    raised = await notifications.list_notifications(db, owner.name, unread=True)
+    assert [(n.kind, n.subject) for n in raised] == [
+        ("tenant.paused", owner.name),
+        ("reputation.warning", owner.name),
+    ]
 
 
 async def test_a_complaint_in_a_hundred_sends_pauses(db: Database) -> None:

@@ -5,7 +5,8 @@ Serves SESv2 ``SendEmail`` (REST-JSON, raw content) and SES v1 ``SendRawEmail``/
 dropped connections.  It also serves the SESv2 identity operations (``CreateEmailIdentity``,
 ``GetEmailIdentity``, ``DeleteEmailIdentity``, ``PutEmailIdentityMailFromAttributes``) and
 ``GetAccount`` from ``sesidentities.py``; with ``require_verified=True`` sends are rejected unless
-their sender is verified.  ``python -m tests.support.fakeses --port N`` runs it as a process, to
+their sender is verified.  Configuration sets and their event destinations come from
+``sesconfigsets.py``.  ``python -m tests.support.fakeses --port N`` runs it as a process, to
 be inspected with ``GET /_fake/messages``, ``GET /_fake/count``, ``GET /_fake/identities``,
 ``POST /_fake/identities/<identity>/status`` and ``POST /_fake/reset``.
 """
@@ -32,6 +33,7 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
 
+from .sesconfigsets import ConfigurationSetStore
 from .sesidentities import (
     DEFAULT_ACCOUNT,
     ApiError,
@@ -191,6 +193,7 @@ class FakeSes:
         #: its ``SendQuota`` also feeds v1 ``GetSendQuota``.
         self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
         self._identities = IdentityStore(auto_verify_after=auto_verify_after)
+        self._configuration_sets = ConfigurationSetStore()
         self._cond = threading.Condition()
         self._messages: list[SentMessage] = []
         self._faults: deque[_Fault] = deque()
@@ -251,6 +254,12 @@ class FakeSes:
             self._messages.clear()
             self._faults.clear()
         self._identities.clear()
+        self._configuration_sets.clear()
+
+    @property
+    def configuration_sets(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Copies of the configuration sets: name -> event destination name -> destination."""
+        return self._configuration_sets.snapshot()
 
     @property
     def identities(self) -> dict[str, Identity]:
@@ -359,6 +368,8 @@ class FakeSes:
             return await self._send("v2", lambda: _parse_v2(body), headers)
         if path.startswith("/v2/email/identities") or path == "/v2/email/account":
             return self._identity_api(method, path, body)
+        if path.startswith("/v2/email/configuration-sets"):
+            return self._v2_api(lambda: self._configuration_sets.handle(method, path, body))
         if (method, path) == ("POST", "/"):
             form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
             action = form.get("Action")
@@ -405,6 +416,15 @@ class FakeSes:
             return _v2_error(exc)
         if answer is None:
             return _v2_error(ApiError("NotFoundException", f"No route for {method} {path}", 404))
+        return _json(*answer)
+
+    def _v2_api(self, handle: Callable[[], tuple[int, dict[str, Any]] | None]) -> _Response:
+        try:
+            answer = handle()
+        except ApiError as exc:
+            return _v2_error(exc)
+        if answer is None:
+            return _v2_error(ApiError("NotFoundException", "No such route", 404))
         return _json(*answer)
 
     def _fake_status(self, identity: str, body: bytes) -> _Response:

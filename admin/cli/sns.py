@@ -1,0 +1,104 @@
+"""`sns`: SES events to the gateway through Amazon SNS (`setup`), and what is set up (`status`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from admin.cli.base import Commands, plain, table
+from config import Settings
+from gateway.emulator import use_running_emulator
+from gateway.eventsetup import DEFAULT_NAME, set_up
+from gateway.exceptions import InvalidInputError, SesError
+from gateway.ses import PENDING_CONFIRMATION, SesClientProvider, SesEventPublishing
+from gateway.storage import snssetups
+from gateway.storage.database import Database
+from gateway.storage.migrate import ensure_schema
+from gateway.types import SnsSetupRecord
+
+
+async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    public_url = args.public_url or settings.public_url
+    if not public_url:
+        raise InvalidInputError(
+            "give --public-url https://HOST (where SNS reaches the gateway) or set PUBLIC_URL"
+        )
+    use_running_emulator(settings.data_dir)
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        async with SesClientProvider(settings) as provider:
+            report = await set_up(
+                db,
+                SesEventPublishing(provider),
+                settings,
+                public_url,
+                args.configuration_set,
+                args.topic,
+            )
+    finally:
+        await db.close()
+    lines = [
+        f"{step.resource} {step.name}: {step.action}" + (f" ({step.detail})" if step.detail else "")
+        for step in report.steps
+    ]
+    lines += [f"warning: {warning}" for warning in report.warnings]
+    return plain(report), "\n".join(lines)
+
+
+async def _state(publishing: SesEventPublishing, setup: SnsSetupRecord) -> str:
+    """The state of the setup's subscription, as SNS says."""
+    try:
+        found = (await publishing.subscriptions(setup.topic_arn)).get(setup.endpoint)
+    except SesError as exc:
+        return f"unknown: {exc}"
+    if found is None:
+        return "missing: run `ses-gateway sns setup` again"
+    return "pending confirmation" if found == PENDING_CONFIRMATION else "confirmed"
+
+
+async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    use_running_emulator(settings.data_dir)
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        setups = await snssetups.list_setups(db)
+        default = await snssetups.default_configuration_set(db)
+    finally:
+        await db.close()
+    rows: list[dict[str, Any]] = []
+    if setups:
+        async with SesClientProvider(settings) as provider:
+            publishing = SesEventPublishing(provider)
+            for setup in setups:
+                rows.append({**plain(setup), "subscription": await _state(publishing, setup)})
+    sending = settings.configuration_set or default
+    document = {
+        "sending_configuration_set": sending,
+        "from_setting": settings.configuration_set is not None,
+        "setups": rows,
+    }
+    source = "CONFIGURATION_SET" if settings.configuration_set else "sns setup"
+    head = (
+        f"sending with configuration set {sending} (from {source})"
+        if sending
+        else "sending without a configuration set: run `ses-gateway sns setup`"
+    )
+    columns = ("configuration_set", "topic_arn", "endpoint", "subscription", "default_since")
+    return document, f"{head}\n{table(rows, columns)}"
+
+
+def register(cli: Commands) -> None:
+    sns = cli.group("sns", "SES events through Amazon SNS")
+    setup = cli.add(
+        sns,
+        "setup",
+        cmd_sns_setup,
+        "create or reuse the configuration set, topic, event destination and subscription",
+    )
+    setup.add_argument(
+        "--public-url", metavar="URL", help="where SNS reaches the gateway (default: PUBLIC_URL)"
+    )
+    setup.add_argument("--configuration-set", metavar="NAME", default=DEFAULT_NAME)
+    setup.add_argument("--topic", metavar="NAME", help="default: the configuration set's name")
+    cli.add(sns, "status", cmd_sns_status, "what `sns setup` made, and the subscriptions' state")

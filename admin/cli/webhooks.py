@@ -1,0 +1,99 @@
+"""`webhook`: the HTTPS URLs a tenant's events are POSTed to, and what came of each POST."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from admin.cli.base import Commands, plain, table, with_db
+from config import Settings
+from gateway import webhooks
+from gateway.secret_key import load_secret_key
+from gateway.storage import webhooks as store
+
+_WEBHOOK_COLUMNS = ("id", "tenant", "url", "events", "created_at", "disabled")
+_ATTEMPT_COLUMNS = (
+    "attempted_at",
+    "event_type",
+    "event_id",
+    "status_code",
+    "duration_ms",
+    "state",
+    "error",
+)
+
+
+def _row(webhook: store.WebhookInfo) -> dict[str, Any]:
+    return {
+        **plain(webhook),
+        "events": ",".join(webhook.events) or "(all)",
+        "disabled": webhook.disabled_reason,
+    }
+
+
+async def cmd_webhook_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    events = webhooks.parse_event_types(args.events)
+    secret_key = load_secret_key(settings)
+    webhook, secret = await with_db(
+        settings, lambda db: webhooks.add(db, secret_key, args.tenant, args.url, events)
+    )
+    text = "\n".join(
+        [
+            f"webhook {webhook.id} of tenant {webhook.tenant}: {webhook.url}",
+            f"events: {','.join(webhook.events) or 'all'}",
+            f"signing secret (shown only now): {secret}",
+        ]
+    )
+    return {**plain(webhook), "secret": secret}, text
+
+
+async def cmd_webhook_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = await with_db(settings, lambda db: store.list_webhooks(db, args.tenant), args.tenant)
+    return {"webhooks": plain(found)}, table([_row(w) for w in found], _WEBHOOK_COLUMNS)
+
+
+async def cmd_webhook_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async def remove(db: Any) -> store.WebhookInfo:
+        webhook = await store.get_webhook(db, args.id)
+        await store.delete_webhook(db, args.id)
+        return webhook
+
+    webhook = await with_db(settings, remove)
+    return plain(webhook), f"removed webhook {webhook.id} ({webhook.url}) of {webhook.tenant}"
+
+
+async def cmd_webhook_attempts(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    found = await with_db(settings, lambda db: store.list_attempts(db, args.id, args.limit))
+    return {"attempts": plain(found)}, table(plain(found), _ATTEMPT_COLUMNS)
+
+
+async def cmd_webhook_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    secret_key = load_secret_key(settings)
+    result = await with_db(
+        settings, lambda db: webhooks.send_test(db, settings, secret_key, args.id)
+    )
+    attempt = result.attempt
+    said = attempt.error or f"HTTP {attempt.status_code}"
+    text = f"test event {result.event_id}: {result.state} ({said}, {attempt.duration_ms} ms)"
+    return plain(result), text
+
+
+def register(cli: Commands) -> None:
+    webhook = cli.group("webhook", "HTTPS URLs that a tenant's events are POSTed to")
+    added = cli.add(webhook, "add", cmd_webhook_add, "register a URL; prints its signing secret")
+    added.add_argument("url", metavar="URL", help="an https:// URL")
+    added.add_argument("--tenant", required=True)
+    added.add_argument(
+        "--events",
+        metavar="TYPES",
+        help=f"comma-separated, of {','.join(webhooks.EVENT_TYPES)} (default: all)",
+    )
+    listed = cli.add(webhook, "list", cmd_webhook_list, "list webhooks")
+    listed.add_argument("--tenant", help="only this tenant's (default: all)")
+    removed = cli.add(webhook, "remove", cmd_webhook_remove, "delete a webhook and its deliveries")
+    removed.add_argument("id", type=int, metavar="ID")
+    attempts = cli.add(webhook, "attempts", cmd_webhook_attempts, "latest POSTs, newest first")
+    attempts.add_argument("id", type=int, metavar="ID")
+    attempts.add_argument("--limit", type=int, default=50)
+    tested = cli.add(webhook, "test", cmd_webhook_test, "POST a test event now, once")
+    tested.add_argument("id", type=int, metavar="ID")

@@ -1,0 +1,96 @@
+"""Notifications: the activity events raised to the operators, read or unread.
+
+They are raised with their event by `domains.record_activity(..., notify=True)`; here they are
+listed, counted and marked read. A tenant filter leaves out the notifications of no tenant.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, func, select, update
+
+from gateway.exceptions import NotFoundError
+from gateway.storage.database import Database
+from gateway.storage.models import Activity, Notification, Tenant
+from gateway.types import NotificationInfo
+
+
+def _notifications() -> Select[int, int, str | None, str, str, str, datetime, datetime | None]:
+    return (
+        select(
+            Notification.id,
+            Notification.activity_id,
+            Tenant.name,
+            Activity.kind,
+            Activity.subject,
+            Activity.detail,
+            Activity.created_at,
+            Notification.read_at,
+        )
+        .join(Activity, Activity.id == Notification.activity_id)
+        .outerjoin(Tenant, Tenant.id == Activity.tenant_id)
+    )
+
+
+def _where(tenant: str | None, unread: bool) -> list[ColumnElement[bool]]:
+    conditions = []
+    if tenant is not None:
+        conditions.append(Tenant.name == tenant)
+    if unread:
+        conditions.append(Notification.read_at.is_(None))
+    return conditions
+
+
+async def list_notifications(
+    db: Database, tenant: str | None = None, unread: bool = False, limit: int = 100
+) -> list[NotificationInfo]:
+    """Newest first."""
+    query = _notifications().where(*_where(tenant, unread)).order_by(Notification.id.desc())
+    async with db.read() as conn:
+        return [NotificationInfo(*row) for row in await conn.execute(query.limit(limit))]
+
+
+async def unread_count(db: Database, tenant: str | None = None) -> int:
+    query = (
+        select(func.count())
+        .select_from(Notification)
+        .join(Activity, Activity.id == Notification.activity_id)
+        .outerjoin(Tenant, Tenant.id == Activity.tenant_id)
+        .where(*_where(tenant, unread=True))
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
+async def mark_read(db: Database, notification_id: int, now: datetime) -> NotificationInfo:
+    """Mark it read at `now`; one already read keeps its first `read_at`."""
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Notification)
+            .where(Notification.id == notification_id, Notification.read_at.is_(None))
+            .values(read_at=now)
+        )
+        row = (
+            await conn.execute(_notifications().where(Notification.id == notification_id))
+        ).first()
+    if row is None:
+        raise NotFoundError(
+            f"no notification {notification_id} (see `ses-gateway notification list`)"
+        )
+    return NotificationInfo(*row)
+
+
+async def mark_all_read(db: Database, now: datetime, tenant: str | None = None) -> int:
+    """Mark every unread notification (of the tenant) read at `now`; how many there were."""
+    query = update(Notification).where(Notification.read_at.is_(None)).values(read_at=now)
+    if tenant is not None:
+        query = query.where(
+            Notification.activity_id.in_(
+                select(Activity.id)
+                .join(Tenant, Tenant.id == Activity.tenant_id)
+                .where(Tenant.name == tenant)
+            )
+        )
+    async with db.begin() as conn:
+        return (await conn.execute(query)).rowcount

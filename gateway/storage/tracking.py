@@ -1,0 +1,131 @@
+"""Opens, clicks and unsubscribes through the gateway's own links: one `tracking_events` row
+each, people's and machines' alike, and the counts per recipient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from gateway.storage.database import Database
+from gateway.storage.models import Message, Recipient, Tenant, TrackingEvent
+from gateway.types import RecipientState
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientRef:
+    """The recipient a token names, as the queue has it."""
+
+    recipient_id: int
+    queue_id: str
+    tenant_id: int
+    tenant: str
+    address: str
+    ses_message_id: str | None
+    sent_at: datetime | None
+    """When SES accepted it; None while it is not sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewTrackingEvent:
+    recipient: RecipientRef
+    kind: str
+    occurred_at: datetime
+    url: str = ""
+    user_agent: str = ""
+    client_address: str = ""
+    machine: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientTracking:
+    """One recipient's opens and clicks, people's apart from machines', and its unsubscribe."""
+
+    recipient_id: int
+    address: str
+    opens: int = 0
+    first_open_at: datetime | None = None
+    machine_opens: int = 0
+    clicks: int = 0
+    first_click_at: datetime | None = None
+    machine_clicks: int = 0
+    unsubscribed_at: datetime | None = None
+
+
+async def find_recipient(db: Database, queue_id: str, recipient_id: int) -> RecipientRef | None:
+    query = (
+        select(
+            Recipient.id,
+            Message.id,
+            Tenant.id,
+            Tenant.name,
+            Recipient.address,
+            Recipient.ses_message_id,
+            Recipient.state,
+            Recipient.updated_at,
+        )
+        .join(Message, Message.id == Recipient.message_id)
+        .join(Tenant, Tenant.id == Message.tenant_id)
+        .where(Recipient.id == recipient_id, Message.id == queue_id)
+    )
+    async with db.read() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        return None
+    recipient_id, message_id, tenant_id, tenant, address, ses_id, state, updated_at = row
+    sent_at = updated_at if state == RecipientState.SENT.value else None
+    return RecipientRef(recipient_id, message_id, tenant_id, tenant, address, ses_id, sent_at)
+
+
+async def insert_event(db: Database, event: NewTrackingEvent) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            insert(TrackingEvent).values(
+                tenant_id=event.recipient.tenant_id,
+                message_id=event.recipient.queue_id,
+                recipient_id=event.recipient.recipient_id,
+                address=event.recipient.address,
+                kind=event.kind,
+                url=event.url,
+                occurred_at=event.occurred_at,
+                user_agent=event.user_agent,
+                client_address=event.client_address,
+                machine=event.machine,
+            )
+        )
+
+
+async def message_tracking(db: Database, queue_id: str) -> list[RecipientTracking]:
+    """Each recipient of the message with a tracking event, in recipient order."""
+    query = (
+        select(
+            TrackingEvent.recipient_id,
+            TrackingEvent.address,
+            TrackingEvent.kind,
+            TrackingEvent.machine.is_not(None),
+            func.count(),
+            func.min(TrackingEvent.occurred_at),
+        )
+        .where(TrackingEvent.message_id == queue_id, TrackingEvent.recipient_id.is_not(None))
+        .group_by(
+            TrackingEvent.recipient_id,
+            TrackingEvent.address,
+            TrackingEvent.kind,
+            TrackingEvent.machine.is_not(None),
+        )
+        .order_by(TrackingEvent.recipient_id)
+    )
+    found: dict[int, dict[str, Any]] = {}
+    async with db.read() as conn:
+        rows: list[Any] = list(await conn.execute(query))
+    for recipient_id, address, kind, machine, count, first in rows:
+        facts = found.setdefault(recipient_id, {"address": address})
+        if kind == "unsubscribe":
+            facts["unsubscribed_at"] = first
+        elif machine:
+            facts[f"machine_{kind}s"] = count
+        else:
+            facts |= {f"{kind}s": count, f"first_{kind}_at": first}
+    return [RecipientTracking(rid, **facts) for rid, facts in found.items()]

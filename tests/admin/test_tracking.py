@@ -1,0 +1,183 @@
+"""Tracking end to end: a tenant turns it on with the CLI, sends HTML over SMTP, SES gets one
+copy per recipient with its own links, and the gateway's HTTP app records and redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import smtplib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+
+from admin.app import Readiness, create_app
+from admin.tracking import TrackingEndpoints
+from gateway.storage import events as event_store
+from gateway.storage import suppressions as suppression_store
+from gateway.storage import tracking as tracking_store
+from gateway.storage.tenants import get_tenant
+from tests.admin.conftest import Cli
+from tests.conftest import Gateway, client_tls, settled
+from tests.support.fakeses import FakeSes
+from tests.support.http import serving
+
+HTML = (
+    "<html><body><p>Hello</p>"
+    '<a href="https://shop.example/offer?a=1&amp;b=2">Offer</a>'
+    '<a href="mailto:help@example.com">Help</a></body></html>'
+)
+
+
+def send(port: int, username: str, password: str, recipients: list[str]) -> None:
+    message = EmailMessage()
+    message["From"] = "news@example.com"
+    message["To"] = ", ".join(recipients)
+    message["Subject"] = "News"
+    message.set_content("Hello, see https://shop.example/offer")
+    message.add_alternative(HTML, subtype="html")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.starttls(context=client_tls())
+        client.login(username, password)
+        client.send_message(message, "news@example.com", recipients)
+
+
+def html_of(raw: bytes) -> str:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    part = parsed.get_body(("html",))  # type: ignore[attr-defined]
+    assert part is not None
+    return str(part.get_content())
+
+
+def links(html: str, kind: str) -> list[str]:
+    return re.findall(rf'"http://track\.test(/{kind}/[^"]+)"', html)
+
+
+@pytest.fixture
+async def tracked(start_gateway: Any, fake_ses: FakeSes, cli: Cli) -> Gateway:
+    gateway: Gateway = await start_gateway(
+        fake_ses.url, public_url="http://track.test/", tracking_scanner_window=0
+    )
+    await gateway.credential()
+    status, out, err = await asyncio.to_thread(
+        cli,
+        "domain",
+        "set",
+        "example.com",
+        "--open-tracking",
+        "on",
+        "--click-tracking",
+        "on",
+        "--unsubscribe",
+        "on",
+    )
+    assert status == 0, err
+    assert "tracking: opens, clicks, unsubscribe header" in out
+    return gateway
+
+
+@asynccontextmanager
+async def app(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway's HTTP app, served by uvicorn on loopback."""
+    tracking = TrackingEndpoints.from_settings(gateway.db, gateway.settings)
+    asgi = create_app(Readiness(gateway.db), tracking=tracking)
+    async with serving(asgi) as url, httpx.AsyncClient(base_url=url) as client:
+        yield client
+
+
+async def test_each_recipient_gets_its_own_tracked_copy(
+    tracked: Gateway, fake_ses: FakeSes
+) -> None:
+    username, password = await tracked.credential()
+    recipients = ["alice@example.org", "bob@example.org"]
+    await asyncio.to_thread(send, tracked.port, username, password, recipients)
+    sent = await asyncio.to_thread(fake_ses.wait_for, 2)
+    assert sorted(d for m in sent for d in m.destinations) == recipients
+    assert all(len(m.destinations) == 1 for m in sent)
+    pixels = [links(html_of(m.raw), "t/o") for m in sent]
+    clicks = [links(html_of(m.raw), "t/c") for m in sent]
+    assert all(len(p) == 1 and p[0].endswith(".gif") for p in pixels)
+    assert all(len(c) == 1 for c in clicks)  # the mailto: link stays
+    assert pixels[0] != pixels[1]
+    assert clicks[0] != clicks[1]
+    for message in sent:
+        parsed = email.message_from_bytes(message.raw, policy=email.policy.default)
+        assert re.fullmatch(r"<http://track\.test/u/[^>]+>", parsed["List-Unsubscribe"])
+        assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        text = parsed.get_body(("plain",))  # type: ignore[attr-defined]
+        assert text.get_content().strip() == "Hello, see https://shop.example/offer"
+
+
+async def test_clicks_opens_and_unsubscribe_are_recorded(
+    tracked: Gateway, fake_ses: FakeSes
+) -> None:
+    username, password = await tracked.credential()
+    await asyncio.to_thread(
+        send, tracked.port, username, password, ["alice@example.org", "bob@example.org"]
+    )
+    sent = await asyncio.to_thread(fake_ses.wait_for, 2)
+    [alice] = [m for m in sent if m.destinations == ["alice@example.org"]]
+    queue_id = alice.tags["queue_id"]
+    await settled(tracked.db, queue_id)
+    [click] = links(html_of(alice.raw), "t/c")
+    [pixel] = links(html_of(alice.raw), "t/o")
+    parsed = email.message_from_bytes(alice.raw, policy=email.policy.default)
+    unsubscribe = parsed["List-Unsubscribe"].strip("<>").removeprefix("http://track.test")
+    tenant = await get_tenant(tracked.db, "acme")
+
+    async with app(tracked) as client:
+        redirect = await client.get(click, headers={"User-Agent": "Thunderbird/128"})
+        assert redirect.status_code == 302
+        assert redirect.headers["location"] == "https://shop.example/offer?a=1&b=2"
+
+        tampered = click[:-3] + ("AAA" if not click.endswith("AAA") else "BBB")
+        refused = await client.get(tampered)
+        assert refused.status_code == 404
+        assert refused.json()["error"]["status"] == 404
+
+        image = await client.get(pixel, headers={"User-Agent": "Thunderbird/128"})
+        assert image.status_code == 200
+        assert image.headers["content-type"] == "image/gif"
+        assert image.content.startswith(b"GIF89a")
+        assert "no-store" in image.headers["cache-control"]
+
+        page = await client.get(unsubscribe)
+        assert page.status_code == 200
+        assert '<form method="post">' in page.text
+        assert "alice@example.org" in page.text
+        assert await suppression_store.get(tracked.db, "alice@example.org", tenant.id) is None
+
+        done = await client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+
+    entry = await suppression_store.get(tracked.db, "alice@example.org", tenant.id)
+    assert entry is not None
+    assert entry.reason == "unsubscribe"
+    report = await event_store.events_for_message(tracked.db, queue_id)
+    [mine] = [r for r in report.recipients if r.address == "alice@example.org"]
+    assert (mine.clicks, mine.opens) == (1, 1)
+    assert mine.unsubscribed_at is not None
+    [row] = await tracking_store.message_tracking(tracked.db, queue_id)
+    assert (row.address, row.clicks, row.opens, row.machine_opens) == ("alice@example.org", 1, 1, 0)
+
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await asyncio.to_thread(send, tracked.port, username, password, ["alice@example.org"])
+
+
+async def test_untracked_domains_are_batched_untouched(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    username, password = await gateway.credential()
+    await asyncio.to_thread(
+        send, gateway.port, username, password, ["alice@example.org", "bob@example.org"]
+    )
+    [message] = await asyncio.to_thread(fake_ses.wait_for, 1)
+    assert message.destinations == ["alice@example.org", "bob@example.org"]
+    assert b"/t/o/" not in message.raw
+    assert b"List-Unsubscribe" not in message.raw

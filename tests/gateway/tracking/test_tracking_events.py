@@ -1,0 +1,143 @@
+"""Recording tracking hits: people's events as events of the recipient, machines' apart,
+addresses anonymized, and an unsubscribe suppressing for the tenant."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from config import Settings
+from gateway import accounts
+from gateway.storage import events as event_store
+from gateway.storage import queue
+from gateway.storage import suppressions as suppression_store
+from gateway.storage import tracking as store
+from gateway.storage.database import Database
+from gateway.storage.models import TrackingEvent
+from gateway.tracking.events import Hit, anonymize, machine_reason, record
+from gateway.tracking.tokens import LinkKind, Token
+from gateway.types import EventKind, JobResult, NewMessage, RecipientOutcome, RecipientState
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("address", "anonymized"),
+    [
+        ("198.51.100.77", "198.51.100.0"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1::"),
+        ("not an address", ""),
+    ],
+)
+def test_client_addresses_are_anonymized(address: str, anonymized: str) -> None:
+    assert anonymize(address) == anonymized
+
+
+@pytest.mark.parametrize(
+    ("kind", "agent", "after", "reason"),
+    [
+        (EventKind.OPEN, "Mozilla/5.0", 3600, "apple-mpp"),
+        (EventKind.OPEN, "Mozilla/5.0 (Macintosh) AppleWebKit/605", 3600, None),
+        (EventKind.CLICK, "Mozilla/5.0 (Windows NT 10.0)", 2, "scanner"),
+        (EventKind.OPEN, "Thunderbird/128", 2, "scanner"),
+        (EventKind.CLICK, "Mozilla/5.0 (Windows NT 10.0)", 30, None),
+        (EventKind.UNSUBSCRIBE, "Mozilla/5.0", 1, None),
+    ],
+)
+def test_machine_events_are_told_apart(
+    kind: EventKind, agent: str, after: float, reason: str | None
+) -> None:
+    assert machine_reason(kind, agent, NOW, NOW + timedelta(seconds=after), 10) == reason
+
+
+async def sent_message(db: Database) -> tuple[str, int]:
+    tenant = await accounts.create_tenant(db, "acme")
+    message = NewMessage(
+        "q1",
+        tenant.id,
+        None,
+        "news@example.com",
+        ("Alice@Example.org",),
+        b"Subject: hi\r\n\r\nhi\r\n",
+        "127.0.0.1",
+        "client",
+        None,
+        None,
+        "<m@example.com>",
+        NOW,
+        NOW + timedelta(days=1),
+    )
+    await queue.insert_messages(db, [message])
+    [job] = await queue.claim(db, "test", 1, NOW, NOW + timedelta(minutes=1))
+    rid = job.recipients[0].id
+    outcome = RecipientOutcome(rid, RecipientState.SENT, "ses-1")
+    await queue.record(db, [JobResult("q1", (outcome,), None, NOW)], keep_bodies=False)
+    return "q1", rid
+
+
+def settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {"data_dir": tmp_path, "tracking_scanner_window": 0}
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+async def test_a_persons_click_is_an_event_of_the_recipient(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.CLICK, queue_id, rid, "https://shop.example/")
+    done = await record(db, settings(tmp_path), Hit(token, NOW, "Thunderbird", "198.51.100.77"))
+    assert done is not None
+    assert done.machine is None
+    assert done.event_id is not None
+    report = await event_store.events_for_message(db, queue_id)
+    assert (report.recipients[0].clicks, report.recipients[0].clicked_at) == (1, NOW)
+    assert report.events[0].detail == "https://shop.example/"
+    [row] = await store.message_tracking(db, queue_id)
+    assert (row.clicks, row.first_click_at, row.machine_clicks) == (1, NOW, 0)
+
+
+async def test_machine_opens_are_counted_apart(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.OPEN, queue_id, rid)
+    done = await record(db, settings(tmp_path), Hit(token, NOW, "Mozilla/5.0", "17.58.1.2"))
+    assert done is not None
+    assert done.machine == "apple-mpp"
+    assert done.event_id is None
+    report = await event_store.events_for_message(db, queue_id)
+    assert report.recipients[0].opens == 0
+    assert await event_store.count_events(db) == {}
+    [row] = await store.message_tracking(db, queue_id)
+    assert (row.opens, row.machine_opens) == (0, 1)
+
+
+async def test_the_client_address_is_kept_whole_when_asked(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.OPEN, queue_id, rid)
+    for anonymized in (True, False):
+        values = settings(tmp_path, tracking_anonymize_ip=anonymized)
+        await record(db, values, Hit(token, NOW, "Thunderbird", "198.51.100.77"))
+    async with db.read() as conn:
+        query = select(TrackingEvent.client_address).order_by(TrackingEvent.id)
+        kept = list((await conn.execute(query)).scalars())
+    assert kept == ["198.51.100.0", "198.51.100.77"]
+
+
+async def test_an_unsubscribe_suppresses_for_the_tenant(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid)
+    done = await record(db, settings(tmp_path), Hit(token, NOW, "Mozilla/5.0", "192.0.2.1"))
+    assert done is not None
+    assert done.machine is None
+    entry = await suppression_store.get(db, "alice@example.org", done.recipient.tenant_id)
+    assert entry is not None
+    assert entry.reason == "unsubscribe"
+    report = await event_store.events_for_message(db, queue_id)
+    assert report.recipients[0].unsubscribed_at == NOW
+
+
+async def test_an_unknown_recipient_records_nothing(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.CLICK, queue_id, rid + 1, "https://shop.example/")
+    assert await record(db, settings(tmp_path), Hit(token, NOW)) is None
+    assert await store.message_tracking(db, queue_id) == []
