@@ -88,6 +88,10 @@ class Copier:
         return (await asyncio.to_thread(self.rewrite, recipient_id)).data
 
 
+def _failed(lookup: asyncio.Future[Options | None]) -> bool:
+    return lookup.done() and (lookup.cancelled() or lookup.exception() is not None)
+
+
 class Tracking:
     """Which messages get per-recipient copies, and the copiers that make them."""
 
@@ -95,7 +99,7 @@ class Tracking:
         self._db = db
         self._settings = settings
         self._keys: tuple[bytes, ...] | None = None
-        self._cache: dict[str, tuple[float, Options | None]] = {}
+        self._cache: dict[str, tuple[float, asyncio.Future[Options | None]]] = {}
 
     def _base_url(self, host: str | None) -> str:
         base = self._settings.base_url
@@ -103,29 +107,37 @@ class Tracking:
 
     async def options(self, mail_from: str) -> Options | None:
         """The tracking of the sender's domain (or the nearest parent); None: none at all."""
-        # Cached by the domain as given: normalizing it (IDNA) for every message cost 5% of a
-        # worker's CPU.
+        # Cached by the domain as given (normalizing it for every message cost 5% of a worker's
+        # CPU), as the lookup itself: the messages of one claim ask for it at once.
         domain = mail_from.rpartition("@")[2].lower()
         if not domain:
             return None
-        cached = self._cache.get(domain)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
-        found = None
+        entry = self._cache.get(domain)
+        if entry is None or entry[0] <= time.monotonic() or _failed(entry[1]):
+            entry = (
+                time.monotonic() + CACHE_SECONDS,
+                asyncio.ensure_future(self._look_up(mail_from)),
+            )
+            self._cache[domain] = entry
+        return await asyncio.shield(entry[1])
+
+    async def _look_up(self, mail_from: str) -> Options | None:
         facts = await domain_store.sender_facts(self._db, lookup_key(mail_from))
         info = await domain_store.find_domain(self._db, facts.domain_name)
-        if facts.domain_owner is not None and info is not None:
-            options = Options(
-                facts.domain_owner,
-                info.open_tracking,
-                info.click_tracking,
-                info.unsubscribe,
-                self._base_url(info.tracking_host),
-            )
-            if options.open_tracking or options.click_tracking or options.unsubscribe:
-                found = options
-        self._cache[domain] = (time.monotonic() + CACHE_SECONDS, found)
-        return found
+        if facts.domain_owner is None or info is None:
+            return None
+        options = Options(
+            facts.domain_owner,
+            info.open_tracking,
+            info.click_tracking,
+            info.unsubscribe,
+            self._base_url(info.tracking_host),
+        )
+        return (
+            options
+            if options.open_tracking or options.click_tracking or options.unsubscribe
+            else None
+        )
 
     async def copier(self, job: Job) -> Copier | None:
         """The copier of `job` when its sender's domain tracks and the rewriter changes it;

@@ -6,13 +6,18 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import re
 import smtplib
+import urllib.request
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
 import pytest
 
@@ -26,7 +31,9 @@ from tests.admin.conftest import Cli
 from tests.conftest import Gateway, client_tls, settled
 from tests.support.fakeses import FakeSes
 from tests.support.http import serving
+from tests.support.mime import entities
 
+CORPUS = Path(__file__).parents[1] / "data" / "tracking"
 HTML = (
     "<html><body><p>Hello</p>"
     '<a href="https://shop.example/offer?a=1&amp;b=2">Offer</a>'
@@ -181,3 +188,70 @@ async def test_untracked_domains_are_batched_untouched(
     assert message.destinations == ["alice@example.org", "bob@example.org"]
     assert b"/t/o/" not in message.raw
     assert b"List-Unsubscribe" not in message.raw
+
+
+def moto_copies(url: str, recipient: str) -> list[bytes]:
+    with urllib.request.urlopen(f"{url}/moto-api/data.json") as response:  # noqa: S310 - loopback
+        sent = json.load(response)["ses"]["RawMessage"]
+    # moto lists the envelope recipients and those of the To: field
+    return [m["raw_data"].encode() for m in sent if recipient in m["destinations"]]
+
+
+async def test_ses_gets_the_message_changed_only_by_tracking(
+    start_gateway: Any, moto_server: str, cli: Cli
+) -> None:
+    """The issue's end: a real-world HTML message over SMTP, the copy SES (moto) receives, and
+    what differs: the pixel, the tracked link (which redirects to the original), the unsubscribe
+    fields, our Received field; every other part byte for byte."""
+    gateway: Gateway = await start_gateway(
+        moto_server, public_url="http://track.test/", tracking_scanner_window=0
+    )
+    username, password = await gateway.credential()
+    ses = boto3.client("sesv2", endpoint_url=moto_server, region_name="us-east-1")
+    await asyncio.to_thread(ses.create_email_identity, EmailIdentity="example.com")
+    flags = ("--open-tracking", "on", "--click-tracking", "on", "--unsubscribe", "on")
+    status, _, err = await asyncio.to_thread(cli, "domain", "set", "example.com", *flags)
+    assert status == 0, err
+    original = (CORPUS / "related_inline_images.eml").read_bytes()
+    recipient = f"reader-{uuid.uuid4().hex}@example.org"  # moto keeps other tests' mail
+
+    def submit() -> None:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=10) as client:
+            client.starttls(context=client_tls())
+            client.login(username, password)
+            client.sendmail("news@example.com", [recipient], original)
+
+    await asyncio.to_thread(submit)
+    for _ in range(200):
+        copies = await asyncio.to_thread(moto_copies, moto_server, recipient)
+        if copies:
+            break
+        await asyncio.sleep(0.05)
+    [copy] = copies
+
+    head, original_head = copy.partition(b"\r\n\r\n")[0], original.partition(b"\r\n\r\n")[0]
+    received, _, rest = head.partition(b"\r\nReceived: from app.example.com")
+    assert received.startswith(b"Received: from ")
+    assert b"(SES Gateway)" in received
+    fields = rest.removeprefix(original_head.removeprefix(b"Received: from app.example.com"))
+    assert re.fullmatch(
+        rb"\r\nList-Unsubscribe: <http://track\.test/u/[^>\s]+>\r\n"
+        rb"List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        fields,
+    )
+    parts, original_parts = entities(copy), entities(original)
+    assert parts.keys() == original_parts.keys()
+    assert {key for key in parts if parts[key] != original_parts[key]} == {"2.1"}
+
+    html = parts["2.1"][1].decode("ascii")
+    [pixel] = re.findall(r'<img src="http://track\.test/t/o/[^"]+"[^>]*>', html)
+    [click] = re.findall(r'href="http://track\.test(/t/c/[^"]+)"', html)
+    async with app(gateway) as client:
+        redirect = await client.get(click)
+    target = "https://example.com/offer?code=NOV&ref=mail"
+    assert redirect.status_code == 302, redirect.text
+    assert redirect.headers["location"] == target
+    untracked = html.replace(pixel, "").replace(
+        f"http://track.test{click}", target.replace("&", "&amp;")
+    )
+    assert untracked.encode() == original_parts["2.1"][1]

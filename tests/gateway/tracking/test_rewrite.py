@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.tracking.rewrite import SKIP_ATTRIBUTE, Rewrite, Rewritten, rewrite
+from tests.support.mime import entities
 
 CORPUS = Path(__file__).parents[2] / "data" / "tracking"
 PIXEL = "https://t.example.net/o/7.gif"
@@ -43,21 +44,6 @@ def corpus_link(url: str) -> str:
 def corpus_output(name: str) -> Rewritten:
     options = Rewrite(PIXEL, corpus_link, UNSUBSCRIBE, strip_dkim=name == "dkim_signed")
     return rewrite((CORPUS / f"{name}.eml").read_bytes(), options)
-
-
-def entities(raw: bytes, path: str = "") -> dict[str, tuple[bytes, bytes]]:
-    """(header, body) of each leaf part by path ("" for a single part, "1.2", ...), split with
-    the email package's boundaries: an oracle independent of the rewriter's own splitting."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    boundary = email.message_from_bytes(head + b"\r\n\r\n").get_boundary()
-    if boundary is None:
-        return {path: (head, body)}
-    found: dict[str, tuple[bytes, bytes]] = {}
-    for number, chunk in enumerate((b"\r\n" + body).split(b"\r\n--" + boundary.encode())[1:], 1):
-        if chunk.startswith(b"--"):
-            break
-        found |= entities(chunk.removeprefix(b"\r\n"), f"{path}.{number}".lstrip("."))
-    return found
 
 
 # name, skipped, links, pixels, leaf parts whose body changes
