@@ -16,6 +16,7 @@ from pathlib import Path
 
 from admin.cli import (
     domains,
+    events,
     notifications,
     server,
     sns,
@@ -28,7 +29,7 @@ from admin.cli.base import Commands
 from config import ConfigError, load_settings
 from gateway.exceptions import GatewayError
 
-GROUPS = (server, status, tenants, domains, suppressions, notifications, sns, webhooks)
+GROUPS = (server, status, tenants, domains, events, suppressions, notifications, sns, webhooks)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,20 +11,48 @@ from gateway.emulator import use_running_emulator
 from gateway.exceptions import SesError
 from gateway.governor import ACCOUNT_TENANT, pace
 from gateway.ses import SesAccount, SesClientProvider
-from gateway.storage import notifications, queue
+from gateway.storage import events, notifications, queue
 from gateway.storage.database import Database
+from gateway.types import MessageEvents, MessageStatus
 
 
 async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    status = await with_db(settings, lambda db: queue.message_status(db, args.queue_id))
+    async def both(db: Database) -> tuple[MessageStatus, MessageEvents]:
+        return (
+            await queue.message_status(db, args.queue_id),
+            await events.events_for_message(db, args.queue_id),
+        )
+
+    status, reported = await with_db(settings, both)
     document = plain(status)
+    document["outcomes"] = [
+        {**plain(report), "outcome": report.outcome} for report in reported.recipients
+    ]
+    document["events"] = plain(reported.events)
     head = (
         f"message {status.id} from {status.mail_from} (tenant {status.tenant}), "
         f"{status.size} bytes\n"
         f"state {status.state}, {status.attempts} attempts, created {document['created_at']}\n"
     )
     columns = ("address", "state", "attempts", "ses_message_id", "last_error")
-    return document, head + table(document["recipients"], columns)
+    outcomes = (
+        "address",
+        "outcome",
+        "delivered_at",
+        "bounced_at",
+        "bounce_type",
+        "diagnostic",
+        "complained_at",
+        "opens",
+        "clicks",
+        "unsubscribed_at",
+    )
+    return document, (
+        head
+        + table(document["recipients"], columns)
+        + "\n\nWhat SES reported:\n"
+        + table(document["outcomes"], outcomes)
+    )
 
 
 def _yes_no(value: bool | None) -> str:
