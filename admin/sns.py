@@ -1,9 +1,11 @@
 """`POST /sns/ses`: where Amazon SNS delivers SES events (the URL operators subscribe).
 
 Only genuine SNS deliveries of allowed topics get through (`gateway.sns`); their SES events are
-recorded by `gateway.events`. Answers: 200 (done, or a repeat), 400 malformed, 403 not genuine
-or not allowed, 413 too large, 502 when SNS itself could not be reached (SNS retries 5xx
-answers), 503 when the database is down (SNS retries).
+recorded by `gateway.events`; subscription and unsubscription confirmations are stored beside
+them, so that each SNS MessageId is handled once. Answers, each with a JSON body: 200 (done, or a
+repeat), 400 malformed, 403 not genuine or not allowed, 413 too large, 502 when SNS itself could
+not be reached (SNS retries 5xx answers), 503 when the database is down or anything else failed
+(SNS retries).
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from gateway.sns import (
     RAW_DELIVERY_HINT,
     SUBSCRIPTION_CONFIRMATION,
     SnsError,
+    SnsMessage,
     SnsVerifier,
     parse,
 )
+from gateway.storage import events as event_store
 from gateway.storage.database import Database, DatabaseError
 from gateway.storage.domains import record_activity
+from gateway.types import EventKind
 
 log = logging.getLogger("gateway.sns")
 
@@ -86,22 +91,58 @@ class SnsEndpoint:
                 return JSONResponse(
                     {"status": "ok", "duplicate": result.duplicate, "kind": str(result.kind)}
                 )
-            if message.type == SUBSCRIPTION_CONFIRMATION:
-                subscription = await self.verifier.confirm_subscription(message)
-                detail = f"confirmed the subscription {subscription or ''} to /sns/ses".strip()
-                await record_activity(
-                    self.db, None, "sns.subscribed", message.topic_arn, detail, now
-                )
-                return JSONResponse({"status": "confirmed", "subscription": subscription})
-            detail = "SNS says this endpoint was unsubscribed: SES events no longer arrive"
-            await record_activity(
-                self.db, None, "sns.unsubscribed", message.topic_arn, detail, now, notify=True
-            )
-            log_event(log, "sns-unsubscribed", level=logging.WARNING, topic=message.topic_arn)
-            return JSONResponse({"status": "unsubscribed"})
+            return await self._confirmation(message, now)
         except SnsError as exc:
             log_event(log, "sns-refused", level=logging.WARNING, status=exc.status, reason=str(exc))
             return error(exc.status, str(exc))
         except DatabaseError:
             log.exception("recording an SNS delivery failed")
             return error(503, "the database is unavailable: SNS will retry")
+        except Exception:
+            log.exception("handling an SNS delivery failed")
+            return error(503, "internal error (the gateway's log has the details): SNS will retry")
+
+    async def _confirmation(self, message: SnsMessage, now: datetime) -> Response:
+        """A subscription confirmed, or an unsubscription raised as a notification: once per
+        SNS MessageId, as SNS retries them too."""
+        confirming = message.type == SUBSCRIPTION_CONFIRMATION
+        status = "confirmed" if confirming else "unsubscribed"
+        if await event_store.find_event(self.db, message.message_id) is not None:
+            return JSONResponse({"status": status, "duplicate": True})
+        if confirming:
+            subscription = await self.verifier.confirm_subscription(message)
+            detail = "confirmed the subscription to /sns/ses" + (
+                f": {subscription}" if subscription else ""
+            )
+            duplicate = not await self._record(message, "sns.subscribed", detail, now)
+            return JSONResponse(
+                {"status": status, "duplicate": duplicate, "subscription": subscription}
+            )
+        detail = "SNS says this endpoint was unsubscribed: SES events no longer arrive"
+        duplicate = not await self._record(message, "sns.unsubscribed", detail, now, notify=True)
+        if not duplicate:
+            log_event(log, "sns-unsubscribed", level=logging.WARNING, topic=message.topic_arn)
+        return JSONResponse({"status": status, "duplicate": duplicate})
+
+    async def _record(
+        self, message: SnsMessage, kind: str, detail: str, now: datetime, notify: bool = False
+    ) -> bool:
+        """Store a confirmation under its SNS MessageId (as an `unknown` SES event), and record
+        its activity, once; False for a repeat stored meanwhile by a simultaneous delivery."""
+        event = event_store.NewEvent(
+            message.message_id,
+            message.topic_arn,
+            EventKind.UNKNOWN,
+            message.type,
+            None,
+            None,
+            None,
+            message.timestamp,
+            now,
+            f"SNS {message.type}, not an SES event: {detail}",
+            message.message,
+        )
+        if await event_store.insert_event(self.db, event, []) is None:
+            return False
+        await record_activity(self.db, None, kind, message.topic_arn, detail, now, notify=notify)
+        return True

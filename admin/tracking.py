@@ -7,6 +7,10 @@
 - `GET /u/<token>`: a confirmation page with a button; changes nothing.
 - `POST /u/<token>`: suppresses the recipient for the tenant (RFC 8058 one-click, or the
   button), 200.
+
+A token is genuine only on the host it was written for (the request's `Host`): elsewhere it is
+unknown. `HEAD` (which Starlette answers for every GET route) gets the same answer as `GET` and
+records nothing.
 """
 
 from __future__ import annotations
@@ -82,6 +86,10 @@ class TrackingEndpoints:
             Route("/u/{token}", self.unsubscribe, methods=["POST"]),
         ]
 
+    def _verify(self, request: Request, kind: LinkKind) -> Token:
+        host = request.headers.get("host", "")
+        return verify(self._keys, request.path_params["token"], kind, host)
+
     def _hit(self, request: Request, token: Token) -> Hit:
         return Hit(
             token,
@@ -92,8 +100,9 @@ class TrackingEndpoints:
 
     async def open(self, request: Request) -> Response:
         try:
-            token = verify(self._keys, request.path_params["token"], LinkKind.OPEN)
-            await record(self._db, self._settings, self._hit(request, token))
+            token = self._verify(request, LinkKind.OPEN)
+            if request.method == "GET":
+                await record(self._db, self._settings, self._hit(request, token))
         except InvalidTokenError:
             pass
         except Exception:
@@ -102,18 +111,19 @@ class TrackingEndpoints:
 
     async def click(self, request: Request) -> Response:
         try:
-            token = verify(self._keys, request.path_params["token"], LinkKind.CLICK)
+            token = self._verify(request, LinkKind.CLICK)
         except InvalidTokenError as exc:
             return error(404, str(exc))
         try:
-            await record(self._db, self._settings, self._hit(request, token))
+            if request.method == "GET":
+                await record(self._db, self._settings, self._hit(request, token))
         except Exception:
             log.exception("recording a click failed; redirecting all the same")
         return RedirectResponse(token.url, status_code=302, headers=NO_CACHE)
 
     def _unsubscribe_token(self, request: Request) -> Token | Response:
         try:
-            return verify(self._keys, request.path_params["token"], LinkKind.UNSUBSCRIBE)
+            return self._verify(request, LinkKind.UNSUBSCRIBE)
         except InvalidTokenError as exc:
             return error(404, str(exc))
 
@@ -131,8 +141,8 @@ class TrackingEndpoints:
         token = self._unsubscribe_token(request)
         if isinstance(token, Response):
             return token
-        recorded = await record(self._db, self._settings, self._hit(request, token))
-        if recorded is None:
+        recipient = await record(self._db, self._settings, self._hit(request, token))
+        if recipient is None:
             return error(404, "this link's message is no longer known")
-        text = f"{recorded.recipient.address} will get no more mail from this sender."
+        text = f"{recipient.address} will get no more mail from this sender."
         return page("Unsubscribed", text)

@@ -27,6 +27,9 @@ ENV_PREFIX = "SES_GATEWAY_"
 Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(gt=0)]
 
+TRANSIENT_BOUNCE_WINDOW_DAYS = 7
+"""Transient bounces of an address count towards `TRANSIENT_BOUNCE_LIMIT` for this many days."""
+
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
 """The async drivers the gateway runs on."""
 
@@ -132,6 +135,7 @@ class Settings(BaseSettings):
     webhook_retry_base_delay: Seconds = 30
     webhook_retry_max_delay: Seconds = 3600
     webhook_ca_file: FilePath | None = None
+    webhook_allow_private: bool = False
 
     tracking_anonymize_ip: bool = True
     tracking_scanner_window: Annotated[float, Field(ge=0)] = 10
@@ -198,6 +202,18 @@ class Settings(BaseSettings):
         if self.retry_max_delay < self.retry_base_delay:
             raise ValueError(
                 f"{ENV_PREFIX}RETRY_MAX_DELAY must be at least {ENV_PREFIX}RETRY_BASE_DELAY"
+            )
+        if self.webhook_retry_max_delay < self.webhook_retry_base_delay:
+            raise ValueError(
+                f"{ENV_PREFIX}WEBHOOK_RETRY_MAX_DELAY must be at least "
+                f"{ENV_PREFIX}WEBHOOK_RETRY_BASE_DELAY"
+            )
+        counted = max(self.reputation_window_days, TRANSIENT_BOUNCE_WINDOW_DAYS)
+        if self.event_retention_days < counted:
+            raise ValueError(
+                f"{ENV_PREFIX}EVENT_RETENTION_DAYS must be at least "
+                f"{ENV_PREFIX}REPUTATION_WINDOW_DAYS and {TRANSIENT_BOUNCE_WINDOW_DAYS} days "
+                "(the transient bounce window): both count events that old"
             )
         return self
 

@@ -50,6 +50,19 @@ def batches(items: Sequence[T], size: int = MAX_RECIPIENTS_PER_CALL) -> list[lis
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
+def settle(job: Job, error: SesError) -> tuple[RecipientState, str]:
+    """What an error makes of a recipient: failed when permanent or past `MAX_QUEUE_AGE`,
+    else deferred; and why."""
+    if isinstance(error, SesPermanentError):
+        return RecipientState.FAILED, str(error)
+    if datetime.now(UTC) >= job.expires_at:
+        return (
+            RecipientState.FAILED,
+            f"gave up after {job.attempts} attempts (MAX_QUEUE_AGE reached): {error}",
+        )
+    return RecipientState.DEFERRED, str(error)
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -173,18 +186,34 @@ class DeliveryWorker:
         await queue.release(self._db, self._owner)
 
     async def _deliver(self, job: Job) -> None:
-        outcomes: list[RecipientOutcome] = []
+        outcomes: list[RecipientOutcome] = []  # recorded with the message's result
+        deferred = False
         copier = await self._copier(job)
         if copier is None:
             for batch in batches(job.recipients):
                 outcomes += await self._send_batch(job, batch)
-        else:  # tracking: one copy per recipient, with its own links
+        else:
+            # Tracking: one copy per recipient, with its own links, each outcome recorded at
+            # once, so that a crash or a shutdown part way through sends no copy twice.
             for recipient in job.recipients:
-                copy = await copier.copy(recipient.id)
-                outcomes += await self._send_batch(job, [recipient], copy)
+                try:
+                    copy = await copier.copy(recipient.id)
+                except Exception as exc:
+                    log.exception("making the copy of %s for one recipient failed", job.id)
+                    state, detail = settle(job, SesTransientError("TrackingError", repr(exc)))
+                    done = [RecipientOutcome(recipient.id, state, None, detail)]
+                else:
+                    done = await self._send_batch(job, [recipient], copy)
+                deferred |= done[0].state is RecipientState.DEFERRED
+                partial = JobResult(job.id, tuple(done), None, datetime.now(UTC), partial=True)
+                try:
+                    await self._recorder.submit(partial)
+                except Exception:  # then it goes with the message's result
+                    log.exception("recording a recipient of %s failed", job.id)
+                    outcomes += done
         now = datetime.now(UTC)
         next_attempt = None
-        if any(o.state is RecipientState.DEFERRED for o in outcomes):
+        if deferred or any(o.state is RecipientState.DEFERRED for o in outcomes):
             delay = backoff(
                 job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
             )
@@ -229,16 +258,7 @@ class DeliveryWorker:
             error = SesTransientError("InternalError", repr(exc))
         if ses_id is not None and self._on_sent is not None:
             self._on_sent(job.tenant_name, outgoing, ses_id)
-        state, detail = RecipientState.SENT, None
-        if error is not None:
-            expired = datetime.now(UTC) >= job.expires_at
-            if isinstance(error, SesPermanentError):
-                state, detail = RecipientState.FAILED, str(error)
-            elif expired:
-                state = RecipientState.FAILED
-                detail = f"gave up after {job.attempts} attempts (MAX_QUEUE_AGE reached): {error}"
-            else:
-                state, detail = RecipientState.DEFERRED, str(error)
+        state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
         log_event(
             log,
             "delivery",

@@ -36,6 +36,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from config import Settings
+from config.settings import TRANSIENT_BOUNCE_WINDOW_DAYS
 from gateway import reputation, webhooks
 from gateway.exceptions import InvalidInputError, NotFoundError
 from gateway.logs import log_event
@@ -49,7 +50,7 @@ from gateway.types import EventFact, EventKind, IngestResult, SesEventInfo
 
 log = logging.getLogger(__name__)
 
-TRANSIENT_WINDOW = timedelta(days=7)
+TRANSIENT_WINDOW = timedelta(days=TRANSIENT_BOUNCE_WINDOW_DAYS)
 """Transient bounces count towards `TRANSIENT_BOUNCE_LIMIT` for this long."""
 TRANSIENT_SUPPRESSION = timedelta(days=7)
 """How long an address that keeps bouncing transiently is suppressed."""
@@ -146,7 +147,7 @@ def _parse(document: dict[str, Any]) -> ParsedEvent:
     mail = _obj(document.get("mail"))
     mail_time = _time(mail.get("timestamp"))
     common: dict[str, Any] = {
-        "ses_type": ses_type[:64],
+        "ses_type": ses_type,
         "ses_message_id": _text(mail.get("messageId")),
         "source": _text(mail.get("source")),
         "destination": tuple(a for a in map(_text, _items(mail.get("destination"))) if a),
@@ -254,7 +255,7 @@ def _address(text: str) -> str:
     """The normalized form of an address SES gives (plain, or `Name <address>`)."""
     if "<" in text:
         text = parseaddr(text)[1] or text
-    return lookup_key(text)[:320]
+    return lookup_key(text)
 
 
 # -- Correlation -------------------------------------------------------------------------------
@@ -352,7 +353,7 @@ async def ingest(
         topic_arn,
         parsed.kind,
         parsed.ses_type,
-        parsed.ses_message_id[:128] if parsed.ses_message_id else None,
+        parsed.ses_message_id,
         target.tenant_id,
         target.queue_id,
         parsed.occurred_at or received_at,
@@ -541,16 +542,10 @@ async def _suppress(
         expires_at = now + TRANSIENT_SUPPRESSION
         days = TRANSIENT_WINDOW.days
         cause = f"{count} transient bounces in {days} days, the last a {cause}"
-    existing = await suppression_store.get(db, address, scope)
-    if existing is not None and (
-        existing.expires_at is None
-        or (expires_at is not None and existing.expires_at >= expires_at)
-    ):
-        return None  # suppressed already, for at least as long
     reason = "complaint" if parsed.kind is EventKind.COMPLAINT else "bounce"
     entry = suppression_store.Entry(address, scope, reason, cause, now, expires_at)
-    await suppression_store.add(db, [entry])
-    return address
+    added, updated = await suppression_store.add(db, [entry], keep_longer=True)
+    return address if added or updated else None
 
 
 # -- Retention ---------------------------------------------------------------------------------

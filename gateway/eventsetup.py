@@ -3,8 +3,9 @@
 The steps, in order: the SES configuration set; the SNS topic (recorded at once, so that
 `/sns/ses` accepts it before SNS asks for confirmation); a statement in the topic's policy that lets
 SES publish to it for that configuration set; the configuration set's event destination
-for every event type to that topic; the topic's subscription of `<PUBLIC_URL>/sns/ses`; the
-configuration set made the default for sending. Running it again creates nothing new.
+for every event type to that topic; the topic's subscription of `<PUBLIC_URL>/sns/ses` (asked
+again while pending confirmation); the configuration set made the default for sending. Running
+it again creates nothing new.
 `StoredSnsSetup` is what long-lived processes read of it.
 """
 
@@ -43,6 +44,8 @@ class Action(StrEnum):
     CREATED = "created"
     REUSED = "reused"
     UPDATED = "updated"
+    CONFIRMATION_REQUESTED = "confirmation requested again"
+    """A subscription pending confirmation, subscribed again: SNS sends a new request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,19 +208,21 @@ async def _event_destination(
 
 
 async def _subscription(publishing: SesEventPublishing, topic_arn: str, endpoint: str) -> Step:
-    subscription = (await publishing.subscriptions(topic_arn)).get(endpoint)
-    if subscription is not None:
-        if subscription == PENDING_CONFIRMATION:
-            detail = "pending confirmation: the gateway confirms when SNS posts the request"
-        else:
-            detail = f"confirmed: {subscription}"
-        return Step("subscription", endpoint, Action.REUSED, detail)
+    """Subscribe the endpoint unless SNS lists it as confirmed. Subscribing an endpoint that is
+    pending confirmation again makes SNS send a new `SubscriptionConfirmation` (a pending
+    subscription cannot be deleted; SNS drops it after 3 days)."""
+    existing = (await publishing.subscriptions(topic_arn)).get(endpoint)
+    if existing is not None and existing != PENDING_CONFIRMATION:
+        return Step("subscription", endpoint, Action.REUSED, f"confirmed: {existing}")
     subscription = await publishing.subscribe(topic_arn, endpoint)
-    detail = (
-        f"{subscription}: SNS now posts a SubscriptionConfirmation to it, which the gateway "
-        "confirms (it must be running and reachable there)"
+    asked = (
+        "SNS now posts a SubscriptionConfirmation to it, which the gateway confirms (it must be "
+        "running and reachable there)"
     )
-    return Step("subscription", endpoint, Action.CREATED, detail)
+    if existing is None:
+        return Step("subscription", endpoint, Action.CREATED, f"{subscription}: {asked}")
+    detail = f"it was pending confirmation: {asked}"
+    return Step("subscription", endpoint, Action.CONFIRMATION_REQUESTED, detail)
 
 
 class StoredSnsSetup:

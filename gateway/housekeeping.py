@@ -1,4 +1,4 @@
-"""Hourly clean-up by the workers: old SES events and old failed-login records."""
+"""Hourly clean-up by the workers: old SES and tracking events and old failed-login records."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from config import Settings
 from gateway import events
 from gateway.logs import log_event
-from gateway.storage import logins
+from gateway.storage import logins, tracking
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.housekeeping")
@@ -18,12 +18,16 @@ INTERVAL = 3600.0
 
 
 async def tidy(db: Database, settings: Settings, now: datetime) -> None:
-    """Events past `EVENT_RETENTION_DAYS`; failed logins too old to count towards a lockout."""
+    """SES and tracking events past `EVENT_RETENTION_DAYS`; failed logins too old to count
+    towards a lockout."""
     purged = await events.purge(db, settings, now)
+    tracked = await tracking.purge_events(db, now - timedelta(days=settings.event_retention_days))
     forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
     await logins.purge_failures(db, now - forgotten)
     if purged:
         log_event(log, "events-purged", count=purged)
+    if tracked:
+        log_event(log, "tracking-events-purged", count=tracked)
 
 
 async def tidy_forever(db: Database, settings: Settings) -> None:

@@ -21,9 +21,15 @@ def log_event(
         logger.log(level, event, extra={"fields": clean})
 
 
+def utc_iso(moment: datetime) -> str:
+    """`2022-08-03T17:34:54.558Z`: UTC to the millisecond, as logs, SES, SNS and webhooks write
+    times."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
 def _timestamp(record: logging.LogRecord) -> str:
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return utc_iso(datetime.fromtimestamp(record.created, UTC))
 
 
 def _quote(value: Any) -> str:

@@ -15,7 +15,8 @@ stop its sending: every tenant would stop with it. So each tenant is judged on i
   `reputation.warning`, at most once a day per tenant), **pause** at `REPUTATION_BOUNCE_PAUSE` %
   or `REPUTATION_COMPLAINT_PAUSE` % (activity `tenant.paused`; `ses-gateway tenant resume`
   lifts it); both are also raised as notifications. A tenant already paused, by an operator or
-  the guard, is left as it is.
+  the guard, is left as it is: the pause, its activity and its notification are one conditional
+  transaction, so two processes judging the tenant at once pause it once.
 
 `assess` is the pure judgment; `check_tenant` gathers the counts and acts on the verdict. The
 events module runs it after each bounce or complaint of a tenant.
@@ -32,7 +33,6 @@ from config import Settings
 from gateway.logs import log_event
 from gateway.storage import domains as activity
 from gateway.storage import events as store
-from gateway.storage import tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -152,8 +152,11 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
         return Check(verdict)
     detail = _detail(verdict, thresholds)
     if verdict.level is Level.PAUSE:
-        await tenants.set_tenant_paused(db, name, verdict.reason)
-        await activity.record_activity(db, tenant_id, PAUSED, name, detail, now, notify=True)
+        paused = await activity.pause_tenant(
+            db, tenant_id, verdict.reason, PAUSED, name, detail, now
+        )
+        if not paused:
+            return Check(verdict)  # paused meanwhile, by an operator or another process
         log_event(log, PAUSED, level=logging.WARNING, tenant=name, reason=verdict.reason)
         return Check(verdict, "paused")
     warnings = await activity.list_activity(db, name, [WARNING], limit=1)

@@ -37,7 +37,7 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gateway.logs import log_event
+from gateway.logs import log_event, utc_iso
 from gateway.ses import Outgoing
 from gateway.sns import NOTIFICATION, string_to_sign
 from gateway.tls import make_self_signed
@@ -73,12 +73,6 @@ def scenario(address: str) -> str | None:
     local, _, domain = address.rpartition("@")
     name = local.split("+", 1)[0].lower()
     return name if domain.lower() == SIMULATOR_DOMAIN and name in SCENARIOS else None
-
-
-def _iso(moment: datetime) -> str:
-    """SES's and SNS's form: `2022-08-03T17:34:54.558Z`."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _feedback_id(moment: datetime) -> str:
@@ -135,7 +129,7 @@ def _mail(
     }
     tags |= {name: [value] for name, value in outgoing.tags.items()}
     return {
-        "timestamp": _iso(sent_at),
+        "timestamp": utc_iso(sent_at),
         "source": outgoing.sender,
         "sourceArn": f"arn:aws:ses:{region}:{ACCOUNT_ID}:identity/{domain}",
         "sourceIp": "127.0.0.1",
@@ -152,7 +146,7 @@ def _mail(
 
 def _delivery(address: str, at: datetime, sent_at: datetime) -> dict[str, Any]:
     return {
-        "timestamp": _iso(at),
+        "timestamp": utc_iso(at),
         "processingTimeMillis": round((at - sent_at).total_seconds() * 1000),
         "recipients": [address],
         "smtpResponse": _SMTP_RESPONSE,
@@ -167,7 +161,7 @@ def _bounce(address: str, at: datetime, bounce_type: str, subtype: str) -> dict[
         "bounceType": bounce_type,
         "bounceSubType": subtype,
         "bouncedRecipients": [{"emailAddress": address}],
-        "timestamp": _iso(at),
+        "timestamp": utc_iso(at),
     }
     if bounce_type == "Permanent":
         suppressed = subtype == "OnAccountSuppressionList"
@@ -187,10 +181,10 @@ def _complaint(address: str, at: datetime) -> dict[str, Any]:
         "feedbackId": _feedback_id(at),
         "complaintSubType": None,
         "complainedRecipients": [{"emailAddress": address}],
-        "timestamp": _iso(at),
+        "timestamp": utc_iso(at),
         "userAgent": "Amazon SES Mailbox Simulator",
         "complaintFeedbackType": "abuse",
-        "arrivalDate": _iso(at),
+        "arrivalDate": utc_iso(at),
     }
 
 
@@ -266,7 +260,7 @@ class DevSns:
             "MessageId": str(uuid.uuid4()),
             "TopicArn": self.topic_arn,
             "Message": message,
-            "Timestamp": _iso(at),
+            "Timestamp": utc_iso(at),
             "SignatureVersion": "2",
             "SigningCertURL": self.cert_url,
             "UnsubscribeURL": f"https://sns.{self.region}.amazonaws.com/"

@@ -151,8 +151,6 @@ class SnsMessage:
     """Confirmations only."""
     token: str | None = None
     """Confirmations only."""
-    unsubscribe_url: str | None = None
-    """Notifications only. Not signed: informational, never to be fetched."""
 
 
 def string_to_sign(envelope: Mapping[str, Any]) -> bytes:
@@ -199,8 +197,6 @@ def _parse(body: bytes) -> tuple[SnsMessage, dict[str, Any]]:
     for key in (*_SIGNED_KEYS[kind], *_ENVELOPE_KEYS):
         if key not in _OPTIONAL_KEYS or key in envelope:
             _text(envelope, key)
-    if "UnsubscribeURL" in envelope:
-        _text(envelope, "UnsubscribeURL")
 
     stamp = envelope["Timestamp"]
     try:
@@ -224,7 +220,6 @@ def _parse(body: bytes) -> tuple[SnsMessage, dict[str, Any]]:
         signing_cert_url=envelope["SigningCertURL"],
         subscribe_url=envelope["SubscribeURL"] if confirmation else None,
         token=envelope["Token"] if confirmation else None,
-        unsubscribe_url=envelope.get("UnsubscribeURL"),
     )
     return message, envelope
 

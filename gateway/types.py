@@ -94,6 +94,9 @@ class JobResult:
     next_attempt_at: datetime | None
     """When the deferred recipients are tried again; None when every recipient is final."""
     finished_at: datetime
+    partial: bool = False
+    """The outcomes of some recipients while the attempt goes on: the message stays as it is,
+    leased (`next_attempt_at` is not used)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,26 +19,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import ssl
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from config import Settings
-from gateway.crypto import DecryptionError, decrypt, encrypt
+from gateway.crypto import DecryptionError, decrypt, encrypt, previous_keys
 from gateway.delivery import backoff
 from gateway.exceptions import InvalidInputError
-from gateway.logs import log_event
+from gateway.logs import log_event, utc_iso
 from gateway.storage import tenants
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
@@ -97,12 +104,6 @@ class TestResult:
 # -- Schema and signature ----------------------------------------------------------------------
 
 
-def _iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def payload(event: WebhookEvent, tenant: str, created_at: datetime) -> str:
     """The JSON body of schema version 1 (docs/webhooks.md)."""
     document: dict[str, Any] = {
@@ -110,13 +111,13 @@ def payload(event: WebhookEvent, tenant: str, created_at: datetime) -> str:
         "id": event.id,
         "type": event.type,
         "tenant": tenant,
-        "occurred_at": _iso(event.occurred_at),
-        "created_at": _iso(created_at),
+        "occurred_at": utc_iso(event.occurred_at),
+        "created_at": utc_iso(created_at),
         "message": {"queue_id": event.queue_id, "ses_message_id": event.ses_message_id},
         "recipients": [
             {
                 "address": fact.address,
-                "occurred_at": _iso(fact.occurred_at or event.occurred_at),
+                "occurred_at": utc_iso(fact.occurred_at or event.occurred_at),
                 "bounce_type": fact.bounce_type,
                 "subtype": fact.subtype,
                 "status": fact.status,
@@ -150,8 +151,10 @@ def new_event_id() -> str:
 # -- Management ----------------------------------------------------------------------------------
 
 
-def check_url(url: str) -> str:
-    """`url` if it can be a webhook: https, with a host; `InvalidInputError` says why not."""
+def check_url(url: str, allow_private: bool) -> str:
+    """`url` if it can be a webhook: https, with a host, no user or password and, unless
+    `allow_private` (`WEBHOOK_ALLOW_PRIVATE`), neither `localhost` nor a non-public IP address;
+    `InvalidInputError` says why not."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
@@ -164,9 +167,35 @@ def check_url(url: str) -> str:
         )
     if not parts.hostname:
         raise InvalidInputError(f"{url!r} names no host")
+    if parts.username is not None or parts.password is not None:
+        raise InvalidInputError(
+            "a webhook URL must not carry a user or password (it would be logged and listed): "
+            "receivers authenticate the POSTs by their signature"
+        )
     if len(url) > MAX_URL_LENGTH or any(c.isspace() for c in url):
         raise InvalidInputError(f"{url!r}: URLs are at most {MAX_URL_LENGTH} characters, no spaces")
+    if not allow_private and _private_host(parts.hostname):
+        raise InvalidInputError(
+            f"{url!r}: {parts.hostname} is not a public address (WEBHOOK_ALLOW_PRIVATE is off)"
+        )
     return url
+
+
+def private_address(address: str) -> bool:
+    """Whether an IP address is outside the public internet: loopback, private, link-local,
+    shared, reserved, unspecified or multicast. `ValueError` if it is not an IP address."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    return not ip.is_global or ip.is_multicast
+
+
+def _private_host(host: str) -> bool:
+    name = host.rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return private_address(name)
+    except ValueError:
+        return False
 
 
 def parse_event_types(text: str | None) -> tuple[str, ...]:
@@ -181,14 +210,21 @@ def parse_event_types(text: str | None) -> tuple[str, ...]:
 
 
 async def add(
-    db: Database, secret_key: bytes, tenant: str, url: str, events: tuple[str, ...]
+    db: Database,
+    secret_key: bytes,
+    tenant: str,
+    url: str,
+    events: tuple[str, ...],
+    *,
+    allow_private: bool,
 ) -> tuple[store.WebhookInfo, str]:
-    """Register a webhook for `tenant`; (the webhook, its signing secret in clear, shown once)."""
+    """Register a webhook for `tenant`; (the webhook, its signing secret in clear, shown once).
+    `allow_private`: `WEBHOOK_ALLOW_PRIVATE` (see `check_url`)."""
     owner = await tenants.get_tenant(db, tenant)
     secret = new_secret()
     now = datetime.now(UTC)
     webhook_id = await store.insert_webhook(
-        db, owner.id, check_url(url), events, encrypt(secret_key, secret), now
+        db, owner.id, check_url(url, allow_private), events, encrypt(secret_key, secret), now
     )
     log_event(log, "webhook-added", tenant=tenant, webhook=webhook_id, url=url)
     return await store.get_webhook(db, webhook_id), secret
@@ -216,21 +252,52 @@ def client_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
-def _session(context: ssl.SSLContext) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(ssl=context, limit=CONCURRENCY)
+class PublicResolver(AbstractResolver):
+    """DNS without the answers that are not public addresses (`private_address`): a webhook's
+    host name is checked each time a connection is made, so that no DNS change can lead the
+    POSTs into the gateway's own network. The `HTTPS_PROXY` host, when set, is resolved as is.
+    (An IP address in a URL is never resolved: `check_url` checks it.)"""
+
+    def __init__(self) -> None:
+        self._dns = ThreadedResolver()
+        self._proxy = urlsplit(getproxies().get("https", "")).hostname
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._dns.resolve(host, port, family)
+        if host == self._proxy:
+            return found
+        public = [answer for answer in found if not private_address(answer["host"])]
+        if not public:
+            raise OSError(
+                errno.EACCES, f"{host} has no public address (WEBHOOK_ALLOW_PRIVATE is off)"
+            )
+        return public
+
+    async def close(self) -> None:
+        await self._dns.close()
+
+
+def _session(context: ssl.SSLContext, allow_private: bool) -> aiohttp.ClientSession:
+    resolver = None if allow_private else PublicResolver()
+    connector = aiohttp.TCPConnector(ssl=context, limit=CONCURRENCY, resolver=resolver)
     return aiohttp.ClientSession(connector=connector, trust_env=True)
 
 
 async def post(
-    session: aiohttp.ClientSession, claim: store.Claim, secret_key: bytes, time_limit: float
+    session: aiohttp.ClientSession,
+    claim: store.Claim,
+    secret_keys: Sequence[bytes],
+    time_limit: float,
 ) -> store.NewAttempt:
     """One signed POST of a claimed delivery; what came of it (never raises for the endpoint's
-    failures)."""
+    failures). `secret_keys`: `SECRET_KEY`, then the previous keys that still decrypt."""
     attempted_at, started = datetime.now(UTC), time.monotonic()
     status: int | None = None
     response_text, error = "", None
     try:
-        secret = decrypt(secret_key, claim.secret)
+        secret = decrypt(secret_keys[0], claim.secret, secret_keys[1:])
         body = claim.payload.encode()
         timestamp = int(time.time())
         headers = {
@@ -290,11 +357,12 @@ async def conclude(
         "error": attempt.error,
     }
     if attempt.status_code == 410:
-        reason = f"the endpoint answered 410 Gone on {_iso(now)}"
+        reason = f"the endpoint answered 410 Gone on {utc_iso(now)}"
         await store.disable(db, claim.webhook_id, reason, now)
         log_event(log, "webhook-disabled", level=logging.WARNING, reason=reason, **fields)
     elif state == store.PENDING:
-        log_event(log, "webhook-retry", next_attempt=_iso(next_attempt), **fields)
+        retry_at = utc_iso(next_attempt) if next_attempt else None
+        log_event(log, "webhook-retry", next_attempt=retry_at, **fields)
     else:
         level = logging.INFO if state == store.DELIVERED else logging.WARNING
         log_event(log, f"webhook-{state}", level=level, **fields)
@@ -313,8 +381,9 @@ async def send_test(
         db, [webhook.id], event.id, TEST, payload(event, webhook.tenant, now), now, lease
     )
     [claim] = await store.claimed(db, [delivery_id])
-    async with _session(client_context(settings)) as session:
-        attempt = await post(session, claim, secret_key, settings.webhook_timeout)
+    async with _session(client_context(settings), settings.webhook_allow_private) as session:
+        keys = (secret_key, *previous_keys(settings))
+        attempt = await post(session, claim, keys, settings.webhook_timeout)
     state = await conclude(db, settings, claim, attempt, retry=False)
     return TestResult(delivery_id, event.id, state, attempt)
 
@@ -325,7 +394,7 @@ class Dispatcher:
     def __init__(self, db: Database, settings: Settings, secret_key: bytes, owner: str) -> None:
         self._db = db
         self._settings = settings
-        self._secret_key = secret_key
+        self._secret_keys = (secret_key, *previous_keys(settings))
         self._owner = owner
         self._context = client_context(settings)
         self._inflight: set[asyncio.Task[None]] = set()
@@ -340,7 +409,7 @@ class Dispatcher:
     async def run(self) -> None:
         purger = asyncio.create_task(self._purge(), name="webhook-purge")
         try:
-            async with _session(self._context) as session:
+            async with _session(self._context, self._settings.webhook_allow_private) as session:
                 await self._claim_loop(session)
                 if self._inflight:
                     await asyncio.wait(self._inflight)
@@ -377,7 +446,7 @@ class Dispatcher:
         self._wake.set()
 
     async def _deliver(self, session: aiohttp.ClientSession, claim: store.Claim) -> None:
-        attempt = await post(session, claim, self._secret_key, self._settings.webhook_timeout)
+        attempt = await post(session, claim, self._secret_keys, self._settings.webhook_timeout)
         try:
             await conclude(self._db, self._settings, claim, attempt, retry=True)
         except Exception:

@@ -6,6 +6,7 @@ import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
@@ -176,6 +177,11 @@ async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[
         raise InvalidInputError(
             "give --restrict-to-addresses yes|no, --mail-from SUBDOMAIN, --open-tracking on|off, "
             "--click-tracking on|off, --unsubscribe on|off and/or --tracking-host HOST"
+        )
+    if args.unsubscribe == "on" and urlsplit(settings.base_url).scheme != "https":
+        raise InvalidInputError(
+            "--unsubscribe on needs https links (RFC 8058), and tracking links take their "
+            f"scheme from PUBLIC_URL, which is {settings.base_url}: set an https PUBLIC_URL first"
         )
     async with _domains(settings) as domains:
         domain = await domains.get(args.domain)

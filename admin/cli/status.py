@@ -11,24 +11,38 @@ from gateway.emulator import use_running_emulator
 from gateway.exceptions import SesError
 from gateway.governor import ACCOUNT_TENANT, pace
 from gateway.ses import SesAccount, SesClientProvider
-from gateway.storage import events, notifications, queue
+from gateway.storage import events, notifications, queue, tracking
 from gateway.storage.database import Database
+from gateway.storage.tracking import RecipientTracking
 from gateway.types import MessageEvents, MessageStatus
+
+_TRACKING = (
+    "address",
+    "opens",
+    "machine_opens",
+    "first_open_at",
+    "clicks",
+    "machine_clicks",
+    "first_click_at",
+    "unsubscribed_at",
+)
 
 
 async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def both(db: Database) -> tuple[MessageStatus, MessageEvents]:
+    async def read(db: Database) -> tuple[MessageStatus, MessageEvents, list[RecipientTracking]]:
         return (
             await queue.message_status(db, args.queue_id),
             await events.events_for_message(db, args.queue_id),
+            await tracking.message_tracking(db, args.queue_id),
         )
 
-    status, reported = await with_db(settings, both)
+    status, reported, tracked = await with_db(settings, read)
     document = plain(status)
     document["outcomes"] = [
         {**plain(report), "outcome": report.outcome} for report in reported.recipients
     ]
     document["events"] = plain(reported.events)
+    document["tracking"] = plain(tracked)
     head = (
         f"message {status.id} from {status.mail_from} (tenant {status.tenant}), "
         f"{status.size} bytes\n"
@@ -52,6 +66,11 @@ async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tupl
         + table(document["recipients"], columns)
         + "\n\nWhat SES reported:\n"
         + table(document["outcomes"], outcomes)
+        + (
+            "\n\nTracking (people, and machines apart):\n" + table(document["tracking"], _TRACKING)
+            if tracked
+            else ""
+        )
     )
 
 

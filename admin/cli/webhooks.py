@@ -34,8 +34,12 @@ def _row(webhook: store.WebhookInfo) -> dict[str, Any]:
 async def cmd_webhook_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     events = webhooks.parse_event_types(args.events)
     secret_key = load_secret_key(settings)
+    allow_private = settings.webhook_allow_private
     webhook, secret = await with_db(
-        settings, lambda db: webhooks.add(db, secret_key, args.tenant, args.url, events)
+        settings,
+        lambda db: webhooks.add(
+            db, secret_key, args.tenant, args.url, events, allow_private=allow_private
+        ),
     )
     text = "\n".join(
         [

@@ -233,6 +233,23 @@ async def record_activity(
         await _add_activity(conn, tenant_id, kind, subject, detail, now, notify)
 
 
+async def pause_tenant(
+    db: Database, tenant_id: int, reason: str, kind: str, subject: str, detail: str, now: datetime
+) -> bool:
+    """Pause the tenant unless it is paused already and, only if it was not, record the event
+    and raise it as a notification, in one transaction; whether it paused."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant_id, Tenant.paused_reason.is_(None))
+            .values(paused_reason=reason)
+        )
+        if not result.rowcount:
+            return False
+        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
+    return True
+
+
 async def list_activity(
     db: Database, tenant: str | None = None, kinds: Sequence[str] = (), limit: int = 100
 ) -> list[ActivityEvent]:

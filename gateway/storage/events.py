@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select,
 from sqlalchemy.exc import IntegrityError
 
 from gateway.exceptions import NotFoundError
-from gateway.storage.database import Database
+from gateway.storage.database import Database, DatabaseError
 from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
 from gateway.types import (
     EventFact,
@@ -131,29 +131,46 @@ _RECIPIENT_EVENTS = (
 # -- Writing ---------------------------------------------------------------------------------
 
 
+def _fit(model: type[SesEvent | RecipientEvent], values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with each string cut to the length of its column (SES's strings may be longer
+    than a `String(n)` column, which PostgreSQL would refuse)."""
+    columns = model.__table__.columns
+    fitted = {}
+    for name, value in values.items():
+        length = getattr(columns[name].type, "length", None)
+        fitted[name] = value[:length] if isinstance(value, str) and length else value
+    return fitted
+
+
 async def insert_event(
     db: Database, event: NewEvent, recipients: Sequence[NewRecipientEvent]
 ) -> int | None:
     """Store an event and its recipient rows in one transaction; return its id, or None when
-    an event with that SNS MessageId is already stored (nothing is written then)."""
+    an event with that SNS MessageId is already stored (nothing is written then). Strings are
+    cut to their columns' lengths, but for the SNS MessageId, kept whole as the key of retries.
+    Any other integrity violation (a tenant or recipient deleted meanwhile) is a
+    `DatabaseError`: SNS retries, and the event is correlated again."""
+    row = _fit(
+        SesEvent,
+        {
+            "topic_arn": event.topic_arn,
+            "kind": event.kind.value,
+            "ses_type": event.ses_type,
+            "ses_message_id": event.ses_message_id,
+            "tenant_id": event.tenant_id,
+            "queue_id": event.queue_id,
+            "occurred_at": event.occurred_at,
+            "received_at": event.received_at,
+            "note": event.note,
+            "payload": event.payload,
+        },
+    )
     try:
         async with db.begin() as conn:
             event_id: int = (
                 await conn.execute(
                     insert(SesEvent)
-                    .values(
-                        sns_message_id=event.sns_message_id,
-                        topic_arn=event.topic_arn,
-                        kind=event.kind.value,
-                        ses_type=event.ses_type,
-                        ses_message_id=event.ses_message_id,
-                        tenant_id=event.tenant_id,
-                        queue_id=event.queue_id,
-                        occurred_at=event.occurred_at,
-                        received_at=event.received_at,
-                        note=event.note,
-                        payload=event.payload,
-                    )
+                    .values(sns_message_id=event.sns_message_id, **row)
                     .returning(SesEvent.id)
                 )
             ).scalar_one()
@@ -161,29 +178,32 @@ async def insert_event(
                 await conn.execute(
                     insert(RecipientEvent),
                     [
-                        {
-                            "event_id": event_id,
-                            "tenant_id": event.tenant_id,
-                            "recipient_id": r.recipient_id,
-                            "address": r.address,
-                            "kind": r.kind.value,
-                            "occurred_at": r.occurred_at,
-                            "bounce_type": r.fact.bounce_type,
-                            "subtype": r.fact.subtype,
-                            "status": r.fact.status,
-                            "diagnostic": r.fact.diagnostic,
-                            "smtp_response": r.fact.smtp_response,
-                            "processing_ms": r.fact.processing_ms,
-                            "feedback_type": r.fact.feedback_type,
-                            "detail": r.fact.detail,
-                        }
+                        _fit(
+                            RecipientEvent,
+                            {
+                                "event_id": event_id,
+                                "tenant_id": event.tenant_id,
+                                "recipient_id": r.recipient_id,
+                                "address": r.address,
+                                "kind": r.kind.value,
+                                "occurred_at": r.occurred_at,
+                                "bounce_type": r.fact.bounce_type,
+                                "subtype": r.fact.subtype,
+                                "status": r.fact.status,
+                                "diagnostic": r.fact.diagnostic,
+                                "smtp_response": r.fact.smtp_response,
+                                "processing_ms": r.fact.processing_ms,
+                                "feedback_type": r.fact.feedback_type,
+                                "detail": r.fact.detail,
+                            },
+                        )
                         for r in recipients
                     ],
                 )
-    except IntegrityError:
+    except IntegrityError as exc:
         if await find_event(db, event.sns_message_id) is not None:
             return None
-        raise
+        raise DatabaseError(f"storing SNS message {event.sns_message_id}: {exc.orig}") from exc
     return event_id
 
 
@@ -259,9 +279,10 @@ async def count_transient_bounces(
     db: Database, address: str, tenant_id: int | None, since: datetime
 ) -> int:
     """Transient bounces of `address` received since `since`: for one tenant, or (None) for
-    every tenant."""
+    every tenant. Counted once per SES message: SES reports a bounce twice when both identity
+    notifications and event publishing reach the gateway."""
     query = (
-        select(func.count())
+        select(func.count(SesEvent.ses_message_id.distinct()))
         .select_from(RecipientEvent)
         .join(SesEvent, SesEvent.id == RecipientEvent.event_id)
         .where(

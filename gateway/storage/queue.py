@@ -87,13 +87,16 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
 async def claim(
     db: Database, owner: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[Job]:
-    """Lease up to `limit` due messages to `owner`, with their bodies and pending recipients."""
+    """Lease up to `limit` due messages to `owner`, with their bodies and pending recipients.
+    Messages of a paused tenant are not due: they wait, queued, until it is resumed."""
+    paused = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
     due = (
         select(Message.id)
         .where(
             Message.state == QUEUED,
             Message.next_attempt_at <= now,
             or_(Message.lease_until.is_(None), Message.lease_until < now),
+            ~paused,
         )
         .order_by(Message.next_attempt_at)
         .limit(limit)
@@ -157,7 +160,8 @@ async def release(db: Database, owner: str) -> None:
 
 
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
-    """Store the outcomes of delivery attempts; a message whose recipients are all final is done."""
+    """Store the outcomes of delivery attempts; a message whose recipients are all final is done.
+    A partial result stores its outcomes only."""
     outcomes = [
         {
             "r_id": o.recipient_id,
@@ -184,6 +188,9 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
                 .execution_options(synchronize_session=False),
                 outcomes,
             )
+        finished = [r for r in results if not r.partial]
+        if not finished:
+            return
         await conn.execute(
             update(Message)
             .where(Message.id == bindparam("m_id"))
@@ -202,10 +209,10 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
                     "m_next": r.next_attempt_at or r.finished_at,
                     "m_done": None if r.next_attempt_at else r.finished_at,
                 }
-                for r in results
+                for r in finished
             ],
         )
-        done = [r.message_id for r in results if r.next_attempt_at is None]
+        done = [r.message_id for r in finished if r.next_attempt_at is None]
         if done and not keep_bodies:
             await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(done)))
 

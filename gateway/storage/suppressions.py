@@ -2,7 +2,8 @@
 
 Addresses arrive here normalized (`gateway.suppressions.normalize_address`); an entry is one
 address in one scope (a tenant, or global: `tenant_id` NULL). Adding the same address in the
-same scope again replaces the entry.
+same scope again replaces the entry; with `keep_longer` (auto-suppression) only an entry that
+ends sooner is replaced.
 """
 
 from __future__ import annotations
@@ -48,8 +49,16 @@ def _scope(tenant_id: int | None) -> ColumnElement[bool]:
     return Suppression.tenant_id == tenant_id
 
 
-async def add(db: Database, entries: list[Entry]) -> tuple[int, int]:
-    """Add or replace entries in one transaction; return (added, updated)."""
+def _ends_before(expires_at: datetime | None) -> ColumnElement[bool]:
+    """Entries that end before `expires_at` (None: never ends)."""
+    if expires_at is None:
+        return Suppression.expires_at.is_not(None)
+    return Suppression.expires_at < expires_at
+
+
+async def add(db: Database, entries: list[Entry], *, keep_longer: bool = False) -> tuple[int, int]:
+    """Add or replace entries in one transaction; return (added, updated). With `keep_longer`
+    an entry already there is replaced only if it ends sooner (a permanent one never is)."""
     added = updated = 0
     async with db.begin() as conn:
         if not db.is_sqlite:
@@ -67,13 +76,13 @@ async def add(db: Database, entries: list[Entry]) -> tuple[int, int]:
                 "created_at": entry.created_at,
                 "expires_at": entry.expires_at,
             }
-            result = await conn.execute(
-                update(Suppression)
-                .where(Suppression.address == entry.address, _scope(entry.tenant_id))
-                .values(**values)
-            )
+            same = (Suppression.address == entry.address, _scope(entry.tenant_id))
+            replaceable = (*same, _ends_before(entry.expires_at)) if keep_longer else same
+            result = await conn.execute(update(Suppression).where(*replaceable).values(**values))
             if result.rowcount:
                 updated += 1
+            elif keep_longer and (await conn.execute(select(Suppression.id).where(*same))).first():
+                continue  # there already, for at least as long
             else:
                 await conn.execute(
                     insert(Suppression).values(

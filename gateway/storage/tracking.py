@@ -1,5 +1,5 @@
 """Opens, clicks and unsubscribes through the gateway's own links: one `tracking_events` row
-each, people's and machines' alike, and the counts per recipient."""
+each, people's and machines' alike, the counts per recipient, and their purge."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, exists, func, insert, select
 
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, Tenant, TrackingEvent
 from gateway.types import RecipientState
+
+PURGE_CHUNK = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,14 @@ async def find_recipient(db: Database, queue_id: str, recipient_id: int) -> Reci
     return RecipientRef(recipient_id, message_id, tenant_id, tenant, address, ses_id, sent_at)
 
 
-async def insert_event(db: Database, event: NewTrackingEvent) -> None:
+async def insert_event(db: Database, event: NewTrackingEvent) -> bool:
+    """Store the event; whether it is the recipient's first of its kind."""
+    recipient = event.recipient
+    earlier = exists().where(
+        TrackingEvent.recipient_id == recipient.recipient_id, TrackingEvent.kind == event.kind
+    )
     async with db.begin() as conn:
+        first = not (await conn.execute(select(earlier))).scalar_one()
         await conn.execute(
             insert(TrackingEvent).values(
                 tenant_id=event.recipient.tenant_id,
@@ -95,6 +103,7 @@ async def insert_event(db: Database, event: NewTrackingEvent) -> None:
                 machine=event.machine,
             )
         )
+    return first
 
 
 async def message_tracking(db: Database, queue_id: str) -> list[RecipientTracking]:
@@ -129,3 +138,22 @@ async def message_tracking(db: Database, queue_id: str) -> list[RecipientTrackin
         else:
             facts |= {f"{kind}s": count, f"first_{kind}_at": first}
     return [RecipientTracking(rid, **facts) for rid, facts in found.items()]
+
+
+async def purge_events(db: Database, before: datetime, chunk: int = PURGE_CHUNK) -> int:
+    """Delete the events that occurred before `before`; return how many. Works in
+    transactions of at most `chunk` events."""
+    total = 0
+    while True:
+        old = (
+            select(TrackingEvent.id)
+            .where(TrackingEvent.occurred_at < before)
+            .order_by(TrackingEvent.id)
+            .limit(chunk)
+        )
+        async with db.begin() as conn:
+            ids = list((await conn.execute(old)).scalars())
+            if not ids:
+                return total
+            await conn.execute(delete(TrackingEvent).where(TrackingEvent.id.in_(ids)))
+        total += len(ids)

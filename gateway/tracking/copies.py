@@ -11,6 +11,7 @@ batches.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from dataclasses import dataclass
@@ -23,13 +24,33 @@ from gateway.storage import domains as domain_store
 from gateway.storage.database import Database
 from gateway.suppressions import lookup_key
 from gateway.tracking.rewrite import Rewrite, Rewritten, rewrite
-from gateway.tracking.tokens import LinkKind, Token, sign, signing_keys
+from gateway.tracking.tokens import LinkKind, Token, host_of, sign, signing_keys
 from gateway.types import Job
 
 log = logging.getLogger("gateway.tracking")
 
 CACHE_SECONDS = 10.0
 """How long a domain's tracking settings are reused: a change applies within this time."""
+
+
+def base_url(settings: Settings, tracking_host: str | None) -> str:
+    """`<scheme>://<host>` of a domain's links: `PUBLIC_URL`, with the domain's tracking host
+    (if it has one) in place of its host and port."""
+    base = settings.base_url
+    return f"{urlsplit(base).scheme}://{tracking_host}" if tracking_host else base
+
+
+def unreachable(url: str) -> bool:
+    """Whether the URL's host is a loopback or unspecified address, which no mail reader can
+    reach."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +73,11 @@ class Copier:
         self._job = job
         self._options = options
         self._strip_dkim = strip_dkim
+        self._host = host_of(urlsplit(options.base_url).netloc)
         self._ready: dict[int, bytes] = {}
 
     def _url(self, kind: LinkKind, recipient_id: int, path: str, url: str = "") -> str:
-        token = sign(self._key, Token(kind, self._job.id, recipient_id, url))
+        token = sign(self._key, Token(kind, self._job.id, recipient_id, self._host, url))
         return f"{self._options.base_url}/{path}/{token}"
 
     def rewrite(self, recipient_id: int) -> Rewritten:
@@ -100,10 +122,8 @@ class Tracking:
         self._settings = settings
         self._keys: tuple[bytes, ...] | None = None
         self._cache: dict[str, tuple[float, asyncio.Future[Options | None]]] = {}
-
-    def _base_url(self, host: str | None) -> str:
-        base = self._settings.base_url
-        return f"{urlsplit(base).scheme}://{host}" if host else base
+        self._swept_at = 0.0
+        self._warned = False
 
     async def options(self, mail_from: str) -> Options | None:
         """The tracking of the sender's domain (or the nearest parent); None: none at all."""
@@ -112,12 +132,13 @@ class Tracking:
         domain = mail_from.rpartition("@")[2].lower()
         if not domain:
             return None
+        now = time.monotonic()
         entry = self._cache.get(domain)
-        if entry is None or entry[0] <= time.monotonic() or _failed(entry[1]):
-            entry = (
-                time.monotonic() + CACHE_SECONDS,
-                asyncio.ensure_future(self._look_up(mail_from)),
-            )
+        if entry is None or entry[0] <= now or _failed(entry[1]):
+            if now - self._swept_at > CACHE_SECONDS:  # entries that ran out go, now and then
+                self._swept_at = now
+                self._cache = {name: kept for name, kept in self._cache.items() if kept[0] > now}
+            entry = (now + CACHE_SECONDS, asyncio.ensure_future(self._look_up(mail_from)))
             self._cache[domain] = entry
         return await asyncio.shield(entry[1])
 
@@ -131,13 +152,21 @@ class Tracking:
             info.open_tracking,
             info.click_tracking,
             info.unsubscribe,
-            self._base_url(info.tracking_host),
+            base_url(self._settings, info.tracking_host),
         )
-        return (
-            options
-            if options.open_tracking or options.click_tracking or options.unsubscribe
-            else None
-        )
+        if not (options.open_tracking or options.click_tracking or options.unsubscribe):
+            return None
+        if not self._warned and unreachable(options.base_url):
+            self._warned = True
+            log_event(
+                log,
+                "tracking-links-unreachable",
+                level=logging.WARNING,
+                domain=facts.domain_name,
+                base_url=options.base_url,
+                note="tracking links point at a loopback address: set PUBLIC_URL",
+            )
+        return options
 
     async def copier(self, job: Job) -> Copier | None:
         """The copier of `job` when its sender's domain tracks and the rewriter changes it;

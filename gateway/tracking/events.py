@@ -14,7 +14,8 @@ An unsubscribe is a POST, which scanners do not send: it is never a machine even
 suppresses the address for the tenant, reason `unsubscribe`.
 
 People's events are also recorded like SES's events (`gateway.storage.events`, so that they
-are folded into the recipient's report and counted) and queued for the tenant's webhooks.
+are folded into the recipient's report and counted) and queued for the tenant's webhooks; of
+a recipient's unsubscribes, only the first.
 """
 
 from __future__ import annotations
@@ -62,15 +63,6 @@ class Hit:
     client_address: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Recorded:
-    kind: EventKind
-    recipient: store.RecipientRef
-    machine: str | None
-    event_id: str | None
-    """The id it was recorded and sent to webhooks under; None for a machine event."""
-
-
 def anonymize(address: str) -> str:
     """The address with its last IPv4 octet or last 80 bits of IPv6 zeroed; "" for a non-IP."""
     try:
@@ -94,8 +86,9 @@ def machine_reason(
     return None
 
 
-async def record(db: Database, settings: Settings, hit: Hit) -> Recorded | None:
-    """Record the hit; None when its message or recipient is no longer stored (nothing is)."""
+async def record(db: Database, settings: Settings, hit: Hit) -> store.RecipientRef | None:
+    """Record the hit and return its recipient; None when its message or recipient is no longer
+    stored (nothing is recorded)."""
     kind = KINDS[hit.token.kind]
     recipient = await store.find_recipient(db, hit.token.queue_id, hit.token.recipient_id)
     if recipient is None:
@@ -110,10 +103,11 @@ async def record(db: Database, settings: Settings, hit: Hit) -> Recorded | None:
     event = store.NewTrackingEvent(
         recipient, kind.value, hit.at, hit.token.url, hit.user_agent[:1000], address[:64], machine
     )
-    await store.insert_event(db, event)
+    first = await store.insert_event(db, event)
     if kind is EventKind.UNSUBSCRIBE:
         await _unsubscribe(db, recipient)
-    event_id = None if machine else await _publish(db, kind, event)
+    if machine is None and (first or kind is not EventKind.UNSUBSCRIBE):
+        await _publish(db, kind, event)
     log_event(
         log,
         f"tracking-{kind.value}",
@@ -122,7 +116,7 @@ async def record(db: Database, settings: Settings, hit: Hit) -> Recorded | None:
         tenant=recipient.tenant,
         machine=machine,
     )
-    return Recorded(kind, recipient, machine, event_id)
+    return recipient
 
 
 async def _unsubscribe(db: Database, recipient: store.RecipientRef) -> None:
@@ -134,7 +128,7 @@ async def _unsubscribe(db: Database, recipient: store.RecipientRef) -> None:
     await suppress(db, recipient.address, recipient.tenant, "unsubscribe", detail)
 
 
-async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent) -> str:
+async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent) -> None:
     """Store a person's event like an SES event and queue it for the tenant's webhooks."""
     recipient = event.recipient
     event_id = f"{EVENT_ID_PREFIX}{uuid.uuid4()}"
@@ -184,4 +178,3 @@ async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent)
             (fact,),
         ),
     )
-    return event_id

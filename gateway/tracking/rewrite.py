@@ -9,10 +9,10 @@ inserted; the markup is never re-serialized.
 Left alone, with the reason in `Rewritten.skipped`:
 
 - the whole message when it has a `DKIM-Signature` field (`dkim-signed`), unless `strip_dkim`;
-- tracking when any part is `multipart/signed` (`signed: ...`), `multipart/encrypted`
-  (`encrypted: ...`), S/MIME `application/(x-)pkcs7-mime` (`smime: ...`), a PGP part
-  (`pgp: application/...`) or a text part carrying an inline PGP block (`pgp: inline`); the
-  unsubscribe fields are still added to the top-level header, which these signatures do not cover;
+- the whole message, unsubscribe fields included, when any part is `multipart/signed`
+  (`signed: ...`), `multipart/encrypted` (`encrypted: ...`), S/MIME `application/(x-)pkcs7-mime`
+  (`smime: ...`), a PGP part (`pgp: application/...`) or a text part carrying an inline PGP block
+  (`pgp: inline`);
 - an HTML part whose charset or transfer encoding cannot be decoded and encoded back byte for
   byte (`charset: ...`, `transfer-encoding: ...`); the other parts are still tracked.
 
@@ -31,6 +31,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from html.entities import html5
+from typing import AnyStr
 
 from gateway.message import split_header
 
@@ -134,10 +135,13 @@ def rewrite(data: bytes, options: Rewrite) -> Rewritten:
     first = data.find(b"\n")
     eol = b"\n" if first >= 0 and data[first - 1 : first] != b"\r" else b"\r\n"
     leaves: list[_Entity] = []
-    skipped = _walk(data, top, 0, leaves) or _inline_pgp(data, leaves)
+    protected = _walk(data, top, 0, leaves) or _inline_pgp(data, leaves)
+    if protected is not None:
+        return Rewritten(data, changed=False, skipped=protected, links=0, pixels=0)
+    skipped: str | None = None
     edits: list[tuple[int, int, bytes]] = []
     links = pixels = 0
-    if skipped is None and (options.open_pixel_url is not None or options.link is not None):
+    if options.open_pixel_url is not None or options.link is not None:
         for tracked in [_track_part(data, leaf, options, eol) for leaf in leaves if _is_body(leaf)]:
             if isinstance(tracked, str):
                 skipped = skipped or tracked
@@ -202,8 +206,8 @@ def _walk(data: bytes, entity: _Entity, depth: int, leaves: list[_Entity]) -> st
 def _parts(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int, int]]:
     """The (start, end) of each body part between the delimiter lines (RFC 2046 5.1.1).
 
-    A part runs up to its delimiter line: the line break before it, which RFC 2046 counts as the
-    delimiter's, stays at the end of the body, and every rewrite of a body keeps it.
+    A part ends before the line break that precedes its delimiter line: RFC 2046 counts that break
+    as the delimiter's, so no rewrite of a body can take it away.
     """
     delimiter = b"--" + boundary
     parts: list[tuple[int, int]] = []
@@ -218,7 +222,8 @@ def _parts(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
         if (found > start and data[found - 1] != _LF) or rest[2 * closing :].strip(b" \t"):
             continue  # not a delimiter line: "--boundary", then "--" to close, then blanks
         if part_start is not None:
-            parts.append((part_start, found))
+            line_break = 2 if data[found - 2 : found - 1] == b"\r" else 1
+            parts.append((part_start, max(part_start, found - line_break)))
         if closing:
             return parts
         part_start = min(line_end + 1, end)
@@ -262,6 +267,8 @@ def _inline_pgp(data: bytes, leaves: list[_Entity]) -> str | None:
 
 def _track_part(data: bytes, part: _Entity, options: Rewrite, eol: bytes) -> _Tracked | str | None:
     """The edits that track one HTML part, None when nothing changes, or why it is left alone."""
+    if part.body_start == part.header_end:
+        return None  # no empty line, so no body to add to
     encoding = _transfer_encoding(part)
     body = data[part.body_start : part.end]
     content = _decode(body, encoding)
@@ -322,14 +329,15 @@ def _unsubscribe_fields(url: str, eol: bytes, *, post: bool) -> bytes:
     return fields
 
 
-def _splice(data: bytes, edits: list[tuple[int, int, bytes]]) -> bytes:
-    pieces: list[bytes] = []
+def _splice(data: AnyStr, edits: list[tuple[int, int, AnyStr]]) -> AnyStr:
+    """data with each span data[start:end] replaced; the spans do not overlap."""
+    pieces: list[AnyStr] = []
     position = 0
     for start, end, replacement in sorted(edits, key=lambda edit: edit[0]):
         pieces += (data[position:start], replacement)
         position = end
     pieces.append(data[position:])
-    return b"".join(pieces)
+    return data[:0].join(pieces)
 
 
 def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
@@ -370,13 +378,7 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
     if options.open_pixel_url is not None:
         at = next((p for p in closing.values() if p >= 0), len(text.rstrip(_URL_SPACE)))
         edits.append((at, at, _pixel(options.open_pixel_url)))
-    pieces: list[str] = []
-    position = 0
-    for start, end, replacement in sorted(edits, key=lambda edit: edit[0]):
-        pieces += (text[position:start], replacement)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces), links, len(edits) - links
+    return _splice(text, edits), links, len(edits) - links
 
 
 def _tag(text: str, position: int) -> tuple[list[_Attribute], int] | None:
@@ -457,5 +459,5 @@ def _unescape_attribute(value: str) -> str:
 def _pixel(url: str) -> str:
     return (
         f'<img src="{html.escape(url)}" width="1" height="1" alt="" '
-        'style="display:block;border:0;width:1px;height:1px" />'
+        'style="border:0;width:1px;height:1px;">'
     )

@@ -1,9 +1,11 @@
 """Tracking tokens: what an open pixel, a tracked link or an unsubscribe link stands for, signed.
 
-A token names the kind of link, the message (queue id), the recipient (recipient row id) and,
-for a click, the URL it redirects to, so that only URLs the gateway wrote can redirect. It is
-`<payload>.<mac>`, both base64url without padding: the payload is the four fields joined by
-U+001F, the MAC the first 16 bytes of HMAC-SHA256 with a key derived from `SECRET_KEY`.
+A token names the kind of link, the message (queue id), the recipient (recipient row id), the
+host the link was written with and, for a click, the URL it redirects to, so that only URLs the
+gateway wrote can redirect, and only through the host it wrote them with (no tenant can use
+another tenant's tracking host as a redirector). It is `<payload>.<mac>`, both base64url without
+padding: the payload is the five fields joined by U+001F, the MAC the first 16 bytes of
+HMAC-SHA256 with a key derived from `SECRET_KEY`.
 
 Key rotation: tokens are signed with the current key and verified with it or with any of
 `PREVIOUS_SECRET_KEYS`, so links in mail sent before a change keep working.
@@ -18,11 +20,11 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from urllib.parse import urlsplit
 
 from config import Settings
+from gateway.crypto import derive as derive_key
+from gateway.crypto import previous_keys
 from gateway.exceptions import NotFoundError
 from gateway.secret_key import load_secret_key
 
@@ -41,6 +43,8 @@ class Token:
     kind: LinkKind
     queue_id: str
     recipient_id: int
+    host: str
+    """The host of the link, as `host_of` gives it."""
     url: str = ""
     """The original URL of a click; empty for the others."""
 
@@ -51,15 +55,20 @@ class InvalidTokenError(NotFoundError):
 
 def derive(secret_key: bytes) -> bytes:
     """The signing key for tracking tokens, apart from every other use of `SECRET_KEY`."""
-    return HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=b"ses-gateway tracking tokens"
-    ).derive(secret_key)
+    return derive_key(secret_key, b"ses-gateway tracking tokens")
 
 
 def signing_keys(settings: Settings) -> tuple[bytes, ...]:
     """The derived keys: the current one (signs and verifies), then the previous ones."""
-    previous = [key.get_secret_value().encode("utf-8") for key in settings.previous_secret_keys]
-    return tuple(derive(key) for key in (load_secret_key(settings), *previous))
+    return tuple(derive(key) for key in (load_secret_key(settings), *previous_keys(settings)))
+
+
+def host_of(authority: str) -> str:
+    """The host of a URL's authority or of a `Host` field: lower case, without the port."""
+    try:
+        return urlsplit(f"//{authority}").hostname or ""
+    except ValueError:  # an unclosed IPv6 bracket
+        return ""
 
 
 def _b64(data: bytes) -> str:
@@ -76,13 +85,14 @@ def _mac(key: bytes, payload: bytes) -> bytes:
 
 def sign(key: bytes, token: Token) -> str:
     """The token as text for a URL path, signed with `key` (a derived key)."""
-    fields = (token.kind.value, token.queue_id, str(token.recipient_id), token.url)
+    fields = (token.kind.value, token.queue_id, str(token.recipient_id), token.host, token.url)
     payload = SEPARATOR.join(fields).encode("utf-8")
     return f"{_b64(payload)}.{_b64(_mac(key, payload))}"
 
 
-def verify(keys: Sequence[bytes], text: str, kind: LinkKind) -> Token:
-    """The token `text` stands for, if one of `keys` signed it and it is of `kind`."""
+def verify(keys: Sequence[bytes], text: str, kind: LinkKind, host: str) -> Token:
+    """The token `text` stands for, if one of `keys` signed it, it is of `kind`, and it was
+    written for `host` (a request's `Host` field)."""
     encoded, _, mac = text.partition(".")
     try:
         payload, given = _unb64(encoded), _unb64(mac)
@@ -90,7 +100,9 @@ def verify(keys: Sequence[bytes], text: str, kind: LinkKind) -> Token:
         raise InvalidTokenError("unknown or altered link") from exc
     if not any(hmac.compare_digest(_mac(key, payload), given) for key in keys):
         raise InvalidTokenError("unknown or altered link")
-    parts = payload.decode("utf-8").split(SEPARATOR, 3)
-    if len(parts) != 4 or parts[0] != kind.value or not parts[2].isdigit():
+    parts = payload.decode("utf-8").split(SEPARATOR, 4)
+    if len(parts) != 5 or parts[0] != kind.value or not parts[2].isdigit():
         raise InvalidTokenError("unknown or altered link")
-    return Token(kind, parts[1], int(parts[2]), parts[3])
+    if parts[3] != host_of(host):
+        raise InvalidTokenError("unknown link for this host")
+    return Token(kind, parts[1], int(parts[2]), parts[3], parts[4])

@@ -24,9 +24,10 @@ def cli(cli: Any) -> Any:
 
 @pytest.fixture
 def receiver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    """A webhook receiver (not started), trusted by the CLI."""
+    """A webhook receiver (not started) on loopback, trusted by the CLI."""
     found = Receiver(tmp_path / "receiver")
     monkeypatch.setenv("SES_GATEWAY_WEBHOOK_CA_FILE", str(found.ca_file))
+    monkeypatch.setenv("SES_GATEWAY_WEBHOOK_ALLOW_PRIVATE", "true")
     yield found
     asyncio.run(found.stop())
 

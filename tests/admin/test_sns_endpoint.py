@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import smtplib
 from datetime import UTC, datetime
@@ -15,12 +16,14 @@ from sqlalchemy import text
 
 from admin.app import Readiness, create_app
 from admin.sns import SnsEndpoint
+from gateway import events
 from gateway.ses import SesClientProvider, SesIdentities
-from gateway.storage import notifications, suppressions, tenants
+from gateway.sns import Fetch, SnsVerifier
+from gateway.storage import domains, notifications, suppressions, tenants
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.smtp import protocol_only
-from tests.support.snssigner import TOPIC_ARN, SnsSigner, body
+from tests.support.snssigner import TOPIC_ARN, SnsSigner, body, fake_sns
 
 pytestmark = protocol_only
 EVENTS = Path(__file__).parents[1] / "data" / "ses-events"
@@ -35,13 +38,19 @@ def bounce_for(ses_message_id: str, recipient: str) -> str:
 
 
 def endpoint(
-    db: Database, tmp_path: Path, signer: SnsSigner, **overrides: Any
+    db: Database, tmp_path: Path, signer: SnsSigner, fetch: Fetch | None = None, **overrides: Any
 ) -> httpx.AsyncClient:
+    """The HTTP app with `/sns/ses`; `fetch`: how it reaches SNS (default: the internet)."""
     settings = make_settings(tmp_path, db.url, **{"sns_topic_arns": [TOPIC_ARN], **overrides})
     certs = settings.data_dir / "sns-certs"
     certs.mkdir(parents=True, exist_ok=True)
     (certs / signer.cert_name).write_bytes(signer.cert_pem)
-    app = create_app(Readiness(db), SnsEndpoint.from_settings(db, settings))
+    sns = SnsEndpoint.from_settings(db, settings)
+    if fetch is not None:
+        topics = frozenset(settings.sns_topic_arns)
+        verifier = SnsVerifier(certs, topics, settings.sns_max_age, fetch=fetch)
+        sns = dataclasses.replace(sns, verifier=verifier)
+    app = create_app(Readiness(db), sns)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
@@ -95,9 +104,69 @@ async def test_an_unsubscription_is_raised_as_a_notification(db: Database, tmp_p
         response = await http.post(
             "/sns/ses", content=body(signer.confirmation("UnsubscribeConfirmation"))
         )
-    assert response.json() == {"status": "unsubscribed"}
+    assert response.json() == {"status": "unsubscribed", "duplicate": False}
     [raised] = await notifications.list_notifications(db, unread=True)
     assert (raised.tenant, raised.kind, raised.subject) == (None, "sns.unsubscribed", TOPIC_ARN)
+
+
+async def test_repeated_confirmations_are_handled_once(db: Database, tmp_path: Path) -> None:
+    """SNS retries confirmations too: each MessageId is confirmed, recorded and raised once."""
+    signer = SnsSigner()
+    subscribe = body(signer.confirmation())
+    unsubscribe = body(signer.confirmation("UnsubscribeConfirmation"))
+    async with fake_sns() as sns, endpoint(db, tmp_path, signer, sns.fetch()) as http:
+        answers = [(await http.post("/sns/ses", content=b)).json() for b in [subscribe] * 2]
+        answers += [(await http.post("/sns/ses", content=b)).json() for b in [unsubscribe] * 2]
+        again = await http.post("/sns/ses", content=subscribe)
+
+    assert [(a["status"], a["duplicate"]) for a in answers] == [
+        ("confirmed", False),
+        ("confirmed", True),
+        ("unsubscribed", False),
+        ("unsubscribed", True),
+    ]
+    assert again.json()["duplicate"] is True
+    assert len(sns.confirmed) == 1
+    activity = await domains.list_activity(db, kinds=["sns.subscribed", "sns.unsubscribed"])
+    assert sorted(a.kind for a in activity) == ["sns.subscribed", "sns.unsubscribed"]
+    assert len(await notifications.list_notifications(db, unread=True)) == 1
+
+
+async def test_a_row_the_database_refuses_gets_503_and_is_stored_on_the_retry(
+    db: Database, tmp_path: Path
+) -> None:
+    """Not a repeat but an integrity violation (here a unique index the test adds; in life a
+    tenant or recipient deleted meanwhile): SNS is told to retry, with a JSON body."""
+    signer = SnsSigner()
+    async with db.begin() as conn:
+        await conn.execute(
+            text("CREATE UNIQUE INDEX one_per_address ON recipient_events (address)")
+        )
+    first = signer.notification(bounce_for("unknown-id", "x@example.org"))
+    second = signer.notification(bounce_for("unknown-id", "x@example.org"))
+    async with endpoint(db, tmp_path, signer) as http:
+        assert (await http.post("/sns/ses", content=body(first))).status_code == 200
+        refused = await http.post("/sns/ses", content=body(second))
+        async with db.begin() as conn:
+            await conn.execute(text("DROP INDEX one_per_address"))
+        retried = await http.post("/sns/ses", content=body(second))
+    assert refused.status_code == 503
+    assert "SNS will retry" in refused.json()["error"]["message"]
+    assert retried.json()["duplicate"] is False
+
+
+async def test_any_other_failure_gets_503_with_a_json_body(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def failing(*_: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(events, "ingest", failing)
+    signer = SnsSigner()
+    async with endpoint(db, tmp_path, signer) as http:
+        response = await http.post("/sns/ses", content=body(signer.notification()))
+    assert response.status_code == 503
+    assert "SNS will retry" in response.json()["error"]["message"]
 
 
 async def test_no_topic_is_trusted_until_one_is_configured(db: Database, tmp_path: Path) -> None:

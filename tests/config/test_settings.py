@@ -86,6 +86,49 @@ def test_a_bad_setting_is_one_line_naming_it(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (
+            {"WEBHOOK_RETRY_BASE_DELAY": "60", "WEBHOOK_RETRY_MAX_DELAY": "59"},
+            f"{ENV}WEBHOOK_RETRY_MAX_DELAY must be at least {ENV}WEBHOOK_RETRY_BASE_DELAY",
+        ),
+        (
+            {"EVENT_RETENTION_DAYS": "6", "REPUTATION_WINDOW_DAYS": "1"},
+            f"{ENV}EVENT_RETENTION_DAYS must be at least {ENV}REPUTATION_WINDOW_DAYS and 7 days",
+        ),
+        (
+            {"EVENT_RETENTION_DAYS": "29", "REPUTATION_WINDOW_DAYS": "30"},
+            f"{ENV}EVENT_RETENTION_DAYS must be at least {ENV}REPUTATION_WINDOW_DAYS and 7 days",
+        ),
+    ],
+)
+def test_settings_that_contradict_each_other_are_refused(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], says: str
+) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(f"{ENV}{name}", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(says)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_shortest_consistent_retention_and_retry_settings_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "EVENT_RETENTION_DAYS": "30",
+        "REPUTATION_WINDOW_DAYS": "30",
+        "WEBHOOK_RETRY_BASE_DELAY": "60",
+        "WEBHOOK_RETRY_MAX_DELAY": "60",
+    }.items():
+        monkeypatch.setenv(f"{ENV}{name}", value)
+    settings = load_settings()
+    assert (settings.event_retention_days, settings.webhook_retry_max_delay) == (30, 60)
+    assert load_settings(event_retention_days=7, reputation_window_days=7).event_retention_days == 7
+
+
 def test_missing_or_broken_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")

@@ -469,6 +469,30 @@ async def test_unreadable_payloads_are_stored_and_acknowledged(db: Database, pay
     assert (await store.get_event(db, result.event_id)).payload == payload
 
 
+async def test_strings_longer_than_their_columns_are_cut(db: Database) -> None:
+    """PostgreSQL refuses a string longer than its `String(n)` column: SES's are cut to fit."""
+    owner = await tenant(db)
+    queue_id, ses_id = await sent_message(db, owner.id, ["a@example.org"])
+    long_address = "l" * 400 + "@example.org"
+    document = json.loads(bounce(ses_id, "a@example.org", "T" * 500, "S" * 500))
+    document["bounce"]["bouncedRecipients"][0]["status"] = "5" * 500
+    document["bounce"]["bouncedRecipients"].append({"emailAddress": long_address})
+    await ingest(db, json.dumps(document))
+    document = json.loads(complaint(ses_id, "a@example.org"))
+    document["complaint"] |= {"complaintFeedbackType": "f" * 500, "complaintSubType": "c" * 500}
+    await ingest(db, json.dumps(document))
+    unknown = await ingest(
+        db, json.dumps({"eventType": "E" * 500, "mail": {"messageId": "m" * 500}})
+    )
+
+    bounced, long, complained = (await store.events_for_message(db, queue_id)).events
+    assert (bounced.bounce_type, bounced.subtype, bounced.status) == ("T" * 32, "S" * 64, "5" * 32)
+    assert long.address == long_address[:320]
+    assert (complained.subtype, complained.feedback_type) == ("c" * 64, "f" * 64)
+    stored = await store.get_event(db, unknown.event_id)
+    assert (stored.ses_type, stored.ses_message_id) == ("E" * 64, "m" * 128)
+
+
 # -- Suppression -----------------------------------------------------------------------------
 
 
@@ -577,6 +601,22 @@ async def test_transient_bounces_count_per_tenant(db: Database) -> None:
     await transient(db, first.id, "away@example.org", NOW + timedelta(hours=1))
     result = await transient(db, second.id, "away@example.org", NOW + timedelta(hours=2))
     assert result.suppressed == ()
+
+
+async def test_a_transient_bounce_reported_twice_counts_once(db: Database) -> None:
+    """Identity notifications and event publishing both on: SES reports each bounce twice."""
+    owner = await tenant(db)
+    address = "away@example.org"
+    for day in (0, 1):
+        at = NOW + timedelta(days=day)
+        _, ses_id = await sent_message(db, owner.id, [address], at=at - timedelta(minutes=1))
+        published = bounce(ses_id, address, "Transient", "MailboxFull")
+        notified = json.loads(published)
+        notified["notificationType"] = notified.pop("eventType")
+        for payload in (published, json.dumps(notified)):
+            assert (await ingest(db, payload, at=at)).suppressed == ()
+    third = await transient(db, owner.id, address, NOW + timedelta(days=2))
+    assert third.suppressed == (address,)
 
 
 async def test_transient_bounce_limit_zero_never_suppresses(db: Database) -> None:

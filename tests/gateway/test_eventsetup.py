@@ -1,6 +1,6 @@
-"""`gateway.eventsetup`: the public URL, updating an event destination that differs, what is
-stored, and sending with the default configuration set. SESv2 is the fake SES (moto has no event
-destinations), SNS is moto."""
+"""`gateway.eventsetup`: the public URL, updating an event destination that differs, asking
+again for a pending subscription's confirmation, what is stored, and sending with the default
+configuration set. SESv2 is the fake SES (moto has no event destinations), SNS is moto."""
 
 from __future__ import annotations
 
@@ -12,10 +12,19 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sns.models import SNSBackend, sns_backends
 
 from gateway.eventsetup import DESTINATION_NAME, Action, StoredSnsSetup, endpoint_url, set_up
 from gateway.exceptions import InvalidInputError
-from gateway.ses import EVENT_TYPES, Outgoing, SesClientProvider, SesEventPublishing, SesSender
+from gateway.ses import (
+    EVENT_TYPES,
+    PENDING_CONFIRMATION,
+    Outgoing,
+    SesClientProvider,
+    SesEventPublishing,
+    SesSender,
+)
 from gateway.sns import SnsVerifier
 from gateway.storage import snssetups
 from gateway.storage.database import Database
@@ -99,6 +108,41 @@ async def test_an_event_destination_that_differs_is_updated(
     assert destination["Enabled"] is True
     assert destination["SnsDestination"]["TopicArn"] == report.topic_arn
     assert sorted(destination["MatchingEventTypes"]) == sorted(EVENT_TYPES)
+
+
+async def test_a_subscription_pending_confirmation_is_subscribed_again(
+    db: Database, publishing: SesEventPublishing, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto confirms HTTPS subscriptions at once; SNS lists them as `PendingConfirmation` until
+    the endpoint confirms. moto runs in this process: the test puts its subscription back to
+    pending, and records the Subscribe calls that reach it."""
+    settings = make_settings(tmp_path, db.url)
+    report = await set_up(db, publishing, settings, URL)
+    backend = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+    [subscription] = backend.subscriptions.values()
+    subscription.arn = PENDING_CONFIRMATION
+    subscribed: list[tuple[str, str]] = []
+    real_subscribe = SNSBackend.subscribe
+
+    def subscribe(self: SNSBackend, topic_arn: str, endpoint: str, protocol: str) -> Any:
+        subscribed.append((topic_arn, endpoint))
+        return real_subscribe(self, topic_arn, endpoint, protocol)
+
+    monkeypatch.setattr(SNSBackend, "subscribe", subscribe)
+
+    async def subscription_step() -> tuple[Action, str]:
+        report = await set_up(db, publishing, settings, URL)
+        [step] = [step for step in report.steps if step.resource == "subscription"]
+        return step.action, step.detail
+
+    action, detail = await subscription_step()
+    assert action == Action.CONFIRMATION_REQUESTED
+    assert detail.startswith("it was pending confirmation")
+    assert subscribed == [(report.topic_arn, report.endpoint)]
+
+    subscription.arn = "arn:confirmed"
+    assert await subscription_step() == (Action.REUSED, "confirmed: arn:confirmed")
+    assert len(subscribed) == 1
 
 
 async def test_the_last_configuration_set_made_default_is_the_only_default(db: Database) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -10,6 +12,7 @@ from config import Settings
 from gateway import accounts, reputation
 from gateway.reputation import Level, Thresholds, assess, percent
 from gateway.storage import domains as activity
+from gateway.storage import events as events_store
 from gateway.storage import notifications, tenants
 from gateway.storage.database import Database
 from gateway.types import TenantInfo
@@ -202,3 +205,43 @@ async def test_a_resumed_tenant_is_judged_on_its_sends_after_the_pause(db: Datab
     for i in range(5):
         result = await ingest(db, bounce(fresh, f"r{i}-1@example.org"))
     assert result.reputation == "paused"
+
+
+async def test_two_processes_judging_at_once_pause_once(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await tenant(db)
+    ses_id = await sends(db, owner, 100)
+    unjudged = Settings(reputation_min_sends=1000)
+    for i in range(5):
+        await ingest(db, bounce(ses_id, f"r{i}-1@example.org"), unjudged)
+    both_counted = asyncio.Barrier(2)
+    count = events_store.reputation_counts
+
+    async def count_then_wait(*args: Any) -> tuple[int, int, int]:
+        """Both checks have read the tenant unpaused before either acts."""
+        counts = await count(*args)
+        await both_counted.wait()
+        return counts
+
+    monkeypatch.setattr(events_store, "reputation_counts", count_then_wait)
+    other = Database(database_url)
+    try:
+        checks = await asyncio.gather(
+            reputation.check_tenant(db, Settings(), owner.id, NOW),
+            reputation.check_tenant(other, Settings(), owner.id, NOW),
+        )
+    finally:
+        await other.close()
+    assert sorted(str(c.action) for c in checks) == ["None", "paused"]
+    assert await kinds(db, owner) == ["tenant.paused"]
+    raised = await notifications.list_notifications(db, owner.name, unread=True)
+    assert [n.kind for n in raised] == ["tenant.paused"]
+
+
+async def test_a_paused_tenant_is_not_paused_again(db: Database) -> None:
+    owner = await tenant(db)
+    await accounts.pause_tenant(db, owner.name, "contract ended")
+    assert not await activity.pause_tenant(db, owner.id, "6%", "tenant.paused", "", "", NOW)
+    assert await paused_reason(db, owner) == "contract ended"
+    assert await kinds(db, owner) == []

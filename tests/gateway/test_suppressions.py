@@ -19,6 +19,7 @@ from gateway.storage.database import Database
 from gateway.storage.models import Refusal
 from gateway.types import RecipientState
 from tests.conftest import Gateway, client_tls, settled
+from tests.gateway.test_events import NOW, bounce, ingest, sent_message, transient
 from tests.support.fakeses import FakeSes
 from tests.support.smtp import protocol_only
 
@@ -85,6 +86,8 @@ def test_a_bad_date_is_refused() -> None:
 
 
 # -- storage, on both databases ------------------------------------------------------------
+
+DAY = timedelta(days=1)
 
 
 async def tenant(db: Database, name: str) -> int:
@@ -168,6 +171,56 @@ async def test_adding_again_in_the_same_scope_replaces_the_entry(db: Database) -
         ("x@example.org", None, "complaint"),
         ("x@example.org", "acme", "manual"),
     ]
+
+
+async def test_keep_longer_never_shortens_an_entry(db: Database) -> None:
+    """Auto-suppression adds with `keep_longer`: under the same lock as the write, a permanent
+    entry is never replaced by an expiring one, nor a later expiry by an earlier one."""
+    acme = await tenant(db, "acme")
+    now = suppressions.now()
+
+    def entry(address: str, expires_at: datetime | None) -> store.Entry:
+        return store.Entry(address, acme, "bounce", f"until {expires_at}", now, expires_at)
+
+    async def expiry(address: str) -> datetime | None:
+        [found] = await store.list_suppressions(db, acme, contains=address)
+        return found.expires_at
+
+    await store.add(db, [entry("hard@example.org", None), entry("soft@example.org", now + DAY)])
+    shorter = [entry("hard@example.org", now + DAY), entry("soft@example.org", now + DAY / 2)]
+    assert await store.add(db, shorter, keep_longer=True) == (0, 0)
+    assert await expiry("hard@example.org") is None
+    assert await expiry("soft@example.org") == now + DAY
+
+    longer = [entry("soft@example.org", now + 2 * DAY), entry("new@example.org", now + DAY)]
+    assert await store.add(db, longer, keep_longer=True) == (1, 1)
+    assert await expiry("soft@example.org") == now + 2 * DAY
+    assert await store.add(db, [entry("soft@example.org", None)], keep_longer=True) == (0, 1)
+    assert await expiry("soft@example.org") is None
+
+
+async def test_a_permanent_suppression_outlives_a_later_transient_one(db: Database) -> None:
+    acme = await tenant(db, "acme")
+    address = "gone@example.org"
+    _, ses_id = await sent_message(db, acme, [address], at=NOW - timedelta(hours=2))
+    assert (await ingest(db, bounce(ses_id, address), at=NOW - timedelta(hours=1))).suppressed
+    for minutes in (1, 2, 3):
+        result = await transient(db, acme, address, NOW + timedelta(minutes=minutes))
+        assert result.suppressed == ()
+    entry = await store.get(db, address, acme)
+    assert entry is not None
+    assert (entry.reason, entry.expires_at) == ("bounce", None)
+    assert entry.detail.startswith("Permanent/General bounce")
+
+
+async def test_a_manual_addition_replaces_even_a_permanent_entry(db: Database) -> None:
+    """`suppression add` (and import) replace whatever is there: the operator decides."""
+    await tenant(db, "acme")
+    await suppressions.add(db, "x@example.org", "acme", reason="complaint")
+    until = suppressions.now() + DAY
+    entry, added = await suppressions.add(db, "x@example.org", "acme", expires_at=until)
+    assert not added
+    assert (entry.reason, entry.expires_at) == ("manual", until)
 
 
 async def test_remove_takes_one_scope(db: Database) -> None:

@@ -50,6 +50,7 @@ def settings_for(tmp_path: Path, db: Database, receiver: Receiver, **overrides: 
         "webhook_retry_base_delay": 0.1,
         "webhook_retry_max_delay": 0.3,
         "webhook_timeout": 3,
+        "webhook_allow_private": True,
     }
     return make_settings(tmp_path, db.url, **(values | overrides))
 
@@ -60,7 +61,9 @@ async def hook(
     """A webhook of `tenant` (made if needed) to the receiver, which learns its secret."""
     if tenant not in {t.name for t in await tenants.list_tenants(db)}:
         await accounts.create_tenant(db, tenant)
-    webhook, secret = await webhooks.add(db, SECRET_KEY, tenant, receiver.url, events)
+    webhook, secret = await webhooks.add(
+        db, SECRET_KEY, tenant, receiver.url, events, allow_private=True
+    )
     receiver.secret = secret
     return webhook
 
@@ -158,7 +161,56 @@ def test_the_payload_has_every_field_of_version_1() -> None:
 )
 def test_only_https_urls_are_accepted(url: str, says: str) -> None:
     with pytest.raises(InvalidInputError, match=says):
-        webhooks.check_url(url)
+        webhooks.check_url(url, allow_private=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cr3t@hooks.example/ses",
+        "https://s3cr3t@hooks.example/",
+        "https://:s3cr3t@h/",
+    ],
+)
+def test_urls_with_a_user_or_password_are_refused(url: str) -> None:
+    with pytest.raises(InvalidInputError, match="must not carry a user or password") as refused:
+        webhooks.check_url(url, allow_private=True)
+    assert "s3cr3t" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LocalHost.",
+        "api.localhost",
+        "127.0.0.1",
+        "10.0.0.5",
+        "172.16.1.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "240.0.0.1",
+        "224.0.0.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[fe80::1%25eth0]",
+        "[fc00::1]",
+    ],
+)
+def test_private_hosts_are_refused_unless_allowed(host: str) -> None:
+    url = f"https://{host}:8443/hook"
+    with pytest.raises(InvalidInputError, match="WEBHOOK_ALLOW_PRIVATE is off"):
+        webhooks.check_url(url, allow_private=False)
+    assert webhooks.check_url(url, allow_private=True) == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example/ses", "https://93.184.215.14/", "https://[2606:4700::1]/"]
+)
+def test_public_hosts_are_accepted(url: str) -> None:
+    assert webhooks.check_url(url, allow_private=False) == url
 
 
 def test_event_types_are_checked() -> None:
@@ -259,6 +311,28 @@ async def test_an_untrusted_certificate_is_a_failure(
     assert attempt.status_code is None
     assert "certificate" in (attempt.error or "").lower()
     assert receiver.requests == 0
+
+
+async def test_a_name_that_resolves_to_a_private_address_is_not_posted_to(
+    db: Database, tmp_path: Path, receiver: Receiver
+) -> None:
+    """Registered while private hosts were allowed, or its DNS changed since: every connection
+    checks what the name resolves to."""
+    await accounts.create_tenant(db, "acme")
+    url = f"https://localhost:{receiver.port}/hook"
+    webhook, _ = await webhooks.add(db, SECRET_KEY, "acme", url, (), allow_private=True)
+    await receiver.start()
+    closed = settings_for(tmp_path, db, receiver, webhook_allow_private=False)
+
+    refused = await webhooks.send_test(db, closed, SECRET_KEY, webhook.id)
+    allowed = await webhooks.send_test(
+        db, settings_for(tmp_path, db, receiver), SECRET_KEY, webhook.id
+    )
+
+    assert refused.attempt.status_code is None
+    assert "localhost has no public address" in (refused.attempt.error or "")
+    # Allowed, it reaches the receiver, whose certificate names 127.0.0.1 only.
+    assert "hostname mismatch" in (allowed.attempt.error or "").lower()
 
 
 async def test_the_filter_chooses_the_event_types(db: Database, receiver: Receiver) -> None:

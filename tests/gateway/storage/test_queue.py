@@ -126,3 +126,14 @@ async def test_released_leases_can_be_claimed_at_once(db: Database) -> None:
     await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
     await queue.release(db, "w1")
     assert len(await queue.claim(db, "w2", 10, NOW, NOW + LEASE)) == 1
+
+
+async def test_a_paused_tenants_messages_wait_until_it_is_resumed(db: Database) -> None:
+    [paused_id] = await spool(db)
+    [other_id] = await spool(db)
+    tenant = (await queue.message_status(db, paused_id)).tenant
+    await accounts.pause_tenant(db, tenant, "bounce rate 5% over the last 100 sends")
+    assert [job.id for job in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)] == [other_id]
+    assert (await queue.message_status(db, paused_id)).state == queue.QUEUED
+    await accounts.pause_tenant(db, tenant, None)
+    assert [job.id for job in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)] == [paused_id]

@@ -1,5 +1,6 @@
 """Recording tracking hits: people's events as events of the recipient, machines' apart,
-addresses anonymized, and an unsubscribe suppressing for the tenant."""
+addresses anonymized, an unsubscribe suppressing for the tenant (and published once), and the
+events purged with the others."""
 
 from __future__ import annotations
 
@@ -7,21 +8,23 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from config import Settings
-from gateway import accounts
+from gateway import accounts, webhooks
+from gateway.housekeeping import tidy
 from gateway.storage import events as event_store
 from gateway.storage import queue
 from gateway.storage import suppressions as suppression_store
 from gateway.storage import tracking as store
 from gateway.storage.database import Database
-from gateway.storage.models import TrackingEvent
+from gateway.storage.models import TrackingEvent, WebhookDelivery
 from gateway.tracking.events import Hit, anonymize, machine_reason, record
 from gateway.tracking.tokens import LinkKind, Token
 from gateway.types import EventKind, JobResult, NewMessage, RecipientOutcome, RecipientState
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+HOST = "track.example.com"
 
 
 @pytest.mark.parametrize(
@@ -85,11 +88,10 @@ def settings(tmp_path: Path, **overrides: object) -> Settings:
 
 async def test_a_persons_click_is_an_event_of_the_recipient(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    token = Token(LinkKind.CLICK, queue_id, rid, "https://shop.example/")
+    token = Token(LinkKind.CLICK, queue_id, rid, HOST, "https://shop.example/")
     done = await record(db, settings(tmp_path), Hit(token, NOW, "Thunderbird", "198.51.100.77"))
     assert done is not None
-    assert done.machine is None
-    assert done.event_id is not None
+    assert (done.queue_id, done.recipient_id) == (queue_id, rid)
     report = await event_store.events_for_message(db, queue_id)
     assert (report.recipients[0].clicks, report.recipients[0].clicked_at) == (1, NOW)
     assert report.events[0].detail == "https://shop.example/"
@@ -97,23 +99,26 @@ async def test_a_persons_click_is_an_event_of_the_recipient(db: Database, tmp_pa
     assert (row.clicks, row.first_click_at, row.machine_clicks) == (1, NOW, 0)
 
 
-async def test_machine_opens_are_counted_apart(db: Database, tmp_path: Path) -> None:
+async def test_machine_opens_and_clicks_are_counted_apart(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    token = Token(LinkKind.OPEN, queue_id, rid)
-    done = await record(db, settings(tmp_path), Hit(token, NOW, "Mozilla/5.0", "17.58.1.2"))
-    assert done is not None
-    assert done.machine == "apple-mpp"
-    assert done.event_id is None
+    opened = Token(LinkKind.OPEN, queue_id, rid, HOST)
+    clicked = Token(LinkKind.CLICK, queue_id, rid, HOST, "https://shop.example/")
+    scanning = settings(tmp_path, tracking_scanner_window=10)
+    await record(db, settings(tmp_path), Hit(opened, NOW, "Mozilla/5.0", "17.58.1.2"))
+    await record(db, scanning, Hit(clicked, NOW + timedelta(seconds=1), "Scanner/1"))
+    await record(db, scanning, Hit(clicked, NOW + timedelta(seconds=2), "Scanner/1"))
     report = await event_store.events_for_message(db, queue_id)
-    assert report.recipients[0].opens == 0
+    assert (report.recipients[0].opens, report.recipients[0].clicks) == (0, 0)
     assert await event_store.count_events(db) == {}
+    await record(db, settings(tmp_path), Hit(opened, NOW + timedelta(hours=1), "Thunderbird"))
     [row] = await store.message_tracking(db, queue_id)
-    assert (row.opens, row.machine_opens) == (0, 1)
+    assert (row.opens, row.machine_opens, row.clicks, row.machine_clicks) == (1, 1, 0, 2)
+    assert row.first_open_at == NOW + timedelta(hours=1)
 
 
 async def test_the_client_address_is_kept_whole_when_asked(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    token = Token(LinkKind.OPEN, queue_id, rid)
+    token = Token(LinkKind.OPEN, queue_id, rid, HOST)
     for anonymized in (True, False):
         values = settings(tmp_path, tracking_anonymize_ip=anonymized)
         await record(db, values, Hit(token, NOW, "Thunderbird", "198.51.100.77"))
@@ -125,19 +130,44 @@ async def test_the_client_address_is_kept_whole_when_asked(db: Database, tmp_pat
 
 async def test_an_unsubscribe_suppresses_for_the_tenant(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid)
+    token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid, HOST)
     done = await record(db, settings(tmp_path), Hit(token, NOW, "Mozilla/5.0", "192.0.2.1"))
     assert done is not None
-    assert done.machine is None
-    entry = await suppression_store.get(db, "alice@example.org", done.recipient.tenant_id)
+    entry = await suppression_store.get(db, "alice@example.org", done.tenant_id)
     assert entry is not None
     assert entry.reason == "unsubscribe"
     report = await event_store.events_for_message(db, queue_id)
     assert report.recipients[0].unsubscribed_at == NOW
 
 
+async def test_only_the_first_unsubscribe_is_published(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    await webhooks.add(db, b"key", "acme", "https://hooks.example/in", (), allow_private=False)
+    token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid, HOST)
+    for minutes in range(3):
+        hit = Hit(token, NOW + timedelta(minutes=minutes), "Mozilla/5.0 (X11)")
+        assert await record(db, settings(tmp_path), hit) is not None
+    assert await event_store.count_events(db) == {EventKind.UNSUBSCRIBE: 1}
+    async with db.read() as conn:
+        queued = select(func.count()).select_from(WebhookDelivery)
+        assert (await conn.execute(queued)).scalar_one() == 1
+    [row] = await store.message_tracking(db, queue_id)
+    assert row.unsubscribed_at == NOW
+
+
 async def test_an_unknown_recipient_records_nothing(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    token = Token(LinkKind.CLICK, queue_id, rid + 1, "https://shop.example/")
+    token = Token(LinkKind.CLICK, queue_id, rid + 1, HOST, "https://shop.example/")
     assert await record(db, settings(tmp_path), Hit(token, NOW)) is None
     assert await store.message_tracking(db, queue_id) == []
+
+
+async def test_old_tracking_events_are_purged_hourly(db: Database, tmp_path: Path) -> None:
+    queue_id, rid = await sent_message(db)
+    token = Token(LinkKind.OPEN, queue_id, rid, HOST)
+    values = settings(tmp_path, event_retention_days=30)
+    for days in (31, 29):
+        await record(db, values, Hit(token, NOW - timedelta(days=days), "Thunderbird"))
+    await tidy(db, values, NOW)
+    [row] = await store.message_tracking(db, queue_id)
+    assert (row.opens, row.first_open_at) == (1, NOW - timedelta(days=29))
