@@ -14,7 +14,8 @@ from starlette.routing import Route
 
 from admin.sns import SnsEndpoint, error
 from admin.tracking import TrackingEndpoints
-from gateway.storage.database import Database, DatabaseError
+from gateway.exceptions import DatabaseError
+from gateway.storage.database import Database
 
 
 @dataclass(frozen=True)

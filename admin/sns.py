@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from config import Settings
 from gateway import events
 from gateway.eventsetup import StoredSnsSetup
+from gateway.exceptions import DatabaseError, SnsError
 from gateway.logs import log_event
 from gateway.simulator import DevSns
 from gateway.sns import (
@@ -27,13 +28,12 @@ from gateway.sns import (
     NOTIFICATION,
     RAW_DELIVERY_HINT,
     SUBSCRIPTION_CONFIRMATION,
-    SnsError,
     SnsMessage,
     SnsVerifier,
     parse,
 )
 from gateway.storage import events as event_store
-from gateway.storage.database import Database, DatabaseError
+from gateway.storage.database import Database
 from gateway.storage.domains import record_activity
 from gateway.types import EventKind
 

@@ -27,10 +27,11 @@ from starlette.routing import Route
 
 from admin.sns import error
 from config import Settings
+from gateway.exceptions import InvalidTokenError
 from gateway.storage import tracking as store
 from gateway.storage.database import Database
 from gateway.tracking.events import Hit, record
-from gateway.tracking.tokens import InvalidTokenError, LinkKind, Token, signing_keys, verify
+from gateway.tracking.tokens import LinkKind, Token, signing_keys, verify
 
 log = logging.getLogger("gateway.tracking")
 

@@ -13,12 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from config import Settings
-from gateway.exceptions import GatewayError
-
-
-class DecryptionError(GatewayError):
-    """A stored secret cannot be read: it was written with a key that is neither `SECRET_KEY`
-    nor one of `PREVIOUS_SECRET_KEYS`."""
+from gateway.exceptions import DecryptionError
 
 
 def derive(secret_key: bytes, purpose: bytes) -> bytes:

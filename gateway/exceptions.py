@@ -2,11 +2,19 @@
 
 GatewayError
 ├── NotFoundError         a named tenant, credential or message does not exist
+│   └── InvalidTokenError     a tracking token this gateway did not make, or altered
 ├── ConflictError         a name that must be unique is taken
 ├── InvalidInputError     a value given by an operator is not acceptable
-└── SesError              SES refused or could not be reached
-    ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
-    └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
+├── DatabaseError         the database could not be reached or refused a statement
+├── SchemaError           the schema is not the one this version needs
+├── DecryptionError       a stored secret written with an unknown key
+├── SesSetupError         no AWS region: no SES endpoint can be chosen
+├── SesError              SES refused or could not be reached
+│   ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
+│   │   └── DailyQuotaReached     no room left in Max24HourSend
+│   └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
+└── SnsError              an SNS delivery refused (with the HTTP status to answer)
+    └── FetchError            a GET from SNS failed
 """
 
 
@@ -40,3 +48,51 @@ class SesTransientError(SesError):
 
 class SesPermanentError(SesError):
     pass
+
+
+class DatabaseError(GatewayError):
+    """The database could not be reached or refused a statement."""
+
+
+class SchemaError(GatewayError):
+    """The database schema is not the one this version needs."""
+
+
+class InvalidTokenError(NotFoundError):
+    """The token was not made by this gateway (with the current or a previous key), or altered."""
+
+
+class DecryptionError(GatewayError):
+    """A stored secret cannot be read: it was written with a key that is neither `SECRET_KEY`
+    nor one of `PREVIOUS_SECRET_KEYS`."""
+
+
+class SesSetupError(GatewayError):
+    """The AWS chain gives no region, so no SES endpoint can be chosen."""
+
+
+class DailyQuotaReached(SesTransientError):
+    """SES's daily sending quota has no room for a call: its recipients wait (deferred)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("DailyQuotaReached", f"Max24HourSend {limit}")
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"SES daily sending quota reached (Max24HourSend {self.limit}): deferred"
+
+
+class SnsError(GatewayError):
+    """An SNS delivery refused, or a fetch from SNS failed; `status`: the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class FetchError(SnsError):
+    """A GET from SNS failed (status 502); `http_status` is SNS's answer when there was one."""
+
+    def __init__(self, message: str, http_status: int | None = None) -> None:
+        super().__init__(502, message)
+        self.http_status = http_status

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from config import Settings
-from gateway.exceptions import SesError, SesTransientError
+from gateway.exceptions import DailyQuotaReached, SesError
 from gateway.logs import log_event
 from gateway.ses import SesAccount
 from gateway.types import AccountQuota
@@ -35,17 +35,6 @@ log = logging.getLogger("gateway.governor")
 DAY = 86400.0
 ACCOUNT_TENANT = ""
 """Every tenant sends from the process's one AWS account: the quota is asked for as nobody's."""
-
-
-class DailyQuotaReached(SesTransientError):
-    """SES's daily sending quota has no room for a call: its recipients wait (deferred)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__("DailyQuotaReached", f"Max24HourSend {limit}")
-        self.limit = limit
-
-    def __str__(self) -> str:
-        return f"SES daily sending quota reached (Max24HourSend {self.limit}): deferred"
 
 
 def pace(quota: AccountQuota | None, settings: Settings) -> float:

@@ -22,7 +22,12 @@ from botocore.exceptions import ValidationError as BotoValidationError
 from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
-from gateway.exceptions import GatewayError, SesError, SesPermanentError, SesTransientError
+from gateway.exceptions import (
+    SesError,
+    SesPermanentError,
+    SesSetupError,
+    SesTransientError,
+)
 from gateway.types import AccountQuota, EventDestinationState, IdentityState
 
 MAX_RECIPIENTS_PER_CALL = 50
@@ -58,10 +63,6 @@ _TRANSIENT_CODES = frozenset(
 
 
 _CLIENT_ERRORS = (ClientError, BotoCoreError, OSError, asyncio.TimeoutError)
-
-
-class SesSetupError(GatewayError):
-    """The AWS chain gives no region, so no SES endpoint can be chosen."""
 
 
 def translate(exc: BaseException) -> SesError:

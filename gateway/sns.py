@@ -58,7 +58,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gateway.exceptions import GatewayError
+from gateway.exceptions import FetchError, SnsError
 from gateway.logs import log_event
 
 logger = logging.getLogger(__name__)
@@ -112,22 +112,6 @@ RAW_DELIVERY_HINT: Final = (
 
 Fetch = Callable[[str], Awaitable[bytes]]
 """GET an https URL and return the body; raise `FetchError` when that fails."""
-
-
-class SnsError(GatewayError):
-    """An SNS delivery refused, or a fetch from SNS failed; `status`: the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class FetchError(SnsError):
-    """A GET from SNS failed (status 502); `http_status` is SNS's answer when there was one."""
-
-    def __init__(self, message: str, http_status: int | None = None) -> None:
-        super().__init__(502, message)
-        self.http_status = http_status
 
 
 @dataclass(frozen=True, slots=True)

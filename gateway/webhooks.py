@@ -42,9 +42,9 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from config import Settings
-from gateway.crypto import DecryptionError, decrypt, encrypt, previous_keys
+from gateway.crypto import decrypt, encrypt, previous_keys
 from gateway.delivery import backoff
-from gateway.exceptions import InvalidInputError
+from gateway.exceptions import DecryptionError, InvalidInputError
 from gateway.logs import log_event, utc_iso
 from gateway.storage import tenants
 from gateway.storage import webhooks as store

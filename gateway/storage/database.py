@@ -12,11 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from gateway.exceptions import GatewayError
-
-
-class DatabaseError(GatewayError):
-    """The database could not be reached or refused a statement."""
+from gateway.exceptions import DatabaseError
 
 
 class Database:

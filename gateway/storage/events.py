@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.exceptions import NotFoundError
-from gateway.storage.database import Database, DatabaseError
+from gateway.exceptions import DatabaseError, NotFoundError
+from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
 from gateway.types import (
     EventFact,

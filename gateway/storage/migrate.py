@@ -10,14 +10,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from gateway.exceptions import GatewayError
+from gateway.exceptions import SchemaError
 from gateway.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-class SchemaError(GatewayError):
-    """The database schema is not the one this version needs."""
 
 
 def _config(connection: Connection | None = None) -> Config:

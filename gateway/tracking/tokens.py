@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from config import Settings
 from gateway.crypto import derive as derive_key
 from gateway.crypto import previous_keys
-from gateway.exceptions import NotFoundError
+from gateway.exceptions import InvalidTokenError
 from gateway.secret_key import load_secret_key
 
 MAC_BYTES = 16
@@ -47,10 +47,6 @@ class Token:
     """The host of the link, as `host_of` gives it."""
     url: str = ""
     """The original URL of a click; empty for the others."""
-
-
-class InvalidTokenError(NotFoundError):
-    """The token was not made by this gateway (with the current or a previous key), or altered."""
 
 
 def derive(secret_key: bytes) -> bytes:

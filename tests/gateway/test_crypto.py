@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from gateway import accounts, crypto, webhooks
+from gateway.exceptions import DecryptionError
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
 from tests.conftest import make_settings
@@ -24,18 +25,18 @@ def test_a_secret_reads_back() -> None:
 def test_a_secret_written_with_a_previous_key_reads_after_rotation() -> None:
     stored = crypto.encrypt(OLD, "s3cret")
     assert crypto.decrypt(NEW, stored, [OTHER, OLD]) == "s3cret"
-    with pytest.raises(crypto.DecryptionError):
+    with pytest.raises(DecryptionError):
         crypto.decrypt(NEW, stored)
 
 
 def test_new_secrets_are_written_with_the_current_key() -> None:
     stored = crypto.encrypt(NEW, "s3cret")
-    with pytest.raises(crypto.DecryptionError):
+    with pytest.raises(DecryptionError):
         crypto.decrypt(OLD, stored)
 
 
 def test_a_secret_written_with_an_unknown_key_does_not_read() -> None:
-    with pytest.raises(crypto.DecryptionError, match="PREVIOUS_SECRET_KEYS"):
+    with pytest.raises(DecryptionError, match="PREVIOUS_SECRET_KEYS"):
         crypto.decrypt(NEW, crypto.encrypt(OTHER, "s3cret"), [OLD])
 
 

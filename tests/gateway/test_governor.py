@@ -22,7 +22,8 @@ from admin.cli import main
 from config import Settings
 from gateway import accounts
 from gateway.delivery import DeliveryWorker
-from gateway.governor import DailyQuotaReached, Governor, Pacer
+from gateway.exceptions import DailyQuotaReached
+from gateway.governor import Governor, Pacer
 from gateway.ses import SesAccount, SesClientProvider, SesSender, _v2_unavailable
 from gateway.spool import new_queue_id
 from gateway.storage import queue

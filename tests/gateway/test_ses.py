@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from gateway.exceptions import SesPermanentError, SesTransientError
-from gateway.ses import Outgoing, SesClientProvider, SesSender, SesSetupError, translate
+from gateway.exceptions import SesPermanentError, SesSetupError, SesTransientError
+from gateway.ses import Outgoing, SesClientProvider, SesSender, translate
 from tests.conftest import make_settings
 
 RAW = "From: demo@verified.example\r\nSubject: hi\r\n\r\nGrüße\r\n".encode()

@@ -17,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from gateway import events
+from gateway.exceptions import FetchError, SnsError
 from gateway.ses import Outgoing
 from gateway.simulator import (
     CERT_NAME,
@@ -27,7 +28,7 @@ from gateway.simulator import (
     scenario,
     ses_events,
 )
-from gateway.sns import FetchError, SnsError, SnsVerifier
+from gateway.sns import SnsVerifier
 from gateway.types import EventKind
 
 SAMPLES = Path(__file__).parents[1] / "data" / "ses-events"

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from config import ConfigError, load_settings
+from gateway.exceptions import FetchError, SnsError
 from gateway.sns import (
     MAX_BODY_SIZE,
-    FetchError,
-    SnsError,
     SnsMessage,
     SnsVerifier,
     check_signing_cert_url,

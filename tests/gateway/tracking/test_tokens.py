@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from gateway.tracking.tokens import (
-    InvalidTokenError,
-    LinkKind,
-    Token,
-    derive,
-    host_of,
-    sign,
-    signing_keys,
-    verify,
-)
+from gateway.exceptions import InvalidTokenError
+from gateway.tracking.tokens import LinkKind, Token, derive, host_of, sign, signing_keys, verify
 
 OLD, NEW, OTHER = derive(b"old key"), derive(b"new key"), derive(b"someone else's key")
 HOST = "track.example.com"
