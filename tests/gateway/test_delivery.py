@@ -14,14 +14,14 @@ from sqlalchemy import update
 from gateway import accounts
 from gateway.delivery import DeliveryWorker, Sent, backoff, batches
 from gateway.ses import Outgoing, SesClientProvider, SesSender
-from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.models import Message
 from gateway.storage.tenants import list_tenants
-from gateway.types import MessageStatus, NewMessage, RecipientState
+from gateway.types import MessageStatus, RecipientState
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes
+from tests.support.messages import new_message
 
 Deliver = Callable[..., Awaitable[tuple[str, DeliveryWorker]]]
 
@@ -44,27 +44,9 @@ async def deliver(
         if not await list_tenants(db):
             await accounts.create_tenant(db, "acme")
         now = datetime.now(UTC) - timedelta(seconds=age)
-        queue_id = new_queue_id()
-        await queue.insert_messages(
-            db,
-            [
-                NewMessage(
-                    id=queue_id,
-                    tenant_id=1,
-                    credential_id=None,
-                    mail_from="demo@example.com",
-                    recipients=recipients,
-                    data=b"Subject: t\r\n\r\nhello\r\n",
-                    client_address="127.0.0.1",
-                    client_helo="c",
-                    tls=None,
-                    auth_username=None,
-                    message_id_header="<m@x>",
-                    created_at=now,
-                    expires_at=now + timedelta(seconds=settings.max_queue_age),
-                )
-            ],
-        )
+        message = new_message(1, recipients, now, timedelta(seconds=settings.max_queue_age))
+        queue_id = message.id
+        await queue.insert_messages(db, [message])
         provider = await SesClientProvider(settings).__aenter__()
         send = SesSender(provider, settings).send
         worker = DeliveryWorker(db, send, settings, "w", on_sent=on_sent)

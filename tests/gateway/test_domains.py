@@ -14,14 +14,14 @@ from gateway import accounts, crypto
 from gateway.domains import Domains, changes, next_check, sync_forever
 from gateway.exceptions import ConflictError, NotFoundError, SesPermanentError
 from gateway.ses import SesClientProvider, SesIdentities
-from gateway.spool import new_queue_id
 from gateway.storage import domains as store
 from gateway.storage import notifications, queue
 from gateway.storage.database import Database
 from gateway.storage.models import Domain
-from gateway.types import IdentityState, NewMessage, RecipientState
+from gateway.types import IdentityState, RecipientState
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
+from tests.support.messages import new_message
 
 SECRET = b"test secret key"
 
@@ -145,29 +145,10 @@ async def test_remove_deletes_the_identity_and_fails_queued_mail(
     domains: Domains, fake_ses: FakeSes, db: Database
 ) -> None:
     await domains.add("acme", "example.com")
-    now = datetime.now(UTC)
-    queue_id = new_queue_id()
     tenant = (await accounts.tenants.list_tenants(db))[0]
-    await queue.insert_messages(
-        db,
-        [
-            NewMessage(
-                queue_id,
-                tenant.id,
-                None,
-                "news@Example.com",
-                ("a@example.org",),
-                b"x",
-                "::1",
-                "h",
-                None,
-                None,
-                "<m@x>",
-                now,
-                now + timedelta(days=1),
-            )
-        ],
-    )
+    message = new_message(tenant.id, mail_from="news@Example.com")
+    queue_id = message.id
+    await queue.insert_messages(db, [message])
     _, failed = await domains.remove("example.com")
     assert failed == 1
     assert "example.com" not in fake_ses.identities

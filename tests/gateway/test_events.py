@@ -23,12 +23,12 @@ from gateway.types import (
     EventKind,
     IngestResult,
     JobResult,
-    NewMessage,
     RecipientOutcome,
     RecipientState,
     TenantInfo,
 )
 from tests.conftest import add_verified_domain
+from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SAMPLES = Path(__file__).parents[1] / "data" / "ses-events"
@@ -117,20 +117,13 @@ async def sent_message(
     """A message whose recipients SES accepted at `at`: (queue id, SES message id). With
     `ses_message_id=""` the message is queued but not sent yet."""
     queue_id = new_queue_id()
-    message = NewMessage(
+    message = new_message(
+        tenant_id,
+        recipients,
+        at,
         id=queue_id,
-        tenant_id=tenant_id,
-        credential_id=None,
         mail_from="app@example.com",
-        recipients=tuple(recipients),
-        data=b"Subject: x\r\n\r\nbody\r\n",
-        client_address="127.0.0.1",
-        client_helo="client",
-        tls=None,
-        auth_username=None,
         message_id_header=f"<{queue_id}@gw.test>",
-        created_at=at,
-        expires_at=at + timedelta(days=1),
     )
     await queue.insert_messages(db, [message])
     ses_id = ses_message_id if ses_message_id is not None else f"0100-{queue_id.lower()}-000000"

@@ -11,7 +11,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,15 @@ from gateway.delivery import DeliveryWorker
 from gateway.exceptions import DailyQuotaReached
 from gateway.governor import Governor, Pacer
 from gateway.ses import SesAccount, SesClientProvider, SesSender, _v2_unavailable
-from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.domains import record_activity
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
-from gateway.types import NewMessage, RecipientState
+from gateway.types import RecipientState
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes, SentMessage
+from tests.support.messages import new_message
 
 OpenAccount = Callable[..., Awaitable[tuple[SesAccount, Settings]]]
 StartWorker = Callable[..., Awaitable[Governor]]
@@ -82,25 +82,7 @@ async def spool(
     """`count` messages queued for delivery now; their queue ids."""
     if not await list_tenants(db):
         await accounts.create_tenant(db, "acme")
-    now = datetime.now(UTC)
-    messages = [
-        NewMessage(
-            id=new_queue_id(),
-            tenant_id=1,
-            credential_id=None,
-            mail_from="demo@example.com",
-            recipients=recipients,
-            data=b"Subject: t\r\n\r\nhello\r\n",
-            client_address="127.0.0.1",
-            client_helo="c",
-            tls=None,
-            auth_username=None,
-            message_id_header="<m@x>",
-            created_at=now,
-            expires_at=now + timedelta(days=1),
-        )
-        for _ in range(count)
-    ]
+    messages = [new_message(1, recipients) for _ in range(count)]
     await queue.insert_messages(db, messages)
     return [m.id for m in messages]
 

@@ -9,7 +9,8 @@ from gateway import accounts
 from gateway.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
-from gateway.types import JobResult, NewMessage, RecipientOutcome, RecipientState
+from gateway.types import JobResult, RecipientOutcome, RecipientState
+from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -18,20 +19,14 @@ LEASE = timedelta(seconds=60)
 async def spool(db: Database, count: int = 1, recipients: int = 2) -> list[str]:
     tenant = await accounts.create_tenant(db, f"t{new_queue_id().lower()[-8:]}")
     messages = [
-        NewMessage(
-            id=new_queue_id(),
-            tenant_id=tenant.id,
-            credential_id=None,
-            mail_from="demo@example.com",
-            recipients=tuple(f"r{i}@example.org" for i in range(recipients)),
+        new_message(
+            tenant.id,
+            [f"r{i}@example.org" for i in range(recipients)],
+            NOW,
             data=b"Subject: x\r\n\r\nbody " + bytes([n % 256]) * 10,
-            client_address="127.0.0.1",
-            client_helo="client",
             tls="TLSv1.3",
             auth_username="u",
             message_id_header=f"<{n}@x>",
-            created_at=NOW,
-            expires_at=NOW + timedelta(days=1),
         )
         for n in range(count)
     ]

@@ -21,7 +21,8 @@ from gateway.storage.database import Database
 from gateway.storage.models import TrackingEvent, WebhookDelivery
 from gateway.tracking.events import Hit, anonymize, machine_reason, record
 from gateway.tracking.tokens import LinkKind, Token
-from gateway.types import EventKind, JobResult, NewMessage, RecipientOutcome, RecipientState
+from gateway.types import EventKind, JobResult, RecipientOutcome, RecipientState
+from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOST = "track.example.com"
@@ -58,21 +59,7 @@ def test_machine_events_are_told_apart(
 
 async def sent_message(db: Database) -> tuple[str, int]:
     tenant = await accounts.create_tenant(db, "acme")
-    message = NewMessage(
-        "q1",
-        tenant.id,
-        None,
-        "news@example.com",
-        ("Alice@Example.org",),
-        b"Subject: hi\r\n\r\nhi\r\n",
-        "127.0.0.1",
-        "client",
-        None,
-        None,
-        "<m@example.com>",
-        NOW,
-        NOW + timedelta(days=1),
-    )
+    message = new_message(tenant.id, ["Alice@Example.org"], NOW, id="q1")
     await queue.insert_messages(db, [message])
     [job] = await queue.claim(db, "test", 1, NOW, NOW + timedelta(minutes=1))
     rid = job.recipients[0].id
