@@ -1,16 +1,21 @@
-"""Health endpoints, through the ASGI app in process."""
+"""Health endpoints, through the app served by uvicorn on loopback."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
 from admin.app import Readiness, create_app
 from gateway.storage.database import Database
+from tests.support.http import serving
 
 
-def client(readiness: Readiness) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(readiness))
-    return httpx.AsyncClient(transport=transport, base_url="http://gateway")
+@asynccontextmanager
+async def client(readiness: Readiness) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(create_app(readiness)) as url, httpx.AsyncClient(base_url=url) as http:
+        yield http
 
 
 async def test_healthz_says_alive(db: Database) -> None:

@@ -6,6 +6,8 @@ import asyncio
 import dataclasses
 import json
 import smtplib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from gateway.sns import Fetch, SnsVerifier
 from gateway.storage import domains, notifications, suppressions, tenants
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
+from tests.support.http import serving
 from tests.support.smtp import protocol_only
 from tests.support.snssigner import TOPIC_ARN, SnsSigner, body, fake_sns
 
@@ -37,10 +40,12 @@ def bounce_for(ses_message_id: str, recipient: str) -> str:
     return json.dumps(document)
 
 
-def endpoint(
+@asynccontextmanager
+async def endpoint(
     db: Database, tmp_path: Path, signer: SnsSigner, fetch: Fetch | None = None, **overrides: Any
-) -> httpx.AsyncClient:
-    """The HTTP app with `/sns/ses`; `fetch`: how it reaches SNS (default: the internet)."""
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP app with `/sns/ses`, served by uvicorn on loopback; `fetch`: how it reaches SNS
+    (default: the internet)."""
     settings = make_settings(tmp_path, db.url, **{"sns_topic_arns": [TOPIC_ARN], **overrides})
     certs = settings.data_dir / "sns-certs"
     certs.mkdir(parents=True, exist_ok=True)
@@ -51,7 +56,8 @@ def endpoint(
         verifier = SnsVerifier(certs, topics, settings.sns_max_age, fetch=fetch)
         sns = dataclasses.replace(sns, verifier=verifier)
     app = create_app(Readiness(db), sns)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+    async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
+        yield http
 
 
 async def test_genuine_notification_is_recorded_once(db: Database, tmp_path: Path) -> None:
