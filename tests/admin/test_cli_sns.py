@@ -23,6 +23,7 @@ from gateway.storage.migrate import upgrade
 from tests.admin.conftest import Cli
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
+from tests.support.http import serving
 from tests.support.snssigner import TEST_CERT_NAME, SnsSigner, body, fake_sns
 
 URL = "https://gw.example.com"
@@ -166,8 +167,7 @@ async def test_the_new_topic_is_confirmed_at_sns_ses_without_sns_topic_arns(
             sns_endpoint = SnsEndpoint.from_settings(db, settings)
             verifier = SnsVerifier(tmp_path / "certs", frozenset(), 3600, fetch=sns.fetch())
             app = create_app(Readiness(db), dataclasses.replace(sns_endpoint, verifier=verifier))
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+            async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
                 ours = await http.post(
                     "/sns/ses", content=body(signer.confirmation(topic_arn=topic_arn))
                 )

@@ -23,6 +23,7 @@ from gateway.storage import events as event_store
 from gateway.storage.database import Database
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
+from tests.support.http import serving
 from tests.support.process import Gateway, Processes, send, smtp_client
 from tests.support.smtp import protocol_only
 
@@ -98,8 +99,7 @@ async def test_the_dev_certificate_is_trusted_in_dev_mode_only(
     data = signed_bounce(dev)
     for trusted, status in ((None, 403), (dev, 200)):
         app = create_app(Readiness(db), SnsEndpoint.from_settings(db, settings, trusted))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        async with serving(app) as url, httpx.AsyncClient(base_url=url) as http:
             response = await http.post("/sns/ses", content=data)
         assert response.status_code == status, response.text
 

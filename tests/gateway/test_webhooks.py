@@ -30,6 +30,7 @@ from gateway.storage import webhooks as store
 from gateway.storage.database import Database
 from gateway.types import EventFact
 from tests.conftest import Gateway, client_tls, make_settings, settled
+from tests.support.http import serving
 from tests.support.snssigner import TOPIC_ARN, SnsSigner, body
 from tests.support.webhookreceiver import Receiver, docs_verify
 
@@ -471,9 +472,9 @@ async def test_a_bounce_of_a_sent_message_reaches_the_tenants_webhook(
     settings = gateway.settings.model_copy(update={"sns_topic_arns": [TOPIC_ARN]})
     app = create_app(Readiness(gateway.db), SnsEndpoint.from_settings(gateway.db, settings))
     envelope = signer.notification(bounce_for(ses_message_id, "gone@example.org"))
-    transport = httpx.ASGITransport(app=app)
     async with (
-        httpx.AsyncClient(transport=transport, base_url="http://gateway") as http,
+        serving(app) as url,
+        httpx.AsyncClient(base_url=url) as http,
         dispatching(gateway.db, gateway.settings),
     ):
         response = await http.post("/sns/ses", content=body(envelope))
