@@ -159,9 +159,7 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
             return Check(verdict)  # paused meanwhile, by an operator or another process
         log_event(log, PAUSED, level=logging.WARNING, tenant=name, reason=verdict.reason)
         return Check(verdict, "paused")
-    warnings = await activity.list_activity(db, name, [WARNING], limit=1)
-    if warnings and now - warnings[0].created_at < WARNING_INTERVAL:
-        return Check(verdict)
-    await activity.record_activity(db, tenant_id, WARNING, name, detail, now, notify=True)
+    if not await activity.notify_once(db, tenant_id, WARNING, name, detail, now, WARNING_INTERVAL):
+        return Check(verdict)  # warned within the interval already (maybe by another process)
     log_event(log, WARNING, level=logging.WARNING, tenant=name, reason=verdict.reason)
     return Check(verdict, "warned")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -245,6 +245,39 @@ async def pause_tenant(
             .values(paused_reason=reason)
         )
         if not result.rowcount:
+            return False
+        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
+    return True
+
+
+async def notify_once(
+    db: Database,
+    tenant_id: int,
+    kind: str,
+    subject: str,
+    detail: str,
+    now: datetime,
+    within: timedelta,
+) -> bool:
+    """Record the event and raise it as a notification, unless the tenant had one of that kind
+    within `within` before `now`: checked and written in one transaction, one at a time per
+    tenant and kind (several processes judge at once); whether it recorded."""
+    async with db.begin() as conn:
+        if not db.is_sqlite:  # SQLite's write lock already makes it one at a time
+            await conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                {"key": f"activity:{kind}:{tenant_id}"},
+            )
+        recent = await conn.execute(
+            select(Activity.id)
+            .where(
+                Activity.tenant_id == tenant_id,
+                Activity.kind == kind,
+                Activity.created_at > now - within,
+            )
+            .limit(1)
+        )
+        if recent.first() is not None:
             return False
         await _add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
     return True

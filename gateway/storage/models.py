@@ -454,6 +454,7 @@ class TrackingEvent(Base):
     __table_args__ = (
         Index("ix_tracking_events_recipient_kind", "recipient_id", "kind"),
         Index("ix_tracking_events_tenant_kind_time", "tenant_id", "kind", "occurred_at"),
+        Index("ix_tracking_events_occurred_at", "occurred_at"),  # the purge by age
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -239,6 +239,38 @@ async def test_two_processes_judging_at_once_pause_once(
     assert [n.kind for n in raised] == ["tenant.paused"]
 
 
+async def test_two_processes_judging_at_once_warn_once(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = await tenant(db)
+    ses_id = await sends(db, owner, 100)
+    unjudged = Settings(reputation_min_sends=1000)
+    for i in range(3):  # 3%: over the warning, under the pause
+        await ingest(db, bounce(ses_id, f"r{i}-1@example.org"), unjudged)
+    both_counted = asyncio.Barrier(2)
+    count = events_store.reputation_counts
+
+    async def count_then_wait(*args: Any) -> tuple[int, int, int]:
+        """Both checks have judged before either records its warning."""
+        counts = await count(*args)
+        await both_counted.wait()
+        return counts
+
+    monkeypatch.setattr(events_store, "reputation_counts", count_then_wait)
+    other = Database(database_url)
+    try:
+        checks = await asyncio.gather(
+            reputation.check_tenant(db, Settings(), owner.id, NOW),
+            reputation.check_tenant(other, Settings(), owner.id, NOW),
+        )
+    finally:
+        await other.close()
+    assert sorted(str(c.action) for c in checks) == ["None", "warned"]
+    assert await kinds(db, owner) == ["reputation.warning"]
+    raised = await notifications.list_notifications(db, owner.name, unread=True)
+    assert [n.kind for n in raised] == ["reputation.warning"]
+
+
 async def test_a_paused_tenant_is_not_paused_again(db: Database) -> None:
     owner = await tenant(db)
     await accounts.pause_tenant(db, owner.name, "contract ended")

@@ -71,10 +71,12 @@ def upgrade() -> None:
             ["tenant_id", "kind", "occurred_at"],
             unique=False,
         )
+        batch_op.create_index("ix_tracking_events_occurred_at", ["occurred_at"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("tracking_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_tracking_events_occurred_at")
         batch_op.drop_index("ix_tracking_events_tenant_kind_time")
         batch_op.drop_index("ix_tracking_events_recipient_kind")
         batch_op.drop_index(batch_op.f("ix_tracking_events_message_id"))
