@@ -9,7 +9,8 @@ import json
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from tests.admin.conftest import Cli
-from tests.gateway.test_events import bounce, ingest, sent_message
+from tests.gateway.test_events import ingest, sent_message
+from tests.support.sesevents import bounce
 
 
 async def test_outcomes_per_tenant_and_per_message(cli: Cli, database_url: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import smtplib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,19 +24,11 @@ from gateway.storage import domains, notifications, suppressions, tenants
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.http import serving
+from tests.support.sesevents import bounce
 from tests.support.smtp import protocol_only
 from tests.support.snssigner import TOPIC_ARN, SnsSigner, body, fake_sns
 
 pytestmark = protocol_only
-EVENTS = Path(__file__).parents[1] / "data" / "ses-events"
-
-
-def bounce_for(ses_message_id: str, recipient: str) -> str:
-    document = json.loads((EVENTS / "bounce_event_example_ses_body.json").read_text())
-    document["mail"]["messageId"] = ses_message_id
-    document["mail"]["destination"] = [recipient]
-    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
-    return json.dumps(document)
 
 
 @asynccontextmanager
@@ -62,7 +53,7 @@ async def endpoint(
 
 async def test_genuine_notification_is_recorded_once(db: Database, tmp_path: Path) -> None:
     signer = SnsSigner()
-    envelope = signer.notification(bounce_for("unknown-id", "x@example.org"))
+    envelope = signer.notification(bounce("unknown-id", "x@example.org"))
     async with endpoint(db, tmp_path, signer) as http:
         first = await http.post("/sns/ses", content=body(envelope))
         again = await http.post("/sns/ses", content=body(envelope))
@@ -148,8 +139,8 @@ async def test_a_row_the_database_refuses_gets_503_and_is_stored_on_the_retry(
         await conn.execute(
             text("CREATE UNIQUE INDEX one_per_address ON recipient_events (address)")
         )
-    first = signer.notification(bounce_for("unknown-id", "x@example.org"))
-    second = signer.notification(bounce_for("unknown-id", "x@example.org"))
+    first = signer.notification(bounce("unknown-id", "x@example.org"))
+    second = signer.notification(bounce("unknown-id", "x@example.org"))
     async with endpoint(db, tmp_path, signer) as http:
         assert (await http.post("/sns/ses", content=body(first))).status_code == 200
         refused = await http.post("/sns/ses", content=body(second))
@@ -207,7 +198,7 @@ async def test_a_bounce_suppresses_the_recipient_for_the_next_message(
     assert ses_message_id
 
     signer = SnsSigner()
-    envelope = signer.notification(bounce_for(ses_message_id, "gone@example.org"))
+    envelope = signer.notification(bounce(ses_message_id, "gone@example.org"))
     async with endpoint(gateway.db, tmp_path, signer) as http:
         response = await http.post("/sns/ses", content=body(envelope))
     assert response.status_code == 200

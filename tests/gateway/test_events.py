@@ -7,7 +7,6 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,9 +28,9 @@ from gateway.types import (
 )
 from tests.conftest import add_verified_domain
 from tests.support.messages import new_message
+from tests.support.sesevents import SAMPLES, bounce, complaint, sample
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-SAMPLES = Path(__file__).parents[1] / "data" / "ses-events"
 FILES = sorted(p.name for p in SAMPLES.glob("*.json"))
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ses-events"
 _ids = count(1)
@@ -49,11 +48,6 @@ KINDS = {
     "Subscription": EventKind.SUBSCRIPTION,
     "Received": EventKind.RECEIVED,
 }
-
-
-def sample(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SAMPLES / name).read_text())
-    return document
 
 
 def sns_id() -> str:
@@ -74,33 +68,6 @@ def named(document: dict[str, Any]) -> list[str]:
             items = document[section][key]
             return [item[field] if field else item for item in items]
     return list(document["mail"]["destination"])
-
-
-def bounce(
-    ses_message_id: str,
-    address: str,
-    bounce_type: str = "Permanent",
-    subtype: str = "General",
-    tags: dict[str, list[str]] | None = None,
-    source: str = "app@example.com",
-) -> str:
-    document = sample("bounce_event_example_ses_body.json")
-    document["mail"]["messageId"] = ses_message_id
-    document["mail"]["source"] = source
-    document["mail"]["destination"] = [address]
-    document["mail"]["tags"] = tags or {}
-    document["bounce"]["bounceType"] = bounce_type
-    document["bounce"]["bounceSubType"] = subtype
-    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = address
-    return json.dumps(document)
-
-
-def complaint(ses_message_id: str, address: str) -> str:
-    document = sample("complaint_event_example_ses_body.json")
-    document["mail"]["messageId"] = ses_message_id
-    document["mail"]["destination"] = [address]
-    document["complaint"]["complainedRecipients"] = [{"emailAddress": address}]
-    return json.dumps(document)
 
 
 async def tenant(db: Database, name: str | None = None) -> TenantInfo:

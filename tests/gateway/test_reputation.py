@@ -16,7 +16,8 @@ from gateway.storage import events as events_store
 from gateway.storage import notifications, tenants
 from gateway.storage.database import Database
 from gateway.types import TenantInfo
-from tests.gateway.test_events import NOW, bounce, complaint, ingest, sent_message, tenant
+from tests.gateway.test_events import NOW, ingest, sent_message, tenant
+from tests.support.sesevents import bounce, complaint
 
 DEFAULT = Thresholds()
 
@@ -207,19 +208,20 @@ async def test_a_resumed_tenant_is_judged_on_its_sends_after_the_pause(db: Datab
     assert result.reputation == "paused"
 
 
-async def test_two_processes_judging_at_once_pause_once(
-    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def judged_twice_at_once(
+    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch, bounced: int
+) -> tuple[TenantInfo, list[str]]:
+    """A tenant with `bounced` bounces out of 100 sends, judged by two processes at once (both
+    have counted before either acts): the tenant, and the actions the two took."""
     owner = await tenant(db)
     ses_id = await sends(db, owner, 100)
     unjudged = Settings(reputation_min_sends=1000)
-    for i in range(5):
+    for i in range(bounced):
         await ingest(db, bounce(ses_id, f"r{i}-1@example.org"), unjudged)
     both_counted = asyncio.Barrier(2)
     count = events_store.reputation_counts
 
     async def count_then_wait(*args: Any) -> tuple[int, int, int]:
-        """Both checks have read the tenant unpaused before either acts."""
         counts = await count(*args)
         await both_counted.wait()
         return counts
@@ -233,42 +235,26 @@ async def test_two_processes_judging_at_once_pause_once(
         )
     finally:
         await other.close()
-    assert sorted(str(c.action) for c in checks) == ["None", "paused"]
-    assert await kinds(db, owner) == ["tenant.paused"]
-    raised = await notifications.list_notifications(db, owner.name, unread=True)
-    assert [n.kind for n in raised] == ["tenant.paused"]
+    return owner, sorted(str(c.action) for c in checks)
 
 
-async def test_two_processes_judging_at_once_warn_once(
-    db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("bounced", "action", "kind"),
+    [(5, "paused", "tenant.paused"), (3, "warned", "reputation.warning")],
+)
+async def test_two_processes_judging_at_once_act_once(
+    db: Database,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    bounced: int,
+    action: str,
+    kind: str,
 ) -> None:
-    owner = await tenant(db)
-    ses_id = await sends(db, owner, 100)
-    unjudged = Settings(reputation_min_sends=1000)
-    for i in range(3):  # 3%: over the warning, under the pause
-        await ingest(db, bounce(ses_id, f"r{i}-1@example.org"), unjudged)
-    both_counted = asyncio.Barrier(2)
-    count = events_store.reputation_counts
-
-    async def count_then_wait(*args: Any) -> tuple[int, int, int]:
-        """Both checks have judged before either records its warning."""
-        counts = await count(*args)
-        await both_counted.wait()
-        return counts
-
-    monkeypatch.setattr(events_store, "reputation_counts", count_then_wait)
-    other = Database(database_url)
-    try:
-        checks = await asyncio.gather(
-            reputation.check_tenant(db, Settings(), owner.id, NOW),
-            reputation.check_tenant(other, Settings(), owner.id, NOW),
-        )
-    finally:
-        await other.close()
-    assert sorted(str(c.action) for c in checks) == ["None", "warned"]
-    assert await kinds(db, owner) == ["reputation.warning"]
+    owner, actions = await judged_twice_at_once(db, database_url, monkeypatch, bounced)
+    assert actions == ["None", action]
+    assert await kinds(db, owner) == [kind]
     raised = await notifications.list_notifications(db, owner.name, unread=True)
-    assert [n.kind for n in raised] == ["reputation.warning"]
+    assert [n.kind for n in raised] == [kind]
 
 
 async def test_a_paused_tenant_is_not_paused_again(db: Database) -> None:

@@ -30,8 +30,8 @@ from gateway.simulator import (
 )
 from gateway.sns import SnsVerifier
 from gateway.types import EventKind
+from tests.support.sesevents import sample
 
-SAMPLES = Path(__file__).parents[1] / "data" / "ses-events"
 SENT_AT = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
 RAW = (
     b"From: Demo <demo@example.com>\r\n"
@@ -46,11 +46,6 @@ RAW = (
 
 def outgoing(*recipients: str, raw: bytes = RAW) -> Outgoing:
     return Outgoing("demo@example.com", list(recipients), raw, {"tenant": "acme", "queue_id": "Q1"})
-
-
-def sample(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((SAMPLES / f"{name}_ses_body.json").read_text())
-    return document
 
 
 def only(address: str) -> list[dict[str, Any]]:
@@ -172,7 +167,7 @@ def test_events_have_the_fields_of_the_real_ones(
     address: str, event_type: str, section: str, real: str
 ) -> None:
     [made] = [d for d in only(address) if d["eventType"] == event_type]
-    genuine = sample(real)
+    genuine = sample(f"{real}_ses_body.json")
     assert set(made) == {"eventType", "mail", section}
     assert set(made[section]) == set(genuine[section])
     for recipient, genuine_recipient in zip(
@@ -182,7 +177,7 @@ def test_events_have_the_fields_of_the_real_ones(
     ):
         assert set(recipient) == set(genuine_recipient)
     # Event publishing's `mail` has what the identity notifications of the simulator have.
-    assert set(sample("bounce_event_example")["mail"]) <= set(made["mail"])
+    assert set(sample("bounce_event_example_ses_body.json")["mail"]) <= set(made["mail"])
     assert set(genuine["mail"]) <= set(made["mail"])
     assert events.parse(json.dumps(made)).note == ""
 

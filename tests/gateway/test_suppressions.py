@@ -19,8 +19,9 @@ from gateway.storage.database import Database
 from gateway.storage.models import Refusal
 from gateway.types import RecipientState
 from tests.conftest import Gateway, client_tls, settled
-from tests.gateway.test_events import NOW, bounce, ingest, sent_message, transient
+from tests.gateway.test_events import NOW, ingest, sent_message, transient
 from tests.support.fakeses import FakeSes
+from tests.support.sesevents import bounce
 from tests.support.smtp import protocol_only
 
 # -- normalization -------------------------------------------------------------------------

@@ -31,11 +31,11 @@ from gateway.storage.database import Database
 from gateway.types import EventFact
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.http import serving
+from tests.support.sesevents import bounce as ses_bounce
 from tests.support.snssigner import TOPIC_ARN, SnsSigner, body
 from tests.support.webhookreceiver import Receiver, docs_verify
 
 SECRET_KEY = b"webhook-test-secret-key"
-EVENTS = Path(__file__).parents[1] / "data" / "ses-events"
 
 
 @pytest.fixture
@@ -411,7 +411,7 @@ async def test_an_ses_event_interrupted_before_its_webhooks_is_queued_on_the_ret
     db: Database, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     webhook = await hook(db, receiver)
-    document = json.loads(bounce_for("unknown-ses-id", "gone@example.org"))
+    document = json.loads(ses_bounce("unknown-ses-id", "gone@example.org"))
     document["mail"]["tags"]["tenant"] = ["acme"]
     settings = settings_for(tmp_path, db, receiver)
     args = (db, settings, "sns-1", TOPIC_ARN, json.dumps(document), datetime.now(UTC))
@@ -432,14 +432,6 @@ async def test_an_ses_event_interrupted_before_its_webhooks_is_queued_on_the_ret
 
 
 # -- End to end: SMTP, SES (moto), SNS, webhook ------------------------------------------------
-
-
-def bounce_for(ses_message_id: str, recipient: str) -> str:
-    document = json.loads((EVENTS / "bounce_event_example_ses_body.json").read_text())
-    document["mail"]["messageId"] = ses_message_id
-    document["mail"]["destination"] = [recipient]
-    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = recipient
-    return json.dumps(document)
 
 
 async def test_a_bounce_of_a_sent_message_reaches_the_tenants_webhook(
@@ -471,7 +463,7 @@ async def test_a_bounce_of_a_sent_message_reaches_the_tenants_webhook(
     (certs / signer.cert_name).write_bytes(signer.cert_pem)
     settings = gateway.settings.model_copy(update={"sns_topic_arns": [TOPIC_ARN]})
     app = create_app(Readiness(gateway.db), SnsEndpoint.from_settings(gateway.db, settings))
-    envelope = signer.notification(bounce_for(ses_message_id, "gone@example.org"))
+    envelope = signer.notification(ses_bounce(ses_message_id, "gone@example.org"))
     async with (
         serving(app) as url,
         httpx.AsyncClient(base_url=url) as http,

@@ -1,0 +1,41 @@
+"""SES event documents built from the real samples in tests/data/ses-events/, for tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SAMPLES = Path(__file__).parents[1] / "data" / "ses-events"
+
+
+def sample(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((SAMPLES / name).read_text())
+    return document
+
+
+def bounce(
+    ses_message_id: str,
+    address: str,
+    bounce_type: str = "Permanent",
+    subtype: str = "General",
+    tags: dict[str, list[str]] | None = None,
+    source: str = "app@example.com",
+) -> str:
+    document = sample("bounce_event_example_ses_body.json")
+    document["mail"]["messageId"] = ses_message_id
+    document["mail"]["source"] = source
+    document["mail"]["destination"] = [address]
+    document["mail"]["tags"] = tags or {}
+    document["bounce"]["bounceType"] = bounce_type
+    document["bounce"]["bounceSubType"] = subtype
+    document["bounce"]["bouncedRecipients"][0]["emailAddress"] = address
+    return json.dumps(document)
+
+
+def complaint(ses_message_id: str, address: str) -> str:
+    document = sample("complaint_event_example_ses_body.json")
+    document["mail"]["messageId"] = ses_message_id
+    document["mail"]["destination"] = [address]
+    document["complaint"]["complainedRecipients"] = [{"emailAddress": address}]
+    return json.dumps(document)
