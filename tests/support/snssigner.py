@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import ipaddress
 import json
 import socket
 import ssl
@@ -22,7 +21,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.sns import Fetch, https_fetch
+from tests.support.certs import authority, pem, tls_key
 
 __all__ = ["TEST_CERT_NAME", "TOPIC_ARN", "FakeSns", "SnsSigner", "body", "fake_sns"]
 
@@ -48,85 +47,9 @@ def _iso(moment: datetime) -> str:
     )
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _pem(certificate: x509.Certificate) -> bytes:
-    return certificate.public_bytes(serialization.Encoding.PEM)
-
-
-@dataclass(frozen=True)
-class _Authority:
-    key: ec.EllipticCurvePrivateKey
-    certificate: x509.Certificate
-
-    def issue(
-        self,
-        key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
-        common_name: str,
-        hostnames: Iterable[str] = (),
-    ) -> x509.Certificate:
-        now = datetime.now(UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name))
-            .issuer_name(self.certificate.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        )
-        names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
-        if names:
-            names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        return builder.sign(self.key, hashes.SHA256())
-
-
-@functools.cache
-def _authority() -> _Authority:
-    """EC keys for the CA and TLS (made in microseconds); SNS signs with RSA, so that key is."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name("ses-gateway test CA"))
-        .issuer_name(_name("ses-gateway test CA"))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return _Authority(key, certificate)
-
-
 @functools.cache
 def _signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-@functools.cache
-def _tls_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
 
 
 def _string_to_sign(envelope: dict[str, str]) -> bytes:
@@ -153,7 +76,7 @@ class SnsSigner:
     certificate: x509.Certificate = field(init=False)
 
     def __post_init__(self) -> None:
-        self.certificate = _authority().issue(_signing_key(), "sns.amazonaws.com")
+        self.certificate = authority().issue(_signing_key(), "sns.amazonaws.com")
 
     @property
     def host(self) -> str:
@@ -166,7 +89,7 @@ class SnsSigner:
 
     @property
     def cert_pem(self) -> bytes:
-        return _pem(self.certificate)
+        return pem(self.certificate)
 
     def sign(self, envelope: dict[str, str]) -> dict[str, str]:
         """`envelope` with `Signature` made for its `SignatureVersion` (1: SHA1, 2: SHA256)."""
@@ -272,7 +195,7 @@ class FakeSns:
 
     def client_context(self) -> ssl.SSLContext:
         """Trusts the test CA only."""
-        return ssl.create_default_context(cadata=_pem(_authority().certificate).decode())
+        return ssl.create_default_context(cadata=pem(authority().certificate).decode())
 
     def fetch(self, **options: Any) -> Fetch:
         """The gateway's `https_fetch`, trusting the test CA, with SNS hosts on this server."""
@@ -316,12 +239,11 @@ async def fake_sns(
     TLS certificate names `certificate_for` (default: the same names)."""
     names = frozenset(hostnames)
     tls_names = sorted(certificate_for if certificate_for is not None else names)
-    authority = _authority()
     with tempfile.TemporaryDirectory() as directory:
         cert_file, key_file = Path(directory, "cert.pem"), Path(directory, "key.pem")
-        cert_file.write_bytes(_pem(authority.issue(_tls_key(), tls_names[0], tls_names)))
+        cert_file.write_bytes(pem(authority().issue(tls_key(), tls_names[0], tls_names)))
         key_file.write_bytes(
-            _tls_key().private_bytes(
+            tls_key().private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
