@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
+from gateway.storage.leases import lease_due
 from gateway.storage.models import Message, MessageBody, Recipient, Tenant
 from gateway.types import (
     Job,
@@ -90,28 +91,11 @@ async def claim(
     """Lease up to `limit` due messages to `owner`, with their bodies and pending recipients.
     Messages of a paused tenant are not due: they wait, queued, until it is resumed."""
     paused = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
-    due = (
-        select(Message.id)
-        .where(
-            Message.state == QUEUED,
-            Message.next_attempt_at <= now,
-            or_(Message.lease_until.is_(None), Message.lease_until < now),
-            ~paused,
-        )
-        .order_by(Message.next_attempt_at)
-        .limit(limit)
-    )
-    if not db.is_sqlite:
-        due = due.with_for_update(skip_locked=True)
+    due = and_(Message.state == QUEUED, ~paused)
     async with db.begin() as conn:
-        ids = list((await conn.execute(due)).scalars())
+        ids = await lease_due(conn, db.is_sqlite, Message, due, owner, limit, now, lease_until)
         if not ids:
             return []
-        await conn.execute(
-            update(Message)
-            .where(Message.id.in_(ids))
-            .values(lease_owner=owner, lease_until=lease_until, attempts=Message.attempts + 1)
-        )
         rows = await conn.execute(
             select(
                 Message.id,

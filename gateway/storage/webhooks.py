@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
+from gateway.storage.leases import lease_due
 from gateway.storage.models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
 
 PENDING = "pending"
@@ -220,31 +221,13 @@ async def claim(
     db: Database, owner: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[Claim]:
     """Lease up to `limit` due deliveries to `owner`, counting the attempt about to be made."""
-    due = (
-        select(WebhookDelivery.id)
-        .where(
-            WebhookDelivery.state == PENDING,
-            WebhookDelivery.next_attempt_at <= now,
-            or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
-        )
-        .order_by(WebhookDelivery.next_attempt_at)
-        .limit(limit)
-    )
-    if not db.is_sqlite:
-        due = due.with_for_update(skip_locked=True)
     async with db.begin() as conn:
-        ids = list((await conn.execute(due)).scalars())
+        due = WebhookDelivery.state == PENDING
+        ids = await lease_due(
+            conn, db.is_sqlite, WebhookDelivery, due, owner, limit, now, lease_until
+        )
         if not ids:
             return []
-        await conn.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(ids))
-            .values(
-                lease_owner=owner,
-                lease_until=lease_until,
-                attempts=WebhookDelivery.attempts + 1,
-            )
-        )
         rows = await conn.execute(
             select(*_CLAIM_COLUMNS)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
