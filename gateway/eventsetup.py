@@ -72,7 +72,10 @@ def endpoint_url(public_url: str) -> str:
     would otherwise post SES events in the clear."""
     parts = urlsplit(public_url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise InvalidInputError(f"the public URL {public_url!r} is not an https URL")
+        raise InvalidInputError(
+            f"the public URL {public_url!r} is not an https URL: give --public-url "
+            "https://<the gateway's public host> (or set SES_GATEWAY_PUBLIC_URL)"
+        )
     if parts.query or parts.fragment or parts.username or parts.password:
         raise InvalidInputError(
             f"the public URL {public_url!r} must have no user, query or fragment"

@@ -176,7 +176,8 @@ def check_url(url: str, allow_private: bool) -> str:
         raise InvalidInputError(f"{url!r}: URLs are at most {MAX_URL_LENGTH} characters, no spaces")
     if not allow_private and _private_host(parts.hostname):
         raise InvalidInputError(
-            f"{url!r}: {parts.hostname} is not a public address (WEBHOOK_ALLOW_PRIVATE is off)"
+            f"{url!r}: {parts.hostname} is not a public address: give a public https URL, or "
+            "set SES_GATEWAY_WEBHOOK_ALLOW_PRIVATE=true for receivers on your own network"
         )
     return url
 

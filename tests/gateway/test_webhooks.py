@@ -202,7 +202,7 @@ def test_urls_with_a_user_or_password_are_refused(url: str) -> None:
 )
 def test_private_hosts_are_refused_unless_allowed(host: str) -> None:
     url = f"https://{host}:8443/hook"
-    with pytest.raises(InvalidInputError, match="WEBHOOK_ALLOW_PRIVATE is off"):
+    with pytest.raises(InvalidInputError, match="WEBHOOK_ALLOW_PRIVATE=true"):
         webhooks.check_url(url, allow_private=False)
     assert webhooks.check_url(url, allow_private=True) == url
 
