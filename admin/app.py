@@ -1,5 +1,5 @@
-"""The HTTP app (Starlette): liveness, readiness, the SNS endpoint and the tracking endpoints.
-Every error is a JSON body."""
+"""The HTTP app (Starlette): liveness, readiness, the SNS endpoint, the tracking endpoints and
+`/metrics`; and the metrics listener's app. Every error is a JSON body."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from admin.sns import SnsEndpoint, error
+from admin.api import api_mount
+from admin.errors import error
+from admin.metrics import MetricsEndpoint
+from admin.ops.context import Services
+from admin.panel import panel_routes
+from admin.security import SecurityHeaders
+from admin.sns import SnsEndpoint
 from admin.tracking import TrackingEndpoints
 from gateway.exceptions import DatabaseError
 from gateway.storage.database import Database
@@ -35,11 +42,21 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal error: the gateway's log has the details")
 
 
+_HANDLERS: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
+    HTTPException: _http_error,
+    500: _server_error,
+}
+
+
 def create_app(
     readiness: Readiness,
     sns: SnsEndpoint | None = None,
     tracking: TrackingEndpoints | None = None,
+    metrics: MetricsEndpoint | None = None,
+    services: Services | None = None,
 ) -> Starlette:
+    """`services`: serve the admin panel and the JSON API too."""
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -65,16 +82,20 @@ def create_app(
             )
         return JSONResponse({"status": "ready", "checks": checks})
 
-    handlers: dict[type[Exception] | int, Callable[[Request, Exception], Awaitable[Response]]] = {
-        HTTPException: _http_error,
-        500: _server_error,
-    }
     return Starlette(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             *([Route("/sns/ses", sns.handle, methods=["POST"])] if sns else []),
             *(tracking.routes() if tracking else []),
+            *([Route("/metrics", metrics.guarded)] if metrics else []),
+            *([api_mount(services), *panel_routes(services)] if services else []),
         ],
-        exception_handlers=handlers,
+        exception_handlers=_HANDLERS,
+        middleware=[Middleware(SecurityHeaders)],
     )
+
+
+def create_metrics_app(metrics: MetricsEndpoint) -> Starlette:
+    """The metrics listener's app: `/metrics` without a token, nothing else."""
+    return Starlette(routes=[Route("/metrics", metrics.scrape)], exception_handlers=_HANDLERS)

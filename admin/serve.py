@@ -13,15 +13,19 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from contextlib import AsyncExitStack
+from typing import Any
 
 import uvicorn
 
-from admin.app import Readiness, create_app
+from admin.app import Readiness, create_app, create_metrics_app
+from admin.metrics import MetricsEndpoint
+from admin.ops.context import Services
 from admin.sns import SnsEndpoint
 from admin.tracking import TrackingEndpoints
 from config import Settings
+from gateway.alerts import NearLimit
 from gateway.auth import Authenticator
 from gateway.delivery import DeliveryWorker
 from gateway.domains import Domains, sync_forever
@@ -34,13 +38,14 @@ from gateway.logs import log_event
 from gateway.secret_key import load_secret_key
 from gateway.senders import Directory
 from gateway.ses import SesAccount, SesClientProvider, SesIdentities, SesSender
-from gateway.simulator import DevSns, Simulator, endpoint_url
+from gateway.simulator import DevSns, Simulator, endpoint_url, local_url
 from gateway.smtp.handler import SubmissionHandler
 from gateway.smtp.server import SmtpService
 from gateway.spool import Spool
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
 from gateway.tls import certificate_files, server_context
+from gateway.users import DEV_ADMIN, first_admin
 from gateway.webhooks import Dispatcher
 
 log = logging.getLogger("gateway.serve")
@@ -50,6 +55,11 @@ ROLES = ("smtp", "web", "worker")
 
 class WebServer(uvicorn.Server):
     """uvicorn without its own signal handling: `serve()` (or a test) owns the process's signals."""
+
+    @classmethod
+    def for_app(cls, app: Callable[..., Any]) -> WebServer:
+        """`app` served on the sockets given to `serve()`, with the gateway's logging only."""
+        return cls(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -100,6 +110,19 @@ def _dev_simulator(settings: Settings) -> Simulator:
     return Simulator(sns, url, settings.configuration_set)
 
 
+async def _dev_admin(db: Database, settings: Settings) -> None:
+    """`serve --dev` on a gateway with no users: an admin to try the panel with, its password
+    in a file readable only by its owner (never in the log)."""
+    new = await first_admin(db, DEV_ADMIN)
+    if new is None or new.password is None:
+        return
+    path = settings.data_dir / "dev-admin.txt"
+    path.touch(mode=0o600)
+    path.write_text(f"{new.user.email}\n{new.password}\n")
+    url = local_url(settings.http_host, settings.http_port)
+    log_event(log, "dev-mode", panel=url, admin=new.user.email, password_in=str(path))
+
+
 async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = False) -> int:
     roles = frozenset(roles)
     emulator = _dev_emulator() if dev else None
@@ -113,6 +136,7 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
         secret_key = load_secret_key(settings)
         if emulator is not None:
             announce(emulator, settings.data_dir)
+            await _dev_admin(db, settings)
         async with AsyncExitStack() as stack:
             tasks: list[asyncio.Task[None]] = []
             background: list[asyncio.Task[None]] = []
@@ -123,6 +147,10 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             if "web" in roles:
                 http_socket = _http_socket(settings.http_host, settings.http_port)
                 stack.callback(http_socket.close)
+            metrics_web: WebServer | None = None
+            if settings.metrics_port:  # for any role: a worker-only process is scraped too
+                metrics_socket = _http_socket(settings.metrics_host, settings.metrics_port)
+                stack.callback(metrics_socket.close)
             if "worker" in roles:
                 provider = await stack.enter_async_context(SesClientProvider(settings))
                 if not await provider.has_credentials():
@@ -134,7 +162,9 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                     )
                 owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
                 # Paces every send of this process under the SES account's quota.
-                governor = await stack.enter_async_context(Governor(SesAccount(provider), settings))
+                governor = await stack.enter_async_context(
+                    Governor(SesAccount(provider), settings, near_limit=NearLimit(db))
+                )
                 stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
                 send = SesSender(provider, settings, stored.configuration_set).send
                 on_sent = simulator.on_sent if simulator else None
@@ -163,22 +193,30 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
             if "web" in roles:
                 readiness = Readiness(db, (lambda: provider.ready) if provider else None)
                 dev_sns = simulator.sns if simulator else None
-                config = uvicorn.Config(
+                # The panel and the API add domains and read the account: an SES client too.
+                panel_ses = provider
+                if panel_ses is None:
+                    panel_ses = await stack.enter_async_context(SesClientProvider(settings))
+                web = WebServer.for_app(
                     create_app(
                         readiness,
                         SnsEndpoint.from_settings(db, settings, dev_sns),
                         TrackingEndpoints.from_settings(db, settings),
-                    ),
-                    host=settings.http_host,
-                    port=settings.http_port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
+                        MetricsEndpoint.from_settings(db, settings),
+                        Services(db, settings, secret_key, panel_ses),
+                    )
                 )
-                web = WebServer(config)
                 tasks.append(asyncio.create_task(web.serve([http_socket]), name="web"))
                 host, port = http_socket.getsockname()[:2]
                 log_event(log, "http-listening", host=host, port=port)
+            if settings.metrics_port:
+                metrics_web = WebServer.for_app(
+                    create_metrics_app(MetricsEndpoint.from_settings(db, settings))
+                )
+                scraped = metrics_web.serve([metrics_socket])
+                tasks.append(asyncio.create_task(scraped, name="metrics"))
+                host, port = metrics_socket.getsockname()[:2]
+                log_event(log, "metrics-listening", host=host, port=port)
             log_event(
                 log,
                 "started",
@@ -201,6 +239,8 @@ async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = Fa
                 await directory.stop()
             if web is not None:
                 web.should_exit = True
+            if metrics_web is not None:
+                metrics_web.should_exit = True
             if worker is not None:
                 await worker.stop()
             if dispatcher is not None:

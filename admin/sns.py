@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from admin.errors import error
 from config import Settings
 from gateway import events
 from gateway.eventsetup import StoredSnsSetup
@@ -38,10 +39,6 @@ from gateway.storage.domains import record_activity
 from gateway.types import EventKind
 
 log = logging.getLogger("gateway.sns")
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message}}, status_code=status)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin.sns import error
+from admin.errors import error
 from config import Settings
 from gateway.exceptions import InvalidTokenError
 from gateway.storage import tracking as store

@@ -37,6 +37,8 @@ V2_MAX_MESSAGE_SIZE = 40_000_000
 """SES v2 `SendEmail` accepts raw messages up to 40 MB."""
 V1_MAX_MESSAGE_SIZE = 10_000_000
 """SES v1 `SendRawEmail` accepts raw messages up to 10 MB."""
+MIN_TOKEN_LENGTH = 16
+"""`METRICS_TOKEN` is a bearer token: long enough not to be guessed."""
 
 
 def parse_nameserver(text: str) -> tuple[str, int]:
@@ -144,6 +146,14 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    session_lifetime: Seconds = 43200
+    api_rate_limit: Annotated[float, Field(gt=0)] = 10
+    api_rate_burst: Annotated[int, Field(ge=1)] = 50
+
+    metrics_token: SecretStr | None = None
+    metrics_host: str = "127.0.0.1"
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -176,6 +186,15 @@ class Settings(BaseSettings):
         """`1.1.1.1, 127.0.0.1:5353` in the environment; a list in TOML."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_LENGTH} characters (openssl rand -hex 32 makes one)"
+            )
         return value
 
     @field_validator("dns_nameservers")
@@ -263,7 +282,9 @@ def describe(exc: ValidationError) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if not error["loc"]:
         return message
-    name = ENV_PREFIX + str(error["loc"][0]).upper()
+    field = str(error["loc"][0])
+    name = ENV_PREFIX + field.upper()
     value = error.get("input")
-    shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+    secret = "SecretStr" in str(getattr(Settings.model_fields.get(field), "annotation", ""))
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
     return f"{name}: {message}{shown}"

@@ -24,7 +24,6 @@ class NewCredential:
 
     credential: CredentialInfo
     password: str
-    allowed: tuple[str, ...] = ()
 
 
 def now() -> datetime:
@@ -50,32 +49,52 @@ async def create_credential(
     """A credential with a generated username and password, optionally narrowed to some sender
     domains (and their subdomains) or addresses."""
     if len(description) > 255:
-        raise InvalidInputError("the description is too long (at most 255 characters)")
+        raise InvalidInputError(
+            "the description is too long (at most 255 characters)", "description"
+        )
     allowed = [check_sender_scope(entry) for entry in allow]
     tenant = await tenants.get_tenant(db, tenant_name)
     password = passwords.new_password()
     credential = await tenants.create_credential(
-        db, tenant, passwords.new_username(), passwords.hash_password(password), description, now()
+        db,
+        tenant,
+        passwords.new_username(),
+        passwords.hash_password(password),
+        description,
+        now(),
+        allowed,
     )
-    if allowed:
-        await tenants.set_allowed_senders(db, credential.id, allowed)
-    return NewCredential(credential, password, tuple(allowed))
+    return NewCredential(credential, password)
 
 
 def check_sender_scope(entry: str) -> str:
     """`example.com` or `news@example.org`, normalized."""
     local, at, domain = entry.strip().rpartition("@")
-    name = normalize_domain(domain).ascii
+    try:
+        name = normalize_domain(domain).ascii
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc), "allow") from exc
     if at and (not local or not local.isascii() or " " in local):
-        raise InvalidInputError(f"--allow {entry!r}: expected a domain or local-part@domain")
+        raise InvalidInputError(f"{entry!r}: expected a domain or local-part@domain", "allow")
     return f"{local}@{name}" if at else name
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and not reason.strip():
+        raise InvalidInputError("give a reason for the pause: senders will read it", "reason")
 
 
 async def pause_tenant(db: Database, name: str, reason: str | None) -> TenantInfo:
     """Pause (with a reason people will read in the SMTP refusal) or resume (None)."""
-    if reason is not None and not reason.strip():
-        raise InvalidInputError("give a reason for the pause: senders will read it")
+    _check_reason(reason)
     return await tenants.set_tenant_paused(db, name, reason)
+
+
+async def pause_credential(db: Database, credential_id: int, reason: str | None) -> CredentialInfo:
+    """Refuse the credential's mail at MAIL with `reason`, or (None) lift the pause."""
+    _check_reason(reason)
+    await tenants.set_credential_paused(db, credential_id, reason)
+    return await tenants.get_credential(db, credential_id)
 
 
 def check_network(cidr: str) -> str:
@@ -83,7 +102,7 @@ def check_network(cidr: str) -> str:
     try:
         return str(ipaddress.ip_network(cidr.strip()))
     except ValueError as exc:
-        raise InvalidInputError(f"{cidr!r} is not a network: {exc}") from exc
+        raise InvalidInputError(f"{cidr!r} is not a network: {exc}", "cidr") from exc
 
 
 async def trust_network(db: Database, tenant_name: str, cidr: str) -> NetworkInfo:
@@ -91,8 +110,17 @@ async def trust_network(db: Database, tenant_name: str, cidr: str) -> NetworkInf
     normalized = check_network(cidr)
     network = ipaddress.ip_network(normalized)
     if network.prefixlen == 0:
-        raise InvalidInputError(f"{normalized} is every address: that would be an open relay")
+        raise InvalidInputError(
+            f"{normalized} is every address: that would be an open relay", "cidr"
+        )
     tenant = await tenants.get_tenant(db, tenant_name)
     await networks.add_network(db, tenant.id, normalized, now())
     [added] = [n for n in await networks.list_networks(db, tenant.name) if n.cidr == normalized]
     return added
+
+
+async def untrust_network(db: Database, cidr: str) -> str:
+    """Stop trusting a network; its normalized CIDR."""
+    normalized = check_network(cidr)
+    await networks.remove_network(db, normalized)
+    return normalized

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from config import Settings
+from gateway import metrics
 from gateway.batching import Batcher
 from gateway.exceptions import SesError, SesPermanentError, SesTransientError
 from gateway.governor import Governor
@@ -259,6 +260,7 @@ class DeliveryWorker:
         if ses_id is not None and self._on_sent is not None:
             self._on_sent(job.tenant_name, outgoing, ses_id)
         state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
+        metrics.recipients_delivered.labels(state.value).inc(len(recipients))
         log_event(
             log,
             "delivery",

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from config import Settings
 from gateway import crypto, records
@@ -40,6 +41,7 @@ SLOW_CHECK = timedelta(minutes=15)
 FAST_CHECK = timedelta(minutes=1)
 NOTIFIED = frozenset(
     {
+        "domain.verified",
         "domain.unverified",
         "domain.failed",
         "domain.missing",
@@ -48,7 +50,7 @@ NOTIFIED = frozenset(
         "address.failed",
     }
 )
-"""The changes someone must act on: they are also raised as notifications."""
+"""The changes someone must act on or wait for: they are also raised as notifications."""
 
 
 def next_check(verified: bool, created_at: datetime, now: datetime) -> datetime | None:
@@ -92,9 +94,15 @@ def mail_from_domain(domain: str, value: str) -> str:
     full = value.lower().removesuffix(".")
     if not full.endswith("." + domain):
         full = f"{full}.{domain}"
-    if full.count(".") < domain.count(".") + 1 or not normalize_domain(full):
-        raise InvalidInputError(f"--mail-from {value!r}: use a subdomain such as mail.{domain}")
-    return normalize_domain(full).ascii
+    refused = InvalidInputError(
+        f"MAIL FROM {value!r}: use a subdomain such as mail.{domain}", "mail_from"
+    )
+    if full.count(".") < domain.count(".") + 1:
+        raise refused
+    try:
+        return normalize_domain(full).ascii
+    except InvalidInputError as exc:
+        raise refused from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +125,14 @@ def parse_address(value: str) -> Address:
     if len(local) > 64:
         raise InvalidInputError(f"{value!r}: the local part is longer than 64 characters")
     return Address(local, normalize_domain(domain))
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSync:
+    """A domain as it is after asking SES, and the changes (kind, detail) SES reported."""
+
+    domain: DomainInfo
+    events: list[tuple[str, str]]
 
 
 class Domains:
@@ -148,9 +164,9 @@ class Domains:
         if existing is not None:
             if existing.tenant != tenant.name:
                 raise ConflictError(f"domain {name} belongs to another tenant")
-            raise ConflictError(f"domain {name} is already added (see `ses-gateway domain show`)")
+            raise ConflictError(f"domain {name} is already added")
         if dkim not in ("easy", "byodkim"):
-            raise InvalidInputError("--dkim must be easy or byodkim")
+            raise InvalidInputError("DKIM must be easy or byodkim", "dkim")
         if mail_from:
             mail_from_domain(name.ascii, mail_from)  # a bad value is refused before SES is asked
         now = datetime.now(UTC)
@@ -202,8 +218,7 @@ class Domains:
             raise SesPermanentError(
                 exc.code,
                 f"{domain.name} is added, but SES refused the custom MAIL FROM "
-                f"{mail_from_name} ({exc}); try again with "
-                f"`ses-gateway domain set {domain.name} --mail-from {mail_from}`",
+                f"{mail_from_name} ({exc}): set the MAIL FROM subdomain again later",
             ) from exc
         state = await self._ses.get(domain.tenant, domain.name)
         if state is not None:
@@ -253,6 +268,11 @@ class Domains:
             log_event(log, kind, domain=domain.name, tenant=domain.tenant, detail=detail)
         return events
 
+    async def sync_now(self, domain: DomainInfo) -> DomainSync:
+        """`sync`, then the domain read back."""
+        events = await self.sync(domain)
+        return DomainSync(await self.get(domain.name), events)
+
     async def sync_due(self) -> int:
         """Sync every domain and address whose check is due; return how many were asked."""
         now = datetime.now(UTC)
@@ -272,11 +292,11 @@ class Domains:
             if address.ses_identity:
                 await self._ses.delete(domain.tenant, address.address)
         now = datetime.now(UTC)
+        tenant = await tenants.get_tenant(self._db, domain.tenant)
         failed = await queue.fail_pending_from_domain(
-            self._db, domain.name, f"the sending domain {domain.name} was removed", now
+            self._db, tenant.id, domain.name, f"the sending domain {domain.name} was removed", now
         )
         await store.delete_domain(self._db, domain.id)
-        tenant = await tenants.get_tenant(self._db, domain.tenant)
         detail = f"removed; {failed} queued messages failed"
         await store.record_activity(self._db, tenant.id, "domain.removed", domain.name, detail, now)
         return domain, failed
@@ -296,6 +316,13 @@ class Domains:
     ) -> DomainInfo:
         """Turn open and click tracking and the unsubscribe header on or off (None: as it is);
         `tracking_host` "" goes back to `PUBLIC_URL`'s host."""
+        if unsubscribe and urlsplit(self._settings.base_url).scheme != "https":
+            raise InvalidInputError(
+                "the unsubscribe header needs https links (RFC 8058), and tracking links take "
+                f"their scheme from PUBLIC_URL, which is {self._settings.base_url}: set an https "
+                "PUBLIC_URL first",
+                "unsubscribe",
+            )
         domain = await self.get(value)
         changes: dict[str, Any] = {
             name: setting
@@ -307,10 +334,37 @@ class Domains:
             if setting is not None
         }
         if tracking_host is not None:
-            host = normalize_domain(tracking_host).ascii if tracking_host else None
+            try:
+                host = normalize_domain(tracking_host).ascii if tracking_host else None
+            except InvalidInputError as exc:
+                raise InvalidInputError(f"tracking host: {exc}", "tracking_host") from exc
             changes["tracking_host"] = host
         await store.update_domain(self._db, domain.id, **changes)
         return await self.get(value)
+
+    async def update(
+        self,
+        value: str,
+        restrict_to_addresses: bool | None = None,
+        mail_from: str | None = None,
+        open_tracking: bool | None = None,
+        click_tracking: bool | None = None,
+        unsubscribe: bool | None = None,
+        tracking_host: str | None = None,
+    ) -> DomainInfo:
+        """Change the domain's options (None: as it is); SES is asked last, once the other
+        values are accepted."""
+        domain = await self.get(value)
+        if mail_from is not None:
+            mail_from_domain(domain.name, mail_from)
+        tracking = (open_tracking, click_tracking, unsubscribe, tracking_host)
+        if tracking != (None,) * 4:
+            domain = await self.set_tracking(domain.name, *tracking)
+        if restrict_to_addresses is not None:
+            domain = await self.set_restricted(domain.name, restrict_to_addresses)
+        if mail_from is not None:
+            domain = await self.set_mail_from(domain.name, mail_from)
+        return domain
 
     async def add_address(self, value: str, verify_email: bool = False) -> AddressInfo:
         address = parse_address(value)
@@ -372,7 +426,7 @@ class Domains:
     async def remove_address(self, value: str) -> AddressInfo:
         address = await store.find_address(self._db, str(parse_address(value)))
         if address is None:
-            raise NotFoundError(f"no address {value} (see `ses-gateway address list`)")
+            raise NotFoundError(f"no address {value}")
         if address.ses_identity:
             await self._ses.delete(address.tenant, address.address)
         await store.delete_address(self._db, address.id)

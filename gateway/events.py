@@ -37,7 +37,7 @@ from typing import Any
 
 from config import Settings
 from config.settings import TRANSIENT_BOUNCE_WINDOW_DAYS
-from gateway import reputation, webhooks
+from gateway import metrics, reputation, webhooks
 from gateway.exceptions import InvalidInputError, NotFoundError
 from gateway.logs import log_event
 from gateway.storage import domains as domain_store
@@ -366,6 +366,7 @@ async def ingest(
         stored = await store.find_event(db, sns_message_id)
         assert stored is not None
         return _result(stored, duplicate=True)
+    metrics.ses_events.labels(parsed.kind.value).inc()
     suppressed, action = await _apply(
         db, settings, event.tenant_id, sns_message_id, parsed, received_at
     )

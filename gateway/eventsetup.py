@@ -6,7 +6,8 @@ SES publish to it for that configuration set; the configuration set's event dest
 for every event type to that topic; the topic's subscription of `<PUBLIC_URL>/sns/ses` (asked
 again while pending confirmation); the configuration set made the default for sending. Running
 it again creates nothing new.
-`StoredSnsSetup` is what long-lived processes read of it.
+`StoredSnsSetup` is what long-lived processes read of it; `subscription_state` what SNS says of
+a setup's subscription now.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from config import Settings
-from gateway.exceptions import InvalidInputError
+from gateway.exceptions import InvalidInputError, SesError
 from gateway.ses import EVENT_TYPES, PENDING_CONFIRMATION, SesEventPublishing
 from gateway.sns import SnsVerifier
 from gateway.storage import snssetups
 from gateway.storage.database import Database
+from gateway.types import SnsSetupRecord
 
 DEFAULT_NAME: Final = "ses-gateway"
 """The configuration set's name, and the topic's, unless given."""
@@ -226,6 +228,17 @@ async def _subscription(publishing: SesEventPublishing, topic_arn: str, endpoint
         return Step("subscription", endpoint, Action.CREATED, f"{subscription}: {asked}")
     detail = f"it was pending confirmation: {asked}"
     return Step("subscription", endpoint, Action.CONFIRMATION_REQUESTED, detail)
+
+
+async def subscription_state(publishing: SesEventPublishing, setup: SnsSetupRecord) -> str:
+    """The state of the setup's subscription, as SNS says."""
+    try:
+        found = (await publishing.subscriptions(setup.topic_arn)).get(setup.endpoint)
+    except SesError as exc:
+        return f"unknown: {exc}"
+    if found is None:
+        return "missing: run `ses-gateway sns setup` again"
+    return "pending confirmation" if found == PENDING_CONFIRMATION else "confirmed"
 
 
 class StoredSnsSetup:

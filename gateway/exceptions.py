@@ -4,7 +4,9 @@ GatewayError
 ├── NotFoundError         a named tenant, credential or message does not exist
 │   └── InvalidTokenError     a tracking token this gateway did not make, or altered
 ├── ConflictError         a name that must be unique is taken
-├── InvalidInputError     a value given by an operator is not acceptable
+├── InvalidInputError     a value given by an operator is not acceptable (`field`: which one)
+├── AccessDenied          a signed-in user or API key may not do or see this
+│   └── LoginRefused          wrong email or password, or too many failed logins
 ├── DatabaseError         the database could not be reached or refused a statement
 ├── SchemaError           the schema is not the one this version needs
 ├── DecryptionError       a stored secret written with an unknown key
@@ -31,7 +33,24 @@ class ConflictError(GatewayError):
 
 
 class InvalidInputError(GatewayError):
-    pass
+    """`field`, when given, names the input at fault (a form field, a JSON member)."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AccessDenied(GatewayError):
+    """The user's role or tenant, or the API key's scope, does not allow this."""
+
+
+class LoginRefused(AccessDenied):
+    """A wrong email or password (never saying which), or a login throttled; `retry_after` is
+    the seconds until the next attempt may succeed (0 when not throttled)."""
+
+    def __init__(self, message: str, retry_after: float = 0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SesError(GatewayError):

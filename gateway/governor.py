@@ -22,9 +22,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import TracebackType
 
 from config import Settings
+from gateway.alerts import NearLimit
 from gateway.exceptions import DailyQuotaReached, SesError
 from gateway.logs import log_event
 from gateway.ses import SesAccount
@@ -42,6 +44,15 @@ def pace(quota: AccountQuota | None, settings: Settings) -> float:
     `SES_DEFAULT_MAX_SEND_RATE`) times `SES_RATE_SHARE`."""
     known = quota.max_send_rate if quota is not None else 0.0
     return (known if known > 0 else settings.ses_default_max_send_rate) * settings.ses_rate_share
+
+
+async def read_quota(account: SesAccount) -> tuple[AccountQuota | None, str | None]:
+    """The account's quota, or (None, why) when SES did not answer it: as `ses-gateway status`
+    and the dashboard show it."""
+    try:
+        return await account.quota(ACCOUNT_TENANT), None
+    except SesError as exc:
+        return None, str(exc)
 
 
 class Pacer:
@@ -74,10 +85,13 @@ class Governor:
         account: SesAccount,
         settings: Settings,
         clock: Callable[[], float] = time.monotonic,
+        near_limit: NearLimit | None = None,
     ) -> None:
+        """`near_limit` notifies when the account's day nears `Max24HourSend`."""
         self._account = account
         self._settings = settings
         self._clock = clock
+        self._near_limit = near_limit
         self.quota: AccountQuota | None = None
         """The last quota read, None until one was."""
         self._read_at = 0.0
@@ -150,6 +164,10 @@ class Governor:
         self._pacer.rate = self.rate
         self._error = None
         self._log_state(quota)
+        if self._near_limit is not None:
+            subject = f"SES account in {self._account.region}"
+            sent, cap = quota.sent_last_24_hours, quota.max_24_hour_send
+            await self._near_limit.check(None, subject, sent, cap, datetime.now(UTC))
         headroom = self.headroom
         if self._capped and (headroom is None or headroom > 0):
             self._capped = False

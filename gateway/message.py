@@ -8,13 +8,18 @@ alone says who receives the message).
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.utils import format_datetime, getaddresses, make_msgid
 from functools import lru_cache
 
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
+SUBJECT_LENGTH = 998
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,8 @@ class Header:
 class Prepared:
     data: bytes
     message_id: str
+    header_size: int = 0
+    """How many bytes of `data` are header fields (before the blank line)."""
 
 
 def _clean(text: str) -> str:
@@ -117,6 +124,24 @@ def header_senders(header: Header) -> list[str]:
     return [address for _, address in getaddresses(values) if address]
 
 
+def header_subject(header: Header) -> str:
+    """The first `Subject:` field for display: unfolded, its RFC 2047 encoded words decoded (left
+    as they are when they do not decode), cut to `SUBJECT_LENGTH` characters; "" without one."""
+    raw = next(
+        (
+            f.split(b":", 1)[1]
+            for f, name in zip(header.fields, header.names, strict=True)
+            if name == b"subject"
+        ),
+        b"",
+    )
+    text = _FOLDING.sub("", raw.decode("utf-8", "replace")).strip()
+    if "=?" in text:
+        with suppress(HeaderParseError, LookupError, UnicodeError):
+            text = str(make_header(decode_header(text)))
+    return text[:SUBJECT_LENGTH]
+
+
 def prepare(header: Header, facts: SessionFacts) -> Prepared:
     kept = [f for f, name in zip(header.fields, header.names, strict=True) if name != b"bcc"]
     names = set(header.names) - {b"bcc"}
@@ -140,4 +165,4 @@ def prepare(header: Header, facts: SessionFacts) -> Prepared:
     if not rest.startswith((b"\r\n", b"\n")):
         rest = b"\r\n" + rest
     relayed = received_field(facts) + b"".join(kept) + b"".join(added) + rest
-    return Prepared(relayed, message_id)
+    return Prepared(relayed, message_id, len(relayed) - len(rest))

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 import idna
 from publicsuffixlist import PublicSuffixList
@@ -87,3 +88,9 @@ def normalize_domain(value: str) -> DomainName:
     if _public_suffixes().is_public(ascii_name):
         raise _refuse(value, f"{ascii_name} is a public suffix; use a domain registered under it")
     return DomainName(ascii_name, idna.decode(ascii_name))
+
+
+def shown_url(url: str) -> str:
+    """The URL without its query and fragment (where tokens often travel), for notifications
+    and the audit log."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()

@@ -18,8 +18,9 @@ stop its sending: every tenant would stop with it. So each tenant is judged on i
   the guard, is left as it is: the pause, its activity and its notification are one conditional
   transaction, so two processes judging the tenant at once pause it once.
 
-`assess` is the pure judgment; `check_tenant` gathers the counts and acts on the verdict. The
-events module runs it after each bounce or complaint of a tenant.
+`assess` is the pure judgment; `judge` gathers the counts (the dashboard shows its verdict);
+`check_tenant` acts on the verdict. The events module runs it after each bounce or complaint of
+a tenant.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from config import Settings
 from gateway.logs import log_event
 from gateway.storage import domains as activity
 from gateway.storage import events as store
+from gateway.storage import stats
 from gateway.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -135,6 +137,21 @@ def _detail(verdict: Verdict, thresholds: Thresholds) -> str:
     )
 
 
+async def judge(
+    db: Database, settings: Settings, tenant_id: int | None, tenant: str | None, now: datetime
+) -> tuple[datetime, Verdict]:
+    """The window's start and the verdict on it as of `now`: of a tenant (its id and name), or
+    (None) of every tenant's sends together, which no pause restarts."""
+    since = now - timedelta(days=settings.reputation_window_days)
+    if tenant is not None:
+        pauses = await activity.list_activity(db, tenant, [PAUSED], limit=1)
+        if pauses and pauses[0].created_at > since:
+            since = pauses[0].created_at
+    rates = await stats.rates(db, tenant_id, since, settings.reputation_window_sends)
+    thresholds = Thresholds.from_settings(settings)
+    return since, assess(rates.sends, rates.bounced, rates.complained, thresholds)
+
+
 async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: datetime) -> Check:
     """Judge the tenant's window as of `now`, and warn or pause it as the verdict says."""
     thresholds = Thresholds.from_settings(settings)
@@ -142,12 +159,7 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
     if state is None:
         return Check(Verdict(Level.TOO_FEW, 0, 0, 0))
     name, paused_reason = state
-    since = now - timedelta(days=settings.reputation_window_days)
-    pauses = await activity.list_activity(db, name, [PAUSED], limit=1)
-    if pauses and pauses[0].created_at > since:
-        since = pauses[0].created_at
-    counts = await store.reputation_counts(db, tenant_id, since, settings.reputation_window_sends)
-    verdict = assess(*counts, thresholds)
+    _, verdict = await judge(db, settings, tenant_id, name, now)
     if verdict.level not in (Level.WARN, Level.PAUSE) or paused_reason is not None:
         return Check(verdict)
     detail = _detail(verdict, thresholds)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
+from gateway.alerts import NearLimit
 from gateway.batching import Batcher
 from gateway.exceptions import InvalidInputError
 from gateway.names import normalize_domain
@@ -85,6 +86,7 @@ class Directory:
             ttl,
         )
         self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
+        self._near_limit = NearLimit(db)
 
     async def _write(self, records: Sequence[RefusalRecord]) -> None:
         await refusals.record_refusals(self._db, records)
@@ -111,6 +113,12 @@ class Directory:
     async def usage(self, tenant_id: int) -> int:
         """Messages the tenant had accepted today (UTC), by every instance."""
         return await tenants.usage_today(self._db, tenant_id, datetime.now(UTC).date().isoformat())
+
+    async def near_cap(self, principal: Principal, used: int, cap: int) -> None:
+        """Notify (once a day) when the tenant's `used` messages today near its daily `cap`."""
+        await self._near_limit.check(
+            principal.tenant_id, principal.tenant_name, used, cap, datetime.now(UTC)
+        )
 
     async def account(self, principal: Principal) -> Account:
         return await self._accounts.get((principal.tenant_id, principal.credential_id))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from botocore.exceptions import ValidationError as BotoValidationError
 from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
+from gateway import metrics
 from gateway.exceptions import (
     SesError,
     SesPermanentError,
@@ -204,38 +206,39 @@ class SesSender:
         configuration_set = self._configuration_set
         if configuration_set is None and self._default_configuration_set is not None:
             configuration_set = await self._default_configuration_set()
-        try:
-            if self._api == "v2":
-                request: dict[str, Any] = {
-                    "FromEmailAddress": outgoing.sender,
-                    "Destination": {"ToAddresses": outgoing.recipients},
-                    "Content": {"Raw": {"Data": outgoing.raw}},
-                    "EmailTags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
-                }
-                if configuration_set:
-                    request["ConfigurationSetName"] = configuration_set
-                response = await client.send_email(**request)
-            else:
-                request = {
-                    "Source": outgoing.sender,
-                    "Destinations": outgoing.recipients,
-                    "RawMessage": {"Data": outgoing.raw},
-                    "Tags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
-                }
-                if configuration_set:
-                    request["ConfigurationSetName"] = configuration_set
-                response = await client.send_raw_email(**request)
-        except _CLIENT_ERRORS as exc:
-            raise translate(exc) from exc
+        if self._api == "v2":
+            operation = "send_email"
+            request: dict[str, Any] = {
+                "FromEmailAddress": outgoing.sender,
+                "Destination": {"ToAddresses": outgoing.recipients},
+                "Content": {"Raw": {"Data": outgoing.raw}},
+                "EmailTags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
+            }
+        else:
+            operation = "send_raw_email"
+            request = {
+                "Source": outgoing.sender,
+                "Destinations": outgoing.recipients,
+                "RawMessage": {"Data": outgoing.raw},
+                "Tags": [{"Name": k, "Value": v} for k, v in outgoing.tags.items()],
+            }
+        if configuration_set:
+            request["ConfigurationSetName"] = configuration_set
+        response = await _call(client, operation, **request)
         return str(response["MessageId"])
 
 
 async def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
-    """`client.<operation>(**request)`, its errors translated."""
+    """`client.<operation>(**request)`, its errors translated; every AWS call goes through here
+    and is counted (`gateway.metrics`)."""
+    started = time.perf_counter()
     try:
         response: dict[str, Any] = await getattr(client, operation)(**request)
     except _CLIENT_ERRORS as exc:
-        raise translate(exc) from exc
+        error = translate(exc)
+        metrics.ses_call(operation, started, error)
+        raise error from exc
+    metrics.ses_call(operation, started, None)
     return response
 
 
@@ -335,7 +338,7 @@ _V2_UNAVAILABLE_CODES = frozenset(
 )
 
 
-def _v2_unavailable(exc: BaseException) -> bool:
+def _v2_unavailable(exc: BaseException | None) -> bool:
     """v2 `GetAccount` is missing at this endpoint (HTTP 404: moto) or not allowed."""
     if not isinstance(exc, ClientError):
         return False
@@ -394,15 +397,12 @@ class SesAccount:
         if self._provider.service == "sesv2":
             client = self._provider.client_for(tenant, "sesv2")
             try:
-                return _quota_from_account(await client.get_account())
-            except _CLIENT_ERRORS as exc:
-                if not _v2_unavailable(exc):
-                    raise translate(exc) from exc
+                return _quota_from_account(await _call(client, "get_account"))
+            except SesError as exc:
+                if not _v2_unavailable(exc.__cause__):
+                    raise
         client = self._provider.client_for(tenant, "ses")
-        try:
-            return _quota_from_send_quota(await client.get_send_quota())
-        except _CLIENT_ERRORS as exc:
-            raise translate(exc) from exc
+        return _quota_from_send_quota(await _call(client, "get_send_quota"))
 
 
 EVENT_TYPES = (

@@ -270,10 +270,15 @@ class DevSns:
         return {**envelope, "Signature": base64.b64encode(signature).decode("ascii")}
 
 
-def endpoint_url(host: str, port: int) -> str:
-    """The gateway's own `/sns/ses`, on loopback when it listens on every address."""
+def local_url(host: str, port: int) -> str:
+    """The gateway's own HTTP listener, on loopback when it listens on every address."""
     host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}/sns/ses"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+def endpoint_url(host: str, port: int) -> str:
+    """The gateway's own `/sns/ses`."""
+    return f"{local_url(host, port)}/sns/ses"
 
 
 class Simulator:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import TextIO
 
+from gateway import csvcells
+from gateway.csvcells import uncell
 from gateway.exceptions import InvalidInputError, NotFoundError
 from gateway.names import normalize_domain
 from gateway.storage import suppressions as store
 from gateway.storage import tenants
 from gateway.storage.database import Database
+from gateway.times import check_period, parse_time
 from gateway.types import SuppressionInfo
 
 REASONS = ("bounce", "complaint", "unsubscribe", "manual")
@@ -34,20 +37,25 @@ def normalize_address(value: str) -> str:
     text = value.strip()
     local, at, domain = text.rpartition("@")
     if not at or not local or not domain:
-        raise InvalidInputError(f"{value!r} is not a mail address: expected local-part@domain")
+        raise InvalidInputError(
+            f"{value!r} is not a mail address: expected local-part@domain", "address"
+        )
     if not local.isascii() or any(c.isspace() or not c.isprintable() for c in local):
         raise InvalidInputError(
             f"{value!r}: the local part must be printable ASCII without spaces "
-            "(SES cannot deliver to other addresses)"
+            "(SES cannot deliver to other addresses)",
+            "address",
         )
     if len(local) > 64:
-        raise InvalidInputError(f"{value!r}: the local part is longer than 64 characters")
+        raise InvalidInputError(
+            f"{value!r}: the local part is longer than 64 characters", "address"
+        )
     try:
         ascii_domain = normalize_domain(domain).ascii
     except InvalidInputError as exc:
         reason = str(exc).removeprefix(f"{domain!r} is not a valid sending domain: ")
         raise InvalidInputError(
-            f"{value!r} is not a valid mail address: domain {domain!r}: {reason}"
+            f"{value!r} is not a valid mail address: domain {domain!r}: {reason}", "address"
         ) from exc
     return f"{local.lower()}@{ascii_domain}"
 
@@ -64,27 +72,10 @@ def lookup_key(address: str) -> str:
 def check_reason(value: str) -> str:
     reason = value.strip().lower()
     if reason not in REASONS:
-        raise InvalidInputError(f"unknown reason {value!r}: use one of {', '.join(REASONS)}")
-    return reason
-
-
-def parse_time(value: str, what: str = "date") -> datetime:
-    """An ISO date (`2026-03-01`, midnight UTC) or datetime (UTC unless it gives an offset)."""
-    text = value.strip()
-    try:
-        return datetime.combine(date.fromisoformat(text), time(), UTC)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
         raise InvalidInputError(
-            f"{what} {value!r} is not an ISO date or datetime "
-            "(2026-03-01, 2026-03-01T12:00 or 2026-03-01T12:00:00+02:00)"
-        ) from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+            f"unknown reason {value!r}: use one of {', '.join(REASONS)}", "reason"
+        )
+    return reason
 
 
 async def _tenant_id(db: Database, tenant: str | None) -> int | None:
@@ -111,7 +102,8 @@ async def add(
     at = now()
     if expires_at is not None and expires_at <= at:
         raise InvalidInputError(
-            f"the expiry {expires_at.isoformat()} is in the past: the entry would never apply"
+            f"the expiry {expires_at.isoformat()} is in the past: the entry would never apply",
+            "expires_at",
         )
     entry = store.Entry(normalized, await _tenant_id(db, tenant), reason, detail, at, expires_at)
     added, _ = await store.add(db, [entry])
@@ -126,10 +118,33 @@ async def remove(db: Database, address: str, tenant: str | None = None) -> Suppr
     tenant_id = await _tenant_id(db, tenant)
     info = await store.get(db, normalized, tenant_id)
     if info is None or not await store.remove(db, normalized, tenant_id):
-        raise NotFoundError(
-            f"{normalized} is not suppressed {scope(tenant)} (see `ses-gateway suppression list`)"
-        )
+        raise NotFoundError(f"{normalized} is not suppressed {scope(tenant)}")
     return info
+
+
+async def search(
+    db: Database,
+    tenant: str | None = None,
+    scope: str = "all",
+    reason: str | None = None,
+    contains: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> store.Search:
+    """The entries to list, checked (see `store.Search`; `tenant` by name)."""
+    if scope not in store.SCOPES:
+        raise InvalidInputError(
+            f"unknown scope {scope!r}: use one of {', '.join(store.SCOPES)}", "scope"
+        )
+    check_period(since, until)
+    return store.Search(
+        await _tenant_id(db, tenant),
+        scope,
+        None if reason is None else check_reason(reason),
+        contains,
+        since,
+        until,
+    )
 
 
 async def list_entries(
@@ -145,14 +160,8 @@ async def list_entries(
         raise InvalidInputError("--limit must be at least 1")
     if offset < 0:
         raise InvalidInputError("--offset must not be negative")
-    return await store.list_suppressions(
-        db,
-        await _tenant_id(db, tenant),
-        reason=None if reason is None else check_reason(reason),
-        contains=contains,
-        limit=limit,
-        offset=offset,
-    )
+    found = await search(db, tenant, "tenant" if tenant else "all", reason, contains)
+    return await store.list_suppressions(db, found, limit, offset)
 
 
 # -- CSV -----------------------------------------------------------------------------------
@@ -160,7 +169,7 @@ async def list_entries(
 
 def write_csv(entries: Iterable[SuppressionInfo], out: TextIO) -> int:
     """Entries as CSV with a header line (`CSV_COLUMNS`); return how many rows were written."""
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvcells.Writer(out)
     writer.writerow(CSV_COLUMNS)
     written = 0
     for e in entries:
@@ -230,7 +239,10 @@ async def import_csv(db: Database, source: TextIO, tenant: str | None = None) ->
         if len(row) > len(columns):
             report.errors.append((line, f"{len(row)} fields, but the header has {len(columns)}"))
             continue
-        values = {name: cell.strip() for name, cell in zip(columns, row, strict=False)}
+        if any("\x00" in c for c in row):
+            report.errors.append((line, "a field holds a NUL character"))
+            continue
+        values = {name: uncell(c.strip()) for name, c in zip(columns, row, strict=False)}
         try:
             entry = await _entry(db, values, tenant, tenant_ids, at)
         except (InvalidInputError, NotFoundError) as exc:
@@ -253,7 +265,9 @@ async def _entry(
     address = normalize_address(values.get("address", ""))
     named = values.get("tenant") or tenant
     if tenant is not None and named != tenant:
-        raise InvalidInputError(f"the row is for tenant {named!r}, but --tenant {tenant} was given")
+        raise InvalidInputError(
+            f"the row is for tenant {named!r}, but this import is for tenant {tenant!r}", "tenant"
+        )
     tenant_id = None
     if named:
         if named not in tenant_ids:

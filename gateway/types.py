@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -54,6 +54,12 @@ class NewMessage:
     expires_at: datetime
     suppressed: dict[str, str] = field(default_factory=dict)
     """Recipients (of `recipients`) stored as suppressed, never sent: address -> why."""
+    subject: str = ""
+    """The `Subject:` field for display: unfolded, RFC 2047 words decoded, at most 998
+    characters."""
+    header_size: int = 0
+    """How many bytes at the start of `data` are header fields: kept after the body is deleted,
+    to be shown (up to `HEADER_BYTES`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +110,7 @@ class TenantInfo:
     id: int
     name: str
     created_at: datetime
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +122,14 @@ class CredentialInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    allowed_senders: tuple[str, ...] = ()
+    """The sender domains and addresses it may use; empty: any of its tenant's."""
+    paused_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RecipientStatus:
+    id: int
     address: str
     state: RecipientState
     attempts: int
@@ -132,6 +143,7 @@ class MessageStatus:
     id: str
     tenant: str
     mail_from: str
+    subject: str
     size: int
     state: str
     attempts: int
@@ -237,6 +249,9 @@ class ActivityEvent:
     subject: str
     detail: str
     created_at: datetime
+    actor: str | None = None
+    """Who made the change (a user's email, `apikey:<prefix>`); None for the gateway itself."""
+    client_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +452,8 @@ class RecipientEventInfo:
     processing_ms: int | None = None
     feedback_type: str | None = None
     detail: str = ""
+    recipient_id: int | None = None
+    """Our recipient; None when the address is not one of a message of ours."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,3 +558,175 @@ class SnsSetupRecord:
     created_at: datetime
     default_since: datetime | None
     """Since when sending uses it (unless `CONFIGURATION_SET` is set); None: not yet."""
+
+
+class Role(StrEnum):
+    """What a user may do: `admin` everything; `owner` and `viewer` one tenant, `viewer` reading
+    only."""
+
+    ADMIN = "admin"
+    OWNER = "owner"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    id: int
+    email: str
+    role: Role
+    tenant: str | None
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """An API key without its secret; `tenant` None: an admin key."""
+
+    id: int
+    prefix: str
+    tenant: str | None
+    description: str
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientTracking:
+    """One recipient's opens and clicks, people's apart from machines', and its unsubscribe."""
+
+    recipient_id: int
+    address: str
+    opens: int = 0
+    first_open_at: datetime | None = None
+    machine_opens: int = 0
+    clicks: int = 0
+    first_click_at: datetime | None = None
+    machine_clicks: int = 0
+    unsubscribed_at: datetime | None = None
+
+
+class MessageOutcome(StrEnum):
+    """Where a message stands, from its recipients' states and events: the first that holds
+    (docs/messages.md)."""
+
+    QUEUED = "queued"
+    """In the queue, no recipient deferred (waiting for an attempt, or being sent)."""
+    DEFERRED = "deferred"
+    """In the queue, a recipient deferred by a transient error: it will be tried again."""
+    COMPLAINED = "complained"
+    """Done; a recipient complained."""
+    BOUNCED = "bounced"
+    """Done; a recipient bounced, and not a Transient bounce."""
+    FAILED = "failed"
+    """Done; a recipient failed (refused by SES, or its queue lifetime ran out), or SES
+    rejected the message (a Reject event)."""
+    DELIVERED = "delivered"
+    """Done; every recipient sent has a delivery event."""
+    SENT = "sent"
+    """Done; recipients accepted by SES, not all of them delivered (yet)."""
+    SUPPRESSED = "suppressed"
+    """Done; every recipient was suppressed: nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageSummary:
+    """A message as a search lists it."""
+
+    id: str
+    tenant: str
+    mail_from: str
+    subject: str
+    recipient_count: int
+    recipients: tuple[str, ...]
+    """The first few recipients (`gateway.storage.messages.SUMMARY_RECIPIENTS`), in order."""
+    status: MessageOutcome
+    created_at: datetime
+    completed_at: datetime | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    """One step of a recipient's way: `queued`, `sent`, `deferred`, `failed`, `suppressed`, or
+    the kind of a recipient event (`delivery`, `bounce`, `open`, ...)."""
+
+    at: datetime
+    kind: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientDetail:
+    status: RecipientStatus
+    report: RecipientReport
+    """Its events folded (`gateway.storage.events.fold`)."""
+    tracking: RecipientTracking | None
+    """Its opens and clicks through the gateway's links, machines' counted apart."""
+    timeline: tuple[TimelineEntry, ...]
+    """In time order."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDetail:
+    """Everything stored about a message, but its body."""
+
+    message: MessageStatus
+    status: MessageOutcome
+    headers: tuple[tuple[str, str], ...] | None
+    """The header fields (name, unfolded value) of the stored body; None once the body is
+    deleted (when every recipient is final, or after `BODY_RETENTION_DAYS`)."""
+    recipients: tuple[RecipientDetail, ...]
+    strangers: tuple[RecipientReport, ...]
+    """Addresses that SES events of the message named but that are not its recipients."""
+    events: tuple[RecipientEventInfo, ...]
+    """Every recipient event of the message, in time order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What happened to mail in a time span (`gateway.storage.stats` says what each counts)."""
+
+    sent: int = 0
+    delivered: int = 0
+    bounced: int = 0
+    complained: int = 0
+    opened: int = 0
+    clicked: int = 0
+    rejected: int = 0
+    deferred: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    start: datetime
+    """The bucket is [start, start + bucket)."""
+    counts: Counts
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    since: datetime
+    until: datetime
+    bucket: timedelta
+    points: tuple[SeriesPoint, ...]
+    """Every bucket from `since`, empty ones included; the last may end after `until`, but
+    counts nothing from `until` on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Bounces and complaints over a window of sends, as the reputation guard counts them."""
+
+    sends: int
+    bounced: int
+    complained: int
+
+    @property
+    def bounce_rate(self) -> float:
+        return self.bounced / self.sends if self.sends else 0.0
+
+    @property
+    def complaint_rate(self) -> float:
+        return self.complained / self.sends if self.sends else 0.0

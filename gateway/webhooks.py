@@ -30,7 +30,7 @@ import socket
 import ssl
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -42,6 +42,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from config import Settings
+from gateway import alerts, metrics
 from gateway.crypto import decrypt, encrypt, previous_keys
 from gateway.delivery import backoff
 from gateway.exceptions import DecryptionError, InvalidInputError
@@ -99,6 +100,11 @@ class TestResult:
     event_id: str
     state: str
     attempt: store.NewAttempt
+
+    @property
+    def outcome(self) -> str:
+        """`HTTP 200`, or what went wrong."""
+        return self.attempt.error or f"HTTP {self.attempt.status_code}"
 
 
 # -- Schema and signature ----------------------------------------------------------------------
@@ -159,25 +165,30 @@ def check_url(url: str, allow_private: bool) -> str:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise InvalidInputError(f"{url!r} is not a URL: {exc}") from exc
+        raise InvalidInputError(f"{url!r} is not a URL: {exc}", "url") from exc
     if parts.scheme != "https":
         raise InvalidInputError(
             f"{url!r}: only https:// URLs are accepted (events name recipients; they are not "
-            "sent in the clear)"
+            "sent in the clear)",
+            "url",
         )
     if not parts.hostname:
-        raise InvalidInputError(f"{url!r} names no host")
+        raise InvalidInputError(f"{url!r} names no host", "url")
     if parts.username is not None or parts.password is not None:
         raise InvalidInputError(
             "a webhook URL must not carry a user or password (it would be logged and listed): "
-            "receivers authenticate the POSTs by their signature"
+            "receivers authenticate the POSTs by their signature",
+            "url",
         )
     if len(url) > MAX_URL_LENGTH or any(c.isspace() for c in url):
-        raise InvalidInputError(f"{url!r}: URLs are at most {MAX_URL_LENGTH} characters, no spaces")
+        raise InvalidInputError(
+            f"{url!r}: URLs are at most {MAX_URL_LENGTH} characters, no spaces", "url"
+        )
     if not allow_private and _private_host(parts.hostname):
         raise InvalidInputError(
             f"{url!r}: {parts.hostname} is not a public address: give a public https URL, or "
-            "set SES_GATEWAY_WEBHOOK_ALLOW_PRIVATE=true for receivers on your own network"
+            "set SES_GATEWAY_WEBHOOK_ALLOW_PRIVATE=true for receivers on your own network",
+            "url",
         )
     return url
 
@@ -201,11 +212,17 @@ def _private_host(host: str) -> bool:
 
 def parse_event_types(text: str | None) -> tuple[str, ...]:
     """`bounce,complaint` as a filter; None or empty: every type."""
-    chosen = tuple(dict.fromkeys(t.strip() for t in (text or "").split(",") if t.strip()))
+    return check_event_types((text or "").split(","))
+
+
+def check_event_types(types: Iterable[str]) -> tuple[str, ...]:
+    """The types of a filter, without repeats; none: every type."""
+    chosen = tuple(dict.fromkeys(t.strip() for t in types if t.strip()))
     unknown = [t for t in chosen if t not in EVENT_TYPES]
     if unknown:
         raise InvalidInputError(
-            f"unknown event type {', '.join(unknown)}: choose from {', '.join(EVENT_TYPES)}"
+            f"unknown event type {', '.join(unknown)}: choose from {', '.join(EVENT_TYPES)}",
+            "events",
         )
     return chosen
 
@@ -350,6 +367,7 @@ async def conclude(
         )
         next_attempt = min(now + timedelta(seconds=delay), deadline)
     await store.record(db, claim.delivery_id, attempt, state, next_attempt)
+    metrics.webhook_attempts.labels(state).inc()
     fields: dict[str, Any] = {
         "webhook": claim.webhook_id,
         "event_id": claim.event_id,
@@ -367,6 +385,8 @@ async def conclude(
     else:
         level = logging.INFO if state == store.DELIVERED else logging.WARNING
         log_event(log, f"webhook-{state}", level=level, **fields)
+    if attempt.error is not None and (retry or attempt.status_code == 410):
+        await alerts.webhook_failing(db, claim, attempt, state, attempt.status_code == 410)
     return state
 
 

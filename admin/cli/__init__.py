@@ -23,13 +23,25 @@ from admin.cli import (
     status,
     suppressions,
     tenants,
+    users,
     webhooks,
 )
 from admin.cli.base import Commands
 from config import ConfigError, load_settings
 from gateway.exceptions import GatewayError
 
-GROUPS = (server, status, tenants, domains, events, suppressions, notifications, sns, webhooks)
+GROUPS = (
+    server,
+    status,
+    tenants,
+    users,
+    domains,
+    events,
+    suppressions,
+    notifications,
+    sns,
+    webhooks,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
@@ -140,16 +139,16 @@ async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple
         results: list[dict[str, Any]] = []
         lines: list[str] = []
         for domain in targets:
-            events = await domains.sync(domain)
-            verified = (await domains.get(domain.name)).state.verified_for_sending
+            synced = await domains.sync_now(domain)
+            verified = synced.domain.state.verified_for_sending
             results.append(
                 {
                     "domain": domain.name,
                     "verified_for_sending": verified,
-                    "events": [{"kind": kind, "detail": detail} for kind, detail in events],
+                    "events": [{"kind": kind, "detail": detail} for kind, detail in synced.events],
                 }
             )
-            said = "".join(f"; {kind} ({detail})" for kind, detail in events)
+            said = "".join(f"; {kind} ({detail})" for kind, detail in synced.events)
             lines.append(f"{domain.name}: {'verified' if verified else 'pending'}{said}")
     return {"domains": results}, "\n".join(lines) or "(no domains)"
 
@@ -178,26 +177,17 @@ async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[
             "give --restrict-to-addresses yes|no, --mail-from SUBDOMAIN, --open-tracking on|off, "
             "--click-tracking on|off, --unsubscribe on|off and/or --tracking-host HOST"
         )
-    if args.unsubscribe == "on" and urlsplit(settings.base_url).scheme != "https":
-        raise InvalidInputError(
-            "--unsubscribe on needs https links (RFC 8058), and tracking links take their "
-            f"scheme from PUBLIC_URL, which is {settings.base_url}: set an https PUBLIC_URL first"
-        )
+    restricted = args.restrict_to_addresses
     async with _domains(settings) as domains:
-        domain = await domains.get(args.domain)
-        if args.restrict_to_addresses is not None:
-            restricted = args.restrict_to_addresses == "yes"
-            domain = await domains.set_restricted(args.domain, restricted)
-        if args.mail_from is not None:
-            domain = await domains.set_mail_from(args.domain, args.mail_from)
-        if tracking != (None,) * 4:
-            domain = await domains.set_tracking(
-                args.domain,
-                _on(args.open_tracking),
-                _on(args.click_tracking),
-                _on(args.unsubscribe),
-                args.tracking_host,
-            )
+        domain = await domains.update(
+            args.domain,
+            None if restricted is None else restricted == "yes",
+            args.mail_from,
+            _on(args.open_tracking),
+            _on(args.click_tracking),
+            _on(args.unsubscribe),
+            args.tracking_host,
+        )
         return _domain_document(domains, domain), _domain_text(domains, domain)
 
 

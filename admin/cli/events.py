@@ -9,7 +9,8 @@ from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
 from gateway.storage import events, tenants
 from gateway.storage.database import Database
-from gateway.suppressions import lookup_key, parse_time
+from gateway.suppressions import lookup_key
+from gateway.times import parse_time
 from gateway.types import EventKind
 
 KINDS = tuple(kind.value for kind in EventKind if kind is not EventKind.RECEIVED)

@@ -8,13 +8,12 @@ from typing import Any
 from admin.cli.base import Commands, plain, table
 from config import Settings
 from gateway.emulator import use_running_emulator
-from gateway.eventsetup import DEFAULT_NAME, set_up
-from gateway.exceptions import InvalidInputError, SesError
-from gateway.ses import PENDING_CONFIRMATION, SesClientProvider, SesEventPublishing
+from gateway.eventsetup import DEFAULT_NAME, set_up, subscription_state
+from gateway.exceptions import InvalidInputError
+from gateway.ses import SesClientProvider, SesEventPublishing
 from gateway.storage import snssetups
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
-from gateway.types import SnsSetupRecord
 
 
 async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -46,17 +45,6 @@ async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[A
     return plain(report), "\n".join(lines)
 
 
-async def _state(publishing: SesEventPublishing, setup: SnsSetupRecord) -> str:
-    """The state of the setup's subscription, as SNS says."""
-    try:
-        found = (await publishing.subscriptions(setup.topic_arn)).get(setup.endpoint)
-    except SesError as exc:
-        return f"unknown: {exc}"
-    if found is None:
-        return "missing: run `ses-gateway sns setup` again"
-    return "pending confirmation" if found == PENDING_CONFIRMATION else "confirmed"
-
-
 async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     use_running_emulator(settings.data_dir)
     db = Database(settings.database)
@@ -71,7 +59,8 @@ async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[
         async with SesClientProvider(settings) as provider:
             publishing = SesEventPublishing(provider)
             for setup in setups:
-                rows.append({**plain(setup), "subscription": await _state(publishing, setup)})
+                state = await subscription_state(publishing, setup)
+                rows.append({**plain(setup), "subscription": state})
     sending = settings.configuration_set or default
     document = {
         "sending_configuration_set": sending,

@@ -8,13 +8,11 @@ from typing import Any
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
 from gateway.emulator import use_running_emulator
-from gateway.exceptions import SesError
-from gateway.governor import ACCOUNT_TENANT, pace
+from gateway.governor import pace, read_quota
 from gateway.ses import SesAccount, SesClientProvider
-from gateway.storage import events, notifications, queue, tracking
+from gateway.storage import messages, notifications, queue
 from gateway.storage.database import Database
-from gateway.storage.tracking import RecipientTracking
-from gateway.types import MessageEvents, MessageStatus
+from gateway.types import MessageDetail
 
 _TRACKING = (
     "address",
@@ -29,24 +27,27 @@ _TRACKING = (
 
 
 async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def read(db: Database) -> tuple[MessageStatus, MessageEvents, list[RecipientTracking]]:
-        return (
-            await queue.message_status(db, args.queue_id),
-            await events.events_for_message(db, args.queue_id),
-            await tracking.message_tracking(db, args.queue_id),
-        )
+    async def read(db: Database) -> MessageDetail:
+        return await messages.message_detail(db, args.queue_id, None)
 
-    status, reported, tracked = await with_db(settings, read)
+    detail = await with_db(settings, read)
+    status = detail.message
     document = plain(status)
-    document["outcomes"] = [
-        {**plain(report), "outcome": report.outcome} for report in reported.recipients
-    ]
-    document["events"] = plain(reported.events)
+    document["status"] = detail.status.value
+    document["headers"] = detail.headers
+    for shown, recipient in zip(document["recipients"], detail.recipients, strict=True):
+        shown["timeline"] = plain(recipient.timeline)
+    reports = [r.report for r in detail.recipients] + list(detail.strangers)
+    document["outcomes"] = [{**plain(report), "outcome": report.outcome} for report in reports]
+    document["events"] = plain(detail.events)
+    tracked = [r.tracking for r in detail.recipients if r.tracking is not None]
     document["tracking"] = plain(tracked)
     head = (
         f"message {status.id} from {status.mail_from} (tenant {status.tenant}), "
         f"{status.size} bytes\n"
-        f"state {status.state}, {status.attempts} attempts, created {document['created_at']}\n"
+        f"subject: {status.subject}\n"
+        f"{detail.status.value}: state {status.state}, {status.attempts} attempts, "
+        f"created {document['created_at']}\n"
     )
     columns = ("address", "state", "attempts", "ses_message_id", "last_error")
     outcomes = (
@@ -88,11 +89,7 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any,
     async with SesClientProvider(settings) as provider:
         account = SesAccount(provider)
         region, endpoint = account.region, account.endpoint
-        quota, error = None, None
-        try:
-            quota = await account.quota(ACCOUNT_TENANT)
-        except SesError as exc:
-            error = str(exc)
+        quota, error = await read_quota(account)
     rate = pace(quota, settings)
     document: dict[str, Any] = {
         "region": region,

@@ -12,12 +12,13 @@ from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
 from gateway import suppressions
 from gateway.exceptions import InvalidInputError
+from gateway.times import parse_time
 
 _SUPPRESSION_COLUMNS = ("address", "tenant", "reason", "detail", "created_at", "expires_at")
 
 
 async def cmd_suppression_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    expires = suppressions.parse_time(args.expires, "--expires") if args.expires else None
+    expires = parse_time(args.expires, "--expires") if args.expires else None
     entry, added = await with_db(
         settings,
         lambda db: suppressions.add(

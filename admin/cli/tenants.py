@@ -9,7 +9,6 @@ from typing import Any
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
 from gateway import accounts
-from gateway.exceptions import InvalidInputError
 from gateway.storage import networks, refusals, tenants
 
 
@@ -28,7 +27,8 @@ async def cmd_credential_create(settings: Settings, args: argparse.Namespace) ->
         settings,
         lambda db: accounts.create_credential(db, args.tenant, args.description, args.allow or ()),
     )
-    document = {**plain(new.credential), "password": new.password, "allow": list(new.allowed)}
+    allow = list(new.credential.allowed_senders)
+    document = {**plain(new.credential), "password": new.password, "allow": allow}
     text = (
         f"credential {new.credential.id} for tenant {new.credential.tenant}\n"
         f"username: {new.credential.username}\n"
@@ -40,12 +40,12 @@ async def cmd_credential_create(settings: Settings, args: argparse.Namespace) ->
 
 async def cmd_tenant_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     tenant = await with_db(settings, lambda db: accounts.pause_tenant(db, args.name, args.reason))
-    return {**plain(tenant), "paused_reason": args.reason}, f"paused {tenant.name}: {args.reason}"
+    return plain(tenant), f"paused {tenant.name}: {args.reason}"
 
 
 async def cmd_tenant_resume(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     tenant = await with_db(settings, lambda db: accounts.pause_tenant(db, args.name, None))
-    return {**plain(tenant), "paused_reason": None}, f"resumed {tenant.name}"
+    return plain(tenant), f"resumed {tenant.name}"
 
 
 def _limit(kind: type[int] | type[float]) -> Callable[[str], int | float | None]:
@@ -78,9 +78,7 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[
 
 async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     reason = args.reason if args.action == "pause" else None
-    if reason is not None and not reason.strip():
-        raise InvalidInputError("give a reason for the pause: senders will read it")
-    await with_db(settings, lambda db: tenants.set_credential_paused(db, args.id, reason))
+    await with_db(settings, lambda db: accounts.pause_credential(db, args.id, reason))
     said = f"paused credential {args.id}: {reason}" if reason else f"resumed credential {args.id}"
     return {"id": args.id, "paused_reason": reason}, said
 
@@ -98,8 +96,7 @@ async def cmd_network_list(settings: Settings, args: argparse.Namespace) -> tupl
 
 
 async def cmd_network_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    cidr = accounts.check_network(args.cidr)
-    await with_db(settings, lambda db: networks.remove_network(db, cidr))
+    cidr = await with_db(settings, lambda db: accounts.untrust_network(db, args.cidr))
     return {"cidr": cidr}, f"{cidr} is no longer trusted"
 
 

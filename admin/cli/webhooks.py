@@ -76,9 +76,8 @@ async def cmd_webhook_test(settings: Settings, args: argparse.Namespace) -> tupl
     result = await with_db(
         settings, lambda db: webhooks.send_test(db, settings, secret_key, args.id)
     )
-    attempt = result.attempt
-    said = attempt.error or f"HTTP {attempt.status_code}"
-    text = f"test event {result.event_id}: {result.state} ({said}, {attempt.duration_ms} ms)"
+    ms = result.attempt.duration_ms
+    text = f"test event {result.event_id}: {result.state} ({result.outcome}, {ms} ms)"
     return plain(result), text
 
 

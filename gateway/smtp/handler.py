@@ -13,9 +13,10 @@ import idna
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
+from gateway import metrics
 from gateway.dnscheck import DnsChecker
 from gateway.limits import ConnectionCounter, RateLimiter, effective
-from gateway.message import SessionFacts, header_senders, prepare, read_header
+from gateway.message import SessionFacts, header_senders, header_subject, prepare, read_header
 from gateway.policy import (
     Refusal,
     check_account,
@@ -171,6 +172,7 @@ class SubmissionHandler:
         if refusal is None and limits.max_per_day is not None:
             used = await self._directory.usage(principal.tenant_id)
             refusal = check_daily(used, limits.max_per_day)
+            await self._directory.near_cap(principal, used, limits.max_per_day)
         if refusal is None and limits.max_per_second is not None:
             wait = self._rates.take(principal.tenant_id, limits.max_per_second)
             refusal = check_rate(wait, limits.max_per_second)
@@ -278,6 +280,8 @@ class SubmissionHandler:
             created_at=now,
             expires_at=now + timedelta(seconds=self._settings.max_queue_age),
             suppressed=self._dropped.pop(envelope, {}),
+            subject=header_subject(header),
+            header_size=prepared.header_size,
         )
         try:
             await self._spool.store(message)
@@ -285,6 +289,8 @@ class SubmissionHandler:
             log.exception("storing message %s failed", queue_id)
             return str(replies.STORE_FAILED)
         session.accepted.append(queue_id)
+        metrics.messages_accepted.inc()
+        metrics.recipients_accepted.inc(len(message.recipients))
         return replies.QUEUED.format(queue_id=queue_id)
 
     async def _refuse(
@@ -295,6 +301,7 @@ class SubmissionHandler:
         recipient: str | None = None,
     ) -> str:
         principal = session.principal if isinstance(session, GatewaySession) else None
+        metrics.messages_refused.labels(refusal.rule).inc()
         await self._directory.refused(
             principal,
             refusal.rule,

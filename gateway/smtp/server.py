@@ -20,6 +20,7 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from config import Settings
+from gateway import metrics
 from gateway.auth import Authenticator
 from gateway.logs import log_event
 from gateway.smtp import replies
@@ -97,6 +98,8 @@ class SubmissionSMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if self not in self._listener.connections:  # not again once STARTTLS is done
+            metrics.smtp_connections.labels(self._listener.name).inc()
         self._listener.connections.add(self)
         self.facts().tls = describe(transport.get_extra_info("ssl_object"))
 
@@ -255,6 +258,7 @@ class SubmissionSMTP(SMTP):
         )
         if principal is None:
             self.facts().auth_failures += 1
+            metrics.smtp_auth_failures.inc()
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=principal)
 

@@ -15,6 +15,9 @@ from gateway.storage.database import Database
 from gateway.storage.models import Activity, Address, Domain, Lease, Notification, Tenant
 from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState, SenderFacts
 
+GATEWAY_ACTOR = "gateway"
+"""The actor of the events the gateway records itself (stored as NULL)."""
+
 
 def state_columns(state: IdentityState) -> dict[str, Any]:
     return {
@@ -86,7 +89,7 @@ async def find_domain(db: Database, name: str) -> DomainInfo | None:
 async def get_domain(db: Database, name: str) -> DomainInfo:
     found = await find_domain(db, name)
     if found is None:
-        raise NotFoundError(f"no domain {name} (see `ses-gateway domain list`)")
+        raise NotFoundError(f"no domain {name}")
     return found
 
 
@@ -252,27 +255,31 @@ async def pause_tenant(
 
 async def notify_once(
     db: Database,
-    tenant_id: int,
+    tenant_id: int | None,
     kind: str,
     subject: str,
     detail: str,
     now: datetime,
     within: timedelta,
 ) -> bool:
-    """Record the event and raise it as a notification, unless the tenant had one of that kind
-    within `within` before `now`: checked and written in one transaction, one at a time per
-    tenant and kind (several processes judge at once); whether it recorded."""
+    """Record the event and raise it as a notification, unless the tenant (None: the gateway)
+    had one of that kind about that subject within `within` before `now`: checked and written
+    in one transaction, one at a time per tenant, kind and subject (several processes judge at
+    once); whether it recorded."""
     async with db.begin() as conn:
         if not db.is_sqlite:  # SQLite's write lock already makes it one at a time
             await conn.execute(
                 text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                {"key": f"activity:{kind}:{tenant_id}"},
+                {"key": f"activity:{kind}:{tenant_id}:{subject}"},
             )
         recent = await conn.execute(
             select(Activity.id)
             .where(
-                Activity.tenant_id == tenant_id,
+                Activity.tenant_id.is_(None)
+                if tenant_id is None
+                else Activity.tenant_id == tenant_id,
                 Activity.kind == kind,
+                Activity.subject == subject,
                 Activity.created_at > now - within,
             )
             .limit(1)
@@ -284,8 +291,20 @@ async def notify_once(
 
 
 async def list_activity(
-    db: Database, tenant: str | None = None, kinds: Sequence[str] = (), limit: int = 100
+    db: Database,
+    tenant: str | None = None,
+    kinds: Sequence[str] = (),
+    limit: int = 100,
+    *,
+    kind: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
 ) -> list[ActivityEvent]:
+    """Newest first. A tenant filter leaves out the events of no tenant; `kind` matches itself
+    and the kinds under it (`domain` matches `domain.verified`); `actor` `gateway`
+    (`GATEWAY_ACTOR`) matches the gateway's own events; `before` an id: the page after it."""
     query = (
         select(
             Activity.id,
@@ -294,6 +313,8 @@ async def list_activity(
             Activity.subject,
             Activity.detail,
             Activity.created_at,
+            Activity.actor,
+            Activity.client_address,
         )
         .outerjoin(Tenant, Tenant.id == Activity.tenant_id)
         .order_by(Activity.id.desc())
@@ -303,6 +324,20 @@ async def list_activity(
         query = query.where(Tenant.name == tenant)
     if kinds:
         query = query.where(Activity.kind.in_(kinds))
+    if kind:
+        query = query.where(
+            or_(Activity.kind == kind, Activity.kind.startswith(f"{kind}.", autoescape=True))
+        )
+    if actor:
+        query = query.where(
+            Activity.actor.is_(None) if actor == GATEWAY_ACTOR else Activity.actor == actor
+        )
+    if since is not None:
+        query = query.where(Activity.created_at >= since)
+    if until is not None:
+        query = query.where(Activity.created_at < until)
+    if before is not None:
+        query = query.where(Activity.id < before)
     async with db.read() as conn:
         return [ActivityEvent(*row) for row in await conn.execute(query)]
 

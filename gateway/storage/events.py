@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.exceptions import DatabaseError, NotFoundError
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
+from gateway.storage.pages import newest_first, page
 from gateway.types import (
     EventFact,
     EventKind,
@@ -105,6 +106,7 @@ _RECIPIENT_EVENT_COLUMNS = (
     RecipientEvent.processing_ms,
     RecipientEvent.feedback_type,
     RecipientEvent.detail,
+    RecipientEvent.recipient_id,
 )
 
 
@@ -304,21 +306,21 @@ def _not_on_account_list(column: Any) -> ColumnElement[bool]:
 
 
 async def reputation_counts(
-    db: Database, tenant_id: int, since: datetime, max_sends: int
+    db: Database, tenant_id: int | None, since: datetime, max_sends: int
 ) -> tuple[int, int, int]:
-    """(sends, bounced, complained) over the tenant's last `max_sends` recipients sent since
-    `since`. Bounced: recipients of those with a Permanent bounce; complained: with a complaint.
-    Events about SES's account-level suppression list are left out, as SES leaves them out of
-    the account's rates (SES never sent those messages)."""
-    window = (
-        select(Recipient.id)
-        .join(Message, Message.id == Recipient.message_id)
-        .where(
-            Message.tenant_id == tenant_id,
-            Recipient.state == RecipientState.SENT.value,
-            Recipient.updated_at >= since,
+    """(sends, bounced, complained) over the tenant's (None: every tenant's) last `max_sends`
+    recipients sent since `since`. Bounced: recipients of those with a Permanent bounce;
+    complained: with a complaint. Events about SES's account-level suppression list are left
+    out, as SES leaves them out of the account's rates (SES never sent those messages)."""
+    sent = select(Recipient.id).where(
+        Recipient.state == RecipientState.SENT.value, Recipient.updated_at >= since
+    )
+    if tenant_id is not None:
+        sent = sent.join(Message, Message.id == Recipient.message_id).where(
+            Message.tenant_id == tenant_id
         )
-        .order_by(Recipient.updated_at.desc(), Recipient.id.desc())
+    window = (
+        sent.order_by(Recipient.updated_at.desc(), Recipient.id.desc())
         .limit(max_sends)
         .cte("reputation_window")
     )
@@ -379,27 +381,25 @@ async def events_for_message(db: Database, queue_id: str) -> MessageEvents:
                 .order_by(Recipient.id)
             )
         ).all()
-        rows = (
-            await conn.execute(
-                _RECIPIENT_EVENTS.add_columns(RecipientEvent.recipient_id)
-                .where(SesEvent.queue_id == queue_id)
-                .order_by(RecipientEvent.occurred_at, RecipientEvent.id)
+        rows = await conn.execute(
+            _RECIPIENT_EVENTS.where(SesEvent.queue_id == queue_id).order_by(
+                RecipientEvent.occurred_at, RecipientEvent.id
             )
-        ).all()
-    events = [(_recipient_event(row[:-1]), row[-1]) for row in rows]
+        )
+        events = [_recipient_event(row) for row in rows]
     reports = [
-        fold(address, RecipientState(state), ses_id, [e for e, r in events if r == rid])
+        fold(address, RecipientState(state), ses_id, [e for e in events if e.recipient_id == rid])
         for rid, address, state, ses_id in recipients
     ]
     ours = {rid for rid, *_ in recipients}
     others: dict[str, list[RecipientEventInfo]] = {}
-    for event, rid in events:
-        if rid not in ours:
+    for event in events:
+        if event.recipient_id not in ours:
             others.setdefault(event.address, []).append(event)
     reports += [
         fold(address, None, found[0].ses_message_id, found) for address, found in others.items()
     ]
-    return MessageEvents(head[0], head[1], tuple(reports), tuple(e for e, _ in events))
+    return MessageEvents(head[0], head[1], tuple(reports), tuple(events))
 
 
 def fold(
@@ -452,19 +452,15 @@ def fold(
     return RecipientReport(address, state, ses_message_id, **facts)
 
 
-async def list_events(
-    db: Database,
-    tenant_id: int | None = None,
-    kinds: Sequence[EventKind] = (),
-    address: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: int = 100,
-    offset: int = 0,
-) -> list[RecipientEventInfo]:
-    """Recipient events, newest first: all, or one tenant's; of some kinds; for one address;
-    that happened in [since, until)."""
-    query = _RECIPIENT_EVENTS.order_by(RecipientEvent.occurred_at.desc(), RecipientEvent.id.desc())
+def _filtered(
+    tenant_id: int | None,
+    kinds: Sequence[EventKind],
+    address: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    queue_id: str | None,
+) -> Select[*tuple[Any, ...]]:
+    query = _RECIPIENT_EVENTS
     if tenant_id is not None:
         query = query.where(RecipientEvent.tenant_id == tenant_id)
     if kinds:
@@ -475,9 +471,57 @@ async def list_events(
         query = query.where(RecipientEvent.occurred_at >= since)
     if until is not None:
         query = query.where(RecipientEvent.occurred_at < until)
-    query = query.limit(limit).offset(offset)
+    if queue_id is not None:
+        query = query.where(SesEvent.queue_id == queue_id)
+    return query
+
+
+async def list_events(
+    db: Database,
+    tenant_id: int | None = None,
+    kinds: Sequence[EventKind] = (),
+    address: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    queue_id: str | None = None,
+) -> list[RecipientEventInfo]:
+    """Recipient events, newest first: all, or one tenant's; of some kinds; for one address;
+    that happened in [since, until); of one message."""
+    query = _filtered(tenant_id, kinds, address, since, until, queue_id).order_by(
+        RecipientEvent.occurred_at.desc(), RecipientEvent.id.desc()
+    )
     async with db.read() as conn:
-        return [_recipient_event(row) for row in await conn.execute(query)]
+        rows = await conn.execute(query.limit(limit).offset(offset))
+        return [_recipient_event(row) for row in rows]
+
+
+async def page_events(
+    db: Database,
+    tenant_id: int | None = None,
+    *,
+    kinds: Sequence[EventKind] = (),
+    address: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    queue_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[RecipientEventInfo], str | None]:
+    """What `list_events` lists, a page at a time: the events after `cursor` (None: the
+    newest), and the cursor of the next page (None after the last). The order is by
+    (`occurred_at`, `id`); an invalid cursor or limit is an `InvalidInputError`."""
+    query = newest_first(
+        _filtered(tenant_id, kinds, address, since, until, queue_id),
+        RecipientEvent.occurred_at,
+        RecipientEvent.id,
+        limit,
+        cursor,
+    )
+    async with db.read() as conn:
+        found = [_recipient_event(row) for row in await conn.execute(query)]
+    return page(found, limit, lambda event: (event.occurred_at, event.id))
 
 
 async def count_events(

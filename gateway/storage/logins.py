@@ -1,37 +1,90 @@
-"""Failed SMTP logins, counted per client address across every instance."""
+"""Failed logins, counted across every instance: SMTP AUTH per client address, the admin
+panel's per client address and per account."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.storage.database import Database
 from gateway.storage.models import Activity, AuthFailure
 
+_SERVICES = {"smtp": "SMTP login", "web": "admin panel login", "api": "API key"}
 
-async def record_failure(db: Database, client: str, username: str, now: datetime) -> None:
+
+async def record_failure(
+    db: Database, client: str, username: str, now: datetime, service: str = "smtp"
+) -> None:
     """The failure (never the password), also as an `auth.failed` activity event."""
     async with db.begin() as conn:
         await conn.execute(
-            insert(AuthFailure).values(client_address=client, username=username, created_at=now)
-        )
-        await conn.execute(
-            insert(Activity).values(
-                tenant_id=None,
-                kind="auth.failed",
-                subject=client,
-                detail=f"failed SMTP login as {username!r}",
-                created_at=now,
+            insert(AuthFailure).values(
+                client_address=client, username=username[:255], created_at=now, service=service
             )
         )
+        await _failure_activity(conn, client, username, now, service)
 
 
-async def failures_since(db: Database, client: str, since: datetime) -> tuple[int, datetime | None]:
-    """How many failures from `client` since then, and the latest one's time."""
-    query = select(func.count(), func.max(AuthFailure.created_at)).where(
-        AuthFailure.client_address == client, AuthFailure.created_at >= since
+async def start_attempt(
+    db: Database, client: str, username: str, now: datetime, service: str
+) -> int:
+    """Count an attempt as a failure before its check, so that concurrent guesses all count;
+    `end_attempt` then forgets it (a success) or records the failure's activity."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            insert(AuthFailure)
+            .values(client_address=client, username=username[:255], created_at=now, service=service)
+            .returning(AuthFailure.id)
+        )
+        return int(result.scalar_one())
+
+
+async def end_attempt(
+    db: Database, attempt: int, failed: bool, client: str, username: str, service: str
+) -> None:
+    async with db.begin() as conn:
+        if not failed:
+            await conn.execute(delete(AuthFailure).where(AuthFailure.id == attempt))
+            return
+        now = (
+            await conn.execute(select(AuthFailure.created_at).where(AuthFailure.id == attempt))
+        ).scalar_one()
+        await _failure_activity(conn, client, username, now, service)
+
+
+async def _failure_activity(
+    conn: AsyncConnection, client: str, username: str, now: datetime, service: str
+) -> None:
+    await conn.execute(
+        insert(Activity).values(
+            tenant_id=None,
+            kind="auth.failed",
+            subject=client,
+            detail=f"failed {_SERVICES[service]} as {username[:255]!r}",
+            created_at=now,
+        )
     )
+
+
+async def failures_since(
+    db: Database,
+    since: datetime,
+    *,
+    client: str | None = None,
+    username: str | None = None,
+    service: str = "smtp",
+) -> tuple[int, datetime | None]:
+    """How many failures of the service since then, from `client` and/or as `username`, and the
+    latest one's time."""
+    query = select(func.count(), func.max(AuthFailure.created_at)).where(
+        AuthFailure.service == service, AuthFailure.created_at >= since
+    )
+    if client is not None:
+        query = query.where(AuthFailure.client_address == client)
+    if username is not None:
+        query = query.where(AuthFailure.username == username)
     async with db.read() as conn:
         count, latest = (await conn.execute(query)).one()
     return int(count), latest

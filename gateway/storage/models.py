@@ -86,7 +86,10 @@ class Message(Base):
     """One submitted message: its envelope and delivery schedule. The raw bytes are in bodies."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_messages_due", "state", "next_attempt_at"),
+        Index("ix_messages_tenant_created", "tenant_id", "created_at"),  # a tenant's, newest first
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
@@ -96,6 +99,10 @@ class Message(Base):
     mail_from: Mapped[str] = mapped_column(String(320))
     size: Mapped[int] = mapped_column(BigInteger)
     message_id_header: Mapped[str] = mapped_column(String(998))
+    subject: Mapped[str] = mapped_column(String(998), default="", server_default="")
+    """The `Subject:` field, decoded for display (`gateway.message.header_subject`)."""
+    headers: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The header fields as relayed (at most 64 KiB), shown after the body is deleted."""
     client_address: Mapped[str] = mapped_column(String(64))
     client_helo: Mapped[str] = mapped_column(String(255))
     tls: Mapped[str | None] = mapped_column(String(128), nullable=True)
@@ -124,6 +131,7 @@ class MessageBody(Base):
 
 class Recipient(Base):
     __tablename__ = "recipients"
+    __table_args__ = (Index("ix_recipients_state_updated", "state", "updated_at"),)  # sends by time
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(
@@ -203,6 +211,50 @@ class Activity(Base):
     subject: Mapped[str] = mapped_column(String(320))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    """Who made the change (a user's email, `apikey:<prefix>`); NULL for the gateway itself."""
+    client_address: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """Where the change came from (the HTTP client's address)."""
+
+
+class User(Base):
+    """A person who signs in to the admin panel: `admin` (every tenant), or `owner` or
+    `viewer` of one tenant."""
+
+    __tablename__ = "users"
+    # A removed user's id is never given to a new user (whose sessions it would otherwise open).
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    session_key: Mapped[str] = mapped_column(String(64))
+    """Random, part of every session cookie: replaced at sign-out and by a password change, which
+    ends the user's sessions."""
+
+
+class ApiKey(Base):
+    """A bearer key for the JSON API: of one tenant (an owner's rights) or, with no tenant, an
+    admin's. Only its prefix is stored in clear; the secret part is hashed with argon2id."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(255))
+    tenant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    description: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Notification(Base):
@@ -281,12 +333,17 @@ class AuthFailure(Base):
     """A failed AUTH, counted per client address across instances (without the secret)."""
 
     __tablename__ = "auth_failures"
-    __table_args__ = (Index("ix_auth_failures_client_time", "client_address", "created_at"),)
+    __table_args__ = (
+        Index("ix_auth_failures_client_time", "client_address", "created_at"),
+        Index("ix_auth_failures_username_time", "username", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     client_address: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    service: Mapped[str] = mapped_column(String(8), default="smtp", server_default="smtp")
+    """`smtp` (AUTH) or `web` (the admin panel's login, where `username` is the email)."""
 
 
 class Usage(Base):
@@ -341,6 +398,7 @@ class RecipientEvent(Base):
     __table_args__ = (
         Index("ix_recipient_events_tenant_kind_time", "tenant_id", "kind", "occurred_at"),
         Index("ix_recipient_events_address_kind", "address", "kind"),
+        Index("ix_recipient_events_kind_time", "kind", "occurred_at"),  # every tenant's, by time
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -45,4 +45,4 @@ async def remove_network(db: Database, cidr: str) -> None:
     async with db.begin() as conn:
         result = await conn.execute(delete(TrustedNetwork).where(TrustedNetwork.cidr == cidr))
     if not result.rowcount:
-        raise NotFoundError(f"network {cidr} is not trusted (see `ses-gateway network list`)")
+        raise NotFoundError(f"network {cidr} is not trusted")

@@ -63,21 +63,30 @@ async def unread_count(db: Database, tenant: str | None = None) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
-async def mark_read(db: Database, notification_id: int, now: datetime) -> NotificationInfo:
-    """Mark it read at `now`; one already read keeps its first `read_at`."""
+def _of_tenant(tenant: str) -> ColumnElement[bool]:
+    """The notification is of the tenant (for an update, which cannot join)."""
+    return Notification.activity_id.in_(
+        select(Activity.id)
+        .join(Tenant, Tenant.id == Activity.tenant_id)
+        .where(Tenant.name == tenant)
+    )
+
+
+async def mark_read(
+    db: Database, notification_id: int, now: datetime, tenant: str | None = None
+) -> NotificationInfo:
+    """Mark it read at `now`; one already read keeps its first `read_at`. With `tenant`, one of
+    another tenant (or of none) is not found and stays as it was."""
+    mine = [Notification.id == notification_id]
+    if tenant is not None:
+        mine.append(_of_tenant(tenant))
     async with db.begin() as conn:
         await conn.execute(
-            update(Notification)
-            .where(Notification.id == notification_id, Notification.read_at.is_(None))
-            .values(read_at=now)
+            update(Notification).where(*mine, Notification.read_at.is_(None)).values(read_at=now)
         )
-        row = (
-            await conn.execute(_notifications().where(Notification.id == notification_id))
-        ).first()
+        row = (await conn.execute(_notifications().where(*mine))).first()
     if row is None:
-        raise NotFoundError(
-            f"no notification {notification_id} (see `ses-gateway notification list`)"
-        )
+        raise NotFoundError(f"no notification {notification_id}")
     return NotificationInfo(*row)
 
 
@@ -85,12 +94,6 @@ async def mark_all_read(db: Database, now: datetime, tenant: str | None = None) 
     """Mark every unread notification (of the tenant) read at `now`; how many there were."""
     query = update(Notification).where(Notification.read_at.is_(None)).values(read_at=now)
     if tenant is not None:
-        query = query.where(
-            Notification.activity_id.in_(
-                select(Activity.id)
-                .join(Tenant, Tenant.id == Activity.tenant_id)
-                .where(Tenant.name == tenant)
-            )
-        )
+        query = query.where(_of_tenant(tenant))
     async with db.begin() as conn:
         return (await conn.execute(query)).rowcount

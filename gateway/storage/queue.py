@@ -10,9 +10,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import InstrumentedAttribute
 
 from gateway.exceptions import NotFoundError
 from gateway.storage.database import Database
@@ -30,6 +43,8 @@ from gateway.types import (
 
 QUEUED = "queued"
 DONE = "done"
+HEADER_BYTES = 65536
+"""The header fields kept apart from the body (to be shown after it is deleted), at most."""
 _PENDING = (RecipientState.QUEUED.value, RecipientState.DEFERRED.value)
 
 
@@ -46,6 +61,8 @@ async def insert_messages(db: Database, messages: Sequence[NewMessage]) -> None:
                     "mail_from": m.mail_from,
                     "size": len(m.data),
                     "message_id_header": m.message_id_header,
+                    "subject": m.subject,
+                    "headers": m.data[: min(m.header_size, HEADER_BYTES)] or None,
                     "client_address": m.client_address,
                     "client_helo": m.client_helo,
                     "tls": m.tls,
@@ -212,38 +229,49 @@ async def purge_bodies(db: Database, completed_before: datetime) -> int:
 
 
 async def pending_count(db: Database) -> int:
-    async with db.read() as conn:
-        return (
-            await conn.execute(
-                select(func.count()).select_from(Message).where(Message.state == QUEUED)
-            )
-        ).scalar_one()
+    return (await pending_summary(db))[0]
 
 
-async def message_status(db: Database, message_id: str) -> MessageStatus:
+async def pending_summary(
+    db: Database, tenant_id: int | None = None
+) -> tuple[int, datetime | None]:
+    """Messages waiting for delivery, and when the oldest of them was accepted: of every
+    tenant, or (`tenant_id`) of one."""
+    query = select(func.count(), func.min(Message.created_at)).where(Message.state == QUEUED)
+    if tenant_id is not None:
+        query = query.where(Message.tenant_id == tenant_id)
     async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    Message.id,
-                    Tenant.name.label("tenant"),
-                    Message.mail_from,
-                    Message.size,
-                    Message.state,
-                    Message.attempts,
-                    Message.created_at,
-                    Message.next_attempt_at,
-                    Message.completed_at,
-                    exists().where(MessageBody.message_id == Message.id).label("has_body"),
-                )
-                .join(Tenant, Tenant.id == Message.tenant_id)
-                .where(Message.id == message_id)
-            )
-        ).first()
+        count, oldest = (await conn.execute(query)).one()
+    return int(count), oldest
+
+
+async def message_status(
+    db: Database, message_id: str, tenant_id: int | None = None
+) -> MessageStatus:
+    """The message's envelope and recipients; with `tenant_id`, only a message of that tenant
+    (another's is not found, like a message that does not exist)."""
+    query = select(
+        Message.id,
+        Tenant.name.label("tenant"),
+        Message.mail_from,
+        Message.subject,
+        Message.size,
+        Message.state,
+        Message.attempts,
+        Message.created_at,
+        Message.next_attempt_at,
+        Message.completed_at,
+        exists().where(MessageBody.message_id == Message.id).label("has_body"),
+    ).join(Tenant, Tenant.id == Message.tenant_id)
+    if tenant_id is not None:
+        query = query.where(Message.tenant_id == tenant_id)
+    async with db.read() as conn:
+        row = (await conn.execute(query.where(Message.id == message_id))).first()
         if row is None:
             raise NotFoundError(f"no message with queue id {message_id!r}")
         recipients = await conn.execute(
             select(
+                Recipient.id,
                 Recipient.address,
                 Recipient.state,
                 Recipient.attempts,
@@ -255,16 +283,26 @@ async def message_status(db: Database, message_id: str) -> MessageStatus:
             .order_by(Recipient.id)
         )
         statuses = tuple(
-            RecipientStatus(a, RecipientState(s), n, ses, err, at)
-            for a, s, n, ses, err, at in recipients
+            RecipientStatus(rid, a, RecipientState(s), n, ses, err, at)
+            for rid, a, s, n, ses, err, at in recipients
         )
     return MessageStatus(**row._asdict(), recipients=statuses)
 
 
-async def fail_pending_from_domain(db: Database, domain: str, reason: str, now: datetime) -> int:
-    """Fail every recipient still waiting in messages sent from `domain`; return the messages."""
+def at_domain(address: InstrumentedAttribute[Any], domain: str) -> ColumnElement[bool]:
+    """Whether the address is at `domain` itself (an ASCII domain; any case)."""
+    return func.lower(address).endswith(f"@{domain.lower()}", autoescape=True)
+
+
+async def fail_pending_from_domain(
+    db: Database, tenant_id: int, domain: str, reason: str, now: datetime
+) -> int:
+    """Fail every recipient still waiting in the tenant's messages sent from `domain`; return
+    the messages."""
     pending = select(Message.id).where(
-        Message.state == QUEUED, func.lower(Message.mail_from).like(f"%@{domain}")
+        Message.state == QUEUED,
+        Message.tenant_id == tenant_id,
+        at_domain(Message.mail_from, domain),
     )
     async with db.begin() as conn:
         ids = list((await conn.execute(pending)).scalars())

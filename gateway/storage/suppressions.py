@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, delete, insert, or_, select, text, update
 
 from gateway.storage.database import Database
 from gateway.storage.models import Suppression, Tenant
+from gateway.storage.pages import newest_first, page
 from gateway.types import SuppressionInfo
 
 _COLUMNS = (
@@ -111,33 +113,71 @@ async def get(db: Database, address: str, tenant_id: int | None) -> SuppressionI
     return None if row is None else SuppressionInfo(*row)
 
 
-async def list_suppressions(
-    db: Database,
-    tenant_id: int | None = None,
-    *,
-    global_only: bool = False,
-    reason: str | None = None,
-    contains: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[SuppressionInfo]:
-    """Entries by address: all, one tenant's (`tenant_id`) or the global ones (`global_only`)."""
-    query = _SELECT.order_by(Suppression.address, Tenant.name.nulls_first(), Suppression.id)
-    if global_only:
-        query = query.where(Suppression.tenant_id.is_(None))
-    elif tenant_id is not None:
-        query = query.where(Suppression.tenant_id == tenant_id)
-    if reason is not None:
-        query = query.where(Suppression.reason == reason)
-    if contains:
-        escaped = contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+SCOPES = ("all", "tenant", "global")
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Which entries to list. `scope`: `global` the entries for every tenant; `tenant` those of
+    tenant `tenant_id` (None: of any tenant); `all` both (with `tenant_id`: every entry that
+    applies to that tenant). `contains` is matched in the address, `since` and `until` on
+    `created_at` (`until` excluded)."""
+
+    tenant_id: int | None = None
+    scope: str = "all"
+    reason: str | None = None
+    contains: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _where(query: Select[*tuple[Any, ...]], search: Search) -> Select[*tuple[Any, ...]]:
+    owner = Suppression.tenant_id
+    if search.scope == "global":
+        query = query.where(owner.is_(None))
+    elif search.scope == "tenant":
+        tenant = owner.is_not(None) if search.tenant_id is None else owner == search.tenant_id
+        query = query.where(tenant)
+    elif search.tenant_id is not None:
+        query = query.where(or_(owner == search.tenant_id, owner.is_(None)))
+    if search.reason is not None:
+        query = query.where(Suppression.reason == search.reason)
+    if search.contains:
+        needle = search.contains.lower()
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Suppression.address.like(f"%{escaped}%", escape="\\"))
+    if search.since is not None:
+        query = query.where(Suppression.created_at >= search.since)
+    if search.until is not None:
+        query = query.where(Suppression.created_at < search.until)
+    return query
+
+
+async def list_suppressions(
+    db: Database, search: Search = Search(), limit: int | None = None, offset: int = 0
+) -> list[SuppressionInfo]:
+    """The entries `search` finds, by address."""
+    query = _where(_SELECT, search).order_by(
+        Suppression.address, Tenant.name.nulls_first(), Suppression.id
+    )
     if limit is not None:
         query = query.limit(limit)
     if offset:
         query = query.offset(offset)
     async with db.read() as conn:
         return [SuppressionInfo(*row) for row in await conn.execute(query)]
+
+
+async def recent_suppressions(
+    db: Database, search: Search, limit: int, cursor: str | None = None
+) -> tuple[list[SuppressionInfo], str | None]:
+    """A page of the entries `search` finds, newest first, and the cursor of the next page."""
+    query = newest_first(
+        _where(_SELECT, search), Suppression.created_at, Suppression.id, limit, cursor
+    )
+    async with db.read() as conn:
+        rows = [SuppressionInfo(*row) for row in await conn.execute(query)]
+    return page(rows, limit, lambda e: (e.created_at, e.id))
 
 
 async def suppressed(

@@ -22,11 +22,16 @@ _CREDENTIAL_COLUMNS = (
     Credential.created_at,
     Credential.revoked_at,
     Credential.last_used_at,
+    Credential.allowed_senders,
+    Credential.paused_reason,
 )
 
 
 def _credential(row: Sequence[Any]) -> CredentialInfo:
-    return CredentialInfo(*row)
+    key, tenant, username, description, created, revoked, used, allowed, paused = row
+    return CredentialInfo(
+        key, tenant, username, description, created, revoked, used, tuple(allowed or ()), paused
+    )
 
 
 async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
@@ -43,7 +48,9 @@ async def create_tenant(db: Database, name: str, now: datetime) -> TenantInfo:
 async def list_tenants(db: Database) -> list[TenantInfo]:
     async with db.read() as conn:
         rows = await conn.execute(
-            select(Tenant.id, Tenant.name, Tenant.created_at).order_by(Tenant.name)
+            select(Tenant.id, Tenant.name, Tenant.created_at, Tenant.paused_reason).order_by(
+                Tenant.name
+            )
         )
         return [TenantInfo(*row) for row in rows]
 
@@ -52,11 +59,13 @@ async def get_tenant(db: Database, name: str) -> TenantInfo:
     async with db.read() as conn:
         row = (
             await conn.execute(
-                select(Tenant.id, Tenant.name, Tenant.created_at).where(Tenant.name == name)
+                select(Tenant.id, Tenant.name, Tenant.created_at, Tenant.paused_reason).where(
+                    Tenant.name == name
+                )
             )
         ).first()
     if row is None:
-        raise NotFoundError(f"no tenant named {name!r} (see `ses-gateway tenant list`)")
+        raise NotFoundError(f"no tenant named {name!r}")
     return TenantInfo(*row)
 
 
@@ -67,6 +76,7 @@ async def create_credential(
     password_hash: str,
     description: str,
     now: datetime,
+    allowed_senders: Sequence[str] = (),
 ) -> CredentialInfo:
     async with db.begin() as conn:
         result = await conn.execute(
@@ -77,11 +87,19 @@ async def create_credential(
                 password_hash=password_hash,
                 description=description,
                 created_at=now,
+                allowed_senders=list(allowed_senders),
             )
             .returning(Credential.id)
         )
         return CredentialInfo(
-            result.scalar_one(), tenant.name, username, description, now, None, None
+            result.scalar_one(),
+            tenant.name,
+            username,
+            description,
+            now,
+            None,
+            None,
+            tuple(allowed_senders),
         )
 
 
@@ -93,6 +111,15 @@ async def list_credentials(db: Database, tenant: str | None = None) -> list[Cred
         return [_credential(row) for row in await conn.execute(query)]
 
 
+async def get_credential(db: Database, credential_id: int) -> CredentialInfo:
+    query = select(*_CREDENTIAL_COLUMNS).join(Tenant).where(Credential.id == credential_id)
+    async with db.read() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFoundError(f"no credential with id {credential_id}")
+    return _credential(row)
+
+
 async def revoke_credential(db: Database, credential_id: int, now: datetime) -> CredentialInfo:
     async with db.begin() as conn:
         await conn.execute(
@@ -100,16 +127,7 @@ async def revoke_credential(db: Database, credential_id: int, now: datetime) -> 
             .where(Credential.id == credential_id, Credential.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        row = (
-            await conn.execute(
-                select(*_CREDENTIAL_COLUMNS).join(Tenant).where(Credential.id == credential_id)
-            )
-        ).first()
-    if row is None:
-        raise NotFoundError(
-            f"no credential with id {credential_id} (see `ses-gateway credential list`)"
-        )
-    return _credential(row)
+    return await get_credential(db, credential_id)
 
 
 async def find_login(db: Database, username: str) -> tuple[Principal, str] | None:
@@ -166,23 +184,28 @@ async def account(db: Database, tenant_id: int, credential_id: int | None) -> Ac
     )
 
 
+_LIMITS = (
+    Tenant.max_per_second,
+    Tenant.max_per_day,
+    Tenant.max_recipients,
+    Tenant.max_connections,
+    Tenant.max_size,
+)
+
+
 async def set_limits(db: Database, name: str, limits: dict[str, float | int | None]) -> Limits:
     """Change some of the tenant's limits (None: back to the global default)."""
     tenant = await get_tenant(db, name)
     async with db.begin() as conn:
         if limits:
             await conn.execute(update(Tenant).where(Tenant.id == tenant.id).values(**limits))
-        row = (
-            await conn.execute(
-                select(
-                    Tenant.max_per_second,
-                    Tenant.max_per_day,
-                    Tenant.max_recipients,
-                    Tenant.max_connections,
-                    Tenant.max_size,
-                ).where(Tenant.id == tenant.id)
-            )
-        ).one()
+        row = (await conn.execute(select(*_LIMITS).where(Tenant.id == tenant.id))).one()
+    return Limits(*row)
+
+
+async def get_limits(db: Database, tenant_id: int) -> Limits:
+    async with db.read() as conn:
+        row = (await conn.execute(select(*_LIMITS).where(Tenant.id == tenant_id))).one()
     return Limits(*row)
 
 
@@ -202,7 +225,7 @@ async def set_tenant_paused(db: Database, name: str, reason: str | None) -> Tena
         await conn.execute(
             update(Tenant).where(Tenant.id == tenant.id).values(paused_reason=reason)
         )
-    return tenant
+    return TenantInfo(tenant.id, tenant.name, tenant.created_at, reason)
 
 
 async def set_credential_paused(db: Database, credential_id: int, reason: str | None) -> None:
@@ -211,13 +234,4 @@ async def set_credential_paused(db: Database, credential_id: int, reason: str | 
             update(Credential).where(Credential.id == credential_id).values(paused_reason=reason)
         )
     if not result.rowcount:
-        raise NotFoundError(
-            f"no credential with id {credential_id} (see `ses-gateway credential list`)"
-        )
-
-
-async def set_allowed_senders(db: Database, credential_id: int, allowed: list[str]) -> None:
-    async with db.begin() as conn:
-        await conn.execute(
-            update(Credential).where(Credential.id == credential_id).values(allowed_senders=allowed)
-        )
+        raise NotFoundError(f"no credential with id {credential_id}")

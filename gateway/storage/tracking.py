@@ -11,7 +11,7 @@ from sqlalchemy import delete, exists, func, insert, select
 
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, Tenant, TrackingEvent
-from gateway.types import RecipientState
+from gateway.types import RecipientState, RecipientTracking
 
 PURGE_CHUNK = 5000
 
@@ -39,21 +39,6 @@ class NewTrackingEvent:
     user_agent: str = ""
     client_address: str = ""
     machine: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecipientTracking:
-    """One recipient's opens and clicks, people's apart from machines', and its unsubscribe."""
-
-    recipient_id: int
-    address: str
-    opens: int = 0
-    first_open_at: datetime | None = None
-    machine_opens: int = 0
-    clicks: int = 0
-    first_click_at: datetime | None = None
-    machine_clicks: int = 0
-    unsubscribed_at: datetime | None = None
 
 
 async def find_recipient(db: Database, queue_id: str, recipient_id: int) -> RecipientRef | None:

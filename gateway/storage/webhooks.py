@@ -119,7 +119,7 @@ async def get_webhook(db: Database, webhook_id: int) -> WebhookInfo:
     async with db.read() as conn:
         row = (await conn.execute(_WEBHOOKS.where(Webhook.id == webhook_id))).first()
     if row is None:
-        raise NotFoundError(f"no webhook {webhook_id} (see `ses-gateway webhook list`)")
+        raise NotFoundError(f"no webhook {webhook_id}")
     return _webhook(row)
 
 
@@ -136,7 +136,7 @@ async def delete_webhook(db: Database, webhook_id: int) -> None:
     async with db.begin() as conn:
         result = await conn.execute(delete(Webhook).where(Webhook.id == webhook_id))
     if result.rowcount == 0:
-        raise NotFoundError(f"no webhook {webhook_id} (see `ses-gateway webhook list`)")
+        raise NotFoundError(f"no webhook {webhook_id}")
 
 
 async def subscribers(db: Database, tenant_id: int, event_type: str) -> tuple[str, list[int]]:

@@ -1,14 +1,24 @@
-"""The command line in process, on a fresh database and data folder."""
+"""The command line in process, on a fresh database and data folder; the panel and the API
+served on loopback."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from admin.cli import main
+from gateway.storage.database import Database
+from gateway.storage.migrate import upgrade
+from tests.conftest import make_settings
+from tests.support.dnsserver import DnsServer
+from tests.support.fakeses import FakeSes
+from tests.support.site import Site
+from tests.support.site import site as serve_site
+from tests.support.webhookreceiver import Receiver
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -35,3 +45,49 @@ def cli(
         return status, out, err
 
     return run
+
+
+@pytest.fixture
+def site_settings() -> dict[str, Any]:
+    """Settings of the `site`; a test changes them with
+    `@pytest.mark.parametrize("site_settings", [{...}])`."""
+    return {}
+
+
+@pytest.fixture
+async def site(
+    tmp_path: Path, moto_server: str, aws_env: pytest.MonkeyPatch, site_settings: dict[str, Any]
+) -> AsyncIterator[Site]:
+    """The panel and the API on loopback, over a fresh SQLite database, with SES in moto."""
+    aws_env.setenv("AWS_ENDPOINT_URL", moto_server)
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    database = Database(database_url)
+    await upgrade(database)
+    try:
+        settings = make_settings(tmp_path, database_url, **site_settings)
+        async with serve_site(database, settings) as running:
+            yield running
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+def dns() -> Iterator[DnsServer]:
+    """A DNS server on loopback; a module's `site_settings` points the site at it."""
+    with DnsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def stand_in(fake_ses: FakeSes, aws_env: pytest.MonkeyPatch) -> FakeSes:
+    """SESv2 at the stand-in; a test names it before `site`, so the site's client uses it."""
+    aws_env.setenv("AWS_ENDPOINT_URL_SESV2", fake_ses.url)
+    return fake_ses
+
+
+@pytest.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    """A webhook endpoint over HTTPS on loopback (not started); see `Receiver.settings`."""
+    found = Receiver(tmp_path / "receiver")
+    yield found
+    await found.stop()

@@ -50,4 +50,6 @@ async def test_unknown_path_is_a_json_404(db: Database) -> None:
     async with client(Readiness(db)) as http:
         response = await http.get("/nope")
     assert response.status_code == 404
-    assert response.json() == {"error": {"status": 404, "message": "Not Found"}}
+    assert response.json() == {
+        "error": {"status": 404, "code": "not_found", "message": "Not Found"}
+    }

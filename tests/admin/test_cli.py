@@ -50,9 +50,7 @@ def test_credential_revoke(cli: Any) -> None:
 def test_refusals_exit_1_with_a_sentence(cli: Any) -> None:
     status, out, _ = cli("credential", "create", "--tenant", "ghost", "--json")
     assert status == 1
-    assert json.loads(out) == {
-        "error": {"message": "no tenant named 'ghost' (see `ses-gateway tenant list`)"}
-    }
+    assert json.loads(out) == {"error": {"message": "no tenant named 'ghost'"}}
     status, _, err = cli("message", "show", "NOPE")
     assert (status, err.strip()) == (1, "ses-gateway: no message with queue id 'NOPE'")
 
@@ -128,5 +126,5 @@ def test_a_tenant_filter_must_name_a_tenant(cli: Any, command: tuple[str, str]) 
     status, _, err = cli(*command, "--tenant", "nobody")
     assert (status, err.strip()) == (
         1,
-        "ses-gateway: no tenant named 'nobody' (see `ses-gateway tenant list`)",
+        "ses-gateway: no tenant named 'nobody'",
     )

@@ -169,6 +169,12 @@ def test_dev_mode_starts_the_emulator_and_a_swaks_message_reaches_it(
     server = gateway.serve("--dev")
     emulator = server.wait_for_log(r"dev-mode emulator=(http://127\.0\.0\.1:\d+)").group(1)
     assert f"ses_endpoint={emulator}" in server.log()
+    # A first admin for the panel, its password in a file only its owner reads, not in the log.
+    admin = server.wait_for_log(r"dev-mode panel=(\S+) admin=admin@example\.com password_in=(\S+)")
+    secret_file = Path(admin.group(2))
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    email_line, password = secret_file.read_text().split()
+    assert (email_line, password in server.log()) == ("admin@example.com", False)
     # The CLI finds the running emulator; example.com, verified in it, is adopted.
     _, username, password = gateway.credential("t")
 

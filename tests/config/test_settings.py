@@ -74,6 +74,7 @@ def test_smtps_port_zero_turns_implicit_tls_off(monkeypatch: pytest.MonkeyPatch)
         ("TLS_CERT_FILE", "/nope.pem", f"{ENV}TLS_CERT_FILE and {ENV}TLS_KEY_FILE must be set"),
         ("SMTPS_PORT", "2587", f"{ENV}SMTP_PORT and {ENV}SMTPS_PORT must differ"),
         ("LOG_FORMAT", "xml", f"{ENV}LOG_FORMAT: Input should be 'text' or 'json'"),
+        ("METRICS_TOKEN", "short", f"{ENV}METRICS_TOKEN: must be at least 16 characters"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
@@ -84,6 +85,13 @@ def test_a_bad_setting_is_one_line_naming_it(
         load_settings()
     assert str(caught.value).startswith(says)
     assert "\n" not in str(caught.value)
+
+
+def test_a_refused_secret_is_not_repeated_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(f"{ENV}METRICS_TOKEN", "hunter2-short")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

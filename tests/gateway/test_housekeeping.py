@@ -17,5 +17,5 @@ async def test_old_failed_logins_are_forgotten(db: Database, tmp_path: Path) -> 
     await logins.record_failure(db, "192.0.2.1", "old", now - timedelta(hours=2))
     await logins.record_failure(db, "192.0.2.1", "recent", now - timedelta(minutes=5))
     await tidy(db, settings, now)
-    count, _ = await logins.failures_since(db, "192.0.2.1", now - timedelta(days=1))
+    count, _ = await logins.failures_since(db, now - timedelta(days=1), client="192.0.2.1")
     assert count == 1

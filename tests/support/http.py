@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
-
 from admin.serve import WebServer
 
 
@@ -18,8 +16,7 @@ async def serving(app: Any) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 and yield its base URL (`http://127.0.0.1:PORT`)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-    server = WebServer(config)
+    server = WebServer.for_app(app)
     task = asyncio.create_task(server.serve([sock]))
     try:
         while not server.started:

@@ -541,15 +541,19 @@ def send(
     sender: str = "demo@example.com",
     recipient: str = "someone@example.org",
     body: str = "Hello from the test.",
+    data: bytes | None = None,
 ) -> str:
-    """One transaction on an open session; the queue id of the `250` (else `SMTPException`)."""
+    """One transaction on an open session; the queue id of the `250` (else `SMTPException`).
+
+    The message is `data` if given, else a small one carrying `marker` and `body`.
+    """
     code, reply = client.mail(sender)
     if code != 250:
         raise smtplib.SMTPSenderRefused(code, reply, sender)
     code, reply = client.rcpt(recipient)
     if code != 250:
         raise smtplib.SMTPRecipientsRefused({recipient: (code, reply)})
-    code, reply = client.data(message_bytes(marker, body))
+    code, reply = client.data(data or message_bytes(marker, body))
     found = QUEUED_AS.search(reply)
     if code != 250 or found is None:
         raise smtplib.SMTPDataError(code, reply)

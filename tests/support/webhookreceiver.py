@@ -82,6 +82,14 @@ class Receiver:
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}/hook"
 
+    def settings(self) -> dict[str, Any]:
+        """Settings under which the gateway trusts the receiver's CA and may POST to loopback."""
+        return {
+            "webhook_ca_file": self.ca_file,
+            "webhook_allow_private": True,
+            "webhook_timeout": 3,
+        }
+
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests += 1
         body = await request.read()

@@ -1,0 +1,140 @@
+"""Who is asking (`Actor`), what the operations work with (`Services`), and `Context`, which
+scopes every query to the actor's tenant and writes the audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from config import Settings
+from gateway.accounts import now
+from gateway.apikeys import ApiKeys
+from gateway.dnscheck import DnsChecker
+from gateway.domains import Domains
+from gateway.exceptions import AccessDenied, InvalidInputError, NotFoundError
+from gateway.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.storage import audit, tenants
+from gateway.storage.database import Database
+from gateway.types import ApiKeyInfo, Role, TenantInfo, UserInfo
+from gateway.users import Logins
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in user or an API key. `tenant` None: every tenant (an admin)."""
+
+    name: str
+    """For the audit log: the user's email, or `apikey:<prefix>`."""
+    role: Role
+    tenant: str | None
+    user: UserInfo | None = None
+
+    @classmethod
+    def of_user(cls, user: UserInfo) -> Actor:
+        return cls(user.email, user.role, user.tenant, user)
+
+    @classmethod
+    def of_key(cls, key: ApiKeyInfo) -> Actor:
+        return cls(f"apikey:{key.prefix}", Role.OWNER if key.tenant else Role.ADMIN, key.tenant)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    @property
+    def can_write(self) -> bool:
+        return self.role is not Role.VIEWER
+
+
+class Services:
+    """The gateway's parts that the operations use, made once per process."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        secret_key: bytes,
+        provider: SesClientProvider,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.secret_key = secret_key
+        self.provider = provider
+        self.logins = Logins(db, settings)
+        self.api_keys = ApiKeys(db, settings)
+        self.dns = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+
+    @cached_property
+    def domains(self) -> Domains:
+        return Domains(self.db, SesIdentities(self.provider), self.secret_key, self.settings)
+
+    @cached_property
+    def ses_account(self) -> SesAccount:
+        return SesAccount(self.provider)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One request's actor, client address and the services."""
+
+    services: Services
+    actor: Actor
+    client_address: str | None
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    def require_write(self) -> None:
+        if not self.actor.can_write:
+            raise AccessDenied("a viewer can look but not change anything")
+
+    def require_admin(self) -> None:
+        if not self.actor.is_admin:
+            raise AccessDenied("only an admin may do this")
+
+    def tenant_name(self, requested: str | None = None) -> str | None:
+        """The tenant a query is scoped to: the actor's own; for an admin, the one requested
+        (None: every tenant). Another tenant's name is refused as if it did not exist."""
+        if self.actor.tenant is None:
+            return requested or None
+        if requested and requested != self.actor.tenant:
+            raise NotFoundError(f"no tenant named {requested!r}")
+        return self.actor.tenant
+
+    async def tenant(self, requested: str | None = None) -> TenantInfo | None:
+        name = self.tenant_name(requested)
+        return None if name is None else await tenants.get_tenant(self.db, name)
+
+    async def tenant_id(self, requested: str | None = None) -> int | None:
+        found = await self.tenant(requested)
+        return None if found is None else found.id
+
+    async def require_tenant(self, requested: str | None) -> TenantInfo:
+        """For creating something: the actor's tenant, or the one an admin names."""
+        found = await self.tenant(requested)
+        if found is None:
+            raise InvalidInputError("name the tenant (an admin acts on every tenant)", "tenant")
+        return found
+
+    def owns(self, tenant: str | None, what: str) -> None:
+        """Refuse a record of another tenant as if it did not exist (`what`: "credential 7")."""
+        if self.actor.tenant is not None and tenant != self.actor.tenant:
+            raise NotFoundError(f"no {what}")
+
+    async def audit(
+        self, kind: str, subject: str, detail: str = "", tenant: str | None = None
+    ) -> None:
+        """Record a change: who (the actor), from where, on which tenant, what."""
+        tenant_name = tenant or self.actor.tenant
+        tenant_id = (await tenants.get_tenant(self.db, tenant_name)).id if tenant_name else None
+        await audit.record_change(
+            self.db,
+            self.actor.name,
+            self.client_address,
+            tenant_id,
+            kind,
+            subject,
+            detail,
+            now(),
+        )

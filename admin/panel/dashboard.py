@@ -1,0 +1,112 @@
+"""The dashboard (`/`, the landing page): filters, the counts of the span with their rates, charts
+over time, the reputation rates against the thresholds, the SES account or the tenant's daily
+usage, the queue; a "Getting started" list until the first message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from markupsafe import Markup
+from starlette.responses import Response
+
+from admin.ops import dashboard
+from admin.panel.base import Page, Pages, field_errors
+from admin.panel.charts import Kind, Line, chart
+from gateway.exceptions import InvalidInputError
+from gateway.types import Counts
+
+pages = Pages()
+
+COLORS = {
+    "sent": "#2457c5",
+    "delivered": "#1d7a45",
+    "bounced": "#b3261e",
+    "complained": "#8e24aa",
+    "opened": "#00897b",
+    "clicked": "#e07b00",
+    "rejected": "#b3261e",
+    "deferred": "#a86400",
+}
+CHARTS = (
+    ("Delivery outcomes", ("sent", "delivered", "bounced", "complained"), Kind.LINES),
+    ("Engagement", ("opened", "clicked"), Kind.LINES),
+    ("Refused and delayed", ("rejected", "deferred"), Kind.BARS),
+)
+SHARE_OF = {
+    "delivered": "sent",
+    "bounced": "sent",
+    "complained": "sent",
+    "deferred": "sent",
+    "opened": "delivered",
+    "clicked": "delivered",
+}
+"""The count each card's rate is a share of."""
+RANGES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    name: str
+    value: int
+    rate: str
+    """`2.5% of sent`, or empty."""
+
+
+def cards(totals: Counts) -> list[Card]:
+    found = []
+    for name in COLORS:
+        value, whole = getattr(totals, name), SHARE_OF.get(name)
+        of = getattr(totals, whole) if whole else 0
+        rate = f"{100 * value / of:.1f}% of {whole}" if of else ""
+        found.append(Card(name, value, rate))
+    return found
+
+
+def charts(stats: dashboard.Stats) -> list[Markup]:
+    starts = [point.start for point in stats.series]
+    return [
+        chart(
+            title,
+            starts,
+            timedelta(seconds=stats.bucket),
+            [
+                Line(name, COLORS[name], [getattr(p.counts, name) for p in stats.series])
+                for name in names
+            ],
+            kind,
+        )
+        for title, names, kind in CHARTS
+    ]
+
+
+def _span(page: Page, now: datetime) -> dashboard.Span:
+    preset = page.query("range") or "24h"
+    if preset != "custom":
+        return dashboard.span(now, preset)
+    since = page.moment("since")
+    if since is None:
+        raise InvalidInputError("give the first day of the range", "since")
+    return dashboard.span(now, since=since, until=page.moment("until"))
+
+
+@pages.page("/")
+async def dashboard_page(page: Page) -> Response:
+    now = datetime.now(UTC)
+    errors: dict[str, str] = {}
+    try:
+        chosen = _span(page, now)
+    except InvalidInputError as exc:
+        errors, chosen = field_errors(exc, "range"), dashboard.span(now)
+    tenant, domain = page.query("tenant") or None, page.query("domain") or None
+    view = await dashboard.dashboard(page.ctx, chosen, tenant, domain)
+    return page.render(
+        "dashboard.html",
+        400 if errors else 200,
+        view=view,
+        cards=cards(view.stats.totals),
+        charts=charts(view.stats),
+        ranges=RANGES,
+        shown={name: page.query(name) for name in ("range", "since", "until", "tenant", "domain")},
+        errors=errors,
+    )

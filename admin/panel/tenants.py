@@ -1,0 +1,111 @@
+"""Tenants and users (admins): create, pause and resume, limits."""
+
+from __future__ import annotations
+
+import math
+
+from starlette.responses import Response
+
+from admin.ops import tenants
+from admin.panel.base import Page, Pages, field_errors
+from gateway.exceptions import ConflictError, InvalidInputError, NotFoundError
+
+pages = Pages()
+
+
+def _limits(form: dict[str, str]) -> dict[str, float | int | None]:
+    """The limit fields of the form: empty means the gateway's default."""
+    changes: dict[str, float | int | None] = {}
+    for name in tenants.LIMITS:
+        text = form.get(name, "")
+        if not text:
+            changes[name] = None
+            continue
+        try:
+            value: float | int = float(text) if name == "max_per_second" else int(text)
+        except ValueError:
+            raise InvalidInputError(
+                "give a number, or leave it empty for the default", name
+            ) from None
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidInputError("must be more than 0 (or empty for the default)", name)
+        changes[name] = value
+    return changes
+
+
+@pages.page("/tenants", methods=("GET", "POST"))
+async def tenant_list(page: Page) -> Response:
+    page.ctx.require_admin()
+    if page.request.method == "POST":
+        try:
+            created = await tenants.create_tenant(page.ctx, page.form.get("name", ""))
+        except (InvalidInputError, ConflictError) as exc:
+            found = await tenants.list_tenants(page.ctx)
+            return page.render("tenants.html", 400, tenants=found, errors=field_errors(exc, "name"))
+        return page.redirect(f"/tenants/{created.name}", f"Created tenant {created.name}.")
+    return page.render("tenants.html", tenants=await tenants.list_tenants(page.ctx))
+
+
+@pages.page("/tenants/{name}", methods=("GET", "POST"))
+async def tenant_detail(page: Page) -> Response:
+    page.ctx.require_admin()
+    name = page.request.path_params["name"]
+    if page.request.method == "POST":
+        action = page.form.get("action")
+        try:
+            if action == "pause":
+                await tenants.pause_tenant(page.ctx, name, page.form.get("reason", ""))
+                return page.redirect(f"/tenants/{name}", f"Paused {name}.")
+            if action == "resume":
+                await tenants.pause_tenant(page.ctx, name, None)
+                return page.redirect(f"/tenants/{name}", f"Resumed {name}.")
+            await tenants.set_limits(page.ctx, name, _limits(page.form))
+            return page.redirect(f"/tenants/{name}", "Limits saved.")
+        except InvalidInputError as exc:
+            view = await tenants.get_tenant(page.ctx, name)
+            field = "reason" if action == "pause" else ""
+            return page.render("tenant.html", 400, view=view, errors=field_errors(exc, field))
+    return page.render("tenant.html", view=await tenants.get_tenant(page.ctx, name))
+
+
+@pages.page("/users", methods=("GET", "POST"))
+async def user_list(page: Page) -> Response:
+    page.ctx.require_admin()
+    created = None
+    if page.request.method == "POST":
+        form = page.form
+        try:
+            created = await tenants.create_user(
+                page.ctx,
+                form.get("email", ""),
+                form.get("role", ""),
+                form.get("tenant") or None,
+                form.get("password") or None,
+            )
+        except (InvalidInputError, ConflictError, NotFoundError) as exc:
+            field = "tenant" if isinstance(exc, NotFoundError) else "email"
+            return page.render(
+                "users.html",
+                400,
+                users=await tenants.list_users(page.ctx),
+                tenants=await tenants.list_tenants(page.ctx),
+                created=None,
+                errors=field_errors(exc, field),
+            )
+    return page.render(
+        "users.html",
+        users=await tenants.list_users(page.ctx),
+        tenants=await tenants.list_tenants(page.ctx),
+        created=created,
+    )
+
+
+@pages.page("/users/{id:int}/remove", methods=("POST",))
+async def user_remove(page: Page) -> Response:
+    page.ctx.require_admin()
+    user_id = page.request.path_params["id"]
+    asking = page.confirm(f"Remove user {user_id}? They can no longer sign in.", "Remove")
+    if asking is not None:
+        return asking
+    removed = await tenants.remove_user(page.ctx, user_id)
+    return page.redirect("/users", f"Removed {removed.email}.")

@@ -1,0 +1,280 @@
+"""Messages as operators and tenants look for them: searched and paged, newest first, and one
+message in detail, with each recipient's timeline. Tenant isolation is in the queries: with a
+`tenant_id`, another tenant's message is never listed and is not found, like a missing one.
+
+A message's status (`MessageOutcome`) is the first of these that holds (docs/messages.md):
+`deferred` and `queued` while it is in the queue, then `complained`, `bounced`, `failed`,
+`delivered`, `sent` and `suppressed`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from email.parser import HeaderParser
+from email.policy import compat32
+
+from sqlalchemy import ColumnElement, LargeBinary, and_, case, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.storage import events, queue, tracking
+from gateway.storage.database import Database
+from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
+from gateway.storage.pages import newest_first, page
+from gateway.types import (
+    EventKind,
+    MessageDetail,
+    MessageOutcome,
+    MessageStatus,
+    MessageSummary,
+    RecipientDetail,
+    RecipientEventInfo,
+    RecipientState,
+    RecipientStatus,
+    TimelineEntry,
+)
+
+SUMMARY_RECIPIENTS = 3
+"""Recipients named in a `MessageSummary` (all are counted)."""
+_FOLDING = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _recipient(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether a recipient of the message meets the conditions."""
+    return exists().where(Recipient.message_id == Message.id, *conditions)
+
+
+def _event(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Whether a recipient of the message has an event that meets the conditions."""
+    return _recipient(
+        exists().where(RecipientEvent.recipient_id == Recipient.id, *conditions),
+    )
+
+
+_SENT = Recipient.state == RecipientState.SENT.value
+_RULES: tuple[tuple[MessageOutcome, ColumnElement[bool]], ...] = (
+    (
+        MessageOutcome.DEFERRED,
+        and_(
+            Message.state == queue.QUEUED,
+            _recipient(Recipient.state == RecipientState.DEFERRED.value),
+        ),
+    ),
+    (MessageOutcome.QUEUED, Message.state == queue.QUEUED),
+    (MessageOutcome.COMPLAINED, _event(RecipientEvent.kind == EventKind.COMPLAINT.value)),
+    (
+        MessageOutcome.BOUNCED,
+        _event(
+            RecipientEvent.kind == EventKind.BOUNCE.value,
+            func.coalesce(RecipientEvent.bounce_type, "") != "Transient",
+        ),
+    ),
+    (
+        MessageOutcome.FAILED,
+        _recipient(Recipient.state == RecipientState.FAILED.value)
+        | _event(RecipientEvent.kind == EventKind.REJECT.value),
+    ),
+    (
+        MessageOutcome.DELIVERED,
+        _recipient(_SENT)
+        & ~_recipient(
+            _SENT,
+            ~exists().where(
+                RecipientEvent.recipient_id == Recipient.id,
+                RecipientEvent.kind == EventKind.DELIVERY.value,
+            ),
+        ),
+    ),
+    (MessageOutcome.SENT, _recipient(_SENT)),
+)
+_outcome = case(
+    *((condition, outcome.value) for outcome, condition in _RULES),
+    else_=MessageOutcome.SUPPRESSED.value,
+)
+"""The message's `MessageOutcome`, in SQL."""
+
+_SUMMARIES = select(
+    Message.id,
+    Tenant.name,
+    Message.mail_from,
+    Message.subject,
+    select(func.count())
+    .where(Recipient.message_id == Message.id)
+    .correlate(Message)
+    .scalar_subquery(),
+    _outcome,
+    Message.created_at,
+    Message.completed_at,
+    Message.size,
+).join(Tenant, Tenant.id == Message.tenant_id)
+
+
+async def search_messages(
+    db: Database,
+    tenant_id: int | None,
+    *,
+    sender: str | None = None,
+    recipient: str | None = None,
+    subject: str | None = None,
+    status: MessageOutcome | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    ses_message_id: str | None = None,
+    queue_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[MessageSummary], str | None]:
+    """Messages of one tenant (None: of every tenant), newest first, a page at a time: those
+    after `cursor` (None: from the newest), and the cursor of the next page (None after the
+    last). `sender`, `recipient` and `subject` match a part of the envelope sender, of a
+    recipient's address, of the subject, without regard to case (ASCII letters only on
+    SQLite); `since` and `until` bound the time it was accepted, [since, until);
+    `ses_message_id` and `queue_id` match exactly. An invalid cursor or limit is an
+    `InvalidInputError`."""
+    query = _SUMMARIES
+    if tenant_id is not None:
+        query = query.where(Message.tenant_id == tenant_id)
+    if sender:
+        query = query.where(Message.mail_from.icontains(sender, autoescape=True))
+    if recipient:
+        query = query.where(_recipient(Recipient.address.icontains(recipient, autoescape=True)))
+    if subject:
+        query = query.where(Message.subject.icontains(subject, autoescape=True))
+    if status is not None:
+        waiting = status in (MessageOutcome.QUEUED, MessageOutcome.DEFERRED)
+        query = query.where(
+            Message.state == (queue.QUEUED if waiting else queue.DONE), _outcome == status.value
+        )
+    if since is not None:
+        query = query.where(Message.created_at >= since)
+    if until is not None:
+        query = query.where(Message.created_at < until)
+    if ses_message_id:
+        query = query.where(_recipient(Recipient.ses_message_id == ses_message_id))
+    if queue_id:
+        query = query.where(Message.id == queue_id)
+    query = newest_first(query, Message.created_at, Message.id, limit, cursor)
+    async with db.read() as conn:
+        rows = (await conn.execute(query)).all()
+        named = await _first_recipients(conn, [row[0] for row in rows[:limit]])
+    found = [
+        MessageSummary(
+            id=row[0],
+            tenant=row[1],
+            mail_from=row[2],
+            subject=row[3],
+            recipient_count=row[4],
+            recipients=tuple(named.get(row[0], ())),
+            status=MessageOutcome(row[5]),
+            created_at=row[6],
+            completed_at=row[7],
+            size=row[8],
+        )
+        for row in rows
+    ]
+    return page(found, limit, lambda summary: (summary.created_at, summary.id))
+
+
+async def _first_recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
+    """The first `SUMMARY_RECIPIENTS` addresses of each message."""
+    if not ids:
+        return {}
+    numbered = (
+        select(
+            Recipient.message_id,
+            Recipient.address,
+            func.row_number()
+            .over(partition_by=Recipient.message_id, order_by=Recipient.id)
+            .label("n"),
+        )
+        .where(Recipient.message_id.in_(ids))
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(numbered.c.message_id, numbered.c.address)
+        .where(numbered.c.n <= SUMMARY_RECIPIENTS)
+        .order_by(numbered.c.message_id, numbered.c.n)
+    )
+    named: dict[str, list[str]] = {}
+    for message_id, address in rows:
+        named.setdefault(message_id, []).append(address)
+    return named
+
+
+async def message_detail(db: Database, queue_id: str, tenant_id: int | None) -> MessageDetail:
+    """Everything stored about a message but its body: a `NotFoundError` when there is no
+    such message, or (with `tenant_id`) when it is another tenant's."""
+    message = await queue.message_status(db, queue_id, tenant_id)
+    reported = await events.events_for_message(db, queue_id)
+    tracked = {t.recipient_id: t for t in await tracking.message_tracking(db, queue_id)}
+    async with db.read() as conn:
+        status, head = (
+            await conn.execute(select(_outcome, Message.headers).where(Message.id == queue_id))
+        ).one()
+        if head is None:  # spooled before the headers were kept apart: read them off the body
+            head = (
+                await conn.execute(
+                    select(
+                        func.substr(MessageBody.data, 1, queue.HEADER_BYTES, type_=LargeBinary)
+                    ).where(MessageBody.message_id == queue_id)
+                )
+            ).scalar_one_or_none()
+    ours = len(message.recipients)
+    recipients = tuple(
+        RecipientDetail(
+            status=recipient,
+            report=report,
+            tracking=tracked.get(recipient.id),
+            timeline=timeline(message, recipient, reported.events),
+        )
+        for recipient, report in zip(message.recipients, reported.recipients[:ours], strict=True)
+    )
+    return MessageDetail(
+        message=message,
+        status=MessageOutcome(status),
+        headers=None if head is None else header_fields(head),
+        recipients=recipients,
+        strangers=reported.recipients[ours:],
+        events=reported.events,
+    )
+
+
+def header_fields(data: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields at the start of a message: (name, value unfolded), as written."""
+    parsed = HeaderParser(policy=compat32).parsestr(data.decode("utf-8", "replace"))
+    return tuple((name, _FOLDING.sub("", str(value)).strip()) for name, value in parsed.items())
+
+
+def timeline(
+    message: MessageStatus, recipient: RecipientStatus, found: Sequence[RecipientEventInfo]
+) -> tuple[TimelineEntry, ...]:
+    """The recipient's steps in time order: queued, what the queue last did with it (`sent`,
+    `deferred`, `failed`, `suppressed`), and its events (SES's, and the people's opens and
+    clicks of the gateway's tracking)."""
+    entries = [TimelineEntry(message.created_at, "queued", f"from {message.mail_from}")]
+    state = recipient.state
+    if state is RecipientState.SENT:
+        detail = f"accepted by SES as {recipient.ses_message_id}, attempt {recipient.attempts}"
+        entries.append(TimelineEntry(recipient.updated_at, state.value, detail))
+    elif state is RecipientState.DEFERRED:
+        detail = (
+            f"attempt {recipient.attempts}: {recipient.last_error}; "
+            f"next attempt at {message.next_attempt_at.isoformat()}"
+        )
+        entries.append(TimelineEntry(recipient.updated_at, state.value, detail))
+    elif state in (RecipientState.FAILED, RecipientState.SUPPRESSED):
+        entries.append(TimelineEntry(recipient.updated_at, state.value, recipient.last_error or ""))
+    entries += [
+        TimelineEntry(e.occurred_at, e.kind.value, describe(e))
+        for e in found
+        if e.recipient_id == recipient.id
+    ]
+    return tuple(sorted(entries, key=lambda entry: entry.at))
+
+
+def describe(event: RecipientEventInfo) -> str:
+    """What an event says, in a line: `Permanent/General; 5.1.1; smtp; 550 user unknown`."""
+    kind = "/".join(part for part in (event.bounce_type, event.subtype) if part)
+    parts = (kind, event.status, event.diagnostic, event.smtp_response, event.feedback_type)
+    return "; ".join(part for part in (*parts, event.detail) if part)

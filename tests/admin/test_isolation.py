@@ -1,0 +1,224 @@
+"""Tenant isolation over EVERY endpoint of the API and EVERY page of the panel: a key and an
+owner of tenant acme aim each request at tenant globex's records (its name, its domain, the ids
+of its credential, key, user, webhook and notification, its suppressed address, its message).
+
+Whatever each answer is, globex's records are unchanged afterwards, and no answer holds
+anything of globex's that the request did not name itself. The endpoints and pages are read
+from the registries, so a new one is covered as soon as it exists; one with a path parameter
+this test cannot fill fails it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from admin.api import endpoints
+from admin.panel import AREAS
+from gateway import accounts, apikeys, suppressions, users
+from gateway.accounts import now
+from gateway.storage import apikeys as key_store
+from gateway.storage import domains as domain_store
+from gateway.storage import notifications, queue, tenants, webhooks
+from gateway.storage import users as user_store
+from tests.conftest import add_verified_domain
+from tests.support.messages import queued
+from tests.support.site import Site, csrf_token
+
+SAMPLES: dict[str, Any] = {
+    "tenant": "globex",
+    "name": "globex",
+    "email": "new@people.test",
+    "role": "owner",
+    "reason": "isolation",
+    "address": "isolation@example.org",
+    "url": "https://hooks.example.com/in",
+    "cidr": "10.9.9.0/24",
+    "domain": "globex.test",
+    "description": "isolation",
+    "local_part": "isolation",
+}
+
+
+@dataclass
+class Globex:
+    """Tenant globex's records, and what of them must never reach acme."""
+
+    tenant_id: int
+    queue_id: str
+    credential_id: int
+    key_id: int
+    user_id: int
+    webhook_id: int
+    notification_id: int
+    secrets: tuple[str, ...]
+
+    def path(self, template: str) -> str:
+        """`template` with every parameter naming one of globex's records."""
+        by_area = {
+            "tenants": {"name": "globex"},
+            "domains": {"name": "globex.test", "address": "news@globex.test"},
+            "users": {"id": self.user_id},
+            "credentials": {"id": self.credential_id},
+            "api-keys": {"id": self.key_id},
+            "webhooks": {"id": self.webhook_id},
+            "notifications": {"id": self.notification_id},
+            "activity": {"id": self.notification_id},
+            "suppressions": {"address": "secret@globex.test"},
+            "messages": {"queue_id": self.queue_id},
+        }
+        area = template.strip("/").split("/")[0]
+        if template.startswith("/credentials/api-keys/"):
+            area = "api-keys"
+
+        def fill(match: re.Match[str]) -> str:
+            value = by_area.get(area, {}).get(match.group(1))
+            assert value is not None, f"fill {match.group(0)} of {template} in this test"
+            return str(value)
+
+        return re.sub(r"{(\w+)(?::\w+)?}", fill, template)
+
+
+async def _globex(site: Site) -> Globex:
+    tenant_id = await site.tenant("globex")
+    await add_verified_domain(site.db, tenant_id, "globex.test")
+    [domain] = await domain_store.list_domains(site.db, "globex")
+    values = {"address": "news@globex.test", "created_at": now(), "ses_identity": False}
+    await domain_store.insert_address(site.db, domain, tenant_id, values)
+    credential = await accounts.create_credential(site.db, "globex", "globex secret description")
+    key = await apikeys.create_api_key(site.db, "globex", "globex key description")
+    user = await users.create_user(site.db, "boss@globex.test", "owner", "globex", "x" * 16)
+    hook = "https://hooks.globex.test/private-path"
+    webhook_id = await webhooks.insert_webhook(site.db, tenant_id, hook, ["bounce"], "s", now())
+    await suppressions.add(site.db, "secret@globex.test", "globex", "manual", "globex detail")
+    queue_id = await queued(
+        site.db, tenant_id, ["rcpt@customer-of-globex.test"], mail_from="ceo@globex.test"
+    )
+    await domain_store.record_activity(
+        site.db, tenant_id, "domain.verified", "globex.test", "globex activity", now(), True
+    )
+    [notification] = await notifications.list_notifications(site.db, "globex")
+    secrets = (
+        credential.credential.username,
+        "globex secret description",
+        key.info.prefix,
+        "boss@globex.test",
+        "hooks.globex.test",
+        "globex detail",
+        "rcpt@customer-of-globex.test",
+        "ceo@globex.test",
+        "globex activity",
+    )
+    return Globex(
+        tenant_id,
+        queue_id,
+        credential.credential.id,
+        key.info.id,
+        user.user.id,
+        webhook_id,
+        notification.id,
+        secrets,
+    )
+
+
+async def _state(site: Site, globex: Globex) -> str:
+    """Everything of globex's that a request could change."""
+    db = site.db
+    parts = [
+        await tenants.get_tenant(db, "globex"),
+        await tenants.get_limits(db, globex.tenant_id),
+        await domain_store.list_domains(db, "globex"),
+        await domain_store.list_addresses(db, "globex"),
+        [
+            (c.id, c.revoked_at, c.paused_reason)
+            for c in await tenants.list_credentials(db, "globex")
+        ],
+        [(k.id, k.revoked_at) for k in await key_store.list_keys(db, globex.tenant_id)],
+        await user_store.list_users(db, globex.tenant_id),
+        await webhooks.list_webhooks(db, "globex"),
+        await suppressions.list_entries(db, "globex"),
+        await notifications.list_notifications(db, "globex"),
+        await queue.message_status(db, globex.queue_id),
+    ]
+    return repr(parts)
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    """A body of the model's required members (and `tenant`), aimed at globex."""
+    properties = schema.get("properties", {})
+    wanted = set(schema.get("required", ())) | ({"tenant"} & set(properties))
+    return {name: SAMPLES.get(name, "x") for name in wanted}
+
+
+def _leaks(globex: Globex, request: str, answer: str) -> list[str]:
+    return [s for s in globex.secrets if s in answer and s not in request]
+
+
+async def test_no_endpoint_lets_a_tenant_key_see_or_change_another_tenant(site: Site) -> None:
+    globex = await _globex(site)
+    before = await _state(site, globex)
+    api = await site.api(await site.key("acme"))
+    leaks: dict[str, list[str]] = {}
+    for endpoint in endpoints():
+        path = globex.path(endpoint.path)
+        params = (
+            {"tenant": "globex"}
+            if endpoint.query and "tenant" in endpoint.query.model_fields
+            else {}
+        )
+        body = _body(endpoint.body.model_json_schema()) if endpoint.body else None
+        answer = await api.request(endpoint.method, path, params=params, json=body)
+        assert answer.status_code < 500, f"{endpoint.method} {path}: {answer.text}"
+        if path != endpoint.path:
+            assert answer.status_code in (403, 404), f"{endpoint.method} {path}: {answer.text}"
+        if found := _leaks(globex, f"{path} {params} {body}", answer.text):
+            leaks[f"{endpoint.method} {path}"] = found
+    assert leaks == {}
+    assert await _state(site, globex) == before
+
+
+async def _pages() -> list[tuple[str, str]]:
+    return [
+        (method, path)
+        for area in AREAS
+        for path, methods, _ in area.pages.handlers
+        for method in methods
+        if path != "/logout"
+    ]
+
+
+async def test_no_page_lets_a_tenant_owner_see_or_change_another_tenant(site: Site) -> None:
+    globex = await _globex(site)
+    before = await _state(site, globex)
+    browser = await site.browser(await site.user("owner", "acme"))
+    token = csrf_token((await browser.get("/account")).text)
+    leaks: dict[str, list[str]] = {}
+    for method, template in await _pages():
+        path = globex.path(template)
+        if method == "GET":
+            answer = await browser.get(path, params={"tenant": "globex", "domain": "globex.test"})
+            sent = f"{path} tenant=globex domain=globex.test"
+        else:
+            form = {**SAMPLES, "csrf_token": token, "confirmed": "yes", "action": "pause"}
+            answer = await browser.post(path, data=form)
+            sent = f"{path} {form}"
+        assert answer.status_code < 500, f"{method} {path}: {answer.text[:500]}"
+        if found := _leaks(globex, sent, answer.text):
+            leaks[f"{method} {path}"] = found
+    assert leaks == {}
+    assert await _state(site, globex) == before
+
+
+async def test_the_matrix_itself_sees_a_leak(site: Site) -> None:
+    """The same requests by an admin do reach globex's records: the checks above can fail."""
+    globex = await _globex(site)
+    api = await site.api(await site.key())
+    answer = await api.get(f"/messages/{globex.queue_id}")
+    assert answer.status_code == 200
+    assert _leaks(globex, "", answer.text)
+    refused: httpx.Response = await (await site.api(await site.key("acme"))).get(
+        f"/messages/{globex.queue_id}"
+    )
+    assert refused.status_code == 404
