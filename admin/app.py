@@ -14,14 +14,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from admin.api import api_mount
-from admin.errors import error
-from admin.metrics import MetricsEndpoint
 from admin.ops.context import Services
 from admin.panel import panel_routes
 from admin.security import SecurityHeaders
-from admin.sns import SnsEndpoint
-from admin.tracking import TrackingEndpoints
-from gateway.exceptions import DatabaseError
+from gateway.core.exceptions import DatabaseError
+from gateway.endpoints.errors import error
+from gateway.endpoints.metrics import MetricsEndpoint
+from gateway.endpoints.sns import SnsEndpoint
+from gateway.endpoints.tracking import TrackingEndpoints
 from gateway.storage.database import Database
 
 

@@ -20,32 +20,32 @@ from typing import Any
 import uvicorn
 
 from admin.app import Readiness, create_app, create_metrics_app
-from admin.metrics import MetricsEndpoint
 from admin.ops.context import Services
-from admin.sns import SnsEndpoint
-from admin.tracking import TrackingEndpoints
 from config import Settings
-from gateway.alerts import NearLimit
-from gateway.auth import Authenticator
-from gateway.delivery import DeliveryWorker
-from gateway.domains import Domains, sync_forever
-from gateway.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
-from gateway.eventsetup import StoredSnsSetup
-from gateway.exceptions import GatewayError
-from gateway.governor import Governor
-from gateway.housekeeping import tidy_forever
-from gateway.logs import log_event
-from gateway.secret_key import load_secret_key
-from gateway.senders import Directory
-from gateway.ses import SesAccount, SesClientProvider, SesIdentities, SesSender
-from gateway.simulator import DevSns, Simulator, endpoint_url, local_url
-from gateway.smtp.handler import SubmissionHandler
-from gateway.smtp.server import SmtpService
-from gateway.spool import Spool
+from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities, SesSender
+from gateway.core.exceptions import GatewayError
+from gateway.core.logs import log_event
+from gateway.core.secret_key import load_secret_key
+from gateway.delivery.governor import Governor
+from gateway.delivery.worker import DeliveryWorker
+from gateway.dev.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
+from gateway.dev.simulator import DevSns, Simulator, endpoint_url, local_url
+from gateway.domains.identities import Domains, sync_forever
+from gateway.endpoints.metrics import MetricsEndpoint
+from gateway.endpoints.sns import SnsEndpoint
+from gateway.endpoints.tracking import TrackingEndpoints
+from gateway.feedback.alerts import NearLimit
+from gateway.feedback.eventsetup import StoredSnsSetup
+from gateway.identity.users import DEV_ADMIN, first_admin
+from gateway.intake.auth import Authenticator
+from gateway.intake.handler import SubmissionHandler
+from gateway.intake.server import SmtpService
+from gateway.intake.spool import Spool
+from gateway.intake.tls import certificate_files, server_context
+from gateway.policy.senders import Directory
+from gateway.runtime.housekeeping import tidy_forever
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
-from gateway.tls import certificate_files, server_context
-from gateway.users import DEV_ADMIN, first_admin
 from gateway.webhooks import Dispatcher
 
 log = logging.getLogger("gateway.serve")

@@ -505,7 +505,7 @@ def start_sink(
 ) -> tuple[Child, int]:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from gateway.tls import make_self_signed
+    from gateway.intake.tls import make_self_signed
 
     cert, key = tmp / "sink-cert.pem", tmp / "sink-key.pem"
     make_self_signed("127.0.0.1", cert, key)

@@ -42,15 +42,16 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from config import Settings
-from gateway import alerts, metrics
-from gateway.crypto import decrypt, encrypt, previous_keys
-from gateway.delivery import backoff
-from gateway.exceptions import DecryptionError, InvalidInputError
-from gateway.logs import log_event, utc_iso
+from gateway.core import metrics
+from gateway.core.crypto import decrypt, encrypt, previous_keys
+from gateway.core.exceptions import DecryptionError, InvalidInputError
+from gateway.core.logs import log_event, utc_iso
+from gateway.core.types.events import EventFact, EventKind
+from gateway.delivery.worker import backoff
+from gateway.feedback import alerts
 from gateway.storage import tenants
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
-from gateway.types import EventFact, EventKind
 
 log = logging.getLogger("gateway.webhooks")
 

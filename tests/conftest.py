@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,22 +17,25 @@ import pytest
 from argon2 import PasswordHasher
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from admin.cli import main
 from config import Settings
-from gateway import accounts, auth, passwords
-from gateway.auth import Authenticator
-from gateway.delivery import DeliveryWorker
-from gateway.senders import Directory
-from gateway.ses import SesClientProvider, SesSender
-from gateway.smtp.handler import SubmissionHandler
-from gateway.smtp.server import SmtpService
-from gateway.spool import Spool
+from gateway.aws.ses import SesClientProvider, SesSender
+from gateway.core.types.domains import IdentityState
+from gateway.core.types.messages import MessageStatus
+from gateway.delivery.worker import DeliveryWorker
+from gateway.identity import accounts, passwords
+from gateway.intake import auth
+from gateway.intake.auth import Authenticator
+from gateway.intake.handler import SubmissionHandler
+from gateway.intake.server import SmtpService
+from gateway.intake.spool import Spool
+from gateway.intake.tls import certificate_files, server_context
+from gateway.policy.senders import Directory
 from gateway.storage import domains as domain_store
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
-from gateway.tls import certificate_files, server_context
-from gateway.types import IdentityState, MessageStatus
 from tests.support.fakeses import FakeSes
 from tests.support.postgres import PostgresServer
 
@@ -222,3 +226,30 @@ async def settled(db: Database, queue_id: str, timeout: float = 15) -> MessageSt
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"message {queue_id} not settled: {status}")
         await asyncio.sleep(0.05)
+
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> Cli:
+    """`cli("tenant", "list")` runs `ses-gateway` in process: (exit status, stdout, stderr).
+    No SES_GATEWAY_* variable of the caller's environment, and no stray `.env`, gets in."""
+    for name in list(os.environ):
+        if name.startswith("SES_GATEWAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
+    monkeypatch.setenv("SES_GATEWAY_DATA_DIR", str(tmp_path / "data"))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(list(args))
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    return run

@@ -18,9 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from admin.errors import error
 from admin.ops.context import Actor, Context, Services
-from gateway.exceptions import (
+from gateway.core.exceptions import (
     AccessDenied,
     ConflictError,
     DatabaseError,
@@ -30,8 +29,9 @@ from gateway.exceptions import (
     NotFoundError,
     SesError,
 )
+from gateway.core.times import parse_time
+from gateway.endpoints.errors import error
 from gateway.storage.pages import MAX_LIMIT
-from gateway.times import parse_time
 
 ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (InvalidInputError, 400, "invalid_input"),

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from admin.api.base import WHEN, Api, Call, NextCursor, Paging, filters
 from admin.ops import messages
 from admin.ops.context import Context
-from gateway.types import MessageDetail
+from gateway.core.types.history import MessageDetail
 
 api = Api()
 

@@ -28,7 +28,7 @@ from admin.cli import (
 )
 from admin.cli.base import Commands
 from config import ConfigError, load_settings
-from gateway.exceptions import GatewayError
+from gateway.core.exceptions import GatewayError
 
 GROUPS = (
     server,

@@ -9,17 +9,17 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway.dnscheck import DnsChecker
-from gateway.domains import Domains
-from gateway.emulator import use_running_emulator
-from gateway.exceptions import InvalidInputError
-from gateway.records import zone_lines
-from gateway.secret_key import load_secret_key
-from gateway.ses import SesClientProvider, SesIdentities
+from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.secret_key import load_secret_key
+from gateway.core.types.domains import DomainInfo
+from gateway.dev.emulator import use_running_emulator
+from gateway.domains.dnscheck import DnsChecker
+from gateway.domains.identities import Domains
+from gateway.domains.records import zone_lines
 from gateway.storage import domains as domain_store
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
-from gateway.types import DomainInfo
 
 
 @asynccontextmanager

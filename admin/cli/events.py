@@ -7,11 +7,11 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
+from gateway.core.times import parse_time
+from gateway.core.types.events import EventKind
+from gateway.feedback.suppressions import lookup_key
 from gateway.storage import events, tenants
 from gateway.storage.database import Database
-from gateway.suppressions import lookup_key
-from gateway.times import parse_time
-from gateway.types import EventKind
 
 KINDS = tuple(kind.value for kind in EventKind if kind is not EventKind.RECEIVED)
 

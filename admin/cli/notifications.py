@@ -8,7 +8,7 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
 from gateway.storage import notifications
 from gateway.storage.database import Database
 

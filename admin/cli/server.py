@@ -8,7 +8,7 @@ from typing import Any
 from admin.cli.base import Commands
 from admin.serve import ROLES, serve
 from config import Settings
-from gateway import logs
+from gateway.core import logs
 from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, head_revision, upgrade
 

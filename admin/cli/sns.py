@@ -7,10 +7,10 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table
 from config import Settings
-from gateway.emulator import use_running_emulator
-from gateway.eventsetup import DEFAULT_NAME, set_up, subscription_state
-from gateway.exceptions import InvalidInputError
-from gateway.ses import SesClientProvider, SesEventPublishing
+from gateway.aws.ses import SesClientProvider, SesEventPublishing
+from gateway.core.exceptions import InvalidInputError
+from gateway.dev.emulator import use_running_emulator
+from gateway.feedback.eventsetup import DEFAULT_NAME, set_up, subscription_state
 from gateway.storage import snssetups
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema

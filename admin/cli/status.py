@@ -7,12 +7,12 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway.emulator import use_running_emulator
-from gateway.governor import pace, read_quota
-from gateway.ses import SesAccount, SesClientProvider
+from gateway.aws.ses import SesAccount, SesClientProvider
+from gateway.core.types.history import MessageDetail
+from gateway.delivery.governor import pace, read_quota
+from gateway.dev.emulator import use_running_emulator
 from gateway.storage import messages, notifications, queue
 from gateway.storage.database import Database
-from gateway.types import MessageDetail
 
 _TRACKING = (
     "address",

@@ -10,9 +10,9 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway import suppressions
-from gateway.exceptions import InvalidInputError
-from gateway.times import parse_time
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.times import parse_time
+from gateway.feedback import suppressions
 
 _SUPPRESSION_COLUMNS = ("address", "tenant", "reason", "detail", "created_at", "expires_at")
 

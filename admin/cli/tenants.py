@@ -8,7 +8,7 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway import accounts
+from gateway.identity import accounts
 from gateway.storage import networks, refusals, tenants
 
 

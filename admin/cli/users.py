@@ -9,9 +9,9 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway import apikeys, users
-from gateway.accounts import now
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
+from gateway.identity import apikeys, users
+from gateway.identity.accounts import now
 from gateway.storage import apikeys as key_store
 from gateway.storage import tenants
 from gateway.storage import users as user_store

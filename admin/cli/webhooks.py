@@ -8,7 +8,7 @@ from typing import Any
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
 from gateway import webhooks
-from gateway.secret_key import load_secret_key
+from gateway.core.secret_key import load_secret_key
 from gateway.storage import webhooks as store
 
 _WEBHOOK_COLUMNS = ("id", "tenant", "url", "events", "created_at", "disabled")

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from admin.ops.context import Context
-from gateway.accounts import now
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.times import check_period
+from gateway.core.types.activity import ActivityEvent, NotificationInfo
+from gateway.identity.accounts import now
 from gateway.storage import domains, notifications
 from gateway.storage.pages import Paged
-from gateway.times import check_period
-from gateway.types import ActivityEvent, NotificationInfo
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500

@@ -7,16 +7,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from config import Settings
-from gateway.accounts import now
-from gateway.apikeys import ApiKeys
-from gateway.dnscheck import DnsChecker
-from gateway.domains import Domains
-from gateway.exceptions import AccessDenied, InvalidInputError, NotFoundError
-from gateway.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.core.exceptions import AccessDenied, InvalidInputError, NotFoundError
+from gateway.core.types.tenants import TenantInfo
+from gateway.core.types.users import ApiKeyInfo, Role, UserInfo
+from gateway.domains.dnscheck import DnsChecker
+from gateway.domains.identities import Domains
+from gateway.identity.accounts import now
+from gateway.identity.apikeys import ApiKeys
+from gateway.identity.users import Logins
 from gateway.storage import audit, tenants
 from gateway.storage.database import Database
-from gateway.types import ApiKeyInfo, Role, TenantInfo, UserInfo
-from gateway.users import Logins
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import TypeVar
 
 from admin.ops.context import Context
-from gateway import accounts, apikeys
-from gateway.exceptions import ConflictError, InvalidInputError
+from gateway.core.exceptions import ConflictError, InvalidInputError
+from gateway.core.types.tenants import CredentialInfo, NetworkInfo, TenantInfo
+from gateway.core.types.users import ApiKeyInfo
+from gateway.identity import accounts, apikeys
 from gateway.storage import apikeys as key_store
 from gateway.storage import networks
 from gateway.storage import tenants as tenant_store
 from gateway.storage.database import Database
-from gateway.types import ApiKeyInfo, CredentialInfo, NetworkInfo, TenantInfo
 
 Secret = TypeVar("Secret", CredentialInfo, ApiKeyInfo)
 

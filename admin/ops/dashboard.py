@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from admin.ops.context import Context
-from gateway import reputation
-from gateway.exceptions import InvalidInputError, NotFoundError
-from gateway.governor import read_quota
-from gateway.limits import effective
+from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.core.types.aws import AccountQuota
+from gateway.core.types.stats import Counts, SeriesPoint
+from gateway.core.types.tenants import TenantInfo
+from gateway.delivery.governor import read_quota
+from gateway.feedback import reputation
+from gateway.policy.limits import effective
 from gateway.storage import domains, messages, queue, stats, tenants
-from gateway.types import AccountQuota, Counts, SeriesPoint, TenantInfo
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 PRESETS = {"24h": (24, HOUR), "7d": (7, DAY), "30d": (30, DAY)}

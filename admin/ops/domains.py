@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from admin.ops.context import Context
-from gateway.domains import DomainSync, parse_address
-from gateway.exceptions import InvalidInputError, NotFoundError
-from gateway.records import zone_lines
+from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.core.types.domains import AddressInfo, DnsRecord, DomainInfo, RecordCheck
+from gateway.domains.identities import DomainSync, parse_address
+from gateway.domains.records import zone_lines
 from gateway.storage import domains as store
-from gateway.types import AddressInfo, DnsRecord, DomainInfo, RecordCheck
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,19 +15,14 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from admin.ops.context import Context
-from gateway import csvcells
-from gateway.exceptions import InvalidInputError
+from gateway.core import csvcells
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.times import check_period, parse_time
+from gateway.core.types.events import EventKind, RecipientEventInfo
+from gateway.core.types.history import MessageDetail, MessageOutcome, MessageSummary
+from gateway.feedback.suppressions import lookup_key
 from gateway.storage import events, messages
 from gateway.storage.pages import MAX_LIMIT, Paged
-from gateway.suppressions import lookup_key
-from gateway.times import check_period, parse_time
-from gateway.types import (
-    EventKind,
-    MessageDetail,
-    MessageOutcome,
-    MessageSummary,
-    RecipientEventInfo,
-)
 
 EXPORT_MAX_ROWS = 100_000
 """Rows in an export at most; a longer one ends with a line saying it was cut."""

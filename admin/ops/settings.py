@@ -11,8 +11,8 @@ from datetime import datetime
 
 from admin.ops.context import Context
 from config.settings import ENV_PREFIX
-from gateway.eventsetup import subscription_state
-from gateway.ses import SesEventPublishing
+from gateway.aws.ses import SesEventPublishing
+from gateway.feedback.eventsetup import subscription_state
 from gateway.storage import snssetups
 
 SHOWN = (

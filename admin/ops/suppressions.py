@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from admin.ops.context import Context
-from gateway import suppressions
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.times import parse_time
+from gateway.core.types.events import SuppressionInfo
+from gateway.feedback import suppressions
 from gateway.storage import suppressions as store
 from gateway.storage.pages import Paged
-from gateway.times import parse_time
-from gateway.types import SuppressionInfo
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from admin.ops.context import Context
-from gateway import accounts, users
+from gateway.core.types.tenants import Limits, TenantInfo
+from gateway.core.types.users import UserInfo
+from gateway.identity import accounts, users
 from gateway.storage import tenants
 from gateway.storage import users as user_store
-from gateway.types import Limits, TenantInfo, UserInfo
 
 LIMITS = ("max_per_second", "max_per_day", "max_recipients", "max_connections", "max_size")
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from admin.ops.context import Context
 from gateway import webhooks
-from gateway.names import shown_url
+from gateway.domains.names import shown_url
 from gateway.storage import webhooks as store
 
 

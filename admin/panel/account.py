@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from admin.panel.base import Page, Pages, Panel, field_errors, local_path
 from admin.panel.session import LOGIN_COOKIE, same_token
-from gateway.exceptions import InvalidInputError, LoginRefused
+from gateway.core.exceptions import InvalidInputError, LoginRefused
 
 pages = Pages()
 

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from admin.ops import activity, tenants
 from admin.panel.base import Page, Pages, field_errors
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
 from gateway.storage.pages import Paged
 
 pages = Pages()

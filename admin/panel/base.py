@@ -14,12 +14,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin.errors import error
 from admin.ops.context import Actor, Context, Services
 from admin.panel.render import environment
 from admin.panel.session import Session, Sessions, same_token
-from gateway.crypto import previous_keys
-from gateway.exceptions import (
+from gateway.core.crypto import previous_keys
+from gateway.core.exceptions import (
     AccessDenied,
     ConflictError,
     DatabaseError,
@@ -27,8 +26,9 @@ from gateway.exceptions import (
     InvalidInputError,
     NotFoundError,
 )
+from gateway.core.times import parse_time
+from gateway.endpoints.errors import error
 from gateway.storage import notifications, users
-from gateway.times import parse_time
 
 FLASH = "sgw_flash"
 

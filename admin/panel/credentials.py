@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from admin.ops import credentials, tenants
 from admin.panel.base import Page, Pages, field_errors
-from gateway.exceptions import ConflictError, GatewayError, InvalidInputError
+from gateway.core.exceptions import ConflictError, GatewayError, InvalidInputError
 
 pages = Pages()
 

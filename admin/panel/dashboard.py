@@ -13,8 +13,8 @@ from starlette.responses import Response
 from admin.ops import dashboard
 from admin.panel.base import Page, Pages, field_errors
 from admin.panel.charts import Kind, Line, chart
-from gateway.exceptions import InvalidInputError
-from gateway.types import Counts
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.stats import Counts
 
 pages = Pages()
 

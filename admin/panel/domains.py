@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from admin.ops import domains, tenants
 from admin.panel.base import Page, Pages, field_errors
-from gateway.exceptions import ConflictError, InvalidInputError
-from gateway.types import CheckStatus, DomainInfo, RecordCheck
+from gateway.core.exceptions import ConflictError, InvalidInputError
+from gateway.core.types.domains import CheckStatus, DomainInfo, RecordCheck
 
 pages = Pages()
 

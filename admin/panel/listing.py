@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from admin.ops import tenants
 from admin.panel.base import Page, field_errors
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
 from gateway.storage.pages import Paged
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from starlette.responses import Response
 from admin.ops import messages
 from admin.panel.base import Page, Pages
 from admin.panel.listing import csv_download, query_filters, render_list
+from gateway.core.types.history import MessageOutcome
 from gateway.storage.messages import describe
-from gateway.types import MessageOutcome
 
 pages = Pages()
 

@@ -13,7 +13,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.crypto import derive
+from gateway.core.crypto import derive
 
 COOKIE = "sgw_session"
 LOGIN_COOKIE = "sgw_login"

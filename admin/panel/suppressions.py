@@ -9,8 +9,8 @@ from starlette.responses import Response
 from admin.ops import suppressions
 from admin.panel.base import Page, Pages, field_errors
 from admin.panel.listing import csv_download, query_filters, render_list
-from gateway.exceptions import InvalidInputError, NotFoundError
-from gateway.suppressions import REASONS, scope
+from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.feedback.suppressions import REASONS, scope
 
 pages = Pages()
 

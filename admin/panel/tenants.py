@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from admin.ops import tenants
 from admin.panel.base import Page, Pages, field_errors
-from gateway.exceptions import ConflictError, InvalidInputError, NotFoundError
+from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
 
 pages = Pages()
 

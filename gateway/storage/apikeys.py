@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from gateway.exceptions import NotFoundError
+from gateway.core.exceptions import NotFoundError
+from gateway.core.types.users import ApiKeyInfo
 from gateway.storage.database import Database
 from gateway.storage.models import ApiKey, Tenant
-from gateway.types import ApiKeyInfo
 
 _KEYS = select(
     ApiKey.id,

@@ -10,10 +10,12 @@ from sqlalchemy import Select, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.exceptions import ConflictError, NotFoundError
+from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.activity import ActivityEvent
+from gateway.core.types.domains import AddressInfo, DomainInfo, IdentityState
+from gateway.core.types.tenants import SenderFacts
 from gateway.storage.database import Database
 from gateway.storage.models import Activity, Address, Domain, Lease, Notification, Tenant
-from gateway.types import ActivityEvent, AddressInfo, DomainInfo, IdentityState, SenderFacts
 
 GATEWAY_ACTOR = "gateway"
 """The actor of the events the gateway records itself (stored as NULL)."""

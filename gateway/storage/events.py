@@ -15,19 +15,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.exceptions import DatabaseError, NotFoundError
-from gateway.storage.database import Database
-from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
-from gateway.storage.pages import newest_first, page
-from gateway.types import (
+from gateway.core.exceptions import DatabaseError, NotFoundError
+from gateway.core.types.events import (
     EventFact,
     EventKind,
     MessageEvents,
     RecipientEventInfo,
     RecipientReport,
-    RecipientState,
     SesEventInfo,
 )
+from gateway.core.types.messages import RecipientState
+from gateway.storage.database import Database
+from gateway.storage.models import Message, Recipient, RecipientEvent, SesEvent, Tenant
+from gateway.storage.pages import newest_first, page
 
 PURGE_CHUNK = 5000
 """Events deleted per transaction, so that a large purge never holds SQLite's write lock long."""

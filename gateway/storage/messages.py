@@ -18,22 +18,19 @@ from email.policy import compat32
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.types.events import EventKind, RecipientEventInfo
+from gateway.core.types.history import (
+    MessageDetail,
+    MessageOutcome,
+    MessageSummary,
+    RecipientDetail,
+    TimelineEntry,
+)
+from gateway.core.types.messages import MessageStatus, RecipientState, RecipientStatus
 from gateway.storage import events, queue, tracking
 from gateway.storage.database import Database
 from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
 from gateway.storage.pages import newest_first, page
-from gateway.types import (
-    EventKind,
-    MessageDetail,
-    MessageOutcome,
-    MessageStatus,
-    MessageSummary,
-    RecipientDetail,
-    RecipientEventInfo,
-    RecipientState,
-    RecipientStatus,
-    TimelineEntry,
-)
 
 SUMMARY_RECIPIENTS = 3
 """Recipients named in a `MessageSummary` (all are counted)."""

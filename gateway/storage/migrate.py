@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from gateway.exceptions import SchemaError
+from gateway.core.exceptions import SchemaError
 from gateway.storage.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.exceptions import ConflictError, NotFoundError
+from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.tenants import NetworkInfo
 from gateway.storage.database import Database
 from gateway.storage.models import Tenant, TrustedNetwork
-from gateway.types import NetworkInfo
 
 
 async def add_network(db: Database, tenant_id: int, cidr: str, now: datetime) -> None:

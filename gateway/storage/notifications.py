@@ -10,10 +10,10 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, select, update
 
-from gateway.exceptions import NotFoundError
+from gateway.core.exceptions import NotFoundError
+from gateway.core.types.activity import NotificationInfo
 from gateway.storage.database import Database
 from gateway.storage.models import Activity, Notification, Tenant
-from gateway.types import NotificationInfo
 
 
 def _notifications() -> Select[int, int, str | None, str, str, str, datetime, datetime | None]:

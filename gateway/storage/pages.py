@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
 
 MAX_LIMIT = 500
 """Rows per page at most."""

@@ -27,11 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
-from gateway.exceptions import NotFoundError
-from gateway.storage.database import Database
-from gateway.storage.leases import lease_due
-from gateway.storage.models import Message, MessageBody, Recipient, Tenant
-from gateway.types import (
+from gateway.core.exceptions import NotFoundError
+from gateway.core.types.messages import (
     Job,
     JobRecipient,
     JobResult,
@@ -40,6 +37,9 @@ from gateway.types import (
     RecipientState,
     RecipientStatus,
 )
+from gateway.storage.database import Database
+from gateway.storage.leases import lease_due
+from gateway.storage.models import Message, MessageBody, Recipient, Tenant
 
 QUEUED = "queued"
 DONE = "done"

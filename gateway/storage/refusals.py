@@ -7,9 +7,9 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select
 
+from gateway.core.types.tenants import RefusalRecord
 from gateway.storage.database import Database
 from gateway.storage.models import Refusal, Tenant
-from gateway.types import RefusalRecord
 
 
 async def record_refusals(db: Database, refusals: Sequence[RefusalRecord]) -> None:

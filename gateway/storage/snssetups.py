@@ -6,9 +6,9 @@ from datetime import datetime
 
 from sqlalchemy import insert, select, update
 
+from gateway.core.types.aws import SnsSetupRecord
 from gateway.storage.database import Database
 from gateway.storage.models import SnsSetup
-from gateway.types import SnsSetupRecord
 
 
 async def save_topic(

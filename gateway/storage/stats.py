@@ -25,12 +25,14 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Select, cast, func, select
 
-from gateway.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.events import EventKind
+from gateway.core.types.messages import RecipientState
+from gateway.core.types.stats import Counts, Rates, Series, SeriesPoint
 from gateway.storage import events
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, Refusal
 from gateway.storage.queue import at_domain
-from gateway.types import Counts, EventKind, Rates, RecipientState, Series, SeriesPoint
 
 MAX_BUCKETS = 1000
 

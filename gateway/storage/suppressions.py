@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, insert, or_, select, text, update
 
+from gateway.core.types.events import SuppressionInfo
 from gateway.storage.database import Database
 from gateway.storage.models import Suppression, Tenant
 from gateway.storage.pages import newest_first, page
-from gateway.types import SuppressionInfo
 
 _COLUMNS = (
     Suppression.id,

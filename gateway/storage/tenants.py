@@ -9,10 +9,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.exceptions import ConflictError, NotFoundError
+from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.messages import Principal
+from gateway.core.types.tenants import Account, CredentialInfo, Limits, TenantInfo
 from gateway.storage.database import Database
 from gateway.storage.models import Credential, Tenant, Usage
-from gateway.types import Account, CredentialInfo, Limits, Principal, TenantInfo
 
 _CREDENTIAL_COLUMNS = (
     Credential.id,

@@ -9,9 +9,10 @@ from typing import Any
 
 from sqlalchemy import delete, exists, func, insert, select
 
+from gateway.core.types.history import RecipientTracking
+from gateway.core.types.messages import RecipientState
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, Tenant, TrackingEvent
-from gateway.types import RecipientState, RecipientTracking
 
 PURGE_CHUNK = 5000
 

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.exceptions import ConflictError, NotFoundError
+from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.users import Role, UserInfo
 from gateway.storage.database import Database
 from gateway.storage.models import Tenant, User
-from gateway.types import Role, UserInfo
 
 _USERS = select(
     User.id, User.email, User.role, Tenant.name, User.created_at, User.last_login_at

@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from gateway.exceptions import NotFoundError
+from gateway.core.exceptions import NotFoundError
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
 from gateway.storage.models import Tenant, Webhook, WebhookAttempt, WebhookDelivery

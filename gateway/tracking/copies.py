@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from config import Settings
-from gateway.logs import log_event
+from gateway.core.logs import log_event
+from gateway.core.types.messages import Job
+from gateway.feedback.suppressions import lookup_key
 from gateway.storage import domains as domain_store
 from gateway.storage.database import Database
-from gateway.suppressions import lookup_key
 from gateway.tracking.rewrite import Rewrite, Rewritten, rewrite
 from gateway.tracking.tokens import LinkKind, Token, host_of, sign, signing_keys
-from gateway.types import Job
 
 log = logging.getLogger("gateway.tracking")
 

@@ -29,15 +29,15 @@ from datetime import datetime, timedelta
 
 from config import Settings
 from gateway import webhooks
-from gateway.logs import log_event
+from gateway.core.logs import log_event
+from gateway.core.types.events import EventFact, EventKind
+from gateway.feedback.suppressions import add as suppress
+from gateway.feedback.suppressions import lookup_key
 from gateway.storage import events as event_store
 from gateway.storage import suppressions as suppression_store
 from gateway.storage import tracking as store
 from gateway.storage.database import Database
-from gateway.suppressions import add as suppress
-from gateway.suppressions import lookup_key
 from gateway.tracking.tokens import LinkKind, Token
-from gateway.types import EventFact, EventKind
 
 log = logging.getLogger("gateway.tracking")
 

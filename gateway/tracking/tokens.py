@@ -23,10 +23,10 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from config import Settings
-from gateway.crypto import derive as derive_key
-from gateway.crypto import previous_keys
-from gateway.exceptions import InvalidTokenError
-from gateway.secret_key import load_secret_key
+from gateway.core.crypto import derive as derive_key
+from gateway.core.crypto import previous_keys
+from gateway.core.exceptions import InvalidTokenError
+from gateway.core.secret_key import load_secret_key
 
 MAC_BYTES = 16
 SEPARATOR = "\x1f"

@@ -8,8 +8,8 @@ import json
 
 from gateway.storage import tenants
 from gateway.storage.database import Database
-from tests.admin.conftest import Cli
-from tests.gateway.test_events import ingest, sent_message
+from tests.conftest import Cli
+from tests.gateway.feedback.test_events import ingest, sent_message
 from tests.support.sesevents import bounce
 
 

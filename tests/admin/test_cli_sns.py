@@ -14,14 +14,13 @@ import httpx
 import pytest
 
 from admin.app import Readiness, create_app
-from admin.sns import SnsEndpoint
-from gateway.eventsetup import DESTINATION_NAME
-from gateway.ses import EVENT_TYPES
-from gateway.sns import SnsVerifier
+from gateway.aws.ses import EVENT_TYPES
+from gateway.endpoints.sns import SnsEndpoint
+from gateway.feedback.eventsetup import DESTINATION_NAME
+from gateway.feedback.sns import SnsVerifier
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
-from tests.admin.conftest import Cli
-from tests.conftest import make_settings
+from tests.conftest import Cli, make_settings
 from tests.support.fakeses import FakeSes
 from tests.support.http import serving
 from tests.support.snssigner import TEST_CERT_NAME, SnsSigner, body, fake_sns

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.admin.conftest import Cli
+from tests.conftest import Cli
 
 
 def test_a_user_created_without_a_terminal_gets_a_password_printed_once(cli: Cli) -> None:

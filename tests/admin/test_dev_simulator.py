@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from admin.app import Readiness, create_app
-from admin.sns import SnsEndpoint
-from gateway.ses import Outgoing
-from gateway.simulator import DevSns, ses_events
+from gateway.aws.ses import Outgoing
+from gateway.dev.simulator import DevSns, ses_events
+from gateway.endpoints.sns import SnsEndpoint
 from gateway.storage import events as event_store
 from gateway.storage.database import Database
 from tests.conftest import make_settings

@@ -17,8 +17,9 @@ import httpx
 
 from admin.api import endpoints
 from admin.panel import AREAS
-from gateway import accounts, apikeys, suppressions, users
-from gateway.accounts import now
+from gateway.feedback import suppressions
+from gateway.identity import accounts, apikeys, users
+from gateway.identity.accounts import now
 from gateway.storage import apikeys as key_store
 from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, tenants, webhooks

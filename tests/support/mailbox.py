@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from config import Settings
-from gateway import events
+from gateway.core.types.messages import RecipientState
+from gateway.feedback import events
 from gateway.storage.database import Database
-from gateway.types import RecipientState
 from tests.support.messages import attempt, queued
 from tests.support.sesevents import about
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.spool import new_queue_id
+from gateway.core.types.messages import JobResult, NewMessage, RecipientOutcome, RecipientState
+from gateway.intake.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
-from gateway.types import JobResult, NewMessage, RecipientOutcome, RecipientState
 
 
 def new_message(

@@ -445,8 +445,8 @@ class QueuedMessage:
 
 def provision(database_url: str, tenant: str = "acme") -> tuple[int, str, str]:
     """Schema, tenant and a fresh credential, in-process: (id, username, password)."""
-    from gateway import accounts
-    from gateway.exceptions import GatewayError
+    from gateway.core.exceptions import GatewayError
+    from gateway.identity import accounts
     from gateway.storage.database import Database
     from gateway.storage.migrate import upgrade
     from tests.conftest import add_verified_domain

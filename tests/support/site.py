@@ -13,8 +13,8 @@ import httpx
 from admin.app import Readiness, create_app
 from admin.ops.context import Services
 from config import Settings
-from gateway import accounts, apikeys, users
-from gateway.ses import SesClientProvider
+from gateway.aws.ses import SesClientProvider
+from gateway.identity import accounts, apikeys, users
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from tests.support.http import serving

@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gateway.sns import Fetch, https_fetch
+from gateway.feedback.sns import Fetch, https_fetch
 from tests.support.certs import authority, pem, tls_key
 
 __all__ = ["TEST_CERT_NAME", "TOPIC_ARN", "FakeSns", "SnsSigner", "body", "fake_sns"]

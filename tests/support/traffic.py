@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 
 from config import Settings
-from gateway import events
+from gateway.core.types.messages import RecipientState
+from gateway.core.types.tenants import RefusalRecord
+from gateway.feedback import events
 from gateway.storage.database import Database
 from gateway.storage.refusals import record_refusals
-from gateway.types import RecipientState, RefusalRecord
 from tests.support import sesevents
 from tests.support.messages import attempt, queued
 from tests.support.site import Site

@@ -18,7 +18,7 @@ async def test_no_key_or_a_bad_key_is_401_with_the_error_shape(site: Site) -> No
 
 
 async def test_a_revoked_key_is_refused(site: Site) -> None:
-    from gateway.accounts import now
+    from gateway.identity.accounts import now
     from gateway.storage import apikeys
 
     key = await site.key("acme")

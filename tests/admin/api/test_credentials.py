@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from gateway.auth import Authenticator
+from gateway.intake.auth import Authenticator
 from gateway.storage import domains as domain_store
 from tests.support.site import Site
 

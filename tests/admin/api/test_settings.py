@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.ses import SesEventPublishing
+from gateway.aws.ses import SesEventPublishing
 from gateway.storage import snssetups
 from tests.support.site import Site
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway import suppressions
+from gateway.core.types.events import SuppressionInfo
+from gateway.feedback import suppressions
 from gateway.storage import domains as domain_store
-from gateway.types import SuppressionInfo
 from tests.support.site import Site
 
 

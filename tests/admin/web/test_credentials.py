@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from gateway import accounts, apikeys
-from gateway.auth import Authenticator
+from gateway.identity import accounts, apikeys
+from gateway.intake.auth import Authenticator
 from gateway.storage import apikeys as key_store
 from gateway.storage import domains as domain_store
 from gateway.storage import tenants

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from gateway import accounts
+from gateway.identity import accounts
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade

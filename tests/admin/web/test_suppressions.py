@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import suppressions
+from gateway.feedback import suppressions
 from gateway.storage import domains as domain_store
 from tests.support.site import Site, csrf_token
 

@@ -7,7 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from gateway.exceptions import SchemaError
+from gateway.core.exceptions import SchemaError
 from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, ensure_schema, head_revision, upgrade
 from gateway.storage.models import Base

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete
 
-from gateway.exceptions import NotFoundError
+from gateway.core.exceptions import NotFoundError
 from gateway.storage import notifications
 from gateway.storage.database import Database
 from gateway.storage.domains import list_activity, record_activity

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from gateway import accounts
-from gateway.spool import new_queue_id
+from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
+from gateway.identity import accounts
+from gateway.intake.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
-from gateway.types import JobResult, RecipientOutcome, RecipientState
 from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

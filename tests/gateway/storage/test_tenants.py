@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway import accounts
-from gateway.exceptions import ConflictError, InvalidInputError, NotFoundError
-from gateway.passwords import verify_password
+from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
+from gateway.identity import accounts
+from gateway.identity.passwords import verify_password
 from gateway.storage import tenants
 from gateway.storage.database import Database
 

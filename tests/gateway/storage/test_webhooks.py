@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway import accounts
+from gateway.identity import accounts
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
 

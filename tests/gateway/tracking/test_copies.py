@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import accounts
+from gateway.identity import accounts
 from gateway.storage import domains as domain_store
 from gateway.storage.database import Database
 from gateway.tracking import copies

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from config import Settings
-from gateway.exceptions import InvalidTokenError
+from gateway.core.exceptions import InvalidTokenError
 from gateway.tracking.tokens import LinkKind, Token, derive, host_of, sign, signing_keys, verify
 
 OLD, NEW, OTHER = derive(b"old key"), derive(b"new key"), derive(b"someone else's key")

@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
-from gateway import accounts, webhooks
-from gateway.housekeeping import tidy
+from gateway import webhooks
+from gateway.core.types.events import EventKind
+from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
+from gateway.identity import accounts
+from gateway.runtime.housekeeping import tidy
 from gateway.storage import events as event_store
 from gateway.storage import queue
 from gateway.storage import suppressions as suppression_store
@@ -21,7 +24,6 @@ from gateway.storage.database import Database
 from gateway.storage.models import TrackingEvent, WebhookDelivery
 from gateway.tracking.events import Hit, anonymize, machine_reason, record
 from gateway.tracking.tokens import LinkKind, Token
-from gateway.types import EventKind, JobResult, RecipientOutcome, RecipientState
 from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

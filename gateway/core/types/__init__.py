@@ -1,0 +1,2 @@
+"""Plain data shared by the stages and storage, one module per area. Leaves: they import only each
+other."""

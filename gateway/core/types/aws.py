@@ -1,0 +1,49 @@
+"""The SES account's quota and what `sns setup` made in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AccountQuota:
+    """SES's sending limits and state for the account in this region (v2 `GetAccount`, or v1
+    `GetSendQuota`, which says nothing of the sandbox, sending or enforcement: None)."""
+
+    max_24_hour_send: int | None
+    """Messages (recipients) per rolling 24 hours; None: unlimited (SES's -1)."""
+    max_send_rate: float
+    """Messages (recipients) per second."""
+    sent_last_24_hours: int
+    production_access_enabled: bool | None
+    """False: the sandbox (verified recipients only, 200 a day, 1 a second)."""
+    sending_enabled: bool | None
+    enforcement_status: str | None
+    """`HEALTHY`, `PROBATION` or `SHUTDOWN`."""
+    source: str
+    """The call that said it: `GetAccount` or `GetSendQuota`."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventDestinationState:
+    """An event destination of an SES configuration set, as SESv2 describes it."""
+
+    name: str
+    enabled: bool
+    event_types: frozenset[str]
+    topic_arn: str | None
+    """The SNS topic it publishes to; None for another kind of destination."""
+
+
+@dataclass(frozen=True, slots=True)
+class SnsSetupRecord:
+    """What `sns setup` stored: a configuration set whose events go to the topic it set up."""
+
+    configuration_set: str
+    topic_arn: str
+    endpoint: str
+    """The URL subscribed to the topic (`<PUBLIC_URL>/sns/ses`)."""
+    created_at: datetime
+    default_since: datetime | None
+    """Since when sending uses it (unless `CONFIGURATION_SET` is set); None: not yet."""

@@ -1,0 +1,266 @@
+"""The SES account governor: every send of the process paced under SES's `MaxSendRate`, and held
+back at `Max24HourSend`.
+
+The quota is read (`SesAccount.quota`) at start and every `SES_QUOTA_REFRESH` seconds. SES counts
+each recipient as one message, for the rate and for the day: a call to N recipients takes N.
+
+- Rate: one pacer per process, shared by every concurrent send. A call to N recipients may start
+  once the previous one's N / rate seconds have passed, so in any second at most `rate` messages
+  go, plus one call's worth. The rate is `MaxSendRate x SES_RATE_SHARE`: with several worker
+  processes give each its share (e.g. 0.5 for two); nothing counts the other processes.
+- Day: when `SentLast24Hours` (as of the last refresh) plus what this process sent since then
+  leaves no room for a call, `acquire` raises `DailyQuotaReached`, a transient error: the worker
+  defers those recipients without calling SES, and they go once a refresh shows room again.
+- Sandbox, sending disabled and an enforcement status other than `HEALTHY` are logged (WARNING or
+  ERROR) whenever the account's state changes. When the quota cannot be read, the last one read
+  stays in force, or else `SES_DEFAULT_MAX_SEND_RATE` with no daily cap (SES still enforces it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from types import TracebackType
+
+from config import Settings
+from gateway.aws.ses import SesAccount
+from gateway.core.exceptions import DailyQuotaReached, SesError
+from gateway.core.logs import log_event
+from gateway.core.types.aws import AccountQuota
+from gateway.feedback.alerts import NearLimit
+
+log = logging.getLogger("gateway.governor")
+
+DAY = 86400.0
+ACCOUNT_TENANT = ""
+"""Every tenant sends from the process's one AWS account: the quota is asked for as nobody's."""
+
+
+def pace(quota: AccountQuota | None, settings: Settings) -> float:
+    """Messages per second one worker process sends at: `MaxSendRate` (else, unknown,
+    `SES_DEFAULT_MAX_SEND_RATE`) times `SES_RATE_SHARE`."""
+    known = quota.max_send_rate if quota is not None else 0.0
+    return (known if known > 0 else settings.ses_default_max_send_rate) * settings.ses_rate_share
+
+
+async def read_quota(account: SesAccount) -> tuple[AccountQuota | None, str | None]:
+    """The account's quota, or (None, why) when SES did not answer it: as `ses-gateway status`
+    and the dashboard show it."""
+    try:
+        return await account.quota(ACCOUNT_TENANT), None
+    except SesError as exc:
+        return None, str(exc)
+
+
+class Pacer:
+    """A token bucket that holds one call's tokens at most: a call to `n` recipients may start
+    when the previous call's tokens have been earned back, and reserves its own `n`.
+
+    Reservations are made in call order without awaiting in between, so concurrent sends share
+    the pace fairly (first come, first served).
+    """
+
+    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self._clock = clock
+        self._next = clock()
+
+    def reserve(self, n: int) -> float:
+        """Reserve `n` messages; the seconds to wait before sending them."""
+        now = self._clock()
+        start = max(now, self._next)
+        self._next = start + n / self.rate
+        return start - now
+
+
+class Governor:
+    """Paces and caps every SES send of the process: `async with Governor(...)`, then
+    `await governor.acquire(n)` before each call to `n` recipients."""
+
+    def __init__(
+        self,
+        account: SesAccount,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        near_limit: NearLimit | None = None,
+    ) -> None:
+        """`near_limit` notifies when the account's day nears `Max24HourSend`."""
+        self._account = account
+        self._settings = settings
+        self._clock = clock
+        self._near_limit = near_limit
+        self.quota: AccountQuota | None = None
+        """The last quota read, None until one was."""
+        self._read_at = 0.0
+        self._sent_since_read = 0
+        self._pacer = Pacer(self.rate, clock)
+        self._error: str | None = None
+        self._logged_state: tuple[object, ...] | None = None
+        self._capped = False
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def rate(self) -> float:
+        """Messages (recipients) per second this process paces at."""
+        return pace(self.quota, self._settings)
+
+    @property
+    def headroom(self) -> int | None:
+        """Messages SES's daily quota still allows by this process's count; None: no cap known."""
+        cap = self._cap()
+        return None if cap is None else cap[1]
+
+    def _cap(self) -> tuple[int, int] | None:
+        """(Max24HourSend, headroom), or None when no daily cap is known."""
+        quota = self.quota
+        if quota is None or quota.max_24_hour_send is None:
+            return None
+        if self._clock() - self._read_at > DAY:
+            return None  # read too long ago to say anything about the last 24 hours
+        limit = quota.max_24_hour_send
+        return limit, limit - quota.sent_last_24_hours - self._sent_since_read
+
+    async def __aenter__(self) -> Governor:
+        self._task = asyncio.create_task(self._refresh_forever(), name="ses-governor")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("reading the SES sending quota failed")
+            finally:
+                self._ready.set()
+            await asyncio.sleep(self._settings.ses_quota_refresh)
+
+    async def refresh(self) -> AccountQuota | None:
+        """Read the quota now; None (logged) when SES did not say."""
+        counted = self._sent_since_read
+        try:
+            quota = await self._account.quota(ACCOUNT_TENANT)
+        except SesError as exc:
+            self._unavailable(str(exc))
+            return None
+        self.quota = quota
+        self._read_at = self._clock()
+        # SentLast24Hours includes what was sent before the read, not what went during it.
+        self._sent_since_read -= counted
+        self._pacer.rate = self.rate
+        self._error = None
+        self._log_state(quota)
+        if self._near_limit is not None:
+            subject = f"SES account in {self._account.region}"
+            sent, cap = quota.sent_last_24_hours, quota.max_24_hour_send
+            await self._near_limit.check(None, subject, sent, cap, datetime.now(UTC))
+        headroom = self.headroom
+        if self._capped and (headroom is None or headroom > 0):
+            self._capped = False
+            log_event(log, "ses-daily-quota-free", headroom=headroom)
+        return quota
+
+    async def acquire(self, n: int) -> None:
+        """Wait for this process's turn to send to `n` recipients.
+
+        Raises `DailyQuotaReached` (transient: the worker defers them) when the daily quota has
+        no room for `n` more. Before the first quota read has ended, waits for it.
+        """
+        if self._task is not None:
+            await self._ready.wait()
+        cap = self._cap()
+        if cap is not None and n > cap[1]:
+            limit, headroom = cap
+            if not self._capped:
+                self._capped = True
+                log_event(
+                    log,
+                    "ses-daily-quota-reached",
+                    level=logging.WARNING,
+                    max_24_hour_send=limit,
+                    headroom=headroom,
+                    note="sends are deferred until SES reports room again",
+                )
+            raise DailyQuotaReached(limit)
+        self._sent_since_read += n
+        delay = self._pacer.reserve(n)
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def _unavailable(self, error: str) -> None:
+        if error != self._error:
+            known = self.quota is not None
+            log_event(
+                log,
+                "ses-quota-unavailable",
+                level=logging.ERROR,
+                error=error,
+                pace=self.rate,
+                note="pacing at the last MaxSendRate read"
+                if known
+                else "pacing at SES_DEFAULT_MAX_SEND_RATE, no daily cap: allow ses:GetAccount",
+            )
+        self._error = error
+        self._logged_state = None  # the next successful read says the state again
+
+    def _log_state(self, quota: AccountQuota) -> None:
+        state = (
+            quota.production_access_enabled,
+            quota.sending_enabled,
+            quota.enforcement_status,
+            quota.max_24_hour_send,
+            quota.max_send_rate,
+        )
+        if state == self._logged_state:
+            return
+        self._logged_state = state
+        level, problems = logging.INFO, []
+        if quota.sending_enabled is False:
+            level = logging.ERROR
+            problems.append("sending is disabled for the account: SES refuses every send")
+        if quota.enforcement_status not in (None, "HEALTHY"):
+            level = max(
+                level, logging.ERROR if quota.enforcement_status == "SHUTDOWN" else logging.WARNING
+            )
+            problems.append(f"enforcement status {quota.enforcement_status}")
+        if quota.production_access_enabled is False:
+            level = max(level, logging.WARNING)
+            problems.append(
+                "the account is in the SES sandbox: only verified recipients, "
+                "200 messages a day, 1 a second"
+            )
+        log_event(
+            log,
+            "ses-account",
+            level=level,
+            region=self._account.region,
+            source=quota.source,
+            sandbox=_negate(quota.production_access_enabled),
+            sending_enabled=quota.sending_enabled,
+            enforcement_status=quota.enforcement_status,
+            max_24_hour_send=(
+                "unlimited" if quota.max_24_hour_send is None else quota.max_24_hour_send
+            ),
+            sent_last_24_hours=quota.sent_last_24_hours,
+            max_send_rate=quota.max_send_rate,
+            pace=self.rate,
+            problem="; ".join(problems) or None,
+        )
+
+
+def _negate(value: bool | None) -> bool | None:
+    return None if value is None else not value

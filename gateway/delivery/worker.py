@@ -1,0 +1,283 @@
+"""Delivery workers: claim due messages from the queue and relay them through SES.
+
+One claim loop per process feeds up to `DELIVERY_CONCURRENCY` sends in flight over one shared
+SES client. Outcomes are written back with group commit. Transient errors are retried with
+exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
+A message whose sender's domain has tracking on goes as one copy per recipient, each with its
+own links (`gateway.tracking.copies`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from config import Settings
+from gateway.aws.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
+from gateway.core import metrics
+from gateway.core.batching import Batcher
+from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
+from gateway.core.logs import log_event
+from gateway.core.types.messages import (
+    Job,
+    JobRecipient,
+    JobResult,
+    RecipientOutcome,
+    RecipientState,
+)
+from gateway.delivery.governor import Governor
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.tracking.copies import Copier, Tracking
+
+log = logging.getLogger("gateway.delivery")
+
+Send = Callable[[str, Outgoing], Awaitable[str]]
+Sent = Callable[[str, Outgoing, str], None]
+"""Told of each send SES accepted: (tenant, what was sent, SES MessageId). Must not raise."""
+CLAIM_BATCH = 100
+PURGE_INTERVAL = 3600.0
+T = TypeVar("T")
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Seconds before try number `attempt + 1`: doubling from `base`, at most `cap`, jittered."""
+    delay = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(delay / 2, delay)
+
+
+def batches(items: Sequence[T], size: int = MAX_RECIPIENTS_PER_CALL) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def settle(job: Job, error: SesError) -> tuple[RecipientState, str]:
+    """What an error makes of a recipient: failed when permanent or past `MAX_QUEUE_AGE`,
+    else deferred; and why."""
+    if isinstance(error, SesPermanentError):
+        return RecipientState.FAILED, str(error)
+    if datetime.now(UTC) >= job.expires_at:
+        return (
+            RecipientState.FAILED,
+            f"gave up after {job.attempts} attempts (MAX_QUEUE_AGE reached): {error}",
+        )
+    return RecipientState.DEFERRED, str(error)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        db: Database,
+        send: Send,
+        settings: Settings,
+        owner: str,
+        governor: Governor | None = None,
+        on_sent: Sent | None = None,
+    ) -> None:
+        """`governor` paces the sends under SES's quota; None sends as fast as they come.
+        `on_sent` is called after each send SES accepted."""
+        self._db = db
+        self._send = send
+        self._governor = governor
+        self._on_sent = on_sent
+        self._tracking = Tracking(db, settings)
+        self._settings = settings
+        self._owner = owner
+        self._recorder: Batcher[JobResult] = Batcher(self._record)
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running = False
+        self._claim_loop_ended = asyncio.Event()
+
+    def wake(self) -> None:
+        """New messages are due: claim now rather than at the next poll."""
+        self._wake.set()
+
+    async def _record(self, results: Sequence[JobResult]) -> None:
+        await queue.record(self._db, results, keep_bodies=self._settings.body_retention_days > 0)
+
+    async def run(self) -> None:
+        """Deliver until `stop()` is called."""
+        self._running = True
+        self._recorder.start()
+        helpers = [asyncio.create_task(self._renew_leases(), name="lease-renewer")]
+        if self._settings.body_retention_days > 0:
+            helpers.append(asyncio.create_task(self._purge_bodies(), name="body-purge"))
+        try:
+            await self._claim_loop()
+        finally:
+            self._claim_loop_ended.set()
+            try:
+                # Keep renewing the leases of sends in flight while `stop()` lets them finish.
+                while self._inflight:
+                    await asyncio.wait(list(self._inflight.values()))
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _claim_loop(self) -> None:
+        lease = timedelta(seconds=self._settings.delivery_lease)
+        concurrency = self._settings.delivery_concurrency
+        # Under load, claim once a quarter of the slots is free rather than for every send that
+        # ends: a claim is a transaction of four statements whatever it takes.
+        enough = max(1, min(CLAIM_BATCH, concurrency // 4))
+        while not self._stopping:
+            self._wake.clear()
+            free = concurrency - len(self._inflight)
+            jobs: list[Job] = []
+            if free >= enough:
+                now = datetime.now(UTC)
+                try:
+                    jobs = await queue.claim(
+                        self._db, self._owner, min(free, CLAIM_BATCH), now, now + lease
+                    )
+                except Exception:
+                    log.exception("claiming due messages failed; trying again shortly")
+                for job in jobs:
+                    task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
+                    self._inflight[job.id] = task
+                    task.add_done_callback(functools.partial(self._done, job.id))
+                if len(jobs) == min(free, CLAIM_BATCH) and jobs:
+                    continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
+
+    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(job_id, None)
+        self._wake.set()
+
+    async def _renew_leases(self) -> None:
+        period = self._settings.delivery_lease / 3
+        while True:
+            await asyncio.sleep(period)
+            until = datetime.now(UTC) + timedelta(seconds=self._settings.delivery_lease)
+            try:
+                await queue.renew(self._db, self._owner, list(self._inflight), until)
+            except Exception:
+                log.exception("renewing delivery leases failed")
+
+    async def _purge_bodies(self) -> None:
+        """With `BODY_RETENTION_DAYS`, bodies of finished messages go once they are that old."""
+        keep = timedelta(days=self._settings.body_retention_days)
+        while True:
+            try:
+                purged = await queue.purge_bodies(self._db, datetime.now(UTC) - keep)
+                if purged:
+                    log_event(log, "bodies-purged", count=purged)
+            except Exception:
+                log.exception("purging old message bodies failed")
+            await asyncio.sleep(PURGE_INTERVAL)
+
+    async def stop(self) -> None:
+        """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
+        self._stopping = True
+        self._wake.set()
+        if self._running:
+            # A claim in progress still starts deliveries: wait for it to end, then for them.
+            await self._claim_loop_ended.wait()
+        pending = list(self._inflight.values())
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_timeout)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self._recorder.stop()
+        await queue.release(self._db, self._owner)
+
+    async def _deliver(self, job: Job) -> None:
+        outcomes: list[RecipientOutcome] = []  # recorded with the message's result
+        deferred = False
+        copier = await self._copier(job)
+        if copier is None:
+            for batch in batches(job.recipients):
+                outcomes += await self._send_batch(job, batch)
+        else:
+            # Tracking: one copy per recipient, with its own links, each outcome recorded at
+            # once, so that a crash or a shutdown part way through sends no copy twice.
+            for recipient in job.recipients:
+                try:
+                    copy = await copier.copy(recipient.id)
+                except Exception as exc:
+                    log.exception("making the copy of %s for one recipient failed", job.id)
+                    state, detail = settle(job, SesTransientError("TrackingError", repr(exc)))
+                    done = [RecipientOutcome(recipient.id, state, None, detail)]
+                else:
+                    done = await self._send_batch(job, [recipient], copy)
+                deferred |= done[0].state is RecipientState.DEFERRED
+                partial = JobResult(job.id, tuple(done), None, datetime.now(UTC), partial=True)
+                try:
+                    await self._recorder.submit(partial)
+                except Exception:  # then it goes with the message's result
+                    log.exception("recording a recipient of %s failed", job.id)
+                    outcomes += done
+        now = datetime.now(UTC)
+        next_attempt = None
+        if deferred or any(o.state is RecipientState.DEFERRED for o in outcomes):
+            delay = backoff(
+                job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
+            )
+            next_attempt = min(now + timedelta(seconds=delay), job.expires_at)
+        try:
+            await self._recorder.submit(JobResult(job.id, tuple(outcomes), next_attempt, now))
+        except Exception:
+            # The lease runs out and the message is tried again: a duplicate, never a loss.
+            log.exception("recording the delivery of %s failed", job.id)
+
+    async def _copier(self, job: Job) -> Copier | None:
+        try:
+            return await self._tracking.copier(job)
+        except Exception:
+            log.exception("tracking the copies of %s failed; sending it untouched", job.id)
+            return None
+
+    async def _send_batch(
+        self, job: Job, recipients: list[JobRecipient], data: bytes | None = None
+    ) -> list[RecipientOutcome]:
+        """One SES call (one delivery attempt) and the outcome for each of its recipients;
+        `data` is their copy when it is not the message as stored."""
+        started = time.monotonic()
+        outgoing = Outgoing(
+            job.mail_from,
+            [r.address for r in recipients],
+            job.data if data is None else data,
+            {"tenant": job.tenant_name, "queue_id": job.id},
+        )
+        ses_id: str | None = None
+        error: SesError | None = None
+        try:
+            if self._governor is not None:
+                # At the daily quota this raises a transient error: the batch is deferred.
+                await self._governor.acquire(len(recipients))
+                started = time.monotonic()  # `ms` is the SES call, not the wait for its turn
+            ses_id = await self._send(job.tenant_name, outgoing)
+        except SesError as exc:
+            error = exc
+        except Exception as exc:
+            log.exception("unexpected error sending %s", job.id)
+            error = SesTransientError("InternalError", repr(exc))
+        if ses_id is not None and self._on_sent is not None:
+            self._on_sent(job.tenant_name, outgoing, ses_id)
+        state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
+        metrics.recipients_delivered.labels(state.value).inc(len(recipients))
+        log_event(
+            log,
+            "delivery",
+            level=logging.INFO if error is None else logging.WARNING,
+            queue_id=job.id,
+            tenant=job.tenant_name,
+            attempt=job.attempts,
+            recipients=len(recipients),
+            result=state.value,
+            ses_message_id=ses_id,
+            error=detail,
+            ms=round((time.monotonic() - started) * 1000),
+        )
+        return [RecipientOutcome(r.id, state, ses_id, detail) for r in recipients]

@@ -1,0 +1,1 @@
+"""`serve --dev` only: the SES emulator (moto) on loopback and the mailbox simulator."""

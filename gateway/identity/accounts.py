@@ -1,0 +1,126 @@
+"""Tenants and SMTP credentials: validation and creation, over the storage functions."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.tenants import CredentialInfo, NetworkInfo, TenantInfo
+from gateway.domains.names import normalize_domain
+from gateway.identity import passwords
+from gateway.storage import networks, tenants
+from gateway.storage.database import Database
+
+TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+@dataclass(frozen=True, slots=True)
+class NewCredential:
+    """A credential as created: the only time its password is known."""
+
+    credential: CredentialInfo
+    password: str
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_tenant_name(name: str) -> str:
+    if not TENANT_NAME.fullmatch(name):
+        raise InvalidInputError(
+            f"invalid tenant name {name!r}: use 1 to 63 lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit (it is sent to SES as a message tag)"
+        )
+    return name
+
+
+async def create_tenant(db: Database, name: str) -> TenantInfo:
+    return await tenants.create_tenant(db, check_tenant_name(name), now())
+
+
+async def create_credential(
+    db: Database, tenant_name: str, description: str = "", allow: Sequence[str] = ()
+) -> NewCredential:
+    """A credential with a generated username and password, optionally narrowed to some sender
+    domains (and their subdomains) or addresses."""
+    if len(description) > 255:
+        raise InvalidInputError(
+            "the description is too long (at most 255 characters)", "description"
+        )
+    allowed = [check_sender_scope(entry) for entry in allow]
+    tenant = await tenants.get_tenant(db, tenant_name)
+    password = passwords.new_password()
+    credential = await tenants.create_credential(
+        db,
+        tenant,
+        passwords.new_username(),
+        passwords.hash_password(password),
+        description,
+        now(),
+        allowed,
+    )
+    return NewCredential(credential, password)
+
+
+def check_sender_scope(entry: str) -> str:
+    """`example.com` or `news@example.org`, normalized."""
+    local, at, domain = entry.strip().rpartition("@")
+    try:
+        name = normalize_domain(domain).ascii
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc), "allow") from exc
+    if at and (not local or not local.isascii() or " " in local):
+        raise InvalidInputError(f"{entry!r}: expected a domain or local-part@domain", "allow")
+    return f"{local}@{name}" if at else name
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and not reason.strip():
+        raise InvalidInputError("give a reason for the pause: senders will read it", "reason")
+
+
+async def pause_tenant(db: Database, name: str, reason: str | None) -> TenantInfo:
+    """Pause (with a reason people will read in the SMTP refusal) or resume (None)."""
+    _check_reason(reason)
+    return await tenants.set_tenant_paused(db, name, reason)
+
+
+async def pause_credential(db: Database, credential_id: int, reason: str | None) -> CredentialInfo:
+    """Refuse the credential's mail at MAIL with `reason`, or (None) lift the pause."""
+    _check_reason(reason)
+    await tenants.set_credential_paused(db, credential_id, reason)
+    return await tenants.get_credential(db, credential_id)
+
+
+def check_network(cidr: str) -> str:
+    """A network in CIDR form, normalized (`10.1.2.0/24`); host bits set are refused."""
+    try:
+        return str(ipaddress.ip_network(cidr.strip()))
+    except ValueError as exc:
+        raise InvalidInputError(f"{cidr!r} is not a network: {exc}", "cidr") from exc
+
+
+async def trust_network(db: Database, tenant_name: str, cidr: str) -> NetworkInfo:
+    """Clients in `cidr` may send without AUTH as the tenant (every other rule still applies)."""
+    normalized = check_network(cidr)
+    network = ipaddress.ip_network(normalized)
+    if network.prefixlen == 0:
+        raise InvalidInputError(
+            f"{normalized} is every address: that would be an open relay", "cidr"
+        )
+    tenant = await tenants.get_tenant(db, tenant_name)
+    await networks.add_network(db, tenant.id, normalized, now())
+    [added] = [n for n in await networks.list_networks(db, tenant.name) if n.cidr == normalized]
+    return added
+
+
+async def untrust_network(db: Database, cidr: str) -> str:
+    """Stop trusting a network; its normalized CIDR."""
+    normalized = check_network(cidr)
+    await networks.remove_network(db, normalized)
+    return normalized

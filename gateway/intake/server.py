@@ -1,0 +1,350 @@
+"""The SMTP protocol (aiosmtpd's, with our AUTH, replies and timeouts) and its two listeners.
+
+Listeners run on the application's event loop (never aiosmtpd's threaded Controller):
+- submission with STARTTLS (`SMTP_PORT`): TLS is required before AUTH and before any mail;
+- implicit TLS (`SMTPS_PORT`): the whole connection is TLS, so AUTH is offered at once (aiosmtpd's
+  `auth_require_tls` does not see implicit TLS, hence False there; the socket is TLS anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, AnyStr
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
+
+from config import Settings
+from gateway.core import metrics
+from gateway.core.logs import log_event
+from gateway.intake import replies
+from gateway.intake.auth import Authenticator
+from gateway.intake.data import DataError, read_data
+from gateway.intake.handler import GatewaySession, SubmissionHandler, peer_address
+from gateway.intake.tls import describe
+
+log = logging.getLogger("gateway.smtp")
+
+IDENT = "ESMTP SES Gateway"
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@{_ATEXT}(?:\.{_ATEXT})*)>")
+
+
+def plain_path(arg: str) -> tuple[str, str] | None:
+    """(address, rest) for the common MAIL/RCPT argument `<local@domain> ...` with dot-atoms
+    only, as aiosmtpd's parser would read it; None for anything else."""
+    match = _PLAIN_PATH.match(arg)
+    if match is None:
+        return None
+    rest = arg[match.end() :]
+    parameters = rest.lstrip(" \t")
+    if parameters.startswith("(") or (rest and not parameters):
+        return None  # a comment or trailing blanks: aiosmtpd's parser knows what to drop
+    return match.group(1), parameters
+
+
+MESSAGES_PER_CONNECTION = 10_000
+"""How many transactions one connection may run; other commands are limited to 100 each."""
+
+
+def command_call_limits(max_recipients: int) -> dict[str, int]:
+    """aiosmtpd's per-connection command budgets (421 once spent), sized so that the limits on
+    transactions and recipients apply first."""
+    per_transaction = dict.fromkeys(("MAIL", "DATA", "RSET", "NOOP"), MESSAGES_PER_CONNECTION)
+    return {"*": 100, **per_transaction, "RCPT": MESSAGES_PER_CONNECTION * (max_recipients + 1)}
+
+
+class SubmissionSMTP(SMTP):
+    def __init__(
+        self,
+        handler: SubmissionHandler,
+        authenticator: Authenticator,
+        settings: Settings,
+        listener: Listener,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            handler,
+            data_size_limit=settings.message_size_limit,
+            # Decode UTF-8 arguments so that a non-ASCII address gets its own refusal (553 5.6.7)
+            # rather than a bare syntax error; SMTPUTF8 itself is neither advertised (see
+            # `handle_EHLO`) nor accepted on MAIL: SES cannot deliver it.
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.hostname,
+            ident=IDENT,
+            timeout=settings.smtp_timeout,
+            command_call_limit=command_call_limits(settings.max_recipients),
+            **kwargs,
+        )
+        self._credentials = authenticator
+        self._listener = listener
+
+    # -- session bookkeeping -------------------------------------------------------------
+
+    def _create_session(self) -> GatewaySession:
+        return GatewaySession(self.loop)
+
+    def facts(self) -> GatewaySession:
+        """The session, typed (a method: aiosmtpd inspects every attribute at start-up)."""
+        assert isinstance(self.session, GatewaySession)
+        return self.session
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self not in self._listener.connections:  # not again once STARTTLS is done
+            metrics.smtp_connections.labels(self._listener.name).inc()
+        self._listener.connections.add(self)
+        self.facts().tls = describe(transport.get_extra_info("ssl_object"))
+
+    def data_received(self, data: bytes) -> None:
+        # aiosmtpd restarts the idle timer only when a command arrives, which cut off any upload
+        # that took longer than the timeout: every byte from the client counts as activity.
+        self._reset_timeout()
+        super().data_received(data)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._listener.connections.discard(self)
+        self.event_handler.session_closed(self.session)
+        session = self.facts()
+        principal = session.auth_data if session.authenticated else None
+        log_event(
+            log,
+            "smtp-session",
+            listener=self._listener.name,
+            peer=peer_address(session),
+            helo=session.host_name,
+            tls=session.tls,
+            tenant=getattr(principal, "tenant_name", None),
+            username=getattr(principal, "username", None),
+            accepted=len(session.accepted),
+            queue_ids=",".join(session.accepted) or None,
+            refused=len(session.refusals),
+            refusals="; ".join(session.refusals[-5:]) or None,
+            auth_failures=session.auth_failures or None,
+            seconds=round(time.monotonic() - session.started, 3),
+        )
+        super().connection_lost(error)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.envelope is not None and self.envelope.mail_from is not None
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        """aiosmtpd's answer, for the common `<local@domain>` without its RFC 5322 parser (which
+        defines a class per call: a sixth of the SMTP process's CPU under load). Anything else
+        (quoted local parts, comments, literals, `<>`) goes to aiosmtpd."""
+        plain = plain_path(arg)
+        if plain is None:
+            return super()._getaddr(arg)
+        address, rest = plain
+        if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
+            return None, None
+        return address, rest
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA with `read_data` reading the message (not a line per `await`)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.data_size_limit or 0
+        try:
+            data = await read_data(self._reader, limit, self.line_length_limit)
+        except (asyncio.CancelledError, asyncio.IncompleteReadError):
+            self._writer.close()  # the client went away mid-DATA: nothing is stored
+            raise
+        if data.error is not None:
+            too_long = data.error is DataError.TOO_LONG
+            await self.push(
+                str(replies.LINE_TOO_LONG)
+                if too_long
+                else replies.MESSAGE_TOO_BIG.format(limit=limit)
+            )
+            self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
+            return
+        self.envelope.content = self.envelope.original_content = data.content
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
+        await self.push("250 OK" if status is MISSING else status)
+
+    # -- replies ---------------------------------------------------------------------------
+
+    async def push(self, status: AnyStr) -> None:
+        if self.transport is None or self.transport.is_closing():
+            # aiosmtpd closes the connection after some replies (421 over a command limit, 502
+            # after bogus commands) but goes on running the commands the client had pipelined,
+            # up to storing a message the client saw refused. End the session here instead.
+            assert self._handler_coroutine is not None
+            self._handler_coroutine.cancel()
+            await asyncio.sleep(0)  # raises CancelledError, as after QUIT
+            return
+        if isinstance(status, str):
+            status = replies.complete(status, self.data_size_limit or 0)
+            if status[:1] in "45" and self.session is not None:
+                self.facts().refusals.append(status)
+        await super().push(status)
+        if isinstance(status, str) and status.startswith("421"):
+            self._say_and_close(None)  # 421: the server closes the channel (RFC 5321 3.8)
+
+    def _say_and_close(self, line: str | None) -> None:
+        transport = self.transport
+        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+            if line is not None:
+                transport.write(f"{line}\r\n".encode())
+            transport.close()
+
+    def _timeout_cb(self) -> None:
+        log_event(log, "smtp-timeout", peer=peer_address(self.facts()))
+        self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
+
+    def close_for_shutdown(self) -> None:
+        self._say_and_close(replies.SHUTTING_DOWN.format(hostname=self.hostname))
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not await self._refused_as_locked_out():
+            await super().smtp_HELO(hostname)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not await self._refused_as_locked_out():
+            await super().smtp_EHLO(hostname)
+
+    async def _refused_as_locked_out(self) -> bool:
+        """A client locked out for guessing passwords is told so and disconnected."""
+        wait = await self._credentials.locked_out(peer_address(self.facts()))
+        if wait:
+            minutes = math.ceil(wait / 60)
+            self._say_and_close(
+                replies.LOCKED_OUT_CLOSING.format(hostname=self.hostname, minutes=minutes)
+            )
+        return bool(wait)
+
+    # -- AUTH: aiosmtpd parses PLAIN and LOGIN; we check the credentials asynchronously ----
+
+    def _authenticate(self, mechanism: str, auth_data: LoginPassword) -> AuthResult:
+        return AuthResult(success=True, auth_data=auth_data)
+
+    async def auth_PLAIN(self, server: Any, args: list[str]) -> AuthResult:
+        return await self._verify(await super().auth_PLAIN(server, args))
+
+    async def auth_LOGIN(self, server: Any, args: list[str]) -> AuthResult:
+        return await self._verify(await super().auth_LOGIN(server, args))
+
+    async def _verify(self, parsed: AuthResult) -> AuthResult:
+        if not parsed.success:
+            return parsed
+        assert isinstance(parsed.auth_data, LoginPassword)
+        login, password = parsed.auth_data
+        client = peer_address(self.facts())
+        wait = await self._credentials.locked_out(client)
+        if wait:
+            reply = replies.LOCKED_OUT.format(minutes=math.ceil(wait / 60))
+            return AuthResult(success=False, handled=False, message=reply)
+        principal = await self._credentials.authenticate(
+            login.decode("utf-8", "replace"), password.decode("utf-8", "replace"), client
+        )
+        if principal is None:
+            self.facts().auth_failures += 1
+            metrics.smtp_auth_failures.inc()
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, auth_data=principal)
+
+
+@dataclass(eq=False)
+class Listener:
+    name: str
+    server: asyncio.Server | None = None
+    connections: set[SubmissionSMTP] = field(default_factory=set)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+
+class SmtpService:
+    """Both listeners, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handler: SubmissionHandler,
+        authenticator: Authenticator,
+        tls_context: ssl.SSLContext,
+    ) -> None:
+        self._settings = settings
+        self._handler = handler
+        self._credentials = authenticator
+        self._tls = tls_context
+        self.submission = Listener("submission")
+        self.smtps = Listener("smtps")
+
+    async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
+        """Listen; ports default to the settings (tests pass 0 for a free port)."""
+        loop = asyncio.get_running_loop()
+        host = self._settings.smtp_host
+        self.submission.server = await loop.create_server(
+            lambda: SubmissionSMTP(
+                self._handler,
+                self._credentials,
+                self._settings,
+                self.submission,
+                tls_context=self._tls,
+                require_starttls=True,
+                auth_require_tls=True,
+            ),
+            host,
+            self._settings.smtp_port if smtp_port is None else smtp_port,
+        )
+        port = self._settings.smtps_port if smtps_port is None else smtps_port
+        if smtps_port is not None or self._settings.smtps_port:
+            self.smtps.server = await loop.create_server(
+                lambda: SubmissionSMTP(
+                    self._handler,
+                    self._credentials,
+                    self._settings,
+                    self.smtps,
+                    auth_require_tls=False,
+                ),
+                host,
+                port,
+                ssl=self._tls,
+                ssl_handshake_timeout=30,
+            )
+        for listener in (self.submission, self.smtps):
+            if listener.server is not None:
+                log_event(
+                    log, "smtp-listening", listener=listener.name, host=host, port=listener.port
+                )
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting; let transactions in progress finish (bounded); close the rest."""
+        listeners = [x for x in (self.submission, self.smtps) if x.server is not None]
+        for listener in listeners:
+            assert listener.server is not None
+            listener.server.close()
+        deadline = time.monotonic() + grace
+        # Polled: a transaction ends inside aiosmtpd, which has no hook to signal it.
+        while time.monotonic() < deadline and any(  # noqa: ASYNC110
+            c.in_transaction for x in listeners for c in x.connections
+        ):
+            await asyncio.sleep(0.05)
+        for listener in listeners:
+            for connection in list(listener.connections):
+                connection.close_for_shutdown()
+        for listener in listeners:
+            assert listener.server is not None
+            await listener.server.wait_closed()

@@ -1,0 +1,41 @@
+"""The durable spool: a message is committed to the database before the client hears `250`."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+
+from gateway.core.batching import Batcher
+from gateway.core.types.messages import NewMessage
+from gateway.storage import queue
+from gateway.storage.database import Database
+
+
+def new_queue_id() -> str:
+    """Sortable by time (milliseconds), then 40 random bits: `0193A5C1F2B47C3E9D01A2`."""
+    return f"{time.time_ns() // 1_000_000:012X}{secrets.token_hex(5).upper()}"
+
+
+class Spool:
+    """Stores messages with group commit; tells `on_stored` when new messages are due."""
+
+    def __init__(self, db: Database, on_stored: Callable[[], None] | None = None) -> None:
+        self._db = db
+        self._on_stored = on_stored
+        self._batcher: Batcher[NewMessage] = Batcher(self._write)
+
+    async def _write(self, messages: Sequence[NewMessage]) -> None:
+        await queue.insert_messages(self._db, messages)
+        if self._on_stored is not None:
+            self._on_stored()
+
+    def start(self) -> None:
+        self._batcher.start()
+
+    async def store(self, message: NewMessage) -> None:
+        """Return once the message is durable; raise if it could not be stored."""
+        await self._batcher.submit(message)
+
+    async def stop(self) -> None:
+        await self._batcher.stop()

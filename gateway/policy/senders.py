@@ -1,0 +1,145 @@
+"""The facts the sending policy needs, read from storage and kept for a few seconds.
+
+Every MAIL needs the account's pause state and the sender domain's ownership and verification;
+reading them once per few seconds instead of once per message keeps the database out of the hot
+path. A pause or a newly verified domain takes effect within `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Generic, TypeVar
+
+from gateway.core.batching import Batcher
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.events import SuppressionInfo
+from gateway.core.types.messages import Principal
+from gateway.core.types.tenants import Account, NetworkInfo, RefusalRecord, SenderFacts
+from gateway.domains.names import normalize_domain
+from gateway.feedback.alerts import NearLimit
+from gateway.feedback.suppressions import lookup_key
+from gateway.storage import domains, networks, refusals, tenants
+from gateway.storage import suppressions as suppression_store
+from gateway.storage.database import Database
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+FACTS_TTL = 5.0
+
+
+class _TtlCache(Generic[K, V]):
+    def __init__(self, load: Callable[[K], Awaitable[V]], ttl: float) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._entries: dict[K, tuple[float, V]] = {}
+
+    async def get(self, key: K) -> V:
+        now = time.monotonic()
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > now:
+            return entry[1]
+        value = await self._load(key)
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (now + self._ttl, value)
+        return value
+
+
+def _sending_form(address: str) -> str:
+    """`local@domain` with the domain in its stored (punycode) form, when it is a valid one."""
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(InvalidInputError):  # else not a sending domain: the policy says so
+        domain = normalize_domain(domain).ascii
+    return f"{local}@{domain}"
+
+
+class Directory:
+    """Account and sender facts for the policy, and the log of refusals."""
+
+    def __init__(self, db: Database, ttl: float = FACTS_TTL) -> None:
+        self._db = db
+        self._accounts: _TtlCache[tuple[int, int | None], Account] = _TtlCache(
+            lambda key: tenants.account(db, *key), ttl
+        )
+        # Keyed by the address as given (lower-cased): normalizing (IDNA, public suffixes) is
+        # paid on a miss only, not on every message.
+        self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
+            lambda address: domains.sender_facts(db, _sending_form(address)), ttl
+        )
+        self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
+            lambda _: networks.list_networks(db), ttl
+        )
+        self._suppressions: _TtlCache[tuple[int, str], SuppressionInfo | None] = _TtlCache(
+            lambda key: suppression_store.suppressed(
+                db, key[0], lookup_key(key[1]), datetime.now(UTC)
+            ),
+            ttl,
+        )
+        self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
+        self._near_limit = NearLimit(db)
+
+    async def _write(self, records: Sequence[RefusalRecord]) -> None:
+        await refusals.record_refusals(self._db, records)
+
+    def start(self) -> None:
+        self._refusals.start()
+        normalize_domain("example.com")  # loads the Public Suffix List now, not at the first MAIL
+
+    async def stop(self) -> None:
+        await self._refusals.stop()
+
+    async def trusted(self, client: str) -> Principal | None:
+        """The tenant whose trusted network holds `client`, as a principal without credential."""
+        address = ipaddress.ip_address(client.removeprefix("::ffff:"))
+        for network in await self._networks.get(None):
+            if address in ipaddress.ip_network(network.cidr):
+                return Principal(network.tenant_id, network.tenant)
+        return None
+
+    async def suppressed(self, tenant_id: int, address: str) -> SuppressionInfo | None:
+        """The suppression entry in force for `address` when `tenant_id` sends to it."""
+        return await self._suppressions.get((tenant_id, address.lower()))
+
+    async def usage(self, tenant_id: int) -> int:
+        """Messages the tenant had accepted today (UTC), by every instance."""
+        return await tenants.usage_today(self._db, tenant_id, datetime.now(UTC).date().isoformat())
+
+    async def near_cap(self, principal: Principal, used: int, cap: int) -> None:
+        """Notify (once a day) when the tenant's `used` messages today near its daily `cap`."""
+        await self._near_limit.check(
+            principal.tenant_id, principal.tenant_name, used, cap, datetime.now(UTC)
+        )
+
+    async def account(self, principal: Principal) -> Account:
+        return await self._accounts.get((principal.tenant_id, principal.credential_id))
+
+    async def sender(self, address: str) -> SenderFacts:
+        local, _, domain = address.rpartition("@")
+        return await self._senders.get(f"{local}@{domain.lower()}")
+
+    async def refused(
+        self,
+        principal: Principal | None,
+        rule: str,
+        reply: str,
+        client_address: str,
+        sender: str | None = None,
+        recipient: str | None = None,
+    ) -> None:
+        """Record a refusal (committed before the reply goes out)."""
+        record = RefusalRecord(
+            principal.tenant_id if principal else None,
+            principal.credential_id if principal else None,
+            rule,
+            sender,
+            recipient,
+            client_address,
+            reply,
+            datetime.now(UTC),
+        )
+        await self._refusals.submit(record)

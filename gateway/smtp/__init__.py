@@ -1,1 +1,0 @@
-"""The SMTP submission server (aiosmtpd on the application's event loop)."""

@@ -1,0 +1,206 @@
+"""Delivery through a fake SES that answers as SES does: retries, failures, batches, APIs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
+from gateway.core.types.messages import MessageStatus, RecipientState
+from gateway.delivery.worker import DeliveryWorker, Sent, backoff, batches
+from gateway.identity import accounts
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.storage.models import Message
+from gateway.storage.tenants import list_tenants
+from tests.conftest import make_settings, settled
+from tests.support.fakeses import FakeSes
+from tests.support.messages import new_message
+
+Deliver = Callable[..., Awaitable[tuple[str, DeliveryWorker]]]
+
+
+@pytest.fixture
+async def deliver(
+    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> AsyncIterator[Deliver]:
+    """`await deliver(recipients=..., **settings)` spools one message and starts a worker."""
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    running: list[tuple[DeliveryWorker, asyncio.Task[None], SesClientProvider]] = []
+
+    async def start(
+        recipients: tuple[str, ...] = ("a@example.org",),
+        age: float = 0,
+        on_sent: Sent | None = None,
+        **overrides: Any,
+    ) -> tuple[str, DeliveryWorker]:
+        settings = make_settings(tmp_path, db.url, **overrides)
+        if not await list_tenants(db):
+            await accounts.create_tenant(db, "acme")
+        now = datetime.now(UTC) - timedelta(seconds=age)
+        message = new_message(1, recipients, now, timedelta(seconds=settings.max_queue_age))
+        queue_id = message.id
+        await queue.insert_messages(db, [message])
+        provider = await SesClientProvider(settings).__aenter__()
+        send = SesSender(provider, settings).send
+        worker = DeliveryWorker(db, send, settings, "w", on_sent=on_sent)
+        running.append((worker, asyncio.create_task(worker.run()), provider))
+        return queue_id, worker
+
+    yield start
+    for worker, task, provider in running:
+        await worker.stop()
+        await task
+        await provider.__aexit__(None, None, None)
+
+
+async def test_sent_message_records_the_ses_message_id(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    queue_id, _ = await deliver()
+    status = await settled(db, queue_id)
+    [sent] = fake_ses.messages()
+    assert status.recipients[0].state is RecipientState.SENT
+    assert status.recipients[0].ses_message_id == sent.message_id
+    assert sent.tags == {"tenant": "acme", "queue_id": queue_id}
+    assert sent.api == "v2"
+    assert not status.has_body
+
+
+async def test_on_sent_is_told_of_each_accepted_send_only(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    told: list[tuple[str, Outgoing, str]] = []
+    fake_ses.fail_next(1, code="MessageRejected", message="Email address is not verified.")
+    rejected, _ = await deliver(on_sent=lambda *call: told.append(call))
+    await settled(db, rejected)
+    assert told == []
+    queue_id, _ = await deliver(on_sent=lambda *call: told.append(call))
+    status = await settled(db, queue_id)
+    [(tenant, outgoing, ses_message_id)] = told
+    assert (tenant, outgoing.recipients) == ("acme", ["a@example.org"])
+    assert outgoing.tags["queue_id"] == queue_id
+    assert ses_message_id == status.recipients[0].ses_message_id
+
+
+async def test_throttling_is_retried_until_sent(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    fake_ses.fail_next(3, code="TooManyRequestsException", status=429, message="slow down")
+    queue_id, _ = await deliver()
+    status = await settled(db, queue_id)
+    assert status.recipients[0].state is RecipientState.SENT
+    assert status.attempts >= 2
+    assert len(fake_ses.messages()) == 1
+
+
+async def test_server_errors_are_retried(deliver: Deliver, fake_ses: FakeSes, db: Database) -> None:
+    fake_ses.fail_next(2, code="InternalFailure", status=500, message="oops")
+    queue_id, _ = await deliver()
+    assert (await settled(db, queue_id)).recipients[0].state is RecipientState.SENT
+
+
+async def test_message_rejected_fails_at_once_with_ses_words(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    fake_ses.fail_next(1, code="MessageRejected", message="Email address is not verified.")
+    queue_id, _ = await deliver()
+    status = await settled(db, queue_id)
+    assert status.attempts == 1
+    assert status.recipients[0].state is RecipientState.FAILED
+    assert status.recipients[0].last_error == "MessageRejected: Email address is not verified."
+
+
+async def test_a_timeout_defers_and_the_next_attempt_sends(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    fake_ses.delay_next(2, 3)
+    queue_id, _ = await deliver(ses_timeout=0.5)
+    status = await settled(db, queue_id, timeout=30)
+    assert status.recipients[0].state is RecipientState.SENT
+    assert status.attempts >= 2
+
+
+async def test_transient_errors_past_max_queue_age_fail(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    fake_ses.fail_next(5, code="Throttling", message="Daily message quota exceeded.")
+    queue_id, _ = await deliver(max_queue_age=60, age=120)
+    status = await settled(db, queue_id)
+    assert status.recipients[0].state is RecipientState.FAILED
+    assert "MAX_QUEUE_AGE" in (status.recipients[0].last_error or "")
+
+
+async def test_recipients_go_in_batches_of_fifty(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    recipients = tuple(f"r{i}@example.org" for i in range(120))
+    queue_id, _ = await deliver(recipients=recipients)
+    status: MessageStatus = await settled(db, queue_id)
+    calls = fake_ses.messages()
+    assert sorted(len(c.destinations) for c in calls) == [20, 50, 50]
+    assert sorted(d for c in calls for d in c.destinations) == sorted(recipients)
+    by_address = {r.address: r.ses_message_id for r in status.recipients}
+    for call in calls:
+        assert {by_address[d] for d in call.destinations} == {call.message_id}
+
+
+async def test_v1_api_and_configuration_set(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    queue_id, _ = await deliver(ses_send_api="v1", configuration_set="tracking")
+    await settled(db, queue_id)
+    [sent] = fake_ses.messages()
+    assert sent.api == "v1"
+    assert sent.configuration_set == "tracking"
+    assert sent.tags["tenant"] == "acme"
+
+
+async def test_stop_waits_for_a_send_in_flight(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    fake_ses.delay_next(1, 1)
+    queue_id, worker = await deliver()
+    await asyncio.sleep(0.3)
+    await worker.stop()
+    status = await queue.message_status(db, queue_id)
+    assert status.state == "done"
+    assert status.recipients[0].state is RecipientState.SENT
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    assert all(15 <= backoff(1, 30, 1800) <= 30 for _ in range(50))
+    assert all(60 <= backoff(3, 30, 1800) <= 120 for _ in range(50))
+    assert all(900 <= backoff(20, 30, 1800) <= 1800 for _ in range(50))
+
+
+def test_batches_split_at_fifty() -> None:
+    assert [len(b) for b in batches(list(range(101)))] == [50, 50, 1]
+
+
+async def test_retained_bodies_are_purged_after_the_retention(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    old, _ = await deliver(body_retention_days=1, age=3 * 86400, max_queue_age=4 * 86400)
+    await settled(db, old)
+    assert (await queue.message_status(db, old)).has_body
+    async with db.begin() as conn:
+        await conn.execute(
+            update(Message)
+            .where(Message.id == old)
+            .values(completed_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    recent, _ = await deliver(body_retention_days=1)
+    await settled(db, recent)
+    for _ in range(100):
+        if not (await queue.message_status(db, old)).has_body:
+            break
+        await asyncio.sleep(0.05)
+    assert not (await queue.message_status(db, old)).has_body
+    assert (await queue.message_status(db, recent)).has_body

@@ -1,0 +1,272 @@
+"""Sending domains against an SES stand-in that speaks SESv2 over HTTP, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.core import crypto
+from gateway.core.exceptions import ConflictError, NotFoundError, SesPermanentError
+from gateway.core.types.domains import IdentityState
+from gateway.core.types.messages import RecipientState
+from gateway.domains.identities import Domains, changes, next_check, sync_forever
+from gateway.identity import accounts
+from gateway.storage import domains as store
+from gateway.storage import notifications, queue
+from gateway.storage.database import Database
+from gateway.storage.models import Domain
+from tests.conftest import make_settings
+from tests.support.fakeses import FakeSes
+from tests.support.messages import new_message
+
+SECRET = b"test secret key"
+
+
+@pytest.fixture
+async def domains(
+    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> AsyncIterator[Domains]:
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    settings = make_settings(tmp_path, db.url, dmarc_report_address="dmarc@example.com")
+    await accounts.create_tenant(db, "acme")
+    await accounts.create_tenant(db, "other")
+    async with SesClientProvider(settings) as provider:
+        yield Domains(db, SesIdentities(provider), SECRET, settings)
+
+
+async def test_easy_dkim_domain_shows_the_records_ses_expects(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "Example.COM")
+    tokens = fake_ses.identities["example.com"].dkim_tokens
+    assert len(tokens) == 3
+    assert domain.region == "us-east-1"
+    assert not domain.state.verified_for_sending
+    records = domains.records(domain)
+    assert [(r.type, r.name, r.value) for r in records[:3]] == [
+        ("CNAME", f"{t}._domainkey.example.com", f"{t}.dkim.amazonses.com") for t in tokens
+    ]
+    assert all(r.required for r in records[:3])
+    dmarc = records[-1]
+    assert (dmarc.type, dmarc.name, dmarc.required) == ("TXT", "_dmarc.example.com", False)
+    assert dmarc.value == "v=DMARC1; p=none; rua=mailto:dmarc@example.com;"
+    [event] = await store.list_activity(db, "acme")
+    assert (event.kind, event.subject) == ("domain.added", "example.com")
+
+
+async def test_byodkim_registers_our_key_and_keeps_it_encrypted(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.org", dkim="byodkim")
+    identity = fake_ses.identities["example.org"]
+    assert identity.dkim_origin == "EXTERNAL"
+    assert identity.dkim_tokens == [domain.dkim_selector]
+    [record, _dmarc] = domains.records(domain)
+    assert (record.type, record.name) == ("TXT", f"{domain.dkim_selector}._domainkey.example.org")
+    assert record.value == f"p={domain.dkim_public_key}"
+    stored = await store.private_key(db, domain.id)
+    assert stored is not None
+    plaintext = crypto.decrypt(SECRET, stored)
+    assert plaintext.startswith("MII")  # base64 DER of an RSA key
+    assert plaintext not in stored
+
+
+async def test_custom_mail_from_adds_mx_and_spf(domains: Domains) -> None:
+    domain = await domains.add("acme", "example.net", mail_from="mail")
+    by_type = {(r.type, r.name): r.value for r in domains.records(domain)}
+    assert by_type[("MX", "mail.example.net")] == "10 feedback-smtp.us-east-1.amazonses.com"
+    assert by_type[("TXT", "mail.example.net")] == "v=spf1 include:amazonses.com ~all"
+    assert domain.state.mail_from_status == "PENDING"
+
+
+async def test_an_identity_ses_already_has_is_adopted(domains: Domains, fake_ses: FakeSes) -> None:
+    fake_ses.add_identity("example.com", verified=True)
+    domain = await domains.add("acme", "example.com")
+    assert domain.state.verified_for_sending
+    assert domain.verified_at is not None
+
+
+async def test_a_domain_belongs_to_one_tenant(domains: Domains) -> None:
+    await domains.add("acme", "example.com")
+    with pytest.raises(ConflictError, match="belongs to another tenant"):
+        await domains.add("other", "EXAMPLE.com")
+    with pytest.raises(ConflictError, match="already added"):
+        await domains.add("acme", "example.com")
+
+
+async def test_idn_domain_is_registered_in_punycode(domains: Domains, fake_ses: FakeSes) -> None:
+    domain = await domains.add("acme", "bücher.example")
+    assert (domain.name, domain.display_name) == ("xn--bcher-kva.example", "bücher.example")
+    assert "xn--bcher-kva.example" in fake_ses.identities
+
+
+async def test_sync_moves_the_domain_to_verified_and_records_events(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.com")
+    assert await domains.sync(domain) == []
+    fake_ses.set_identity_status("example.com", verification="SUCCESS", dkim="SUCCESS")
+    events = await domains.sync(domain)
+    assert [kind for kind, _ in events] == ["domain.verified", "dkim.verified"]
+    synced = await domains.get("example.com")
+    assert synced.state.verified_for_sending
+    assert synced.next_check_at is not None
+    assert synced.next_check_at > datetime.now(UTC) + timedelta(hours=23)
+    kinds = [e.kind for e in await store.list_activity(db, "acme")]
+    assert kinds[:2] == ["dkim.verified", "domain.verified"]
+
+
+async def test_losing_verification_raises_notifications(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.com")
+    fake_ses.set_identity_status("example.com", verification="SUCCESS", dkim="SUCCESS")
+    await domains.sync(domain)
+    verified = await notifications.list_notifications(db)
+    assert [n.kind for n in verified] == ["domain.verified"]
+    fake_ses.set_identity_status("example.com", verification="FAILED", dkim="FAILED")
+    await domains.sync(await domains.get("example.com"))
+    raised = await notifications.list_notifications(db, "acme", unread=True)
+    assert [n.kind for n in raised][:3] == ["dkim.failed", "domain.failed", "domain.unverified"]
+
+
+async def test_sync_due_asks_only_for_due_domains(domains: Domains, db: Database) -> None:
+    first = await domains.add("acme", "example.com")
+    await domains.add("acme", "example.org")
+    await store.update_domain(db, first.id, next_check_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert await domains.sync_due() == 1
+    assert (await domains.get("example.com")).checked_at != first.checked_at
+
+
+async def test_remove_deletes_the_identity_and_fails_queued_mail(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    await domains.add("acme", "example.com")
+    tenant = (await accounts.tenants.list_tenants(db))[0]
+    message = new_message(tenant.id, mail_from="news@Example.com")
+    queue_id = message.id
+    await queue.insert_messages(db, [message])
+    _, failed = await domains.remove("example.com")
+    assert failed == 1
+    assert "example.com" not in fake_ses.identities
+    status = await queue.message_status(db, queue_id)
+    assert status.recipients[0].state is RecipientState.FAILED
+    assert status.recipients[0].last_error == "the sending domain example.com was removed"
+    with pytest.raises(NotFoundError):
+        await domains.get("example.com")
+    async with db.begin() as conn:
+        assert (await conn.execute(select(Domain.id))).first() is None
+
+
+async def test_addresses_can_be_verified_by_email(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    await domains.add("acme", "example.com")
+    address = await domains.add_address("Info@example.com", verify_email=True)
+    assert address.ses_identity
+    assert "Info@example.com" in fake_ses.identities
+    fake_ses.set_identity_status("Info@example.com", verification="SUCCESS", dkim=None)
+    assert await domains.sync_address(address) == [
+        ("address.verified", "SES verified the address for sending")
+    ]
+    [listed] = await store.list_addresses(db, domain="example.com")
+    assert listed.verified_for_sending
+    await domains.remove_address("Info@example.com")
+    assert "Info@example.com" not in fake_ses.identities
+
+
+async def test_an_address_needs_its_domain_first(domains: Domains) -> None:
+    with pytest.raises(NotFoundError, match="add it first"):
+        await domains.add_address("info@nowhere.example")
+
+
+async def test_restricting_a_domain_to_listed_addresses(domains: Domains) -> None:
+    await domains.add("acme", "example.com")
+    assert (await domains.set_restricted("example.com", True)).restrict_to_addresses
+
+
+async def test_only_one_instance_holds_a_lease(db: Database) -> None:
+    now = datetime.now(UTC)
+    later = now + timedelta(seconds=30)
+    assert await store.acquire_lease(db, "identity-sync", "a", now, later)
+    assert not await store.acquire_lease(db, "identity-sync", "b", now, later)
+    assert await store.acquire_lease(db, "identity-sync", "a", now, later)
+    assert await store.acquire_lease(db, "identity-sync", "b", later + timedelta(seconds=1), later)
+
+
+@pytest.mark.parametrize(
+    ("verified", "age", "expected"),
+    [
+        (True, timedelta(minutes=5), timedelta(days=1)),
+        (False, timedelta(minutes=5), timedelta(minutes=1)),
+        (False, timedelta(hours=2), timedelta(minutes=15)),
+        (False, timedelta(hours=73), None),
+    ],
+)
+def test_check_schedule(verified: bool, age: timedelta, expected: timedelta | None) -> None:
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    due = next_check(verified, now - age, now)
+    assert (due - now if due else None) == expected
+
+
+def test_changes_name_each_transition() -> None:
+    pending = IdentityState(
+        False, "PENDING", "PENDING", mail_from_domain="m.x", mail_from_status="PENDING"
+    )
+    failed = IdentityState(
+        False, "FAILED", "FAILED", mail_from_domain="m.x", mail_from_status="FAILED"
+    )
+    assert [kind for kind, _ in changes(pending, failed)] == [
+        "domain.failed",
+        "dkim.failed",
+        "mail_from.failed",
+    ]
+
+
+async def test_background_sync_verifies_and_records_the_event(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    domain = await domains.add("acme", "example.com")
+    await store.update_domain(db, domain.id, next_check_at=datetime.now(UTC))
+    fake_ses.set_identity_status("example.com")
+    other = Database(db.url)
+    tasks = [
+        asyncio.create_task(sync_forever(domains, db, "instance-a", 0.1)),
+        asyncio.create_task(sync_forever(domains, other, "instance-b", 0.1)),
+    ]
+    try:
+        for _ in range(100):
+            if (await domains.get("example.com")).state.verified_for_sending:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await other.close()
+    assert (await domains.get("example.com")).state.verified_for_sending
+    kinds = [e.kind for e in await store.list_activity(db, "acme")]
+    assert kinds.count("domain.verified") == 1
+
+
+async def test_domains_work_against_moto_too(
+    db: Database, moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", moto_server)
+    settings = make_settings(tmp_path, db.url)
+    await accounts.create_tenant(db, "acme")
+    async with SesClientProvider(settings) as provider:
+        domains = Domains(db, SesIdentities(provider), SECRET, settings)
+        domain = await domains.add("acme", "moto-shop.example")
+        assert domain.state.verified_for_sending  # moto verifies at once
+        assert [r.type for r in domains.records(domain)] == ["TXT"]  # moto returns no DKIM tokens
+        with pytest.raises(SesPermanentError, match="is added, but SES refused the custom MAIL"):
+            await domains.set_mail_from("moto-shop.example", "mail")
+        await domains.remove("moto-shop.example")
+        assert await SesIdentities(provider).get("acme", "moto-shop.example") is None

@@ -1,0 +1,210 @@
+"""Protocol attacks on the SMTP server, over loopback with a raw client (after aiosmtpd's
+`test_smtpsmuggling.py`): SMTP smuggling, command injection around STARTTLS and pipelining, long
+lines, and forged header lines through MAIL FROM or HELO."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import pytest
+
+from gateway.intake.message import split_header
+from tests.conftest import Gateway, client_tls
+from tests.support.fakeses import FakeSes, SentMessage
+from tests.support.smtp import (
+    MESSAGE,
+    Conversation,
+    expect,
+    protocol_only,
+    queue_id,
+    ready,
+    stored_messages,
+)
+
+pytestmark = protocol_only
+
+
+def header_lines(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+async def only_message(fake_ses: FakeSes) -> SentMessage:
+    [sent] = await asyncio.to_thread(fake_ses.wait_for, 1)
+    return sent
+
+
+# -- SMTP smuggling: only <CR><LF>.<CR><LF> ends DATA ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fake_end",
+    [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n"],
+    ids=["LF.LF", "CR.CR", "LF.CRLF", "CRLF.LF"],
+)
+async def test_smuggled_end_of_data_does_not_end_the_message(
+    start_gateway: Any, fake_ses: FakeSes, fake_end: bytes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    async with await ready(gateway, await gateway.credential()) as client:
+        expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+        expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
+        expect(await client.command("DATA"), "354 ")
+        client.write(
+            b"From: demo@example.com\r\nTo: a@example.org\r\nSubject: one\r\n\r\nFirst."
+            + fake_end
+            + b"MAIL FROM:<ceo@example.com>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\n"
+            + b"From: ceo@example.com\r\nSubject: smuggled\r\n\r\nSmuggled."
+            + fake_end
+            + b"\r\n.\r\n"
+        )
+        queue_id(await client.reply())
+        # Had the fake end of data counted, the smuggled commands' replies would come first.
+        expect(await client.command("NOOP"), "250 2.0.0")
+    assert await stored_messages(gateway) == 1
+    sent = await only_message(fake_ses)
+    assert sent.source == "demo@example.com"
+    assert sent.destinations == ["a@example.org"]
+    assert b"RCPT TO:<victim@example.net>\r\nDATA\r\n" in sent.raw
+    assert b"Smuggled." in sent.raw
+
+
+async def test_commands_pipelined_after_the_end_of_data_start_the_next_transaction(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    async with await ready(gateway, await gateway.credential()) as client:
+        client.write(b"MAIL FROM:<demo@example.com>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n")
+        for expected in ("250 2.1.0", "250 2.1.5", "354 "):
+            expect(await client.reply(), expected)
+        client.write(
+            b"Subject: one\r\n\r\nFirst.\r\n.\r\n"
+            b"MAIL FROM:<demo@example.com>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+        )
+        first = queue_id(await client.reply())
+        for expected in ("250 2.1.0", "250 2.1.5", "354 "):
+            expect(await client.reply(), expected)
+        client.write(b"Subject: two\r\n\r\nSecond.\r\n.\r\nQUIT\r\n")
+        second = queue_id(await client.reply())
+        expect(await client.reply(), "221 2.0.0")
+        assert await client.closed_by_server()
+    sent = {m.tags["queue_id"]: m for m in await asyncio.to_thread(fake_ses.wait_for, 2)}
+    assert sent[first].destinations == ["a@example.org"]
+    assert sent[first].raw.endswith(b"\r\n\r\nFirst.\r\n")
+    assert sent[second].destinations == ["b@example.org"]
+    assert sent[second].raw.endswith(b"\r\n\r\nSecond.\r\n")
+
+
+async def test_commands_pipelined_with_starttls_are_discarded(start_gateway: Any) -> None:
+    """CVE-2011-0411: plaintext sent along with STARTTLS must not run inside the TLS session."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    async with await Conversation.open(gateway.port, implicit_tls=False) as client:
+        expect(await client.command("EHLO client.example"), "250 ")
+        client.write(b"STARTTLS\r\nXINJECTED\r\nRSET\r\n")
+        expect(await client.reply(), "220 ")
+        await client.writer.start_tls(client_tls())
+        expect(await client.command("NOOP"), "250 2.0.0")  # not the injected commands' replies
+        expect(await client.command("EHLO client.example"), "250 ")
+
+
+async def test_commands_pipelined_after_a_closing_421_are_not_run(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    async with await ready(gateway, await gateway.credential()) as client:
+        client.write(
+            b"HELP\r\n" * 101  # one more than the limit for such commands
+            + b"MAIL FROM:<demo@example.com>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n"
+            + MESSAGE
+            + b".\r\n"
+        )
+        for _ in range(100):
+            expect(await client.reply(), "2")
+        expect(await client.reply(), "421 4.7.0")
+        assert await client.closed_by_server()
+    assert await stored_messages(gateway) == 0  # the client was told 421: no message behind it
+
+
+# -- long command lines ----------------------------------------------------------------------------
+
+
+async def test_command_line_over_512_bytes_is_refused(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    async with await ready(gateway, await gateway.credential()) as client:
+        long_sender = "a" * 600 + "@example.com"
+        expect(await client.command(f"MAIL FROM:<{long_sender}>"), "500 5.5.2")
+        expect(await client.command("NOOP " + "x" * 5000), "500 5.5.2")  # over the read buffer
+        expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+
+
+# -- forged header lines ---------------------------------------------------------------------------
+
+
+async def test_nul_or_cr_in_mail_from_is_refused(start_gateway: Any, fake_ses: FakeSes) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    async with await ready(gateway, await gateway.credential()) as client:
+        for attempt in (
+            b"MAIL FROM:<demo\x00@example.com>",
+            b"MAIL FROM:<demo@example.com\x00>",
+            b'MAIL FROM:<"demo\rX-Injected:yes"@example.com>',
+            b"MAIL FROM:<demo@example.com>\rX-Injected: yes",
+        ):
+            reply = expect(await client.command(attempt), "5")
+            assert reply.startswith(("553 5.1.7", "501 5.5.4")), (attempt, reply)
+        queue_id(await client.send(MESSAGE))
+    sent = await only_message(fake_ses)
+    assert sent.source == "demo@example.com"
+    assert not [line for line in header_lines(sent.raw) if line.lower().startswith(b"x-injected")]
+    assert b"\x00" not in sent.raw
+
+
+async def test_nul_or_cr_in_rcpt_to_is_refused(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    async with await ready(gateway, await gateway.credential()) as client:
+        expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+        for attempt in (
+            b"RCPT TO:<a\x00@example.org>",
+            b'RCPT TO:<"a\rX-Injected:yes"@example.org>',
+        ):
+            expect(await client.command(attempt), "553 5.1.3")
+
+
+async def test_helo_with_crlf_cannot_add_header_lines(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    credential = await gateway.credential()
+    async with await Conversation.open(gateway.smtps_port, implicit_tls=True) as client:
+        client.write(b"EHLO evil.example\r\nX-Injected: yes\r\n")
+        expect(await client.reply(), "250 ")
+        expect(await client.reply(), "500 5.5.2")  # the second line is a (bad) command
+        expect(await client.command(b"EHLO evil.example\rX-Injected: yes"), "250 ")
+        await client.login(*credential)
+        queue_id(await client.send(MESSAGE))
+    sent = await only_message(fake_ses)
+    header = header_lines(sent.raw)
+    assert not [line for line in header if line.lower().startswith(b"x-injected")]
+    assert not [line for line in header if b"\r" in line or b"\n" in line]
+    assert header[0].startswith(b"Received: from evil.example")
+    assert header[0].endswith(b" ([127.0.0.1])")
+
+
+async def test_helo_with_parentheses_or_semicolon_cannot_spoof_the_received_field(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    credential = await gateway.credential()
+    forged = (
+        "trusted.example ([192.0.2.1]) by mx.bank.example (Postfix) with ESMTPS id 1;"
+        " Mon, 01 Jan 2024 00:00:00 +0000"
+    )
+    async with await Conversation.open(gateway.smtps_port, implicit_tls=True) as client:
+        expect(await client.command(f"EHLO {forged}"), "250 ")
+        await client.login(*credential)
+        queue_id(await client.send(MESSAGE))
+    sent = await only_message(fake_ses)
+    fields, _ = split_header(sent.raw)
+    received = fields[0]
+    assert re.match(rb"Received: from [\w.:[\]-]+ \(\[127\.0\.0\.1\]\)\r\n\tby gw\.test ", received)
+    assert received.count(b";") == 1  # the one before the date
+    assert len(re.findall(rb"\sby\s", received)) == 1
+    assert b"(Postfix)" not in received

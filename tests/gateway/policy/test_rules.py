@@ -1,0 +1,155 @@
+"""The sending policy as tables: facts in, verdict out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from gateway.core.types.events import SuppressionInfo
+from gateway.core.types.tenants import Account, SenderFacts
+from gateway.policy.rules import (
+    Drop,
+    Refusal,
+    allowed_by_scope,
+    check_account,
+    check_recipient_suppressed,
+    check_sender,
+)
+
+ACME = Account(tenant_id=1)
+VERIFIED = SenderFacts("news@example.com", 1, "example.com", domain_verified=True)
+
+
+@pytest.mark.parametrize(
+    ("account", "sender", "rule", "reply"),
+    [
+        (ACME, VERIFIED, None, None),
+        (
+            ACME,
+            SenderFacts("news@unknown.example"),
+            "sender-unknown",
+            "553 5.7.1 Sender domain unknown.example is not a sending domain of this account",
+        ),
+        (
+            ACME,
+            SenderFacts("news@theirs.example", 2, "theirs.example", domain_verified=True),
+            "sender-not-owned",
+            "553 5.7.1 Sender domain theirs.example belongs to another account",
+        ),
+        (
+            ACME,
+            SenderFacts("news@example.com", 1, "example.com"),
+            "sender-not-verified",
+            "553 5.7.1 Sender domain example.com is not verified by SES yet",
+        ),
+        (
+            ACME,
+            SenderFacts("news@example.com", 1, "example.com", True, restrict_to_addresses=True),
+            "sender-not-listed",
+            "553 5.7.1 Sender address news@example.com is not one of the listed senders",
+        ),
+        (
+            ACME,
+            SenderFacts("news@example.com", 1, "example.com", True, True, address_listed=True),
+            None,
+            None,
+        ),
+        (
+            ACME,
+            SenderFacts("info@example.com", 1, "example.com", False, False, True, True),
+            None,
+            None,
+        ),
+        (
+            Account(1, allowed_senders=("example.org",)),
+            VERIFIED,
+            "credential-scope",
+            "553 5.7.1 This credential may not send from news@example.com",
+        ),
+        (Account(1, allowed_senders=("example.com",)), VERIFIED, None, None),
+        (Account(1, allowed_senders=("news@example.com",)), VERIFIED, None, None),
+    ],
+)
+def test_sender_rules(
+    account: Account, sender: SenderFacts, rule: str | None, reply: str | None
+) -> None:
+    refusal = check_sender(account, sender)
+    assert (refusal.rule if refusal else None) == rule
+    if reply is not None:
+        assert refusal is not None
+        assert refusal.reply.startswith(reply)
+
+
+def test_header_senders_are_refused_with_550() -> None:
+    refusal = check_sender(ACME, SenderFacts("x@unknown.example"), header=True)
+    assert refusal is not None
+    assert refusal.reply.startswith("550 5.7.1 ")
+
+
+@pytest.mark.parametrize(
+    ("account", "reply"),
+    [
+        (ACME, None),
+        (Account(1, tenant_paused="bounce rate 6%"), "550 5.7.1 sending paused: bounce rate 6%"),
+        (Account(1, credential_paused="leaked"), "550 5.7.1 sending paused: leaked"),
+    ],
+)
+def test_paused_accounts(account: Account, reply: str | None) -> None:
+    refusal = check_account(account)
+    assert (refusal.reply if refusal else None) == reply
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed", "expected"),
+    [
+        ("a@example.com", ("example.com",), True),
+        ("a@mail.example.com", ("example.com",), True),
+        ("a@badexample.com", ("example.com",), False),
+        ("A@Example.com", ("a@example.com",), True),
+        ("b@example.com", ("a@example.com",), False),
+    ],
+)
+def test_credential_scope(address: str, allowed: tuple[str, ...], expected: bool) -> None:
+    assert allowed_by_scope(address, allowed) is expected
+
+
+def suppression(reason: str, created: datetime, tenant: str | None = None) -> SuppressionInfo:
+    return SuppressionInfo(1, tenant, "x@example.org", reason, "", created, None)
+
+
+JAN_17 = datetime(2026, 1, 17, 23, 59, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("entry", "mode", "verdict"),
+    [
+        (None, "refuse", None),
+        (None, "drop", None),
+        (
+            suppression("bounce", JAN_17),
+            "refuse",
+            Refusal(
+                "suppressed",
+                "550 5.1.1 Recipient x@example.org is suppressed (bounce on Jan 17 2026)",
+            ),
+        ),
+        (
+            suppression("complaint", datetime(2025, 12, 1, tzinfo=UTC), "acme"),
+            "refuse",
+            Refusal(
+                "suppressed",
+                "550 5.1.1 Recipient x@example.org is suppressed (complaint on Dec 1 2025)",
+            ),
+        ),
+        (
+            suppression("unsubscribe", JAN_17),
+            "drop",
+            Drop("suppressed", "suppressed (unsubscribe on Jan 17 2026)"),
+        ),
+    ],
+)
+def test_suppressed_recipients(
+    entry: SuppressionInfo | None, mode: str, verdict: Refusal | Drop | None
+) -> None:
+    assert check_recipient_suppressed(entry, mode) == verdict
