@@ -17,8 +17,6 @@ and how a receiver verifies them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import hashlib
 import hmac
@@ -49,6 +47,7 @@ from gateway.core.logs import log_event, utc_iso
 from gateway.core.types.events import EventFact, EventKind
 from gateway.delivery.worker import backoff
 from gateway.feedback import alerts
+from gateway.runtime.claims import ClaimLoop
 from gateway.storage import tenants
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
@@ -419,70 +418,50 @@ class Dispatcher:
         self._secret_keys = (secret_key, *previous_keys(settings))
         self._owner = owner
         self._context = client_context(settings)
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._session: aiohttp.ClientSession | None = None
+        self._claims: ClaimLoop[store.Claim] = ClaimLoop(
+            "webhook",
+            self._claim,
+            self._deliver,
+            lambda claim: str(claim.delivery_id),
+            concurrency=CONCURRENCY,
+            batch=CONCURRENCY,
+            poll_interval=settings.delivery_poll_interval,
+            log=log,
+        )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         """Stop claiming; `run()` then lets the POSTs in flight finish and returns."""
-        self._stopping = True
-        self._wake.set()
+        await self._claims.stop()
 
     async def run(self) -> None:
-        purger = asyncio.create_task(self._purge(), name="webhook-purge")
         try:
             async with _session(self._context, self._settings.webhook_allow_private) as session:
-                await self._claim_loop(session)
-                if self._inflight:
-                    await asyncio.wait(self._inflight)
+                self._session = session
+                await self._claims.run()
         finally:
-            purger.cancel()
-            await asyncio.gather(purger, return_exceptions=True)
             await store.release(self._db, self._owner)
 
-    async def _claim_loop(self, session: aiohttp.ClientSession) -> None:
-        lease = timedelta(seconds=self._settings.webhook_timeout + LEASE_MARGIN)
-        while not self._stopping:
-            self._wake.clear()
-            free = CONCURRENCY - len(self._inflight)
-            claims: list[store.Claim] = []
-            if free > 0:
-                now = datetime.now(UTC)
-                try:
-                    claims = await store.claim(self._db, self._owner, free, now, now + lease)
-                except Exception:
-                    log.exception("claiming due webhook deliveries failed; trying again shortly")
-                for claim in claims:
-                    task = asyncio.create_task(
-                        self._deliver(session, claim), name=f"webhook-{claim.delivery_id}"
-                    )
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-                if claims and len(claims) == free:
-                    continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
+    async def _claim(self, limit: int) -> list[store.Claim]:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=self._settings.webhook_timeout + LEASE_MARGIN)
+        return await store.claim(self._db, self._owner, limit, now, until)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        self._wake.set()
-
-    async def _deliver(self, session: aiohttp.ClientSession, claim: store.Claim) -> None:
-        attempt = await post(session, claim, self._secret_keys, self._settings.webhook_timeout)
+    async def _deliver(self, claim: store.Claim) -> None:
+        assert self._session is not None
+        attempt = await post(
+            self._session, claim, self._secret_keys, self._settings.webhook_timeout
+        )
         try:
             await conclude(self._db, self._settings, claim, attempt, retry=True)
         except Exception:
             # The lease runs out and the delivery is tried again: a duplicate, never a loss.
             log.exception("recording webhook delivery %s failed", claim.delivery_id)
 
-    async def _purge(self) -> None:
-        """Finished deliveries go `EVENT_RETENTION_DAYS` after they were queued, like events."""
-        keep = timedelta(days=self._settings.event_retention_days)
-        while True:
-            try:
-                purged = await store.purge(self._db, datetime.now(UTC) - keep)
-                if purged:
-                    log_event(log, "webhook-deliveries-purged", count=purged)
-            except Exception:
-                log.exception("purging old webhook deliveries failed")
-            await asyncio.sleep(PURGE_INTERVAL)
+
+async def purge(db: Database, settings: Settings) -> None:
+    """Finished deliveries go `EVENT_RETENTION_DAYS` after they were queued, like events."""
+    keep = timedelta(days=settings.event_retention_days)
+    purged = await store.purge(db, datetime.now(UTC) - keep)
+    if purged:
+        log_event(log, "webhook-deliveries-purged", count=purged)

@@ -8,6 +8,7 @@ import itertools
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,19 +19,15 @@ from argon2 import PasswordHasher
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from admin.cli import main
+from admin.runtime import Parts
 from config import Settings
-from gateway.aws.ses import SesClientProvider, SesSender
 from gateway.core.types.domains import IdentityState
 from gateway.core.types.messages import MessageStatus
 from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts, passwords
 from gateway.intake import auth
-from gateway.intake.auth import Authenticator
-from gateway.intake.handler import SubmissionHandler
 from gateway.intake.server import SmtpService
-from gateway.intake.spool import Spool
-from gateway.intake.tls import certificate_files, server_context
-from gateway.policy.senders import Directory
+from gateway.runtime.roles import SmtpRole
 from gateway.storage import domains as domain_store
 from gateway.storage import queue
 from gateway.storage.database import Database
@@ -135,9 +132,13 @@ class Gateway:
 
     settings: Settings
     db: Database
-    smtp: SmtpService
+    smtp_role: SmtpRole
     worker: DeliveryWorker | None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def smtp(self) -> SmtpService:
+        return self.smtp_role.smtp
 
     @property
     def port(self) -> int:
@@ -164,47 +165,32 @@ class Gateway:
 async def start_gateway(
     tmp_path: Path, database_url: str, aws_env: pytest.MonkeyPatch
 ) -> AsyncIterator[Any]:
-    """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway."""
-    started: list[tuple[Gateway, Spool, Directory, SesClientProvider | None]] = []
+    """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway, built by the
+    composition root as `serve` builds it: the SMTP role, and (`deliver`) a delivery worker,
+    unpaced, without the rest of the worker role (webhooks, periodic tasks)."""
+    started: list[Gateway] = []
+    async with AsyncExitStack() as stack:
 
-    async def start(ses_url: str | None, deliver: bool = True, **overrides: Any) -> Gateway:
-        if ses_url:
-            aws_env.setenv("AWS_ENDPOINT_URL", ses_url)
-        settings = make_settings(tmp_path, database_url, **overrides)
-        db = Database(settings.database)
-        await upgrade(db)
-        worker = provider = None
-        tasks = []
-        if deliver:
-            provider = await SesClientProvider(settings).__aenter__()
-            worker = DeliveryWorker(db, SesSender(provider, settings).send, settings, "test-worker")
-            tasks.append(asyncio.create_task(worker.run()))
-        spool = Spool(db, on_stored=worker.wake if worker else None)
-        spool.start()
-        directory = Directory(db, ttl=0)
-        directory.start()
-        smtp = SmtpService(
-            settings,
-            SubmissionHandler(settings, spool, directory),
-            Authenticator(db, settings),
-            server_context(*certificate_files(settings)),
-        )
-        await smtp.start(smtp_port=0, smtps_port=0)
-        gateway = Gateway(settings, db, smtp, worker, tasks)
-        started.append((gateway, spool, directory, provider))
-        return gateway
+        async def start(ses_url: str | None, deliver: bool = True, **overrides: Any) -> Gateway:
+            if ses_url:
+                aws_env.setenv("AWS_ENDPOINT_URL", ses_url)
+            settings = make_settings(tmp_path, database_url, **overrides)
+            parts = await stack.enter_async_context(Parts.open(settings))
+            worker = await parts.delivery_worker("test-worker") if deliver else None
+            tasks = [asyncio.create_task(worker.run())] if worker else []
+            wake = worker.wake if worker else None
+            smtp = parts.smtp_role(wake, facts_ttl=0, ports=(0, 0))
+            await smtp.start()
+            gateway = Gateway(settings, parts.db, smtp, worker, tasks)
+            started.append(gateway)
+            return gateway
 
-    yield start
-    for gateway, spool, directory, provider in started:
-        await gateway.smtp.stop(1)
-        await spool.stop()
-        await directory.stop()
-        if gateway.worker is not None:
-            await gateway.worker.stop()
-        await asyncio.gather(*gateway.tasks, return_exceptions=True)
-        if provider is not None:
-            await provider.__aexit__(None, None, None)
-        await gateway.db.close()
+        yield start
+        for gateway in started:
+            await gateway.smtp_role.stop(grace=1)
+            if gateway.worker is not None:
+                await gateway.worker.stop()
+            await asyncio.gather(*gateway.tasks, return_exceptions=True)
 
 
 async def add_verified_domain(db: Database, tenant_id: int, name: str) -> None:

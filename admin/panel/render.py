@@ -60,7 +60,3 @@ def environment() -> Environment:
     )
     env.filters.update(when=when, ago=ago, timestamp=timestamp, percent=percent, pairs=pairs)
     return env
-
-
-def render_page(env: Environment, template: str, context: dict[str, Any]) -> str:
-    return env.get_template(template).render(context)

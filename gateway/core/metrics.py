@@ -1,15 +1,14 @@
 """Prometheus metrics of this process, in a registry of our own (not prometheus_client's global
 one, which would add its process and platform collectors).
 
-The hot paths (SMTP, delivery, SES calls) only bump counters; the queue's gauges are read from the
-database when scraped (`exposition`). Every name starts with `ses_gateway_`; docs/operations.md
-lists them.
+The hot paths (SMTP, delivery, SES calls) only bump counters; the queue's gauges are read from
+the database when scraped (`gateway.endpoints.metrics.exposition`). Every name starts with
+`ses_gateway_`; docs/operations.md lists them.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,8 +20,6 @@ from prometheus_client import (
 )
 
 from gateway.core.exceptions import SesError, SesTransientError
-from gateway.storage import queue
-from gateway.storage.database import Database
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The Prometheus text format that `exposition` writes."""
@@ -130,11 +127,6 @@ def ses_call(operation: str, started: float, error: SesError | None) -> None:
     ses_calls.labels(operation, outcome).inc()
 
 
-async def exposition(db: Database) -> bytes:
-    """Every metric in the text format, the queue's gauges read from `db` now (`DatabaseError`
-    when it cannot be read)."""
-    waiting, oldest = await queue.pending_summary(db)
-    queue_depth.set(waiting)
-    age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
-    queue_oldest_age.set(max(0.0, age))
+def text() -> bytes:
+    """Every metric in the Prometheus text format."""
     return generate_latest(REGISTRY)

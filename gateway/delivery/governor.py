@@ -23,7 +23,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import TracebackType
 
 from config import Settings
 from gateway.aws.ses import SesAccount
@@ -31,6 +30,7 @@ from gateway.core.exceptions import DailyQuotaReached, SesError
 from gateway.core.logs import log_event
 from gateway.core.types.aws import AccountQuota
 from gateway.feedback.alerts import NearLimit
+from gateway.runtime.tasks import Periodic
 
 log = logging.getLogger("gateway.governor")
 
@@ -77,8 +77,8 @@ class Pacer:
 
 
 class Governor:
-    """Paces and caps every SES send of the process: `async with Governor(...)`, then
-    `await governor.acquire(n)` before each call to `n` recipients."""
+    """Paces and caps every SES send of the process: `await governor.acquire(n)` before each
+    call to `n` recipients, while the `ses-governor` task (`refresh_round`) reads the quota."""
 
     def __init__(
         self,
@@ -101,7 +101,7 @@ class Governor:
         self._logged_state: tuple[object, ...] | None = None
         self._capped = False
         self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._scheduled = False
 
     @property
     def rate(self) -> float:
@@ -124,30 +124,23 @@ class Governor:
         limit = quota.max_24_hour_send
         return limit, limit - quota.sent_last_24_hours - self._sent_since_read
 
-    async def __aenter__(self) -> Governor:
-        self._task = asyncio.create_task(self._refresh_forever(), name="ses-governor")
-        return self
+    def task(self) -> Periodic:
+        """The `ses-governor` task that keeps the quota fresh. Once it is scheduled, sends wait
+        for its first round to end."""
+        self._scheduled = True
+        return Periodic(
+            "ses-governor",
+            self._refresh_round,
+            self._settings.ses_quota_refresh,
+            log,
+            "reading the SES sending quota failed",
+        )
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _refresh_forever(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                log.exception("reading the SES sending quota failed")
-            finally:
-                self._ready.set()
-            await asyncio.sleep(self._settings.ses_quota_refresh)
+    async def _refresh_round(self) -> None:
+        try:
+            await self.refresh()
+        finally:
+            self._ready.set()
 
     async def refresh(self) -> AccountQuota | None:
         """Read the quota now; None (logged) when SES did not say."""
@@ -180,7 +173,7 @@ class Governor:
         Raises `DailyQuotaReached` (transient: the worker defers them) when the daily quota has
         no room for `n` more. Before the first quota read has ended, waits for it.
         """
-        if self._task is not None:
+        if self._scheduled:
             await self._ready.wait()
         cap = self._cap()
         if cap is not None and n > cap[1]:

@@ -10,8 +10,6 @@ own links (`gateway.tracking.copies`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import random
 import time
@@ -33,6 +31,7 @@ from gateway.core.types.messages import (
     RecipientState,
 )
 from gateway.delivery.governor import Governor
+from gateway.runtime.claims import ClaimLoop
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.tracking.copies import Copier, Tracking
@@ -44,6 +43,7 @@ Sent = Callable[[str, Outgoing, str], None]
 """Told of each send SES accepted: (tenant, what was sent, SES MessageId). Must not raise."""
 CLAIM_BATCH = 100
 PURGE_INTERVAL = 3600.0
+"""Seconds between two purges of old bodies (with `BODY_RETENTION_DAYS`)."""
 T = TypeVar("T")
 
 
@@ -70,6 +70,14 @@ def settle(job: Job, error: SesError) -> tuple[RecipientState, str]:
     return RecipientState.DEFERRED, str(error)
 
 
+async def purge_bodies(db: Database, settings: Settings) -> None:
+    """With `BODY_RETENTION_DAYS`, bodies of finished messages go once they are that old."""
+    keep = timedelta(days=settings.body_retention_days)
+    purged = await queue.purge_bodies(db, datetime.now(UTC) - keep)
+    if purged:
+        log_event(log, "bodies-purged", count=purged)
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -90,69 +98,43 @@ class DeliveryWorker:
         self._settings = settings
         self._owner = owner
         self._recorder: Batcher[JobResult] = Batcher(self._record)
-        self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._running = False
-        self._claim_loop_ended = asyncio.Event()
+        # Under load, claim once a quarter of the slots is free rather than for every send that
+        # ends: a claim is a transaction of four statements whatever it takes.
+        concurrency = settings.delivery_concurrency
+        self._claims: ClaimLoop[Job] = ClaimLoop(
+            "deliver",
+            self._claim,
+            self._deliver,
+            lambda job: job.id,
+            concurrency=concurrency,
+            batch=CLAIM_BATCH,
+            enough=max(1, min(CLAIM_BATCH, concurrency // 4)),
+            poll_interval=settings.delivery_poll_interval,
+            log=log,
+        )
 
     def wake(self) -> None:
         """New messages are due: claim now rather than at the next poll."""
-        self._wake.set()
+        self._claims.wake()
+
+    async def _claim(self, limit: int) -> list[Job]:
+        now = datetime.now(UTC)
+        until = now + timedelta(seconds=self._settings.delivery_lease)
+        return await queue.claim(self._db, self._owner, limit, now, until)
 
     async def _record(self, results: Sequence[JobResult]) -> None:
         await queue.record(self._db, results, keep_bodies=self._settings.body_retention_days > 0)
 
     async def run(self) -> None:
         """Deliver until `stop()` is called."""
-        self._running = True
         self._recorder.start()
-        helpers = [asyncio.create_task(self._renew_leases(), name="lease-renewer")]
-        if self._settings.body_retention_days > 0:
-            helpers.append(asyncio.create_task(self._purge_bodies(), name="body-purge"))
+        # Renewed while `stop()` lets the sends in flight finish, too.
+        renewer = asyncio.create_task(self._renew_leases(), name="lease-renewer")
         try:
-            await self._claim_loop()
+            await self._claims.run()
         finally:
-            self._claim_loop_ended.set()
-            try:
-                # Keep renewing the leases of sends in flight while `stop()` lets them finish.
-                while self._inflight:
-                    await asyncio.wait(list(self._inflight.values()))
-            finally:
-                for helper in helpers:
-                    helper.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
-
-    async def _claim_loop(self) -> None:
-        lease = timedelta(seconds=self._settings.delivery_lease)
-        concurrency = self._settings.delivery_concurrency
-        # Under load, claim once a quarter of the slots is free rather than for every send that
-        # ends: a claim is a transaction of four statements whatever it takes.
-        enough = max(1, min(CLAIM_BATCH, concurrency // 4))
-        while not self._stopping:
-            self._wake.clear()
-            free = concurrency - len(self._inflight)
-            jobs: list[Job] = []
-            if free >= enough:
-                now = datetime.now(UTC)
-                try:
-                    jobs = await queue.claim(
-                        self._db, self._owner, min(free, CLAIM_BATCH), now, now + lease
-                    )
-                except Exception:
-                    log.exception("claiming due messages failed; trying again shortly")
-                for job in jobs:
-                    task = asyncio.create_task(self._deliver(job), name=f"deliver-{job.id}")
-                    self._inflight[job.id] = task
-                    task.add_done_callback(functools.partial(self._done, job.id))
-                if len(jobs) == min(free, CLAIM_BATCH) and jobs:
-                    continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.delivery_poll_interval)
-
-    def _done(self, job_id: str, _task: asyncio.Task[None]) -> None:
-        self._inflight.pop(job_id, None)
-        self._wake.set()
+            renewer.cancel()
+            await asyncio.gather(renewer, return_exceptions=True)
 
     async def _renew_leases(self) -> None:
         period = self._settings.delivery_lease / 3
@@ -160,35 +142,13 @@ class DeliveryWorker:
             await asyncio.sleep(period)
             until = datetime.now(UTC) + timedelta(seconds=self._settings.delivery_lease)
             try:
-                await queue.renew(self._db, self._owner, list(self._inflight), until)
+                await queue.renew(self._db, self._owner, list(self._claims.inflight), until)
             except Exception:
                 log.exception("renewing delivery leases failed")
 
-    async def _purge_bodies(self) -> None:
-        """With `BODY_RETENTION_DAYS`, bodies of finished messages go once they are that old."""
-        keep = timedelta(days=self._settings.body_retention_days)
-        while True:
-            try:
-                purged = await queue.purge_bodies(self._db, datetime.now(UTC) - keep)
-                if purged:
-                    log_event(log, "bodies-purged", count=purged)
-            except Exception:
-                log.exception("purging old message bodies failed")
-            await asyncio.sleep(PURGE_INTERVAL)
-
     async def stop(self) -> None:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
-        self._stopping = True
-        self._wake.set()
-        if self._running:
-            # A claim in progress still starts deliveries: wait for it to end, then for them.
-            await self._claim_loop_ended.wait()
-        pending = list(self._inflight.values())
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self._settings.shutdown_timeout)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        await self._claims.stop(self._settings.shutdown_timeout)
         await self._recorder.stop()
         await queue.release(self._db, self._owner)
 

@@ -441,18 +441,3 @@ class Domains:
 
 
 SYNC_LEASE = "identity-sync"
-
-
-async def sync_forever(domains: Domains, db: Database, owner: str, interval: float) -> None:
-    """The background sync: every `interval` seconds, the instance holding the lease asks SES
-    about every domain and address whose check is due (several instances may run this)."""
-    while True:
-        now = datetime.now(UTC)
-        try:
-            if await store.acquire_lease(
-                db, SYNC_LEASE, owner, now, now + timedelta(seconds=interval * 3)
-            ):
-                await domains.sync_due()
-        except Exception:
-            log.exception("syncing identities with SES failed; trying again in %ss", interval)
-        await asyncio.sleep(interval)

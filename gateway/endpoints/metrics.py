@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +19,7 @@ from config.settings import ENV_PREFIX
 from gateway.core import metrics
 from gateway.core.exceptions import DatabaseError
 from gateway.endpoints.errors import error
+from gateway.storage import queue
 from gateway.storage.database import Database
 
 
@@ -42,7 +44,7 @@ class MetricsEndpoint:
     async def scrape(self, request: Request) -> Response:
         """The metrics, to whoever reaches this handler (the metrics listener mounts it as is)."""
         try:
-            body = await metrics.exposition(self.db)
+            body = await exposition(self.db)
         except DatabaseError as exc:
             return error(503, f"the queue cannot be read: {exc}")
         return Response(body, media_type=metrics.CONTENT_TYPE)
@@ -68,3 +70,13 @@ class MetricsEndpoint:
             f"metrics are off: set {ENV_PREFIX}METRICS_TOKEN to serve them here (with "
             f"Authorization: Bearer), or {ENV_PREFIX}METRICS_PORT for a listener of their own"
         )
+
+
+async def exposition(db: Database) -> bytes:
+    """Every metric in the text format, the queue's gauges read from `db` now (`DatabaseError`
+    when it cannot be read)."""
+    waiting, oldest = await queue.pending_summary(db)
+    metrics.queue_depth.set(waiting)
+    age = 0.0 if oldest is None else (datetime.now(UTC) - oldest).total_seconds()
+    metrics.queue_oldest_age.set(max(0.0, age))
+    return metrics.text()

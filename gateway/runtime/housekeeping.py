@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -17,9 +16,10 @@ log = logging.getLogger("gateway.housekeeping")
 INTERVAL = 3600.0
 
 
-async def tidy(db: Database, settings: Settings, now: datetime) -> None:
+async def tidy(db: Database, settings: Settings, now: datetime | None = None) -> None:
     """SES and tracking events past `EVENT_RETENTION_DAYS`; failed logins too old to count
     towards a lockout."""
+    now = now or datetime.now(UTC)
     purged = await events.purge(db, settings, now)
     tracked = await tracking.purge_events(db, now - timedelta(days=settings.event_retention_days))
     forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
@@ -28,12 +28,3 @@ async def tidy(db: Database, settings: Settings, now: datetime) -> None:
         log_event(log, "events-purged", count=purged)
     if tracked:
         log_event(log, "tracking-events-purged", count=tracked)
-
-
-async def tidy_forever(db: Database, settings: Settings) -> None:
-    while True:
-        try:
-            await tidy(db, settings, datetime.now(UTC))
-        except Exception:
-            log.exception("housekeeping failed; trying again in an hour")
-        await asyncio.sleep(INTERVAL)

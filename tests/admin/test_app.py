@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
+from gateway.endpoints.health import Readiness
 from gateway.storage.database import Database
 from tests.support.http import serving
 

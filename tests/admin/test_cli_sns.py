@@ -13,8 +13,9 @@ import boto3
 import httpx
 import pytest
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from gateway.aws.ses import EVENT_TYPES
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.feedback.eventsetup import DESTINATION_NAME
 from gateway.feedback.sns import SnsVerifier

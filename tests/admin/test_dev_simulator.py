@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from gateway.aws.ses import Outgoing
 from gateway.dev.simulator import DevSns, ses_events
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.storage import events as event_store
 from gateway.storage.database import Database

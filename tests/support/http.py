@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from admin.serve import WebServer
+from admin.runtime import WebServer
 
 
 @asynccontextmanager

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from admin.ops.context import Services
 from config import Settings
 from gateway.aws.ses import SesClientProvider
+from gateway.endpoints.health import Readiness
 from gateway.identity import accounts, apikeys, users
 from gateway.storage import tenants
 from gateway.storage.database import Database

@@ -10,7 +10,7 @@ import os
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from gateway.core.types.messages import RecipientState
 from gateway.delivery.governor import Governor, Pacer
 from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts
+from gateway.runtime.tasks import Schedule
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.domains import record_activity
@@ -87,6 +88,17 @@ async def spool(
     return [m.id for m in messages]
 
 
+@asynccontextmanager
+async def refreshing(governor: Governor) -> AsyncIterator[Governor]:
+    """The governor with its `ses-governor` task running, as a worker process schedules it."""
+    schedule = Schedule([governor.task()])
+    schedule.start()
+    try:
+        yield governor
+    finally:
+        await schedule.stop()
+
+
 @pytest.fixture
 async def start_worker(
     sqlite_db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
@@ -98,7 +110,9 @@ async def start_worker(
         async def start(**overrides: Any) -> Governor:
             settings = make_settings(tmp_path, sqlite_db.url, **overrides)
             provider = await stack.enter_async_context(SesClientProvider(settings))
-            governor = await stack.enter_async_context(Governor(SesAccount(provider), settings))
+            governor = await stack.enter_async_context(
+                refreshing(Governor(SesAccount(provider), settings))
+            )
             send = SesSender(provider, settings).send
             worker = DeliveryWorker(sqlite_db, send, settings, "w", governor)
             task = asyncio.create_task(worker.run())
@@ -228,7 +242,7 @@ async def test_a_call_takes_one_token_per_recipient(
 ) -> None:
     fake_ses.account["SendQuota"]["MaxSendRate"] = 20.0
     account, settings = await open_account(fake_ses.url)
-    async with Governor(account, settings) as governor:
+    async with refreshing(Governor(account, settings)) as governor:
         await governor.acquire(20)
         started = time.monotonic()
         await governor.acquire(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,8 +16,9 @@ from gateway.core import crypto
 from gateway.core.exceptions import ConflictError, NotFoundError, SesPermanentError
 from gateway.core.types.domains import IdentityState
 from gateway.core.types.messages import RecipientState
-from gateway.domains.identities import Domains, changes, next_check, sync_forever
+from gateway.domains.identities import SYNC_LEASE, Domains, changes, next_check
 from gateway.identity import accounts
+from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage import domains as store
 from gateway.storage import notifications, queue
 from gateway.storage.database import Database
@@ -229,6 +231,9 @@ def test_changes_name_each_transition() -> None:
     ]
 
 
+LOG = logging.getLogger("gateway.domains")
+
+
 async def test_background_sync_verifies_and_records_the_event(
     domains: Domains, fake_ses: FakeSes, db: Database
 ) -> None:
@@ -236,19 +241,18 @@ async def test_background_sync_verifies_and_records_the_event(
     await store.update_domain(db, domain.id, next_check_at=datetime.now(UTC))
     fake_ses.set_identity_status("example.com")
     other = Database(db.url)
-    tasks = [
-        asyncio.create_task(sync_forever(domains, db, "instance-a", 0.1)),
-        asyncio.create_task(sync_forever(domains, other, "instance-b", 0.1)),
-    ]
+    sync = Periodic("identity-sync", domains.sync_due, 0.1, LOG, "failed", SYNC_LEASE, 0.3)
+    schedules = [Schedule([sync], db, "instance-a"), Schedule([sync], other, "instance-b")]
+    for schedule in schedules:
+        schedule.start()
     try:
         for _ in range(100):
             if (await domains.get("example.com")).state.verified_for_sending:
                 break
             await asyncio.sleep(0.05)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for schedule in schedules:
+            await schedule.stop()
         await other.close()
     assert (await domains.get("example.com")).state.verified_for_sending
     kinds = [e.kind for e in await store.list_activity(db, "acme")]

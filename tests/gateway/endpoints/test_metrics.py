@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.storage.database import Database
 from tests.conftest import make_settings

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.feedback import events
 from gateway.feedback.sns import Fetch, SnsVerifier

@@ -22,8 +22,9 @@ import boto3
 import httpx
 import pytest
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from gateway.core.types.messages import RecipientState
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.tracking import TrackingEndpoints
 from gateway.storage import domains as domain_store
 from gateway.storage import events as event_store

@@ -19,12 +19,13 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from admin.app import Readiness, create_app
+from admin.app import create_app
 from config import Settings
 from gateway import webhooks
 from gateway.aws.ses import SesClientProvider, SesIdentities
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.types.events import EventFact
+from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.feedback import events
 from gateway.identity import accounts
@@ -92,7 +93,7 @@ async def dispatching(
     try:
         yield dispatcher
     finally:
-        dispatcher.stop()
+        await dispatcher.stop()
         await asyncio.wait_for(task, 10)
 
 

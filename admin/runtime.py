@@ -1,0 +1,184 @@
+"""The composition root: the one place that builds the gateway's object graph. `serve`, the CLI
+and the tests all call `Parts.open(settings)` and take what they need from it: the database, the
+secret key, the SES client (opened on first use), the panel's and the API's `Services`, domain
+operations, and the roles (`smtp`, `web`, `worker`), each with `start()` and `stop()`.
+
+Why one place: the same wiring written in four places had drifted (which SES client the panel
+used, which configuration set a worker sent with); now a part is made one way everywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator, Callable, Generator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import uvicorn
+
+from admin.app import create_app, create_metrics_app
+from admin.ops.context import Services
+from config import Settings
+from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
+from gateway.core.secret_key import load_secret_key
+from gateway.delivery.worker import DeliveryWorker, Sent
+from gateway.dev.emulator import use_running_emulator
+from gateway.dev.simulator import DevSns
+from gateway.domains.identities import Domains
+from gateway.endpoints.health import Readiness
+from gateway.endpoints.metrics import MetricsEndpoint
+from gateway.endpoints.sns import SnsEndpoint
+from gateway.endpoints.tracking import TrackingEndpoints
+from gateway.runtime.roles import SmtpRole, WorkerRole
+from gateway.storage.database import Database
+from gateway.storage.migrate import ensure_schema
+
+
+class WebServer(uvicorn.Server):
+    """uvicorn without its own signal handling: `serve()` (or a test) owns the process's signals."""
+
+    @classmethod
+    def for_app(cls, app: Callable[..., Any]) -> WebServer:
+        """`app` served on the sockets given to `serve()`, with the gateway's logging only."""
+        return cls(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def http_socket(host: str, port: int) -> socket.socket:
+    """An HTTP listener, bound before anything starts: a port in use then fails like an SMTP
+    port does (an `OSError`), where uvicorn would `sys.exit()` from inside its task."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"HTTP on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
+class WebRole:
+    """An HTTP app served by uvicorn on a socket bound when the role is made."""
+
+    def __init__(self, name: str, app: Callable[..., Any], sock: socket.socket) -> None:
+        self.name = name
+        self.server = WebServer.for_app(app)
+        self.socket = sock
+        self.tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.socket.getsockname()[:2]
+        return host, port
+
+    async def start(self) -> None:
+        self.tasks = [asyncio.create_task(self.server.serve([self.socket]), name=self.name)]
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.socket.close()
+
+
+class Parts:
+    """The gateway's object graph for one process; made by `Parts.open`, closed with it."""
+
+    def __init__(
+        self, settings: Settings, db: Database, stack: AsyncExitStack, beside_dev: bool = False
+    ) -> None:
+        self.settings = settings
+        self._beside_dev = beside_dev
+        self.db = db
+        self._stack = stack
+        self._secret_key: bytes | None = None
+        self._provider: SesClientProvider | None = None
+        self._services: Services | None = None
+        self.owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
+        """This process, as the leases of messages, webhook deliveries and tasks name it."""
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls, settings: Settings, migrate: bool = True, beside_dev: bool = False
+    ) -> AsyncIterator[Parts]:
+        """The database opened (its schema checked, or brought up to date under
+        `AUTO_MIGRATE`); everything else is made when first asked for, and closed on exit.
+        `beside_dev` (the CLI): with no AWS endpoint configured, SES is the emulator of a
+        `serve --dev` running on the same data folder, if there is one."""
+        db = Database(settings.database)
+        try:
+            if migrate:
+                await ensure_schema(db, settings.auto_migrate)
+            async with AsyncExitStack() as stack:
+                yield cls(settings, db, stack, beside_dev)
+        finally:
+            await db.close()
+
+    @property
+    def secret_key(self) -> bytes:
+        if self._secret_key is None:
+            self._secret_key = load_secret_key(self.settings)
+        return self._secret_key
+
+    async def ses(self) -> SesClientProvider:
+        """The process's one SES client (the dev emulator's, when one runs), opened once."""
+        if self._provider is None:
+            if self._beside_dev:
+                use_running_emulator(self.settings.data_dir)
+            provider = SesClientProvider(self.settings)
+            self._provider = await self._stack.enter_async_context(provider)
+        return self._provider
+
+    async def domains(self) -> Domains:
+        identities = SesIdentities(await self.ses())
+        return Domains(self.db, identities, self.secret_key, self.settings)
+
+    async def services(self) -> Services:
+        """What the operations of the panel, the API and the CLI work with."""
+        if self._services is None:
+            self._services = Services(self.db, self.settings, self.secret_key, await self.ses())
+        return self._services
+
+    def smtp_role(self, on_stored: Callable[[], None] | None = None, **options: Any) -> SmtpRole:
+        return SmtpRole(self.db, self.settings, on_stored, **options)
+
+    async def delivery_worker(self, owner: str | None = None) -> DeliveryWorker:
+        """A delivery worker alone, unpaced (no governor): for tests that deliver without the
+        rest of the worker role."""
+        send = SesSender(await self.ses(), self.settings).send
+        return DeliveryWorker(self.db, send, self.settings, owner or self.owner)
+
+    async def worker_role(self, on_sent: Sent | None = None) -> WorkerRole:
+        provider = await self.ses()
+        domains = await self.domains()
+        return WorkerRole(
+            self.db, self.settings, provider, domains, self.secret_key, self.owner, on_sent
+        )
+
+    async def web_role(self, sends: bool, dev_sns: DevSns | None = None) -> WebRole:
+        """The HTTP app: the data plane's endpoints, the panel and the API. `sends`: this process
+        has the worker role too (`/readyz` then checks the SES client)."""
+        settings, db = self.settings, self.db
+        provider = await self.ses()
+        readiness = Readiness(db, (lambda: provider.ready) if sends else None)
+        app = create_app(
+            readiness,
+            SnsEndpoint.from_settings(db, settings, dev_sns),
+            TrackingEndpoints.from_settings(db, settings),
+            MetricsEndpoint.from_settings(db, settings),
+            await self.services(),
+        )
+        return WebRole("web", app, http_socket(settings.http_host, settings.http_port))
+
+    def metrics_role(self) -> WebRole:
+        """`/metrics` on a listener of its own (`METRICS_PORT`), for any role."""
+        app = create_metrics_app(MetricsEndpoint.from_settings(self.db, self.settings))
+        sock = http_socket(self.settings.metrics_host, self.settings.metrics_port)
+        return WebRole("metrics", app, sock)

@@ -1,0 +1,168 @@
+"""The roles a gateway process plays, each an object with `start()` and `stop()`: `smtp` (the
+listeners, the spool, the sender facts) and `worker` (delivery, webhooks and the periodic tasks).
+The `web` role is the HTTP app, in `admin.runtime`, which builds all three.
+
+`worker_tasks` is the one list of the periodic work, with each task's interval and lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Protocol
+
+from config import Settings
+from gateway import webhooks
+from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
+from gateway.core.logs import log_event
+from gateway.delivery.governor import Governor
+from gateway.delivery.worker import PURGE_INTERVAL, DeliveryWorker, Sent, purge_bodies
+from gateway.domains.identities import SYNC_LEASE, Domains
+from gateway.feedback.alerts import NearLimit
+from gateway.feedback.eventsetup import StoredSnsSetup
+from gateway.intake.auth import Authenticator
+from gateway.intake.handler import SubmissionHandler
+from gateway.intake.server import SmtpService
+from gateway.intake.spool import Spool
+from gateway.intake.tls import certificate_files, server_context
+from gateway.policy.senders import Directory
+from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
+from gateway.runtime.housekeeping import tidy
+from gateway.runtime.tasks import Periodic, Schedule
+from gateway.storage.database import Database
+
+log = logging.getLogger("gateway.serve")
+
+
+class Role(Protocol):
+    tasks: list[asyncio.Task[None]]
+    """Its long-running tasks: one that ends before `stop()` means the process is unwell."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def worker_tasks(
+    db: Database, settings: Settings, governor: Governor, domains: Domains
+) -> list[Periodic]:
+    """Every periodic task of a worker process."""
+    sync = settings.identity_sync_interval
+    tasks = [
+        governor.task(),
+        Periodic(
+            "identity-sync",
+            domains.sync_due,
+            sync,
+            logging.getLogger("gateway.domains"),
+            f"syncing identities with SES failed; trying again in {sync}s",
+            lease=SYNC_LEASE,
+            lease_ttl=sync * 3,
+        ),
+        Periodic(
+            "housekeeping",
+            partial(tidy, db, settings),
+            HOUSEKEEPING_INTERVAL,
+            logging.getLogger("gateway.housekeeping"),
+            "housekeeping failed; trying again in an hour",
+        ),
+        Periodic(
+            "webhook-purge",
+            partial(webhooks.purge, db, settings),
+            webhooks.PURGE_INTERVAL,
+            logging.getLogger("gateway.webhooks"),
+            "purging old webhook deliveries failed",
+        ),
+    ]
+    if settings.body_retention_days > 0:
+        tasks.append(
+            Periodic(
+                "body-purge",
+                partial(purge_bodies, db, settings),
+                PURGE_INTERVAL,
+                logging.getLogger("gateway.delivery"),
+                "purging old message bodies failed",
+            )
+        )
+    return tasks
+
+
+class SmtpRole:
+    """The SMTP listeners, with the spool that commits what they accept and the sender facts."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        on_stored: Callable[[], None] | None = None,
+        facts_ttl: float | None = None,
+        ports: tuple[int | None, int | None] = (None, None),
+    ) -> None:
+        """`ports` (submission, implicit TLS) override the settings' (0: any free port)."""
+        self.settings = settings
+        self.spool = Spool(db, on_stored=on_stored)
+        self.directory = Directory(db) if facts_ttl is None else Directory(db, ttl=facts_ttl)
+        self.smtp = SmtpService(
+            settings,
+            SubmissionHandler(settings, self.spool, self.directory),
+            Authenticator(db, settings),
+            server_context(*certificate_files(settings)),
+        )
+        self._ports = ports
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.spool.start()
+        self.directory.start()
+        await self.smtp.start(*self._ports)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting; let transactions in progress end (for `grace` seconds, by default
+        `SHUTDOWN_TIMEOUT`), commit what they got."""
+        await self.smtp.stop(self.settings.shutdown_timeout if grace is None else grace)
+        await self.spool.stop()
+        await self.directory.stop()
+
+
+class WorkerRole:
+    """Delivery, the webhook dispatcher and the periodic tasks, over one SES client."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        provider: SesClientProvider,
+        domains: Domains,
+        secret_key: bytes,
+        owner: str,
+        on_sent: Sent | None = None,
+    ) -> None:
+        self.provider = provider
+        # Paces every send of this process under the SES account's quota.
+        self.governor = Governor(SesAccount(provider), settings, near_limit=NearLimit(db))
+        stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
+        send = SesSender(provider, settings, stored.configuration_set).send
+        self.delivery = DeliveryWorker(db, send, settings, owner, self.governor, on_sent)
+        self.dispatcher = webhooks.Dispatcher(db, settings, secret_key, owner)
+        self.schedule = Schedule(worker_tasks(db, settings, self.governor, domains), db, owner)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        if not await self.provider.has_credentials():
+            log_event(
+                log, "ses-credentials", level=logging.ERROR, problem="no AWS credentials found"
+            )
+        self.schedule.start()
+        self.tasks = [
+            asyncio.create_task(self.delivery.run(), name="delivery"),
+            asyncio.create_task(self.dispatcher.run(), name="webhooks"),
+        ]
+
+    async def stop(self) -> None:
+        """Let sends and POSTs in flight end (bounded), record them, give back the leases."""
+        await self.delivery.stop()
+        await self.dispatcher.stop()
+        await self.schedule.stop()
+        await asyncio.gather(*self.tasks, return_exceptions=True)

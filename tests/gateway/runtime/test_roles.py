@@ -1,0 +1,36 @@
+"""The one list of a worker's periodic tasks: names, intervals and leases as documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.delivery.governor import Governor
+from gateway.domains.identities import SYNC_LEASE, Domains
+from gateway.runtime.roles import worker_tasks
+from gateway.storage.database import Database
+from tests.conftest import make_settings
+
+
+async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -> None:
+    for retention, body_purge in ((0, []), (7, ["body-purge"])):
+        settings = make_settings(
+            tmp_path, db.url, body_retention_days=retention, identity_sync_interval=120
+        )
+        async with SesClientProvider(settings) as provider:
+            governor = Governor(SesAccount(provider), settings)
+            domains = Domains(db, SesIdentities(provider), b"k" * 32, settings)
+            tasks = worker_tasks(db, settings, governor, domains)
+        assert [t.name for t in tasks] == [
+            "ses-governor",
+            "identity-sync",
+            "housekeeping",
+            "webhook-purge",
+            *body_purge,
+        ]
+        leased = {t.name: (t.lease, t.lease_ttl) for t in tasks if t.lease}
+        assert leased == {"identity-sync": (SYNC_LEASE, 360)}
+        intervals = {t.name: t.interval for t in tasks}
+        assert intervals["ses-governor"] == settings.ses_quota_refresh
+        assert intervals["identity-sync"] == 120
+        assert intervals["housekeeping"] == 3600

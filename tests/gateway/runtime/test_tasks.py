@@ -1,0 +1,94 @@
+"""The registry of periodic tasks: rounds at their interval, a failed round logged and the next
+one on time, a leased task in one process at a time across a shared database."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+
+import pytest
+
+from gateway.runtime.tasks import Periodic, Schedule
+from gateway.storage.database import Database
+
+LOG = logging.getLogger("tests.tasks")
+
+
+async def test_a_task_runs_a_round_every_interval() -> None:
+    rounds: list[float] = []
+
+    async def tick() -> None:
+        rounds.append(asyncio.get_running_loop().time())
+
+    schedule = Schedule([Periodic("tick", tick, 0.05, LOG, "tick failed")])
+    schedule.start()
+    await asyncio.sleep(0.28)
+    await schedule.stop()
+    assert 4 <= len(rounds) <= 7
+    gaps = [b - a for a, b in itertools.pairwise(rounds)]
+    assert min(gaps) >= 0.04
+
+
+async def test_a_failed_round_is_logged_and_the_next_comes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = 0
+
+    async def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first round breaks")
+
+    schedule = Schedule([Periodic("flaky", flaky, 0.02, LOG, "flaky failed; again soon")])
+    with caplog.at_level(logging.ERROR, logger="tests.tasks"):
+        schedule.start()
+        await asyncio.sleep(0.1)
+        await schedule.stop()
+    assert calls >= 2
+    [failure] = [r for r in caplog.records if r.name == "tests.tasks"]
+    assert failure.getMessage() == "flaky failed; again soon"
+    assert failure.exc_info is not None
+
+
+async def test_stop_ends_every_task() -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    schedule = Schedule([Periodic("slow", slow, 1, LOG, "slow failed")])
+    schedule.start()
+    await started.wait()
+    await asyncio.wait_for(schedule.stop(), 1)
+
+
+async def test_a_leased_task_runs_in_one_process_at_a_time(db: Database) -> None:
+    """Two schedules (two processes) sharing the database: only the lease holder's rounds run,
+    and when it stops the other takes over once the lease runs out."""
+    ran: list[str] = []
+
+    def task(owner: str) -> Periodic:
+        async def note() -> None:
+            ran.append(owner)
+
+        return Periodic("sync", note, 0.02, LOG, "sync failed", lease="test-sync", lease_ttl=0.2)
+
+    first = Schedule([task("a")], db, "a")
+    first.start()
+    await asyncio.sleep(0.05)
+    other = Database(db.url)
+    second = Schedule([task("b")], other, "b")
+    second.start()
+    await asyncio.sleep(0.15)
+    assert set(ran) == {"a"}
+    await first.stop()
+    for _ in range(100):
+        if "b" in ran:
+            break
+        await asyncio.sleep(0.02)
+    await second.stop()
+    await other.close()
+    assert "b" in ran
