@@ -3,6 +3,11 @@
 The body is never parsed or re-encoded; only the header block is touched: a `Received:` field is
 prepended, `Message-ID:` and `Date:` are added when missing, and `Bcc:` is removed (the envelope
 alone says who receives the message).
+
+`split_header` is the one reader of header fields: the sender check, the stored subject and
+`message show` all see the fields it sees. It ends lines at LF only; a bare CR or LF would let
+the next hop split differently, so the SMTP handler refuses such messages (or, with
+`BARE_NEWLINE=normalize`, makes every line end in CRLF first: `normalize_newlines`).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
 _UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
 _FOLDING = re.compile(r"\r?\n(?=[ \t])")
 SUBJECT_LENGTH = 998
+SENDER_FIELDS = (b"from", b"sender", b"resent-from", b"resent-sender")
+"""The fields that name who sends (RFC 5322 3.6.2 and 3.6.6): all must be the account's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +121,39 @@ def _name(field: bytes) -> bytes:
     return match.group(1).lower()
 
 
+def has_bare_newline(data: bytes) -> bool:
+    """Whether `data` has a CR or an LF that is not part of a CRLF."""
+    crlf = data.count(b"\r\n")
+    return data.count(b"\r") != crlf or data.count(b"\n") != crlf
+
+
+def normalize_newlines(data: bytes) -> bytes:
+    """`data` with each bare CR and bare LF made a CRLF (a line end, as most readers take it)."""
+    if not has_bare_newline(data):
+        return data
+    # Once every CRLF is an LF, every CR left is bare: both become LF, then every LF a CRLF.
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+
+
 def header_senders(header: Header) -> list[str]:
-    """The addresses in the `From:` and `Sender:` fields, which must be the account's to use."""
+    """The addresses in the `SENDER_FIELDS`, which must be the account's to use."""
     values = [
         field.split(b":", 1)[1].decode("utf-8", "replace")
         for field, name in zip(header.fields, header.names, strict=True)
-        if name in (b"from", b"sender")
+        if name in SENDER_FIELDS
     ]
     return [address for _, address in getaddresses(values) if address]
+
+
+def header_fields(data: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields at the start of `data`: (name, value unfolded), as written."""
+    fields, _ = split_header(data)
+    named = []
+    for field in fields:
+        name, _, value = field.partition(b":")
+        text = _FOLDING.sub("", value.decode("utf-8", "replace")).strip()
+        named.append((name.decode("ascii").rstrip(" \t"), text))
+    return tuple(named)
 
 
 def header_subject(header: Header) -> str:

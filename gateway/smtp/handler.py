@@ -16,11 +16,19 @@ from config import Settings
 from gateway import metrics
 from gateway.dnscheck import DnsChecker
 from gateway.limits import ConnectionCounter, RateLimiter, effective
-from gateway.message import SessionFacts, header_senders, header_subject, prepare, read_header
+from gateway.message import (
+    SessionFacts,
+    header_senders,
+    header_subject,
+    normalize_newlines,
+    prepare,
+    read_header,
+)
 from gateway.policy import (
     Refusal,
     check_account,
     check_daily,
+    check_line_endings,
     check_rate,
     check_recipient_domain,
     check_recipient_suppressed,
@@ -254,6 +262,11 @@ class SubmissionHandler:
             received_at=now,
         )
         data = envelope.original_content or b""
+        if self._settings.bare_newline == "normalize":
+            data = normalize_newlines(data)
+        refusal = check_line_endings(data)
+        if refusal is not None:
+            return await self._refuse(session, refusal, sender=envelope.mail_from)
         account = await self._directory.account(principal)
         header = read_header(data)
         for address in header_senders(header):

@@ -9,15 +9,13 @@ A message's status (`MessageOutcome`) is the first of these that holds (docs/mes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
-from email.parser import HeaderParser
-from email.policy import compat32
 
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.message import header_fields
 from gateway.storage import events, queue, tracking
 from gateway.storage.database import Database
 from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
@@ -37,7 +35,6 @@ from gateway.types import (
 
 SUMMARY_RECIPIENTS = 3
 """Recipients named in a `MessageSummary` (all are counted)."""
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _recipient(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -238,12 +235,6 @@ async def message_detail(db: Database, queue_id: str, tenant_id: int | None) -> 
         strangers=reported.recipients[ours:],
         events=reported.events,
     )
-
-
-def header_fields(data: bytes) -> tuple[tuple[str, str], ...]:
-    """The header fields at the start of a message: (name, value unfolded), as written."""
-    parsed = HeaderParser(policy=compat32).parsestr(data.decode("utf-8", "replace"))
-    return tuple((name, _FOLDING.sub("", str(value)).strip()) for name, value in parsed.items())
 
 
 def timeline(
