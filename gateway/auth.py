@@ -43,13 +43,23 @@ class HashCache:
         self._executor = executor
         self._cache: dict[bytes, float] = {}
 
+    @staticmethod
+    def _key(stored: str, secret: str) -> bytes:
+        return hashlib.sha256(f"{stored}\0{secret}".encode()).digest()
+
+    def remembers(self, password_hash: str | None, secret: str) -> bool:
+        """Whether `secret` was found to match `password_hash` within the last `ttl` seconds."""
+        if password_hash is None:
+            return False
+        return self._cache.get(self._key(password_hash, secret), 0.0) > time.monotonic()
+
     async def verify(self, password_hash: str | None, secret: str) -> bool:
         """Whether `secret` matches; None (an unknown name) costs the same and is False."""
+        if self.remembers(password_hash, secret):
+            return True
         stored = password_hash or DUMMY_HASH
-        key = hashlib.sha256(f"{stored}\0{secret}".encode()).digest()
+        key = self._key(stored, secret)
         now = time.monotonic()
-        if self._cache.get(key, 0.0) > now:
-            return password_hash is not None
         loop = asyncio.get_running_loop()
         valid = await loop.run_in_executor(self._executor, verify_password, stored, secret)
         if not valid or password_hash is None:
@@ -91,26 +101,43 @@ class Throttle:
     async def failed(self, client: str, username: str) -> None:
         await logins.record_failure(self._db, client, username, datetime.now(UTC), self._service)
 
+    async def _wait(self, client: str, username: str, pending: int) -> float:
+        wait = await self.locked_out(client=client, pending=pending)
+        if self._per_account:
+            wait = max(wait, await self.locked_out(username=username, pending=pending))
+        return wait
+
     async def check(
-        self, client: str, username: str, verify: Callable[[], Awaitable[bool]]
+        self,
+        client: str,
+        username: str,
+        verify: Callable[[], Awaitable[bool]],
+        *,
+        known: bool = False,
     ) -> bool:
         """Run `verify` (a secret's check) as one attempt of `client` as `username`: counted
         before it runs, so that concurrent guesses cannot pass the limit; `LoginRefused` while
-        the address or the account is locked out."""
+        the address or the account is locked out. A secret `known` to be right (checked a
+        moment ago) is no guess: it is not counted, but it does not pass a lockout either."""
+        if known:
+            wait = await self._wait(client, username, pending=0)
+            if wait > 0:
+                raise _locked_out(wait)
+            return True
         attempt = await logins.start_attempt(
             self._db, client, username, datetime.now(UTC), self._service
         )
-        wait = await self.locked_out(client=client, pending=1)
-        if self._per_account:
-            wait = max(wait, await self.locked_out(username=username, pending=1))
+        wait = await self._wait(client, username, pending=1)
         if wait > 0:
             await logins.end_attempt(self._db, attempt, False, client, username, self._service)
-            raise LoginRefused(
-                f"too many failed attempts: try again in {int(wait) + 1} seconds", wait
-            )
+            raise _locked_out(wait)
         valid = await verify()
         await logins.end_attempt(self._db, attempt, not valid, client, username, self._service)
         return valid
+
+
+def _locked_out(wait: float) -> LoginRefused:
+    return LoginRefused(f"too many failed attempts: try again in {int(wait) + 1} seconds", wait)
 
 
 class Authenticator:
@@ -139,10 +166,13 @@ class Authenticator:
         try:
             login = await tenants.find_login(self._db, username)
 
-            async def verify() -> bool:
-                return await self._hashes.verify(login[1] if login else None, password)
+            stored = login[1] if login else None
 
-            if not await self._throttle.check(client, username, verify) or login is None:
+            async def verify() -> bool:
+                return await self._hashes.verify(stored, password)
+
+            known = self._hashes.remembers(stored, password)
+            if not await self._throttle.check(client, username, verify, known=known) or not login:
                 return None
         finally:
             self._running[client] -= 1

@@ -160,6 +160,18 @@ async def test_password_guessing_locks_the_address_out(start_gateway: Any) -> No
     assert all(password not in event.detail for event in activity)
 
 
+async def test_a_password_checked_right_before_does_not_pass_a_lockout(
+    start_gateway: Any,
+) -> None:
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, auth_max_failures=2, auth_cache_ttl=300
+    )
+    username, password = await gateway.credential()
+    assert await asyncio.to_thread(guess, gateway.port, username, [password]) == [(235, b"")]
+    replies = await asyncio.to_thread(guess, gateway.port, username, ["a", "b", password])
+    assert [code for code, _ in replies] == [535, 535, 454]
+
+
 async def test_unknown_users_count_as_failures_too(start_gateway: Any) -> None:
     gateway: Gateway = await start_gateway(None, deliver=False, auth_max_failures=2)
     replies = await asyncio.to_thread(guess, gateway.port, "nobody", ["x", "y", "z"])
