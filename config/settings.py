@@ -90,10 +90,14 @@ class Settings(BaseSettings):
     default_max_per_day: Annotated[int, Field(ge=1)] | None = None
     default_max_connections: Annotated[int, Field(ge=1)] | None = None
     suppression_mode: Literal["refuse", "drop"] = "refuse"
+    bare_newline: Literal["reject", "normalize"] = "reject"
     auth_cache_ttl: Annotated[float, Field(ge=0)] = 300
     auth_max_failures: Annotated[int, Field(ge=1)] = 5
     auth_failure_window: Seconds = 600
     auth_lockout: Seconds = 900
+    auth_max_concurrent: Annotated[int, Field(ge=1)] = 4
+    trusted_ipv4_min_prefix: Annotated[int, Field(ge=1, le=32)] = 16
+    trusted_ipv6_min_prefix: Annotated[int, Field(ge=1, le=128)] = 48
 
     ses_send_api: Literal["v2", "v1"] = "v2"
     configuration_set: str | None = None

@@ -84,7 +84,9 @@ async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> 
 
 
 async def cmd_network_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    network = await with_db(settings, lambda db: accounts.trust_network(db, args.tenant, args.cidr))
+    network = await with_db(
+        settings, lambda db: accounts.trust_network(db, args.tenant, args.cidr, settings)
+    )
     return plain(network), f"clients in {network.cidr} may send without AUTH as {network.tenant}"
 
 

@@ -138,7 +138,7 @@ async def add_network(ctx: Context, tenant: str | None, cidr: str) -> NetworkInf
     """Let clients in `cidr` send without AUTH as the tenant."""
     ctx.require_admin()
     owner = await _new_for(ctx, tenant)
-    added = await accounts.trust_network(ctx.db, owner.name, cidr)
+    added = await accounts.trust_network(ctx.db, owner.name, cidr, ctx.services.settings)
     await ctx.audit("network.added", added.cidr, "clients send without AUTH", tenant=owner.name)
     return added
 

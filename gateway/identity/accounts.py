@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from config import Settings
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.tenants import CredentialInfo, NetworkInfo, TenantInfo
 from gateway.domains.names import normalize_domain
@@ -97,22 +98,52 @@ async def pause_credential(db: Database, credential_id: int, reason: str | None)
     return await tenants.get_credential(db, credential_id)
 
 
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+"""IPv4-mapped IPv6 addresses: the gateway sees such clients as the IPv4 address they hold."""
+
+
 def check_network(cidr: str) -> str:
-    """A network in CIDR form, normalized (`10.1.2.0/24`); host bits set are refused."""
+    """A network in CIDR form, normalized (`10.1.2.0/24`); host bits set are refused. An
+    IPv4-mapped range (`::ffff:10.1.0.0/112`) is the IPv4 network it maps (`10.1.0.0/16`)."""
     try:
-        return str(ipaddress.ip_network(cidr.strip()))
+        network = ipaddress.ip_network(cidr.strip())
     except ValueError as exc:
         raise InvalidInputError(f"{cidr!r} is not a network: {exc}", "cidr") from exc
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        mapped = network.network_address.ipv4_mapped
+        assert mapped is not None
+        return str(ipaddress.IPv4Network((mapped, network.prefixlen - _MAPPED.prefixlen)))
+    return str(network)
 
 
-async def trust_network(db: Database, tenant_name: str, cidr: str) -> NetworkInfo:
-    """Clients in `cidr` may send without AUTH as the tenant (every other rule still applies)."""
+def check_trusted_network(cidr: str, settings: Settings) -> str:
+    """`check_network`, and no wider than `TRUSTED_IPV4_MIN_PREFIX` / `TRUSTED_IPV6_MIN_PREFIX`:
+    every client in a trusted network sends as the tenant without AUTH."""
     normalized = check_network(cidr)
     network = ipaddress.ip_network(normalized)
     if network.prefixlen == 0:
         raise InvalidInputError(
             f"{normalized} is every address: that would be an open relay", "cidr"
         )
+    widest, setting = (
+        (settings.trusted_ipv4_min_prefix, "TRUSTED_IPV4_MIN_PREFIX")
+        if network.version == 4
+        else (settings.trusted_ipv6_min_prefix, "TRUSTED_IPV6_MIN_PREFIX")
+    )
+    if network.prefixlen < widest:
+        raise InvalidInputError(
+            f"{cidr.strip()} is too wide to trust: every client in it could send without AUTH; "
+            f"trust at most a /{widest} (the setting {setting}), or several smaller networks",
+            "cidr",
+        )
+    return normalized
+
+
+async def trust_network(
+    db: Database, tenant_name: str, cidr: str, settings: Settings
+) -> NetworkInfo:
+    """Clients in `cidr` may send without AUTH as the tenant (every other rule still applies)."""
+    normalized = check_trusted_network(cidr, settings)
     tenant = await tenants.get_tenant(db, tenant_name)
     await networks.add_network(db, tenant.id, normalized, now())
     [added] = [n for n in await networks.list_networks(db, tenant.name) if n.cidr == normalized]

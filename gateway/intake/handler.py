@@ -14,23 +14,19 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
 from gateway.core import metrics
+from gateway.core.headers import normalize_newlines, read_header
 from gateway.core.types.messages import NewMessage, Principal
 from gateway.core.types.tenants import Limits
 from gateway.domains.dnscheck import DnsChecker
 from gateway.intake import replies
-from gateway.intake.message import (
-    SessionFacts,
-    header_senders,
-    header_subject,
-    prepare,
-    read_header,
-)
+from gateway.intake.message import SessionFacts, header_senders, header_subject, prepare
 from gateway.intake.spool import Spool, new_queue_id
 from gateway.policy.limits import ConnectionCounter, RateLimiter, effective
 from gateway.policy.rules import (
     Refusal,
     check_account,
     check_daily,
+    check_line_endings,
     check_rate,
     check_recipient_domain,
     check_recipient_suppressed,
@@ -261,6 +257,11 @@ class SubmissionHandler:
             received_at=now,
         )
         data = envelope.original_content or b""
+        if self._settings.bare_newline == "normalize":
+            data = normalize_newlines(data)
+        refusal = check_line_endings(data)
+        if refusal is not None:
+            return await self._refuse(session, refusal, sender=envelope.mail_from)
         account = await self._directory.account(principal)
         header = read_header(data)
         for address in header_senders(header):

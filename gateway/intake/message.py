@@ -3,6 +3,11 @@
 The body is never parsed or re-encoded; only the header block is touched: a `Received:` field is
 prepended, `Message-ID:` and `Date:` are added when missing, and `Bcc:` is removed (the envelope
 alone says who receives the message).
+
+`split_header` is the one reader of header fields: the sender check, the stored subject and
+`message show` all see the fields it sees. It ends lines at LF only; a bare CR or LF would let
+the next hop split differently, so the SMTP handler refuses such messages (or, with
+`BARE_NEWLINE=normalize`, makes every line end in CRLF first: `normalize_newlines`).
 """
 
 from __future__ import annotations
@@ -16,10 +21,12 @@ from email.header import decode_header, make_header
 from email.utils import format_datetime, getaddresses, make_msgid
 from functools import lru_cache
 
-_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:")
+from gateway.core.headers import Header, unfold
+
 _UNSAFE = re.compile(r"[^!-~ ]|[()\\]")
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 SUBJECT_LENGTH = 998
+SENDER_FIELDS = (b"from", b"sender", b"resent-from", b"resent-sender")
+"""The fields that name who sends (RFC 5322 3.6.2 and 3.6.6): all must be the account's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +41,6 @@ class SessionFacts:
     authenticated: bool
     esmtp: bool
     received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    """A message read once: its header fields (with their folded lines), their lower-case
-    names, and the rest (the blank line and the body), untouched."""
-
-    fields: list[bytes]
-    names: list[bytes]
-    rest: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,41 +82,12 @@ def received_field(facts: SessionFacts) -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
-def split_header(data: bytes) -> tuple[list[bytes], bytes]:
-    """The header fields (each with its folded continuation lines) and the rest of the message."""
-    fields: list[bytes] = []
-    position = 0
-    while position < len(data):
-        end = data.find(b"\n", position)
-        end = len(data) if end < 0 else end + 1
-        line = data[position:end]
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
-        elif _FIELD_NAME.match(line):
-            fields.append(line)
-        else:
-            break
-        position = end
-    return fields, data[position:]
-
-
-def read_header(data: bytes) -> Header:
-    fields, rest = split_header(data)
-    return Header(fields, [_name(field) for field in fields], rest)
-
-
-def _name(field: bytes) -> bytes:
-    match = _FIELD_NAME.match(field)
-    assert match is not None
-    return match.group(1).lower()
-
-
 def header_senders(header: Header) -> list[str]:
-    """The addresses in the `From:` and `Sender:` fields, which must be the account's to use."""
+    """The addresses in the `SENDER_FIELDS`, which must be the account's to use."""
     values = [
         field.split(b":", 1)[1].decode("utf-8", "replace")
         for field, name in zip(header.fields, header.names, strict=True)
-        if name in (b"from", b"sender")
+        if name in SENDER_FIELDS
     ]
     return [address for _, address in getaddresses(values) if address]
 
@@ -135,7 +103,7 @@ def header_subject(header: Header) -> str:
         ),
         b"",
     )
-    text = _FOLDING.sub("", raw.decode("utf-8", "replace")).strip()
+    text = unfold(raw.decode("utf-8", "replace"))
     if "=?" in text:
         with suppress(HeaderParseError, LookupError, UnicodeError):
             text = str(make_header(decode_header(text)))

@@ -67,6 +67,15 @@ LINE_TOO_LONG = Reply(
 NON_ASCII_ADDRESS = Reply(
     553, "5.6.7", "Non-ASCII local part in {address}: SES cannot deliver it (no SMTPUTF8)"
 )
+NOT_UTF8_ADDRESS = Reply(
+    553, "5.6.7", "The address is not valid UTF-8: SES accepts ASCII addresses only"
+)
+NOT_UTF8 = Reply(501, "5.5.2", "Syntax error: the command has bytes that are not UTF-8")
+BARE_NEWLINE = Reply(
+    550,
+    "5.5.2",
+    "Message refused: it has a bare CR or LF (a line not ended by CRLF); end every line with CRLF",
+)
 SMTPUTF8_UNSUPPORTED = Reply(555, "5.6.7", "SMTPUTF8 is not supported: SES cannot deliver it")
 NULL_MX = Reply(556, "5.1.10", "Recipient domain {domain} accepts no mail (null MX, RFC 7505)")
 NO_MAIL_DOMAIN = Reply(
@@ -84,6 +93,9 @@ TOO_MANY_CONNECTIONS = Reply(
 LOCKED_OUT = Reply(
     454, "4.7.0", "Too many failed logins from your address: try again in {minutes} minutes"
 )
+AUTH_BUSY = Reply(
+    454, "4.7.0", "Too many logins at once from your address: try again in a few seconds"
+)
 LOCKED_OUT_CLOSING = Reply(
     421,
     "4.7.0",
@@ -92,6 +104,9 @@ LOCKED_OUT_CLOSING = Reply(
 STARTTLS_FIRST = Reply(530, "5.7.0", "Must issue a STARTTLS command first")
 
 _ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
+_UNPRINTABLE = re.compile(r"[^ -~]")
+"""What aiosmtpd may echo of a command (`command "X" not recognized`, `Could not VRFY X`) that
+a reply must not carry: control characters, non-ASCII."""
 _SUCCESS = {
     "250 OK": "250 2.0.0 Ok",
     "221 Bye": "221 2.0.0 Bye",
@@ -126,4 +141,4 @@ def complete(status: str, size_limit: int) -> str:
     if text.startswith("Must issue a STARTTLS"):
         return str(STARTTLS_FIRST)
     enhanced = _DEFAULT_ENHANCED.get(code, f"{str(code)[0]}.0.0")
-    return f"{code} {enhanced} {text.removeprefix('Error: ')}"
+    return f"{code} {enhanced} {_UNPRINTABLE.sub('?', text.removeprefix('Error: '))}"

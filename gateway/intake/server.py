@@ -9,11 +9,13 @@ Listeners run on the application's event loop (never aiosmtpd's threaded Control
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
@@ -21,6 +23,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from config import Settings
 from gateway.core import metrics
+from gateway.core.exceptions import LoginRefused, TooManyLogins
 from gateway.core.logs import log_event
 from gateway.intake import replies
 from gateway.intake.auth import Authenticator
@@ -47,6 +50,15 @@ def plain_path(arg: str) -> tuple[str, str] | None:
     if parameters.startswith("(") or (rest and not parameters):
         return None  # a comment or trailing blanks: aiosmtpd's parser knows what to drop
     return match.group(1), parameters
+
+
+def is_utf8(text: str) -> bool:
+    """Whether `text` came from valid UTF-8 (no surrogate stands for an undecodable byte)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 MESSAGES_PER_CONNECTION = 10_000
@@ -85,6 +97,25 @@ class SubmissionSMTP(SMTP):
         )
         self._credentials = authenticator
         self._listener = listener
+        self._smtp_methods = {
+            name: self._utf8_only(name, method) for name, method in self._smtp_methods.items()
+        }
+
+    def _utf8_only(
+        self, command: str, method: Callable[[str | None], Awaitable[None]]
+    ) -> Callable[[str | None], Awaitable[None]]:
+        """`method`, run only when its argument is UTF-8. aiosmtpd hands other bytes over as
+        surrogates, which no reply, log line or database can hold: refused here, not echoed."""
+        refusal = replies.NOT_UTF8_ADDRESS if command in ("MAIL", "RCPT") else replies.NOT_UTF8
+
+        @functools.wraps(method)
+        async def checked(arg: str | None) -> None:
+            if arg is not None and not arg.isascii() and not is_utf8(arg):
+                await self.push(str(refusal))
+                return
+            await method(arg)
+
+        return checked
 
     # -- session bookkeeping -------------------------------------------------------------
 
@@ -248,14 +279,17 @@ class SubmissionSMTP(SMTP):
             return parsed
         assert isinstance(parsed.auth_data, LoginPassword)
         login, password = parsed.auth_data
-        client = peer_address(self.facts())
-        wait = await self._credentials.locked_out(client)
-        if wait:
-            reply = replies.LOCKED_OUT.format(minutes=math.ceil(wait / 60))
+        try:
+            principal = await self._credentials.authenticate(
+                login.decode("utf-8", "replace"),
+                password.decode("utf-8", "replace"),
+                peer_address(self.facts()),
+            )
+        except TooManyLogins:
+            return AuthResult(success=False, handled=False, message=str(replies.AUTH_BUSY))
+        except LoginRefused as refused:
+            reply = replies.LOCKED_OUT.format(minutes=math.ceil(refused.retry_after / 60))
             return AuthResult(success=False, handled=False, message=reply)
-        principal = await self._credentials.authenticate(
-            login.decode("utf-8", "replace"), password.decode("utf-8", "replace"), client
-        )
         if principal is None:
             self.facts().auth_failures += 1
             metrics.smtp_auth_failures.inc()

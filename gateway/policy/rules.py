@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.core.headers import has_bare_newline
 from gateway.core.types.events import SuppressionInfo
 from gateway.core.types.tenants import Account, SenderFacts
 from gateway.intake import replies
@@ -112,6 +113,15 @@ def check_daily(used: int, cap: int | None) -> Refusal | None:
     if cap is None or used < cap:
         return None
     return Refusal("daily-cap", replies.DAILY_CAP.format(cap=cap))
+
+
+def check_line_endings(data: bytes) -> Refusal | None:
+    """A message with a bare CR or LF (RFC 5321 2.3.8: lines end in CRLF). Readers disagree on
+    where such a line ends, so a field the sender check did not see (`Subject: a<CR>From: ...`)
+    could be one for the next hop; the SMTP smuggling attacks of 2023 rely on the same."""
+    if has_bare_newline(data):
+        return Refusal("bare-newline", str(replies.BARE_NEWLINE))
+    return None
 
 
 def check_size(size: int | None, limit: int) -> Refusal | None:

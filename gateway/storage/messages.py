@@ -9,15 +9,13 @@ A message's status (`MessageOutcome`) is the first of these that holds (docs/mes
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import datetime
-from email.parser import HeaderParser
-from email.policy import compat32
 
 from sqlalchemy import ColumnElement, LargeBinary, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.headers import header_fields
 from gateway.core.types.events import EventKind, RecipientEventInfo
 from gateway.core.types.history import (
     MessageDetail,
@@ -34,7 +32,6 @@ from gateway.storage.pages import newest_first, page
 
 SUMMARY_RECIPIENTS = 3
 """Recipients named in a `MessageSummary` (all are counted)."""
-_FOLDING = re.compile(r"\r?\n(?=[ \t])")
 
 
 def _recipient(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -235,12 +232,6 @@ async def message_detail(db: Database, queue_id: str, tenant_id: int | None) -> 
         strangers=reported.recipients[ours:],
         events=reported.events,
     )
-
-
-def header_fields(data: bytes) -> tuple[tuple[str, str], ...]:
-    """The header fields at the start of a message: (name, value unfolded), as written."""
-    parsed = HeaderParser(policy=compat32).parsestr(data.decode("utf-8", "replace"))
-    return tuple((name, _FOLDING.sub("", str(value)).strip()) for name, value in parsed.items())
 
 
 def timeline(

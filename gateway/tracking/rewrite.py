@@ -33,7 +33,7 @@ from email.policy import compat32
 from html.entities import html5
 from typing import AnyStr
 
-from gateway.intake.message import split_header
+from gateway.core.headers import split_header
 
 SKIP_ATTRIBUTE = "data-ses-gateway-notrack"
 

@@ -128,3 +128,16 @@ def test_a_tenant_filter_must_name_a_tenant(cli: Any, command: tuple[str, str]) 
         1,
         "ses-gateway: no tenant named 'nobody'",
     )
+
+
+def test_network_add_refuses_a_network_wider_than_the_setting_allows(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli("tenant", "create", "acme")
+    status, _, err = cli("network", "add", "10.0.0.0/8", "--tenant", "acme")
+    assert status == 1
+    assert "10.0.0.0/8 is too wide to trust" in err
+    assert "TRUSTED_IPV4_MIN_PREFIX" in err
+    monkeypatch.setenv("SES_GATEWAY_TRUSTED_IPV4_MIN_PREFIX", "8")
+    status, out, _ = cli("network", "add", "10.0.0.0/8", "--tenant", "acme", "--json")
+    assert (status, json.loads(out)["cidr"]) == (0, "10.0.0.0/8")

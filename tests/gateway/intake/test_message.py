@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.intake.message import SessionFacts, prepare, read_header, received_field, split_header
+from gateway.core.headers import header_fields, normalize_newlines, read_header, split_header
+from gateway.intake.message import SessionFacts, header_senders, prepare, received_field
 
 WHEN = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)
 
@@ -106,3 +107,27 @@ def test_header_only_message_gets_an_empty_body() -> None:
     prepared = prepare(read_header(b"Subject: s\r\n"), facts())
     added = f"Message-ID: {prepared.message_id}\r\nDate: Sun, 22 Nov 2026 17:30:00 +0000\r\n"
     assert prepared.data.endswith(b"Subject: s\r\n" + added.encode() + b"\r\n")
+
+
+def test_header_fields_are_split_as_the_sender_check_splits_them() -> None:
+    """One parser for the sender check and for `message show`: a bare CR (refused at DATA) does
+    not start a field for either."""
+    data = b"Subject: a\rFrom: x@evil.example\r\nX-Folded: one\r\n two\r\n\r\nFrom: body\r\n"
+    assert header_fields(data) == (("Subject", "a\rFrom: x@evil.example"), ("X-Folded", "one two"))
+    assert header_senders(read_header(data)) == []
+    resent = read_header(b"Resent-From: a@one.example\r\nResent-Sender: b@two.example\r\n\r\n")
+    assert header_senders(resent) == ["a@one.example", "b@two.example"]
+
+
+@pytest.mark.parametrize(
+    ("data", "normalized"),
+    [
+        (b"a\r\nb\r\n", b"a\r\nb\r\n"),
+        (b"a\rb\nc\r\n", b"a\r\nb\r\nc\r\n"),
+        (b"a\r\r\nb", b"a\r\n\r\nb"),
+        (b"a\n\rb", b"a\r\n\r\nb"),
+        (b"\n\r", b"\r\n\r\n"),
+    ],
+)
+def test_bare_cr_and_lf_are_normalized_to_crlf(data: bytes, normalized: bytes) -> None:
+    assert normalize_newlines(data) == normalized

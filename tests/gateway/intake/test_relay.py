@@ -4,17 +4,22 @@ And password guessers are locked out."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import smtplib
 import socket
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
-from gateway.identity import accounts
+from gateway.identity import accounts, passwords
 from gateway.storage import domains as domain_store
-from tests.conftest import Gateway, client_tls
+from tests.conftest import Gateway, client_tls, make_settings
 from tests.support.fakeses import FakeSes
-from tests.support.smtp import protocol_only
+from tests.support.smtp import protocol_only, ready
 
 pytestmark = protocol_only
 
@@ -48,13 +53,13 @@ async def test_unauthenticated_clients_cannot_relay(start_gateway: Any, host: st
     assert caught.value.smtp_error.startswith(b"5.7.0 Authentication required")
 
 
-@pytest.mark.parametrize(("host", "network"), [("127.0.0.1", "127.0.0.0/8"), ("::1", "::1/128")])
+@pytest.mark.parametrize(("host", "network"), [("127.0.0.1", "127.0.0.0/16"), ("::1", "::1/128")])
 async def test_trusted_network_sends_without_auth_as_its_tenant(
     start_gateway: Any, fake_ses: FakeSes, host: str, network: str
 ) -> None:
     gateway: Gateway = await start_gateway(fake_ses.url, smtp_host=host)
     await gateway.credential()
-    await accounts.trust_network(gateway.db, "acme", network)
+    await accounts.trust_network(gateway.db, "acme", network, gateway.settings)
     await asyncio.to_thread(send_without_auth, host, gateway.port)
     [sent] = await asyncio.to_thread(fake_ses.wait_for, 1)
     assert sent.tags["tenant"] == "acme"
@@ -64,7 +69,7 @@ async def test_trusted_network_sends_without_auth_as_its_tenant(
 async def test_trusted_network_still_obeys_the_sender_rules(start_gateway: Any) -> None:
     gateway: Gateway = await start_gateway(None, deliver=False)
     await gateway.credential()
-    await accounts.trust_network(gateway.db, "acme", "127.0.0.1/32")
+    await accounts.trust_network(gateway.db, "acme", "127.0.0.1/32", gateway.settings)
     domain = await domain_store.get_domain(gateway.db, "example.com")
     await domain_store.update_domain(gateway.db, domain.id, verified_for_sending=False)
     with pytest.raises(smtplib.SMTPSenderRefused) as caught:
@@ -72,11 +77,53 @@ async def test_trusted_network_still_obeys_the_sender_rules(start_gateway: Any) 
     assert caught.value.smtp_code == 553
 
 
-@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "10.0.0.1/8", "nonsense"])
-async def test_bad_or_open_networks_are_refused(db: Any, cidr: str) -> None:
+@pytest.mark.parametrize(
+    ("cidr", "why"),
+    [
+        ("0.0.0.0/0", "is every address"),
+        ("::/0", "is every address"),
+        ("0.0.0.0/1", "too wide"),
+        ("::/1", "too wide"),
+        ("::ffff:0:0/96", "is every address"),
+        ("::ffff:10.0.0.0/104", "too wide"),
+        ("10.0.0.0/15", "too wide"),
+        ("2001:db8::/47", "too wide"),
+        ("10.0.0.1/8", "host bits set"),
+        ("nonsense", "not a network"),
+    ],
+)
+async def test_bad_or_too_wide_networks_are_refused(
+    db: Any, tmp_path: Path, database_url: str, cidr: str, why: str
+) -> None:
     await accounts.create_tenant(db, "acme")
-    with pytest.raises(accounts.InvalidInputError):
-        await accounts.trust_network(db, "acme", cidr)
+    settings = make_settings(tmp_path, database_url)
+    with pytest.raises(accounts.InvalidInputError, match=why):
+        await accounts.trust_network(db, "acme", cidr, settings)
+
+
+@pytest.mark.parametrize(
+    ("cidr", "stored"),
+    [
+        ("10.1.0.0/16", "10.1.0.0/16"),
+        ("192.0.2.7", "192.0.2.7/32"),
+        ("2001:db8:1::/48", "2001:db8:1::/48"),
+        ("::ffff:10.1.0.0/112", "10.1.0.0/16"),  # judged, and stored, as the IPv4 network it is
+    ],
+)
+def test_networks_up_to_the_widest_allowed_are_accepted(
+    tmp_path: Path, database_url: str, cidr: str, stored: str
+) -> None:
+    settings = make_settings(tmp_path, database_url)
+    assert accounts.check_trusted_network(cidr, settings) == stored
+
+
+def test_the_widest_trusted_networks_are_settings(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(
+        tmp_path, database_url, trusted_ipv4_min_prefix=8, trusted_ipv6_min_prefix=32
+    )
+    assert accounts.check_trusted_network("10.0.0.0/8", settings) == "10.0.0.0/8"
+    with pytest.raises(accounts.InvalidInputError, match="at most a /32"):
+        accounts.check_trusted_network("2001:db8::/31", settings)
 
 
 def guess(port: int, username: str, passwords: list[str]) -> list[tuple[int, bytes]]:
@@ -113,7 +160,81 @@ async def test_password_guessing_locks_the_address_out(start_gateway: Any) -> No
     assert all(password not in event.detail for event in activity)
 
 
+async def test_a_password_checked_right_before_does_not_pass_a_lockout(
+    start_gateway: Any,
+) -> None:
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, auth_max_failures=2, auth_cache_ttl=300
+    )
+    username, password = await gateway.credential()
+    assert await asyncio.to_thread(guess, gateway.port, username, [password]) == [(235, b"")]
+    replies = await asyncio.to_thread(guess, gateway.port, username, ["a", "b", password])
+    assert [code for code, _ in replies] == [535, 535, 454]
+
+
 async def test_unknown_users_count_as_failures_too(start_gateway: Any) -> None:
     gateway: Gateway = await start_gateway(None, deliver=False, auth_max_failures=2)
     replies = await asyncio.to_thread(guess, gateway.port, "nobody", ["x", "y", "z"])
     assert [code for code, _ in replies] == [535, 535, 454]
+
+
+class CountingHasher(PasswordHasher):
+    """argon2id at its lowest cost that counts its checks, each made slow enough (`delay`) that
+    concurrent logins overlap."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.delay = delay
+        self.checks = 0
+        self._lock = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        with self._lock:
+            self.checks += 1
+        time.sleep(self.delay)
+        return super().verify(hash, password)
+
+
+async def concurrent_logins(gateway: Gateway, username: str, count: int) -> list[str]:
+    """`count` connections from one address send AUTH (a wrong password) at the same moment."""
+    token = base64.b64encode(f"\0{username}\0wrong".encode())
+    clients = [await ready(gateway) for _ in range(count)]
+    try:
+        for client in clients:
+            client.write(b"AUTH PLAIN " + token + b"\r\n")
+        return list(await asyncio.gather(*(client.reply() for client in clients)))
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def test_concurrent_guesses_are_counted_before_they_are_checked(
+    start_gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = CountingHasher(delay=0.1)
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, auth_max_failures=5, auth_max_concurrent=100
+    )
+    username, _ = await gateway.credential()
+    answers = await concurrent_logins(gateway, username, 30)
+    assert hasher.checks <= 5
+    assert {answer[:9] for answer in answers} <= {"535 5.7.8", "454 4.7.0"}
+    locked = [a for a in answers if a.startswith("454 4.7.0 Too many failed logins")]
+    assert len(locked) >= 25
+
+
+async def test_concurrent_logins_from_one_address_are_capped(
+    start_gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hasher = CountingHasher(delay=0.5)
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, auth_max_failures=50, auth_max_concurrent=2
+    )
+    username, _ = await gateway.credential()
+    answers = await concurrent_logins(gateway, username, 10)
+    busy = [a for a in answers if a.startswith("454 4.7.0 Too many logins at once")]
+    assert len(busy) >= 8
+    assert hasher.checks == len(answers) - len(busy) <= 2
+    assert all(a.startswith("535 5.7.8") for a in answers if a not in busy)

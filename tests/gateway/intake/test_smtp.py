@@ -19,8 +19,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 
+from gateway.core.headers import split_header
 from gateway.core.types.messages import RecipientState
-from gateway.intake.message import split_header
 from gateway.storage import tenants
 from tests.conftest import Gateway, client_tls, settled
 from tests.support.fakeses import FakeSes, SentMessage

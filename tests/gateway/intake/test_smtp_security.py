@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from gateway.intake.message import split_header
+from gateway.core.headers import split_header
 from tests.conftest import Gateway, client_tls
 from tests.support.fakeses import FakeSes, SentMessage
 from tests.support.smtp import (
@@ -43,10 +43,11 @@ async def only_message(fake_ses: FakeSes) -> SentMessage:
     [b"\n.\n", b"\r.\r", b"\n.\r\n", b"\r\n.\n"],
     ids=["LF.LF", "CR.CR", "LF.CRLF", "CRLF.LF"],
 )
+@pytest.mark.parametrize("mode", ["reject", "normalize"])
 async def test_smuggled_end_of_data_does_not_end_the_message(
-    start_gateway: Any, fake_ses: FakeSes, fake_end: bytes
+    start_gateway: Any, fake_ses: FakeSes, fake_end: bytes, mode: str
 ) -> None:
-    gateway: Gateway = await start_gateway(fake_ses.url)
+    gateway: Gateway = await start_gateway(fake_ses.url, bare_newline=mode)
     async with await ready(gateway, await gateway.credential()) as client:
         expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
         expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
@@ -59,15 +60,22 @@ async def test_smuggled_end_of_data_does_not_end_the_message(
             + fake_end
             + b"\r\n.\r\n"
         )
-        queue_id(await client.reply())
         # Had the fake end of data counted, the smuggled commands' replies would come first.
+        if mode == "reject":
+            expect(await client.reply(), "550 5.5.2 Message refused: it has a bare CR or LF")
+        else:
+            queue_id(await client.reply())
         expect(await client.command("NOOP"), "250 2.0.0")
+    if mode == "reject":
+        assert await stored_messages(gateway) == 0
+        return
     assert await stored_messages(gateway) == 1
     sent = await only_message(fake_ses)
     assert sent.source == "demo@example.com"
     assert sent.destinations == ["a@example.org"]
     assert b"RCPT TO:<victim@example.net>\r\nDATA\r\n" in sent.raw
     assert b"Smuggled." in sent.raw
+    assert sent.raw.count(b"\r") == sent.raw.count(b"\n") == sent.raw.count(b"\r\n")
 
 
 async def test_commands_pipelined_after_the_end_of_data_start_the_next_transaction(
@@ -208,3 +216,90 @@ async def test_helo_with_parentheses_or_semicolon_cannot_spoof_the_received_fiel
     assert received.count(b";") == 1  # the one before the date
     assert len(re.findall(rb"\sby\s", received)) == 1
     assert b"(Postfix)" not in received
+
+
+# -- bare CR or LF in the message: refused, or normalized before the header is read --------------
+
+HEAD = b"From: demo@example.com\r\nSubject: a"
+BARE = {
+    "CR in the header": HEAD + b"\rFrom: ceo@other.example\r\n\r\nHi.\r\n",
+    "LF in the header": HEAD + b"\nFrom: ceo@other.example\r\n\r\nHi.\r\n",
+    "CR in the body": HEAD + b"\r\n\r\nHi.\rThere.\r\n",
+    "LF in the body": HEAD + b"\r\n\r\nHi.\nThere.\r\n",
+}
+
+
+@pytest.mark.parametrize("data", BARE.values(), ids=BARE.keys())
+async def test_bare_cr_or_lf_is_refused(start_gateway: Any, data: bytes) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    await gateway.credential("other", domain="other.example")
+    async with await ready(gateway, await gateway.credential()) as client:
+        expect(
+            await client.send(data),
+            "550 5.5.2 Message refused: it has a bare CR or LF (a line not ended by CRLF)",
+        )
+        queue_id(await client.send(MESSAGE))  # the session goes on
+    assert await stored_messages(gateway) == 1
+
+
+async def test_normalized_bare_newlines_end_header_fields_for_the_sender_check(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url, bare_newline="normalize")
+    await gateway.credential("other", domain="other.example")
+    async with await ready(gateway, await gateway.credential()) as client:
+        for data in (BARE["CR in the header"], BARE["LF in the header"]):
+            expect(
+                await client.send(data),
+                "550 5.7.1 Sender domain other.example belongs to another account",
+            )
+        queue_id(await client.send(b"From: demo@example.com\rSubject: a\n\nHi.\rThere.\r\n"))
+    sent = await only_message(fake_ses)
+    assert b"\r\nFrom: demo@example.com\r\nSubject: a\r\n" in sent.raw
+    assert sent.raw.endswith(b"\r\n\r\nHi.\r\nThere.\r\n")
+    assert sent.raw.count(b"\r") == sent.raw.count(b"\n") == sent.raw.count(b"\r\n")
+
+
+# -- client bytes in commands: not UTF-8 is refused; nothing is echoed raw; never a traceback ----
+
+
+@pytest.mark.parametrize(
+    ("login", "before", "command", "reply"),
+    [
+        (True, None, b"MAIL FROM:<d\xffmo@example.com>", "553 5.6.7"),
+        (True, None, b"MAIL FROM:<demo@ex\xe9mple.com>", "553 5.6.7"),
+        (False, None, b"MAIL FROM:<d\xffmo@example.com>", "553 5.6.7"),
+        (True, "MAIL FROM:<demo@example.com>", b"RCPT TO:<\xc3(@example.org>", "553 5.6.7"),
+        (True, "MAIL FROM:<demo@example.com>", b"RCPT TO:<a@ex\xffample.org>", "553 5.6.7"),
+        (True, None, b"VRFY <\xff@example.org>", "501 5.5.2"),
+        (True, None, b"EHLO \xff.example", "501 5.5.2"),
+        (True, None, b"HELO \xff.example", "501 5.5.2"),
+        (True, None, b"HELP \xff", "501 5.5.2"),
+        (False, None, b"AUTH PLAIN \xff", "501 5.5.2"),
+        (False, None, b"AUTH \xff", "501 5.5.2"),
+        (True, None, "VRFY @jörg".encode(), "502 5.5.1 Could not VRFY @j?rg"),
+        (True, None, b"XF\x01OO", '500 5.5.2 command "XF?OO" not recognized'),
+    ],
+)
+async def test_command_bytes_are_refused_or_replaced_never_echoed_raw(
+    start_gateway: Any,
+    caplog: pytest.LogCaptureFixture,
+    login: bool,
+    before: str | None,
+    command: bytes,
+    reply: str,
+) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    credential = await gateway.credential()
+    async with await ready(gateway, credential if login else None) as client:
+        if before is not None:
+            expect(await client.command(before), "250 ")
+        answer = await client.command(command)  # read as ASCII: echoed raw bytes would not decode
+        expect(answer, reply)
+        assert all(" " <= c <= "~" for c in answer), answer
+        expect(await client.command("RSET"), "250 2.0.0")
+        if not login:
+            await client.login(*credential)
+        queue_id(await client.send(MESSAGE))  # nothing of the refused command was kept
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "Traceback" not in caplog.text

@@ -13,6 +13,7 @@ from gateway.policy.rules import (
     Refusal,
     allowed_by_scope,
     check_account,
+    check_line_endings,
     check_recipient_suppressed,
     check_sender,
 )
@@ -153,3 +154,25 @@ def test_suppressed_recipients(
     entry: SuppressionInfo | None, mode: str, verdict: Refusal | Drop | None
 ) -> None:
     assert check_recipient_suppressed(entry, mode) == verdict
+
+
+@pytest.mark.parametrize(
+    ("data", "rule"),
+    [
+        (b"Subject: a\r\n\r\nHello.\r\n", None),
+        (b"", None),
+        (b"Subject: a\rFrom: x@evil.example\r\n\r\nHello.\r\n", "bare-newline"),
+        (b"Subject: a\nFrom: x@evil.example\r\n\r\nHello.\r\n", "bare-newline"),
+        (b"Subject: a\r\n\r\nHello.\rthere\r\n", "bare-newline"),
+        (b"Subject: a\r\n\r\nHello.\nthere\r\n", "bare-newline"),
+        (b"Subject: a\r\n\r\nHello.\n\r\n", "bare-newline"),
+        (b"Subject: a\r\r\n\r\nHello.\r\n", "bare-newline"),
+        (b"Subject: a\r\n\r\nHello.\r", "bare-newline"),
+        (b"\nSubject: a\r\n", "bare-newline"),
+    ],
+)
+def test_bare_cr_or_lf_is_refused(data: bytes, rule: str | None) -> None:
+    refusal = check_line_endings(data)
+    assert (refusal.rule if refusal else None) == rule
+    if refusal is not None:
+        assert refusal.reply.startswith("550 5.5.2 Message refused: it has a bare CR or LF")

@@ -91,6 +91,29 @@ async def test_foreign_from_header_is_refused_at_end_of_data(start_gateway: Any)
     assert await refusals.count_refusals(gateway.db, "acme") == {"sender-unknown": 1}
 
 
+@pytest.mark.parametrize("field", ["From", "Sender", "Resent-From", "Resent-Sender"])
+async def test_another_tenants_domain_in_any_sender_field_is_refused(
+    start_gateway: Any, field: str
+) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    login = await gateway.credential()
+    await gateway.credential("other", domain="other.example")
+    data = f"From: news@example.com\r\n{field}: CEO <ceo@other.example>\r\n\r\nhello\r\n"
+
+    def send_data() -> Any:
+        with smtplib.SMTP("127.0.0.1", gateway.port, timeout=10) as client:
+            client.starttls(context=client_tls())
+            client.login(*login)
+            return client.sendmail("news@example.com", ["a@example.org"], data.encode())
+
+    with pytest.raises(smtplib.SMTPDataError) as caught:
+        await asyncio.to_thread(send_data)
+    assert (caught.value.smtp_code, caught.value.smtp_error) == (
+        550,
+        b"5.7.1 Sender domain other.example belongs to another account",
+    )
+
+
 async def test_subdomain_of_a_verified_domain_may_send(
     start_gateway: Any, fake_ses: FakeSes
 ) -> None:

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.core.headers import read_header
 from gateway.core.types.events import EventFact, EventKind
 from gateway.core.types.history import MessageOutcome, MessageSummary
 from gateway.core.types.messages import RecipientState
 from gateway.core.types.tenants import TenantInfo
 from gateway.identity import accounts
-from gateway.intake.message import header_subject, read_header
+from gateway.intake.message import header_subject
 from gateway.storage import events as event_store
 from gateway.storage import queue
 from gateway.storage.database import Database
