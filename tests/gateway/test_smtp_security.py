@@ -210,8 +210,7 @@ async def test_connections_over_the_per_client_limit_are_refused(start_gateway: 
             )
             assert await refused.closed_by_server()
         expect(await clients[0].command("QUIT"), "221 ")
-        await clients[0].close()
-        await asyncio.sleep(0.1)
+        assert await clients[0].closed_by_server()  # after the server let go of it
         async with await Conversation.open(gateway.port, implicit_tls=False) as again:
             expect(await again.command("EHLO client.example"), "250 ")
     finally:
