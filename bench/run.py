@@ -365,6 +365,8 @@ def gateway_env(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> d
         SES_GATEWAY_SMTPS_PORT=str(ports["smtps"]),
         SES_GATEWAY_HTTP_PORT=str(ports["http"]),
         SES_GATEWAY_LOG_LEVEL="WARNING",
+        # Every load-generator connection comes from 127.0.0.1; twice as many for reconnects.
+        SES_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=str(2 * args.connections),
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{ports['fake']}",
         AWS_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="bench",

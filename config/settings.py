@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     smtp_port: Port = 2587
     smtps_port: Annotated[int, Field(ge=0, le=65535)] = 2465
     smtp_timeout: Seconds = 300
+    smtp_min_data_rate: Annotated[int, Field(ge=1)] = 500
+    smtp_login_timeout: Seconds = 60
+    max_connections_per_client: Annotated[int, Field(ge=1)] = 50
     http_host: str = "127.0.0.1"
     http_port: Port = 8025
     public_url: str | None = None

@@ -3,6 +3,8 @@
 One claim loop per process feeds up to `DELIVERY_CONCURRENCY` sends in flight over one shared
 SES client. Outcomes are written back with group commit. Transient errors are retried with
 exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
+After transient failures (an SES outage), the first send that succeeds brings the deferred
+messages forward, so that the queue drains at once rather than as each backoff runs out.
 A message whose sender's domain has tracking on goes as one copy per recipient, each with its
 own links (`gateway.tracking.copies`).
 """
@@ -112,6 +114,10 @@ class DeliveryWorker:
             poll_interval=settings.delivery_poll_interval,
             log=log,
         )
+        self._failures = 0
+        """Sends that failed transiently since the deferred messages were last brought forward."""
+        self._next_catch_up = 0.0
+        self._catching_up: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """New messages are due: claim now rather than at the next poll."""
@@ -149,6 +155,8 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
         await self._claims.stop(self._settings.shutdown_timeout)
+        if self._catching_up is not None:
+            await asyncio.gather(self._catching_up, return_exceptions=True)
         await self._recorder.stop()
         await queue.release(self._db, self._owner)
 
@@ -191,6 +199,33 @@ class DeliveryWorker:
             # The lease runs out and the message is tried again: a duplicate, never a loss.
             log.exception("recording the delivery of %s failed", job.id)
 
+    def _note(self, error: SesError | None) -> None:
+        """Count transient failures; once a send succeeds after some, bring the deferred messages
+        forward (at most once every `RETRY_BASE_DELAY`: a flapping SES does not make every
+        success a sweep of the queue)."""
+        if isinstance(error, SesTransientError):
+            self._failures += 1
+            return
+        now = time.monotonic()
+        if error is not None or not self._failures or now < self._next_catch_up:
+            return
+        if self._catching_up is not None and not self._catching_up.done():
+            return
+        self._next_catch_up = now + self._settings.retry_base_delay
+        failures, self._failures = self._failures, 0
+        self._catching_up = asyncio.create_task(self._catch_up(failures), name="catch-up")
+
+    async def _catch_up(self, failures: int) -> None:
+        try:
+            count = await queue.bring_forward(self._db, datetime.now(UTC))
+        except Exception:
+            log.exception("bringing the deferred messages forward failed")
+            self._failures += failures  # the next success tries again
+            return
+        log_event(log, "delivery-resumed", failures=failures, brought_forward=count)
+        if count:
+            self.wake()
+
     async def _copier(self, job: Job) -> Copier | None:
         try:
             return await self._tracking.copier(job)
@@ -225,6 +260,7 @@ class DeliveryWorker:
             error = SesTransientError("InternalError", repr(exc))
         if ses_id is not None and self._on_sent is not None:
             self._on_sent(job.tenant_name, outgoing, ses_id)
+        self._note(error)
         state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
         metrics.recipients_delivered.labels(state.value).inc(len(recipients))
         log_event(

@@ -67,7 +67,8 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: i
     if error is not None:
         return Data(b"", error)
     content = b"".join(chunks)
-    if content and _longest_line(content[:-2]) > line_limit:
+    chunks.clear()  # the message is held once, not twice, while it is checked
+    if content and _longest_line(content) > line_limit:  # it ends with CRLF: no need to cut
         return Data(b"", DataError.TOO_LONG)
     # Undo dot-stuffing: a line that starts with a dot loses that dot.
     return Data(content.replace(b"\r\n.", b"\r\n").removeprefix(b"."))

@@ -33,6 +33,7 @@ from gateway.policy.rules import (
     check_sender,
     check_size,
     declared_size,
+    too_big,
 )
 from gateway.policy.senders import Directory
 
@@ -57,6 +58,11 @@ class GatewaySession(Session):
         """The tenant's limits in force, from the first MAIL on."""
         self.counted_tenant: int | None = None
         """The tenant this session counts against in the connection limit."""
+
+    def size_limit(self, settings: Settings) -> int:
+        """The largest message this session may send: its tenant's limit (never above
+        `MAX_MESSAGE_SIZE`) once MAIL has found the tenant, else `MAX_MESSAGE_SIZE`."""
+        return (self.limits.max_size if self.limits else None) or settings.message_size_limit
 
     # aiosmtpd sets this deprecated attribute on every AUTH and warns; we keep the principal in
     # `auth_data` and have no use for it.
@@ -269,8 +275,7 @@ class SubmissionHandler:
             if refusal is not None:
                 return await self._refuse(session, refusal, sender=address)
         prepared = prepare(header, facts)
-        size_limit = session.limits.max_size if session.limits else None
-        refusal = check_size(len(prepared.data), size_limit or self._settings.message_size_limit)
+        refusal = check_size(len(prepared.data), session.size_limit(self._settings))
         if refusal is not None:  # also when the fields added above took it over the limit
             return await self._refuse(session, refusal, sender=envelope.mail_from)
         message = NewMessage(
@@ -300,6 +305,10 @@ class SubmissionHandler:
         metrics.messages_accepted.inc()
         metrics.recipients_accepted.inc(len(message.recipients))
         return replies.QUEUED.format(queue_id=queue_id)
+
+    async def refuse_oversized(self, session: Session, envelope: Envelope, limit: int) -> str:
+        """The data went over the session's `limit` (and was dropped as it came)."""
+        return await self._refuse(session, too_big(limit), sender=envelope.mail_from)
 
     async def _refuse(
         self,

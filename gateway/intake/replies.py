@@ -57,6 +57,17 @@ STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try a
 INTERNAL_ERROR = Reply(451, "4.3.0", "Internal error: try again later")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big: the limit is {limit} bytes")
 TIMEOUT = Reply(421, "4.4.2", "{hostname} Timeout: closing the connection")
+DATA_TOO_SLOW = Reply(
+    421,
+    "4.4.2",
+    "{hostname} Timeout: the message came slower than {rate} bytes a second: "
+    "closing the connection",
+)
+LOGIN_TIMEOUT = Reply(
+    421,
+    "4.4.2",
+    "{hostname} Timeout: not logged in within {seconds:g} seconds: closing the connection",
+)
 SHUTTING_DOWN = Reply(421, "4.3.2", "{hostname} Service shutting down: try again later")
 LINE_TOO_LONG = Reply(
     500,
@@ -89,6 +100,11 @@ DAILY_CAP = Reply(
 )
 TOO_MANY_CONNECTIONS = Reply(
     421, "4.7.0", "{hostname} Too many connections for this account (at most {limit}): try later"
+)
+TOO_MANY_CLIENT_CONNECTIONS = Reply(
+    421,
+    "4.7.0",
+    "{hostname} Too many connections from your address (at most {limit}): try again later",
 )
 LOCKED_OUT = Reply(
     454, "4.7.0", "Too many failed logins from your address: try again in {minutes} minutes"

@@ -4,6 +4,11 @@ Listeners run on the application's event loop (never aiosmtpd's threaded Control
 - submission with STARTTLS (`SMTP_PORT`): TLS is required before AUTH and before any mail;
 - implicit TLS (`SMTPS_PORT`): the whole connection is TLS, so AUTH is offered at once (aiosmtpd's
   `auth_require_tls` does not see implicit TLS, hence False there; the socket is TLS anyway).
+
+A client cannot hold a connection by trickling bytes (slowloris): each command line must arrive
+whole within `SMTP_TIMEOUT` of the previous reply; in DATA each octet extends the deadline by only
+1/`SMTP_MIN_DATA_RATE` seconds; a session has `SMTP_LOGIN_TIMEOUT` to log in; and one client
+address may hold at most `MAX_CONNECTIONS_PER_CLIENT` connections.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from gateway.intake.auth import Authenticator
 from gateway.intake.data import DataError, read_data
 from gateway.intake.handler import GatewaySession, SubmissionHandler, peer_address
 from gateway.intake.tls import describe
+from gateway.policy.limits import ConnectionCounter
 
 log = logging.getLogger("gateway.smtp")
 
@@ -79,6 +85,7 @@ class SubmissionSMTP(SMTP):
         authenticator: Authenticator,
         settings: Settings,
         listener: Listener,
+        clients: ConnectionCounter,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -97,6 +104,14 @@ class SubmissionSMTP(SMTP):
         )
         self._credentials = authenticator
         self._listener = listener
+        self._settings = settings
+        self._clients = clients
+        """Connections per client address, across both listeners."""
+        self._client: str | None = None
+        """The address this connection counts against, once counted."""
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._data_deadline: float | None = None
+        """While DATA is read: when the connection times out (`data_received` moves it)."""
         self._smtp_methods = {
             name: self._utf8_only(name, method) for name, method in self._smtp_methods.items()
         }
@@ -128,20 +143,44 @@ class SubmissionSMTP(SMTP):
         return self.session
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        first = self not in self._listener.connections  # not again once STARTTLS is done
         super().connection_made(transport)
-        if self not in self._listener.connections:  # not again once STARTTLS is done
-            metrics.smtp_connections.labels(self._listener.name).inc()
         self._listener.connections.add(self)
         self.facts().tls = describe(transport.get_extra_info("ssl_object"))
+        if not first:
+            return
+        metrics.smtp_connections.labels(self._listener.name).inc()
+        client = peer_address(self.facts())
+        limit = self._settings.max_connections_per_client
+        if not self._clients.open(client, limit):
+            log_event(log, "smtp-client-limit", peer=client, limit=limit)
+            self._say_and_close(
+                replies.TOO_MANY_CLIENT_CONNECTIONS.format(hostname=self.hostname, limit=limit)
+            )
+            return
+        self._client = client
+        self._login_timer = self.loop.call_later(
+            self._settings.smtp_login_timeout, self._login_timeout_cb
+        )
 
     def data_received(self, data: bytes) -> None:
-        # aiosmtpd restarts the idle timer only when a command arrives, which cut off any upload
-        # that took longer than the timeout: every byte from the client counts as activity.
-        self._reset_timeout()
+        if self._data_deadline is not None:
+            # In DATA each octet buys 1/SMTP_MIN_DATA_RATE s, up to SMTP_TIMEOUT ahead (Postfix's
+            # smtpd_min_data_rate): a steady upload takes as long as it needs, a trickle is cut
+            # off. Elsewhere bytes buy nothing: a command line has SMTP_TIMEOUT in all.
+            self._data_deadline = min(
+                self._data_deadline + len(data) / self._settings.smtp_min_data_rate,
+                self.loop.time() + self._timeout_duration,
+            )
         super().data_received(data)
 
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.connections.discard(self)
+        if self._client is not None:
+            self._clients.close(self._client)
+            self._client = None
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         self.event_handler.session_closed(self.session)
         session = self.facts()
         principal = session.auth_data if session.authenticated else None
@@ -192,25 +231,27 @@ class SubmissionSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        limit = self.data_size_limit or 0
+        # The tenant's limit, not only the global one: past it the data is dropped as it comes.
+        limit = self.facts().size_limit(self._settings)
+        self._data_deadline = self.loop.time() + self._timeout_duration
         try:
             data = await read_data(self._reader, limit, self.line_length_limit)
         except (asyncio.CancelledError, asyncio.IncompleteReadError):
             self._writer.close()  # the client went away mid-DATA: nothing is stored
             raise
-        if data.error is not None:
-            too_long = data.error is DataError.TOO_LONG
-            await self.push(
-                str(replies.LINE_TOO_LONG)
-                if too_long
-                else replies.MESSAGE_TOO_BIG.format(limit=limit)
-            )
-            self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
-            return
-        self.envelope.content = self.envelope.original_content = data.content
-        status = await self._call_handler_hook("DATA")
+        finally:
+            self._data_deadline = None
+        self._reset_timeout()  # as for a command: storing the message has SMTP_TIMEOUT
+        if data.error is DataError.TOO_LONG:
+            status = str(replies.LINE_TOO_LONG)
+        elif data.error is DataError.TOO_MUCH:
+            status = await self.event_handler.refuse_oversized(self.session, self.envelope, limit)
+        else:
+            self.envelope.content = self.envelope.original_content = data.content
+            answer = await self._call_handler_hook("DATA")
+            status = "250 OK" if answer is MISSING else answer
         self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state
-        await self.push("250 OK" if status is MISSING else status)
+        await self.push(status)
 
     # -- replies ---------------------------------------------------------------------------
 
@@ -228,6 +269,8 @@ class SubmissionSMTP(SMTP):
             if status[:1] in "45" and self.session is not None:
                 self.facts().refusals.append(status)
         await super().push(status)
+        if self.transport is not None and not self.transport.is_closing():
+            self._reset_timeout()  # the next line has SMTP_TIMEOUT from this reply on
         if isinstance(status, str) and status.startswith("421"):
             self._say_and_close(None)  # 421: the server closes the channel (RFC 5321 3.8)
 
@@ -239,8 +282,24 @@ class SubmissionSMTP(SMTP):
             transport.close()
 
     def _timeout_cb(self) -> None:
-        log_event(log, "smtp-timeout", peer=peer_address(self.facts()))
-        self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
+        deadline, now = self._data_deadline, self.loop.time()
+        if deadline is not None and now < deadline:  # data came in time: wait for the new one
+            self._reset_timeout(deadline - now)
+            return
+        log_event(log, "smtp-timeout", peer=peer_address(self.facts()), data=deadline is not None)
+        if deadline is None:
+            self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
+        else:
+            rate = self._settings.smtp_min_data_rate
+            self._say_and_close(replies.DATA_TOO_SLOW.format(hostname=self.hostname, rate=rate))
+
+    def _login_timeout_cb(self) -> None:
+        session = self.facts()
+        if session.authenticated or session.principal is not None:
+            return  # logged in, or a trusted network's client that has given MAIL
+        log_event(log, "smtp-login-timeout", peer=peer_address(session))
+        seconds = self._settings.smtp_login_timeout
+        self._say_and_close(replies.LOGIN_TIMEOUT.format(hostname=self.hostname, seconds=seconds))
 
     def close_for_shutdown(self) -> None:
         self._say_and_close(replies.SHUTTING_DOWN.format(hostname=self.hostname))
@@ -325,6 +384,7 @@ class SmtpService:
         self._tls = tls_context
         self.submission = Listener("submission")
         self.smtps = Listener("smtps")
+        self._clients = ConnectionCounter()
 
     async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
         """Listen; ports default to the settings (tests pass 0 for a free port)."""
@@ -336,6 +396,7 @@ class SmtpService:
                 self._credentials,
                 self._settings,
                 self.submission,
+                self._clients,
                 tls_context=self._tls,
                 require_starttls=True,
                 auth_require_tls=True,
@@ -351,6 +412,7 @@ class SmtpService:
                     self._credentials,
                     self._settings,
                     self.smtps,
+                    self._clients,
                     auth_require_tls=False,
                 ),
                 host,

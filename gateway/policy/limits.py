@@ -1,8 +1,9 @@
 """Per-tenant rate and connection limits within one process.
 
 The daily cap is shared by every instance through the database (`usage`). The per-second rate
-and the concurrent connections are counted here, per process: with N SMTP instances a tenant can
-reach at most N times its rate and its connection limit (documented as such).
+and the concurrent connections (per tenant, and per client address) are counted here, per
+process: with N SMTP instances a tenant can reach at most N times its rate and its connection
+limit (documented as such).
 """
 
 from __future__ import annotations
@@ -46,18 +47,19 @@ class RateLimiter:
 
 
 class ConnectionCounter:
-    """Authenticated sessions per tenant, in this process."""
+    """Open sessions per key, in this process: per tenant (authenticated sessions) and per client
+    address (every connection)."""
 
     def __init__(self) -> None:
-        self._open: Counter[int] = Counter()
+        self._open: Counter[int | str] = Counter()
 
-    def open(self, tenant_id: int, limit: int | None) -> bool:
-        if limit is not None and self._open[tenant_id] >= limit:
+    def open(self, key: int | str, limit: int | None) -> bool:
+        if limit is not None and self._open[key] >= limit:
             return False
-        self._open[tenant_id] += 1
+        self._open[key] += 1
         return True
 
-    def close(self, tenant_id: int) -> None:
-        self._open[tenant_id] -= 1
-        if self._open[tenant_id] <= 0:
-            del self._open[tenant_id]
+    def close(self, key: int | str) -> None:
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]

@@ -128,6 +128,11 @@ def check_size(size: int | None, limit: int) -> Refusal | None:
     """A message (or the SIZE its client declared) over the tenant's limit."""
     if size is None or size <= limit:
         return None
+    return too_big(limit)
+
+
+def too_big(limit: int) -> Refusal:
+    """A message over `limit` octets: declared, found after reading, or while reading DATA."""
     return Refusal("size", replies.MESSAGE_TOO_BIG.format(limit=limit))
 
 

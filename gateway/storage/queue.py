@@ -160,6 +160,18 @@ async def release(db: Database, owner: str) -> None:
         )
 
 
+async def bring_forward(db: Database, now: datetime) -> int:
+    """Make every message waiting for a later attempt due `now` (SES is back after failing);
+    return how many."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            update(Message)
+            .where(Message.state == QUEUED, Message.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+    return result.rowcount
+
+
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
     """Store the outcomes of delivery attempts; a message whose recipients are all final is done.
     A partial result stores its outcomes only."""

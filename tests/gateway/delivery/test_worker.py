@@ -106,6 +106,25 @@ async def test_server_errors_are_retried(deliver: Deliver, fake_ses: FakeSes, db
     assert (await settled(db, queue_id)).recipients[0].state is RecipientState.SENT
 
 
+async def test_deferred_messages_go_as_soon_as_ses_is_back(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    """After an outage, the first send that succeeds brings the messages the outage deferred
+    forward, rather than leaving them to wait for their backoff (issue 16)."""
+    fake_ses.fail_next(2, code="ServiceUnavailable", status=503, message="Service Unavailable")
+    first, worker = await deliver(retry_base_delay=30, retry_max_delay=1800)
+    async with asyncio.timeout(10):  # the SDK's own retry fails too: deferred for 15-30 s
+        while (await queue.message_status(db, first)).recipients[0].state is RecipientState.QUEUED:
+            await asyncio.sleep(0.05)
+    second = new_message(1, ("b@example.org",))  # SES is back: this one goes at once
+    await queue.insert_messages(db, [second])
+    worker.wake()
+    assert (await settled(db, second.id)).recipients[0].state is RecipientState.SENT
+    status = await settled(db, first, timeout=5)
+    assert status.recipients[0].state is RecipientState.SENT
+    assert status.attempts == 2
+
+
 async def test_message_rejected_fails_at_once_with_ses_words(
     deliver: Deliver, fake_ses: FakeSes, db: Database
 ) -> None:

@@ -416,14 +416,16 @@ async def test_idle_client_is_told_421_and_disconnected(start_gateway: Any) -> N
 
 
 @protocol_only
-async def test_slow_but_steady_upload_is_not_cut_by_the_idle_timeout(start_gateway: Any) -> None:
-    gateway: Gateway = await start_gateway(None, deliver=False, smtp_timeout=0.5)
+async def test_slow_but_steady_upload_is_not_cut_by_the_timeout(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, smtp_timeout=0.5, smtp_min_data_rate=10
+    )
     async with await ready(gateway, await gateway.credential()) as client:
         expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
         expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
         expect(await client.command("DATA"), "354 ")
         client.write(MESSAGE)
-        for n in range(6):  # 1.2 s in all, never 0.5 s without a byte
+        for n in range(6):  # 1.2 s in all, at 40 bytes a second: above the minimum rate
             await asyncio.sleep(0.2)
             client.write(b"line %d\r\n" % n)
         client.write(b".\r\n")

@@ -144,6 +144,88 @@ async def test_command_line_over_512_bytes_is_refused(start_gateway: Any) -> Non
         expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
 
 
+# -- slow clients (slowloris) and many connections from one address -------------------------------
+
+
+async def drip_until_answered(client: Conversation, interval: float, within: float) -> str:
+    """Send one byte every `interval` seconds (never a whole line) until the server answers;
+    its answer, which must come within `within` seconds."""
+
+    async def drip() -> None:
+        while not client.writer.is_closing():
+            client.write(b"x")
+            await asyncio.sleep(interval)
+
+    dripping = asyncio.create_task(drip())
+    try:
+        async with asyncio.timeout(within):
+            return await client.reply()
+    finally:
+        dripping.cancel()
+
+
+async def test_a_command_line_sent_a_byte_at_a_time_is_cut_off(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False, smtp_timeout=0.5)
+    async with await Conversation.open(gateway.port, implicit_tls=False) as client:
+        reply = await drip_until_answered(client, interval=0.05, within=2)
+        expect(reply, "421 4.4.2 gw.test Timeout")
+        assert await client.closed_by_server()
+
+
+async def test_data_sent_a_byte_at_a_time_is_cut_off(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(
+        None, deliver=False, smtp_timeout=0.5, smtp_min_data_rate=100
+    )
+    async with await ready(gateway, await gateway.credential()) as client:
+        expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+        expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
+        expect(await client.command("DATA"), "354 ")
+        client.write(MESSAGE)
+        reply = await drip_until_answered(client, interval=0.05, within=2)  # 20 bytes a second
+        expect(reply, "421 4.4.2 gw.test Timeout: the message came slower than 100 bytes a second")
+        assert await client.closed_by_server()
+    assert await stored_messages(gateway) == 0
+
+
+async def test_a_session_that_does_not_log_in_is_cut_off(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False, smtp_login_timeout=0.5)
+    async with await ready(gateway) as client:
+        async with asyncio.timeout(2):
+            while (reply := await client.command("NOOP")).startswith("250 "):
+                await asyncio.sleep(0.1)  # every command in time: only the login is late
+        expect(reply, "421 4.4.2 gw.test Timeout: not logged in within 0.5 seconds")
+        assert await client.closed_by_server()
+    async with await ready(gateway, await gateway.credential()) as client:
+        await asyncio.sleep(0.7)
+        expect(await client.command("NOOP"), "250 ")
+
+
+async def test_connections_over_the_per_client_limit_are_refused(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False, max_connections_per_client=3)
+    clients = [  # the limit counts both listeners together
+        await Conversation.open(gateway.port, implicit_tls=False),
+        await Conversation.open(gateway.port, implicit_tls=False),
+        await Conversation.open(gateway.smtps_port, implicit_tls=True),
+    ]
+    try:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", gateway.smtps_port, ssl=client_tls()
+        )
+        async with Conversation(reader, writer) as refused:
+            expect(
+                await refused.reply(),
+                "421 4.7.0 gw.test Too many connections from your address (at most 3)",
+            )
+            assert await refused.closed_by_server()
+        expect(await clients[0].command("QUIT"), "221 ")
+        assert await clients[0].closed_by_server()  # after the server let go of it
+        async with await Conversation.open(gateway.port, implicit_tls=False) as again:
+            expect(await again.command("EHLO client.example"), "250 ")
+    finally:
+        for client in clients:
+            await client.close()
+
+
 # -- forged header lines ---------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from gateway.core.types.tenants import Account, Limits
 from gateway.policy.limits import ConnectionCounter, RateLimiter, effective
 from gateway.storage import refusals, tenants
 from tests.conftest import Gateway, client_tls
-from tests.support.smtp import protocol_only
+from tests.support.smtp import Conversation, expect, protocol_only, ready, stored_messages
 
 MESSAGE = b"From: news@example.com\r\nSubject: s\r\n\r\nhello\r\n"
 
@@ -80,6 +81,41 @@ async def test_size_over_the_tenant_limit(start_gateway: Any) -> None:
         await asyncio.to_thread(send, gateway.port, login, size=b"x" * 3000)
     assert caught.value.smtp_code == 552
     assert caught.value.smtp_error == b"5.3.4 Message too big: the limit is 2000 bytes"
+
+
+async def send_oversized(client: Conversation, megabytes: int) -> tuple[str, int]:
+    """A message of `megabytes` MB without SIZE=: the reply to its end, and the most memory
+    the process (server and client) held on top while it was sent."""
+    expect(await client.command("MAIL FROM:<news@example.com>"), "250 ")
+    expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
+    expect(await client.command("DATA"), "354 ")
+    client.write(MESSAGE)
+    tracemalloc.start()
+    try:
+        for _ in range(megabytes * 50):
+            client.write((b"x" * 998 + b"\r\n") * 20)
+            await client.writer.drain()
+        client.write(b".\r\n")
+        reply = await client.reply()
+        return reply, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@protocol_only
+async def test_data_over_the_tenant_limit_is_dropped_as_it_comes(start_gateway: Any) -> None:
+    """Without SIZE=, a message over the tenant's limit is dropped as it arrives (up to the end
+    of the data), not read whole up to the global limit and refused then (issue 16)."""
+    gateway, login = await limited(start_gateway, max_size=100_000)
+    async with await ready(gateway, login) as client:
+        reply, _ = await send_oversized(client, 1)  # the first refusal fills caches
+        expect(reply, "552 5.3.4 Message too big: the limit is 100000 bytes")
+        reply, peak = await send_oversized(client, 4)  # 40 times the limit, a tenth of the global
+        expect(reply, "552 5.3.4 Message too big: the limit is 100000 bytes")
+        expect(await client.command("NOOP"), "250 ")
+    assert peak < 2_000_000  # the streams' buffers (TLS reads of 256 KB) hold 1.3 MB of it
+    assert await stored_messages(gateway) == 0
+    assert await refusals.count_refusals(gateway.db, "acme") == {"size": 2}
 
 
 @protocol_only

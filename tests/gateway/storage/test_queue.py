@@ -103,6 +103,28 @@ async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Dat
     assert [r.address for r in again.recipients] == [second.address]
 
 
+async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
+    deferred, done, fresh = await spool(db, count=3)
+    jobs = {j.id: j for j in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)}
+    retry_at = NOW + timedelta(minutes=30)
+    results = [
+        JobResult(
+            job.id, tuple(RecipientOutcome(r.id, state, None) for r in job.recipients), at, NOW
+        )
+        for job, state, at in (
+            (jobs[deferred], RecipientState.DEFERRED, retry_at),
+            (jobs[done], RecipientState.SENT, None),
+        )
+    ]
+    await queue.record(db, results, keep_bodies=False)
+    await queue.release(db, "w1")  # `fresh` was not tried: due as it was
+    later = NOW + timedelta(seconds=5)
+    assert await queue.bring_forward(db, later) == 1  # neither the sent one nor the due one
+    assert (await queue.message_status(db, deferred)).next_attempt_at == later
+    claimed = await queue.claim(db, "w1", 10, later, later + LEASE)
+    assert {job.id for job in claimed} == {deferred, fresh}
+
+
 async def test_retention_keeps_bodies_until_purged(db: Database) -> None:
     [queue_id] = await spool(db)
     [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
