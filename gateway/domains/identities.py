@@ -35,8 +35,9 @@ from gateway.core.types.domains import (
 from gateway.domains import records
 from gateway.domains.dnscheck import DnsChecker
 from gateway.domains.names import DomainName, normalize_domain
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as store
-from gateway.storage import queue, tenants
+from gateway.storage import leases, queue, tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.domains")
@@ -203,7 +204,7 @@ class Domains:
                 **store.state_columns(state),
             },
         )
-        await store.record_activity(
+        await activity_store.record_activity(
             self._db,
             tenant.id,
             "domain.added",
@@ -305,7 +306,9 @@ class Domains:
         )
         await store.delete_domain(self._db, domain.id)
         detail = f"removed; {failed} queued messages failed"
-        await store.record_activity(self._db, tenant.id, "domain.removed", domain.name, detail, now)
+        await activity_store.record_activity(
+            self._db, tenant.id, "domain.removed", domain.name, detail, now
+        )
         return domain, failed
 
     async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:
@@ -425,7 +428,7 @@ class Domains:
             next_check_at=next_check(verified, address.created_at, now) if state else None,
         )
         for kind, detail in events:
-            await store.record_activity(
+            await activity_store.record_activity(
                 self._db, tenant.id, kind, address.address, detail, now, notify=kind in NOTIFIED
             )
         return events
@@ -449,7 +452,7 @@ async def sync_forever(domains: Domains, db: Database, owner: str, interval: flo
     while True:
         now = datetime.now(UTC)
         try:
-            if await store.acquire_lease(
+            if await leases.acquire_lease(
                 db, SYNC_LEASE, owner, now, now + timedelta(seconds=interval * 3)
             ):
                 await domains.sync_due()

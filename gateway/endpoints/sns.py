@@ -35,8 +35,8 @@ from gateway.feedback.sns import (
     parse,
 )
 from gateway.storage import events as event_store
+from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import record_activity
 
 log = logging.getLogger("gateway.sns")
 

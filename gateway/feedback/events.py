@@ -44,10 +44,9 @@ from gateway.core.logs import log_event
 from gateway.core.types.events import EventFact, EventKind, IngestResult, SesEventInfo
 from gateway.feedback import reputation
 from gateway.feedback.suppressions import lookup_key, normalize_address
-from gateway.storage import domains as domain_store
 from gateway.storage import events as store
+from gateway.storage import senders, tenants
 from gateway.storage import suppressions as suppression_store
-from gateway.storage import tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.events")
@@ -301,7 +300,7 @@ async def _correlate(db: Database, parsed: ParsedEvent) -> _Target:
             pass
     sender = parseaddr(parsed.source or "")[1]
     if "@" in sender:
-        owner = (await domain_store.sender_facts(db, lookup_key(sender))).domain_owner
+        owner = (await senders.sender_facts(db, lookup_key(sender))).domain_owner
         if owner is not None:
             return _Target(owner, note=f"{note}; tenant by the sender's domain")
     return _Target(None, note=f"{note}; no tenant")

@@ -22,7 +22,7 @@ from gateway.core.types.tenants import Account, NetworkInfo, RefusalRecord, Send
 from gateway.domains.names import normalize_domain
 from gateway.feedback.alerts import NearLimit
 from gateway.feedback.suppressions import lookup_key
-from gateway.storage import domains, networks, refusals, tenants
+from gateway.storage import networks, refusals, senders, tenants
 from gateway.storage import suppressions as suppression_store
 from gateway.storage.database import Database
 
@@ -69,7 +69,7 @@ class Directory:
         # Keyed by the address as given (lower-cased): normalizing (IDNA, public suffixes) is
         # paid on a miss only, not on every message.
         self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
-            lambda address: domains.sender_facts(db, _sending_form(address)), ttl
+            lambda address: senders.sender_facts(db, _sending_form(address)), ttl
         )
         self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
             lambda _: networks.list_networks(db), ttl

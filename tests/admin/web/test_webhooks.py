@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from gateway import webhooks
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
 from gateway.storage import webhooks as store
 from tests.support.site import Site, csrf_token
 from tests.support.webhookreceiver import Receiver
@@ -78,7 +78,7 @@ async def test_an_owner_adds_tests_and_removes_a_webhook(site: Site, receiver: R
     )
     assert (removed.status_code, removed.headers["location"]) == (303, "/webhooks")
     assert await store.list_webhooks(site.db) == []
-    audit = await domain_store.list_activity(site.db, kind="webhook", limit=10)
+    audit = await activity.list_activity(site.db, kind="webhook", limit=10)
     assert [e.kind for e in reversed(audit)] == [
         "webhook.added",
         "webhook.tested",

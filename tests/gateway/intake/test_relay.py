@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gateway.identity import accounts
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as domain_store
 from tests.conftest import Gateway, client_tls
 from tests.support.fakeses import FakeSes
@@ -108,7 +109,7 @@ async def test_password_guessing_locks_the_address_out(start_gateway: Any) -> No
     )
     with pytest.raises(smtplib.SMTPServerDisconnected):
         await asyncio.to_thread(guess, gateway.port, username, [password])
-    activity = await domain_store.list_activity(gateway.db, kinds=["auth.failed"])
+    activity = await activity_store.list_activity(gateway.db, kinds=["auth.failed"])
     assert len(activity) == 3
     assert all(password not in event.detail for event in activity)
 
