@@ -46,7 +46,7 @@ from gateway.policy.senders import Directory
 from gateway.runtime.housekeeping import tidy_forever
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
-from gateway.webhooks import Dispatcher
+from gateway.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger("gateway.serve")
 

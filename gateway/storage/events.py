@@ -34,8 +34,10 @@ PURGE_CHUNK = 5000
 ON_ACCOUNT_SUPPRESSION_LIST = "OnAccountSuppressionList"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewEvent:
+    """An SES event to store (`gateway.feedback.record.record_event` stores them)."""
+
     sns_message_id: str
     topic_arn: str
     kind: EventKind

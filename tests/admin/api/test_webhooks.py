@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway import webhooks
 from gateway.storage import activity
+from gateway.webhooks import manage
 from tests.support.site import Site
 from tests.support.webhookreceiver import Receiver
 
@@ -96,7 +96,7 @@ async def test_a_tenant_key_never_reaches_another_tenants_webhook(
     site: Site, receiver: Receiver
 ) -> None:
     await site.tenant("other")
-    theirs, _ = await webhooks.add(
+    theirs, _ = await manage.add(
         site.db, b"test secret key", "other", receiver.url, (), allow_private=True
     )
     api = await site.api(await site.key("acme"))
