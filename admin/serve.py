@@ -35,7 +35,7 @@ from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.endpoints.tracking import TrackingEndpoints
 from gateway.feedback.alerts import NearLimit
-from gateway.feedback.eventsetup import StoredSnsSetup
+from gateway.feedback.storedsetup import StoredSnsSetup
 from gateway.identity.users import DEV_ADMIN, first_admin
 from gateway.intake.auth import Authenticator
 from gateway.intake.handler import SubmissionHandler

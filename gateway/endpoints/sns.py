@@ -24,7 +24,6 @@ from gateway.core.types.events import EventKind
 from gateway.dev.simulator import DevSns
 from gateway.endpoints.errors import error
 from gateway.feedback import events
-from gateway.feedback.eventsetup import StoredSnsSetup
 from gateway.feedback.record import record_event
 from gateway.feedback.sns import (
     MAX_BODY_SIZE,
@@ -35,6 +34,7 @@ from gateway.feedback.sns import (
     SnsVerifier,
     parse,
 )
+from gateway.feedback.storedsetup import StoredSnsSetup
 from gateway.storage import events as event_store
 from gateway.storage.activity import record_activity
 from gateway.storage.database import Database

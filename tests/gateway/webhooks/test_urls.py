@@ -19,17 +19,57 @@ from tests.gateway.webhooks.conftest import (
 from tests.support.webhookreceiver import Receiver
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://hooks.example/ses", "only https:// URLs"),
+        ("ftp://hooks.example/ses", "only https:// URLs"),
+        ("hooks.example/ses", "only https:// URLs"),
+        ("https:///ses", "names no host"),
+        ("https://hooks.example:99999/", "is not a URL"),
+        ("https://hooks.example/a b", "no spaces"),
+    ],
+)
 def test_only_https_urls_are_accepted(url: str, says: str) -> None:
     with pytest.raises(InvalidInputError, match=says):
         check_url(url, allow_private=True)
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cr3t@hooks.example/ses",
+        "https://s3cr3t@hooks.example/",
+        "https://:s3cr3t@h/",
+    ],
+)
 def test_urls_with_a_user_or_password_are_refused(url: str) -> None:
     with pytest.raises(InvalidInputError, match="must not carry a user or password") as refused:
         check_url(url, allow_private=True)
     assert "s3cr3t" not in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost",
+        "LocalHost.",
+        "api.localhost",
+        "127.0.0.1",
+        "10.0.0.5",
+        "172.16.1.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "240.0.0.1",
+        "224.0.0.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[fe80::1%25eth0]",
+        "[fc00::1]",
+    ],
+)
 def test_private_hosts_are_refused_unless_allowed(host: str) -> None:
     url = f"https://{host}:8443/hook"
     with pytest.raises(InvalidInputError, match="WEBHOOK_ALLOW_PRIVATE=true"):
@@ -37,6 +77,9 @@ def test_private_hosts_are_refused_unless_allowed(host: str) -> None:
     assert check_url(url, allow_private=True) == url
 
 
+@pytest.mark.parametrize(
+    "url", ["https://hooks.example/ses", "https://93.184.215.14/", "https://[2606:4700::1]/"]
+)
 def test_public_hosts_are_accepted(url: str) -> None:
     assert check_url(url, allow_private=False) == url
 
