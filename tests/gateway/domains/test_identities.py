@@ -17,7 +17,7 @@ from gateway.core.types.domains import IdentityState
 from gateway.core.types.messages import RecipientState
 from gateway.domains.identities import Domains, changes, next_check, sync_forever
 from gateway.identity import accounts
-from gateway.storage import activity, leases, notifications, queue
+from gateway.storage import activity, notifications, queue
 from gateway.storage import domains as store
 from gateway.storage.database import Database
 from gateway.storage.models import Domain
@@ -189,15 +189,6 @@ async def test_an_address_needs_its_domain_first(domains: Domains) -> None:
 async def test_restricting_a_domain_to_listed_addresses(domains: Domains) -> None:
     await domains.add("acme", "example.com")
     assert (await domains.set_restricted("example.com", True)).restrict_to_addresses
-
-
-async def test_only_one_instance_holds_a_lease(db: Database) -> None:
-    now = datetime.now(UTC)
-    later = now + timedelta(seconds=30)
-    assert await leases.acquire_lease(db, "identity-sync", "a", now, later)
-    assert not await leases.acquire_lease(db, "identity-sync", "b", now, later)
-    assert await leases.acquire_lease(db, "identity-sync", "a", now, later)
-    assert await leases.acquire_lease(db, "identity-sync", "b", later + timedelta(seconds=1), later)
 
 
 @pytest.mark.parametrize(
