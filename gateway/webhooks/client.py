@@ -54,6 +54,8 @@ def client_context(settings: Settings) -> ssl.SSLContext:
 
 
 def open_session(context: ssl.SSLContext, allow_private: bool) -> aiohttp.ClientSession:
+    """The client for webhook POSTs: trusting `context`, at most `CONCURRENCY` connections, and
+    public addresses only unless `allow_private`; `HTTPS_PROXY` from the environment."""
     resolver = None if allow_private else PublicResolver()
     connector = aiohttp.TCPConnector(ssl=context, limit=CONCURRENCY, resolver=resolver)
     return aiohttp.ClientSession(connector=connector, trust_env=True)
