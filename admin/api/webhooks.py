@@ -10,7 +10,8 @@ from admin.api.base import Api, Call
 from admin.ops import webhooks
 from admin.ops.context import Context
 from gateway.storage.pages import MAX_LIMIT
-from gateway.webhooks import EVENT_TYPES, MAX_URL_LENGTH
+from gateway.webhooks.schema import EVENT_TYPES
+from gateway.webhooks.urls import MAX_URL_LENGTH
 
 api = Api()
 

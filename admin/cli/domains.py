@@ -17,6 +17,7 @@ from gateway.dev.emulator import use_running_emulator
 from gateway.domains.dnscheck import DnsChecker
 from gateway.domains.identities import Domains
 from gateway.domains.records import zone_lines
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as domain_store
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
@@ -222,7 +223,7 @@ async def cmd_activity_list(settings: Settings, args: argparse.Namespace) -> tup
     found = plain(
         await with_db(
             settings,
-            lambda db: domain_store.list_activity(db, args.tenant, limit=args.limit),
+            lambda db: activity_store.list_activity(db, args.tenant, limit=args.limit),
             args.tenant,
         )
     )

@@ -7,9 +7,10 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
 from config import Settings
-from gateway import webhooks
 from gateway.core.secret_key import load_secret_key
 from gateway.storage import webhooks as store
+from gateway.webhooks import manage
+from gateway.webhooks.schema import EVENT_TYPES, parse_event_types
 
 _WEBHOOK_COLUMNS = ("id", "tenant", "url", "events", "created_at", "disabled")
 _ATTEMPT_COLUMNS = (
@@ -32,12 +33,12 @@ def _row(webhook: store.WebhookInfo) -> dict[str, Any]:
 
 
 async def cmd_webhook_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    events = webhooks.parse_event_types(args.events)
+    events = parse_event_types(args.events)
     secret_key = load_secret_key(settings)
     allow_private = settings.webhook_allow_private
     webhook, secret = await with_db(
         settings,
-        lambda db: webhooks.add(
+        lambda db: manage.add(
             db, secret_key, args.tenant, args.url, events, allow_private=allow_private
         ),
     )
@@ -73,9 +74,7 @@ async def cmd_webhook_attempts(settings: Settings, args: argparse.Namespace) -> 
 
 async def cmd_webhook_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     secret_key = load_secret_key(settings)
-    result = await with_db(
-        settings, lambda db: webhooks.send_test(db, settings, secret_key, args.id)
-    )
+    result = await with_db(settings, lambda db: manage.send_test(db, settings, secret_key, args.id))
     ms = result.attempt.duration_ms
     text = f"test event {result.event_id}: {result.state} ({result.outcome}, {ms} ms)"
     return plain(result), text
@@ -89,7 +88,7 @@ def register(cli: Commands) -> None:
     added.add_argument(
         "--events",
         metavar="TYPES",
-        help=f"comma-separated, of {','.join(webhooks.EVENT_TYPES)} (default: all)",
+        help=f"comma-separated, of {','.join(EVENT_TYPES)} (default: all)",
     )
     listed = cli.add(webhook, "list", cmd_webhook_list, "list webhooks")
     listed.add_argument("--tenant", help="only this tenant's (default: all)")

@@ -15,7 +15,8 @@ from gateway.core.exceptions import InvalidInputError
 from gateway.core.times import check_period
 from gateway.core.types.activity import ActivityEvent, NotificationInfo
 from gateway.identity.accounts import now
-from gateway.storage import domains, notifications
+from gateway.storage import activity as activity_store
+from gateway.storage import notifications
 from gateway.storage.pages import Paged
 
 PAGE_SIZE = 50
@@ -61,7 +62,7 @@ async def list_activity(
     since, until = _utc(where.since), _utc(where.until)
     check_period(since, until)
     size = min(max(limit, 1), MAX_PAGE_SIZE)
-    found = await domains.list_activity(
+    found = await activity_store.list_activity(
         ctx.db,
         ctx.tenant_name(where.tenant),
         limit=size + 1,

@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from admin.ops.context import Context
-from gateway import webhooks
 from gateway.domains.names import shown_url
 from gateway.storage import webhooks as store
+from gateway.webhooks import manage
+from gateway.webhooks.schema import check_event_types
 
 
 async def list_webhooks(ctx: Context, tenant: str | None = None) -> list[store.WebhookInfo]:
@@ -29,9 +30,9 @@ async def add_webhook(
     signing secret, shown only now)."""
     ctx.require_write()
     owner = await ctx.require_tenant(tenant or None)
-    chosen = webhooks.check_event_types(events)
+    chosen = check_event_types(events)
     services = ctx.services
-    webhook, secret = await webhooks.add(
+    webhook, secret = await manage.add(
         ctx.db,
         services.secret_key,
         owner.name,
@@ -55,12 +56,12 @@ async def remove_webhook(ctx: Context, webhook_id: int) -> store.WebhookInfo:
     return webhook
 
 
-async def send_test(ctx: Context, webhook_id: int) -> webhooks.TestResult:
+async def send_test(ctx: Context, webhook_id: int) -> manage.TestResult:
     """POST a `test` event to the webhook now, once; what came of it."""
     ctx.require_write()
     webhook = await get_webhook(ctx, webhook_id)
     services = ctx.services
-    result = await webhooks.send_test(ctx.db, services.settings, services.secret_key, webhook.id)
+    result = await manage.send_test(ctx.db, services.settings, services.secret_key, webhook.id)
     said = f"webhook {webhook.id}: {result.state} ({result.outcome})"
     await ctx.audit("webhook.tested", shown_url(webhook.url), said, tenant=webhook.tenant)
     return result

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from admin.ops import tenants, webhooks
 from admin.panel.base import Page, Pages, field_errors
 from gateway.core.exceptions import InvalidInputError, NotFoundError
-from gateway.webhooks import EVENT_TYPES
+from gateway.webhooks.schema import EVENT_TYPES
 
 pages = Pages()
 

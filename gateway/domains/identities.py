@@ -35,6 +35,7 @@ from gateway.core.types.domains import (
 from gateway.domains import records
 from gateway.domains.dnscheck import DnsChecker
 from gateway.domains.names import DomainName, normalize_domain
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as store
 from gateway.storage import queue, tenants
 from gateway.storage.database import Database
@@ -203,7 +204,7 @@ class Domains:
                 **store.state_columns(state),
             },
         )
-        await store.record_activity(
+        await activity_store.record_activity(
             self._db,
             tenant.id,
             "domain.added",
@@ -305,7 +306,9 @@ class Domains:
         )
         await store.delete_domain(self._db, domain.id)
         detail = f"removed; {failed} queued messages failed"
-        await store.record_activity(self._db, tenant.id, "domain.removed", domain.name, detail, now)
+        await activity_store.record_activity(
+            self._db, tenant.id, "domain.removed", domain.name, detail, now
+        )
         return domain, failed
 
     async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:
@@ -425,7 +428,7 @@ class Domains:
             next_check_at=next_check(verified, address.created_at, now) if state else None,
         )
         for kind, detail in events:
-            await store.record_activity(
+            await activity_store.record_activity(
                 self._db, tenant.id, kind, address.address, detail, now, notify=kind in NOTIFIED
             )
         return events

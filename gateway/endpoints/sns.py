@@ -24,7 +24,7 @@ from gateway.core.types.events import EventKind
 from gateway.dev.simulator import DevSns
 from gateway.endpoints.errors import error
 from gateway.feedback import events
-from gateway.feedback.eventsetup import StoredSnsSetup
+from gateway.feedback.record import record_event
 from gateway.feedback.sns import (
     MAX_BODY_SIZE,
     NOTIFICATION,
@@ -34,9 +34,10 @@ from gateway.feedback.sns import (
     SnsVerifier,
     parse,
 )
+from gateway.feedback.storedsetup import StoredSnsSetup
 from gateway.storage import events as event_store
+from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import record_activity
 
 log = logging.getLogger("gateway.sns")
 
@@ -126,20 +127,21 @@ class SnsEndpoint:
     ) -> bool:
         """Store a confirmation under its SNS MessageId (as an `unknown` SES event), and record
         its activity, once; False for a repeat stored meanwhile by a simultaneous delivery."""
-        event = event_store.NewEvent(
-            message.message_id,
-            message.topic_arn,
-            EventKind.UNKNOWN,
-            message.type,
-            None,
-            None,
-            None,
-            message.timestamp,
-            now,
-            f"SNS {message.type}, not an SES event: {detail}",
-            message.message,
+        stored = await record_event(
+            self.db,
+            sns_message_id=message.message_id,
+            topic_arn=message.topic_arn,
+            kind=EventKind.UNKNOWN,
+            ses_type=message.type,
+            ses_message_id=None,
+            tenant_id=None,
+            queue_id=None,
+            occurred_at=message.timestamp,
+            received_at=now,
+            note=f"SNS {message.type}, not an SES event: {detail}",
+            payload=message.message,
         )
-        if await event_store.insert_event(self.db, event, []) is None:
+        if stored is None:
             return False
         await record_activity(self.db, None, kind, message.topic_arn, detail, now, notify=notify)
         return True

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.domains.names import shown_url
 from gateway.storage import tenants, webhooks
+from gateway.storage.activity import notify_once
 from gateway.storage.database import Database
-from gateway.storage.domains import notify_once
 from gateway.storage.webhooks import FAILED, Claim, NewAttempt
 
 NEAR_LIMIT = 0.8

@@ -19,7 +19,7 @@
    tenant (`global`); `TRANSIENT_BOUNCE_LIMIT` Transient bounces within 7 days, for 7 days;
 5. after a bounce or complaint, runs the reputation guard (`gateway.reputation`) for the tenant;
 6. queues the event for the tenant's webhooks (`gateway.webhooks`), with the SNS `MessageId`
-   as its event id.
+   as its event id, as soon as it is stored (`gateway.feedback.record`).
 
 Only a storage failure raises: SNS then retries the delivery, and the steps left undone (4 to 6,
 which are idempotent) are done again.
@@ -30,24 +30,23 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
 from config import Settings
 from config.settings import TRANSIENT_BOUNCE_WINDOW_DAYS
-from gateway import webhooks
 from gateway.core import metrics
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.logs import log_event
 from gateway.core.types.events import EventFact, EventKind, IngestResult, SesEventInfo
 from gateway.feedback import reputation
+from gateway.feedback.record import queue_webhooks, record_event
 from gateway.feedback.suppressions import lookup_key, normalize_address
-from gateway.storage import domains as domain_store
 from gateway.storage import events as store
+from gateway.storage import senders, tenants
 from gateway.storage import suppressions as suppression_store
-from gateway.storage import tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.events")
@@ -301,7 +300,7 @@ async def _correlate(db: Database, parsed: ParsedEvent) -> _Target:
             pass
     sender = parseaddr(parsed.source or "")[1]
     if "@" in sender:
-        owner = (await domain_store.sender_facts(db, lookup_key(sender))).domain_owner
+        owner = (await senders.sender_facts(db, lookup_key(sender))).domain_owner
         if owner is not None:
             return _Target(owner, note=f"{note}; tenant by the sender's domain")
     return _Target(None, note=f"{note}; no tenant")
@@ -350,35 +349,35 @@ async def ingest(
     target = await _correlate(db, parsed)
     rows = _rows(parsed, target, received_at)
     note = "; ".join(n for n in (parsed.note, target.note) if n)
-    event = store.NewEvent(
-        sns_message_id,
-        topic_arn,
-        parsed.kind,
-        parsed.ses_type,
-        parsed.ses_message_id,
-        target.tenant_id,
-        target.queue_id,
-        parsed.occurred_at or received_at,
-        received_at,
-        note,
-        payload,
+    event_id = await record_event(
+        db,
+        sns_message_id=sns_message_id,
+        topic_arn=topic_arn,
+        kind=parsed.kind,
+        ses_type=parsed.ses_type,
+        ses_message_id=parsed.ses_message_id,
+        tenant_id=target.tenant_id,
+        queue_id=target.queue_id,
+        occurred_at=parsed.occurred_at or received_at,
+        received_at=received_at,
+        note=note,
+        payload=payload,
+        recipients=rows,
     )
-    event_id = await store.insert_event(db, event, rows)
     if event_id is None:  # the same delivery, stored by another request in the meantime
         stored = await store.find_event(db, sns_message_id)
         assert stored is not None
         return _result(stored, duplicate=True)
     metrics.ses_events.labels(parsed.kind.value).inc()
     suppressed, action = await _apply(
-        db, settings, event.tenant_id, sns_message_id, parsed, received_at
+        db, settings, target.tenant_id, sns_message_id, parsed, received_at
     )
-    await _notify(db, sns_message_id, parsed, event.occurred_at, target, rows)
     await store.mark_processed(db, event_id, datetime.now(UTC))
     result = IngestResult(
         event_id,
         False,
         parsed.kind,
-        event.ses_message_id,
+        parsed.ses_message_id,
         target.tenant_id,
         target.queue_id,
         tuple(r.address for r in rows),
@@ -392,7 +391,7 @@ async def ingest(
         "ses-event",
         kind=parsed.kind.value,
         sns_message_id=sns_message_id,
-        ses_message_id=event.ses_message_id,
+        ses_message_id=parsed.ses_message_id,
         tenant_id=target.tenant_id,
         queue_id=target.queue_id,
         recipients=len(rows),
@@ -426,7 +425,16 @@ async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> Inge
         )
         target = await _correlate(db, parsed)
         rows = _rows(parsed, target, stored.received_at)
-        await _notify(db, stored.sns_message_id, parsed, stored.occurred_at, target, rows)
+        await queue_webhooks(
+            db,
+            event_id=stored.sns_message_id,
+            kind=parsed.kind,
+            tenant_id=target.tenant_id,
+            occurred_at=stored.occurred_at,
+            queue_id=target.queue_id,
+            ses_message_id=parsed.ses_message_id,
+            recipients=rows,
+        )
         await store.mark_processed(db, stored.id, datetime.now(UTC))
         log_event(
             log,
@@ -436,30 +444,6 @@ async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> Inge
             reputation=action,
         )
     return _result(stored, duplicate=True)
-
-
-async def _notify(
-    db: Database,
-    sns_message_id: str,
-    parsed: ParsedEvent,
-    occurred_at: datetime,
-    target: _Target,
-    rows: list[store.NewRecipientEvent],
-) -> None:
-    """Queue the event for its tenant's webhooks; again after a retry changes nothing."""
-    if target.tenant_id is None or parsed.kind.value not in webhooks.EVENT_TYPES:
-        return
-    facts = tuple(replace(r.fact, address=r.address, occurred_at=r.occurred_at) for r in rows)
-    event = webhooks.WebhookEvent(
-        sns_message_id,
-        parsed.kind.value,
-        target.tenant_id,
-        occurred_at,
-        target.queue_id,
-        parsed.ses_message_id,
-        facts,
-    )
-    await webhooks.enqueue(db, event)
 
 
 # -- Suppression -------------------------------------------------------------------------------

@@ -5,17 +5,14 @@ The steps, in order: the SES configuration set; the SNS topic (recorded at once,
 SES publish to it for that configuration set; the configuration set's event destination
 for every event type to that topic; the topic's subscription of `<PUBLIC_URL>/sns/ses` (asked
 again while pending confirmation); the configuration set made the default for sending. Running
-it again creates nothing new.
-`StoredSnsSetup` is what long-lived processes read of it; `subscription_state` what SNS says of
-a setup's subscription now.
+it again creates nothing new. `subscription_state` is what SNS says of a setup's subscription
+now; what long-lived processes read of a setup is `storedsetup.StoredSnsSetup`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -26,7 +23,6 @@ from config import Settings
 from gateway.aws.ses import EVENT_TYPES, PENDING_CONFIRMATION, SesEventPublishing
 from gateway.core.exceptions import InvalidInputError, SesError
 from gateway.core.types.aws import SnsSetupRecord
-from gateway.feedback.sns import SnsVerifier
 from gateway.storage import snssetups
 from gateway.storage.database import Database
 
@@ -35,8 +31,6 @@ DEFAULT_NAME: Final = "ses-gateway"
 DESTINATION_NAME: Final = "ses-gateway-sns"
 """The name of the event destination in the configuration set."""
 ENDPOINT_PATH: Final = "/sns/ses"
-CACHE_SECONDS: Final = 30.0
-"""How long a process sends with the default configuration set it read before reading it again."""
 
 _CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -239,36 +233,3 @@ async def subscription_state(publishing: SesEventPublishing, setup: SnsSetupReco
     if found is None:
         return "missing: run `ses-gateway sns setup` again"
     return "pending confirmation" if found == PENDING_CONFIRMATION else "confirmed"
-
-
-class StoredSnsSetup:
-    """What `sns setup` stored, as a long-lived process reads it from the shared database: the
-    default configuration set (read again after `ttl` seconds) and the topics it set up (read
-    again when asked about a topic not allowed yet)."""
-
-    def __init__(self, db: Database, ttl: float = CACHE_SECONDS) -> None:
-        self._db = db
-        self._ttl = ttl
-        self._lock = asyncio.Lock()
-        self._default: str | None = None
-        self._read_at: float | None = None
-
-    def _stale(self) -> bool:
-        return self._read_at is None or time.monotonic() - self._read_at >= self._ttl
-
-    async def configuration_set(self) -> str | None:
-        if self._stale():
-            async with self._lock:
-                if self._stale():
-                    self._default = await snssetups.default_configuration_set(self._db)
-                    self._read_at = time.monotonic()
-        return self._default
-
-    async def allow(self, verifier: SnsVerifier, topic_arn: str) -> None:
-        """Add the stored topics to `verifier`'s allowed topics if `topic_arn` is one of them."""
-        allowed = verifier.allowed_topics
-        if allowed is None or topic_arn in allowed:
-            return
-        stored = await snssetups.topic_arns(self._db)
-        if topic_arn in stored:
-            verifier.allowed_topics = allowed | stored

@@ -32,9 +32,7 @@ from enum import StrEnum
 
 from config import Settings
 from gateway.core.logs import log_event
-from gateway.storage import domains as activity
-from gateway.storage import events as store
-from gateway.storage import stats
+from gateway.storage import activity, stats, tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.reputation")
@@ -155,7 +153,7 @@ async def judge(
 async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: datetime) -> Check:
     """Judge the tenant's window as of `now`, and warn or pause it as the verdict says."""
     thresholds = Thresholds.from_settings(settings)
-    state = await store.tenant_state(db, tenant_id)
+    state = await tenants.tenant_state(db, tenant_id)
     if state is None:
         return Check(Verdict(Level.TOO_FEW, 0, 0, 0))
     name, paused_reason = state
@@ -164,7 +162,7 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
         return Check(verdict)
     detail = _detail(verdict, thresholds)
     if verdict.level is Level.PAUSE:
-        paused = await activity.pause_tenant(
+        paused = await tenants.pause_tenant(
             db, tenant_id, verdict.reason, PAUSED, name, detail, now
         )
         if not paused:

@@ -181,7 +181,13 @@ class SubmissionHandler:
         if refusal is None and limits.max_per_day is not None:
             used = await self._directory.usage(principal.tenant_id)
             refusal = check_daily(used, limits.max_per_day)
-            await self._directory.near_cap(principal, used, limits.max_per_day)
+            await self._directory.near_limit.check(
+                principal.tenant_id,
+                principal.tenant_name,
+                used,
+                limits.max_per_day,
+                datetime.now(UTC),
+            )
         if refusal is None and limits.max_per_second is not None:
             wait = self._rates.take(principal.tenant_id, limits.max_per_second)
             refusal = check_rate(wait, limits.max_per_second)
@@ -319,7 +325,7 @@ class SubmissionHandler:
     ) -> str:
         principal = session.principal if isinstance(session, GatewaySession) else None
         metrics.messages_refused.labels(refusal.rule).inc()
-        await self._directory.refused(
+        await self._directory.refusals.record(
             principal,
             refusal.rule,
             refusal.reply,

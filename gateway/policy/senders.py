@@ -3,6 +3,10 @@
 Every MAIL needs the account's pause state and the sender domain's ownership and verification;
 reading them once per few seconds instead of once per message keeps the database out of the hot
 path. A pause or a newly verified domain takes effect within `ttl` seconds.
+
+`Directory` is what one SMTP process's policy talks to: these cached facts, and beside them the
+refusal log it writes (`refusals.RefusalLog`) and the near-cap alert it raises
+(`gateway.feedback.alerts.NearLimit`), started and stopped with it.
 """
 
 from __future__ import annotations
@@ -10,19 +14,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
-from gateway.core.batching import Batcher
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.events import SuppressionInfo
 from gateway.core.types.messages import Principal
-from gateway.core.types.tenants import Account, NetworkInfo, RefusalRecord, SenderFacts
+from gateway.core.types.tenants import Account, NetworkInfo, SenderFacts
 from gateway.domains.names import normalize_domain
 from gateway.feedback.alerts import NearLimit
 from gateway.feedback.suppressions import lookup_key
-from gateway.storage import domains, networks, refusals, tenants
+from gateway.policy.refusals import RefusalLog
+from gateway.storage import networks, senders, tenants
 from gateway.storage import suppressions as suppression_store
 from gateway.storage.database import Database
 
@@ -59,7 +63,8 @@ def _sending_form(address: str) -> str:
 
 
 class Directory:
-    """Account and sender facts for the policy, and the log of refusals."""
+    """Account, sender, network and suppression facts for the policy, cached; with the refusal
+    log (`refusals`) and the near-cap alert (`near_limit`) of the same process."""
 
     def __init__(self, db: Database, ttl: float = FACTS_TTL) -> None:
         self._db = db
@@ -69,7 +74,7 @@ class Directory:
         # Keyed by the address as given (lower-cased): normalizing (IDNA, public suffixes) is
         # paid on a miss only, not on every message.
         self._senders: _TtlCache[str, SenderFacts] = _TtlCache(
-            lambda address: domains.sender_facts(db, _sending_form(address)), ttl
+            lambda address: senders.sender_facts(db, _sending_form(address)), ttl
         )
         self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
             lambda _: networks.list_networks(db), ttl
@@ -80,18 +85,15 @@ class Directory:
             ),
             ttl,
         )
-        self._refusals: Batcher[RefusalRecord] = Batcher(self._write)
-        self._near_limit = NearLimit(db)
-
-    async def _write(self, records: Sequence[RefusalRecord]) -> None:
-        await refusals.record_refusals(self._db, records)
+        self.refusals = RefusalLog(db)
+        self.near_limit = NearLimit(db)
 
     def start(self) -> None:
-        self._refusals.start()
+        self.refusals.start()
         normalize_domain("example.com")  # loads the Public Suffix List now, not at the first MAIL
 
     async def stop(self) -> None:
-        await self._refusals.stop()
+        await self.refusals.stop()
 
     async def trusted(self, client: str) -> Principal | None:
         """The tenant whose trusted network holds `client`, as a principal without credential."""
@@ -109,37 +111,9 @@ class Directory:
         """Messages the tenant had accepted today (UTC), by every instance."""
         return await tenants.usage_today(self._db, tenant_id, datetime.now(UTC).date().isoformat())
 
-    async def near_cap(self, principal: Principal, used: int, cap: int) -> None:
-        """Notify (once a day) when the tenant's `used` messages today near its daily `cap`."""
-        await self._near_limit.check(
-            principal.tenant_id, principal.tenant_name, used, cap, datetime.now(UTC)
-        )
-
     async def account(self, principal: Principal) -> Account:
         return await self._accounts.get((principal.tenant_id, principal.credential_id))
 
     async def sender(self, address: str) -> SenderFacts:
         local, _, domain = address.rpartition("@")
         return await self._senders.get(f"{local}@{domain.lower()}")
-
-    async def refused(
-        self,
-        principal: Principal | None,
-        rule: str,
-        reply: str,
-        client_address: str,
-        sender: str | None = None,
-        recipient: str | None = None,
-    ) -> None:
-        """Record a refusal (committed before the reply goes out)."""
-        record = RefusalRecord(
-            principal.tenant_id if principal else None,
-            principal.credential_id if principal else None,
-            rule,
-            sender,
-            recipient,
-            client_address,
-            reply,
-            datetime.now(UTC),
-        )
-        await self._refusals.submit(record)

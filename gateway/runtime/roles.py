@@ -14,14 +14,13 @@ from functools import partial
 from typing import Protocol
 
 from config import Settings
-from gateway import webhooks
 from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
 from gateway.core.logs import log_event
 from gateway.delivery.governor import Governor
 from gateway.delivery.worker import PURGE_INTERVAL, DeliveryWorker, Sent, purge_bodies
 from gateway.domains.identities import SYNC_LEASE, Domains
 from gateway.feedback.alerts import NearLimit
-from gateway.feedback.eventsetup import StoredSnsSetup
+from gateway.feedback.storedsetup import StoredSnsSetup
 from gateway.intake.auth import Authenticator
 from gateway.intake.handler import SubmissionHandler
 from gateway.intake.server import SmtpService
@@ -32,6 +31,7 @@ from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
 from gateway.runtime.housekeeping import tidy
 from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage.database import Database
+from gateway.webhooks import dispatcher
 
 log = logging.getLogger("gateway.serve")
 
@@ -70,8 +70,8 @@ def worker_tasks(
         ),
         Periodic(
             "webhook-purge",
-            partial(webhooks.purge, db, settings),
-            webhooks.PURGE_INTERVAL,
+            partial(dispatcher.purge, db, settings),
+            dispatcher.PURGE_INTERVAL,
             logging.getLogger("gateway.webhooks"),
             "purging old webhook deliveries failed",
         ),
@@ -145,7 +145,7 @@ class WorkerRole:
         stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
         send = SesSender(provider, settings, stored.configuration_set).send
         self.delivery = DeliveryWorker(db, send, settings, owner, self.governor, on_sent)
-        self.dispatcher = webhooks.Dispatcher(db, settings, secret_key, owner)
+        self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
         self.schedule = Schedule(worker_tasks(db, settings, self.governor, domains), db, owner)
         self.tasks: list[asyncio.Task[None]] = []
 

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from gateway.storage import domains as lease_store
+from gateway.storage import leases as lease_store
 from gateway.storage.database import Database
 
 

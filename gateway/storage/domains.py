@@ -1,24 +1,22 @@
-"""Sending domains and addresses, the activity log, and leases for singleton jobs."""
+"""Sending domains and their listed addresses, as stored: the rows `gateway.domains` manages.
+
+A domain's change and the activity it records are written in one transaction (`update_domain`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.exceptions import ConflictError, NotFoundError
-from gateway.core.types.activity import ActivityEvent
 from gateway.core.types.domains import AddressInfo, DomainInfo, IdentityState
-from gateway.core.types.tenants import SenderFacts
+from gateway.storage.activity import add_activity
 from gateway.storage.database import Database
-from gateway.storage.models import Activity, Address, Domain, Lease, Notification, Tenant
-
-GATEWAY_ACTOR = "gateway"
-"""The actor of the events the gateway records itself (stored as NULL)."""
+from gateway.storage.models import Address, Domain, Tenant
 
 
 def state_columns(state: IdentityState) -> dict[str, Any]:
@@ -131,7 +129,7 @@ async def update_domain(
     async with db.begin() as conn:
         await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
         for tenant_id, kind, subject, detail, notify in activity:
-            await _add_activity(conn, tenant_id, kind, subject, detail, now, notify)
+            await add_activity(conn, tenant_id, kind, subject, detail, now, notify)
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:
@@ -204,206 +202,3 @@ async def update_address(db: Database, address_id: int, **values: Any) -> None:
 async def delete_address(db: Database, address_id: int) -> None:
     async with db.begin() as conn:
         await conn.execute(delete(Address).where(Address.id == address_id))
-
-
-async def _add_activity(
-    conn: AsyncConnection,
-    tenant_id: int | None,
-    kind: str,
-    subject: str,
-    detail: str,
-    now: datetime | None,
-    notify: bool,
-) -> None:
-    added = await conn.execute(
-        insert(Activity)
-        .values(tenant_id=tenant_id, kind=kind, subject=subject, detail=detail, created_at=now)
-        .returning(Activity.id)
-    )
-    if notify:
-        await conn.execute(insert(Notification).values(activity_id=added.scalar_one()))
-
-
-async def record_activity(
-    db: Database,
-    tenant_id: int | None,
-    kind: str,
-    subject: str,
-    detail: str,
-    now: datetime,
-    notify: bool = False,
-) -> None:
-    """Record the event; with `notify`, also raise it as an unread notification (together)."""
-    async with db.begin() as conn:
-        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify)
-
-
-async def pause_tenant(
-    db: Database, tenant_id: int, reason: str, kind: str, subject: str, detail: str, now: datetime
-) -> bool:
-    """Pause the tenant unless it is paused already and, only if it was not, record the event
-    and raise it as a notification, in one transaction; whether it paused."""
-    async with db.begin() as conn:
-        result = await conn.execute(
-            update(Tenant)
-            .where(Tenant.id == tenant_id, Tenant.paused_reason.is_(None))
-            .values(paused_reason=reason)
-        )
-        if not result.rowcount:
-            return False
-        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
-    return True
-
-
-async def notify_once(
-    db: Database,
-    tenant_id: int | None,
-    kind: str,
-    subject: str,
-    detail: str,
-    now: datetime,
-    within: timedelta,
-) -> bool:
-    """Record the event and raise it as a notification, unless the tenant (None: the gateway)
-    had one of that kind about that subject within `within` before `now`: checked and written
-    in one transaction, one at a time per tenant, kind and subject (several processes judge at
-    once); whether it recorded."""
-    async with db.begin() as conn:
-        if not db.is_sqlite:  # SQLite's write lock already makes it one at a time
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                {"key": f"activity:{kind}:{tenant_id}:{subject}"},
-            )
-        recent = await conn.execute(
-            select(Activity.id)
-            .where(
-                Activity.tenant_id.is_(None)
-                if tenant_id is None
-                else Activity.tenant_id == tenant_id,
-                Activity.kind == kind,
-                Activity.subject == subject,
-                Activity.created_at > now - within,
-            )
-            .limit(1)
-        )
-        if recent.first() is not None:
-            return False
-        await _add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
-    return True
-
-
-async def list_activity(
-    db: Database,
-    tenant: str | None = None,
-    kinds: Sequence[str] = (),
-    limit: int = 100,
-    *,
-    kind: str | None = None,
-    actor: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before: int | None = None,
-) -> list[ActivityEvent]:
-    """Newest first. A tenant filter leaves out the events of no tenant; `kind` matches itself
-    and the kinds under it (`domain` matches `domain.verified`); `actor` `gateway`
-    (`GATEWAY_ACTOR`) matches the gateway's own events; `before` an id: the page after it."""
-    query = (
-        select(
-            Activity.id,
-            Tenant.name,
-            Activity.kind,
-            Activity.subject,
-            Activity.detail,
-            Activity.created_at,
-            Activity.actor,
-            Activity.client_address,
-        )
-        .outerjoin(Tenant, Tenant.id == Activity.tenant_id)
-        .order_by(Activity.id.desc())
-        .limit(limit)
-    )
-    if tenant is not None:
-        query = query.where(Tenant.name == tenant)
-    if kinds:
-        query = query.where(Activity.kind.in_(kinds))
-    if kind:
-        query = query.where(
-            or_(Activity.kind == kind, Activity.kind.startswith(f"{kind}.", autoescape=True))
-        )
-    if actor:
-        query = query.where(
-            Activity.actor.is_(None) if actor == GATEWAY_ACTOR else Activity.actor == actor
-        )
-    if since is not None:
-        query = query.where(Activity.created_at >= since)
-    if until is not None:
-        query = query.where(Activity.created_at < until)
-    if before is not None:
-        query = query.where(Activity.id < before)
-    async with db.read() as conn:
-        return [ActivityEvent(*row) for row in await conn.execute(query)]
-
-
-async def acquire_lease(
-    db: Database, name: str, owner: str, now: datetime, until: datetime
-) -> bool:
-    """Take or renew the named lease; False while another owner holds it unexpired."""
-    async with db.begin() as conn:
-        taken = await conn.execute(
-            update(Lease)
-            .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at < now))
-            .values(owner=owner, expires_at=until)
-        )
-        if taken.rowcount:
-            return True
-        exists = (await conn.execute(select(Lease.name).where(Lease.name == name))).first()
-        if exists is not None:
-            return False
-    try:
-        async with db.begin() as conn:
-            await conn.execute(insert(Lease).values(name=name, owner=owner, expires_at=until))
-    except IntegrityError:
-        return False
-    return True
-
-
-def _parents(domain: str) -> list[str]:
-    labels = domain.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
-
-
-async def sender_facts(db: Database, address: str) -> SenderFacts:
-    """The sending domain (the address's, or the nearest parent's) and listed address."""
-    domain = address.rpartition("@")[2].lower()
-    async with db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    Domain.id,
-                    Domain.tenant_id,
-                    Domain.name,
-                    Domain.verified_for_sending,
-                    Domain.restrict_to_addresses,
-                ).where(Domain.name.in_(_parents(domain)))
-            )
-        ).all()
-        if not rows:
-            return SenderFacts(address)
-        domain_id, owner, name, verified, restricted = max(rows, key=lambda r: len(r[2]))
-        listed = (
-            await conn.execute(
-                select(Address.verified_for_sending).where(
-                    Address.domain_id == domain_id,
-                    func.lower(Address.address) == address.lower(),
-                )
-            )
-        ).first()
-    return SenderFacts(
-        address,
-        owner,
-        name,
-        verified,
-        restricted,
-        address_listed=listed is not None,
-        address_verified=bool(listed and listed[0]),
-    )

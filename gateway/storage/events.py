@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.exceptions import DatabaseError, NotFoundError
@@ -34,8 +34,10 @@ PURGE_CHUNK = 5000
 ON_ACCOUNT_SUPPRESSION_LIST = "OnAccountSuppressionList"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class NewEvent:
+    """An SES event to store (`gateway.feedback.record.record_event` stores them)."""
+
     sns_message_id: str
     topic_arn: str
     kind: EventKind
@@ -274,7 +276,7 @@ async def get_event(db: Database, event_id: int) -> SesEventInfo:
     return _event(row)
 
 
-# -- Suppression and reputation --------------------------------------------------------------
+# -- Suppression -----------------------------------------------------------------------------
 
 
 async def count_transient_bounces(
@@ -299,64 +301,6 @@ async def count_transient_bounces(
     async with db.read() as conn:
         count: int = (await conn.execute(query)).scalar_one()
     return count
-
-
-def _not_on_account_list(column: Any) -> ColumnElement[bool]:
-    return or_(column.is_(None), column != ON_ACCOUNT_SUPPRESSION_LIST)
-
-
-async def reputation_counts(
-    db: Database, tenant_id: int | None, since: datetime, max_sends: int
-) -> tuple[int, int, int]:
-    """(sends, bounced, complained) over the tenant's (None: every tenant's) last `max_sends`
-    recipients sent since `since`. Bounced: recipients of those with a Permanent bounce;
-    complained: with a complaint. Events about SES's account-level suppression list are left
-    out, as SES leaves them out of the account's rates (SES never sent those messages)."""
-    sent = select(Recipient.id).where(
-        Recipient.state == RecipientState.SENT.value, Recipient.updated_at >= since
-    )
-    if tenant_id is not None:
-        sent = sent.join(Message, Message.id == Recipient.message_id).where(
-            Message.tenant_id == tenant_id
-        )
-    window = (
-        sent.order_by(Recipient.updated_at.desc(), Recipient.id.desc())
-        .limit(max_sends)
-        .cte("reputation_window")
-    )
-
-    def affected(*conditions: ColumnElement[bool]) -> Select[Any]:
-        return select(func.count(RecipientEvent.recipient_id.distinct())).where(
-            RecipientEvent.recipient_id.in_(select(window.c.id)),
-            _not_on_account_list(RecipientEvent.subtype),
-            *conditions,
-        )
-
-    async with db.read() as conn:
-        sends = (await conn.execute(select(func.count()).select_from(window))).scalar_one()
-        bounced = (
-            await conn.execute(
-                affected(
-                    RecipientEvent.kind == EventKind.BOUNCE.value,
-                    RecipientEvent.bounce_type == "Permanent",
-                )
-            )
-        ).scalar_one()
-        complained = (
-            await conn.execute(affected(RecipientEvent.kind == EventKind.COMPLAINT.value))
-        ).scalar_one()
-    return sends, bounced, complained
-
-
-async def tenant_state(db: Database, tenant_id: int) -> tuple[str, str | None] | None:
-    """(name, paused reason) of a tenant, or None when there is no such tenant."""
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(Tenant.name, Tenant.paused_reason).where(Tenant.id == tenant_id)
-            )
-        ).first()
-    return None if row is None else (row[0], row[1])
 
 
 # -- Reading ---------------------------------------------------------------------------------

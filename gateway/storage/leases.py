@@ -1,8 +1,10 @@
-"""Leasing due rows to a worker: the claim of queued messages and of webhook deliveries.
+"""Leases: due rows leased to a worker (the claim of queued messages and of webhook deliveries),
+and named leases that keep a singleton job to one process at a time (the identity sync).
 
-A lease is `lease_owner` and `lease_until` on the row, and the attempt about to be made is
+A row's lease is `lease_owner` and `lease_until` on the row, and the attempt about to be made is
 counted. On PostgreSQL the due rows are read with `FOR UPDATE SKIP LOCKED`, so workers in several
-processes never take the same row; on SQLite the transaction holds the write lock.
+processes never take the same row; on SQLite the transaction holds the write lock. A named
+lease is a row of `leases`: its owner until it expires.
 """
 
 from __future__ import annotations
@@ -10,8 +12,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.storage.database import Database
+from gateway.storage.models import Lease
 
 
 async def lease_due(
@@ -44,3 +50,26 @@ async def lease_due(
             .values(lease_owner=owner, lease_until=lease_until, attempts=table.attempts + 1)
         )
     return ids
+
+
+async def acquire_lease(
+    db: Database, name: str, owner: str, now: datetime, until: datetime
+) -> bool:
+    """Take or renew the named lease; False while another owner holds it unexpired."""
+    async with db.begin() as conn:
+        taken = await conn.execute(
+            update(Lease)
+            .where(Lease.name == name, or_(Lease.owner == owner, Lease.expires_at < now))
+            .values(owner=owner, expires_at=until)
+        )
+        if taken.rowcount:
+            return True
+        exists = (await conn.execute(select(Lease.name).where(Lease.name == name))).first()
+        if exists is not None:
+            return False
+    try:
+        async with db.begin() as conn:
+            await conn.execute(insert(Lease).values(name=name, owner=owner, expires_at=until))
+    except IntegrityError:
+        return False
+    return True

@@ -1,6 +1,6 @@
 """Notifications: the activity events raised to the operators, read or unread.
 
-They are raised with their event by `domains.record_activity(..., notify=True)`; here they are
+They are raised with their event by `activity.record_activity(..., notify=True)`; here they are
 listed, counted and marked read. A tenant filter leaves out the notifications of no tenant.
 """
 

@@ -29,7 +29,7 @@ from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.events import EventKind
 from gateway.core.types.messages import RecipientState
 from gateway.core.types.stats import Counts, Rates, Series, SeriesPoint
-from gateway.storage import events
+from gateway.storage import reputation as reputation_store
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, Refusal
 from gateway.storage.queue import at_domain
@@ -155,4 +155,4 @@ async def rates(db: Database, tenant_id: int | None, since: datetime, max_sends:
     """Bounces and complaints over the last `max_sends` sends since `since`, of a tenant or
     (None) of every tenant, counted as the reputation guard counts them (`reputation.py`,
     which starts a tenant's window at its last pause by the guard when that is later)."""
-    return Rates(*await events.reputation_counts(db, tenant_id, since, max_sends))
+    return Rates(*await reputation_store.reputation_counts(db, tenant_id, since, max_sends))

@@ -1,4 +1,4 @@
-"""Tenants and their SMTP credentials."""
+"""Tenants and their SMTP credentials: limits, usage and pause states."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.core.exceptions import ConflictError, NotFoundError
 from gateway.core.types.messages import Principal
 from gateway.core.types.tenants import Account, CredentialInfo, Limits, TenantInfo
+from gateway.storage.activity import add_activity
 from gateway.storage.database import Database
 from gateway.storage.models import Credential, Tenant, Usage
 
@@ -227,6 +228,34 @@ async def set_tenant_paused(db: Database, name: str, reason: str | None) -> Tena
             update(Tenant).where(Tenant.id == tenant.id).values(paused_reason=reason)
         )
     return TenantInfo(tenant.id, tenant.name, tenant.created_at, reason)
+
+
+async def pause_tenant(
+    db: Database, tenant_id: int, reason: str, kind: str, subject: str, detail: str, now: datetime
+) -> bool:
+    """Pause the tenant unless it is paused already and, only if it was not, record the event
+    and raise it as a notification, in one transaction; whether it paused."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            update(Tenant)
+            .where(Tenant.id == tenant_id, Tenant.paused_reason.is_(None))
+            .values(paused_reason=reason)
+        )
+        if not result.rowcount:
+            return False
+        await add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
+    return True
+
+
+async def tenant_state(db: Database, tenant_id: int) -> tuple[str, str | None] | None:
+    """(name, paused reason) of a tenant, or None when there is no such tenant."""
+    async with db.read() as conn:
+        row = (
+            await conn.execute(
+                select(Tenant.name, Tenant.paused_reason).where(Tenant.id == tenant_id)
+            )
+        ).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def set_credential_paused(db: Database, credential_id: int, reason: str | None) -> None:

@@ -22,7 +22,9 @@ from config import Settings
 from gateway.core.logs import log_event
 from gateway.core.types.messages import Job
 from gateway.feedback.suppressions import lookup_key
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as domain_store
+from gateway.storage import senders
 from gateway.storage.database import Database
 from gateway.tracking.rewrite import Rewrite, Rewritten, rewrite
 from gateway.tracking.tokens import LinkKind, Token, host_of, sign, signing_keys
@@ -143,7 +145,7 @@ class Tracking:
         return await asyncio.shield(entry[1])
 
     async def _look_up(self, mail_from: str) -> Options | None:
-        facts = await domain_store.sender_facts(self._db, lookup_key(mail_from))
+        facts = await senders.sender_facts(self._db, lookup_key(mail_from))
         info = await domain_store.find_domain(self._db, facts.domain_name)
         if facts.domain_owner is None or info is None:
             return None
@@ -183,7 +185,7 @@ class Tracking:
         first = await asyncio.to_thread(copier.rewrite, job.recipients[0].id)
         if first.skipped is not None and job.attempts <= 1:
             log_event(log, "tracking-skipped", queue_id=job.id, reason=first.skipped)
-            await domain_store.record_activity(
+            await activity_store.record_activity(
                 self._db,
                 options.tenant_id,
                 "tracking.skipped",

@@ -13,7 +13,7 @@ further:
 An unsubscribe is a POST, which scanners do not send: it is never a machine event. It
 suppresses the address for the tenant, reason `unsubscribe`.
 
-People's events are also recorded like SES's events (`gateway.storage.events`, so that they
+People's events are also recorded like SES's events (`gateway.feedback.record`, so that they
 are folded into the recipient's report and counted) and queued for the tenant's webhooks; of
 a recipient's unsubscribes, only the first.
 """
@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from config import Settings
-from gateway import webhooks
 from gateway.core.logs import log_event
 from gateway.core.types.events import EventFact, EventKind
+from gateway.feedback.record import record_event
 from gateway.feedback.suppressions import add as suppress
 from gateway.feedback.suppressions import lookup_key
 from gateway.storage import events as event_store
@@ -143,22 +143,20 @@ async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent)
         "ipAddress": event.client_address,
         "link": event.url or None,
     }
-    stored = await event_store.insert_event(
+    stored = await record_event(
         db,
-        event_store.NewEvent(
-            event_id,
-            "",
-            kind,
-            SES_TYPES[kind],
-            recipient.ses_message_id,
-            recipient.tenant_id,
-            recipient.queue_id,
-            event.occurred_at,
-            event.occurred_at,
-            "gateway tracking",
-            json.dumps(payload),
-        ),
-        [
+        sns_message_id=event_id,
+        topic_arn="",
+        kind=kind,
+        ses_type=SES_TYPES[kind],
+        ses_message_id=recipient.ses_message_id,
+        tenant_id=recipient.tenant_id,
+        queue_id=recipient.queue_id,
+        occurred_at=event.occurred_at,
+        received_at=event.occurred_at,
+        note="gateway tracking",
+        payload=json.dumps(payload),
+        recipients=[
             event_store.NewRecipientEvent(
                 fact.address, kind, event.occurred_at, recipient.recipient_id, fact
             )
@@ -166,15 +164,3 @@ async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent)
     )
     if stored is not None:
         await event_store.mark_processed(db, stored, event.occurred_at)
-    await webhooks.enqueue(
-        db,
-        webhooks.WebhookEvent(
-            event_id,
-            kind.value,
-            recipient.tenant_id,
-            event.occurred_at,
-            recipient.queue_id,
-            recipient.ses_message_id,
-            (fact,),
-        ),
-    )

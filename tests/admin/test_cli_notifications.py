@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import record_activity
 from gateway.storage.tenants import get_tenant
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

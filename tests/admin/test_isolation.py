@@ -20,6 +20,7 @@ from admin.panel import AREAS
 from gateway.feedback import suppressions
 from gateway.identity import accounts, apikeys, users
 from gateway.identity.accounts import now
+from gateway.storage import activity as activity_store
 from gateway.storage import apikeys as key_store
 from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, tenants, webhooks
@@ -97,7 +98,7 @@ async def _globex(site: Site) -> Globex:
     queue_id = await queued(
         site.db, tenant_id, ["rcpt@customer-of-globex.test"], mail_from="ceo@globex.test"
     )
-    await domain_store.record_activity(
+    await activity_store.record_activity(
         site.db, tenant_id, "domain.verified", "globex.test", "globex activity", now(), True
     )
     [notification] = await notifications.list_notifications(site.db, "globex")

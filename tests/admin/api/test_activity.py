@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from gateway.storage.domains import record_activity
+from gateway.storage.activity import record_activity
 from tests.support.site import Site
 
 NOW = datetime.now(UTC)

@@ -7,12 +7,12 @@ import httpx
 import pytest
 
 from gateway.intake.auth import Authenticator
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
 from tests.support.site import Site
 
 
 async def _audit(site: Site) -> list[tuple[str, str, str]]:
-    found = await domain_store.list_activity(site.db, limit=100)
+    found = await activity.list_activity(site.db, limit=100)
     return [(e.kind, e.subject, e.detail) for e in found if e.actor]
 
 

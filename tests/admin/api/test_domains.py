@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.storage import activity
 from gateway.storage import domains as domain_store
 from tests.support.dnsserver import DnsServer
 from tests.support.fakeses import FakeSes
@@ -167,7 +168,7 @@ async def test_sync_asks_ses_now_and_is_audited(stand_in: FakeSes, site: Site) -
     body = synced.json()
     assert body["domain"]["state"]["verified_for_sending"] is True
     assert "domain.verified" in [e["kind"] for e in body["events"]]
-    audit = await domain_store.list_activity(site.db, "acme", limit=10)
+    audit = await activity.list_activity(site.db, "acme", limit=10)
     kinds = [(e.kind, e.subject) for e in audit if e.actor and e.actor.startswith("apikey:")]
     assert kinds[:2] == [("domain.synced", "example.com"), ("domain.added", "example.com")]
     assert all(e.client_address == "127.0.0.1" for e in audit if e.actor)
@@ -198,7 +199,7 @@ async def test_settings_change_only_what_is_given(stand_in: FakeSes, site: Site)
     assert bad_mail_from.json()["error"]["field"] == "mail_from"
     mail_from = await api.patch("/domains/example.com", json={"mail_from": "bounce"})
     assert mail_from.json()["domain"]["state"]["mail_from_domain"] == "bounce.example.com"
-    [event] = await domain_store.list_activity(site.db, "acme", kind="domain.changed", limit=1)
+    [event] = await activity.list_activity(site.db, "acme", kind="domain.changed", limit=1)
     assert event.detail == "mail_from bounce"
 
 
@@ -242,7 +243,7 @@ async def test_addresses_are_added_listed_and_removed(site: Site) -> None:
     assert removed.status_code == 204
     gone = await api.delete("/domains/example.com/addresses/Info@example.com")
     assert gone.status_code == 404
-    kinds = [e.kind for e in await domain_store.list_activity(site.db, "acme", kind="address")]
+    kinds = [e.kind for e in await activity.list_activity(site.db, "acme", kind="address")]
     assert kinds[:2] == ["address.removed", "address.added"]
 
 
@@ -254,6 +255,6 @@ async def test_removing_a_domain_deletes_it_everywhere(site: Site) -> None:
     assert (await api.get("/domains/example.com")).status_code == 404
     again = await add(api, "example.com")
     assert again["domain"]["name"] == "example.com"
-    [event] = await domain_store.list_activity(site.db, "acme", kind="domain.removed", limit=1)
+    [event] = await activity.list_activity(site.db, "acme", kind="domain.removed", limit=1)
     assert event.actor is not None
     assert event.actor.startswith("apikey:")

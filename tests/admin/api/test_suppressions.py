@@ -7,12 +7,12 @@ from typing import Any
 
 from gateway.core.types.events import SuppressionInfo
 from gateway.feedback import suppressions
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
 from tests.support.site import Site
 
 
 async def _audit(site: Site) -> list[tuple[str | None, str, str, str]]:
-    found = await domain_store.list_activity(site.db, kind="suppression", limit=100)
+    found = await activity.list_activity(site.db, kind="suppression", limit=100)
     return [(e.tenant, e.kind, e.subject, e.detail) for e in reversed(found)]
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway import webhooks
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
+from gateway.webhooks import manage
 from tests.support.site import Site
 from tests.support.webhookreceiver import Receiver
 
@@ -52,7 +52,7 @@ async def test_a_webhook_is_added_tested_and_its_attempts_listed(
     assert len((await api.get(f"/webhooks/{webhook['id']}/attempts?limit=1")).json()["data"]) == 1
     assert (await api.delete(f"/webhooks/{webhook['id']}")).status_code == 204
     assert (await api.get(f"/webhooks/{webhook['id']}")).status_code == 404
-    audit = await domain_store.list_activity(site.db, kind="webhook", limit=10)
+    audit = await activity.list_activity(site.db, kind="webhook", limit=10)
     assert [(e.kind, e.tenant) for e in reversed(audit)] == [
         ("webhook.added", "acme"),
         ("webhook.tested", "acme"),
@@ -96,7 +96,7 @@ async def test_a_tenant_key_never_reaches_another_tenants_webhook(
     site: Site, receiver: Receiver
 ) -> None:
     await site.tenant("other")
-    theirs, _ = await webhooks.add(
+    theirs, _ = await manage.add(
         site.db, b"test secret key", "other", receiver.url, (), allow_private=True
     )
     api = await site.api(await site.key("acme"))

@@ -10,7 +10,7 @@ import pytest
 
 from admin.ops.activity import PAGE_SIZE
 from gateway.storage import notifications
-from gateway.storage.domains import record_activity
+from gateway.storage.activity import record_activity
 from tests.support.site import Site
 
 NOW = datetime.now(UTC)

@@ -9,9 +9,8 @@ import pytest
 
 from gateway.identity import accounts, apikeys
 from gateway.intake.auth import Authenticator
+from gateway.storage import activity, tenants
 from gateway.storage import apikeys as key_store
-from gateway.storage import domains as domain_store
-from gateway.storage import tenants
 from tests.support.site import Site
 
 
@@ -78,7 +77,7 @@ async def test_a_credential_created_in_the_panel_logs_in_until_revoked(site: Sit
     assert await authenticator.authenticate(username, password, "127.0.0.1") is None
     assert 'class="status revoked"' in (await browser.get("/credentials")).text
 
-    audit = await domain_store.list_activity(site.db, "acme")
+    audit = await activity.list_activity(site.db, "acme")
     assert [(e.kind, e.subject) for e in audit if e.actor] == [
         ("credential.revoked", username),
         ("credential.created", username),
@@ -129,7 +128,7 @@ async def test_a_credential_is_paused_with_a_reason_then_resumed(site: Site) -> 
     assert resumed.status_code == 303
     [credential] = await tenants.list_credentials(site.db, "acme")
     assert credential.paused_reason is None
-    kinds = [e.kind for e in await domain_store.list_activity(site.db, "acme") if e.actor]
+    kinds = [e.kind for e in await activity.list_activity(site.db, "acme") if e.actor]
     assert kinds == ["credential.resumed", "credential.paused"]
 
 
@@ -151,9 +150,9 @@ async def test_an_api_key_created_in_the_panel_works_until_revoked(site: Site) -
     revoked = await site.post_form(browser, path, {"confirmed": "yes"}, page="/credentials")
     assert revoked.status_code == 303
     assert (await api.get("/credentials")).status_code == 401
-    kinds = [(e.kind, e.subject) for e in await domain_store.list_activity(site.db) if e.actor]
+    kinds = [(e.kind, e.subject) for e in await activity.list_activity(site.db) if e.actor]
     assert kinds == [("apikey.revoked", info.prefix), ("apikey.created", info.prefix)]
-    assert all(key.split("_")[2] not in e.detail for e in await domain_store.list_activity(site.db))
+    assert all(key.split("_")[2] not in e.detail for e in await activity.list_activity(site.db))
 
 
 async def test_an_admin_creates_an_admin_key_or_a_tenants_key(site: Site) -> None:
@@ -249,5 +248,5 @@ async def test_an_admin_trusts_a_network_and_removes_it(site: Site) -> None:
     )
     assert removed.status_code == 303
     assert "No trusted networks" in (await browser.get("/credentials")).text
-    kinds = [(e.kind, e.subject) for e in await domain_store.list_activity(site.db) if e.actor]
+    kinds = [(e.kind, e.subject) for e in await activity.list_activity(site.db) if e.actor]
     assert kinds == [("network.removed", "10.1.2.0/24"), ("network.added", "10.1.2.0/24")]

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.storage import activity
 from gateway.storage import domains as domain_store
 from tests.support.dnsserver import DnsServer
 from tests.support.fakeses import FakeSes
@@ -63,7 +64,7 @@ async def test_an_owner_adds_a_domain_and_sees_the_records_to_publish(
     listed = await browser.get("/domains")
     assert 'href="/domains/example.com"' in listed.text
     assert 'class="status pending"' in listed.text
-    audited = [e for e in await domain_store.list_activity(site.db, "acme") if e.actor]
+    audited = [e for e in await activity.list_activity(site.db, "acme") if e.actor]
     assert [(e.kind, e.subject, e.detail) for e in audited] == [
         ("domain.added", "example.com", "easy DKIM")
     ]
@@ -194,7 +195,7 @@ async def test_sync_with_ses_now_says_what_ses_said(stand_in: FakeSes, site: Sit
     page = await browser.get(synced.headers["location"])
     assert "SES says: verified for sending. SES verified the identity for sending." in page.text
     assert '<span class="status verified">verified</span>' in page.text
-    [event] = await domain_store.list_activity(site.db, "acme", kind="domain.synced")
+    [event] = await activity.list_activity(site.db, "acme", kind="domain.synced")
     assert event.actor is not None
     assert event.actor.startswith("owner")
 
@@ -231,7 +232,7 @@ async def test_settings_and_mail_from_are_saved_with_field_errors(
     assert mail_from.status_code == 303
     page = await browser.get(path)
     assert "10 feedback-smtp.us-east-1.amazonses.com" in page.text
-    changes = await domain_store.list_activity(site.db, kind="domain.changed")
+    changes = await activity.list_activity(site.db, kind="domain.changed")
     assert [e.detail for e in changes] == [
         "mail_from mail",
         "restrict_to_addresses on, open_tracking on, click_tracking off, unsubscribe off, "
@@ -254,7 +255,7 @@ async def test_addresses_are_added_and_removed_after_confirmation(site: Site) ->
     removed = await confirm(site, browser, f"{path}/remove", address="info@example.com")
     assert removed.status_code == 303
     assert await domain_store.list_addresses(site.db, domain="example.com") == []
-    kinds = [e.kind for e in await domain_store.list_activity(site.db, "acme", kind="address")]
+    kinds = [e.kind for e in await activity.list_activity(site.db, "acme", kind="address")]
     assert kinds == ["address.removed", "address.added"]
 
 

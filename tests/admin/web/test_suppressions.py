@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.feedback import suppressions
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
 from tests.support.site import Site, csrf_token
 
 
@@ -58,7 +58,7 @@ async def test_an_owner_adds_and_removes_after_confirming(site: Site) -> None:
     )
     assert removed.status_code == 303
     assert await suppressions.list_entries(site.db) == []
-    audit = await domain_store.list_activity(site.db, kind="suppression", limit=10)
+    audit = await activity.list_activity(site.db, kind="suppression", limit=10)
     assert [(e.kind, e.subject, e.tenant) for e in reversed(audit)] == [
         ("suppression.added", "gone@example.org", "acme"),
         ("suppression.removed", "gone@example.org", "acme"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.storage import users
-from gateway.storage.domains import list_activity
+from gateway.storage.activity import list_activity
 from tests.support.site import Site
 
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from gateway import webhooks
-from gateway.storage import domains as domain_store
+from gateway.storage import activity
 from gateway.storage import webhooks as store
+from gateway.webhooks import manage
 from tests.support.site import Site, csrf_token
 from tests.support.webhookreceiver import Receiver
 
@@ -34,7 +34,7 @@ async def test_the_pages_render_for_every_role(
     assert empty.status_code == 200
     assert "No webhooks yet." in empty.text
     assert ("Add a webhook" in empty.text) is (role != "viewer")
-    hook, _ = await webhooks.add(
+    hook, _ = await manage.add(
         site.db, b"test secret key", "acme", receiver.url, ("bounce",), allow_private=True
     )
     listed = await browser.get("/webhooks")
@@ -78,7 +78,7 @@ async def test_an_owner_adds_tests_and_removes_a_webhook(site: Site, receiver: R
     )
     assert (removed.status_code, removed.headers["location"]) == (303, "/webhooks")
     assert await store.list_webhooks(site.db) == []
-    audit = await domain_store.list_activity(site.db, kind="webhook", limit=10)
+    audit = await activity.list_activity(site.db, kind="webhook", limit=10)
     assert [e.kind for e in reversed(audit)] == [
         "webhook.added",
         "webhook.tested",
@@ -89,7 +89,7 @@ async def test_an_owner_adds_tests_and_removes_a_webhook(site: Site, receiver: R
 
 async def test_a_failed_test_shows_why(site: Site, receiver: Receiver) -> None:
     browser = await site.browser(await site.user("owner", "acme"))
-    hook, _ = await webhooks.add(
+    hook, _ = await manage.add(
         site.db, b"test secret key", "acme", receiver.url, (), allow_private=True
     )
     await site.post_form(browser, f"/webhooks/{hook.id}/test", {}, f"/webhooks/{hook.id}")
@@ -138,7 +138,7 @@ async def test_an_admin_must_choose_the_tenant(site: Site, receiver: Receiver) -
 
 async def test_a_viewer_and_another_tenant_are_refused(site: Site, receiver: Receiver) -> None:
     await site.tenant("acme")
-    hook, _ = await webhooks.add(
+    hook, _ = await manage.add(
         site.db, b"test secret key", "acme", receiver.url, (), allow_private=True
     )
     viewer = await site.browser(await site.user("viewer", "acme"))

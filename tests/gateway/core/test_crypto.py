@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from gateway import webhooks
 from gateway.core import crypto
 from gateway.core.exceptions import DecryptionError
 from gateway.identity import accounts
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
+from gateway.webhooks import manage
 from tests.conftest import make_settings
 from tests.support.webhookreceiver import Receiver
 
@@ -58,7 +58,7 @@ async def test_a_webhook_made_before_rotation_still_signs(
     db: Database, tmp_path: Path, receiver: Receiver
 ) -> None:
     await accounts.create_tenant(db, "acme")
-    webhook, receiver.secret = await webhooks.add(
+    webhook, receiver.secret = await manage.add(
         db, OLD, "acme", receiver.url, (), allow_private=True
     )
     await receiver.start()
@@ -69,6 +69,6 @@ async def test_a_webhook_made_before_rotation_still_signs(
         webhook_allow_private=True,
         previous_secret_keys=OLD.decode(),
     )
-    sent = await webhooks.send_test(db, rotated, NEW, webhook.id)
+    sent = await manage.send_test(db, rotated, NEW, webhook.id)
     assert (sent.state, sent.attempt.status_code) == (store.DELIVERED, 200)
     assert [event["id"] for event in receiver.events] == [sent.event_id]

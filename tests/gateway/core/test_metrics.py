@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from admin.app import create_metrics_app
-from gateway import webhooks
 from gateway.aws.ses import SesClientProvider, SesIdentities
 from gateway.core import metrics
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.feedback import events
 from gateway.identity import accounts
 from gateway.storage.database import Database
+from gateway.webhooks import manage
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.fakeses import FakeSes
 from tests.support.http import serving
@@ -154,8 +154,8 @@ async def test_webhook_attempts_are_counted_by_outcome(db: Database, tmp_path: P
     [closed] = free_ports()  # nothing listens there: the POST fails
     key = b"metrics-test-secret-key"
     url = f"https://127.0.0.1:{closed}/hook"
-    webhook, _ = await webhooks.add(db, key, "acme", url, (), allow_private=True)
+    webhook, _ = await manage.add(db, key, "acme", url, (), allow_private=True)
     before = sample("webhook_attempts_total", outcome="failed")
-    result = await webhooks.send_test(db, settings, key, webhook.id)
+    result = await manage.send_test(db, settings, key, webhook.id)
     assert result.state == "failed"
     assert sample("webhook_attempts_total", outcome="failed") - before == 1

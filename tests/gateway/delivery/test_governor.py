@@ -28,8 +28,8 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts
 from gateway.runtime.tasks import Schedule
 from gateway.storage import queue
+from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import record_activity
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
 from tests.conftest import make_settings, settled

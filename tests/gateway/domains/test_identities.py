@@ -19,8 +19,8 @@ from gateway.core.types.messages import RecipientState
 from gateway.domains.identities import SYNC_LEASE, Domains, changes, next_check
 from gateway.identity import accounts
 from gateway.runtime.tasks import Periodic, Schedule
+from gateway.storage import activity, notifications, queue
 from gateway.storage import domains as store
-from gateway.storage import notifications, queue
 from gateway.storage.database import Database
 from gateway.storage.models import Domain
 from tests.conftest import make_settings
@@ -58,7 +58,7 @@ async def test_easy_dkim_domain_shows_the_records_ses_expects(
     dmarc = records[-1]
     assert (dmarc.type, dmarc.name, dmarc.required) == ("TXT", "_dmarc.example.com", False)
     assert dmarc.value == "v=DMARC1; p=none; rua=mailto:dmarc@example.com;"
-    [event] = await store.list_activity(db, "acme")
+    [event] = await activity.list_activity(db, "acme")
     assert (event.kind, event.subject) == ("domain.added", "example.com")
 
 
@@ -120,7 +120,7 @@ async def test_sync_moves_the_domain_to_verified_and_records_events(
     assert synced.state.verified_for_sending
     assert synced.next_check_at is not None
     assert synced.next_check_at > datetime.now(UTC) + timedelta(hours=23)
-    kinds = [e.kind for e in await store.list_activity(db, "acme")]
+    kinds = [e.kind for e in await activity.list_activity(db, "acme")]
     assert kinds[:2] == ["dkim.verified", "domain.verified"]
 
 
@@ -193,15 +193,6 @@ async def test_restricting_a_domain_to_listed_addresses(domains: Domains) -> Non
     assert (await domains.set_restricted("example.com", True)).restrict_to_addresses
 
 
-async def test_only_one_instance_holds_a_lease(db: Database) -> None:
-    now = datetime.now(UTC)
-    later = now + timedelta(seconds=30)
-    assert await store.acquire_lease(db, "identity-sync", "a", now, later)
-    assert not await store.acquire_lease(db, "identity-sync", "b", now, later)
-    assert await store.acquire_lease(db, "identity-sync", "a", now, later)
-    assert await store.acquire_lease(db, "identity-sync", "b", later + timedelta(seconds=1), later)
-
-
 @pytest.mark.parametrize(
     ("verified", "age", "expected"),
     [
@@ -255,7 +246,7 @@ async def test_background_sync_verifies_and_records_the_event(
             await schedule.stop()
         await other.close()
     assert (await domains.get("example.com")).state.verified_for_sending
-    kinds = [e.kind for e in await store.list_activity(db, "acme")]
+    kinds = [e.kind for e in await activity.list_activity(db, "acme")]
     assert kinds.count("domain.verified") == 1
 
 

@@ -21,7 +21,8 @@ from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.feedback import events
 from gateway.feedback.sns import Fetch, SnsVerifier
-from gateway.storage import domains, notifications, suppressions, tenants
+from gateway.storage import activity as activity_store
+from gateway.storage import notifications, suppressions, tenants
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.http import serving
@@ -125,7 +126,7 @@ async def test_repeated_confirmations_are_handled_once(db: Database, tmp_path: P
     ]
     assert again.json()["duplicate"] is True
     assert len(sns.confirmed) == 1
-    activity = await domains.list_activity(db, kinds=["sns.subscribed", "sns.unsubscribed"])
+    activity = await activity_store.list_activity(db, kinds=["sns.subscribed", "sns.unsubscribed"])
     assert sorted(a.kind for a in activity) == ["sns.subscribed", "sns.unsubscribed"]
     assert len(await notifications.list_notifications(db, unread=True)) == 1
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from gateway import webhooks
 from gateway.aws.ses import SesAccount, SesClientProvider
 from gateway.core.types.events import EventFact
 from gateway.delivery.governor import Governor
@@ -22,6 +21,9 @@ from gateway.identity import accounts
 from gateway.storage import notifications, tenants
 from gateway.storage import webhooks as store
 from gateway.storage.database import Database
+from gateway.webhooks import manage
+from gateway.webhooks.dispatcher import conclude, enqueue
+from gateway.webhooks.schema import WebhookEvent, new_event_id
 from tests.conftest import make_settings
 from tests.gateway.policy.test_limits import limited, send
 from tests.support.fakeses import FakeSes
@@ -88,13 +90,11 @@ async def _claim(db: Database, tenant: str = "acme") -> store.Claim:
     if tenant not in {t.name for t in await tenants.list_tenants(db)}:
         await accounts.create_tenant(db, tenant)
     url = f"https://{tenant}.example.com/hook"
-    await webhooks.add(db, b"k" * 32, tenant, url, (), allow_private=True)
+    await manage.add(db, b"k" * 32, tenant, url, (), allow_private=True)
     tenant_id = (await tenants.get_tenant(db, tenant)).id
     fact = EventFact("gone@example.org", NOON, bounce_type="Permanent", status="5.1.1")
-    event = webhooks.WebhookEvent(
-        webhooks.new_event_id(), "bounce", tenant_id, NOON, None, "ses-1", (fact,)
-    )
-    await webhooks.enqueue(db, event)
+    event = WebhookEvent(new_event_id(), "bounce", tenant_id, NOON, None, "ses-1", (fact,))
+    await enqueue(db, event)
     now = datetime.now(UTC)
     [claim] = await store.claim(db, "test", 10, now, now + timedelta(minutes=1))
     return claim
@@ -109,11 +109,11 @@ async def test_a_webhook_failing_again_and_again_is_notified_once(
 ) -> None:
     settings = make_settings(tmp_path, db.url)
     claim = await _claim(db)
-    await webhooks.conclude(db, settings, claim, _failure(500), retry=True)
+    await conclude(db, settings, claim, _failure(500), retry=True)
     assert await kinds(db) == []  # one failure is not yet failing
     for attempts in (3, 4):
         again = dataclasses.replace(claim, attempts=attempts)
-        await webhooks.conclude(db, settings, again, _failure(503), retry=True)
+        await conclude(db, settings, again, _failure(503), retry=True)
     [raised] = await notifications.list_notifications(db, "acme")
     assert (raised.kind, raised.subject) == (alerts.WEBHOOK_FAILING, f"webhook {claim.webhook_id}")
     assert raised.detail == "https://acme.example.com/hook: 3 failed attempts, the last: HTTP 503"
@@ -122,7 +122,7 @@ async def test_a_webhook_failing_again_and_again_is_notified_once(
 async def test_a_webhook_disabled_by_410_is_notified(db: Database, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, db.url)
     claim = await _claim(db, "beta")
-    await webhooks.conclude(db, settings, claim, _failure(410), retry=True)
+    await conclude(db, settings, claim, _failure(410), retry=True)
     [raised] = await notifications.list_notifications(db, "beta")
     assert raised.kind == alerts.WEBHOOK_DISABLED
     assert raised.detail.startswith("https://beta.example.com/hook: disabled: HTTP 410")

@@ -299,17 +299,17 @@ async def test_a_retry_finishes_what_a_failed_first_delivery_left_undone(db: Dat
     _, ses_id = await sent_message(db, owner.id, ["a@example.org"])
     payload = bounce(ses_id, "a@example.org")
     event = store.NewEvent(
-        "sns-crashed",
-        TOPIC,
-        EventKind.BOUNCE,
-        "Bounce",
-        ses_id,
-        owner.id,
-        None,
-        NOW,
-        NOW,
-        "",
-        payload,
+        sns_message_id="sns-crashed",
+        topic_arn=TOPIC,
+        kind=EventKind.BOUNCE,
+        ses_type="Bounce",
+        ses_message_id=ses_id,
+        tenant_id=owner.id,
+        queue_id=None,
+        occurred_at=NOW,
+        received_at=NOW,
+        note="",
+        payload=payload,
     )
     event_id = await store.insert_event(db, event, [])
     assert event_id is not None

@@ -1,6 +1,6 @@
-"""`gateway.eventsetup`: the public URL, updating an event destination that differs, asking
-again for a pending subscription's confirmation, what is stored, and sending with the default
-configuration set. SESv2 is the fake SES (moto has no event destinations), SNS is moto."""
+"""`gateway.feedback.eventsetup`: the public URL, updating an event destination that differs,
+asking again for a pending subscription's confirmation, what is stored, and sending with the
+default configuration set. SESv2 is the fake SES (moto has no event destinations), SNS is moto."""
 
 from __future__ import annotations
 
@@ -27,11 +27,10 @@ from gateway.core.exceptions import InvalidInputError
 from gateway.feedback.eventsetup import (
     DESTINATION_NAME,
     Action,
-    StoredSnsSetup,
     endpoint_url,
     set_up,
 )
-from gateway.feedback.sns import SnsVerifier
+from gateway.feedback.storedsetup import StoredSnsSetup
 from gateway.storage import snssetups
 from gateway.storage.database import Database
 from tests.conftest import make_settings
@@ -170,17 +169,6 @@ async def test_the_last_configuration_set_made_default_is_the_only_default(db: D
     }
 
 
-async def test_stored_topics_are_allowed_when_asked_about(db: Database, tmp_path: Path) -> None:
-    stored = StoredSnsSetup(db)
-    verifier = SnsVerifier(tmp_path, frozenset({"arn:configured"}), None)
-    await snssetups.save_topic(db, "cs", "arn:stored", URL, datetime.now(UTC))
-
-    await stored.allow(verifier, "arn:unknown")
-    assert verifier.allowed_topics == {"arn:configured"}
-    await stored.allow(verifier, "arn:stored")
-    assert verifier.allowed_topics == {"arn:configured", "arn:stored"}
-
-
 async def send_with(
     fake_ses: FakeSes, tmp_path: Path, db: Database, stored: StoredSnsSetup, **overrides: Any
 ) -> str | None:
@@ -204,14 +192,3 @@ async def test_sending_uses_the_default_configuration_set_unless_the_setting_nam
 
     chosen = await send_with(fake_ses, tmp_path, db, stored, configuration_set="hand-made")
     assert chosen == "hand-made"
-
-
-async def test_the_default_is_read_again_after_the_ttl(db: Database) -> None:
-    stored = StoredSnsSetup(db, ttl=3600)
-    assert await stored.configuration_set() is None
-    now = datetime.now(UTC)
-    await snssetups.save_topic(db, "cs", "arn:cs", URL, now)
-    await snssetups.make_default(db, "cs", now)
-
-    assert await stored.configuration_set() is None  # still cached
-    assert await StoredSnsSetup(db, ttl=0).configuration_set() == "cs"

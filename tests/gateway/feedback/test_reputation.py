@@ -13,9 +13,8 @@ from gateway.core.types.tenants import TenantInfo
 from gateway.feedback import reputation
 from gateway.feedback.reputation import Level, Thresholds, assess, percent
 from gateway.identity import accounts
-from gateway.storage import domains as activity
-from gateway.storage import events as events_store
-from gateway.storage import notifications, tenants
+from gateway.storage import activity, notifications, tenants
+from gateway.storage import reputation as reputation_store
 from gateway.storage.database import Database
 from tests.gateway.feedback.test_events import NOW, ingest, sent_message, tenant
 from tests.support.sesevents import bounce, complaint
@@ -220,14 +219,14 @@ async def judged_twice_at_once(
     for i in range(bounced):
         await ingest(db, bounce(ses_id, f"r{i}-1@example.org"), unjudged)
     both_counted = asyncio.Barrier(2)
-    count = events_store.reputation_counts
+    count = reputation_store.reputation_counts
 
     async def count_then_wait(*args: Any) -> tuple[int, int, int]:
         counts = await count(*args)
         await both_counted.wait()
         return counts
 
-    monkeypatch.setattr(events_store, "reputation_counts", count_then_wait)
+    monkeypatch.setattr(reputation_store, "reputation_counts", count_then_wait)
     other = Database(database_url)
     try:
         checks = await asyncio.gather(
@@ -261,6 +260,6 @@ async def test_two_processes_judging_at_once_act_once(
 async def test_a_paused_tenant_is_not_paused_again(db: Database) -> None:
     owner = await tenant(db)
     await accounts.pause_tenant(db, owner.name, "contract ended")
-    assert not await activity.pause_tenant(db, owner.id, "6%", "tenant.paused", "", "", NOW)
+    assert not await tenants.pause_tenant(db, owner.id, "6%", "tenant.paused", "", "", NOW)
     assert await paused_reason(db, owner) == "contract ended"
     assert await kinds(db, owner) == []

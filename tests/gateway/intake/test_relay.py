@@ -16,6 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from gateway.identity import accounts, passwords
+from gateway.storage import activity as activity_store
 from gateway.storage import domains as domain_store
 from tests.conftest import Gateway, client_tls, make_settings
 from tests.support.fakeses import FakeSes
@@ -155,7 +156,7 @@ async def test_password_guessing_locks_the_address_out(start_gateway: Any) -> No
     )
     with pytest.raises(smtplib.SMTPServerDisconnected):
         await asyncio.to_thread(guess, gateway.port, username, [password])
-    activity = await domain_store.list_activity(gateway.db, kinds=["auth.failed"])
+    activity = await activity_store.list_activity(gateway.db, kinds=["auth.failed"])
     assert len(activity) == 3
     assert all(password not in event.detail for event in activity)
 

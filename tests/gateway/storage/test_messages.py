@@ -48,17 +48,17 @@ async def event(
     status = await queue.message_status(db, queue_id)
     [recipient] = [r for r in status.recipients if r.address == address]
     stored = NewEvent(
-        f"sns-{next(_sns)}-{queue_id}",
-        "arn:aws:sns:us-east-1:123456789012:ses-events",
-        kind,
-        kind.value,
-        recipient.ses_message_id,
-        tenant_id,
-        queue_id,
-        at,
-        at,
-        "",
-        "{}",
+        sns_message_id=f"sns-{next(_sns)}-{queue_id}",
+        topic_arn="arn:aws:sns:us-east-1:123456789012:ses-events",
+        kind=kind,
+        ses_type=kind.value,
+        ses_message_id=recipient.ses_message_id,
+        tenant_id=tenant_id,
+        queue_id=queue_id,
+        occurred_at=at,
+        received_at=at,
+        note="",
+        payload="{}",
     )
     row = NewRecipientEvent(address, kind, at, recipient.id, EventFact(address, at, **fact))
     assert await event_store.insert_event(db, stored, [row]) is not None
@@ -368,17 +368,17 @@ async def test_addresses_ses_named_apart_from_the_recipients_are_strangers(db: D
     await attempt(db, queue_id, RecipientState.SENT, T0)
     stranger = NewRecipientEvent("z@example.org", EventKind.BOUNCE, T0, None, EventFact())
     stored = NewEvent(
-        "sns-stranger",
-        "arn",
-        EventKind.BOUNCE,
-        "Bounce",
-        f"ses-{queue_id}",
-        acme.id,
-        queue_id,
-        T0,
-        T0,
-        "",
-        "{}",
+        sns_message_id="sns-stranger",
+        topic_arn="arn",
+        kind=EventKind.BOUNCE,
+        ses_type="Bounce",
+        ses_message_id=f"ses-{queue_id}",
+        tenant_id=acme.id,
+        queue_id=queue_id,
+        occurred_at=T0,
+        received_at=T0,
+        note="",
+        payload="{}",
     )
     await event_store.insert_event(db, stored, [stranger])
     detail = await message_detail(db, queue_id, acme.id)

@@ -9,8 +9,8 @@ from sqlalchemy import delete
 
 from gateway.core.exceptions import NotFoundError
 from gateway.storage import notifications
+from gateway.storage.activity import list_activity, record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import list_activity, record_activity
 from gateway.storage.models import Activity
 from gateway.storage.tenants import create_tenant
 

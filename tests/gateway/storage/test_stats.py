@@ -13,8 +13,8 @@ from gateway.core.types.events import EventKind
 from gateway.core.types.messages import RecipientState
 from gateway.core.types.stats import Counts
 from gateway.core.types.tenants import RefusalRecord, TenantInfo
-from gateway.storage import events as event_store
 from gateway.storage import queue, stats
+from gateway.storage import reputation as reputation_store
 from gateway.storage.database import Database
 from gateway.storage.refusals import record_refusals
 from tests.gateway.storage.test_messages import event, new_tenant
@@ -155,7 +155,7 @@ async def test_rates_are_the_reputation_guards_counts(db: Database) -> None:
     rates = await stats.rates(db, acme.id, since, 1000)
     assert (rates.sends, rates.bounced, rates.complained) == (5, 1, 1)
     assert (rates.bounce_rate, rates.complaint_rate) == (0.2, 0.2)
-    assert astuple(rates) == await event_store.reputation_counts(db, acme.id, since, 1000)
+    assert astuple(rates) == await reputation_store.reputation_counts(db, acme.id, since, 1000)
     everyone = await stats.rates(db, None, since, 1000)
     assert (everyone.sends, everyone.bounced, everyone.complained) == (6, 1, 1)
     window = await stats.rates(db, None, since, 2)  # the two latest sends: acme's second message

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from config import Settings
-from gateway import webhooks
 from gateway.core.types.events import EventKind
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.identity import accounts
@@ -24,6 +23,7 @@ from gateway.storage.database import Database
 from gateway.storage.models import TrackingEvent, WebhookDelivery
 from gateway.tracking.events import Hit, anonymize, machine_reason, record
 from gateway.tracking.tokens import LinkKind, Token
+from gateway.webhooks import manage
 from tests.support.messages import new_message
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -131,7 +131,7 @@ async def test_an_unsubscribe_suppresses_for_the_tenant(db: Database, tmp_path: 
 
 async def test_only_the_first_unsubscribe_is_published(db: Database, tmp_path: Path) -> None:
     queue_id, rid = await sent_message(db)
-    await webhooks.add(db, b"key", "acme", "https://hooks.example/in", (), allow_private=False)
+    await manage.add(db, b"key", "acme", "https://hooks.example/in", (), allow_private=False)
     token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid, HOST)
     for minutes in range(3):
         hit = Hit(token, NOW + timedelta(minutes=minutes), "Mozilla/5.0 (X11)")
