@@ -196,14 +196,6 @@ class Domains:
                 **store.state_columns(state),
             },
         )
-        await store.record_activity(
-            self._db,
-            tenant.id,
-            "domain.added",
-            name.ascii,
-            f"registered with SES in {self._ses.region}",
-            now,
-        )
         if mail_from:
             return await self.set_mail_from(name.ascii, mail_from)
         return await store.get_domain(self._db, name.ascii)
@@ -297,8 +289,6 @@ class Domains:
             self._db, tenant.id, domain.name, f"the sending domain {domain.name} was removed", now
         )
         await store.delete_domain(self._db, domain.id)
-        detail = f"removed; {failed} queued messages failed"
-        await store.record_activity(self._db, tenant.id, "domain.removed", domain.name, detail, now)
         return domain, failed
 
     async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:

@@ -18,30 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from admin.errors import error
+from admin.errors import answer, error
 from admin.ops.context import Actor, Context, Services
-from gateway.exceptions import (
-    AccessDenied,
-    ConflictError,
-    DatabaseError,
-    GatewayError,
-    InvalidInputError,
-    LoginRefused,
-    NotFoundError,
-    SesError,
-)
+from gateway.exceptions import GatewayError, InvalidInputError, LoginRefused
 from gateway.storage.pages import MAX_LIMIT
 from gateway.times import parse_time
-
-ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
-    (InvalidInputError, 400, "invalid_input"),
-    (AccessDenied, 403, "forbidden"),
-    (NotFoundError, 404, "not_found"),
-    (ConflictError, 409, "conflict"),
-    (SesError, 502, "ses_error"),
-    (DatabaseError, 503, "unavailable"),
-)
-"""Each error of ours, the HTTP status and the `code` it is answered with (first match wins)."""
 
 
 class ApiError(Exception):
@@ -59,12 +40,8 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, exc: GatewayError) -> ApiError:
-        for kind, status, code in ERRORS:
-            if isinstance(exc, kind):
-                return cls(status, code, str(exc), getattr(exc, "field", None))
-        return cls(
-            500, "internal_server_error", "internal error: the gateway's log has the details"
-        )
+        status, code, message = answer(exc)
+        return cls(status, code, message, getattr(exc, "field", None))
 
     @classmethod
     def invalid(cls, exc: ValidationError) -> ApiError:

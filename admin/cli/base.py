@@ -1,19 +1,26 @@
-"""What every command module shares: the registry of subcommands, the database wrapper, and
-the two outputs (a JSON document and text for people)."""
+"""What every command module shares: the registry of subcommands, the database wrapper, the
+operations' context of the CLI, and the two outputs (a JSON document and text for people)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from admin.ops.context import Actor, Context, Services
 from config import Settings
+from gateway.emulator import use_running_emulator
+from gateway.ses import SesClientProvider
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
+
+T = TypeVar("T")
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[tuple[Any, str]]]
 """A command returns (the document for `--json`, the text for people)."""
@@ -81,5 +88,33 @@ async def with_db(
         if tenant is not None:
             await tenants.get_tenant(db, tenant)
         return await action(db)
+    finally:
+        await db.close()
+
+
+def cli_actor() -> Actor:
+    """`cli:<os user>`, an admin: whoever can run the CLI can read the database anyway."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (some containers)
+        user = "unknown"
+    return Actor.of_cli(user)
+
+
+async def with_ops(
+    settings: Settings, action: Callable[[Context], Awaitable[T]], ses: bool = False
+) -> T:
+    """Run `action`, calls of `admin.ops`, as the CLI's actor (`cli_actor`): a change made here
+    is validated and audited by the same code as one made in the panel or the API. `ses`: open
+    the SES client first (the dev emulator's when it runs), for operations that call SES."""
+    db = Database(settings.database)
+    try:
+        await ensure_schema(db, settings.auto_migrate)
+        provider = SesClientProvider(settings)
+        async with AsyncExitStack() as stack:
+            if ses:
+                use_running_emulator(settings.data_dir)
+                await stack.enter_async_context(provider)
+            return await action(Context(Services(db, settings, None, provider), cli_actor(), None))
     finally:
         await db.close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from admin.cli.base import Commands, plain, table
+from admin.cli.base import Commands, plain, table, with_ops
+from admin.ops.settings import set_up_sns
 from config import Settings
 from gateway.emulator import use_running_emulator
-from gateway.eventsetup import DEFAULT_NAME, set_up, subscription_state
+from gateway.eventsetup import DEFAULT_NAME, subscription_state
 from gateway.exceptions import InvalidInputError
 from gateway.ses import SesClientProvider, SesEventPublishing
 from gateway.storage import snssetups
@@ -22,21 +23,11 @@ async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[A
         raise InvalidInputError(
             "give --public-url https://HOST (where SNS reaches the gateway) or set PUBLIC_URL"
         )
-    use_running_emulator(settings.data_dir)
-    db = Database(settings.database)
-    try:
-        await ensure_schema(db, settings.auto_migrate)
-        async with SesClientProvider(settings) as provider:
-            report = await set_up(
-                db,
-                SesEventPublishing(provider),
-                settings,
-                public_url,
-                args.configuration_set,
-                args.topic,
-            )
-    finally:
-        await db.close()
+    report = await with_ops(
+        settings,
+        lambda ctx: set_up_sns(ctx, public_url, args.configuration_set, args.topic),
+        ses=True,
+    )
     lines = [
         f"{step.resource} {step.name}: {step.action}" + (f" ({step.detail})" if step.detail else "")
         for step in report.steps

@@ -12,6 +12,7 @@ from gateway.apikeys import ApiKeys
 from gateway.dnscheck import DnsChecker
 from gateway.domains import Domains
 from gateway.exceptions import AccessDenied, InvalidInputError, NotFoundError
+from gateway.secret_key import load_secret_key
 from gateway.ses import SesAccount, SesClientProvider, SesIdentities
 from gateway.storage import audit, tenants
 from gateway.storage.database import Database
@@ -24,7 +25,7 @@ class Actor:
     """A signed-in user or an API key. `tenant` None: every tenant (an admin)."""
 
     name: str
-    """For the audit log: the user's email, or `apikey:<prefix>`."""
+    """For the audit log: the user's email, `apikey:<prefix>`, or `cli:<os user>`."""
     role: Role
     tenant: str | None
     user: UserInfo | None = None
@@ -36,6 +37,11 @@ class Actor:
     @classmethod
     def of_key(cls, key: ApiKeyInfo) -> Actor:
         return cls(f"apikey:{key.prefix}", Role.OWNER if key.tenant else Role.ADMIN, key.tenant)
+
+    @classmethod
+    def of_cli(cls, os_user: str) -> Actor:
+        """Whoever runs `ses-gateway` on the host: an admin (they can read the database anyway)."""
+        return cls(f"cli:{os_user}", Role.ADMIN, None)
 
     @property
     def is_admin(self) -> bool:
@@ -53,16 +59,25 @@ class Services:
         self,
         db: Database,
         settings: Settings,
-        secret_key: bytes,
+        secret_key: bytes | None,
         provider: SesClientProvider,
     ) -> None:
+        """`secret_key` None: the one of `settings`, read when an operation first needs it (a
+        command of the CLI that encrypts nothing does not create the key file); `provider` is
+        opened by whoever made it, when the operations will call SES."""
         self.db = db
         self.settings = settings
-        self.secret_key = secret_key
+        self._secret_key = secret_key
         self.provider = provider
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
         self.dns = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        if self._secret_key is not None:
+            return self._secret_key
+        return load_secret_key(self.settings)
 
     @cached_property
     def domains(self) -> Domains:

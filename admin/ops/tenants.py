@@ -10,8 +10,6 @@ from gateway.storage import tenants
 from gateway.storage import users as user_store
 from gateway.types import Limits, TenantInfo, UserInfo
 
-LIMITS = ("max_per_second", "max_per_day", "max_recipients", "max_connections", "max_size")
-
 
 @dataclass(frozen=True, slots=True)
 class TenantView:
@@ -44,19 +42,24 @@ async def create_tenant(ctx: Context, name: str) -> TenantInfo:
 
 
 async def pause_tenant(ctx: Context, name: str, reason: str | None) -> TenantInfo:
-    """Pause (reason given) or resume (None)."""
+    """Pause (reason given) or resume (None). Audited as `tenant.pause` or `tenant.resume`:
+    `tenant.paused` is the reputation guard's own pause, which restarts the window it judges
+    (`gateway.reputation`); a person's pause says nothing of the tenant's sends."""
     ctx.require_admin()
     tenant = await accounts.pause_tenant(ctx.db, name, reason)
-    kind, detail = ("tenant.paused", reason) if reason else ("tenant.resumed", "")
+    kind, detail = ("tenant.pause", reason) if reason else ("tenant.resume", "")
     await ctx.audit(kind, tenant.name, detail or "", tenant=tenant.name)
     return tenant
 
 
-async def set_limits(ctx: Context, name: str, changes: dict[str, float | int | None]) -> TenantView:
+async def set_limits(ctx: Context, name: str, changes: dict[str, str | float | None]) -> TenantView:
+    """Change the limits named (None: the gateway's default), each a number more than 0
+    (`accounts.check_limit`), as text or a number."""
     ctx.require_admin()
     tenant = await ctx.require_tenant(name)
-    limits = await tenants.set_limits(ctx.db, tenant.name, changes)
-    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in changes.items())
+    limits = await accounts.set_limits(ctx.db, tenant.name, changes)
+    now = {k: getattr(limits, k) for k in changes}
+    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in now.items())
     await ctx.audit("tenant.limits", tenant.name, said, tenant=tenant.name)
     return TenantView(tenant, limits)
 

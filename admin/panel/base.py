@@ -14,19 +14,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from admin.errors import error
+from admin.errors import answer, error
 from admin.ops.context import Actor, Context, Services
 from admin.panel.render import environment
 from admin.panel.session import Session, Sessions, same_token
 from gateway.crypto import previous_keys
-from gateway.exceptions import (
-    AccessDenied,
-    ConflictError,
-    DatabaseError,
-    GatewayError,
-    InvalidInputError,
-    NotFoundError,
-)
+from gateway.exceptions import GatewayError
 from gateway.storage import notifications, users
 from gateway.times import parse_time
 
@@ -214,18 +207,9 @@ class Panel:
                     self.services.db, page.ctx.tenant_name()
                 )
                 return await handler(page)
-            except AccessDenied as exc:
-                return self.error_page(request, 403, str(exc))
-            except NotFoundError as exc:
-                return self.error_page(request, 404, str(exc))
-            except InvalidInputError as exc:
-                return self.error_page(request, 400, str(exc))
-            except ConflictError as exc:
-                return self.error_page(request, 409, str(exc))
-            except DatabaseError as exc:
-                return self.error_page(request, 503, str(exc))
             except GatewayError as exc:
-                return self.error_page(request, 502, str(exc))
+                status, _, message = answer(exc)
+                return self.error_page(request, status, message)
 
         return serve
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from gateway.storage import users
 from gateway.storage.domains import list_activity
 from tests.support.site import Site
@@ -29,11 +31,31 @@ async def test_an_admin_creates_a_tenant_and_sets_it_up(site: Site) -> None:
     assert paused.status_code == 303
     assert "too many bounces" in (await browser.get("/tenants")).text
     kinds = [a.kind for a in await list_activity(site.db, "acme")]
-    assert kinds[:3] == ["tenant.paused", "tenant.limits", "tenant.created"]
+    assert kinds[:3] == ["tenant.pause", "tenant.limits", "tenant.created"]
     [first] = [a for a in await list_activity(site.db, "acme") if a.kind == "tenant.created"]
     assert first.actor is not None
     assert first.actor.startswith("admin")
     assert first.client_address == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_per_second", "inf", "max_per_second must be a finite number more than 0"),
+        ("max_per_second", "nan", "max_per_second must be a finite number more than 0"),
+        ("max_per_second", "-1", "max_per_second must be a finite number more than 0"),
+        ("max_per_day", "1.5", "max_per_day must be a whole number more than 0"),
+    ],
+)
+async def test_a_limit_is_refused_as_the_api_and_the_cli_refuse_it(
+    site: Site, field: str, value: str, message: str
+) -> None:
+    await site.tenant("acme")
+    browser = await site.browser(await site.user("admin"))
+    refused = await site.post_form(browser, "/tenants/acme", {"action": "limits", field: value})
+    assert refused.status_code == 400
+    assert f'id="e-{field}"' in refused.text
+    assert message in refused.text
 
 
 async def test_a_tenant_name_is_checked_field_by_field(site: Site) -> None:
