@@ -220,9 +220,6 @@ class Domains:
     async def get(self, value: str) -> DomainInfo:
         return await store.get_domain(self._db, normalize_domain(value).ascii)
 
-    async def all(self) -> list[DomainInfo]:
-        return await store.list_domains(self._db)
-
     async def check(self, value: str, checker: DnsChecker) -> tuple[DomainInfo, list[RecordCheck]]:
         """Look the domain's records up in DNS: what is still wrong, record by record."""
         domain = await self.get(value)

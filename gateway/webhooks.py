@@ -210,11 +210,6 @@ def _private_host(host: str) -> bool:
         return False
 
 
-def parse_event_types(text: str | None) -> tuple[str, ...]:
-    """`bounce,complaint` as a filter; None or empty: every type."""
-    return check_event_types((text or "").split(","))
-
-
 def check_event_types(types: Iterable[str]) -> tuple[str, ...]:
     """The types of a filter, without repeats; none: every type."""
     chosen = tuple(dict.fromkeys(t.strip() for t in types if t.strip()))

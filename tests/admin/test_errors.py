@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.responses import Response
+from starlette.routing import Mount
 
 from admin.api.base import Api, Call, RateLimit
 from admin.ops.context import Context
@@ -26,6 +26,8 @@ from gateway.exceptions import (
 from tests.support.http import serving
 from tests.support.site import Site
 
+INTERNAL = "internal error: the gateway's log has the details"
+
 
 @pytest.mark.parametrize(
     ("raised", "status", "message"),
@@ -36,9 +38,9 @@ from tests.support.site import Site
         (ConflictError("taken"), 409, "taken"),
         (SesPermanentError("MessageRejected", "no"), 502, "MessageRejected: no"),
         (DatabaseError("down"), 503, "down"),
-        (DecryptionError("secret key 3f"), 500, "internal error: the gateway's log has the details"),
-        (SchemaError("old schema"), 500, "internal error: the gateway's log has the details"),
-        (SesSetupError("no region"), 500, "internal error: the gateway's log has the details"),
+        (DecryptionError("secret key 3f"), 500, INTERNAL),
+        (SchemaError("old schema"), 500, INTERNAL),
+        (SesSetupError("no region"), 500, INTERNAL),
     ],
 )
 async def test_the_api_and_the_panel_answer_an_error_alike(

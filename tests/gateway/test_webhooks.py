@@ -215,10 +215,11 @@ def test_public_hosts_are_accepted(url: str) -> None:
 
 
 def test_event_types_are_checked() -> None:
-    assert webhooks.parse_event_types("bounce, complaint,bounce") == ("bounce", "complaint")
-    assert webhooks.parse_event_types(None) == ()
+    chosen = webhooks.check_event_types(["bounce", " complaint", "bounce"])
+    assert chosen == ("bounce", "complaint")
+    assert webhooks.check_event_types([""]) == ()
     with pytest.raises(InvalidInputError, match="unknown event type bounced"):
-        webhooks.parse_event_types("bounced")
+        webhooks.check_event_types(["bounced"])
 
 
 # -- Delivery ----------------------------------------------------------------------------------

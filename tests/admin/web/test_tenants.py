@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from gateway import reputation
 from gateway.storage import users
 from gateway.storage.domains import list_activity
 from tests.support.site import Site
@@ -56,6 +59,23 @@ async def test_a_limit_is_refused_as_the_api_and_the_cli_refuse_it(
     assert refused.status_code == 400
     assert f'id="e-{field}"' in refused.text
     assert message in refused.text
+
+
+async def test_a_pause_and_a_resume_are_audited_once_and_leave_the_reputation_window(
+    site: Site,
+) -> None:
+    """As from the API and the CLI: only the reputation guard's own pause restarts the window."""
+    acme = await site.tenant("acme")
+    email = await site.user("admin")
+    browser = await site.browser(email)
+    for form in ({"action": "pause", "reason": "checking"}, {"action": "resume"}):
+        assert (await site.post_form(browser, "/tenants/acme", form)).status_code == 303
+    entries = [(e.kind, e.detail, e.actor) for e in await list_activity(site.db, "acme")]
+    assert entries == [("tenant.resume", "", email), ("tenant.pause", "checking", email)]
+    settings = site.services.settings
+    now = datetime.now(UTC)
+    since, _ = await reputation.judge(site.db, settings, acme, "acme", now)
+    assert since == now - timedelta(days=settings.reputation_window_days)
 
 
 async def test_a_tenant_name_is_checked_field_by_field(site: Site) -> None:
