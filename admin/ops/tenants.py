@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from admin.ops.context import Context
 from gateway import accounts, users
+from gateway.exceptions import AccessDenied
 from gateway.storage import tenants
 from gateway.storage import users as user_store
 from gateway.types import Limits, TenantInfo, UserInfo
@@ -85,3 +86,14 @@ async def remove_user(ctx: Context, user_id: int) -> UserInfo:
     await user_store.delete_user(ctx.db, user_id)
     await ctx.audit("user.removed", user.email, tenant=user.tenant)
     return user
+
+
+async def change_password(ctx: Context, current: str, new: str) -> str:
+    """The signed-in user's own password, the current one asked first (a wrong one counts as a
+    failed login); the new session key: every other session of the user ends."""
+    user = ctx.actor.user
+    if user is None:
+        raise AccessDenied("only a signed-in user has a password to change")
+    key = await ctx.services.logins.change_password(user, current, new, ctx.client_address or "")
+    await ctx.audit("user.password", user.email, "changed the password")
+    return key
