@@ -59,8 +59,8 @@ async def set_limits(ctx: Context, name: str, changes: dict[str, str | float | N
     ctx.require_admin()
     tenant = await ctx.require_tenant(name)
     limits = await accounts.set_limits(ctx.db, tenant.name, changes)
-    now = {k: getattr(limits, k) for k in changes}
-    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in now.items())
+    stored = {k: getattr(limits, k) for k in changes}
+    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in stored.items())
     await ctx.audit("tenant.limits", tenant.name, said, tenant=tenant.name)
     return TenantView(tenant, limits)
 
