@@ -140,10 +140,13 @@ class Parts:
         identities = SesIdentities(await self.ses())
         return Domains(self.db, identities, self.secret_key, self.settings)
 
-    async def services(self) -> Services:
-        """What the operations of the panel, the API and the CLI work with."""
+    async def services(self, ses: bool = True) -> Services:
+        """What the operations of the panel, the API and the CLI work with. `ses` False: the SES
+        client is made but not opened (the CLI's commands that never call SES work without AWS
+        settings)."""
         if self._services is None:
-            self._services = Services(self.db, self.settings, self.secret_key, await self.ses())
+            provider = await self.ses() if ses else SesClientProvider(self.settings)
+            self._services = Services(self.db, self.settings, lambda: self.secret_key, provider)
         return self._services
 
     def smtp_role(self, on_stored: Callable[[], None] | None = None, **options: Any) -> SmtpRole:

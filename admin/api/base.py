@@ -20,28 +20,13 @@ from starlette.routing import Route
 
 from admin.ops.context import Actor, Context, Services
 from gateway.core.exceptions import (
-    AccessDenied,
-    ConflictError,
-    DatabaseError,
     GatewayError,
     InvalidInputError,
     LoginRefused,
-    NotFoundError,
-    SesError,
 )
 from gateway.core.times import parse_time
-from gateway.endpoints.errors import error
+from gateway.endpoints.errors import answer, error
 from gateway.storage.pages import MAX_LIMIT
-
-ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
-    (InvalidInputError, 400, "invalid_input"),
-    (AccessDenied, 403, "forbidden"),
-    (NotFoundError, 404, "not_found"),
-    (ConflictError, 409, "conflict"),
-    (SesError, 502, "ses_error"),
-    (DatabaseError, 503, "unavailable"),
-)
-"""Each error of ours, the HTTP status and the `code` it is answered with (first match wins)."""
 
 
 class ApiError(Exception):
@@ -59,12 +44,8 @@ class ApiError(Exception):
 
     @classmethod
     def of(cls, exc: GatewayError) -> ApiError:
-        for kind, status, code in ERRORS:
-            if isinstance(exc, kind):
-                return cls(status, code, str(exc), getattr(exc, "field", None))
-        return cls(
-            500, "internal_server_error", "internal error: the gateway's log has the details"
-        )
+        status, code, message = answer(exc)
+        return cls(status, code, message, getattr(exc, "field", None))
 
     @classmethod
     def invalid(cls, exc: ValidationError) -> ApiError:

@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from admin.api.base import ERRORS, Endpoint
+from admin.api.base import Endpoint
+from gateway.endpoints.errors import ERRORS
 
 _PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,16 +27,23 @@ class TenantList(BaseModel):
     data: list[Tenant]
 
 
+Count = Annotated[int, Field(json_schema_extra={"exclusiveMinimum": 0})]
+Rate = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0})]
+"""More than 0, said in the schema and checked by the operation (`accounts.check_limit`: the
+message of the panel and the CLI; `NaN` and `Infinity`, which JSON parsing lets through, are
+refused too)."""
+
+
 class Limits(BaseModel):
     """A None limit means the gateway's default (`DEFAULT_MAX_*`)."""
 
     model_config = ConfigDict(from_attributes=True, extra="forbid")
 
-    max_per_second: float | None = Field(default=None, gt=0)
-    max_per_day: int | None = Field(default=None, gt=0)
-    max_recipients: int | None = Field(default=None, gt=0)
-    max_connections: int | None = Field(default=None, gt=0)
-    max_size: int | None = Field(default=None, gt=0)
+    max_per_second: Rate | None = None
+    max_per_day: Count | None = None
+    max_recipients: Count | None = None
+    max_connections: Count | None = None
+    max_size: Count | None = None
 
 
 class TenantDetail(BaseModel):

@@ -3,6 +3,8 @@
 Every command takes `--json` and then prints one JSON document with stable keys; errors then
 come as `{"error": {"message": ...}}`. Exit status: 0 success, 1 a refused request, 2 a bad
 setting or bad arguments. Each command group lives in its own module with a `register`.
+Every change goes through the operations of the panel and the API (`admin/ops`), audited as
+`cli:<os user>` (`base.with_ops`).
 """
 
 from __future__ import annotations

@@ -1,19 +1,23 @@
-"""What every command module shares: the registry of subcommands, the database wrapper, and
-the two outputs (a JSON document and text for people)."""
+"""What every command module shares: the registry of subcommands, the database wrapper, the
+operations' context of the CLI, and the two outputs (a JSON document and text for people)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import getpass
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
+from admin.ops.context import Actor, Context
+from admin.runtime import Parts
 from config import Settings
 from gateway.storage import tenants
 from gateway.storage.database import Database
-from gateway.storage.migrate import ensure_schema
+
+T = TypeVar("T")
 
 Command = Callable[[Settings, argparse.Namespace], Awaitable[tuple[Any, str]]]
 """A command returns (the document for `--json`, the text for people)."""
@@ -75,11 +79,26 @@ async def with_db(
 ) -> Any:
     """Run `action` on the database; a `tenant` filter must name a tenant that exists (a typo
     would otherwise list nothing and look like an answer)."""
-    db = Database(settings.database)
-    try:
-        await ensure_schema(db, settings.auto_migrate)
+    async with Parts.open(settings) as parts:
         if tenant is not None:
-            await tenants.get_tenant(db, tenant)
-        return await action(db)
-    finally:
-        await db.close()
+            await tenants.get_tenant(parts.db, tenant)
+        return await action(parts.db)
+
+
+def cli_actor() -> Actor:
+    """`cli:<os user>`, an admin: whoever can run the CLI can read the database anyway."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no LOGNAME/USER and no passwd entry (some containers)
+        user = "unknown"
+    return Actor.of_cli(user)
+
+
+async def with_ops(
+    settings: Settings, action: Callable[[Context], Awaitable[T]], ses: bool = False
+) -> T:
+    """Run `action`, calls of `admin.ops`, as the CLI's actor (`cli_actor`): a change made here
+    is validated and audited by the same code as one made in the panel or the API. `ses`: open
+    the SES client first (the dev emulator's when it runs), for operations that call SES."""
+    async with Parts.open(settings, beside_dev=True) as parts:
+        return await action(Context(await parts.services(ses), cli_actor(), None))

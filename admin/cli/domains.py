@@ -3,46 +3,28 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import domains
+from admin.ops.context import Context
+from admin.ops.domains import DomainView
 from config import Settings
-from gateway.aws.ses import SesClientProvider, SesIdentities
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.secret_key import load_secret_key
 from gateway.core.types.domains import DomainInfo
-from gateway.dev.emulator import use_running_emulator
-from gateway.domains.dnscheck import DnsChecker
-from gateway.domains.identities import Domains
-from gateway.domains.records import zone_lines
+from gateway.domains.identities import DomainSync, parse_address
 from gateway.storage import activity as activity_store
 from gateway.storage import domains as domain_store
-from gateway.storage.database import Database
-from gateway.storage.migrate import ensure_schema
 
 
-@asynccontextmanager
-async def _domains(settings: Settings) -> AsyncIterator[Domains]:
-    """Domain operations with the database and an SES client (the dev emulator when running)."""
-    use_running_emulator(settings.data_dir)
-    db = Database(settings.database)
-    try:
-        await ensure_schema(db, settings.auto_migrate)
-        async with SesClientProvider(settings) as provider:
-            yield Domains(db, SesIdentities(provider), load_secret_key(settings), settings)
-    finally:
-        await db.close()
-
-
-def _domain_document(domains: Domains, domain: DomainInfo) -> dict[str, Any]:
-    document: dict[str, Any] = plain(domain)
-    document["records"] = plain(domains.records(domain))
+def _domain_document(view: DomainView) -> dict[str, Any]:
+    document: dict[str, Any] = plain(view.domain)
+    document["records"] = plain(view.records)
     return document
 
 
-def _domain_text(domains: Domains, domain: DomainInfo) -> str:
+def _domain_text(view: DomainView) -> str:
+    domain = view.domain
     state = domain.state
     sending = "yes" if state.verified_for_sending else "not yet"
     name = (
@@ -67,7 +49,7 @@ def _domain_text(domains: Domains, domain: DomainInfo) -> str:
         table(
             [
                 {**plain(r), "required": "required" if r.required else "recommended"}
-                for r in domains.records(domain)
+                for r in view.records
             ],
             ("type", "name", "value", "required", "purpose"),
         ),
@@ -90,17 +72,19 @@ def _tracking_text(domain: DomainInfo) -> str:
 
 
 async def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with _domains(settings) as domains:
-        domain = await domains.add(args.tenant, args.domain, args.dkim, args.mail_from)
-        return _domain_document(domains, domain), _domain_text(domains, domain)
+    view = await with_ops(
+        settings,
+        lambda ctx: domains.add_domain(ctx, args.tenant, args.domain, args.dkim, args.mail_from),
+        ses=True,
+    )
+    return _domain_document(view), _domain_text(view)
 
 
 async def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with _domains(settings) as domains:
-        domain = await domains.get(args.domain)
-        if args.format == "zone":
-            return _domain_document(domains, domain), "\n".join(zone_lines(domains.records(domain)))
-        return _domain_document(domains, domain), _domain_text(domains, domain)
+    view = await with_ops(settings, lambda ctx: domains.get_domain(ctx, args.domain), ses=True)
+    if args.format == "zone":
+        return _domain_document(view), "\n".join(view.zone)
+    return _domain_document(view), _domain_text(view)
 
 
 async def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -123,10 +107,9 @@ async def cmd_domain_list(settings: Settings, args: argparse.Namespace) -> tuple
 
 
 async def cmd_domain_check(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    checker = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
-    async with _domains(settings) as domains:
-        domain, checks = await domains.check(args.domain, checker)
-    found = plain(checks)
+    checked = await with_ops(settings, lambda ctx: domains.check_domain(ctx, args.domain), ses=True)
+    domain = checked.domain
+    found = plain(checked.records)
     rows = [{**c, "found": ", ".join(c["found"]) or "-"} for c in found]
     text = f"DNS check of {domain.name}:\n" + table(
         rows, ("status", "type", "name", "expected", "found", "detail", "nameserver")
@@ -134,23 +117,27 @@ async def cmd_domain_check(settings: Settings, args: argparse.Namespace) -> tupl
     return {"domain": domain.name, "records": found}, text
 
 
+async def _sync(ctx: Context, name: str | None) -> list[DomainSync]:
+    """The domain named, or every domain, synced one after the other."""
+    names = [name] if name else [d.name for d in await domains.list_domains(ctx)]
+    return [await domains.sync_domain(ctx, each) for each in names]
+
+
 async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with _domains(settings) as domains:
-        targets = [await domains.get(args.domain)] if args.domain else await domains.all()
-        results: list[dict[str, Any]] = []
-        lines: list[str] = []
-        for domain in targets:
-            synced = await domains.sync_now(domain)
-            verified = synced.domain.state.verified_for_sending
-            results.append(
-                {
-                    "domain": domain.name,
-                    "verified_for_sending": verified,
-                    "events": [{"kind": kind, "detail": detail} for kind, detail in synced.events],
-                }
-            )
-            said = "".join(f"; {kind} ({detail})" for kind, detail in synced.events)
-            lines.append(f"{domain.name}: {'verified' if verified else 'pending'}{said}")
+    results: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for synced in await with_ops(settings, lambda ctx: _sync(ctx, args.domain), ses=True):
+        name = synced.domain.name
+        verified = synced.domain.state.verified_for_sending
+        results.append(
+            {
+                "domain": name,
+                "verified_for_sending": verified,
+                "events": [{"kind": kind, "detail": detail} for kind, detail in synced.events],
+            }
+        )
+        said = "".join(f"; {kind} ({detail})" for kind, detail in synced.events)
+        lines.append(f"{name}: {'verified' if verified else 'pending'}{said}")
     return {"domains": results}, "\n".join(lines) or "(no domains)"
 
 
@@ -160,8 +147,9 @@ async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tup
             f"removing {args.domain} deletes its SES identity and fails its queued mail: "
             "add --yes to confirm"
         )
-    async with _domains(settings) as domains:
-        domain, failed = await domains.remove(args.domain)
+    domain, failed = await with_ops(
+        settings, lambda ctx: domains.remove_domain(ctx, args.domain), ses=True
+    )
     return {"domain": domain.name, "failed_messages": failed}, (
         f"removed {domain.name} from SES and the gateway; {failed} queued messages failed"
     )
@@ -179,22 +167,35 @@ async def cmd_domain_set(settings: Settings, args: argparse.Namespace) -> tuple[
             "--click-tracking on|off, --unsubscribe on|off and/or --tracking-host HOST"
         )
     restricted = args.restrict_to_addresses
-    async with _domains(settings) as domains:
-        domain = await domains.update(
+    view = await with_ops(
+        settings,
+        lambda ctx: domains.update_domain(
+            ctx,
             args.domain,
-            None if restricted is None else restricted == "yes",
-            args.mail_from,
-            _on(args.open_tracking),
-            _on(args.click_tracking),
-            _on(args.unsubscribe),
-            args.tracking_host,
-        )
-        return _domain_document(domains, domain), _domain_text(domains, domain)
+            restrict_to_addresses=None if restricted is None else restricted == "yes",
+            mail_from=args.mail_from,
+            open_tracking=_on(args.open_tracking),
+            click_tracking=_on(args.click_tracking),
+            unsubscribe=_on(args.unsubscribe),
+            tracking_host=args.tracking_host,
+        ),
+        ses=True,
+    )
+    return _domain_document(view), _domain_text(view)
+
+
+def _domain_of(address: str) -> str:
+    """The domain an address is added under, or removed from."""
+    return parse_address(address).domain.ascii
 
 
 async def cmd_address_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with _domains(settings) as domains:
-        address = await domains.add_address(args.address, args.verify_email)
+    name = _domain_of(args.address)
+    address = await with_ops(
+        settings,
+        lambda ctx: domains.add_address(ctx, name, args.address, args.verify_email),
+        ses=True,
+    )
     text = f"added {address.address} under {address.domain}"
     if address.ses_identity:
         text += "; SES emailed a confirmation link to it"
@@ -214,8 +215,10 @@ async def cmd_address_list(settings: Settings, args: argparse.Namespace) -> tupl
 
 
 async def cmd_address_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with _domains(settings) as domains:
-        address = await domains.remove_address(args.address)
+    name = _domain_of(args.address)
+    address = await with_ops(
+        settings, lambda ctx: domains.remove_address(ctx, name, args.address), ses=True
+    )
     return plain(address), f"removed {address.address}"
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import activity
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
 from gateway.storage import notifications
@@ -28,15 +28,12 @@ async def cmd_notification_list(settings: Settings, args: argparse.Namespace) ->
 
 
 async def cmd_notification_read(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    now = datetime.now(UTC)
     if args.id is not None:
         if args.tenant is not None:
             raise InvalidInputError("--tenant goes with --all, not with an ID")
-        found = await with_db(settings, lambda db: notifications.mark_read(db, args.id, now))
+        found = await with_ops(settings, lambda ctx: activity.mark_read(ctx, args.id))
         return plain(found), f"notification {found.id} is read"
-    marked = await with_db(
-        settings, lambda db: notifications.mark_all_read(db, now, args.tenant), args.tenant
-    )
+    marked = await with_ops(settings, lambda ctx: activity.mark_all_read(ctx, args.tenant))
     scope = f" of {args.tenant}" if args.tenant else ""
     return {"marked": marked}, f"marked {marked} notifications{scope} read"
 

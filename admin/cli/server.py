@@ -6,21 +6,18 @@ import argparse
 from typing import Any
 
 from admin.cli.base import Commands
+from admin.runtime import Parts
 from admin.serve import ROLES, serve
 from config import Settings
 from gateway.core import logs
-from gateway.storage.database import Database
 from gateway.storage.migrate import current_revision, head_revision, upgrade
 
 
 async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    db = Database(settings.database)
-    try:
-        before = await current_revision(db)
-        await upgrade(db)
-        after = await current_revision(db)
-    finally:
-        await db.close()
+    async with Parts.open(settings, migrate=False) as parts:
+        before = await current_revision(parts.db)
+        await upgrade(parts.db)
+        after = await current_revision(parts.db)
     text = f"schema at revision {after}" + (
         f" (was {before})" if before != after else " (unchanged)"
     )
@@ -28,11 +25,8 @@ async def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> tuple[
 
 
 async def cmd_db_current(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    db = Database(settings.database)
-    try:
-        current = await current_revision(db)
-    finally:
-        await db.close()
+    async with Parts.open(settings, migrate=False) as parts:
+        current = await current_revision(parts.db)
     head = head_revision()
     state = "up to date" if current == head else f"needs `ses-gateway db upgrade` to {head}"
     return {"revision": current, "head": head}, f"schema at revision {current or 'none'}: {state}"

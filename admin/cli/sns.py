@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from admin.cli.base import Commands, plain, table
+from admin.cli.base import Commands, plain, table, with_ops
+from admin.ops.settings import set_up_sns
+from admin.runtime import Parts
 from config import Settings
-from gateway.aws.ses import SesClientProvider, SesEventPublishing
+from gateway.aws.ses import SesEventPublishing
 from gateway.core.exceptions import InvalidInputError
-from gateway.dev.emulator import use_running_emulator
-from gateway.feedback.eventsetup import DEFAULT_NAME, set_up, subscription_state
+from gateway.feedback.eventsetup import DEFAULT_NAME, subscription_state
 from gateway.storage import snssetups
-from gateway.storage.database import Database
-from gateway.storage.migrate import ensure_schema
 
 
 async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -22,21 +21,11 @@ async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[A
         raise InvalidInputError(
             "give --public-url https://HOST (where SNS reaches the gateway) or set PUBLIC_URL"
         )
-    use_running_emulator(settings.data_dir)
-    db = Database(settings.database)
-    try:
-        await ensure_schema(db, settings.auto_migrate)
-        async with SesClientProvider(settings) as provider:
-            report = await set_up(
-                db,
-                SesEventPublishing(provider),
-                settings,
-                public_url,
-                args.configuration_set,
-                args.topic,
-            )
-    finally:
-        await db.close()
+    report = await with_ops(
+        settings,
+        lambda ctx: set_up_sns(ctx, public_url, args.configuration_set, args.topic),
+        ses=True,
+    )
     lines = [
         f"{step.resource} {step.name}: {step.action}" + (f" ({step.detail})" if step.detail else "")
         for step in report.steps
@@ -46,18 +35,12 @@ async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[A
 
 
 async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    use_running_emulator(settings.data_dir)
-    db = Database(settings.database)
-    try:
-        await ensure_schema(db, settings.auto_migrate)
-        setups = await snssetups.list_setups(db)
-        default = await snssetups.default_configuration_set(db)
-    finally:
-        await db.close()
     rows: list[dict[str, Any]] = []
-    if setups:
-        async with SesClientProvider(settings) as provider:
-            publishing = SesEventPublishing(provider)
+    async with Parts.open(settings, beside_dev=True) as parts:
+        setups = await snssetups.list_setups(parts.db)
+        default = await snssetups.default_configuration_set(parts.db)
+        if setups:
+            publishing = SesEventPublishing(await parts.ses())
             for setup in setups:
                 state = await subscription_state(publishing, setup)
                 rows.append({**plain(setup), "subscription": state})

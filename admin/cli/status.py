@@ -6,11 +6,11 @@ import argparse
 from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db
+from admin.runtime import Parts
 from config import Settings
-from gateway.aws.ses import SesAccount, SesClientProvider
+from gateway.aws.ses import SesAccount
 from gateway.core.types.history import MessageDetail
 from gateway.delivery.governor import pace, read_quota
-from gateway.dev.emulator import use_running_emulator
 from gateway.storage import messages, notifications, queue
 from gateway.storage.database import Database
 
@@ -80,14 +80,10 @@ def _yes_no(value: bool | None) -> str:
 
 
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    use_running_emulator(settings.data_dir)
-
-    async def counts(db: Database) -> tuple[int, int]:
-        return await queue.pending_count(db), await notifications.unread_count(db)
-
-    pending, unread = await with_db(settings, counts)
-    async with SesClientProvider(settings) as provider:
-        account = SesAccount(provider)
+    async with Parts.open(settings, beside_dev=True) as parts:
+        pending = await queue.pending_count(parts.db)
+        unread = await notifications.unread_count(parts.db)
+        account = SesAccount(await parts.ses())
         region, endpoint = account.region, account.endpoint
         quota, error = await read_quota(account)
     rate = pace(quota, settings)

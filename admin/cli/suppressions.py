@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import suppressions as ops
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.times import parse_time
@@ -19,10 +20,10 @@ _SUPPRESSION_COLUMNS = ("address", "tenant", "reason", "detail", "created_at", "
 
 async def cmd_suppression_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     expires = parse_time(args.expires, "--expires") if args.expires else None
-    entry, added = await with_db(
+    entry, added = await with_ops(
         settings,
-        lambda db: suppressions.add(
-            db, args.address, args.tenant, args.reason, args.detail, expires
+        lambda ctx: ops.add_suppression(
+            ctx, args.address, args.tenant, args.reason, args.detail, expires or ""
         ),
     )
     said = "suppressed" if added else "updated the suppression of"
@@ -32,7 +33,9 @@ async def cmd_suppression_add(settings: Settings, args: argparse.Namespace) -> t
 
 
 async def cmd_suppression_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    entry = await with_db(settings, lambda db: suppressions.remove(db, args.address, args.tenant))
+    entry = await with_ops(
+        settings, lambda ctx: ops.remove_suppression(ctx, args.address, args.tenant)
+    )
     said = f"{entry.address} is no longer suppressed {suppressions.scope(entry.tenant)}"
     return plain(entry), said
 
@@ -58,9 +61,7 @@ async def cmd_suppression_import(settings: Settings, args: argparse.Namespace) -
     except OSError as exc:
         raise InvalidInputError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     try:
-        report = await with_db(
-            settings, lambda db: suppressions.import_csv(db, source, args.tenant)
-        )
+        report = await with_ops(settings, lambda ctx: ops.import_text(ctx, source, args.tenant))
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{args.file} is not UTF-8 text: {exc.reason}") from exc
     finally:

@@ -6,26 +6,30 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import credentials, tenants
 from config import Settings
-from gateway.identity import accounts
-from gateway.storage import networks, refusals, tenants
+from gateway.core.exceptions import InvalidInputError
+from gateway.identity.accounts import LIMITS, check_limit
+from gateway.storage import refusals
 
 
 async def cmd_tenant_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    tenant = await with_db(settings, lambda db: accounts.create_tenant(db, args.name))
+    tenant = await with_ops(settings, lambda ctx: tenants.create_tenant(ctx, args.name))
     return plain(tenant), f"created tenant {tenant.name}"
 
 
 async def cmd_tenant_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    found = plain(await with_db(settings, tenants.list_tenants))
+    found = plain(await with_ops(settings, tenants.list_tenants))
     return {"tenants": found}, table(found, ("id", "name", "created_at"))
 
 
 async def cmd_credential_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    new = await with_db(
+    new = await with_ops(
         settings,
-        lambda db: accounts.create_credential(db, args.tenant, args.description, args.allow or ()),
+        lambda ctx: credentials.create_credential(
+            ctx, args.tenant, args.description, args.allow or ()
+        ),
     )
     allow = list(new.credential.allowed_senders)
     document = {**plain(new.credential), "password": new.password, "allow": allow}
@@ -39,38 +43,33 @@ async def cmd_credential_create(settings: Settings, args: argparse.Namespace) ->
 
 
 async def cmd_tenant_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    tenant = await with_db(settings, lambda db: accounts.pause_tenant(db, args.name, args.reason))
+    tenant = await with_ops(settings, lambda ctx: tenants.pause_tenant(ctx, args.name, args.reason))
     return plain(tenant), f"paused {tenant.name}: {args.reason}"
 
 
 async def cmd_tenant_resume(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    tenant = await with_db(settings, lambda db: accounts.pause_tenant(db, args.name, None))
+    tenant = await with_ops(settings, lambda ctx: tenants.pause_tenant(ctx, args.name, None))
     return plain(tenant), f"resumed {tenant.name}"
 
 
-def _limit(kind: type[int] | type[float]) -> Callable[[str], int | float | None]:
-    """A limit on the command line: a positive number, or `default` for the global default."""
+def _limit(name: str) -> Callable[[str], int | float | None]:
+    """A limit on the command line (`accounts.check_limit`), or `default` for the default."""
 
     def parse(text: str) -> int | float | None:
         if text == "default":
             return None
         try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number or 'default'") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0 (or 'default')")
-        return value
+            return check_limit(name, text)
+        except InvalidInputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
 
 
-LIMITS = ("max_per_second", "max_per_day", "max_recipients", "max_connections", "max_size")
-
-
 async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     changes = {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
-    limits = await with_db(settings, lambda db: tenants.set_limits(db, args.name, changes))
+    view = await with_ops(settings, lambda ctx: tenants.set_limits(ctx, args.name, changes))
+    limits = view.limits
     document = {"name": args.name, **plain(limits)}
     text = ", ".join(f"{k.replace('_', '-')} {v or 'default'}" for k, v in plain(limits).items())
     return document, f"{args.name}: {text}"
@@ -78,27 +77,25 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[
 
 async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     reason = args.reason if args.action == "pause" else None
-    await with_db(settings, lambda db: accounts.pause_credential(db, args.id, reason))
+    await with_ops(settings, lambda ctx: credentials.pause_credential(ctx, args.id, reason))
     said = f"paused credential {args.id}: {reason}" if reason else f"resumed credential {args.id}"
     return {"id": args.id, "paused_reason": reason}, said
 
 
 async def cmd_network_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    network = await with_db(
-        settings, lambda db: accounts.trust_network(db, args.tenant, args.cidr, settings)
+    network = await with_ops(
+        settings, lambda ctx: credentials.add_network(ctx, args.tenant, args.cidr)
     )
     return plain(network), f"clients in {network.cidr} may send without AUTH as {network.tenant}"
 
 
 async def cmd_network_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    found = plain(
-        await with_db(settings, lambda db: networks.list_networks(db, args.tenant), args.tenant)
-    )
+    found = plain(await with_ops(settings, lambda ctx: credentials.list_networks(ctx, args.tenant)))
     return {"networks": found}, table(found, ("cidr", "tenant", "created_at"))
 
 
 async def cmd_network_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    cidr = await with_db(settings, lambda db: accounts.untrust_network(db, args.cidr))
+    cidr = await with_ops(settings, lambda ctx: credentials.remove_network(ctx, args.cidr))
     return {"cidr": cidr}, f"{cidr} is no longer trusted"
 
 
@@ -112,7 +109,7 @@ async def cmd_refusal_count(settings: Settings, args: argparse.Namespace) -> tup
 
 async def cmd_credential_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     found = plain(
-        await with_db(settings, lambda db: tenants.list_credentials(db, args.tenant), args.tenant)
+        await with_ops(settings, lambda ctx: credentials.list_credentials(ctx, args.tenant))
     )
     columns = (
         "id",
@@ -127,9 +124,7 @@ async def cmd_credential_list(settings: Settings, args: argparse.Namespace) -> t
 
 
 async def cmd_credential_revoke(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    revoked = await with_db(
-        settings, lambda db: tenants.revoke_credential(db, args.id, accounts.now())
-    )
+    revoked = await with_ops(settings, lambda ctx: credentials.revoke_credential(ctx, args.id))
     return plain(revoked), f"revoked credential {revoked.id} ({revoked.username})"
 
 
@@ -143,14 +138,9 @@ def register(cli: Commands) -> None:
     cli.add(tenant, "resume", cmd_tenant_resume, "lift a pause").add_argument("name")
     limits = cli.add(tenant, "set", cmd_tenant_set, "the tenant's limits ('default' resets)")
     limits.add_argument("name")
-    for flag, kind in (
-        ("--max-per-second", float),
-        ("--max-per-day", int),
-        ("--max-recipients", int),
-        ("--max-connections", int),
-        ("--max-size", int),
-    ):
-        limits.add_argument(flag, type=_limit(kind), default=argparse.SUPPRESS, metavar="N")
+    for name in LIMITS:
+        flag = "--" + name.replace("_", "-")
+        limits.add_argument(flag, type=_limit(name), default=argparse.SUPPRESS, metavar="N")
 
     credential = cli.group("credential", "SMTP credentials")
     create = cli.add(credential, "create", cmd_credential_create, "create an SMTP credential")

@@ -7,13 +7,12 @@ import getpass
 import sys
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import credentials, tenants
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
-from gateway.identity import apikeys, users
-from gateway.identity.accounts import now
-from gateway.storage import apikeys as key_store
-from gateway.storage import tenants
+from gateway.identity import users
+from gateway.storage import tenants as tenant_store
 from gateway.storage import users as user_store
 from gateway.storage.database import Database
 
@@ -32,8 +31,8 @@ async def cmd_user_create(settings: Settings, args: argparse.Namespace) -> tuple
     users.check_email(args.email)
     users.check_role(args.role, args.tenant)
     password = _prompted_password()
-    new = await with_db(
-        settings, lambda db: users.create_user(db, args.email, args.role, args.tenant, password)
+    new = await with_ops(
+        settings, lambda ctx: tenants.create_user(ctx, args.email, args.role, args.tenant, password)
     )
     document = {**plain(new.user), "password": new.password}
     text = f"created {new.user.role.value} {new.user.email}" + (
@@ -46,7 +45,7 @@ async def cmd_user_create(settings: Settings, args: argparse.Namespace) -> tuple
 
 async def cmd_user_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     async def listed(db: Database) -> Any:
-        tenant_id = (await tenants.get_tenant(db, args.tenant)).id if args.tenant else None
+        tenant_id = (await tenant_store.get_tenant(db, args.tenant)).id if args.tenant else None
         return await user_store.list_users(db, tenant_id)
 
     found = plain(await with_db(settings, listed))
@@ -55,15 +54,16 @@ async def cmd_user_list(settings: Settings, args: argparse.Namespace) -> tuple[A
 
 
 async def cmd_user_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    await with_db(settings, lambda db: user_store.delete_user(db, args.id))
+    await with_ops(settings, lambda ctx: tenants.remove_user(ctx, args.id))
     return {"id": args.id}, f"removed user {args.id}"
 
 
 async def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     if bool(args.tenant) == args.admin:
         raise InvalidInputError("give --tenant NAME for a tenant's key, or --admin")
-    new = await with_db(
-        settings, lambda db: apikeys.create_api_key(db, args.tenant, args.description)
+    new = await with_ops(
+        settings,
+        lambda ctx: credentials.create_api_key(ctx, args.tenant, args.admin, args.description),
     )
     scope = f"tenant {new.info.tenant}" if new.info.tenant else "admin (every tenant)"
     text = (
@@ -74,17 +74,13 @@ async def cmd_apikey_create(settings: Settings, args: argparse.Namespace) -> tup
 
 
 async def cmd_apikey_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def listed(db: Database) -> Any:
-        tenant_id = (await tenants.get_tenant(db, args.tenant)).id if args.tenant else None
-        return await key_store.list_keys(db, tenant_id)
-
-    found = plain(await with_db(settings, listed))
+    found = plain(await with_ops(settings, lambda ctx: credentials.list_api_keys(ctx, args.tenant)))
     columns = ("id", "prefix", "tenant", "description", "created_at", "revoked_at", "last_used_at")
     return {"api_keys": found}, table(found, columns)
 
 
 async def cmd_apikey_revoke(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    key = await with_db(settings, lambda db: key_store.revoke_key(db, args.id, now()))
+    key = await with_ops(settings, lambda ctx: credentials.revoke_api_key(ctx, args.id))
     return plain(key), f"revoked API key {key.prefix}"
 
 

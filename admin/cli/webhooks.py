@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import webhooks as ops
 from config import Settings
-from gateway.core.secret_key import load_secret_key
 from gateway.storage import webhooks as store
-from gateway.webhooks import manage
-from gateway.webhooks.schema import EVENT_TYPES, parse_event_types
+from gateway.webhooks.schema import EVENT_TYPES
 
 _WEBHOOK_COLUMNS = ("id", "tenant", "url", "events", "created_at", "disabled")
 _ATTEMPT_COLUMNS = (
@@ -33,14 +32,9 @@ def _row(webhook: store.WebhookInfo) -> dict[str, Any]:
 
 
 async def cmd_webhook_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    events = parse_event_types(args.events)
-    secret_key = load_secret_key(settings)
-    allow_private = settings.webhook_allow_private
-    webhook, secret = await with_db(
-        settings,
-        lambda db: manage.add(
-            db, secret_key, args.tenant, args.url, events, allow_private=allow_private
-        ),
+    events = (args.events or "").split(",")
+    webhook, secret = await with_ops(
+        settings, lambda ctx: ops.add_webhook(ctx, args.url, events, args.tenant)
     )
     text = "\n".join(
         [
@@ -58,12 +52,7 @@ async def cmd_webhook_list(settings: Settings, args: argparse.Namespace) -> tupl
 
 
 async def cmd_webhook_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def remove(db: Any) -> store.WebhookInfo:
-        webhook = await store.get_webhook(db, args.id)
-        await store.delete_webhook(db, args.id)
-        return webhook
-
-    webhook = await with_db(settings, remove)
+    webhook = await with_ops(settings, lambda ctx: ops.remove_webhook(ctx, args.id))
     return plain(webhook), f"removed webhook {webhook.id} ({webhook.url}) of {webhook.tenant}"
 
 
@@ -73,8 +62,7 @@ async def cmd_webhook_attempts(settings: Settings, args: argparse.Namespace) -> 
 
 
 async def cmd_webhook_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    secret_key = load_secret_key(settings)
-    result = await with_db(settings, lambda db: manage.send_test(db, settings, secret_key, args.id))
+    result = await with_ops(settings, lambda ctx: ops.send_test(ctx, args.id))
     ms = result.attempt.duration_ms
     text = f"test event {result.event_id}: {result.state} ({result.outcome}, {ms} ms)"
     return plain(result), text

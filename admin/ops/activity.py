@@ -96,9 +96,14 @@ async def mark_read(ctx: Context, notification_id: int) -> NotificationInfo:
     return found
 
 
-async def mark_all_read(ctx: Context) -> int:
-    """Mark every unread notification (of the actor's tenant) read; how many there were."""
-    marked = await notifications.mark_all_read(ctx.db, now(), ctx.tenant_name())
+async def mark_all_read(ctx: Context, tenant: str | None = None) -> int:
+    """Mark every unread notification of the actor's tenant (an admin's: of the tenant named,
+    None: of all) read; how many there were."""
+    scope = await ctx.tenant(tenant)
+    name = scope.name if scope else None
+    marked = await notifications.mark_all_read(ctx.db, now(), name)
     if marked:
-        await ctx.audit("notification.read-all", "notifications", f"{marked} marked read")
+        await ctx.audit(
+            "notification.read-all", "notifications", f"{marked} marked read", tenant=name
+        )
     return marked

@@ -3,6 +3,7 @@ scopes every query to the actor's tenant and writes the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,7 +26,7 @@ class Actor:
     """A signed-in user or an API key. `tenant` None: every tenant (an admin)."""
 
     name: str
-    """For the audit log: the user's email, or `apikey:<prefix>`."""
+    """For the audit log: the user's email, `apikey:<prefix>`, or `cli:<os user>`."""
     role: Role
     tenant: str | None
     user: UserInfo | None = None
@@ -37,6 +38,11 @@ class Actor:
     @classmethod
     def of_key(cls, key: ApiKeyInfo) -> Actor:
         return cls(f"apikey:{key.prefix}", Role.OWNER if key.tenant else Role.ADMIN, key.tenant)
+
+    @classmethod
+    def of_cli(cls, os_user: str) -> Actor:
+        """Whoever runs `ses-gateway` on the host: an admin (they can read the database anyway)."""
+        return cls(f"cli:{os_user}", Role.ADMIN, None)
 
     @property
     def is_admin(self) -> bool:
@@ -54,16 +60,23 @@ class Services:
         self,
         db: Database,
         settings: Settings,
-        secret_key: bytes,
+        secret_key: Callable[[], bytes],
         provider: SesClientProvider,
     ) -> None:
+        """`secret_key` is called when an operation first needs the key (a command of the CLI
+        that encrypts nothing does not create the key file); `provider` is opened by whoever made
+        it (`admin.runtime.Parts`), when the operations will call SES."""
         self.db = db
         self.settings = settings
-        self.secret_key = secret_key
+        self._secret_key = secret_key
         self.provider = provider
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
         self.dns = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+
+    @cached_property
+    def secret_key(self) -> bytes:
+        return self._secret_key()
 
     @cached_property
     def domains(self) -> Domains:

@@ -77,7 +77,7 @@ async def add_domain(
     owner = await ctx.require_tenant(tenant)
     with _field("name"):
         domain = await ctx.services.domains.add(owner.name, name, dkim, mail_from or None)
-    detail = f"{domain.dkim_mode} DKIM" + (
+    detail = f"registered with SES in {domain.region}, {domain.dkim_mode} DKIM" + (
         f", MAIL FROM {domain.state.mail_from_domain}" if domain.state.mail_from_domain else ""
     )
     await ctx.audit("domain.added", domain.name, detail, tenant=domain.tenant)

@@ -1,6 +1,7 @@
 """The gateway's settings as an admin reads them: the SES region and endpoint, the SNS wiring of
-SES events (what `sns setup` made and what SNS says of its subscriptions), retention, and the
-settings that shape sending, with their environment variables. Never a secret: `SECRET_KEY`,
+SES events (what `sns setup` made and what SNS says of its subscriptions, and `set_up_sns`,
+which makes it), retention, and the settings that shape sending, with their environment
+variables. Never a secret: `SECRET_KEY`,
 `PREVIOUS_SECRET_KEYS`, `METRICS_TOKEN` and `DATABASE_URL` (which may hold a password) are left
 out."""
 
@@ -12,7 +13,7 @@ from datetime import datetime
 from admin.ops.context import Context
 from config.settings import ENV_PREFIX
 from gateway.aws.ses import SesEventPublishing
-from gateway.feedback.eventsetup import subscription_state
+from gateway.feedback.eventsetup import SetupReport, set_up, subscription_state
 from gateway.storage import snssetups
 
 SHOWN = (
@@ -134,3 +135,18 @@ async def get_settings(ctx: Context) -> GatewaySettings:
             for name, meaning in SHOWN
         ],
     )
+
+
+async def set_up_sns(
+    ctx: Context, public_url: str, configuration_set: str, topic: str | None
+) -> SetupReport:
+    """Create or reuse the configuration set, SNS topic, event destination and subscription
+    that bring SES events to `public_url` (admins only: it changes what every send uses)."""
+    ctx.require_admin()
+    publishing = SesEventPublishing(ctx.services.provider)
+    report = await set_up(
+        ctx.db, publishing, ctx.services.settings, public_url, configuration_set, topic
+    )
+    said = "; ".join(f"{step.resource} {step.action}" for step in report.steps)
+    await ctx.audit("sns.setup", report.configuration_set, f"{report.topic_arn}: {said}")
+    return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TextIO
 
 from admin.ops.context import Context
 from gateway.core.exceptions import InvalidInputError
@@ -89,12 +90,12 @@ async def add_suppression(
     tenant: str | None = None,
     reason: str = "manual",
     detail: str = "",
-    expires_at: str = "",
+    expires_at: str | datetime = "",
 ) -> tuple[SuppressionInfo, bool]:
     """Suppress `address` (replacing the entry of that scope) until `expires_at` (an ISO date
-    or datetime; empty: for good); whether the entry is new."""
+    or datetime, or one read already; empty: for good); whether the entry is new."""
     scope = _scope(ctx, tenant)
-    expires = _time(expires_at, "expires_at")
+    expires = expires_at if isinstance(expires_at, datetime) else _time(expires_at, "expires_at")
     entry, added = await suppressions.add(
         ctx.db, address, scope, reason or "manual", detail, expires
     )
@@ -122,7 +123,7 @@ async def import_csv(
 ) -> suppressions.ImportReport:
     """Add the entries of a CSV file (`suppressions.import_csv`): a tenant's rows all go to its
     own tenant; an admin's rows to the tenant they name (`tenant` for those naming none)."""
-    scope = _scope(ctx, tenant)
+    ctx.require_write()
     if not data.strip():
         raise InvalidInputError("the file is empty: send CSV with an `address` column", "file")
     if len(data) > MAX_IMPORT_BYTES:
@@ -133,7 +134,15 @@ async def import_csv(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"the file is not UTF-8 text: {exc.reason}", "file") from exc
-    report = await suppressions.import_csv(ctx.db, io.StringIO(text, newline=""), scope)
+    return await import_text(ctx, io.StringIO(text, newline=""), tenant)
+
+
+async def import_text(
+    ctx: Context, source: TextIO, tenant: str | None = None
+) -> suppressions.ImportReport:
+    """`import_csv` of a file read as it goes (the CLI's, of any size)."""
+    scope = _scope(ctx, tenant)
+    report = await suppressions.import_csv(ctx.db, source, scope)
     said = f"added {report.added}, updated {report.updated}, skipped {len(report.errors)}"
     await ctx.audit("suppression.imported", "CSV file", said, tenant=scope)
     return report

@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from admin.ops.context import Context
+from gateway.core.exceptions import AccessDenied
 from gateway.core.types.tenants import Limits, TenantInfo
 from gateway.core.types.users import UserInfo
 from gateway.identity import accounts, users
 from gateway.storage import tenants
 from gateway.storage import users as user_store
-
-LIMITS = ("max_per_second", "max_per_day", "max_recipients", "max_connections", "max_size")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,19 +44,24 @@ async def create_tenant(ctx: Context, name: str) -> TenantInfo:
 
 
 async def pause_tenant(ctx: Context, name: str, reason: str | None) -> TenantInfo:
-    """Pause (reason given) or resume (None)."""
+    """Pause (reason given) or resume (None). Audited as `tenant.pause` or `tenant.resume`:
+    `tenant.paused` is the reputation guard's own pause, which restarts the window it judges
+    (`gateway.reputation`); a person's pause says nothing of the tenant's sends."""
     ctx.require_admin()
     tenant = await accounts.pause_tenant(ctx.db, name, reason)
-    kind, detail = ("tenant.paused", reason) if reason else ("tenant.resumed", "")
+    kind, detail = ("tenant.pause", reason) if reason else ("tenant.resume", "")
     await ctx.audit(kind, tenant.name, detail or "", tenant=tenant.name)
     return tenant
 
 
-async def set_limits(ctx: Context, name: str, changes: dict[str, float | int | None]) -> TenantView:
+async def set_limits(ctx: Context, name: str, changes: dict[str, str | float | None]) -> TenantView:
+    """Change the limits named (None: the gateway's default), each a number more than 0
+    (`accounts.check_limit`), as text or a number."""
     ctx.require_admin()
     tenant = await ctx.require_tenant(name)
-    limits = await tenants.set_limits(ctx.db, tenant.name, changes)
-    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in changes.items())
+    limits = await accounts.set_limits(ctx.db, tenant.name, changes)
+    stored = {k: getattr(limits, k) for k in changes}
+    said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in stored.items())
     await ctx.audit("tenant.limits", tenant.name, said, tenant=tenant.name)
     return TenantView(tenant, limits)
 
@@ -83,3 +87,14 @@ async def remove_user(ctx: Context, user_id: int) -> UserInfo:
     await user_store.delete_user(ctx.db, user_id)
     await ctx.audit("user.removed", user.email, tenant=user.tenant)
     return user
+
+
+async def change_password(ctx: Context, current: str, new: str) -> str:
+    """The signed-in user's own password, the current one asked first (a wrong one counts as a
+    failed login); the new session key: every other session of the user ends."""
+    user = ctx.actor.user
+    if user is None:
+        raise AccessDenied("only a signed-in user has a password to change")
+    key = await ctx.services.logins.change_password(user, current, new, ctx.client_address or "")
+    await ctx.audit("user.password", user.email, "changed the password")
+    return key

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from admin.ops import tenants
 from admin.panel.base import Page, Pages, Panel, field_errors, local_path
 from admin.panel.session import LOGIN_COOKIE, same_token
 from gateway.core.exceptions import InvalidInputError, LoginRefused
@@ -68,12 +69,11 @@ async def account(page: Page) -> Response:
         try:
             if new != again:
                 raise InvalidInputError("the two new passwords differ", "repeat_password")
-            key = await page.panel.services.logins.change_password(
-                user, page.form.get("current_password", ""), new, page.ctx.client_address or ""
+            key = await tenants.change_password(
+                page.ctx, page.form.get("current_password", ""), new
             )
         except (InvalidInputError, LoginRefused) as exc:
             return page.render("account.html", 400, errors=field_errors(exc, "current_password"))
-        await page.ctx.audit("user.password", user.email, "changed the password")
         response = page.redirect("/account", "Password changed. Your other sessions have ended.")
         page.panel.sessions.start(response, user.id, key)
         return response

@@ -19,15 +19,10 @@ from admin.panel.render import environment
 from admin.panel.session import Session, Sessions, same_token
 from gateway.core.crypto import previous_keys
 from gateway.core.exceptions import (
-    AccessDenied,
-    ConflictError,
-    DatabaseError,
     GatewayError,
-    InvalidInputError,
-    NotFoundError,
 )
 from gateway.core.times import parse_time
-from gateway.endpoints.errors import error
+from gateway.endpoints.errors import answer, error
 from gateway.storage import notifications, users
 
 FLASH = "sgw_flash"
@@ -214,18 +209,9 @@ class Panel:
                     self.services.db, page.ctx.tenant_name()
                 )
                 return await handler(page)
-            except AccessDenied as exc:
-                return self.error_page(request, 403, str(exc))
-            except NotFoundError as exc:
-                return self.error_page(request, 404, str(exc))
-            except InvalidInputError as exc:
-                return self.error_page(request, 400, str(exc))
-            except ConflictError as exc:
-                return self.error_page(request, 409, str(exc))
-            except DatabaseError as exc:
-                return self.error_page(request, 503, str(exc))
             except GatewayError as exc:
-                return self.error_page(request, 502, str(exc))
+                status, _, message = answer(exc)
+                return self.error_page(request, status, message)
 
         return serve
 

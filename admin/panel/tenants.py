@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import math
-
 from starlette.responses import Response
 
 from admin.ops import tenants
 from admin.panel.base import Page, Pages, field_errors
 from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
+from gateway.identity.accounts import LIMITS
 
 pages = Pages()
 
 
-def _limits(form: dict[str, str]) -> dict[str, float | int | None]:
-    """The limit fields of the form: empty means the gateway's default."""
-    changes: dict[str, float | int | None] = {}
-    for name in tenants.LIMITS:
-        text = form.get(name, "")
-        if not text:
-            changes[name] = None
-            continue
-        try:
-            value: float | int = float(text) if name == "max_per_second" else int(text)
-        except ValueError:
-            raise InvalidInputError(
-                "give a number, or leave it empty for the default", name
-            ) from None
-        if not math.isfinite(value) or value <= 0:
-            raise InvalidInputError("must be more than 0 (or empty for the default)", name)
-        changes[name] = value
-    return changes
+def _limits(form: dict[str, str]) -> dict[str, str | float | None]:
+    """The limit fields of the form, checked by the operation: empty means the default."""
+    return {name: form.get(name, "") or None for name in LIMITS}
 
 
 @pages.page("/tenants", methods=("GET", "POST"))

@@ -204,14 +204,6 @@ class Domains:
                 **store.state_columns(state),
             },
         )
-        await activity_store.record_activity(
-            self._db,
-            tenant.id,
-            "domain.added",
-            name.ascii,
-            f"registered with SES in {self._ses.region}",
-            now,
-        )
         if mail_from:
             return await self.set_mail_from(name.ascii, mail_from)
         return await store.get_domain(self._db, name.ascii)
@@ -235,9 +227,6 @@ class Domains:
 
     async def get(self, value: str) -> DomainInfo:
         return await store.get_domain(self._db, normalize_domain(value).ascii)
-
-    async def all(self) -> list[DomainInfo]:
-        return await store.list_domains(self._db)
 
     async def check(self, value: str, checker: DnsChecker) -> tuple[DomainInfo, list[RecordCheck]]:
         """Look the domain's records up in DNS: what is still wrong, record by record."""
@@ -305,10 +294,6 @@ class Domains:
             self._db, tenant.id, domain.name, f"the sending domain {domain.name} was removed", now
         )
         await store.delete_domain(self._db, domain.id)
-        detail = f"removed; {failed} queued messages failed"
-        await activity_store.record_activity(
-            self._db, tenant.id, "domain.removed", domain.name, detail, now
-        )
         return domain, failed
 
     async def set_restricted(self, value: str, restricted: bool) -> DomainInfo:

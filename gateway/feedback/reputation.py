@@ -5,8 +5,10 @@ stop its sending: every tenant would stop with it. So each tenant is judged on i
 
 - **the window**: its last `REPUTATION_WINDOW_SENDS` recipients in the state `sent` (accepted by
   SES), among those sent in the last `REPUTATION_WINDOW_DAYS`, whichever are fewer; and never
-  the sends before the guard last paused it, so that a tenant resumed by an operator starts
-  afresh instead of being paused again by the next bounce;
+  the sends before the guard last paused it (its own activity `tenant.paused`), so that a tenant
+  resumed by an operator starts afresh instead of being paused again by the next bounce. A
+  person's pause (audited as `tenant.pause`, from any interface) says nothing of the sends and
+  leaves the window as it is;
 - **bounced**: the recipients of the window with a Permanent bounce; **complained**: with a
   complaint. Bounces and complaints about SES's account-level suppression list are left out,
   as SES leaves them out of the account's rates;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,13 +11,22 @@ from datetime import UTC, datetime
 
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.types.tenants import CredentialInfo, NetworkInfo, TenantInfo
+from gateway.core.types.tenants import CredentialInfo, Limits, NetworkInfo, TenantInfo
 from gateway.domains.names import normalize_domain
 from gateway.identity import passwords
 from gateway.storage import networks, tenants
 from gateway.storage.database import Database
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+LIMITS: dict[str, type[int] | type[float]] = {
+    "max_per_second": float,
+    "max_per_day": int,
+    "max_recipients": int,
+    "max_connections": int,
+    "max_size": int,
+}
+"""A tenant's own limits (`Limits`) and their types: only the rate may be a fraction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,33 @@ def check_tenant_name(name: str) -> str:
 
 async def create_tenant(db: Database, name: str) -> TenantInfo:
     return await tenants.create_tenant(db, check_tenant_name(name), now())
+
+
+def check_limit(name: str, value: str | float) -> int | float:
+    """A tenant's limit `name` as given, as text (the CLI, a form) or a number (JSON): a number
+    of its type more than 0. The one check of every interface, with one message. `inf` and `nan`
+    are refused: either would switch the limit off (every comparison with nan is false)."""
+    kind = LIMITS[name]
+    try:
+        number = kind(value) if isinstance(value, str) else value
+    except ValueError:
+        number = math.nan
+    whole = kind is int
+    if (
+        isinstance(number, bool)
+        or not math.isfinite(number)
+        or number <= 0
+        or (whole and number != int(number))
+    ):
+        what = "a whole number" if whole else "a finite number"
+        raise InvalidInputError(f"{name} must be {what} more than 0", name)
+    return kind(number)
+
+
+async def set_limits(db: Database, name: str, changes: dict[str, str | float | None]) -> Limits:
+    """Change some of the tenant's limits (None: back to the gateway's default)."""
+    checked = {k: None if v is None else check_limit(k, v) for k, v in changes.items()}
+    return await tenants.set_limits(db, name, checked)
 
 
 async def create_credential(

@@ -73,11 +73,6 @@ def new_event_id() -> str:
     return str(uuid.uuid4())
 
 
-def parse_event_types(text: str | None) -> tuple[str, ...]:
-    """`bounce,complaint` as a filter; None or empty: every type."""
-    return check_event_types((text or "").split(","))
-
-
 def check_event_types(types: Iterable[str]) -> tuple[str, ...]:
     """The types of a filter, without repeats; none: every type."""
     chosen = tuple(dict.fromkeys(t.strip() for t in types if t.strip()))

@@ -141,3 +141,28 @@ def test_network_add_refuses_a_network_wider_than_the_setting_allows(
     monkeypatch.setenv("SES_GATEWAY_TRUSTED_IPV4_MIN_PREFIX", "8")
     status, out, _ = cli("network", "add", "10.0.0.0/8", "--tenant", "acme", "--json")
     assert (status, json.loads(out)["cidr"]) == (0, "10.0.0.0/8")
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-per-second", "inf", "max_per_second must be a finite number more than 0"),
+        ("--max-per-second", "nan", "max_per_second must be a finite number more than 0"),
+        ("--max-per-second", "-1", "max_per_second must be a finite number more than 0"),
+        ("--max-per-day", "1.5", "max_per_day must be a whole number more than 0"),
+    ],
+)
+def test_a_limit_is_refused_as_the_api_and_the_panel_refuse_it(
+    cli: Any, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    """`inf` and `nan` would switch the limit off; a bad argument exits 2 (argparse)."""
+    cli("tenant", "create", "acme")
+    with pytest.raises(SystemExit) as exited:
+        cli("tenant", "set", "acme", flag, value)
+    assert exited.value.code == 2
+    assert f"argument {flag}: {message}" in capsys.readouterr().err
+    _, out, _ = cli("tenant", "set", "acme", "--max-per-second", "2.5", "--max-per-day", "default")
+    assert out.strip() == (
+        "acme: max-per-second 2.5, max-per-day default, max-recipients default, "
+        "max-connections default, max-size default"
+    )

@@ -119,4 +119,4 @@ def test_addresses(cli: Any, fake_ses: FakeSes) -> None:
     assert status == 0
     status, missing, _ = cli("address", "add", "x@elsewhere.example")
     assert status == 1
-    assert "add it first" in missing["error"]["message"]
+    assert missing["error"]["message"] == "no domain elsewhere.example"

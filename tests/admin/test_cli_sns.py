@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import getpass
 import json
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,18 @@ def test_setup_says_what_it_did_in_text(cli: Cli, aws: Any) -> None:
     assert "configuration set cs1: created" in out
     assert f"subscription {ENDPOINT}: created" in out
     assert "default configuration set cs1: updated (sending uses it)" in out
+
+
+def test_setup_is_audited_once_as_the_os_user(cli: Cli, aws: Any) -> None:
+    setup(cli, "--configuration-set", "cs1")
+    _, out, _ = cli("activity", "list", "--json")
+    [entry] = json.loads(out)["activity"]
+    assert (entry["kind"], entry["subject"], entry["actor"]) == (
+        "sns.setup",
+        "cs1",
+        f"cli:{getpass.getuser()}",
+    )
+    assert "configuration set created" in entry["detail"]
 
 
 def test_setup_names_the_topic_apart_from_the_configuration_set(cli: Cli, aws: Any) -> None:

@@ -94,7 +94,7 @@ class Site:
 async def site(db: Database, settings: Settings) -> AsyncIterator[Site]:
     async with AsyncExitStack() as stack:
         provider = await stack.enter_async_context(SesClientProvider(settings))
-        services = Services(db, settings, b"test secret key", provider)
+        services = Services(db, settings, lambda: b"test secret key", provider)
         app = create_app(Readiness(db), services=services)
         url = await stack.enter_async_context(serving(app))
         yield Site(url, db, services, stack)
