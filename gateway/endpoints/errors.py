@@ -5,6 +5,7 @@ with which status, for the API and the panel alike."""
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 
 from starlette.responses import JSONResponse
@@ -18,6 +19,8 @@ from gateway.core.exceptions import (
     NotFoundError,
     SesError,
 )
+
+log = logging.getLogger("gateway.http")
 
 ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (InvalidInputError, 400, "invalid_input"),
@@ -34,10 +37,12 @@ INTERNAL = (500, "internal_server_error", "internal error: the gateway's log has
 
 
 def answer(exc: GatewayError) -> tuple[int, str, str]:
-    """(status, code, message) of an error raised while serving the API or the panel."""
+    """(status, code, message) of an error raised while serving the API or the panel. One not
+    in the table is a fault of ours: logged with its traceback, as the answer promises."""
     for kind, status, code in ERRORS:
         if isinstance(exc, kind):
             return status, code, str(exc)
+    log.error("an HTTP request failed: %s", type(exc).__name__, exc_info=exc)
     return INTERNAL
 
 

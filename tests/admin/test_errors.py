@@ -44,7 +44,11 @@ INTERNAL = "internal error: the gateway's log has the details"
     ],
 )
 async def test_the_api_and_the_panel_answer_an_error_alike(
-    site: Site, raised: GatewayError, status: int, message: str
+    site: Site,
+    raised: GatewayError,
+    status: int,
+    message: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The real machinery of both, serving one endpoint and one page that raise `raised`."""
     api = Api()
@@ -70,3 +74,9 @@ async def test_the_api_and_the_panel_answer_an_error_alike(
     assert from_api.json()["error"]["message"] == message
     assert from_panel.json()["error"]["message"] == message
     assert message in from_page.text.replace("&#39;", "'")
+    logged = [r for r in caplog.records if r.name == "gateway.http"]
+    if status == 500:  # a fault of ours: each answer logged with its traceback
+        assert len(logged) == 3
+        assert all(r.exc_info and r.exc_info[1] is raised for r in logged)
+    else:
+        assert logged == []
