@@ -268,14 +268,6 @@ async def find_event(db: Database, sns_message_id: str) -> SesEventInfo | None:
     return None if row is None else _event(row)
 
 
-async def get_event(db: Database, event_id: int) -> SesEventInfo:
-    async with db.read() as conn:
-        row = (await conn.execute(_EVENTS.where(SesEvent.id == event_id))).first()
-    if row is None:
-        raise NotFoundError(f"no SES event with id {event_id}")
-    return _event(row)
-
-
 # -- Suppression -----------------------------------------------------------------------------
 
 
@@ -479,20 +471,3 @@ async def count_events(
         query = query.where(RecipientEvent.occurred_at >= since)
     async with db.read() as conn:
         return {EventKind(kind): n for kind, n in await conn.execute(query)}
-
-
-async def list_ses_events(
-    db: Database,
-    tenant_id: int | None = None,
-    kinds: Sequence[EventKind] = (),
-    limit: int = 100,
-    offset: int = 0,
-) -> list[SesEventInfo]:
-    """Stored SES events, newest first (by arrival), with their payloads."""
-    query = _EVENTS.order_by(SesEvent.received_at.desc(), SesEvent.id.desc())
-    if tenant_id is not None:
-        query = query.where(SesEvent.tenant_id == tenant_id)
-    if kinds:
-        query = query.where(SesEvent.kind.in_([k.value for k in kinds]))
-    async with db.read() as conn:
-        return [_event(row) for row in await conn.execute(query.limit(limit).offset(offset))]

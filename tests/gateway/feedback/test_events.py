@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config import Settings
-from gateway.core.types.events import EventFact, EventKind, IngestResult
+from gateway.core.types.events import EventFact, EventKind, IngestResult, SesEventInfo
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.core.types.tenants import TenantInfo
 from gateway.feedback import events
@@ -24,6 +24,7 @@ from gateway.storage.database import Database
 from tests.conftest import add_verified_domain
 from tests.support.messages import new_message
 from tests.support.sesevents import SAMPLES, bounce, complaint, sample
+from tests.support.storedevents import stored_event, stored_event_ids
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 FILES = sorted(p.name for p in SAMPLES.glob("*.json"))
@@ -122,7 +123,7 @@ async def test_every_sample_is_stored_and_acknowledged(db: Database, name: str) 
     result = await ingest(db, payload)
     assert not result.duplicate
     assert result.kind is KINDS[ses_type]
-    stored = await store.get_event(db, result.event_id)
+    stored = await event_by_id(db, result.event_id)
     assert stored.payload == payload
     assert stored.ses_type == ses_type
     assert stored.processed_at is not None
@@ -276,7 +277,7 @@ async def test_a_repeated_sns_message_changes_nothing(db: Database) -> None:
         queue_id,
     )
     assert again.suppressed == ()
-    assert len(await store.list_ses_events(db)) == 1
+    assert len(await stored_event_ids(db)) == 1
     assert len((await store.events_for_message(db, queue_id)).events) == 1
     assert await suppressions.list_suppressions(db) == entries
 
@@ -317,7 +318,7 @@ async def test_a_retry_finishes_what_a_failed_first_delivery_left_undone(db: Dat
     result = await ingest(db, payload, sns_message_id="sns-crashed", at=NOW + timedelta(seconds=20))
 
     assert result.duplicate
-    assert (await store.get_event(db, event_id)).processed_at is not None
+    assert (await event_by_id(db, event_id)).processed_at is not None
     entry = await suppressions.suppressed(db, owner.id, "a@example.org", NOW)
     assert entry is not None
     assert "sns-crashed" in entry.detail
@@ -421,7 +422,7 @@ async def test_unreadable_payloads_are_stored_and_acknowledged(db: Database, pay
     result = await ingest(db, payload)
     assert result.recipients == ()
     assert result.note
-    assert (await store.get_event(db, result.event_id)).payload == payload
+    assert (await event_by_id(db, result.event_id)).payload == payload
 
 
 async def test_strings_longer_than_their_columns_are_cut(db: Database) -> None:
@@ -444,7 +445,7 @@ async def test_strings_longer_than_their_columns_are_cut(db: Database) -> None:
     assert (bounced.bounce_type, bounced.subtype, bounced.status) == ("T" * 32, "S" * 64, "5" * 32)
     assert long.address == long_address[:320]
     assert (complained.subtype, complained.feedback_type) == ("c" * 64, "f" * 64)
-    stored = await store.get_event(db, unknown.event_id)
+    stored = await event_by_id(db, unknown.event_id)
     assert (stored.ses_type, stored.ses_message_id) == ("E" * 64, "m" * 128)
 
 
@@ -463,7 +464,7 @@ async def test_a_hard_bounce_suppresses_the_recipient_for_the_tenant(db: Databas
     assert entry is not None
     assert (entry.tenant, entry.reason, entry.expires_at) == (owner.name, "bounce", None)
     assert "Permanent/NoEmail bounce (5.1.1 smtp; 550 5.1.1 user unknown)" in entry.detail
-    stored = await store.get_event(db, result.event_id)
+    stored = await event_by_id(db, result.event_id)
     assert f"SNS message {stored.sns_message_id}" in entry.detail
     assert f"SES message {ses_id}" in entry.detail
     assert await suppressions.suppressed(db, other.id, "bob@example.org", NOW) is None
@@ -618,13 +619,12 @@ async def test_old_events_are_purged(db: Database) -> None:
 
     assert await events.purge(db, Settings(), NOW) == 1
 
-    assert [e.id for e in await store.list_ses_events(db)] == [recent.event_id]
+    assert await stored_event_ids(db) == [recent.event_id]
     [left] = (await store.events_for_message(db, queue_id)).events
     assert left.kind is EventKind.COMPLAINT
-    with pytest.raises(Exception, match="no SES event"):
-        await store.get_event(db, old.event_id)
+    assert await stored_event(db, old.event_id) is None
     assert await store.purge_events(db, NOW, chunk=1) == 1
-    assert await store.list_ses_events(db) == []
+    assert await stored_event_ids(db) == []
 
 
 def test_parse_reads_both_formats() -> None:
@@ -664,3 +664,9 @@ def test_what_suppresses(
 ) -> None:
     fact = EventFact("a@example.org", bounce_type=bounce_type, subtype=subtype)
     assert events.suppression_for(kind, fact) == expected
+
+
+async def event_by_id(db: Database, event_id: int) -> SesEventInfo:
+    found = await stored_event(db, event_id)
+    assert found is not None, f"no SES event {event_id}"
+    return found
