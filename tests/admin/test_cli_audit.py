@@ -14,8 +14,8 @@ import pytest
 
 from config import load_settings
 from gateway.feedback import reputation
+from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
-from gateway.storage.domains import record_activity
 from gateway.storage.tenants import get_tenant
 from tests.support.fakeses import FakeSes
 

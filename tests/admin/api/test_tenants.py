@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gateway.feedback import reputation
-from gateway.storage.domains import list_activity
+from gateway.storage.activity import list_activity
 from tests.support.site import Site
 
 
