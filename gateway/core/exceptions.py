@@ -7,7 +7,6 @@ GatewayError
 ├── InvalidInputError     a value given by an operator is not acceptable (`field`: which one)
 ├── AccessDenied          a signed-in user or API key may not do or see this
 │   └── LoginRefused          wrong email or password, or too many failed logins
-│       └── TooManyLogins         too many logins from one address at once
 ├── DatabaseError         the database could not be reached or refused a statement
 ├── SchemaError           the schema is not the one this version needs
 ├── DecryptionError       a stored secret written with an unknown key
@@ -52,10 +51,6 @@ class LoginRefused(AccessDenied):
     def __init__(self, message: str, retry_after: float = 0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-class TooManyLogins(LoginRefused):
-    """`AUTH_MAX_CONCURRENT` logins from the client's address are being checked already."""
 
 
 class SesError(GatewayError):

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from config import Settings
-from gateway.core.exceptions import LoginRefused, TooManyLogins
+from gateway.core.exceptions import LoginRefused
 from gateway.core.types.messages import Principal
 from gateway.identity.passwords import DUMMY_HASH, verify_password
 from gateway.storage import logins, tenants
@@ -143,15 +143,18 @@ def _locked_out(wait: float) -> LoginRefused:
 class Authenticator:
     """SMTP AUTH: credentials checked with a cache, each attempt counted per client address
     before its check (not per account: anyone could lock a tenant out), and at most
-    `AUTH_MAX_CONCURRENT` checks at once per client address."""
+    `AUTH_MAX_CONCURRENT` checks at once per client address: the others wait their turn (an
+    application's pool connecting at once is served in order, never refused), and once the
+    address is locked out they are refused without a check."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._hashes = HashCache(settings.auth_cache_ttl)
         self._throttle = Throttle(db, settings, "smtp", per_account=False)
         self._max_concurrent = settings.auth_max_concurrent
-        self._running: Counter[str] = Counter()
-        """Logins being checked, per client address."""
+        self._turns: dict[str, asyncio.Semaphore] = {}
+        self._waiting: Counter[str] = Counter()
+        """Logins being checked or waiting their turn, per client address."""
 
     async def locked_out(self, client: str) -> float:
         """Seconds until `client` may try again; 0 when it may now."""
@@ -159,25 +162,25 @@ class Authenticator:
 
     async def authenticate(self, username: str, password: str, client: str) -> Principal | None:
         """The credential's principal, None for a wrong username or password; `LoginRefused`
-        while `client` is locked out, `TooManyLogins` while it has too many logins running."""
-        if self._running[client] >= self._max_concurrent:
-            raise TooManyLogins("too many logins at once from this address")
-        self._running[client] += 1
+        while `client` is locked out."""
+        turn = self._turns.setdefault(client, asyncio.Semaphore(self._max_concurrent))
+        self._waiting[client] += 1
         try:
-            login = await tenants.find_login(self._db, username)
+            async with turn:
+                login = await tenants.find_login(self._db, username)
+                stored = login[1] if login else None
 
-            stored = login[1] if login else None
+                async def verify() -> bool:
+                    return await self._hashes.verify(stored, password)
 
-            async def verify() -> bool:
-                return await self._hashes.verify(stored, password)
-
-            known = self._hashes.remembers(stored, password)
-            if not await self._throttle.check(client, username, verify, known=known) or not login:
-                return None
+                known = self._hashes.remembers(stored, password)
+                valid = await self._throttle.check(client, username, verify, known=known)
+                if not valid or not login:
+                    return None
         finally:
-            self._running[client] -= 1
-            if not self._running[client]:
-                del self._running[client]
+            self._waiting[client] -= 1
+            if not self._waiting[client]:
+                del self._waiting[client], self._turns[client]
         principal = login[0]
         assert principal.credential_id is not None
         await tenants.touch_credential(self._db, principal.credential_id, datetime.now(UTC))

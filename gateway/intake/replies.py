@@ -109,9 +109,6 @@ TOO_MANY_CLIENT_CONNECTIONS = Reply(
 LOCKED_OUT = Reply(
     454, "4.7.0", "Too many failed logins from your address: try again in {minutes} minutes"
 )
-AUTH_BUSY = Reply(
-    454, "4.7.0", "Too many logins at once from your address: try again in a few seconds"
-)
 LOCKED_OUT_CLOSING = Reply(
     421,
     "4.7.0",

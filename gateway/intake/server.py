@@ -28,7 +28,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from config import Settings
 from gateway.core import metrics
-from gateway.core.exceptions import LoginRefused, TooManyLogins
+from gateway.core.exceptions import LoginRefused
 from gateway.core.logs import log_event
 from gateway.intake import replies
 from gateway.intake.auth import Authenticator
@@ -344,8 +344,6 @@ class SubmissionSMTP(SMTP):
                 password.decode("utf-8", "replace"),
                 peer_address(self.facts()),
             )
-        except TooManyLogins:
-            return AuthResult(success=False, handled=False, message=str(replies.AUTH_BUSY))
         except LoginRefused as refused:
             reply = replies.LOCKED_OUT.format(minutes=math.ceil(refused.retry_after / 60))
             return AuthResult(success=False, handled=False, message=reply)
