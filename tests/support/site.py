@@ -24,6 +24,10 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
 PASSWORD = "correct horse battery"
 
+TIMEOUT = 30.0
+"""Seconds an answer may take: generous, for a suite running in parallel on two busy cores
+(httpx's default of 5 timed out there)."""
+
 
 def csrf_token(html: str) -> str:
     found = CSRF.search(html)
@@ -63,7 +67,7 @@ class Site:
     async def browser(self, email: str | None = None) -> httpx.AsyncClient:
         """An HTTP client that signed in as `email` (not signed in when None)."""
         client = await self._stack.enter_async_context(
-            httpx.AsyncClient(base_url=self.url, headers={"accept": "text/html"})
+            httpx.AsyncClient(base_url=self.url, headers={"accept": "text/html"}, timeout=TIMEOUT)
         )
         if email is not None:
             page = await client.get("/login")
@@ -79,7 +83,7 @@ class Site:
     async def api(self, key: str | None) -> httpx.AsyncClient:
         headers = {"authorization": f"Bearer {key}"} if key else {}
         return await self._stack.enter_async_context(
-            httpx.AsyncClient(base_url=f"{self.url}/api/v1", headers=headers)
+            httpx.AsyncClient(base_url=f"{self.url}/api/v1", headers=headers, timeout=TIMEOUT)
         )
 
     async def post_form(
