@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import shutil
 import ssl
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,19 +55,68 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
+def _migrate(url: str) -> None:
+    """Bring the database at `url` to the newest schema, from any thread of the test process
+    (in a thread of its own, so that it does not touch the event loop of a test)."""
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file at the newest schema, migrated once per session and copied for
+    each test: migrating takes longer than most tests. Closing it checkpoints its WAL into
+    the file, so the file alone is the whole database."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    _migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """The name of a PostgreSQL database at the newest schema, migrated once per session;
+    `CREATE DATABASE ... TEMPLATE` copies it for each test."""
+    name = "migrated_template"
+    _migrate(postgres_server.create_database(name))
+    return name
+
+
+def migrated_sqlite_url(request: pytest.FixtureRequest, path: Path) -> str:
+    """The URL of a new SQLite database at `path`, at the newest schema."""
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+_MIGRATING = frozenset({"db", "start_gateway"})
+"""Fixtures that bring the test's database to the newest schema anyway."""
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: the tests that use this run once on each backend."""
+    """A fresh database: the tests that use this run once on each backend. It is empty, unless
+    the test migrates it anyway (it uses `db` or `start_gateway`): then it starts as a copy of a
+    database migrated once per session, which is quicker than migrating it again."""
+    migrated = not _MIGRATING.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        path = tmp_path / "gateway.db"
+        return migrated_sqlite_url(request, path) if migrated else f"sqlite+aiosqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"test_{next(_names)}")
+    template = request.getfixturevalue("postgres_template") if migrated else None
+    return server.create_database(f"test_{next(_names)}", template)
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, at the newest schema (a copy of the template)."""
     database = Database(database_url)
-    await upgrade(database)
     yield database
     await database.close()
 
