@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import shutil
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -207,9 +207,29 @@ class Gateway:
         return new.credential.username, new.password
 
 
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], None]:
+    """`self_signed(settings)` puts a self-signed pair for `settings.hostname` in its data folder,
+    where the gateway looks for one before it makes one: an RSA key takes a tenth of a second or
+    more to generate, so each hostname's is made once per session."""
+    made: dict[str, Path] = {}
+
+    def place(settings: Settings) -> None:
+        if settings.hostname not in made:
+            folder = tmp_path_factory.mktemp("self-signed")
+            certificate_files(Settings(data_dir=folder, hostname=settings.hostname))
+            made[settings.hostname] = folder / "tls"
+        shutil.copytree(made[settings.hostname], settings.data_dir / "tls", dirs_exist_ok=True)
+
+    return place
+
+
 @pytest.fixture
 async def start_gateway(
-    tmp_path: Path, database_url: str, aws_env: pytest.MonkeyPatch
+    tmp_path: Path,
+    database_url: str,
+    aws_env: pytest.MonkeyPatch,
+    self_signed: Callable[[Settings], None],
 ) -> AsyncIterator[Any]:
     """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway."""
     started: list[tuple[Gateway, Spool, Directory, SesClientProvider | None]] = []
@@ -218,6 +238,7 @@ async def start_gateway(
         if ses_url:
             aws_env.setenv("AWS_ENDPOINT_URL", ses_url)
         settings = make_settings(tmp_path, database_url, **overrides)
+        self_signed(settings)
         db = Database(settings.database)
         await upgrade(db)
         worker = provider = None

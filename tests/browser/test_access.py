@@ -18,7 +18,11 @@ from tests.support.panel import (
     sign_in,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("browser"),
+]
 
 
 async def nav(page: Page) -> list[str]:

@@ -22,7 +22,11 @@ from tests.support.panel import (
 )
 from tests.support.process import smtp_client
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.xdist_group("browser"),
+]
 
 SUCCESS = "success@simulator.amazonses.com"
 BOUNCE = "bounce@simulator.amazonses.com"
