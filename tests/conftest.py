@@ -40,6 +40,16 @@ from tests.support.postgres import PostgresServer
 _names = itertools.count()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist's default `--dist load`, keep the browser tests on one worker."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.support.scheduling import BrowserTestsTogether
+
+    return BrowserTestsTogether(config, log)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 at its recommended cost takes a second or more per hash on a small, busy machine;

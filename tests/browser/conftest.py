@@ -1,12 +1,11 @@
 """Browser tests: the panel of a real `ses-gateway serve --dev`, in real headless Chromium.
 
 One gateway for the package (so every test makes tenants of names no other test uses), one
-browser per module (each module starts with `pytestmark = [pytest.mark.slow,
-pytest.mark.asyncio(loop_scope="module"), pytest.mark.xdist_group("browser")]`, so that its tests
-share the browser's event loop, and so that `scripts/test`'s parallel run gives the whole package
-to one worker, which starts the gateway once), a fresh browser context per test. A test fails if
-a page it visited broke the Content Security Policy or raised a script error, and the last test
-fails if the gateway logged an error.
+browser per module (each module starts with
+`pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]`, so that its tests
+share the browser's event loop), a fresh browser context per test. A test fails if a page it
+visited broke the Content Security Policy or raised a script error, and the last test fails
+if the gateway logged an error.
 """
 
 from __future__ import annotations

@@ -18,11 +18,7 @@ from tests.support.panel import (
     sign_in,
 )
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 async def nav(page: Page) -> list[str]:

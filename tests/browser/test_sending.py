@@ -22,11 +22,7 @@ from tests.support.panel import (
 )
 from tests.support.process import smtp_client
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 SUCCESS = "success@simulator.amazonses.com"
 BOUNCE = "bounce@simulator.amazonses.com"

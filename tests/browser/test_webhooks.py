@@ -13,11 +13,7 @@ from playwright.async_api import Page, expect
 from tests.support.panel import add_tenant, add_webhook, confirm_in_dialog
 from tests.support.webhookreceiver import Receiver
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.asyncio(loop_scope="module"),
-    pytest.mark.xdist_group("browser"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
