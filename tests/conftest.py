@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,7 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts, passwords
 from gateway.intake import auth
 from gateway.intake.server import SmtpService
+from gateway.intake.tls import certificate_files
 from gateway.runtime.roles import SmtpRole
 from gateway.storage import domains as domain_store
 from gateway.storage import queue
@@ -37,6 +40,16 @@ from tests.support.fakeses import FakeSes
 from tests.support.postgres import PostgresServer
 
 _names = itertools.count()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist's default `--dist load`, keep the browser tests on one worker."""
+    if config.getvalue("dist") != "load":
+        return None
+    from tests.support.scheduling import BrowserTestsTogether
+
+    return BrowserTestsTogether(config, log)
 
 
 @pytest.fixture(autouse=True)
@@ -54,19 +67,68 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield server
 
 
+def _migrate(url: str) -> None:
+    """Bring the database at `url` to the newest schema, from any thread of the test process
+    (in a thread of its own, so that it does not touch the event loop of a test)."""
+
+    async def run() -> None:
+        database = Database(url)
+        try:
+            await upgrade(database)
+        finally:
+            await database.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, run()).result()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file at the newest schema, migrated once per session and copied for
+    each test: migrating takes longer than most tests. Closing it checkpoints its WAL into
+    the file, so the file alone is the whole database."""
+    path = tmp_path_factory.mktemp("template") / "gateway.db"
+    _migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: PostgresServer) -> str:
+    """The name of a PostgreSQL database at the newest schema, migrated once per session;
+    `CREATE DATABASE ... TEMPLATE` copies it for each test."""
+    name = "migrated_template"
+    _migrate(postgres_server.create_database(name))
+    return name
+
+
+def migrated_sqlite_url(request: pytest.FixtureRequest, path: Path) -> str:
+    """The URL of a new SQLite database at `path`, at the newest schema."""
+    shutil.copy(request.getfixturevalue("sqlite_template"), path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+_MIGRATING = frozenset({"db", "start_gateway"})
+"""Fixtures that bring the test's database to the newest schema anyway."""
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database: the tests that use this run once on each backend."""
+    """A fresh database: the tests that use this run once on each backend. It is empty, unless
+    the test migrates it anyway (it uses `db` or `start_gateway`): then it starts as a copy of a
+    database migrated once per session, which is quicker than migrating it again."""
+    migrated = not _MIGRATING.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+        path = tmp_path / "gateway.db"
+        return migrated_sqlite_url(request, path) if migrated else f"sqlite+aiosqlite:///{path}"
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database(f"test_{next(_names)}")
+    template = request.getfixturevalue("postgres_template") if migrated else None
+    return server.create_database(f"test_{next(_names)}", template)
 
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, at the newest schema (a copy of the template)."""
     database = Database(database_url)
-    await upgrade(database)
     yield database
     await database.close()
 
@@ -161,9 +223,29 @@ class Gateway:
         return new.credential.username, new.password
 
 
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Settings], None]:
+    """`self_signed(settings)` puts a self-signed pair for `settings.hostname` in its data folder,
+    where the gateway looks for one before it makes one: an RSA key takes a tenth of a second or
+    more to generate, so each hostname's is made once per session."""
+    made: dict[str, Path] = {}
+
+    def place(settings: Settings) -> None:
+        if settings.hostname not in made:
+            folder = tmp_path_factory.mktemp("self-signed")
+            certificate_files(Settings(data_dir=folder, hostname=settings.hostname))
+            made[settings.hostname] = folder / "tls"
+        shutil.copytree(made[settings.hostname], settings.data_dir / "tls", dirs_exist_ok=True)
+
+    return place
+
+
 @pytest.fixture
 async def start_gateway(
-    tmp_path: Path, database_url: str, aws_env: pytest.MonkeyPatch
+    tmp_path: Path,
+    database_url: str,
+    aws_env: pytest.MonkeyPatch,
+    self_signed: Callable[[Settings], None],
 ) -> AsyncIterator[Any]:
     """`await start_gateway(ses_url, deliver=True, **settings)` starts a gateway, built by the
     composition root as `serve` builds it: the SMTP role, and (`deliver`) a delivery worker,
@@ -175,6 +257,7 @@ async def start_gateway(
             if ses_url:
                 aws_env.setenv("AWS_ENDPOINT_URL", ses_url)
             settings = make_settings(tmp_path, database_url, **overrides)
+            self_signed(settings)
             parts = await stack.enter_async_context(Parts.open(settings))
             worker = await parts.delivery_worker("test-worker") if deliver else None
             tasks = [asyncio.create_task(worker.run())] if worker else []

@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 
 from gateway.storage.database import Database
-from gateway.storage.migrate import upgrade
-from tests.conftest import make_settings
+from tests.conftest import make_settings, migrated_sqlite_url
 from tests.support.dnsserver import DnsServer
 from tests.support.fakeses import FakeSes
 from tests.support.site import Site
@@ -28,13 +27,16 @@ def site_settings() -> dict[str, Any]:
 
 @pytest.fixture
 async def site(
-    tmp_path: Path, moto_server: str, aws_env: pytest.MonkeyPatch, site_settings: dict[str, Any]
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    moto_server: str,
+    aws_env: pytest.MonkeyPatch,
+    site_settings: dict[str, Any],
 ) -> AsyncIterator[Site]:
     """The panel and the API on loopback, over a fresh SQLite database, with SES in moto."""
     aws_env.setenv("AWS_ENDPOINT_URL", moto_server)
-    database_url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
+    database_url = migrated_sqlite_url(request, tmp_path / "gateway.db")
     database = Database(database_url)
-    await upgrade(database)
     try:
         settings = make_settings(tmp_path, database_url, **site_settings)
         async with serve_site(database, settings) as running:

@@ -253,8 +253,12 @@ class PostgresServer:
         self._cleanup_dir()
         self.port = None
 
-    def create_database(self, name: str) -> str:
-        """Create database ``name`` (owned by the superuser); return its asyncpg URL."""
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create database ``name`` (owned by the superuser); return its asyncpg URL.
+
+        With ``template``, the new database is a copy of that one (which nobody may be
+        connected to), which is much quicker than building the same schema again.
+        """
         if not self._running:
             raise PostgresError("PostgresServer is not running; call start() first")
         self._run(
@@ -266,6 +270,7 @@ class PostgresServer:
                 str(self.port),
                 "-U",
                 SUPERUSER,
+                *(("--template", template) if template else ()),
                 "--",
                 name,
             ],
