@@ -22,6 +22,7 @@ from gateway.sns import (
     parse,
     string_to_sign,
 )
+from tests.support.certs import authority, pem, tls_key
 from tests.support.snssigner import TEST_CERT_NAME, TOPIC_ARN, SnsSigner, body, fake_sns
 
 DATA = Path(__file__).parent.parent / "data" / "sns"
@@ -367,6 +368,12 @@ BAD_CERT_URLS = [
     " https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
     "//sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
     "",
+    # Look-alikes, each a host (or name) anyone can register, one per `.` of the rule:
+    f"https://sns.us-east-1-amazonaws.com/{NAME}",
+    f"https://sns-us-east-1.amazonaws.com/{NAME}",
+    f"https://sns.us-east-1.amazonaws-com/{NAME}",
+    f"https://sns.us-east-1.amazonaws.com-cn/{NAME}",
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc-pem",
 ]
 
 
@@ -415,6 +422,7 @@ def test_sns_cert_urls_are_accepted(url: str, name: str | None) -> None:
         "https://sns.us-east-1.amazonaws.com/?Action=Confirm Subscription",
         "https://sns.us-east-1.amazonaws.com\\@evil.com/",
         "https://sns.us-east-1.amazonaws.com?@evil.com/",
+        "https://sns.us-east-1-amazonaws.com/?Action=ConfirmSubscription",
         "javascript:alert(1)",
     ],
 )
@@ -491,6 +499,61 @@ async def test_sns_unreachable_is_502(tmp_path: Path, signer: SnsSigner) -> None
 
     checker = SnsVerifier(tmp_path, None, 3600, fetch=down)
     await refused(checker, body(signer.notification()), 502)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_sns_failing_to_serve_the_certificate_is_502_so_sns_retries(
+    tmp_path: Path, signer: SnsSigner, status: int
+) -> None:
+    """A 5xx or a 429 from SNS says nothing about the certificate: not 403, which is final."""
+
+    async def failing(url: str) -> bytes:
+        raise FetchError(f"GET {url}: HTTP {status}", status)
+
+    checker = SnsVerifier(tmp_path, None, 3600, fetch=failing)
+    reason = await refused(checker, body(signer.notification()), 502)
+    assert reason == f"GET {signer.cert_url}: HTTP {status}"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+async def test_a_certificate_sns_refuses_to_serve_is_403(
+    tmp_path: Path, signer: SnsSigner, status: int
+) -> None:
+    async def refusing(url: str) -> bytes:
+        raise FetchError(f"GET {url}: HTTP {status}", status)
+
+    checker = SnsVerifier(tmp_path, None, 3600, fetch=refusing)
+    reason = await refused(checker, body(signer.notification()), 403)
+    assert (
+        reason
+        == f"SNS has no certificate at {signer.cert_url} (GET {signer.cert_url}: HTTP {status})"
+    )
+
+
+async def test_a_certificate_without_an_rsa_key_is_refused(
+    tmp_path: Path, signer: SnsSigner
+) -> None:
+    """Fetched from SNS: 502 (SNS retries); in the operator's `cert_dir`: 500 (fix the file)."""
+    ec_pem = pem(authority().issue(tls_key(), "sns.amazonaws.com"))
+    fetch = RecordingFetch({signer.cert_url: ec_pem})
+    reason = await refused(verifier(tmp_path, fetch=fetch), body(signer.notification()), 502)
+    assert reason == (
+        f"{signer.cert_url} is not a PEM certificate with an RSA key: "
+        "the certificate's key is not an RSA key"
+    )
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / TEST_CERT_NAME).write_bytes(ec_pem)
+    reason = await refused(verifier(tmp_path), body(signer.notification()), 500)
+    assert reason == (
+        f"{tmp_path / TEST_CERT_NAME} is not a PEM certificate with an RSA key: "
+        "the certificate's key is not an RSA key"
+    )
+
+
+async def test_an_unreadable_certificate_file_is_500(tmp_path: Path, signer: SnsSigner) -> None:
+    (tmp_path / TEST_CERT_NAME).mkdir()  # a directory where the file should be
+    reason = await refused(verifier(tmp_path), body(signer.notification()), 500)
+    assert reason.startswith(f"cannot read {tmp_path / TEST_CERT_NAME}: [Errno 21] Is a directory")
 
 
 async def test_fetched_non_certificate_is_502_and_not_saved(
