@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import difflib
 import importlib
 import importlib.metadata
@@ -284,7 +285,8 @@ class Mutator(ast.NodeVisitor):
         elif isinstance(value, int | float):
             self.add(node, repr(value + 1), f"{value!r} -> {value + 1!r}")
         elif isinstance(value, str) and value and all(c in _NAME for c in value.lower()):
-            self.add(node, repr(value + "X"), f"{value!r} -> {value + 'X'!r}")
+            changed = ("Y" if value[0] == "X" else "X") + value[1:]
+            self.add(node, repr(changed), f"{value!r} -> {changed!r}")
         elif isinstance(value, str):
             self.unescape(node)
 
@@ -442,8 +444,12 @@ class Baseline:
         """The tests that run the mutated lines, in order; all of them for lines that run only
         at import (module constants, class bodies, defaults)."""
         span = set(range(mutant.line, mutant.end_line + 1))
-        found = [test for test in self.tests if self.lines[test] & span]
-        return found or self.tests
+        found = [test for test in self.tests if self.lines[test] & span] or self.tests
+        # By function: a mutant may change the ids of parametrised cases (`test_x[too_few]`).
+        return list(dict.fromkeys(test.partition("[")[0] for test in found))
+
+    def seconds_of(self, tests: list[str]) -> float:
+        return sum(t for test, t in self.seconds.items() if test.partition("[")[0] in tests)
 
 
 def run_tests(
@@ -486,7 +492,7 @@ def run_tests(
                 print("\n" + json.dumps(found), flush=True)
         except BaseException as exc:  # a mutant that breaks the import is killed
             print(f"mutant failed to load: {exc!r}", flush=True)
-            status = 4
+            status = 1  # killed: it cannot even be loaded
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -497,7 +503,10 @@ def run_tests(
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                return "survived" if os.waitstatus_to_exitcode(status) == 0 else "killed"
+                code = os.waitstatus_to_exitcode(status)
+                # pytest: 0 passed, 1 failed, 2 interrupted (a collection error); 4 and 5 (usage
+                # error, nothing collected) mean that the selection is wrong, not the mutant.
+                return {0: "survived", 4: "error", 5: "error"}.get(code, "killed")
             if time.monotonic() > deadline:
                 return "timeout"
             time.sleep(0.05)
@@ -537,27 +546,30 @@ def mutate(
     mutants: list[Mutant],
     timeout: float | None,
     log: Path,
-) -> tuple[int, int] | None:
-    """Run the mutants of `module`, printing each result: (killed, survived), or None when the
+) -> tuple[int, int, int] | None:
+    """Run the mutants of `module`, printing each: (killed, survived, errors), or None when the
     tests fail on the unmutated module."""
     base = baseline(module, source, log)
     if base is None:
         return None
-    killed = survived = 0
+    killed = survived = errors = 0
     for m in mutants:
         mutated = m.apply(source)
         tests = base.covering(m)
-        bound = timeout or 15 + 3 * sum(base.seconds.get(t, 0) for t in tests)
+        bound = timeout or 15 + 3 * base.seconds_of(tests)
         result = run_tests(module, mutated, tests, bound, log)
         where = f"{path.relative_to(REPO)}:{m.line}:{m.col + 1}: {m.what} ({len(tests)} tests)"
         if result == "survived":
             survived += 1
             print(f"SURVIVED {where}")
             print(diff(path, source, mutated), flush=True)
+        elif result == "error":
+            errors += 1
+            print(f"ERROR (see --log) {where}", flush=True)
         else:
             killed += 1
             print(f"{result} {where}", flush=True)
-    return killed, survived
+    return killed, survived, errors
 
 
 def main() -> int:
@@ -572,14 +584,17 @@ def main() -> int:
         type=float,
         help="seconds per mutant (default: 15 + 3 x its tests' time in the baseline)",
     )
+    parser.add_argument(
+        "--log", type=Path, help="keep pytest's output of the last run in this file"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the running child goes too
     unknown = set(args.modules) - set(TARGETS)
     if unknown:
         parser.error(f"not in TARGETS: {', '.join(sorted(unknown))}")
     names = [] if args.list else preload(args.modules)
-    log = Path(tempfile.gettempdir()) / f"mutate-{os.getpid()}.log"
-    tally: list[tuple[str, int, int, int]] = []
+    log = args.log or Path(tempfile.gettempdir()) / f"mutate-{os.getpid()}.log"
+    tally: list[tuple[str, int, int, int, int]] = []
     for module in args.modules:
         path, source, mutants = mutants_of(module)
         if args.only:
@@ -605,20 +620,24 @@ def main() -> int:
                 sys.stdout.flush()
                 os._exit(status)
         os.close(writer)
-        with os.fdopen(reader) as pipe:
-            answer = pipe.read()
-        os.waitpid(pid, 0)
+        try:
+            with os.fdopen(reader) as pipe:
+                answer = pipe.read()
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)  # when interrupted; it then stops its own child
+            os.waitpid(pid, 0)
         if not answer:
             print(f"the tests fail on the unmutated {module}: see {log}")
             return 2
-        killed, survived = json.loads(answer)
-        tally.append((module, len(mutants), killed, survived))
+        tally.append((module, len(mutants), *json.loads(answer)))
     if tally:
-        print("\nmodule                 mutants  killed  survived")
-        for module, count, killed, survived in tally:
-            print(f"{module:<22} {count:>7} {killed:>7} {survived:>9}")
-    log.unlink(missing_ok=True)
-    return 1 if any(s for *_, s in tally) else 0
+        print("\nmodule                 mutants  killed  survived  errors")
+        for module, count, killed, survived, errors in tally:
+            print(f"{module:<22} {count:>7} {killed:>7} {survived:>9} {errors:>7}")
+    if not args.log:
+        log.unlink(missing_ok=True)
+    return 1 if any(survived or errors for *_, survived, errors in tally) else 0
 
 
 if __name__ == "__main__":

@@ -85,7 +85,15 @@ def test_rates_of_a_verdict() -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "text"), [(0.0, "0%"), (0.053, "5.3%"), (0.05, "5%"), (0.0012, "0.12%")]
+    ("rate", "text"),
+    [
+        (0.0, "0%"),
+        (0.053, "5.3%"),
+        (0.05, "5%"),
+        (0.0153, "1.5%"),
+        (0.0012, "0.12%"),
+        (0.001, "0.1%"),
+    ],
 )
 def test_percent(rate: float, text: str) -> None:
     assert percent(rate) == text

@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
 
 from config import ConfigError, load_settings
+from gateway import sns
 from gateway.exceptions import FetchError, SnsError
 from gateway.sns import (
     MAX_BODY_SIZE,
+    MAX_CLOCK_SKEW,
     SnsMessage,
     SnsVerifier,
     check_signing_cert_url,
@@ -271,6 +273,17 @@ async def test_signature_that_is_not_base64_is_refused(seeded: Path, signer: Sns
     assert "base64" in await refused(verifier(seeded), body(envelope), 403)
 
 
+async def test_signature_with_characters_outside_base64_is_refused(
+    seeded: Path, signer: SnsSigner
+) -> None:
+    """Not read past them: the genuine signature with a `*` inside is not a signature."""
+    envelope = signer.notification()
+    signature = envelope["Signature"]
+    envelope["Signature"] = f"{signature[:10]}*{signature[10:]}"
+    reason = await refused(verifier(seeded), body(envelope), 403)
+    assert reason == "the Signature is not base64"
+
+
 async def test_signature_by_another_key_is_refused(tmp_path: Path, signer: SnsSigner) -> None:
     """The AWS certificate seeded under the test certificate's name: right URL, wrong key."""
     cert_dir = tmp_path / "certs"
@@ -316,6 +329,36 @@ async def test_far_future_is_refused(seeded: Path, signer: SnsSigner) -> None:
 
     assert "future" in await refused(verifier(seeded), body(future), 403)
     await verifier(seeded).verify(body(near))
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The verifier's clock stopped at a whole second (SNS timestamps have milliseconds)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Clock:
+            return cls.fromtimestamp(now.timestamp(), tz)
+
+    monkeypatch.setattr(sns, "datetime", Clock)
+    return now
+
+
+async def test_exactly_max_age_old_or_max_skew_ahead_is_accepted(
+    seeded: Path, signer: SnsSigner, frozen_now: datetime
+) -> None:
+    checker = verifier(seeded, max_age=60)
+    oldest = frozen_now - timedelta(seconds=60)
+    latest = frozen_now + timedelta(seconds=MAX_CLOCK_SKEW)
+    await checker.verify(body(signer.notification(timestamp=oldest)))
+    await checker.verify(body(signer.notification(timestamp=latest)))
+    too_old = oldest - timedelta(milliseconds=1)
+    assert "SNS_MAX_AGE" in await refused(
+        checker, body(signer.notification(timestamp=too_old)), 403
+    )
+    ahead = latest + timedelta(milliseconds=1)
+    assert "future" in await refused(checker, body(signer.notification(timestamp=ahead)), 403)
 
 
 @pytest.mark.parametrize("off", [None, 0])
@@ -818,6 +861,19 @@ async def test_confirmation_answer_without_arn_returns_none(
 
     assert await checker.confirm_subscription(message) is None
     assert fetch.calls == [message.subscribe_url]
+
+
+async def test_confirmation_answer_that_is_not_utf8_still_gives_the_arn(
+    seeded: Path, signer: SnsSigner
+) -> None:
+    fetch = RecordingFetch()
+    checker = verifier(seeded, fetch=fetch)
+    message = await checker.verify(body(signer.confirmation()))
+    arn = f"{TOPIC_ARN}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55"
+    answer = f"<SubscriptionArn>{arn}</SubscriptionArn><x>\xff</x>".encode("latin-1")
+    fetch.answers = {message.subscribe_url or "": answer}
+
+    assert await checker.confirm_subscription(message) == arn
 
 
 @pytest.mark.parametrize(
