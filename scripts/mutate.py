@@ -8,9 +8,10 @@ the files' tests for a line that runs at import). The mutant is *killed* when th
 outlast the time bound, and *survives* when they pass; survivors are printed with their place
 and diff. docs/testing.md explains the choices and lists the survivors of the last run.
 
-Speed on a small machine: third-party libraries are imported once, in this process; every run
-is a forked child that builds the mutated module in memory (no file is written, so the worktree
-never holds a mutant, even when this script is killed) and runs pytest there. The PostgreSQL
+Speed on a small machine: third-party libraries, and the gateway's modules that do not import
+the mutated one, are imported once; every run is a forked child that builds the mutated module
+in memory (no file is written, so the worktree never holds a mutant, even when this script is
+killed) and runs pytest there. The PostgreSQL
 variants of parametrised tests are left out (`-k "not postgresql"`): the modules mutated here
 never speak to the database themselves.
 """
@@ -44,9 +45,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 # -- What is mutated, and which tests judge it ------------------------------------------------
 # module -> (the functions, classes and module-level names mutated, or () for the whole
-# module; the test files run against each mutant, fastest first: pytest stops at the first
-# failure). Each list holds the tests that exercise the module: its own tests plus the SMTP,
-# events and endpoint tests that drive it from outside.
+# module; the test files whose tests may judge its mutants, fastest first: pytest stops at the
+# first failure). Each holds the module's own tests, plus the SMTP tests that drive it from
+# outside. Update this table when a module or a test file moves.
 TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gateway.policy": (
         (),
