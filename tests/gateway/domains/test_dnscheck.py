@@ -308,6 +308,14 @@ async def test_cache_respects_ttl(server: DnsServer, checker: DnsChecker) -> Non
     assert [r.status for r in await checker.check([DKIM, MX, DMARC])] == [WRONG, WRONG, OK]
 
 
-def test_nameserver_forms_and_the_system_resolver() -> None:
-    DnsChecker(["192.0.2.1", "192.0.2.2:5353", "[2001:db8::1]:5353"], timeout=1)
-    DnsChecker([], timeout=1)  # reads /etc/resolv.conf; nothing is asked before check()
+@pytest.mark.parametrize("given", ["192.0.2.1", "192.0.2.2:5353", "[2001:db8::1]:5353"])
+async def test_each_nameserver_form_is_the_server_asked(given: str) -> None:
+    """Documentation addresses, where nothing answers: the check waits for that server alone
+    and ends unchecked, rather than being answered by another resolver."""
+    result = await check(DnsChecker([given], timeout=0.2), MX)
+    assert (result.status, result.found, result.nameserver) == (UNCHECKED, (), None)
+
+
+async def test_without_nameservers_the_system_resolver_is_read_and_nothing_asked_yet() -> None:
+    checker = DnsChecker([], timeout=1)  # reads /etc/resolv.conf
+    assert await checker.check([]) == []

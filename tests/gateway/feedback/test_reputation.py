@@ -72,10 +72,28 @@ def test_thresholds_from_settings_are_percentages() -> None:
     thresholds = Thresholds.from_settings(settings)
     assert (thresholds.bounce_warn, thresholds.bounce_pause) == (0.01, 0.05)
     assert thresholds.complaint_pause == pytest.approx(0.002)
+    assert thresholds.complaint_warn == pytest.approx(0.0005)
+    warn = Thresholds.from_settings(Settings(reputation_complaint_warn=0.02))
+    assert warn.complaint_warn == pytest.approx(0.0002)
+
+
+def test_rates_of_a_verdict() -> None:
+    verdict = assess(200, 3, 1, DEFAULT)
+    assert (verdict.bounce_rate, verdict.complaint_rate) == (0.015, 0.005)
+    nothing = assess(0, 0, 0, DEFAULT)
+    assert (nothing.bounce_rate, nothing.complaint_rate) == (0.0, 0.0)  # not a division by 0
 
 
 @pytest.mark.parametrize(
-    ("rate", "text"), [(0.0, "0%"), (0.053, "5.3%"), (0.05, "5%"), (0.0012, "0.12%")]
+    ("rate", "text"),
+    [
+        (0.0, "0%"),
+        (0.053, "5.3%"),
+        (0.05, "5%"),
+        (0.0153, "1.5%"),
+        (0.0012, "0.12%"),
+        (0.001, "0.1%"),
+    ],
 )
 def test_percent(rate: float, text: str) -> None:
     assert percent(rate) == text
@@ -255,6 +273,32 @@ async def test_two_processes_judging_at_once_act_once(
     assert await kinds(db, owner) == [kind]
     raised = await notifications.list_notifications(db, owner.name, unread=True)
     assert [n.kind for n in raised] == [kind]
+
+
+async def test_a_tenant_still_over_the_warning_level_is_warned_again_after_a_day(
+    db: Database,
+) -> None:
+    owner = await tenant(db)
+    await sends(db, owner, 100)
+    check = reputation.check_tenant
+    unjudged = Settings(reputation_min_sends=1000)
+    ses_id = await sends(db, owner, 100, hours_ago=2)
+    for i in range(5):  # 5 bounces in 200 sends: 2.5%
+        await ingest(db, bounce(ses_id, f"r{i}-2@example.org"), unjudged)
+    assert (await check(db, Settings(), owner.id, NOW)).action == "warned"
+    later = NOW + reputation.WARNING_INTERVAL - timedelta(minutes=1)
+    assert (await check(db, Settings(), owner.id, later)).action is None
+    a_day_later = NOW + timedelta(days=1, minutes=1)
+    assert (await check(db, Settings(), owner.id, a_day_later)).action == "warned"
+    assert await kinds(db, owner) == ["reputation.warning", "reputation.warning"]
+
+
+async def test_a_tenant_that_is_gone_is_not_judged(db: Database) -> None:
+    """An event may arrive for a tenant id no longer in the database: nothing to judge."""
+    owner = await tenant(db)
+    await sends(db, owner, 100)
+    check = await reputation.check_tenant(db, Settings(), owner.id + 1000, NOW)
+    assert check == reputation.Check(reputation.Verdict(Level.TOO_FEW, 0, 0, 0))
 
 
 async def test_a_paused_tenant_is_not_paused_again(db: Database) -> None:

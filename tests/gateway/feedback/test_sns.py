@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pytest
 
 from config import ConfigError, load_settings
 from gateway.core.exceptions import FetchError, SnsError
+from gateway.feedback import sns
 from gateway.feedback.sns import (
     MAX_BODY_SIZE,
+    MAX_CLOCK_SKEW,
     SnsMessage,
     SnsVerifier,
     check_signing_cert_url,
@@ -22,6 +24,7 @@ from gateway.feedback.sns import (
     parse,
     string_to_sign,
 )
+from tests.support.certs import authority, pem, tls_key
 from tests.support.snssigner import TEST_CERT_NAME, TOPIC_ARN, SnsSigner, body, fake_sns
 
 DATA = Path(__file__).parents[2] / "data" / "sns"
@@ -270,6 +273,17 @@ async def test_signature_that_is_not_base64_is_refused(seeded: Path, signer: Sns
     assert "base64" in await refused(verifier(seeded), body(envelope), 403)
 
 
+async def test_signature_with_characters_outside_base64_is_refused(
+    seeded: Path, signer: SnsSigner
+) -> None:
+    """Not read past them: the genuine signature with a `*` inside is not a signature."""
+    envelope = signer.notification()
+    signature = envelope["Signature"]
+    envelope["Signature"] = f"{signature[:10]}*{signature[10:]}"
+    reason = await refused(verifier(seeded), body(envelope), 403)
+    assert reason == "the Signature is not base64"
+
+
 async def test_signature_by_another_key_is_refused(tmp_path: Path, signer: SnsSigner) -> None:
     """The AWS certificate seeded under the test certificate's name: right URL, wrong key."""
     cert_dir = tmp_path / "certs"
@@ -315,6 +329,36 @@ async def test_far_future_is_refused(seeded: Path, signer: SnsSigner) -> None:
 
     assert "future" in await refused(verifier(seeded), body(future), 403)
     await verifier(seeded).verify(body(near))
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The verifier's clock stopped at a whole second (SNS timestamps have milliseconds)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Clock:
+            return cls.fromtimestamp(now.timestamp(), tz)
+
+    monkeypatch.setattr(sns, "datetime", Clock)
+    return now
+
+
+async def test_exactly_max_age_old_or_max_skew_ahead_is_accepted(
+    seeded: Path, signer: SnsSigner, frozen_now: datetime
+) -> None:
+    checker = verifier(seeded, max_age=60)
+    oldest = frozen_now - timedelta(seconds=60)
+    latest = frozen_now + timedelta(seconds=MAX_CLOCK_SKEW)
+    await checker.verify(body(signer.notification(timestamp=oldest)))
+    await checker.verify(body(signer.notification(timestamp=latest)))
+    too_old = oldest - timedelta(milliseconds=1)
+    assert "SNS_MAX_AGE" in await refused(
+        checker, body(signer.notification(timestamp=too_old)), 403
+    )
+    ahead = latest + timedelta(milliseconds=1)
+    assert "future" in await refused(checker, body(signer.notification(timestamp=ahead)), 403)
 
 
 @pytest.mark.parametrize("off", [None, 0])
@@ -367,6 +411,12 @@ BAD_CERT_URLS = [
     " https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
     "//sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
     "",
+    # Look-alikes, each a host (or name) anyone can register, one per `.` of the rule:
+    f"https://sns.us-east-1-amazonaws.com/{NAME}",
+    f"https://sns-us-east-1.amazonaws.com/{NAME}",
+    f"https://sns.us-east-1.amazonaws-com/{NAME}",
+    f"https://sns.us-east-1.amazonaws.com-cn/{NAME}",
+    "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc-pem",
 ]
 
 
@@ -415,6 +465,7 @@ def test_sns_cert_urls_are_accepted(url: str, name: str | None) -> None:
         "https://sns.us-east-1.amazonaws.com/?Action=Confirm Subscription",
         "https://sns.us-east-1.amazonaws.com\\@evil.com/",
         "https://sns.us-east-1.amazonaws.com?@evil.com/",
+        "https://sns.us-east-1-amazonaws.com/?Action=ConfirmSubscription",
         "javascript:alert(1)",
     ],
 )
@@ -491,6 +542,61 @@ async def test_sns_unreachable_is_502(tmp_path: Path, signer: SnsSigner) -> None
 
     checker = SnsVerifier(tmp_path, None, 3600, fetch=down)
     await refused(checker, body(signer.notification()), 502)
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+async def test_sns_failing_to_serve_the_certificate_is_502_so_sns_retries(
+    tmp_path: Path, signer: SnsSigner, status: int
+) -> None:
+    """A 5xx or a 429 from SNS says nothing about the certificate: not 403, which is final."""
+
+    async def failing(url: str) -> bytes:
+        raise FetchError(f"GET {url}: HTTP {status}", status)
+
+    checker = SnsVerifier(tmp_path, None, 3600, fetch=failing)
+    reason = await refused(checker, body(signer.notification()), 502)
+    assert reason == f"GET {signer.cert_url}: HTTP {status}"
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410])
+async def test_a_certificate_sns_refuses_to_serve_is_403(
+    tmp_path: Path, signer: SnsSigner, status: int
+) -> None:
+    async def refusing(url: str) -> bytes:
+        raise FetchError(f"GET {url}: HTTP {status}", status)
+
+    checker = SnsVerifier(tmp_path, None, 3600, fetch=refusing)
+    reason = await refused(checker, body(signer.notification()), 403)
+    assert (
+        reason
+        == f"SNS has no certificate at {signer.cert_url} (GET {signer.cert_url}: HTTP {status})"
+    )
+
+
+async def test_a_certificate_without_an_rsa_key_is_refused(
+    tmp_path: Path, signer: SnsSigner
+) -> None:
+    """Fetched from SNS: 502 (SNS retries); in the operator's `cert_dir`: 500 (fix the file)."""
+    ec_pem = pem(authority().issue(tls_key(), "sns.amazonaws.com"))
+    fetch = RecordingFetch({signer.cert_url: ec_pem})
+    reason = await refused(verifier(tmp_path, fetch=fetch), body(signer.notification()), 502)
+    assert reason == (
+        f"{signer.cert_url} is not a PEM certificate with an RSA key: "
+        "the certificate's key is not an RSA key"
+    )
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / TEST_CERT_NAME).write_bytes(ec_pem)
+    reason = await refused(verifier(tmp_path), body(signer.notification()), 500)
+    assert reason == (
+        f"{tmp_path / TEST_CERT_NAME} is not a PEM certificate with an RSA key: "
+        "the certificate's key is not an RSA key"
+    )
+
+
+async def test_an_unreadable_certificate_file_is_500(tmp_path: Path, signer: SnsSigner) -> None:
+    (tmp_path / TEST_CERT_NAME).mkdir()  # a directory where the file should be
+    reason = await refused(verifier(tmp_path), body(signer.notification()), 500)
+    assert reason.startswith(f"cannot read {tmp_path / TEST_CERT_NAME}: [Errno 21] Is a directory")
 
 
 async def test_fetched_non_certificate_is_502_and_not_saved(
@@ -755,6 +861,19 @@ async def test_confirmation_answer_without_arn_returns_none(
 
     assert await checker.confirm_subscription(message) is None
     assert fetch.calls == [message.subscribe_url]
+
+
+async def test_confirmation_answer_that_is_not_utf8_still_gives_the_arn(
+    seeded: Path, signer: SnsSigner
+) -> None:
+    fetch = RecordingFetch()
+    checker = verifier(seeded, fetch=fetch)
+    message = await checker.verify(body(signer.confirmation()))
+    arn = f"{TOPIC_ARN}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55"
+    answer = f"<SubscriptionArn>{arn}</SubscriptionArn><x>\xff</x>".encode("latin-1")
+    fetch.answers = {message.subscribe_url or "": answer}
+
+    assert await checker.confirm_subscription(message) == arn
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiosmtplib
 import pytest
+from sqlalchemy import text
 
 from gateway.core.headers import split_header
 from gateway.core.types.messages import RecipientState
@@ -281,6 +282,28 @@ async def test_oversize_data_is_refused_not_stored_and_the_session_goes_on(
         expect(await client.command("NOOP"), "250 ")
         queue_id(await client.send(MESSAGE))
     assert await stored_messages(gateway) == 1
+
+
+async def test_a_store_that_fails_gets_451_for_every_waiting_client_never_250(
+    start_gateway: Any,
+) -> None:
+    """The spool's group commit fails (a table is gone): each client whose message was in the
+    failed batch hears 451 and may retry; nothing is half stored."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    username, password = await gateway.credential()
+    async with gateway.db.begin() as conn:
+        await conn.execute(text("DROP TABLE message_bodies"))
+
+    def refused() -> smtplib.SMTPDataError:
+        with pytest.raises(smtplib.SMTPDataError) as caught:
+            submit(gateway.port, username, password)
+        return caught.value
+
+    errors = await asyncio.gather(*(asyncio.to_thread(refused) for _ in range(3)))
+    assert {(e.smtp_code, e.smtp_error) for e in errors} == {
+        (451, b"4.3.0 Temporary failure storing the message: try again later")
+    }
+    assert await stored_messages(gateway) == 0
 
 
 # -- malformed and abusive input -------------------------------------------------------------------

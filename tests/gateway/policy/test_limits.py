@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -150,11 +151,34 @@ def test_token_bucket() -> None:
     assert 0 < limiter.take(1, 2) <= 0.5
 
 
+def test_token_bucket_refills_at_the_rate() -> None:
+    """At rate 4 a token comes back every quarter second (at rate 1, `*` and `/` would agree)."""
+    limiter = RateLimiter()
+    assert [limiter.take(1, 4) for _ in range(4)] == [0.0] * 4  # a second's worth at once
+    assert 0 < limiter.take(1, 4) <= 0.25  # the next token: within a quarter second
+    time.sleep(0.3)
+    assert limiter.take(1, 4) == 0.0
+
+
 def test_connection_counter() -> None:
     counter = ConnectionCounter()
     assert counter.open(1, 1)
     assert not counter.open(1, 1)
     assert counter.open(1, None)
     counter.close(1)
+    counter.close(1)
+    assert counter.open(1, 1)
+
+
+def test_a_closed_connection_is_counted_out_once() -> None:
+    counter = ConnectionCounter()
+    for _ in range(3):
+        assert counter.open(1, None)
+    counter.close(1)  # two left open
+    assert counter.open(1, 3)
+    assert not counter.open(1, 3)
+    counter.close(1)
+    counter.close(1)  # one left open
+    assert not counter.open(1, 1)
     counter.close(1)
     assert counter.open(1, 1)

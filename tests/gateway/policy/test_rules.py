@@ -13,9 +13,14 @@ from gateway.policy.rules import (
     Refusal,
     allowed_by_scope,
     check_account,
+    check_daily,
     check_line_endings,
+    check_rate,
+    check_recipient_domain,
     check_recipient_suppressed,
     check_sender,
+    check_size,
+    declared_size,
 )
 
 ACME = Account(tenant_id=1)
@@ -98,7 +103,7 @@ def test_header_senders_are_refused_with_550() -> None:
 )
 def test_paused_accounts(account: Account, reply: str | None) -> None:
     refusal = check_account(account)
-    assert (refusal.reply if refusal else None) == reply
+    assert refusal == (Refusal("paused", reply) if reply else None)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +181,113 @@ def test_bare_cr_or_lf_is_refused(data: bytes, rule: str | None) -> None:
     assert (refusal.rule if refusal else None) == rule
     if refusal is not None:
         assert refusal.reply.startswith("550 5.5.2 Message refused: it has a bare CR or LF")
+
+
+@pytest.mark.parametrize(
+    ("month", "name"),
+    list(enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun"), 1))
+    + list(enumerate(("Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 7)),
+)
+def test_the_suppression_date_names_its_month(month: int, name: str) -> None:
+    entry = suppression("bounce", datetime(2026, month, 5, tzinfo=UTC))
+    assert check_recipient_suppressed(entry, "drop") == Drop(
+        "suppressed", f"suppressed (bounce on {name} 5 2026)"
+    )
+
+
+def test_suppressed_recipients_are_refused_unless_told_to_drop() -> None:
+    entry = suppression("bounce", JAN_17)
+    assert check_recipient_suppressed(entry) == check_recipient_suppressed(entry, "refuse")
+
+
+@pytest.mark.parametrize(
+    ("wait", "rate", "verdict"),
+    [
+        (0.0, 5, None),
+        (-0.1, 5, None),
+        (
+            0.01,
+            2.5,
+            Refusal(
+                "rate",
+                "451 4.7.1 Sending rate limit of 2.5 messages per second reached: "
+                "try again shortly",
+            ),
+        ),
+    ],
+)
+def test_rate(wait: float, rate: float, verdict: Refusal | None) -> None:
+    assert check_rate(wait, rate) == verdict
+
+
+@pytest.mark.parametrize(
+    ("used", "cap", "verdict"),
+    [
+        (0, None, None),
+        (10**9, None, None),
+        (9, 10, None),
+        (
+            10,
+            10,
+            Refusal(
+                "daily-cap",
+                "451 4.7.1 Daily limit of 10 messages reached: try again after midnight UTC",
+            ),
+        ),
+    ],
+)
+def test_daily_cap(used: int, cap: int | None, verdict: Refusal | None) -> None:
+    assert check_daily(used, cap) == verdict
+
+
+@pytest.mark.parametrize(
+    ("size", "verdict"),
+    [
+        (None, None),
+        (1000, None),  # exactly at the limit
+        (1001, Refusal("size", "552 5.3.4 Message too big: the limit is 1000 bytes")),
+    ],
+)
+def test_size(size: int | None, verdict: Refusal | None) -> None:
+    assert check_size(size, 1000) == verdict
+
+
+@pytest.mark.parametrize(
+    ("options", "size"),
+    [
+        ([], None),
+        (["SIZE=1234"], 1234),
+        (["size=12"], 12),
+        (["BODY=8BITMIME", "SIZE=7"], 7),
+        (["RET=5", "BODY=8BITMIME"], None),  # a number, but not a SIZE
+        (["SIZE=big"], None),
+        (["SIZE"], None),
+    ],
+)
+def test_declared_size(options: list[str], size: int | None) -> None:
+    assert declared_size(options) == size
+
+
+@pytest.mark.parametrize(
+    ("verdict", "refusal"),
+    [
+        ("accepts", None),
+        ("unknown", None),
+        (
+            "null-mx",
+            Refusal(
+                "null-mx",
+                "556 5.1.10 Recipient domain x.example accepts no mail (null MX, RFC 7505)",
+            ),
+        ),
+        (
+            "no-mail",
+            Refusal(
+                "no-mail-domain",
+                "550 5.1.2 Recipient domain x.example does not exist or has no mail server",
+            ),
+        ),
+    ],
+)
+def test_recipient_domain(verdict: str, refusal: Refusal | None) -> None:
+    assert check_recipient_domain("x.example", verdict) == refusal
