@@ -8,6 +8,7 @@ from functools import cached_property
 
 from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.core.crypto import Sealer
 from gateway.core.exceptions import AccessDenied, InvalidInputError, NotFoundError
 from gateway.core.types.tenants import TenantInfo
 from gateway.core.types.users import ApiKeyInfo, Role, UserInfo
@@ -55,11 +56,13 @@ class Services:
         db: Database,
         settings: Settings,
         secret_key: bytes,
+        sealer: Sealer,
         provider: SesClientProvider,
     ) -> None:
         self.db = db
         self.settings = settings
         self.secret_key = secret_key
+        self.sealer = sealer
         self.provider = provider
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
