@@ -21,6 +21,10 @@ RESEAL_INTERVAL = 86400.0
 """A round reads every stored body and header copy's first bytes, so not often: a rotation needs
 a restart, and a round runs at every start."""
 RESEAL_LEASE = "reseal"
+RESEAL_LEASE_TTL = 600.0
+"""Short, so that a worker restarted with a new key runs a round at once: the lease only keeps
+workers started together from reading everything at the same time (two rounds at once are
+harmless)."""
 
 
 async def tidy(db: Database, settings: Settings, now: datetime | None = None) -> None:

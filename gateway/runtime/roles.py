@@ -30,7 +30,13 @@ from gateway.intake.spool import Spool
 from gateway.intake.tls import certificate_files, server_context
 from gateway.policy.senders import Directory
 from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
-from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE, reseal, tidy
+from gateway.runtime.housekeeping import (
+    RESEAL_INTERVAL,
+    RESEAL_LEASE,
+    RESEAL_LEASE_TTL,
+    reseal,
+    tidy,
+)
 from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage.database import Database
 
@@ -76,7 +82,7 @@ def worker_tasks(
             logging.getLogger("gateway.housekeeping"),
             "sealing message content under the current key failed",
             lease=RESEAL_LEASE,
-            lease_ttl=RESEAL_INTERVAL / 4,
+            lease_ttl=RESEAL_LEASE_TTL,
         ),
         Periodic(
             "webhook-purge",

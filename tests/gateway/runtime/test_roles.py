@@ -7,7 +7,7 @@ from pathlib import Path
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
 from gateway.delivery.governor import Governor
 from gateway.domains.identities import SYNC_LEASE, Domains
-from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE
+from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE, RESEAL_LEASE_TTL
 from gateway.runtime.roles import worker_tasks
 from gateway.storage.database import Database
 from tests.conftest import make_settings
@@ -34,7 +34,7 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
         leased = {t.name: (t.lease, t.lease_ttl) for t in tasks if t.lease}
         assert leased == {
             "identity-sync": (SYNC_LEASE, 360),
-            "reseal": (RESEAL_LEASE, RESEAL_INTERVAL / 4),
+            "reseal": (RESEAL_LEASE, RESEAL_LEASE_TTL),
         }
         intervals = {t.name: t.interval for t in tasks}
         assert intervals["ses-governor"] == settings.ses_quota_refresh
