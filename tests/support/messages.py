@@ -13,8 +13,10 @@ from gateway.intake.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
 
-SEALER = Sealer(b"test secret key")
-"""Seals the content of the messages that tests store, and opens it."""
+SEALER_KEY = b"test secret key"
+SEALER = Sealer(SEALER_KEY)
+"""Seals the content of the messages that tests store, and opens it (as a gateway with
+`SECRET_KEY=test secret key` does)."""
 
 
 def new_message(
