@@ -85,6 +85,8 @@ class Sealer:
         if not stored.startswith(SEALED):
             return stored
         prefix, nonce, sealed = stored[:6], stored[6:18], stored[18:]
+        if len(sealed) < 16:  # shorter than the tag alone
+            raise DecryptionError(f"message {message_id}: its stored {what.decode()} is cut short")
         cipher = self._ciphers.get(prefix[2:])
         if cipher is None:
             raise DecryptionError(

@@ -67,6 +67,9 @@ def _head(sealer: Sealer, message: NewMessage) -> bytes | None:
 async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMessage]) -> None:
     """Commit messages, bodies and recipients in one transaction (the spool's group commit),
     the bodies and header copies sealed."""
+    # Sealed before the transaction: on SQLite it holds the one write lock.
+    heads = [_head(sealer, m) for m in messages]
+    bodies = [{"message_id": m.id, "data": sealer.seal(BODY, m.id, m.data)} for m in messages]
     async with db.begin() as conn:
         await conn.execute(
             insert(Message),
@@ -79,7 +82,7 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                     "size": len(m.data),
                     "message_id_header": m.message_id_header,
                     "subject": m.subject,
-                    "headers": _head(sealer, m),
+                    "headers": head,
                     "client_address": m.client_address,
                     "client_helo": m.client_helo,
                     "tls": m.tls,
@@ -90,14 +93,11 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                     "created_at": m.created_at,
                     "expires_at": m.expires_at,
                 }
-                for m in messages
+                for m, head in zip(messages, heads, strict=True)
             ],
         )
         await _count_usage(conn, messages)
-        await conn.execute(
-            insert(MessageBody),
-            [{"message_id": m.id, "data": sealer.seal(BODY, m.id, m.data)} for m in messages],
-        )
+        await conn.execute(insert(MessageBody), bodies)
         await conn.execute(
             insert(Recipient),
             [
@@ -146,7 +146,7 @@ async def claim(
             .join(MessageBody, MessageBody.message_id == Message.id)
             .where(Message.id.in_(ids))
         )
-        jobs = {row[0]: _job(sealer, *row) for row in rows}
+        jobs = {row[0]: _opened(sealer, Job(*row)) for row in rows}
         recipients = await conn.execute(
             select(Recipient.message_id, Recipient.id, Recipient.address, Recipient.attempts)
             .where(Recipient.message_id.in_(ids), Recipient.state.in_(_PENDING))
@@ -157,22 +157,13 @@ async def claim(
     return [jobs[i] for i in ids if i in jobs]
 
 
-def _job(sealer: Sealer, message_id: str, *fields: Any) -> Job:
-    tenant_name, mail_from, stored, attempts, created_at, expires_at = fields
+def _opened(sealer: Sealer, job: Job) -> Job:
+    """`job` with its body decrypted, or empty with `unreadable` saying why."""
     try:
-        data, unreadable = sealer.open(BODY, message_id, stored), None
-    except DecryptionError as exc:  # one message, not the claim: the others go on
-        data, unreadable = b"", str(exc)
-    return Job(
-        message_id,
-        tenant_name,
-        mail_from,
-        data,
-        attempts,
-        created_at,
-        expires_at,
-        unreadable=unreadable,
-    )
+        job.data = sealer.open(BODY, job.id, job.data)
+    except DecryptionError as exc:  # one message, not the whole claim: the others go on
+        job.data, job.unreadable = b"", str(exc)
+    return job
 
 
 async def reseal(db: Database, sealer: Sealer, after: str = "") -> tuple[str | None, int]:
