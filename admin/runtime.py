@@ -24,6 +24,7 @@ from admin.app import create_app, create_metrics_app
 from admin.ops.context import Services
 from config import Settings
 from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
+from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
 from gateway.delivery.worker import DeliveryWorker, Sent
 from gateway.dev.emulator import use_running_emulator
@@ -98,6 +99,7 @@ class Parts:
         self.db = db
         self._stack = stack
         self._secret_key: bytes | None = None
+        self._sealer: Sealer | None = None
         self._provider: SesClientProvider | None = None
         self._services: Services | None = None
         self.owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
@@ -127,6 +129,13 @@ class Parts:
             self._secret_key = load_secret_key(self.settings)
         return self._secret_key
 
+    @property
+    def sealer(self) -> Sealer:
+        """Seals message content at rest: under `SECRET_KEY`, opening with the previous keys."""
+        if self._sealer is None:
+            self._sealer = Sealer(self.secret_key, previous_keys(self.settings))
+        return self._sealer
+
     async def ses(self) -> SesClientProvider:
         """The process's one SES client (the dev emulator's, when one runs), opened once."""
         if self._provider is None:
@@ -146,23 +155,32 @@ class Parts:
         settings)."""
         if self._services is None:
             provider = await self.ses() if ses else SesClientProvider(self.settings)
-            self._services = Services(self.db, self.settings, lambda: self.secret_key, provider)
+            self._services = Services(
+                self.db, self.settings, lambda: self.secret_key, lambda: self.sealer, provider
+            )
         return self._services
 
     def smtp_role(self, on_stored: Callable[[], None] | None = None, **options: Any) -> SmtpRole:
-        return SmtpRole(self.db, self.settings, on_stored, **options)
+        return SmtpRole(self.db, self.settings, self.sealer, on_stored, **options)
 
     async def delivery_worker(self, owner: str | None = None) -> DeliveryWorker:
         """A delivery worker alone, unpaced (no governor): for tests that deliver without the
         rest of the worker role."""
         send = SesSender(await self.ses(), self.settings).send
-        return DeliveryWorker(self.db, send, self.settings, owner or self.owner)
+        return DeliveryWorker(self.db, self.sealer, send, self.settings, owner or self.owner)
 
     async def worker_role(self, on_sent: Sent | None = None) -> WorkerRole:
         provider = await self.ses()
         domains = await self.domains()
         return WorkerRole(
-            self.db, self.settings, provider, domains, self.secret_key, self.owner, on_sent
+            self.db,
+            self.settings,
+            provider,
+            domains,
+            self.secret_key,
+            self.sealer,
+            self.owner,
+            on_sent,
         )
 
     async def web_role(self, sends: bool, dev_sns: DevSns | None = None) -> WebRole:

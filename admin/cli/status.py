@@ -9,6 +9,8 @@ from admin.cli.base import Commands, plain, table, with_db
 from admin.runtime import Parts
 from config import Settings
 from gateway.aws.ses import SesAccount
+from gateway.core.crypto import Sealer, previous_keys
+from gateway.core.secret_key import load_secret_key
 from gateway.core.types.history import MessageDetail
 from gateway.delivery.governor import pace, read_quota
 from gateway.storage import messages, notifications, queue
@@ -27,8 +29,10 @@ _TRACKING = (
 
 
 async def cmd_message_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    sealer = Sealer(load_secret_key(settings), previous_keys(settings))
+
     async def read(db: Database) -> MessageDetail:
-        return await messages.message_detail(db, args.queue_id, None)
+        return await messages.message_detail(db, sealer, args.queue_id, None)
 
     detail = await with_db(settings, read)
     status = detail.message

@@ -9,6 +9,7 @@ from functools import cached_property
 
 from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.core.crypto import Sealer
 from gateway.core.exceptions import AccessDenied, InvalidInputError, NotFoundError
 from gateway.core.types.tenants import TenantInfo
 from gateway.core.types.users import ApiKeyInfo, Role, UserInfo
@@ -61,14 +62,16 @@ class Services:
         db: Database,
         settings: Settings,
         secret_key: Callable[[], bytes],
+        sealer: Callable[[], Sealer],
         provider: SesClientProvider,
     ) -> None:
-        """`secret_key` is called when an operation first needs the key (a command of the CLI
-        that encrypts nothing does not create the key file); `provider` is opened by whoever made
-        it (`admin.runtime.Parts`), when the operations will call SES."""
+        """`secret_key` and `sealer` are called when an operation first needs them (a command
+        of the CLI that encrypts nothing does not create the key file); `provider` is opened by
+        whoever made it (`admin.runtime.Parts`), when the operations will call SES."""
         self.db = db
         self.settings = settings
         self._secret_key = secret_key
+        self._sealer = sealer
         self.provider = provider
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
@@ -77,6 +80,11 @@ class Services:
     @cached_property
     def secret_key(self) -> bytes:
         return self._secret_key()
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        """Message content at rest: sealed and opened with a key from `secret_key`."""
+        return self._sealer()
 
     @cached_property
     def domains(self) -> Domains:

@@ -177,7 +177,9 @@ async def search_messages(
 
 async def message_detail(ctx: Context, queue_id: str) -> MessageDetail:
     """A message with its headers and each recipient's timeline (never its body)."""
-    return await messages.message_detail(ctx.db, queue_id, await ctx.tenant_id())
+    return await messages.message_detail(
+        ctx.db, ctx.services.sealer, queue_id, await ctx.tenant_id()
+    )
 
 
 async def list_events(

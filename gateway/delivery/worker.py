@@ -23,6 +23,7 @@ from config import Settings
 from gateway.aws.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.core import metrics
 from gateway.core.batching import Batcher
+from gateway.core.crypto import Sealer
 from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
 from gateway.core.logs import log_event
 from gateway.core.types.messages import (
@@ -84,15 +85,17 @@ class DeliveryWorker:
     def __init__(
         self,
         db: Database,
+        sealer: Sealer,
         send: Send,
         settings: Settings,
         owner: str,
         governor: Governor | None = None,
         on_sent: Sent | None = None,
     ) -> None:
-        """`governor` paces the sends under SES's quota; None sends as fast as they come.
-        `on_sent` is called after each send SES accepted."""
+        """`sealer` decrypts the bodies claimed. `governor` paces the sends under SES's quota;
+        None sends as fast as they come. `on_sent` is called after each send SES accepted."""
         self._db = db
+        self._sealer = sealer
         self._send = send
         self._governor = governor
         self._on_sent = on_sent
@@ -126,7 +129,7 @@ class DeliveryWorker:
     async def _claim(self, limit: int) -> list[Job]:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=self._settings.delivery_lease)
-        return await queue.claim(self._db, self._owner, limit, now, until)
+        return await queue.claim(self._db, self._sealer, self._owner, limit, now, until)
 
     async def _record(self, results: Sequence[JobResult]) -> None:
         await queue.record(self._db, results, keep_bodies=self._settings.body_retention_days > 0)
@@ -163,8 +166,14 @@ class DeliveryWorker:
     async def _deliver(self, job: Job) -> None:
         outcomes: list[RecipientOutcome] = []  # recorded with the message's result
         deferred = False
-        copier = await self._copier(job)
-        if copier is None:
+        if job.unreadable:
+            # Deferred, not failed: a key put back in PREVIOUS_SECRET_KEYS in time sends it.
+            log_event(
+                log, "body-unreadable", level=logging.ERROR, queue_id=job.id, error=job.unreadable
+            )
+            state, detail = settle(job, SesTransientError("DecryptionError", job.unreadable))
+            outcomes = [RecipientOutcome(r.id, state, None, detail) for r in job.recipients]
+        elif (copier := await self._copier(job)) is None:
             for batch in batches(job.recipients):
                 outcomes += await self._send_batch(job, batch)
         else:

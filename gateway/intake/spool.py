@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from gateway.core.batching import Batcher
+from gateway.core.crypto import Sealer
 from gateway.core.types.messages import NewMessage
 from gateway.storage import queue
 from gateway.storage.database import Database
@@ -18,15 +19,19 @@ def new_queue_id() -> str:
 
 
 class Spool:
-    """Stores messages with group commit; tells `on_stored` when new messages are due."""
+    """Stores messages with group commit, their content sealed; tells `on_stored` when new
+    messages are due."""
 
-    def __init__(self, db: Database, on_stored: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, db: Database, sealer: Sealer, on_stored: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
+        self._sealer = sealer
         self._on_stored = on_stored
         self._batcher: Batcher[NewMessage] = Batcher(self._write)
 
     async def _write(self, messages: Sequence[NewMessage]) -> None:
-        await queue.insert_messages(self._db, messages)
+        await queue.insert_messages(self._db, self._sealer, messages)
         if self._on_stored is not None:
             self._on_stored()
 

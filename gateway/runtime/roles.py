@@ -15,6 +15,7 @@ from typing import Protocol
 
 from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
+from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.delivery.governor import Governor
 from gateway.delivery.worker import PURGE_INTERVAL, DeliveryWorker, Sent, purge_bodies
@@ -28,7 +29,13 @@ from gateway.intake.spool import Spool
 from gateway.intake.tls import certificate_files, server_context
 from gateway.policy.senders import Directory
 from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
-from gateway.runtime.housekeeping import tidy
+from gateway.runtime.housekeeping import (
+    RESEAL_INTERVAL,
+    RESEAL_LEASE,
+    RESEAL_LEASE_TTL,
+    reseal,
+    tidy,
+)
 from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage.database import Database
 from gateway.webhooks import dispatcher
@@ -46,7 +53,7 @@ class Role(Protocol):
 
 
 def worker_tasks(
-    db: Database, settings: Settings, governor: Governor, domains: Domains
+    db: Database, settings: Settings, sealer: Sealer, governor: Governor, domains: Domains
 ) -> list[Periodic]:
     """Every periodic task of a worker process."""
     sync = settings.identity_sync_interval
@@ -67,6 +74,15 @@ def worker_tasks(
             HOUSEKEEPING_INTERVAL,
             logging.getLogger("gateway.housekeeping"),
             "housekeeping failed; trying again in an hour",
+        ),
+        Periodic(
+            "reseal",
+            partial(reseal, db, sealer),
+            RESEAL_INTERVAL,
+            logging.getLogger("gateway.housekeeping"),
+            "sealing message content under the current key failed",
+            lease=RESEAL_LEASE,
+            lease_ttl=RESEAL_LEASE_TTL,
         ),
         Periodic(
             "webhook-purge",
@@ -96,13 +112,14 @@ class SmtpRole:
         self,
         db: Database,
         settings: Settings,
+        sealer: Sealer,
         on_stored: Callable[[], None] | None = None,
         facts_ttl: float | None = None,
         ports: tuple[int | None, int | None] = (None, None),
     ) -> None:
         """`ports` (submission, implicit TLS) override the settings' (0: any free port)."""
         self.settings = settings
-        self.spool = Spool(db, on_stored=on_stored)
+        self.spool = Spool(db, sealer, on_stored=on_stored)
         self.directory = Directory(db) if facts_ttl is None else Directory(db, ttl=facts_ttl)
         self.smtp = SmtpService(
             settings,
@@ -136,6 +153,7 @@ class WorkerRole:
         provider: SesClientProvider,
         domains: Domains,
         secret_key: bytes,
+        sealer: Sealer,
         owner: str,
         on_sent: Sent | None = None,
     ) -> None:
@@ -144,9 +162,11 @@ class WorkerRole:
         self.governor = Governor(SesAccount(provider), settings, near_limit=NearLimit(db))
         stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
         send = SesSender(provider, settings, stored.configuration_set).send
-        self.delivery = DeliveryWorker(db, send, settings, owner, self.governor, on_sent)
+        self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governor, on_sent)
         self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
-        self.schedule = Schedule(worker_tasks(db, settings, self.governor, domains), db, owner)
+        self.schedule = Schedule(
+            worker_tasks(db, settings, sealer, self.governor, domains), db, owner
+        )
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

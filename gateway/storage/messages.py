@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, LargeBinary, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.crypto import Sealer
 from gateway.core.headers import header_fields
 from gateway.core.types.events import EventKind, RecipientEventInfo
 from gateway.core.types.history import (
@@ -196,9 +197,12 @@ async def _first_recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[s
     return named
 
 
-async def message_detail(db: Database, queue_id: str, tenant_id: int | None) -> MessageDetail:
-    """Everything stored about a message but its body: a `NotFoundError` when there is no
-    such message, or (with `tenant_id`) when it is another tenant's."""
+async def message_detail(
+    db: Database, sealer: Sealer, queue_id: str, tenant_id: int | None
+) -> MessageDetail:
+    """Everything stored about a message but its body (its header fields decrypted): a
+    `NotFoundError` when there is no such message, or (with `tenant_id`) when it is another
+    tenant's."""
     message = await queue.message_status(db, queue_id, tenant_id)
     reported = await events.events_for_message(db, queue_id)
     tracked = {t.recipient_id: t for t in await tracking.message_tracking(db, queue_id)}
@@ -206,14 +210,16 @@ async def message_detail(db: Database, queue_id: str, tenant_id: int | None) -> 
         status, head = (
             await conn.execute(select(_outcome, Message.headers).where(Message.id == queue_id))
         ).one()
-        if head is None:  # spooled before the headers were kept apart: read them off the body
-            head = (
+        if head is not None:
+            head = sealer.open(queue.HEADERS, queue_id, head)
+        else:  # spooled before the headers were kept apart: read them off the body
+            body = (
                 await conn.execute(
-                    select(
-                        func.substr(MessageBody.data, 1, queue.HEADER_BYTES, type_=LargeBinary)
-                    ).where(MessageBody.message_id == queue_id)
+                    select(MessageBody.data).where(MessageBody.message_id == queue_id)
                 )
             ).scalar_one_or_none()
+            if body is not None:
+                head = sealer.open(queue.BODY, queue_id, body)[: queue.HEADER_BYTES]
     ours = len(message.recipients)
     recipients = tuple(
         RecipientDetail(

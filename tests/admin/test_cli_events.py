@@ -6,14 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
+
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from tests.conftest import Cli
 from tests.gateway.feedback.test_events import ingest, sent_message
+from tests.support.messages import SEALER_KEY
 from tests.support.sesevents import bounce
 
 
-async def test_outcomes_per_tenant_and_per_message(cli: Cli, database_url: str) -> None:
+async def test_outcomes_per_tenant_and_per_message(
+    cli: Cli, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The messages are stored as a gateway with the tests' key stores them.
+    monkeypatch.setenv("SES_GATEWAY_SECRET_KEY", SEALER_KEY.decode())
     for name in ("acme", "other"):
         status, _, err = await asyncio.to_thread(cli, "tenant", "create", name)
         assert status == 0, err

@@ -7,10 +7,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.core.crypto import Sealer
 from gateway.core.types.messages import JobResult, NewMessage, RecipientOutcome, RecipientState
 from gateway.intake.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
+
+SEALER_KEY = b"test secret key"
+SEALER = Sealer(SEALER_KEY)
+"""Seals the content of the messages that tests store, and opens it (as a gateway with
+`SECRET_KEY=test secret key` does)."""
 
 
 def new_message(
@@ -53,7 +59,7 @@ async def queued(
 ) -> str:
     """A message accepted at `at` (default now), waiting for its first attempt: its queue id."""
     message = new_message(tenant_id, recipients, at, **fields)
-    await queue.insert_messages(db, [message])
+    await queue.insert_messages(db, SEALER, [message])
     return message.id
 
 

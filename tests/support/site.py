@@ -19,6 +19,7 @@ from gateway.identity import accounts, apikeys, users
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from tests.support.http import serving
+from tests.support.messages import SEALER, SEALER_KEY
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
@@ -98,7 +99,7 @@ class Site:
 async def site(db: Database, settings: Settings) -> AsyncIterator[Site]:
     async with AsyncExitStack() as stack:
         provider = await stack.enter_async_context(SesClientProvider(settings))
-        services = Services(db, settings, lambda: b"test secret key", provider)
+        services = Services(db, settings, lambda: SEALER_KEY, lambda: SEALER, provider)
         app = create_app(Readiness(db), services=services)
         url = await stack.enter_async_context(serving(app))
         yield Site(url, db, services, stack)

@@ -82,6 +82,9 @@ class Job:
     created_at: datetime
     expires_at: datetime
     recipients: list[JobRecipient] = field(default_factory=list)
+    unreadable: str | None = None
+    """Why the stored body does not decrypt (then `data` is empty): no key opens it, or it was
+    altered. None: `data` is the message."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.storage import queue
 from tests.support.mailbox import BODY_MARKER, T0, Mailbox, mailbox
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 from tests.support.site import Site
 
 NEXT = re.compile(r'<a href="([^"]+)">Next page')
@@ -105,7 +105,7 @@ async def test_the_next_page_keeps_the_filters_and_repeats_nothing(site: Site) -
         for i in range(53)
     ]
     made.append(new_message(acme, ["x@example.org"], T0, subject="Other subject"))
-    await queue.insert_messages(site.db, made)
+    await queue.insert_messages(site.db, SEALER, made)
     browser = await site.browser(await site.user("viewer", "acme"))
     first = await browser.get("/messages", params={"subject": "batch"})
     following = _link(NEXT, first.text)

@@ -72,3 +72,24 @@ async def test_a_webhook_made_before_rotation_still_signs(
     sent = await manage.send_test(db, rotated, NEW, webhook.id)
     assert (sent.state, sent.attempt.status_code) == (store.DELIVERED, 200)
     assert [event["id"] for event in receiver.events] == [sent.event_id]
+
+
+def test_message_content_seals_with_a_fresh_nonce_each_time() -> None:
+    sealer = crypto.Sealer(NEW)
+    first, second = (sealer.seal(b"body", "Q1", b"hello") for _ in range(2))
+    assert first != second
+    assert first.startswith(sealer.prefix)
+    assert b"hello" not in first
+    assert sealer.open(b"body", "Q1", first) == sealer.open(b"body", "Q1", second) == b"hello"
+
+
+def test_message_content_stored_in_clear_opens_as_it_is() -> None:
+    assert (
+        crypto.Sealer(NEW).open(b"body", "Q1", b"Subject: s\r\n\r\nhi") == b"Subject: s\r\n\r\nhi"
+    )
+
+
+def test_message_content_cut_short_does_not_open() -> None:
+    sealer = crypto.Sealer(NEW)
+    with pytest.raises(DecryptionError, match="cut short"):
+        sealer.open(b"body", "Q1", sealer.seal(b"body", "Q1", b"hello")[:20])

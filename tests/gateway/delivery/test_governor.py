@@ -34,7 +34,7 @@ from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes, SentMessage
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 
 OpenAccount = Callable[..., Awaitable[tuple[SesAccount, Settings]]]
 StartWorker = Callable[..., Awaitable[Governor]]
@@ -84,7 +84,7 @@ async def spool(
     if not await list_tenants(db):
         await accounts.create_tenant(db, "acme")
     messages = [new_message(1, recipients) for _ in range(count)]
-    await queue.insert_messages(db, messages)
+    await queue.insert_messages(db, SEALER, messages)
     return [m.id for m in messages]
 
 
@@ -114,7 +114,7 @@ async def start_worker(
                 refreshing(Governor(SesAccount(provider), settings))
             )
             send = SesSender(provider, settings).send
-            worker = DeliveryWorker(sqlite_db, send, settings, "w", governor)
+            worker = DeliveryWorker(sqlite_db, SEALER, send, settings, "w", governor)
             task = asyncio.create_task(worker.run())
 
             async def stop() -> None:

@@ -21,7 +21,7 @@ from gateway.storage.models import Message
 from gateway.storage.tenants import list_tenants
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 
 Deliver = Callable[..., Awaitable[tuple[str, DeliveryWorker]]]
 
@@ -46,10 +46,10 @@ async def deliver(
         now = datetime.now(UTC) - timedelta(seconds=age)
         message = new_message(1, recipients, now, timedelta(seconds=settings.max_queue_age))
         queue_id = message.id
-        await queue.insert_messages(db, [message])
+        await queue.insert_messages(db, SEALER, [message])
         provider = await SesClientProvider(settings).__aenter__()
         send = SesSender(provider, settings).send
-        worker = DeliveryWorker(db, send, settings, "w", on_sent=on_sent)
+        worker = DeliveryWorker(db, SEALER, send, settings, "w", on_sent=on_sent)
         running.append((worker, asyncio.create_task(worker.run()), provider))
         return queue_id, worker
 
@@ -117,7 +117,7 @@ async def test_deferred_messages_go_as_soon_as_ses_is_back(
         while (await queue.message_status(db, first)).recipients[0].state is RecipientState.QUEUED:
             await asyncio.sleep(0.05)
     second = new_message(1, ("b@example.org",))  # SES is back: this one goes at once
-    await queue.insert_messages(db, [second])
+    await queue.insert_messages(db, SEALER, [second])
     worker.wake()
     assert (await settled(db, second.id)).recipients[0].state is RecipientState.SENT
     status = await settled(db, first, timeout=5)

@@ -25,7 +25,7 @@ from gateway.storage.database import Database
 from gateway.storage.models import Domain
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 
 SECRET = b"test secret key"
 
@@ -153,7 +153,7 @@ async def test_remove_deletes_the_identity_and_fails_queued_mail(
     tenant = (await accounts.tenants.list_tenants(db))[0]
     message = new_message(tenant.id, mail_from="news@Example.com")
     queue_id = message.id
-    await queue.insert_messages(db, [message])
+    await queue.insert_messages(db, SEALER, [message])
     _, failed = await domains.remove("example.com")
     assert failed == 1
     assert "example.com" not in fake_ses.identities

@@ -22,7 +22,7 @@ from gateway.storage import events as store
 from gateway.storage import queue, suppressions
 from gateway.storage.database import Database
 from tests.conftest import add_verified_domain
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 from tests.support.sesevents import SAMPLES, bounce, complaint, sample
 from tests.support.storedevents import stored_event, stored_event_ids
 
@@ -88,10 +88,10 @@ async def sent_message(
         mail_from="app@example.com",
         message_id_header=f"<{queue_id}@gw.test>",
     )
-    await queue.insert_messages(db, [message])
+    await queue.insert_messages(db, SEALER, [message])
     ses_id = ses_message_id if ses_message_id is not None else f"0100-{queue_id.lower()}-000000"
     if ses_id:
-        [job] = await queue.claim(db, "test", 1, at, at + timedelta(minutes=1))
+        [job] = await queue.claim(db, SEALER, "test", 1, at, at + timedelta(minutes=1))
         assert job.id == queue_id
         outcomes = tuple(
             RecipientOutcome(r.id, RecipientState.SENT, ses_id) for r in job.recipients

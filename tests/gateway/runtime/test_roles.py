@@ -7,9 +7,11 @@ from pathlib import Path
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
 from gateway.delivery.governor import Governor
 from gateway.domains.identities import SYNC_LEASE, Domains
+from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE, RESEAL_LEASE_TTL
 from gateway.runtime.roles import worker_tasks
 from gateway.storage.database import Database
 from tests.conftest import make_settings
+from tests.support.messages import SEALER
 
 
 async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -> None:
@@ -20,17 +22,22 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
         async with SesClientProvider(settings) as provider:
             governor = Governor(SesAccount(provider), settings)
             domains = Domains(db, SesIdentities(provider), b"k" * 32, settings)
-            tasks = worker_tasks(db, settings, governor, domains)
+            tasks = worker_tasks(db, settings, SEALER, governor, domains)
         assert [t.name for t in tasks] == [
             "ses-governor",
             "identity-sync",
             "housekeeping",
+            "reseal",
             "webhook-purge",
             *body_purge,
         ]
         leased = {t.name: (t.lease, t.lease_ttl) for t in tasks if t.lease}
-        assert leased == {"identity-sync": (SYNC_LEASE, 360)}
+        assert leased == {
+            "identity-sync": (SYNC_LEASE, 360),
+            "reseal": (RESEAL_LEASE, RESEAL_LEASE_TTL),
+        }
         intervals = {t.name: t.interval for t in tasks}
         assert intervals["ses-governor"] == settings.ses_quota_refresh
         assert intervals["identity-sync"] == 120
         assert intervals["housekeeping"] == 3600
+        assert intervals["reseal"] == RESEAL_INTERVAL

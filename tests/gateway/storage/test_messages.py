@@ -25,7 +25,7 @@ from gateway.storage.database import Database
 from gateway.storage.events import NewEvent, NewRecipientEvent
 from gateway.storage.messages import message_detail, search_messages
 from tests.conftest import Gateway
-from tests.support.messages import attempt, new_message, queued
+from tests.support.messages import SEALER, attempt, new_message, queued
 from tests.support.smtp import submit
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -263,14 +263,14 @@ async def test_a_tenant_sees_only_its_own_messages(db: Database) -> None:
 async def test_another_tenants_message_is_not_found_like_a_missing_one(db: Database) -> None:
     ids, acme, other = await mailbox(db)
     with pytest.raises(NotFoundError) as theirs:
-        await message_detail(db, ids["other"], acme.id)
+        await message_detail(db, SEALER, ids["other"], acme.id)
     with pytest.raises(NotFoundError) as missing:
-        await message_detail(db, "0000000000000000000000", acme.id)
+        await message_detail(db, SEALER, "0000000000000000000000", acme.id)
     assert str(theirs.value).replace(ids["other"], "X") == str(missing.value).replace(
         "0000000000000000000000", "X"
     )
-    assert (await message_detail(db, ids["other"], other.id)).message.tenant == "other"
-    assert (await message_detail(db, ids["other"], None)).message.tenant == "other"
+    assert (await message_detail(db, SEALER, ids["other"], other.id)).message.tenant == "other"
+    assert (await message_detail(db, SEALER, ids["other"], None)).message.tenant == "other"
 
 
 # -- One message -----------------------------------------------------------------------------
@@ -314,7 +314,7 @@ async def test_the_timeline_puts_each_recipients_steps_in_order(db: Database) ->
     )
     await event(db, acme.id, queue_id, "alice@example.org", EventKind.OPEN, T0 + 5 * minute)
 
-    detail = await message_detail(db, queue_id, acme.id)
+    detail = await message_detail(db, SEALER, queue_id, acme.id)
     assert detail.status is MessageOutcome.DEFERRED
     assert detail.message.subject == "Café"
     assert detail.headers == (("Subject", "=?utf-8?q?Caf=C3=A9?="), ("X-Folded", "one two"))
@@ -341,18 +341,18 @@ async def test_headers_of_a_message_spooled_before_they_were_kept_come_from_its_
 ) -> None:
     acme = await new_tenant(db, "acme")
     message = new_message(acme.id, ["x@example.org"], T0, header_size=0)
-    await queue.insert_messages(db, [message])
-    assert (await message_detail(db, message.id, None)).headers == (("Subject", "t"),)
+    await queue.insert_messages(db, SEALER, [message])
+    assert (await message_detail(db, SEALER, message.id, None)).headers == (("Subject", "t"),)
     await attempt(db, message.id, RecipientState.FAILED, T0, "MessageRejected: no")
-    assert (await message_detail(db, message.id, None)).headers is None
+    assert (await message_detail(db, SEALER, message.id, None)).headers is None
 
 
 async def test_headers_stay_once_the_body_is_deleted(db: Database) -> None:
     acme = await new_tenant(db, "acme")
     queue_id = await queued(db, acme.id, ["x@example.org"], at=T0)
-    assert (await message_detail(db, queue_id, None)).headers == (("Subject", "t"),)
+    assert (await message_detail(db, SEALER, queue_id, None)).headers == (("Subject", "t"),)
     await attempt(db, queue_id, RecipientState.FAILED, T0, "MessageRejected: no")
-    detail = await message_detail(db, queue_id, None)
+    detail = await message_detail(db, SEALER, queue_id, None)
     assert detail.headers == (("Subject", "t"),)
     assert detail.status is MessageOutcome.FAILED
     [recipient] = detail.recipients
@@ -381,7 +381,7 @@ async def test_addresses_ses_named_apart_from_the_recipients_are_strangers(db: D
         payload="{}",
     )
     await event_store.insert_event(db, stored, [stranger])
-    detail = await message_detail(db, queue_id, acme.id)
+    detail = await message_detail(db, SEALER, queue_id, acme.id)
     assert [r.address for r in detail.strangers] == ["z@example.org"]
     assert [e.kind for e in detail.recipients[0].timeline] == ["queued", "sent"]
 

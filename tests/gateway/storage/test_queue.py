@@ -10,7 +10,7 @@ from gateway.identity import accounts
 from gateway.intake.spool import new_queue_id
 from gateway.storage import queue
 from gateway.storage.database import Database
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -30,13 +30,13 @@ async def spool(db: Database, count: int = 1, recipients: int = 2) -> list[str]:
         )
         for n in range(count)
     ]
-    await queue.insert_messages(db, messages)
+    await queue.insert_messages(db, SEALER, messages)
     return [m.id for m in messages]
 
 
 async def test_claim_returns_body_and_pending_recipients(db: Database) -> None:
     [queue_id] = await spool(db)
-    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     assert job.id == queue_id
     assert job.data.startswith(b"Subject: x")
     assert [r.address for r in job.recipients] == ["r0@example.org", "r1@example.org"]
@@ -45,10 +45,10 @@ async def test_claim_returns_body_and_pending_recipients(db: Database) -> None:
 
 async def test_leased_message_is_not_claimed_again_until_the_lease_expires(db: Database) -> None:
     await spool(db)
-    assert len(await queue.claim(db, "w1", 10, NOW, NOW + LEASE)) == 1
-    assert await queue.claim(db, "w2", 10, NOW + timedelta(seconds=30), NOW + LEASE) == []
+    assert len(await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)) == 1
+    assert await queue.claim(db, SEALER, "w2", 10, NOW + timedelta(seconds=30), NOW + LEASE) == []
     later = NOW + LEASE + timedelta(seconds=1)
-    [job] = await queue.claim(db, "w2", 10, later, later + LEASE)
+    [job] = await queue.claim(db, SEALER, "w2", 10, later, later + LEASE)
     assert job.attempts == 2
 
 
@@ -58,7 +58,7 @@ async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
     try:
         results = await asyncio.gather(
             *(
-                queue.claim(database, f"w{i}", 7, NOW, NOW + LEASE)
+                queue.claim(database, SEALER, f"w{i}", 7, NOW, NOW + LEASE)
                 for i in range(12)
                 for database in (db, other)
             )
@@ -72,7 +72,7 @@ async def test_concurrent_claims_never_share_a_message(db: Database) -> None:
 
 async def test_sent_recipients_complete_the_message_and_drop_the_body(db: Database) -> None:
     [queue_id] = await spool(db)
-    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     outcomes = tuple(RecipientOutcome(r.id, RecipientState.SENT, "ses-1") for r in job.recipients)
     await queue.record(db, [JobResult(job.id, outcomes, None, NOW)], keep_bodies=False)
     status = await queue.message_status(db, queue_id)
@@ -85,7 +85,7 @@ async def test_sent_recipients_complete_the_message_and_drop_the_body(db: Databa
 
 async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Database) -> None:
     [queue_id] = await spool(db)
-    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     first, second = job.recipients
     retry_at = NOW + timedelta(seconds=30)
     outcomes = (
@@ -98,14 +98,14 @@ async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Dat
     assert status.has_body
     assert [r.state for r in status.recipients] == [RecipientState.SENT, RecipientState.DEFERRED]
     assert status.recipients[1].last_error == "Throttling: slow down"
-    assert await queue.claim(db, "w1", 10, NOW + timedelta(seconds=10), NOW + LEASE) == []
-    [again] = await queue.claim(db, "w1", 10, retry_at, retry_at + LEASE)
+    assert await queue.claim(db, SEALER, "w1", 10, NOW + timedelta(seconds=10), NOW + LEASE) == []
+    [again] = await queue.claim(db, SEALER, "w1", 10, retry_at, retry_at + LEASE)
     assert [r.address for r in again.recipients] == [second.address]
 
 
 async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
     deferred, done, fresh = await spool(db, count=3)
-    jobs = {j.id: j for j in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)}
+    jobs = {j.id: j for j in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)}
     retry_at = NOW + timedelta(minutes=30)
     results = [
         JobResult(
@@ -121,13 +121,13 @@ async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
     later = NOW + timedelta(seconds=5)
     assert await queue.bring_forward(db, later) == 1  # neither the sent one nor the due one
     assert (await queue.message_status(db, deferred)).next_attempt_at == later
-    claimed = await queue.claim(db, "w1", 10, later, later + LEASE)
+    claimed = await queue.claim(db, SEALER, "w1", 10, later, later + LEASE)
     assert {job.id for job in claimed} == {deferred, fresh}
 
 
 async def test_retention_keeps_bodies_until_purged(db: Database) -> None:
     [queue_id] = await spool(db)
-    [job] = await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     outcomes = tuple(
         RecipientOutcome(r.id, RecipientState.FAILED, None, "no") for r in job.recipients
     )
@@ -140,9 +140,9 @@ async def test_retention_keeps_bodies_until_purged(db: Database) -> None:
 
 async def test_released_leases_can_be_claimed_at_once(db: Database) -> None:
     await spool(db)
-    await queue.claim(db, "w1", 10, NOW, NOW + LEASE)
+    await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     await queue.release(db, "w1")
-    assert len(await queue.claim(db, "w2", 10, NOW, NOW + LEASE)) == 1
+    assert len(await queue.claim(db, SEALER, "w2", 10, NOW, NOW + LEASE)) == 1
 
 
 async def test_a_paused_tenants_messages_wait_until_it_is_resumed(db: Database) -> None:
@@ -150,7 +150,11 @@ async def test_a_paused_tenants_messages_wait_until_it_is_resumed(db: Database) 
     [other_id] = await spool(db)
     tenant = (await queue.message_status(db, paused_id)).tenant
     await accounts.pause_tenant(db, tenant, "bounce rate 5% over the last 100 sends")
-    assert [job.id for job in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)] == [other_id]
+    assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
+        other_id
+    ]
     assert (await queue.message_status(db, paused_id)).state == queue.QUEUED
     await accounts.pause_tenant(db, tenant, None)
-    assert [job.id for job in await queue.claim(db, "w1", 10, NOW, NOW + LEASE)] == [paused_id]
+    assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
+        paused_id
+    ]

@@ -24,7 +24,7 @@ from gateway.storage.models import TrackingEvent, WebhookDelivery
 from gateway.tracking.events import Hit, anonymize, machine_reason, record
 from gateway.tracking.tokens import LinkKind, Token
 from gateway.webhooks import manage
-from tests.support.messages import new_message
+from tests.support.messages import SEALER, new_message
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOST = "track.example.com"
@@ -62,8 +62,8 @@ def test_machine_events_are_told_apart(
 async def sent_message(db: Database) -> tuple[str, int]:
     tenant = await accounts.create_tenant(db, "acme")
     message = new_message(tenant.id, ["Alice@Example.org"], NOW, id="q1")
-    await queue.insert_messages(db, [message])
-    [job] = await queue.claim(db, "test", 1, NOW, NOW + timedelta(minutes=1))
+    await queue.insert_messages(db, SEALER, [message])
+    [job] = await queue.claim(db, SEALER, "test", 1, NOW, NOW + timedelta(minutes=1))
     rid = job.recipients[0].id
     outcome = RecipientOutcome(rid, RecipientState.SENT, "ses-1")
     await queue.record(db, [JobResult("q1", (outcome,), None, NOW)], keep_bodies=False)

@@ -1,0 +1,179 @@
+"""Message content at rest: bodies and header copies are stored encrypted (a dump of the database
+shows none of them), decrypted only to send; a value does not open under another message's id;
+after a key rotation the old values still open and are sealed again under the new key."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from gateway.core.crypto import Sealer
+from gateway.core.exceptions import DecryptionError
+from gateway.core.secret_key import load_secret_key
+from gateway.core.types.messages import Job, RecipientState
+from gateway.identity import accounts
+from gateway.runtime.housekeeping import reseal
+from gateway.storage import queue
+from gateway.storage.database import Database
+from gateway.storage.messages import message_detail
+from gateway.storage.models import Base, Message, MessageBody
+from gateway.storage.tenants import get_tenant
+from tests.conftest import Gateway, settled
+from tests.support.fakeses import FakeSes
+from tests.support.messages import SEALER, new_message, queued
+from tests.support.smtp import queue_id, ready
+
+SECRET = b"the launch code is 0000"
+MESSAGE = (
+    b"From: Demo <demo@example.com>\r\n"
+    b"To: a@example.org\r\n"
+    b"Subject: quarterly figures\r\n"
+    b"X-Internal-Ref: case-4711\r\n"
+    b"\r\n" + SECRET + b"\r\n"
+)
+
+
+async def claim(db: Database, sealer: Sealer) -> list[Job]:
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    return await queue.claim(db, sealer, "w", 10, now, now + timedelta(minutes=1))
+
+
+async def dump(db: Database, tmp_path: Path) -> tuple[bytes, bytes]:
+    """Every row of every table as the database returns it; (SQLite) the database's files."""
+    async with db.read() as conn:
+        rows = [repr((await conn.execute(select(t))).all()) for t in Base.metadata.sorted_tables]
+    files = b"".join(path.read_bytes() for path in tmp_path.glob("gateway.db*"))
+    return "\n".join(rows).encode(), files
+
+
+async def test_a_message_is_stored_encrypted_and_reaches_ses_as_submitted(
+    start_gateway: Any, fake_ses: FakeSes, tmp_path: Path
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url, body_retention_days=7)
+    conversation = await ready(gateway, await gateway.credential())
+    try:
+        stored_id = queue_id(await conversation.send(MESSAGE))
+    finally:
+        await conversation.close()
+    await settled(gateway.db, stored_id)
+    [sent] = fake_ses.messages()
+
+    head, body = MESSAGE.split(b"\r\n\r\n")
+    assert head in sent.raw  # with the gateway's Received, Message-ID and Date fields
+    assert sent.raw.endswith(b"\r\n\r\n" + body)
+    rows, files = await dump(gateway.db, tmp_path)
+    assert rows.count(b"quarterly figures") == 1  # the subject column, kept for search only
+    for content in (SECRET, b"case-4711", b"X-Internal-Ref", b"Demo <demo"):
+        assert content not in rows
+        assert content not in files
+    async with gateway.db.read() as conn:
+        stored = (await conn.execute(select(MessageBody.data))).scalar_one()
+    sealer = Sealer(load_secret_key(gateway.settings))
+    assert stored.startswith(sealer.prefix)
+    assert sealer.open(queue.BODY, stored_id, stored) == sent.raw  # byte for byte
+    detail = await message_detail(gateway.db, sealer, stored_id, None)
+    assert ("X-Internal-Ref", "case-4711") in (detail.headers or ())
+
+
+async def test_content_does_not_open_under_another_message(db: Database) -> None:
+    tenant = await accounts.create_tenant(db, "acme")
+    first = await queued(db, tenant.id, data=MESSAGE, header_size=MESSAGE.index(b"\r\n\r\n") + 2)
+    second = await queued(db, tenant.id, ["b@example.org"])
+    async with db.begin() as conn:  # the first body, copied over the second's
+        body = (
+            await conn.execute(select(MessageBody.data).where(MessageBody.message_id == first))
+        ).scalar_one()
+        head = (await conn.execute(select(Message.headers).where(Message.id == first))).scalar()
+        await conn.execute(
+            update(MessageBody).where(MessageBody.message_id == second).values(data=body)
+        )
+        await conn.execute(update(Message).where(Message.id == second).values(headers=head))
+
+    with pytest.raises(DecryptionError, match="moved from another message"):
+        SEALER.open(queue.BODY, second, body)
+    with pytest.raises(DecryptionError):
+        SEALER.open(queue.HEADERS, first, body)  # a body is not a header copy
+    with pytest.raises(DecryptionError):
+        await message_detail(db, SEALER, second, None)
+    jobs = {job.id: job for job in await claim(db, SEALER)}
+    assert jobs[first].data == MESSAGE
+    assert jobs[first].unreadable is None
+    assert jobs[second].data == b""
+    assert "does not decrypt" in (jobs[second].unreadable or "")
+
+
+async def test_a_body_that_does_not_open_is_deferred_not_sent(
+    start_gateway: Any, fake_ses: FakeSes
+) -> None:
+    gateway: Gateway = await start_gateway(fake_ses.url)
+    await gateway.credential()
+    tenant = await get_tenant(gateway.db, "acme")
+    message = new_message(tenant.id)
+    await queue.insert_messages(gateway.db, Sealer(b"a key this gateway lacks"), [message])
+    assert gateway.worker is not None
+    gateway.worker.wake()
+
+    for _ in range(100):
+        [recipient] = (await queue.message_status(gateway.db, message.id)).recipients
+        if recipient.state is not RecipientState.QUEUED:
+            break
+        await asyncio.sleep(0.05)
+    assert recipient.state is RecipientState.DEFERRED
+    assert "DecryptionError" in (recipient.last_error or "")
+    assert "PREVIOUS_SECRET_KEYS" in (recipient.last_error or "")
+    assert fake_ses.messages() == []
+
+
+async def test_rotation_opens_old_content_and_seals_it_again_under_the_new_key(
+    db: Database,
+) -> None:
+    old, new = b"key A", b"key B"
+    tenant = await accounts.create_tenant(db, "acme")
+    header_size = MESSAGE.index(b"\r\n\r\n") + 2
+    message = new_message(tenant.id, data=MESSAGE, header_size=header_size)
+    await queue.insert_messages(db, Sealer(old), [message])
+    rotated = Sealer(new, [old])
+
+    assert (await message_detail(db, rotated, message.id, None)).headers == (
+        ("From", "Demo <demo@example.com>"),
+        ("To", "a@example.org"),
+        ("Subject", "quarterly figures"),
+        ("X-Internal-Ref", "case-4711"),
+    )
+    assert await reseal(db, rotated) == 2  # the body and the header copy
+    assert await reseal(db, rotated) == 0
+    async with db.read() as conn:
+        body = (await conn.execute(select(MessageBody.data))).scalar_one()
+        head = (await conn.execute(select(Message.headers))).scalar_one()
+    assert body.startswith(rotated.prefix)
+    assert head.startswith(rotated.prefix)
+    only_new = Sealer(new)
+    [job] = await claim(db, only_new)
+    assert job.data == MESSAGE
+    assert (await message_detail(db, only_new, message.id, None)).headers is not None
+    with pytest.raises(DecryptionError, match="PREVIOUS_SECRET_KEYS"):
+        Sealer(old).open(queue.BODY, message.id, body)
+
+
+async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
+    db: Database,
+) -> None:
+    tenant = await accounts.create_tenant(db, "acme")
+    message = new_message(tenant.id, data=MESSAGE, header_size=0)
+    await queue.insert_messages(db, SEALER, [message])
+    async with db.begin() as conn:  # as the previous version stored it
+        await conn.execute(update(MessageBody).values(data=MESSAGE))
+        await conn.execute(update(Message).values(headers=MESSAGE[:20]))
+
+    assert (await message_detail(db, SEALER, message.id, None)).headers is not None
+    assert await reseal(db, SEALER) == 2
+    async with db.read() as conn:
+        body = (await conn.execute(select(MessageBody.data))).scalar_one()
+    assert SECRET not in body
+    [job] = await claim(db, SEALER)
+    assert job.data == MESSAGE
