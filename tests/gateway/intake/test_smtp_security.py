@@ -189,9 +189,9 @@ async def test_an_address_the_email_parser_chokes_on_is_a_syntax_error(
     AttributeError or UnboundLocalError on these: a client's mistake, not a 451 internal error."""
     gateway: Gateway = await start_gateway(None, deliver=False)
     async with await ready(gateway, await gateway.credential()) as client:
-        expect(await client.command(f"MAIL FROM:{path}"), "5")
+        expect(await client.command(f"MAIL FROM:{path}"), "553 5.1.3")
         expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
-        expect(await client.command(f"RCPT TO:{path}"), "5")
+        expect(await client.command(f"RCPT TO:{path}"), "553 5.1.3")
         expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
 
 
