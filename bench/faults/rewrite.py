@@ -91,7 +91,7 @@ def campaign(generated: int, patterns: list[str], seed: int = 0) -> Figures:
         @given(HTML)
         def each(text: str) -> None:
             figures.generated += 1
-            figures.add(f"generated {figures.generated}: {text[:120]!r}", text, compare(text))
+            figures.add(f"generated {figures.generated}: {text!r}", text, compare(text))
 
         each()
     for pattern in patterns:
