@@ -73,6 +73,9 @@ _RAW_TEXT = {
 _SCRIPT_STEP = re.compile(r"<!--(-*>)?|-->|<(/?)script(?=[\t\n\f\r />])", re.I)
 _FOREIGN = ("svg", "math")
 _CDATA_END = re.compile(r"]]>")
+_VOID = frozenset(
+    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr")
+)
 _INTEGRATION_POINTS = frozenset(("foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"))
 # Start tags that end SVG or MathML content (WHATWG 13.2.6.5, "any other start tag").
 # fmt: off
@@ -359,9 +362,10 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
     """The HTML with tracked links and the pixel, and how many of each."""
     edits: list[tuple[int, int, str]] = []
     closing = {"body": -1, "html": -1}
-    # Open <svg> and <math> elements, and the integration points in them where HTML rules come
-    # back: the content is SVG or MathML (no raw text, CDATA sections) while the last is svg/math.
-    foreign: list[str] = []
+    # Open <svg> and <math> elements ("svg"), the integration points in them where HTML rules
+    # come back ("point"), and the HTML elements opened in those ("html"): while the last is an
+    # SVG or MathML element there is no raw text, and CDATA sections, as html5lib reads them.
+    foreign: list[tuple[str, str]] = []
     position = 0
     while markup := _MARKUP.search(text, position):
         if markup.group(1):
@@ -370,8 +374,8 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
                 break
             position = comment_end.end()
             continue
-        in_foreign = bool(foreign) and foreign[-1] in _FOREIGN
-        if in_foreign and text.startswith("<![CDATA[", markup.start()):
+        current = foreign[-1][1] if foreign else "html"
+        if current != "html" and text.startswith("<![CDATA[", markup.start()):
             cdata_end = _CDATA_END.search(text, markup.start() + 9)
             if cdata_end is None:
                 break
@@ -390,25 +394,30 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
         if markup.group(2):
             if name in closing:
                 closing[name] = markup.start()
-            elif name in foreign:  # closes it and what it holds; else ignored
-                del foreign[len(foreign) - 1 - foreign[::-1].index(name) :]
+            else:  # closes the element and what it holds; else ignored
+                names = [open_name for open_name, _ in foreign]
+                if name in names:
+                    del foreign[len(names) - 1 - names[::-1].index(name) :]
             continue
         if name in _LINK_TAGS and options.link is not None:
             edit = _track_link(text, attributes, options.link)
             if edit is not None:
                 edits.append(edit)
-        if in_foreign:
+        if current == "svg":
             if name in _BREAKOUT or (
                 name == "font" and any(a.name in ("color", "face", "size") for a in attributes)
             ):
-                foreign.clear()
-            elif not self_closing and (
-                name in _FOREIGN or _integration_point(text, name, attributes)
-            ):
-                foreign.append(name)
+                while foreign and foreign[-1][1] == "svg":
+                    foreign.pop()
+                if foreign and not self_closing and name not in _VOID:
+                    foreign.append((name, "html"))
+            elif not self_closing and name in _FOREIGN:
+                foreign.append((name, "svg"))
+            elif not self_closing and _integration_point(text, name, attributes):
+                foreign.append((name, "point"))
             continue  # no raw text in SVG or MathML: <style> there is an element like others
         if name in _FOREIGN and not self_closing:
-            foreign.append(name)
+            foreign.append((name, "svg"))
         elif name == "plaintext":
             break  # the rest of the document is text
         elif name == "script":
@@ -418,6 +427,8 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
             if raw_end is None:
                 break
             position = raw_end.start()
+        elif foreign and not self_closing and name not in _VOID:
+            foreign.append((name, "html"))
     links = len(edits)
     if options.open_pixel_url is not None:
         at = next((p for p in closing.values() if p >= 0), len(text.rstrip(_URL_SPACE)))

@@ -242,6 +242,8 @@ def test_links_are_tracked(html_in: str, given_urls: list[str], html_out: str) -
         "<script><!--></script><a href=https://x.example/>x</a>",
         "<script>a --> <!-- </script><a href=https://x.example/>x</a>",
         "<script><!-- <script></script> --></script><a href=https://x.example/>x</a>",
+        "<svg><foreignObject><p><![CDATA[ > <a href=https://x.example/> ]]>",
+        "<svg><desc><svg><p><style></style><![CDATA[ > <a href=https://x.example/> ]]>",
     ],
     ids=[
         "svg-style",
@@ -251,6 +253,8 @@ def test_links_are_tracked(html_in: str, given_urls: list[str], html_out: str) -
         "script-empty-escape",
         "script-escape-open",
         "script-double-escape-closed",
+        "html-in-foreign-object",
+        "breakout-to-integration-point",
     ],
 )
 def test_links_are_found_as_an_html5_tokenizer_finds_them(html_in: str) -> None:
@@ -285,6 +289,7 @@ def test_links_are_found_as_an_html5_tokenizer_finds_them(html_in: str) -> None:
         '<plaintext><a href="https://x.example/">x</a>',
         '<svg><![CDATA[ x > 1 <a href="https://x.example/"> ]]></svg>',
         "<script><!--<script></script><a href='https://x.example/'></script>",
+        '<svg><foreignObject><![CDATA[ > <a href="https://x.example/"> ]]>',
     ],
 )
 def test_links_left_alone(html_in: str) -> None:
