@@ -1,6 +1,6 @@
 """The rewriter's own HTML scanner against html5lib, a WHATWG tokenizer (tests/support/html5links):
 on generated hostile HTML and on the HTML parts of the corpus, the same links are found, and no
-byte outside a rewritten `href` changes. `python -m bench.faults.rewrite` runs the same check at
+byte outside a rewritten `href` changes. `python -m bench.campaigns.rewrite` runs the same check at
 length, over real-world HTML files too."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SES fault campaign (`python -m bench.faults.ses`), short: seconds of outage, not minutes."""
+"""The SES fault campaign (`python -m bench.campaigns.ses`), short: seconds of outage."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults.ses import campaign
+from bench.campaigns.ses import campaign
 
 pytestmark = pytest.mark.slow
 

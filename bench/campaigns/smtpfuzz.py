@@ -1,8 +1,8 @@
 """Fault campaign: an SMTP fuzzer drives random and hostile sessions into `ses-gateway serve`.
 
-    .venv/bin/python -m bench.faults.smtpfuzz                    # 10,000 sessions
-    .venv/bin/python -m bench.faults.smtpfuzz --sessions 500 --seed 3 --json
-    .venv/bin/python -m bench.faults.smtpfuzz --replay 1234 --seed 3   # one session, its transcript
+    .venv/bin/python -m bench.campaigns.smtpfuzz                    # 10,000 sessions
+    .venv/bin/python -m bench.campaigns.smtpfuzz --sessions 500 --seed 3 --json
+    .venv/bin/python -m bench.campaigns.smtpfuzz --replay 1234 --seed 3   # one session, verbosely
 
 A grammar-based generator, seeded: session N of seed S is the same session on every run. Each
 session connects to the submission port (plain, then maybe STARTTLS) or the SMTPS port, from
@@ -685,7 +685,7 @@ def replay(seed: int, number: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.faults.smtpfuzz", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.campaigns.smtpfuzz", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)

@@ -1,7 +1,7 @@
 """Fault campaign: SES answers slowly, throttles, fails with 500s and resets connections.
 
-    .venv/bin/python -m bench.faults.ses                 # a 3-minute outage, 5 msgs/s
-    .venv/bin/python -m bench.faults.ses --minutes 10 --rate 20 --share 0.7 --json
+    .venv/bin/python -m bench.campaigns.ses                 # a 3-minute outage, 5 msgs/s
+    .venv/bin/python -m bench.campaigns.ses --minutes 10 --rate 20 --share 0.7 --json
 
 A real `ses-gateway serve` (all roles, SQLite, production retry settings unless told otherwise)
 sends to the fake SES (`tests.support.fakeses`, a process of its own); SMTP clients submit
@@ -200,7 +200,7 @@ def _drained(fake: FakeSesProcess, gateway: Gateway, ids: set[str], timeout: flo
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.faults.ses", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.campaigns.ses", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--minutes", type=float, default=3.0, help="length of the outage")
     parser.add_argument("--rate", type=float, default=5.0, help="messages per second submitted")

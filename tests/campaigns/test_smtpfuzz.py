@@ -1,4 +1,4 @@
-"""The SMTP fuzzer campaign (`python -m bench.faults.smtpfuzz`), short: 150 sessions, not 10,000."""
+"""The SMTP fuzzer campaign (`python -m bench.campaigns.smtpfuzz`), short: 150 sessions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults.smtpfuzz import campaign
+from bench.campaigns.smtpfuzz import campaign
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Fault campaign: the tracking rewriter's link scanner against html5lib, a WHATWG tokenizer.
 
-    .venv/bin/python -m bench.faults.rewrite                       # 20,000 generated documents
-    .venv/bin/python -m bench.faults.rewrite --generated 0 --files '/usr/share/doc/**/*.html'
+    .venv/bin/python -m bench.campaigns.rewrite                       # 20,000 generated documents
+    .venv/bin/python -m bench.campaigns.rewrite --generated 0 --files '/usr/share/doc/**/*.html'
 
 Each document is rewritten with click tracking alone (tests/support/html5links.py): the links the
 rewriter hands to its callback must be the `<a>`/`<area>` links html5lib finds to track, in the
@@ -107,7 +107,7 @@ def campaign(generated: int, patterns: list[str], seed: int = 0) -> Figures:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.faults.rewrite", description=__doc__.split("\n\n")[0]
+        prog="python -m bench.campaigns.rewrite", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--generated", type=int, default=20_000, help="generated documents")
     parser.add_argument(
