@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
-from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, TLSSetupException, syntax
 
 from config import Settings
 from gateway.core import metrics
@@ -209,10 +209,17 @@ class SubmissionSMTP(SMTP):
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         """aiosmtpd's answer, for the common `<local@domain>` without its RFC 5322 parser (which
         defines a class per call: a sixth of the SMTP process's CPU under load). Anything else
-        (quoted local parts, comments, literals, `<>`) goes to aiosmtpd."""
+        (quoted local parts, comments, literals, `<>`) goes to aiosmtpd.
+
+        aiosmtpd reads those with the standard library's RFC 5322 parser, which on some broken
+        input (`<`, `a@`, `<a@[`) raises IndexError, AttributeError or UnboundLocalError where
+        it should raise HeaderParseError: a syntax error all the same, not an internal error."""
         plain = plain_path(arg)
         if plain is None:
-            return super()._getaddr(arg)
+            try:
+                return super()._getaddr(arg)
+            except (IndexError, AttributeError, UnboundLocalError):
+                return None, None
         address, rest = plain
         if self.local_part_limit and len(address.rpartition("@")[0]) > self.local_part_limit:
             return None, None
@@ -300,6 +307,17 @@ class SubmissionSMTP(SMTP):
         log_event(log, "smtp-login-timeout", peer=peer_address(session))
         seconds = self._settings.smtp_login_timeout
         self._say_and_close(replies.LOGIN_TIMEOUT.format(hostname=self.hostname, seconds=seconds))
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A STARTTLS handshake that failed is the client's doing (plain text, a scanner, a TLS
+        version we refuse): one log line, no traceback. aiosmtpd then closes the connection
+        without a reply. Anything else is the handler's: an internal error."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__
+            reason = getattr(cause, "reason", None) or type(cause).__name__
+            log_event(log, "smtp-tls-failed", peer=peer_address(self.facts()), reason=reason)
+            return str(replies.INTERNAL_ERROR)  # not sent
+        return await super().handle_exception(error)
 
     def close_for_shutdown(self) -> None:
         self._say_and_close(replies.SHUTTING_DOWN.format(hostname=self.hostname))

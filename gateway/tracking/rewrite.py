@@ -66,8 +66,26 @@ _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 _LINK_TAGS = ("a", "area")
 _RAW_TEXT = {
     name: re.compile(rf"</{name}(?=[\t\n\f\r />])", re.I)
-    for name in ("script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+    for name in ("style", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
 }
+# Script data (WHATWG 13.2.5.4 onwards): "<!--" escapes it, and in an escaped part "<script"
+# escapes it twice, so that "</script" there does not end it.
+_SCRIPT_STEP = re.compile(r"<!--(-*>)?|-->|<(/?)script(?=[\t\n\f\r />])", re.I)
+_FOREIGN = ("svg", "math")
+_CDATA_END = re.compile(r"]]>")
+_VOID = frozenset(
+    ("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr")
+)
+_INTEGRATION_POINTS = frozenset(("foreignobject", "desc", "title", "mi", "mo", "mn", "ms", "mtext"))
+# Start tags that end SVG or MathML content (WHATWG 13.2.6.5, "any other start tag").
+# fmt: off
+_BREAKOUT = frozenset((
+    "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt", "em",
+    "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li", "listing", "menu",
+    "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span", "strong", "strike", "sub",
+    "sup", "table", "tt", "u", "ul", "var",
+))
+# fmt: on
 _CHARREF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
 _TRACKABLE = re.compile(r"https?://", re.I)
 _URL_SPACE = "".join(map(chr, range(0x21)))  # C0 controls and space, trimmed by URL parsers
@@ -344,6 +362,10 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
     """The HTML with tracked links and the pixel, and how many of each."""
     edits: list[tuple[int, int, str]] = []
     closing = {"body": -1, "html": -1}
+    # Open <svg> and <math> elements ("svg"), the integration points in them where HTML rules
+    # come back ("point"), and the HTML elements opened in those ("html"): while the last is an
+    # SVG or MathML element there is no raw text, and CDATA sections, as html5lib reads them.
+    foreign: list[tuple[str, str]] = []
     position = 0
     while markup := _MARKUP.search(text, position):
         if markup.group(1):
@@ -351,6 +373,13 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
             if comment_end is None:
                 break
             position = comment_end.end()
+            continue
+        current = foreign[-1][1] if foreign else "html"
+        if current != "html" and text.startswith("<![CDATA[", markup.start()):
+            cdata_end = _CDATA_END.search(text, markup.start() + 9)
+            if cdata_end is None:
+                break
+            position = cdata_end.end()
             continue
         if markup.group(3) is None:  # <!DOCTYPE>, <?xml?>, </ >: a bogus comment up to ">"
             position = text.find(">", markup.end()) + 1
@@ -360,20 +389,46 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
         tag = _tag(text, markup.end())
         if tag is None:
             break
-        attributes, position = tag
+        attributes, position, self_closing = tag
         name = markup.group(3).lower()
         if markup.group(2):
             if name in closing:
                 closing[name] = markup.start()
-        elif name in _LINK_TAGS and options.link is not None:
+            else:  # closes the element and what it holds; else ignored
+                names = [open_name for open_name, _ in foreign]
+                if name in names:
+                    del foreign[len(names) - 1 - names[::-1].index(name) :]
+            continue
+        if name in _LINK_TAGS and options.link is not None:
             edit = _track_link(text, attributes, options.link)
             if edit is not None:
                 edits.append(edit)
+        if current == "svg":
+            if name in _BREAKOUT or (
+                name == "font" and any(a.name in ("color", "face", "size") for a in attributes)
+            ):
+                while foreign and foreign[-1][1] == "svg":
+                    foreign.pop()
+                if foreign and not self_closing and name not in _VOID:
+                    foreign.append((name, "html"))
+            elif not self_closing and name in _FOREIGN:
+                foreign.append((name, "svg"))
+            elif not self_closing and _integration_point(text, name, attributes):
+                foreign.append((name, "point"))
+            continue  # no raw text in SVG or MathML: <style> there is an element like others
+        if name in _FOREIGN and not self_closing:
+            foreign.append((name, "svg"))
+        elif name == "plaintext":
+            break  # the rest of the document is text
+        elif name == "script":
+            position = _script_end(text, position)
         elif name in _RAW_TEXT:
             raw_end = _RAW_TEXT[name].search(text, position)
             if raw_end is None:
                 break
             position = raw_end.start()
+        elif foreign and not self_closing and name not in _VOID:
+            foreign.append((name, "html"))
     links = len(edits)
     if options.open_pixel_url is not None:
         at = next((p for p in closing.values() if p >= 0), len(text.rstrip(_URL_SPACE)))
@@ -381,15 +436,52 @@ def _track_html(text: str, options: Rewrite) -> tuple[str, int, int]:
     return _splice(text, edits), links, len(edits) - links
 
 
-def _tag(text: str, position: int) -> tuple[list[_Attribute], int] | None:
-    """The attributes of the tag whose name ends at position and where it ends; None at EOF."""
+def _integration_point(text: str, name: str, attributes: list[_Attribute]) -> bool:
+    """Whether this SVG or MathML element holds HTML (WHATWG 13.2.6.5): SVG foreignObject,
+    desc and title, MathML's text elements, and annotation-xml that says it is HTML."""
+    if name in _INTEGRATION_POINTS:
+        return True
+    encoding = next((a for a in attributes if a.name == "encoding"), None)
+    return (
+        name == "annotation-xml"
+        and encoding is not None
+        and text[encoding.start : encoding.end].lower() in ("text/html", "application/xhtml+xml")
+    )
+
+
+def _script_end(text: str, position: int) -> int:
+    """Where the `</script` that ends the script data starting at position is (else the end)."""
+    escaped = twice = False
+    while step := _SCRIPT_STEP.search(text, position):
+        position = step.end()
+        found = step.group().lower()
+        if found.startswith("<!--"):
+            escaped = escaped or not step.group(1)  # "<!-->" opens and closes at once
+        elif found == "-->":
+            escaped = twice = False
+        elif not escaped:
+            if step.group(2):
+                return step.start()
+        elif step.group(2):
+            if not twice:
+                return step.start()
+            twice = False
+        else:
+            twice = True
+    return len(text)
+
+
+def _tag(text: str, position: int) -> tuple[list[_Attribute], int, bool] | None:
+    """The attributes of the tag whose name ends at position, where it ends and whether it
+    closes itself (`/>`); None at EOF."""
     attributes: list[_Attribute] = []
     while True:
+        gap = position
         position = _empty_or_more(_GAP, text, position)
         if position >= len(text):
             return None
         if text[position] == ">":
-            return attributes, position + 1
+            return attributes, position + 1, position > gap and text[position - 1] == "/"
         name = _NAME.match(text, position)
         assert name is not None
         position = name.end()

@@ -2,13 +2,17 @@
 
 Serves SESv2 ``SendEmail`` (REST-JSON, raw content) and SES v1 ``SendRawEmail``/``GetSendQuota``
 (Query/XML) from a daemon thread, records accepted messages, and scripts errors, delays and
-dropped connections.  It also serves the SESv2 identity operations (``CreateEmailIdentity``,
-``GetEmailIdentity``, ``DeleteEmailIdentity``, ``PutEmailIdentityMailFromAttributes``) and
-``GetAccount`` from ``sesidentities.py``; with ``require_verified=True`` sends are rejected unless
-their sender is verified.  Configuration sets and their event destinations come from
-``sesconfigsets.py``.  ``python -m tests.support.fakeses --port N`` runs it as a process, to
-be inspected with ``GET /_fake/messages``, ``GET /_fake/count``, ``GET /_fake/identities``,
-``POST /_fake/identities/<identity>/status`` and ``POST /_fake/reset``.
+dropped connections: one request at a time (``fail_next``, ``delay_next``, ``drop_next``) or, for
+fault campaigns, an outage of some seconds (``outage``, ``POST /_fake/outage``) during which sends
+get slow answers, ``Throttling`` 400s, 500s or connection resets.  It also serves the SESv2
+identity operations (``CreateEmailIdentity``, ``GetEmailIdentity``, ``DeleteEmailIdentity``,
+``PutEmailIdentityMailFromAttributes``) and ``GetAccount`` from ``sesidentities.py``; with
+``require_verified=True`` sends are rejected unless their sender is verified.  Configuration
+sets and their event destinations come from ``sesconfigsets.py``.
+``python -m tests.support.fakeses --port N`` runs it as a process, to be inspected with
+``GET /_fake/messages``, ``GET /_fake/count``, ``GET /_fake/identities``,
+``POST /_fake/identities/<identity>/status``, ``POST /_fake/outage`` and ``POST /_fake/reset``;
+``GET /_fake/faults`` counts the faults served (``slow``, ``reset`` or the error code).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ import copy
 import functools
 import http.client
 import json
+import random
 import re
 import signal
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Self
@@ -71,6 +76,40 @@ class _Fault:
 
     error: ApiError | None = None
     delay: float | None = None
+
+    @property
+    def kind(self) -> str:
+        """``slow``, ``reset``, or the error's code."""
+        if self.error is not None:
+            return self.error.code
+        return "reset" if self.delay is None else "slow"
+
+
+OUTAGE_FAULTS = ("slow", "throttling", "error", "reset")
+"""What an outage does to a send: answer after a delay (then accept), a ``Throttling`` 400, an
+``InternalFailure`` 500, or close the connection without an answer."""
+
+
+def _outage_fault(kind: str, delay: float) -> _Fault:
+    if kind == "slow":
+        return _Fault(delay=delay)
+    if kind == "throttling":
+        return _Fault(error=ApiError("Throttling", "Maximum sending rate exceeded.", 400))
+    if kind == "error":
+        return _Fault(error=ApiError("InternalFailure", "An internal error occurred.", 500))
+    if kind == "reset":
+        return _Fault()
+    raise ValueError(f"unknown outage fault {kind!r}; expected one of {OUTAGE_FAULTS}")
+
+
+@dataclass(frozen=True)
+class _Outage:
+    """Until ``until`` (``time.monotonic()``), a share of the sends get one of these faults."""
+
+    until: float
+    faults: tuple[str, ...]
+    share: float
+    delay: float
 
 
 _Response = tuple[int, str, bytes, dict[str, str]]  # status, content type, body, extra headers
@@ -197,6 +236,11 @@ class FakeSes:
         self._cond = threading.Condition()
         self._messages: list[SentMessage] = []
         self._faults: deque[_Fault] = deque()
+        self._outage: _Outage | None = None
+        self._random = random.Random()
+        #: How many sends got each fault, scripted or from an outage: ``slow``, ``reset``, or
+        #: the error code (``Throttling``, ``InternalFailure``...).
+        self.fault_counts: Counter[str] = Counter()
         self._thread: threading.Thread | None = None
         self._stop: Callable[[], object] = lambda: None
         self._error: OSError | None = None
@@ -253,6 +297,8 @@ class FakeSes:
         with self._cond:
             self._messages.clear()
             self._faults.clear()
+            self._outage = None
+            self.fault_counts.clear()
         self._identities.clear()
         self._configuration_sets.clear()
 
@@ -315,6 +361,44 @@ class FakeSes:
     def drop_next(self, n: int) -> None:
         """Close the connection instead of answering the next ``n`` send requests."""
         self._script(n, _Fault())
+
+    def outage(
+        self,
+        seconds: float,
+        faults: tuple[str, ...] = OUTAGE_FAULTS,
+        *,
+        share: float = 1.0,
+        delay: float = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        """For the next ``seconds``, answer each send, with probability ``share``, with one of
+        ``faults`` (``OUTAGE_FAULTS``) picked at random; ``slow`` waits ``delay`` seconds, then
+        accepts.  Scripted faults (``fail_next``...) come first.  A new outage replaces this one;
+        ``seconds=0`` ends it."""
+        if not faults or not 0 <= share <= 1:
+            raise ValueError("an outage needs at least one fault and a share between 0 and 1")
+        for kind in faults:
+            _outage_fault(kind, delay)  # ValueError for an unknown kind
+        with self._cond:
+            if seed is not None:
+                self._random.seed(seed)
+            self._outage = _Outage(time.monotonic() + seconds, tuple(faults), share, delay)
+
+    def _next_fault(self) -> _Fault | None:
+        """The scripted fault for this send, else the outage's, else None; counted."""
+        with self._cond:
+            if self._faults:
+                fault = self._faults.popleft()
+            elif (
+                (outage := self._outage) is not None
+                and time.monotonic() < outage.until
+                and self._random.random() < outage.share
+            ):
+                fault = _outage_fault(self._random.choice(outage.faults), outage.delay)
+            else:
+                return None
+            self.fault_counts[fault.kind] += 1
+            return fault
 
     def _script(self, n: int, fault: _Fault) -> None:
         with self._cond:
@@ -393,6 +477,11 @@ class FakeSes:
         if (method, path) == ("GET", "/_fake/count"):
             with self._cond:
                 return _json(200, {"count": len(self._messages)})
+        if (method, path) == ("POST", "/_fake/outage"):
+            return self._fake_outage(body)
+        if (method, path) == ("GET", "/_fake/faults"):
+            with self._cond:
+                return _json(200, dict(self.fault_counts))
         if (method, path) == ("POST", "/_fake/reset"):
             self.reset()
             return _json(200, {})
@@ -444,6 +533,22 @@ class FakeSes:
             return _json(400, {"message": str(exc) or "Expected a JSON object"})
         return _json(200, asdict(changed))
 
+    def _fake_outage(self, body: bytes) -> _Response:
+        """``POST /_fake/outage`` with ``{seconds, faults, share, delay, seed}`` (all but
+        ``seconds`` optional, with ``outage()``'s defaults)."""
+        try:
+            request = json.loads(body or b"{}")
+            self.outage(
+                float(request["seconds"]),
+                tuple(request.get("faults", OUTAGE_FAULTS)),
+                share=float(request.get("share", 1.0)),
+                delay=float(request.get("delay", 10.0)),
+                seed=request.get("seed"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            return _json(400, {"message": str(exc) or "Expected a JSON object with seconds"})
+        return _json(200, {})
+
     def _check_sender(self, message: SentMessage, headers: _Headers) -> None:
         """With ``require_verified``, SES's check that the sender is a verified identity."""
         if not self.require_verified:
@@ -464,8 +569,7 @@ class FakeSes:
     ) -> _Response | None:
         """Apply the next scripted fault, then parse, check and record one send."""
         error = _v1_error if api == "v1" else _v2_error
-        with self._cond:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._next_fault()
         if fault is not None:
             if fault.error is not None:
                 return error(fault.error)

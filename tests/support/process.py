@@ -271,6 +271,19 @@ class FakeSesProcess:
     def count(self) -> int:
         return int(self._get("/_fake/count")["count"])
 
+    def outage(self, seconds: float, **options: object) -> None:
+        """`FakeSes.outage()` in the process: faults for `seconds` (`faults`, `share`, `delay`,
+        `seed` as there)."""
+        request = urllib.request.Request(  # noqa: S310
+            self.url + "/_fake/outage", json.dumps({"seconds": seconds, **options}).encode()
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+            pass
+
+    def faults(self) -> dict[str, int]:
+        """How many sends got each fault: `slow`, `reset`, or the error code."""
+        return {str(kind): int(n) for kind, n in self._get("/_fake/faults").items()}
+
     def messages(self) -> list[dict[str, Any]]:
         """Every accepted send: `message_id`, `destinations`, `tags`, `raw` (bytes), ..."""
         return [{**m, "raw": base64.b64decode(m["raw"])} for m in self._get("/_fake/messages")]

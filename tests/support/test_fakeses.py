@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import http.client
@@ -172,6 +173,46 @@ async def test_drop_closes_the_connection(server: FakeSes) -> None:
     with pytest.raises(ConnectionClosedError):
         await send_v2(server)
     assert server.messages() == []
+
+
+async def test_an_outage_answers_with_each_fault_then_ends(server: FakeSes) -> None:
+    fake_api(server, "POST", "/_fake/outage", {"seconds": 30, "delay": 0.3, "seed": 1})
+    outcomes: list[str] = []
+    async with client("sesv2", server, read_timeout=0.1) as ses:
+        for _ in range(40):
+            try:
+                await ses.send_email(Content={"Raw": {"Data": RAW}})
+                outcomes.append("sent")
+            except ClientError as exc:
+                outcomes.append(exc.response["Error"]["Code"])
+            except ReadTimeoutError:
+                outcomes.append("slow")
+            except ConnectionClosedError:
+                outcomes.append("reset")
+    assert set(outcomes) == {"slow", "Throttling", "InternalFailure", "reset"}
+    assert fake_api(server, "GET", "/_fake/faults") == {
+        kind: outcomes.count(kind) for kind in set(outcomes)
+    }
+    server.outage(0)
+    await send_v2(server)
+    assert len(server.wait_for(outcomes.count("slow") + 1)) == outcomes.count("slow") + 1
+
+
+async def test_an_outage_hits_only_its_share(server: FakeSes) -> None:
+    server.outage(30, ("throttling",), share=0.5, seed=2)
+    async with client("sesv2", server) as ses:
+        for _ in range(40):
+            with contextlib.suppress(ClientError):
+                await ses.send_email(Content={"Raw": {"Data": RAW}})
+    assert 10 < server.fault_counts["Throttling"] < 30
+    assert len(server.messages()) == 40 - server.fault_counts["Throttling"]
+
+
+def test_an_outage_with_an_unknown_fault_is_refused(server: FakeSes) -> None:
+    answer = fake_api(server, "POST", "/_fake/outage", {"seconds": 1, "faults": ["flood"]})
+    assert "unknown outage fault 'flood'" in answer["message"]
+    with pytest.raises(ValueError, match="share"):
+        server.outage(1, share=2)
 
 
 def fake_api(server: FakeSes, method: str, path: str, body: object = None) -> Any:

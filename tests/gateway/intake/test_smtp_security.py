@@ -5,6 +5,7 @@ lines, and forged header lines through MAIL FROM or HELO."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from typing import Any
 
@@ -142,6 +143,56 @@ async def test_command_line_over_512_bytes_is_refused(start_gateway: Any) -> Non
         expect(await client.command(f"MAIL FROM:<{long_sender}>"), "500 5.5.2")
         expect(await client.command("NOOP " + "x" * 5000), "500 5.5.2")  # over the read buffer
         expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+
+
+# -- a STARTTLS handshake that fails ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "handshake",
+    [b"NOOP\r\n", b"\x16\x03\x01\x00\x05hello", b"\x00" * 16],
+    ids=["plain-text", "broken-hello", "zeros"],
+)
+async def test_a_failed_starttls_handshake_closes_without_a_traceback(
+    start_gateway: Any, caplog: pytest.LogCaptureFixture, handshake: bytes
+) -> None:
+    """A client (or a scanner) that sends anything but a TLS handshake after `220` to STARTTLS:
+    the connection is closed, the log says so in one line, and then takes the next client."""
+    caplog.set_level(logging.INFO, "gateway.smtp")
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    client = await Conversation.open(gateway.port, implicit_tls=False)
+    async with client:
+        expect(await client.command("EHLO client.example"), "250 ")
+        expect(await client.command("STARTTLS"), "220 ")
+        client.write(handshake)
+        assert await client.closed_by_server()
+    async with await ready(gateway, await gateway.credential()) as client:
+        queue_id(await client.send(MESSAGE))
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "Traceback" not in caplog.text
+    [failed] = [r for r in caplog.records if r.getMessage() == "smtp-tls-failed"]
+    assert failed.fields["peer"] == "127.0.0.1"  # type: ignore[attr-defined]
+
+
+# -- addresses that break the standard library's RFC 5322 parser ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["<", "<  \t", '"', "a@", "<a@[", "<a@[ "],
+    ids=["open-angle", "angle-blanks", "quote", "no-domain", "open-literal", "literal-blank"],
+)
+async def test_an_address_the_email_parser_chokes_on_is_a_syntax_error(
+    start_gateway: Any, path: str
+) -> None:
+    """The stdlib's `get_angle_addr`/`get_addr_spec` (which aiosmtpd calls) raise IndexError,
+    AttributeError or UnboundLocalError on these: a client's mistake, not a 451 internal error."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    async with await ready(gateway, await gateway.credential()) as client:
+        expect(await client.command(f"MAIL FROM:{path}"), "553 5.1.3")
+        expect(await client.command("MAIL FROM:<demo@example.com>"), "250 ")
+        expect(await client.command(f"RCPT TO:{path}"), "553 5.1.3")
+        expect(await client.command("RCPT TO:<a@example.org>"), "250 ")
 
 
 # -- slow clients (slowloris) and many connections from one address -------------------------------

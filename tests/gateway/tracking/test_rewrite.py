@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.tracking.rewrite import SKIP_ATTRIBUTE, Rewrite, Rewritten, rewrite
+from tests.support.html5links import html5_links
 from tests.support.mime import entities
 
 CORPUS = Path(__file__).parents[2] / "data" / "tracking"
@@ -234,6 +235,39 @@ def test_links_are_tracked(html_in: str, given_urls: list[str], html_out: str) -
 @pytest.mark.parametrize(
     "html_in",
     [
+        '<svg><style><a href="https://x.example/">x</a></style></svg>',
+        '<math><title><a href="https://x.example/">x</a></title></math>',
+        '<svg/><p><a href="https://x.example/">x</a>',
+        '<svg><p><a href="https://x.example/">x</a><![CDATA[x]]><a href="https://y.example/">',
+        "<script><!--></script><a href=https://x.example/>x</a>",
+        "<script>a --> <!-- </script><a href=https://x.example/>x</a>",
+        "<script><!-- <script></script> --></script><a href=https://x.example/>x</a>",
+        "<svg><foreignObject><p><![CDATA[ > <a href=https://x.example/> ]]>",
+        "<svg><desc><svg><p><style></style><![CDATA[ > <a href=https://x.example/> ]]>",
+    ],
+    ids=[
+        "svg-style",
+        "math-title",
+        "svg-self-closing",
+        "p-ends-svg",
+        "script-empty-escape",
+        "script-escape-open",
+        "script-double-escape-closed",
+        "html-in-foreign-object",
+        "breakout-to-integration-point",
+    ],
+)
+def test_links_are_found_as_an_html5_tokenizer_finds_them(html_in: str) -> None:
+    """Raw text elements are raw text in HTML only; SVG and MathML content has CDATA sections;
+    script data has its escaped and double-escaped parts (WHATWG 13.2.5)."""
+    _, urls = tracked_links(html_in)
+    assert urls == html5_links(html_in)
+    assert urls
+
+
+@pytest.mark.parametrize(
+    "html_in",
+    [
         '<a href="mailto:help@example.com?subject=a&amp;b">x</a>',
         '<a href="tel:+15551234567">x</a>',
         '<a href="#top">x</a>',
@@ -252,6 +286,10 @@ def test_links_are_tracked(html_in: str, given_urls: list[str], html_out: str) -
         '<abbr href="https://x.example/">x</abbr><a:b href="https://x.example/">',
         '<!DOCTYPE html><?xml version="1.0"?></ a href="https://x.example/">',
         '<a href="https://x.example/"',
+        '<plaintext><a href="https://x.example/">x</a>',
+        '<svg><![CDATA[ x > 1 <a href="https://x.example/"> ]]></svg>',
+        "<script><!--<script></script><a href='https://x.example/'></script>",
+        '<svg><foreignObject><![CDATA[ > <a href="https://x.example/"> ]]>',
     ],
 )
 def test_links_left_alone(html_in: str) -> None:
