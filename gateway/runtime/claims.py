@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
 
+from gateway.core.exceptions import DatabaseError
+
 T = TypeVar("T")
 
 Claim = Callable[[int], Awaitable[Sequence[T]]]
@@ -70,6 +72,10 @@ class ClaimLoop(Generic[T]):
                     rows: Sequence[T] = ()
                     try:
                         rows = await self._claim(wanted)
+                    except DatabaseError as exc:  # down or full: the cause is enough
+                        self._log.error(
+                            "%s: claiming failed; trying again shortly: %s", self.name, exc
+                        )
                     except Exception:
                         self._log.exception("%s: claiming failed; trying again shortly", self.name)
                     for row in rows:
