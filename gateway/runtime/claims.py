@@ -2,6 +2,8 @@
 lease, run each in a task of its own, keep at most `concurrency` in flight, claim again as soon
 as enough slots are free (or when woken), else poll.
 
+A row claimed again while it is still in flight here (its lease ran out) is not started twice.
+
 Why one helper: the two loops were written twice and drifted (one stopped with a bound, the other
 without). The rows are leased by storage (`gateway.storage.leases`), so a process that dies
 leaves them to be claimed again when the lease runs out: a duplicate, never a loss.
@@ -91,6 +93,11 @@ class ClaimLoop(Generic[T]):
 
     def _start(self, row: T) -> None:
         key = self._key(row)
+        if key in self.inflight:
+            # Its lease ran out while this process was still at it (the database was too slow
+            # for the renewals), and the claim took it again: it must not be sent twice from here.
+            self._log.warning("%s: %s claimed again while in flight here", self.name, key)
+            return
         task = asyncio.create_task(self._handle(row), name=f"{self.name}-{key}")
         self.inflight[key] = task
         task.add_done_callback(lambda _: self._done(key))
