@@ -58,6 +58,9 @@ def main() -> int:
     kill9.add_argument(
         "--lease", type=float, default=None, help="DELIVERY_LEASE (default: the gateway's)"
     )
+    kill9.add_argument(
+        "--minutes", type=float, default=None, help="start no cycle after that long (default: none)"
+    )
     for name, what in (
         ("postgres-restart", "PostgreSQL crashed and started again under load"),
         ("disk-full", "SQLite's disk full under load (a tmpfs: needs root)"),
@@ -81,6 +84,7 @@ def main() -> int:
                         run=args.run,
                         lease=args.lease,
                         clients=args.clients,
+                        minutes=args.minutes,
                         log=log,
                     )
             else:
@@ -91,6 +95,7 @@ def main() -> int:
                     run=args.run,
                     lease=args.lease,
                     clients=args.clients,
+                    minutes=args.minutes,
                     log=log,
                 )
             summary, failures = report.summary(), report.failures()

@@ -175,8 +175,8 @@ class DeliveryWorker:
         """Send the message, one SES call per `MAX_RECIPIENTS_PER_CALL` recipients (with
         tracking: one copy per recipient, each with its own links), and record each call's
         outcome as soon as it returns, before the next call: a crash part way through sends again
-        only what SES had not answered yet. The last call's outcome goes with the message's
-        result."""
+        only the call under way (or whose outcome was being committed), not those before it. The
+        last call's outcome goes with the message's result."""
         copier = await self._copier(job)
         calls: list[Callable[[], Awaitable[list[RecipientOutcome]]]]
         if copier is None:

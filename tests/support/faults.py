@@ -145,6 +145,14 @@ class Clients:
         with self._lock:
             return len(self.accepted)
 
+    def accepted_more(self, than: int) -> bool:
+        """Whether `WARM_UP` more messages than `than` got `250`."""
+        return self.accepted_count() >= than + WARM_UP
+
+    def accepted_since(self, moment: float) -> bool:
+        with self._lock:
+            return self.last_accepted > moment
+
     def stop(self) -> None:
         self._stop.set()
         for thread in self._threads:
@@ -336,13 +344,16 @@ def kill_cycles(
     run: float = 1.0,
     lease: float | None = None,
     clients: int = 8,
+    minutes: float | None = None,
     log: Log = _quiet,
 ) -> KillReport:
     """`cycles` times: start `serve --role smtp --role worker`, let it take messages and send
     them for `run` seconds (and until it has accepted `WARM_UP` messages, the previous dead
     process's messages are taken over and this one holds some), then `kill -9` it.
-    `database_url` None: SQLite in `directory`. `lease`: `DELIVERY_LEASE`, None: the default."""
+    `database_url` None: SQLite in `directory`. `lease`: `DELIVERY_LEASE`, None: the default.
+    `minutes`: no new cycle after that long (fewer than `cycles` then)."""
     started = time.monotonic()
+    end = started + minutes * 60 if minutes else float("inf")
     settings: dict[str, object] = {"retry_base_delay": 0.5, "retry_max_delay": 1}
     if lease is not None:
         settings["delivery_lease"] = lease
@@ -365,19 +376,22 @@ def kill_cycles(
         load.start()
         try:
             for cycle in range(cycles):
+                if time.monotonic() > end:
+                    log(f"{minutes:g} minutes are over: {cycle} cycles")
+                    break
                 process = _serve(gateway)
                 logs.append(process)
                 ready = time.monotonic()
-                wanted = load.accepted_count() + WARM_UP
+                before = load.accepted_count()
 
                 def ripe(
-                    pid: int = process.pid, ready: float = ready, wanted: int = wanted
+                    pid: int = process.pid, ready: float = ready, before: int = before
                 ) -> bool:
                     dead[:] = [(p, c) for p, c in dead if not _taken_over(url, p, c)]
                     return (
                         not dead
                         and time.monotonic() - ready >= run
-                        and load.accepted_count() >= wanted
+                        and load.accepted_more(before)
                         and bool(leased_by(url, pid))
                     )
 
@@ -543,13 +557,13 @@ def database_outages(
         try:
             for n in range(outages):
                 before = load.accepted_count()
-                _wait("messages accepted", lambda b=before: load.accepted_count() > b + 20, 60)
+                _wait("messages accepted", functools.partial(load.accepted_more, before), 60)
                 time.sleep(between)
                 with fault():
                     log(f"fault {n + 1}/{outages}: {kind} for {down:g} s")
                     time.sleep(down)
                 ended = time.monotonic()
-                _wait("a 250 after the fault", lambda e=ended: load.last_accepted > e, 60)
+                _wait("a 250 after the fault", functools.partial(load.accepted_since, ended), 60)
                 resumed.append(load.last_accepted - ended)
                 process.check_alive()
                 log(f"fault {n + 1}/{outages}: first 250 {resumed[-1]:.1f} s after it ended")
