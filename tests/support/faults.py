@@ -55,8 +55,10 @@ SES_DELAY = 0.2
 WARM_UP = 20
 """Messages each process accepts before it may be killed (its clients are back)."""
 SETTLE_TIMEOUT = 120.0
-START_TIMEOUT = 120.0
 """Seconds for the last gateway to send everything once the faults are over."""
+PATIENCE = 120.0
+"""Seconds to wait for a process to start, or a cycle to have sends in flight: a busy machine
+may take longer than `tests.support.process.START_TIMEOUT`."""
 
 
 class FaultUnavailable(Exception):
@@ -231,11 +233,10 @@ class Deliveries:
 
 
 def _serve(gateway: Gateway) -> Process:
-    """`serve --role smtp --role worker`, returned once it accepts connections (on a busy
-    machine a start can take longer than `process.START_TIMEOUT`)."""
+    """`serve --role smtp --role worker`, returned once it accepts connections."""
     process = gateway.serve(*ROLES, wait=False)
-    process.wait_for_log(r" started roles=", START_TIMEOUT)
-    process.wait_for_port(gateway.smtp_port, START_TIMEOUT)
+    process.wait_for_log(r" started roles=", PATIENCE)
+    process.wait_for_port(gateway.smtp_port, PATIENCE)
     return process
 
 
@@ -395,7 +396,7 @@ def kill_cycles(
                         and bool(leased_by(url, pid))
                     )
 
-                _wait(f"cycle {cycle + 1}: sends in flight", ripe, 60, poll=0.05)
+                _wait(f"cycle {cycle + 1}: sends in flight", ripe, PATIENCE, poll=0.05)
                 killed_at = time.monotonic()
                 process.kill()
                 crash = Crash(killed_at, ready, leased_by(url, process.pid))
