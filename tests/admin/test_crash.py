@@ -2,7 +2,7 @@
 `250` for, and sends twice only what the dead process held.
 
 The short version of the campaign `bench/faults.py kill9` (tests/support/faults.py): the
-gateway (`serve --role smtp --role worker`) is killed three times while clients send and the
+gateway (`serve --role smtp --role worker`) is killed twice while clients send and the
 fake SES answers each send after a moment, and started again each time. Each crash's figures
 are printed (`-s`): what the dead process held, what it had sent that was sent again, and how
 long until another process took its messages over (a short lease here: 2 s).
@@ -18,7 +18,7 @@ from tests.support.faults import kill_cycles
 
 pytestmark = pytest.mark.slow
 
-CYCLES = 3
+CYCLES = 2
 LEASE = 2.0
 
 
