@@ -304,19 +304,7 @@ def postgres(durable: bool) -> Iterator[tuple[str, int]]:
         sys.path.insert(0, str(ROOT))
     from tests.support.postgres import PostgresServer
 
-    class DurablePostgres(PostgresServer):
-        """The test server turns fsync and synchronous commit off; turn them back on."""
-
-        def _run(self, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-            argv = [
-                a.replace("fsync=off", "fsync=on")
-                .replace("synchronous_commit=off", "synchronous_commit=on")
-                .replace("full_page_writes=off", "full_page_writes=on")
-                for a in argv
-            ]
-            return super()._run(argv, **kwargs)
-
-    server = DurablePostgres() if durable else PostgresServer()
+    server = PostgresServer(durable=durable)
     log(f"starting PostgreSQL ({'durable' if durable else 'fsync=off, synchronous_commit=off'})")
     server.start()
     try:

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     retry_base_delay: Seconds = 30
     retry_max_delay: Seconds = 1800
     delivery_concurrency: Annotated[int, Field(ge=1, le=1000)] = 64
-    delivery_lease: Seconds = 60
+    delivery_lease: Seconds = 10
     delivery_poll_interval: Seconds = 1
     body_retention_days: Annotated[int, Field(ge=0)] = 0
     shutdown_timeout: Seconds = 30

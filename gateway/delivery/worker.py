@@ -1,7 +1,12 @@
 """Delivery workers: claim due messages from the queue and relay them through SES.
 
 One claim loop per process feeds up to `DELIVERY_CONCURRENCY` sends in flight over one shared
-SES client. Outcomes are written back with group commit. Transient errors are retried with
+SES client. Each SES call's outcome is written back as soon as the call returns (group commit:
+the calls that end together share one transaction), so that a worker killed at any moment has
+sent twice only the calls in flight at SES and those whose outcome was being committed. The
+worker renews the leases of the messages it is sending every `DELIVERY_LEASE /
+HEARTBEATS_PER_LEASE` seconds, so that the lease can be short and the messages of a worker that
+died are taken over within seconds. Transient errors are retried with
 exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
 After transient failures (an SES outage), the first send that succeeds brings the deferred
 messages forward, so that the queue drains at once rather than as each backoff runs out.
@@ -17,6 +22,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from config import Settings
@@ -24,7 +30,7 @@ from gateway.aws.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.core import metrics
 from gateway.core.batching import Batcher
 from gateway.core.crypto import Sealer
-from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
+from gateway.core.exceptions import DatabaseError, SesError, SesPermanentError, SesTransientError
 from gateway.core.logs import log_event
 from gateway.core.types.messages import (
     Job,
@@ -45,6 +51,9 @@ Send = Callable[[str, Outgoing], Awaitable[str]]
 Sent = Callable[[str, Outgoing, str], None]
 """Told of each send SES accepted: (tenant, what was sent, SES MessageId). Must not raise."""
 CLAIM_BATCH = 100
+HEARTBEATS_PER_LEASE = 5
+"""Lease renewals per `DELIVERY_LEASE`: a worker keeps its messages through four missed ones
+(a database that is slow to answer), and a dead worker's messages wait one lease at most."""
 PURGE_INTERVAL = 3600.0
 """Seconds between two purges of old bodies (with `BODY_RETENTION_DAYS`)."""
 T = TypeVar("T")
@@ -146,12 +155,14 @@ class DeliveryWorker:
             await asyncio.gather(renewer, return_exceptions=True)
 
     async def _renew_leases(self) -> None:
-        period = self._settings.delivery_lease / 3
+        period = self._settings.delivery_lease / HEARTBEATS_PER_LEASE
         while True:
             await asyncio.sleep(period)
             until = datetime.now(UTC) + timedelta(seconds=self._settings.delivery_lease)
             try:
                 await queue.renew(self._db, self._owner, list(self._claims.inflight), until)
+            except DatabaseError as exc:
+                log.error("renewing delivery leases failed: %s", exc)
             except Exception:
                 log.exception("renewing delivery leases failed")
 
@@ -164,8 +175,14 @@ class DeliveryWorker:
         await queue.release(self._db, self._owner)
 
     async def _deliver(self, job: Job) -> None:
+        """Send the message, one SES call per `MAX_RECIPIENTS_PER_CALL` recipients (with
+        tracking: one copy per recipient, each with its own links), and record each call's
+        outcome as soon as it returns, before the next call: a crash part way through sends again
+        only the call under way (or whose outcome was being committed), not those before it. The
+        last call's outcome goes with the message's result."""
         outcomes: list[RecipientOutcome] = []  # recorded with the message's result
         deferred = False
+        calls: list[Callable[[], Awaitable[list[RecipientOutcome]]]] = []
         if job.unreadable:
             # Deferred, not failed: a key put back in PREVIOUS_SECRET_KEYS in time sends it.
             log_event(
@@ -173,40 +190,49 @@ class DeliveryWorker:
             )
             state, detail = settle(job, SesTransientError("DecryptionError", job.unreadable))
             outcomes = [RecipientOutcome(r.id, state, None, detail) for r in job.recipients]
+            deferred = state is RecipientState.DEFERRED
         elif (copier := await self._copier(job)) is None:
-            for batch in batches(job.recipients):
-                outcomes += await self._send_batch(job, batch)
+            calls = [partial(self._send_batch, job, batch) for batch in batches(job.recipients)]
         else:
-            # Tracking: one copy per recipient, with its own links, each outcome recorded at
-            # once, so that a crash or a shutdown part way through sends no copy twice.
-            for recipient in job.recipients:
-                try:
-                    copy = await copier.copy(recipient.id)
-                except Exception as exc:
-                    log.exception("making the copy of %s for one recipient failed", job.id)
-                    state, detail = settle(job, SesTransientError("TrackingError", repr(exc)))
-                    done = [RecipientOutcome(recipient.id, state, None, detail)]
-                else:
-                    done = await self._send_batch(job, [recipient], copy)
-                deferred |= done[0].state is RecipientState.DEFERRED
-                partial = JobResult(job.id, tuple(done), None, datetime.now(UTC), partial=True)
-                try:
-                    await self._recorder.submit(partial)
-                except Exception:  # then it goes with the message's result
-                    log.exception("recording a recipient of %s failed", job.id)
-                    outcomes += done
+            calls = [partial(self._send_copy, job, copier, r) for r in job.recipients]
+        for number, call in enumerate(calls, 1):
+            done = await call()
+            deferred |= any(o.state is RecipientState.DEFERRED for o in done)
+            if number == len(calls):
+                outcomes += done
+                break
+            result = JobResult(job.id, tuple(done), None, datetime.now(UTC), partial=True)
+            try:
+                await self._recorder.submit(result)
+            except Exception:  # then it goes with the message's result
+                log.exception("recording a recipient of %s failed", job.id)
+                outcomes += done
         now = datetime.now(UTC)
         next_attempt = None
-        if deferred or any(o.state is RecipientState.DEFERRED for o in outcomes):
+        if deferred:
             delay = backoff(
                 job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
             )
             next_attempt = min(now + timedelta(seconds=delay), job.expires_at)
         try:
             await self._recorder.submit(JobResult(job.id, tuple(outcomes), next_attempt, now))
-        except Exception:
+        except DatabaseError as exc:
             # The lease runs out and the message is tried again: a duplicate, never a loss.
+            log.error("recording the delivery of %s failed: %s", job.id, exc)
+        except Exception:
             log.exception("recording the delivery of %s failed", job.id)
+
+    async def _send_copy(
+        self, job: Job, copier: Copier, recipient: JobRecipient
+    ) -> list[RecipientOutcome]:
+        """Tracking: the recipient's own copy, sent; its outcome."""
+        try:
+            copy = await copier.copy(recipient.id)
+        except Exception as exc:
+            log.exception("making the copy of %s for one recipient failed", job.id)
+            state, detail = settle(job, SesTransientError("TrackingError", repr(exc)))
+            return [RecipientOutcome(recipient.id, state, None, detail)]
+        return await self._send_batch(job, [recipient], copy)
 
     def _note(self, error: SesError | None) -> None:
         """Count transient failures; once a send succeeds after some, bring the deferred messages

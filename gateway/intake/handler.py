@@ -14,6 +14,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from config import Settings
 from gateway.core import metrics
+from gateway.core.exceptions import DatabaseError
 from gateway.core.headers import normalize_newlines, read_header
 from gateway.core.types.messages import NewMessage, Principal
 from gateway.core.types.tenants import Limits
@@ -304,6 +305,9 @@ class SubmissionHandler:
         )
         try:
             await self._spool.store(message)
+        except DatabaseError as exc:  # down or full: the cause says it all, no traceback
+            log.error("storing message %s failed: %s", queue_id, exc)
+            return str(replies.STORE_FAILED)
         except Exception:
             log.exception("storing message %s failed", queue_id)
             return str(replies.STORE_FAILED)
@@ -336,5 +340,10 @@ class SubmissionHandler:
         return refusal.reply
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, DatabaseError):
+            # The database is down or full (a check before DATA reads it): the client tries
+            # again later, and one line per refusal says why, without a traceback.
+            log.error("SMTP session error: %s", error)
+            return str(replies.DATABASE_UNAVAILABLE)
         log.error("SMTP session error", exc_info=error)
         return str(replies.INTERNAL_ERROR)

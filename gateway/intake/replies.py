@@ -55,6 +55,7 @@ TOO_MANY_RECIPIENTS = Reply(452, "4.5.3", "Too many recipients: at most {limit} 
 RECIPIENT_SUPPRESSED = Reply(550, "5.1.1", "Recipient {address} is suppressed ({reason} on {date})")
 STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try again later")
 INTERNAL_ERROR = Reply(451, "4.3.0", "Internal error: try again later")
+DATABASE_UNAVAILABLE = Reply(451, "4.3.0", "Temporary local problem: try again later")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big: the limit is {limit} bytes")
 TIMEOUT = Reply(421, "4.4.2", "{hostname} Timeout: closing the connection")
 DATA_TOO_SLOW = Reply(

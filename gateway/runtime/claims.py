@@ -2,6 +2,8 @@
 lease, run each in a task of its own, keep at most `concurrency` in flight, claim again as soon
 as enough slots are free (or when woken), else poll.
 
+A row claimed again while it is still in flight here (its lease ran out) is not started twice.
+
 Why one helper: the two loops were written twice and drifted (one stopped with a bound, the other
 without). The rows are leased by storage (`gateway.storage.leases`), so a process that dies
 leaves them to be claimed again when the lease runs out: a duplicate, never a loss.
@@ -14,6 +16,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Generic, TypeVar
+
+from gateway.core.exceptions import DatabaseError
 
 T = TypeVar("T")
 
@@ -70,6 +74,10 @@ class ClaimLoop(Generic[T]):
                     rows: Sequence[T] = ()
                     try:
                         rows = await self._claim(wanted)
+                    except DatabaseError as exc:  # down or full: the cause is enough
+                        self._log.error(
+                            "%s: claiming failed; trying again shortly: %s", self.name, exc
+                        )
                     except Exception:
                         self._log.exception("%s: claiming failed; trying again shortly", self.name)
                     for row in rows:
@@ -85,6 +93,11 @@ class ClaimLoop(Generic[T]):
 
     def _start(self, row: T) -> None:
         key = self._key(row)
+        if key in self.inflight:
+            # Its lease ran out while this process was still at it (the database was too slow
+            # for the renewals), and the claim took it again: it must not be sent twice from here.
+            self._log.warning("%s: %s claimed again while in flight here", self.name, key)
+            return
         task = asyncio.create_task(self._handle(row), name=f"{self.name}-{key}")
         self.inflight[key] = task
         task.add_done_callback(lambda _: self._done(key))

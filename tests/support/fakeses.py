@@ -33,7 +33,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, unquote
 from xml.sax.saxutils import escape
@@ -64,6 +64,8 @@ class SentMessage:
     raw: bytes
     configuration_set: str | None
     tags: dict[str, str]
+    accepted_at: float = field(default_factory=time.monotonic, compare=False)
+    """When the fake answered it (`CLOCK_MONOTONIC`, shared by every process on the machine)."""
 
 
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/")

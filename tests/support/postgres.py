@@ -165,11 +165,15 @@ class PostgresServer:
         base_dir: str | os.PathLike[str] | None = None,
         max_connections: int = 200,
         start_timeout: int = 60,
+        durable: bool = False,
     ) -> None:
+        """`durable`: fsync and synchronous commit on, as in production, so that a crash of
+        the server (`shut_down("immediate")`) loses no committed transaction."""
         self._bindir_arg = Path(bindir) if bindir is not None else None
         self._base_dir_arg = Path(base_dir) if base_dir is not None else None
         self.max_connections = max_connections
         self.start_timeout = start_timeout
+        self.durable = durable
         self.bindir: Path | None = None
         self.tmpdir: Path | None = None
         self.port: int | None = None
@@ -252,6 +256,22 @@ class PostgresServer:
             )
         self._cleanup_dir()
         self.port = None
+
+    def shut_down(self, mode: str = "immediate") -> None:
+        """Stop the server but keep its data and port (`pg_ctl stop -m MODE`: `immediate` is
+        a crash, `fast` an administrator's clean stop); `start_up()` brings it back."""
+        if not self._running:
+            raise PostgresError("PostgresServer is not running; call start() first")
+        self._run(
+            [self._bin("pg_ctl"), "stop", "-D", str(self.datadir), "-m", mode, "-w", "-t", "30"],
+            as_server=True,
+        )
+
+    def start_up(self) -> None:
+        """Start the server again after `shut_down()`, on the same port."""
+        if not self._running or self.port is None:
+            raise PostgresError("PostgresServer is not running; call start() first")
+        self._start_server(port=self.port)
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create database ``name`` (owned by the superuser); return its asyncpg URL.
@@ -449,18 +469,21 @@ class PostgresServer:
             as_server=True,
         )
 
-    def _start_server(self, attempts: int = 5) -> None:
+    def _start_server(self, attempts: int = 5, port: int | None = None) -> None:
+        """Start on `port`, else on a free port (another one if it was taken meanwhile)."""
         last_error = ""
-        for _ in range(attempts):
-            port = _free_port()
+        durability = "on" if self.durable else "off"
+        fixed = port
+        for _ in range(1 if fixed else attempts):
+            port = fixed or _free_port()
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",
                     f"-p {port}",
                     f"-k {self.socket_dir}",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
+                    f"-c fsync={durability}",
+                    f"-c synchronous_commit={durability}",
+                    f"-c full_page_writes={durability}",
                     f"-c max_connections={self.max_connections}",
                 ]
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
 from gateway.core.types.messages import MessageStatus, RecipientState
@@ -168,6 +168,71 @@ async def test_recipients_go_in_batches_of_fifty(
     by_address = {r.address: r.ses_message_id for r in status.recipients}
     for call in calls:
         assert {by_address[d] for d in call.destinations} == {call.message_id}
+
+
+async def test_each_ses_call_is_recorded_as_soon_as_it_returns(
+    deliver: Deliver, fake_ses: FakeSes, db: Database
+) -> None:
+    # The first call of three is answered at once, the second after 3 s: meanwhile the first
+    # call's recipients are already recorded as sent (a crash now would not send them again).
+    fake_ses.delay_next(1, 0)
+    fake_ses.delay_next(1, 3)
+    recipients = tuple(f"r{i}@example.org" for i in range(120))
+    queue_id, _ = await deliver(recipients=recipients, delivery_concurrency=1)
+    deadline = asyncio.get_running_loop().time() + 2.5
+    while True:
+        status = await queue.message_status(db, queue_id)
+        sent = [r for r in status.recipients if r.state is RecipientState.SENT]
+        if sent:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "nothing recorded during the send"
+        await asyncio.sleep(0.05)
+    [first] = fake_ses.messages()
+    assert status.state == "queued"  # the second call is still in flight
+    assert sorted(r.address for r in sent) == sorted(first.destinations)
+    assert {r.ses_message_id for r in sent} == {first.message_id}
+    status = await settled(db, queue_id)
+    assert all(r.state is RecipientState.SENT for r in status.recipients)
+    assert [r.attempts for r in status.recipients] == [1] * 120
+    assert len(fake_ses.messages()) == 3
+
+
+async def test_leases_are_renewed_while_a_send_outlasts_them(
+    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    # A 1 s lease, and a worker whose SES call takes 2.5 s: its heartbeat keeps the message
+    # from a second worker that polls all along.
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    settings = make_settings(tmp_path, db.url, delivery_lease=1)
+    tenant = await accounts.create_tenant(db, "acme")
+    message = new_message(tenant.id, ("a@example.org",), datetime.now(UTC), timedelta(hours=1))
+    await queue.insert_messages(db, [message])
+    async with SesClientProvider(settings) as provider:
+        ses = SesSender(provider, settings).send
+
+        async def slow(tenant: str, outgoing: Outgoing) -> str:
+            await asyncio.sleep(2.5)
+            return await ses(tenant, outgoing)
+
+        first = DeliveryWorker(db, slow, settings, "first")
+        second = DeliveryWorker(db, ses, settings, "second")
+        tasks = [asyncio.create_task(first.run())]
+        while (await leased(db, message.id)) != "first":
+            await asyncio.sleep(0.05)
+        tasks.append(asyncio.create_task(second.run()))
+        await settled(db, message.id)
+        for worker in (first, second):
+            await worker.stop()
+        await asyncio.gather(*tasks)
+    assert len(fake_ses.messages()) == 1
+
+
+async def leased(db: Database, queue_id: str) -> str | None:
+    async with db.read() as conn:
+        owner: str | None = (
+            await conn.execute(select(Message.lease_owner).where(Message.id == queue_id))
+        ).scalar_one()
+    return owner
 
 
 async def test_v1_api_and_configuration_set(

@@ -1,6 +1,7 @@
 """The claim loop shared by delivery and webhooks: at most `concurrency` rows in flight, a claim
 as soon as `enough` slots are free or on `wake()`, a failing claim retried, and `stop()` that lets
-rows in flight finish within its grace and cancels the rest."""
+rows in flight finish within its grace and cancels the rest; a row claimed again while in flight
+is not handled twice."""
 
 from __future__ import annotations
 
@@ -137,3 +138,22 @@ async def test_stop_without_a_grace_lets_every_row_finish() -> None:
     await loop.stop()
     await task
     assert sorted(rows.handled) == [0, 1, 2]
+
+
+async def test_a_row_claimed_again_while_in_flight_is_not_started_twice(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The row's lease ran out while it was handled (renewals too slow): the claim returns it.
+    rows = Rows(1)
+    loop = rows.loop(concurrency=4, batch=4)
+    task = asyncio.create_task(loop.run())
+    await asyncio.sleep(0.05)
+    rows.due = [0]
+    loop.wake()
+    await asyncio.sleep(0.05)
+    assert rows.due == []  # claimed again
+    rows.release.set()
+    await loop.stop()
+    await task
+    assert rows.handled == [0]
+    assert "test: 0 claimed again while in flight here" in caplog.text
