@@ -206,7 +206,7 @@ async def test_leases_are_renewed_while_a_send_outlasts_them(
     settings = make_settings(tmp_path, db.url, delivery_lease=1)
     tenant = await accounts.create_tenant(db, "acme")
     message = new_message(tenant.id, ("a@example.org",), datetime.now(UTC), timedelta(hours=1))
-    await queue.insert_messages(db, [message])
+    await queue.insert_messages(db, SEALER, [message])
     async with SesClientProvider(settings) as provider:
         ses = SesSender(provider, settings).send
 
@@ -214,8 +214,8 @@ async def test_leases_are_renewed_while_a_send_outlasts_them(
             await asyncio.sleep(2.5)
             return await ses(tenant, outgoing)
 
-        first = DeliveryWorker(db, slow, settings, "first")
-        second = DeliveryWorker(db, ses, settings, "second")
+        first = DeliveryWorker(db, SEALER, slow, settings, "first")
+        second = DeliveryWorker(db, SEALER, ses, settings, "second")
         tasks = [asyncio.create_task(first.run())]
         while (await leased(db, message.id)) != "first":
             await asyncio.sleep(0.05)
