@@ -152,7 +152,7 @@ async def test_an_api_key_created_in_the_panel_works_until_revoked(site: Site) -
     assert (await api.get("/credentials")).status_code == 401
     kinds = [(e.kind, e.subject) for e in await activity.list_activity(site.db) if e.actor]
     assert kinds == [("apikey.revoked", info.prefix), ("apikey.created", info.prefix)]
-    assert all(key.split("_")[2] not in e.detail for e in await activity.list_activity(site.db))
+    assert all(key.split("_", 2)[2] not in e.detail for e in await activity.list_activity(site.db))
 
 
 async def test_an_admin_creates_an_admin_key_or_a_tenants_key(site: Site) -> None:

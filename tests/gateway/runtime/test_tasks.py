@@ -74,21 +74,24 @@ async def test_a_leased_task_runs_in_one_process_at_a_time(db: Database) -> None
         async def note() -> None:
             ran.append(owner)
 
-        return Periodic("sync", note, 0.02, LOG, "sync failed", lease="test-sync", lease_ttl=0.2)
+        return Periodic("sync", note, 0.02, LOG, "sync failed", lease="test-sync", lease_ttl=2)
 
     first = Schedule([task("a")], db, "a")
     first.start()
-    await asyncio.sleep(0.05)
+    while not ran:
+        await asyncio.sleep(0.01)
     other = Database(db.url)
     second = Schedule([task("b")], other, "b")
     second.start()
-    await asyncio.sleep(0.15)
-    assert set(ran) == {"a"}
+    await asyncio.sleep(0.3)
+    assert set(ran) == {"a"}  # renewed every round, far within its 2 s
     await first.stop()
-    for _ in range(100):
+    stopped = asyncio.get_running_loop().time()
+    for _ in range(500):
         if "b" in ran:
             break
         await asyncio.sleep(0.02)
     await second.stop()
     await other.close()
     assert "b" in ran
+    assert asyncio.get_running_loop().time() - stopped >= 1.5  # not before the lease ran out
