@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -130,6 +131,22 @@ async def test_bounces_warn_then_pause_the_tenant(db: Database) -> None:
     assert paused.subject == owner.name
     assert paused.detail.startswith("bounce rate 5% over the last 100 sends: 5 bounced (5%)")
     assert warning.detail.startswith("bounce rate 2% over the last 100 sends: 2 bounced (2%)")
+
+
+async def test_the_warning_and_the_pause_are_logged_as_the_guard_s(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under the logger operators filter on (docs/operations.md): `gateway.reputation`."""
+    owner = await tenant(db)
+    ses_id = await sends(db, owner, 100)
+    with caplog.at_level(logging.WARNING, logger="gateway.reputation"):
+        for i in range(5):
+            await ingest(db, bounce(ses_id, f"r{i}-1@example.org"))
+    logged = [(r.name, r.getMessage()) for r in caplog.records if r.name.endswith("reputation")]
+    assert logged == [
+        ("gateway.reputation", "reputation.warning"),
+        ("gateway.reputation", "tenant.paused"),
+    ]
 
 
 async def test_the_warning_and_the_pause_are_raised_as_notifications(db: Database) -> None:
