@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.core.headers import header_fields, normalize_newlines, read_header, split_header
+from gateway.core.headers import header_fields, read_header, split_header
 from gateway.intake.message import SessionFacts, header_senders, prepare, received_field
 
 WHEN = datetime(2026, 11, 22, 17, 30, tzinfo=UTC)
@@ -117,17 +117,3 @@ def test_header_fields_are_split_as_the_sender_check_splits_them() -> None:
     assert header_senders(read_header(data)) == []
     resent = read_header(b"Resent-From: a@one.example\r\nResent-Sender: b@two.example\r\n\r\n")
     assert header_senders(resent) == ["a@one.example", "b@two.example"]
-
-
-@pytest.mark.parametrize(
-    ("data", "normalized"),
-    [
-        (b"a\r\nb\r\n", b"a\r\nb\r\n"),
-        (b"a\rb\nc\r\n", b"a\r\nb\r\nc\r\n"),
-        (b"a\r\r\nb", b"a\r\n\r\nb"),
-        (b"a\n\rb", b"a\r\n\r\nb"),
-        (b"\n\r", b"\r\n\r\n"),
-    ],
-)
-def test_bare_cr_and_lf_are_normalized_to_crlf(data: bytes, normalized: bytes) -> None:
-    assert normalize_newlines(data) == normalized
