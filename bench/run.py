@@ -44,6 +44,7 @@ ROOT = BENCH.parent
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SENDER_DOMAIN = "example.com"  # bench/loadgen.py sends from bench@example.com
+METRICS_TOKEN = "bench-metrics-token-0123456789"  # noqa: S105 - a loopback gateway's
 
 
 class BenchError(Exception):
@@ -246,10 +247,12 @@ class Children:
         self.started.clear()
 
 
-def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def http_get(
+    port: int, path: str, timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     finally:
@@ -353,6 +356,7 @@ def gateway_env(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> d
         SES_GATEWAY_SMTPS_PORT=str(ports["smtps"]),
         SES_GATEWAY_HTTP_PORT=str(ports["http"]),
         SES_GATEWAY_LOG_LEVEL="WARNING",
+        SES_GATEWAY_METRICS_TOKEN=METRICS_TOKEN,
         # Every load-generator connection comes from 127.0.0.1; twice as many for reconnects.
         SES_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=str(2 * args.connections),
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{ports['fake']}",
@@ -467,6 +471,8 @@ def start_gateway(
         if status != 200:
             raise BenchError(f"the fake SES did not verify {SENDER_DOMAIN}: {status} {body!r}")
         gateway_cli(env, workdir, "domain", "sync", SENDER_DOMAIN)
+    if args.preload:
+        preload(args, env, workdir, deadline)
     serve = [gateway_command(), "serve"]
     main_roles = ["--role", "smtp", "--role", "web"] if args.split_roles else []
     extra = args.workers if args.split_roles else args.workers - 1
@@ -486,8 +492,60 @@ def start_gateway(
         "password": credential["password"],
         "fake": fake,
         "fake_port": ports["fake"],
+        "http_port": ports["http"],
     }
     return gateways, target
+
+
+def preload(args: argparse.Namespace, env: dict[str, str], workdir: Path, deadline: float) -> None:
+    """`--preload N`: a tenant `backlog` with N queued messages (bench/preload.py)."""
+    gateway_cli(env, workdir, "tenant", "create", "backlog")
+    if args.preload_kind == "paused":
+        gateway_cli(env, workdir, "tenant", "pause", "backlog", "--reason", "bench backlog")
+    log(f"preloading {args.preload} {args.preload_kind} messages")
+    command = [PYTHON, "-m", "bench.preload", str(args.preload), "--tenant", "backlog"]
+    command += ["--kind", args.preload_kind]
+    # bench.preload from this tree; the gateway from PYTHONPATH (the commit measured, if any).
+    done = subprocess.run(
+        command, env=env, cwd=ROOT, timeout=max(1.0, deadline - time.monotonic()), check=False
+    )
+    if done.returncode != 0:
+        raise BenchError(f"preloading exited with {done.returncode}")
+
+
+def claim_seconds(port: int) -> dict[str, float | None] | None:
+    """The delivery claims' duration from the gateway's histogram: how many, the mean, and
+    the bucket bounds holding the median and the 99th percentile (None: not measured)."""
+    try:
+        status, body = http_get(
+            port, "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        )
+    except (OSError, http.client.HTTPException):
+        return None
+    name = "ses_gateway_delivery_claim_seconds"
+    buckets: list[tuple[float, float]] = []
+    total = count = 0.0
+    for line in body.decode(errors="replace").splitlines() if status == 200 else []:
+        if line.startswith(f'{name}_bucket{{le="'):
+            le, value = line.removeprefix(f'{name}_bucket{{le="').split('"} ')
+            buckets.append((float(le), float(value)))
+        elif line.startswith(f"{name}_sum "):
+            total = float(line.split()[1])
+        elif line.startswith(f"{name}_count "):
+            count = float(line.split()[1])
+    if not count:
+        return None
+
+    def bound(pct: float) -> float | None:
+        within = next((b for b, n in buckets if n >= pct / 100 * count), None)
+        return None if within is None or math.isinf(within) else round(1000 * within, 1)
+
+    return {
+        "claims": count,
+        "mean_ms": round(1000 * total / count, 2),
+        "p50_at_most_ms": bound(50),
+        "p99_at_most_ms": bound(99),
+    }
 
 
 def start_sink(
@@ -714,6 +772,7 @@ def _run(
                 )
             time.sleep(0.02)
     window = t_delivered - t_start
+    claims = claim_seconds(target["http_port"]) if "http_port" in target else None
     cpu_after = {name: cpu() for name, cpu in measured.items()}
     system_after = system_cpu()
     stop_profilers(profilers)
@@ -763,6 +822,8 @@ def _run(
         "connection_setup_ms": ms(setup),
         "reconnects": sum(r["reconnects"] for r in results),
         "reconnect_setup_ms": ms([x for r in results for x in r["reconnect_setup"]]),
+        "preload": {"messages": args.preload, "kind": args.preload_kind} if args.preload else None,
+        "claims": claims,
         "peak_rss_kib": rss,
         "peak_rss_total_kib": sum(v or 0 for v in rss.values()),
         "cpu_seconds": cpu,
@@ -814,6 +875,14 @@ def render(r: dict[str, Any]) -> str:
         f"connections   setup (TLS + AUTH) p50 {setup['p50']} ms, max {setup['max']} ms; "
         f"{r['reconnects']} reconnects during the run",
     ]
+    if r["preload"]:
+        lines.append(f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages")
+    if r["claims"]:
+        c = r["claims"]
+        lines.append(
+            f"claims        {c['claims']:.0f}, mean {c['mean_ms']} ms, p50 <= {c['p50_at_most_ms']}"
+            f" ms, p99 <= {c['p99_at_most_ms']} ms (the main process's)"
+        )
     if r["peak_rss_kib"]:
         rss = ", ".join(f"{k} {(v or 0) / 1024:.1f} MiB" for k, v in r["peak_rss_kib"].items())
         lines.append(f"peak RSS      {rss}")
@@ -862,6 +931,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--processes", type=int, default=2, help="load-generator processes (default 2)"
+    )
+    parser.add_argument(
+        "--preload",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a backlog of N queued messages of another tenant before the run (bench/preload.py)",
+    )
+    parser.add_argument(
+        "--preload-kind",
+        choices=("deferred", "paused"),
+        default="deferred",
+        help="deferred: due in a day (default); paused: due now, of a paused tenant",
     )
     parser.add_argument("--tls", choices=("starttls", "smtps"), default="starttls")
     parser.add_argument(

@@ -81,6 +81,13 @@ ses_call_seconds = Histogram(
     registry=REGISTRY,
     buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
 )
+delivery_claim_seconds = Histogram(
+    "delivery_claim_seconds",
+    "Duration of a delivery worker's claim (one transaction: due messages leased, bodies read).",
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 ses_errors = Counter(
     "ses_errors",
     "Errors of calls to the AWS API, by SES's error code (or the connection error's name).",

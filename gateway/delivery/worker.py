@@ -138,7 +138,8 @@ class DeliveryWorker:
     async def _claim(self, limit: int) -> list[Job]:
         now = datetime.now(UTC)
         until = now + timedelta(seconds=self._settings.delivery_lease)
-        return await queue.claim(self._db, self._sealer, self._owner, limit, now, until)
+        with metrics.delivery_claim_seconds.time():
+            return await queue.claim(self._db, self._sealer, self._owner, limit, now, until)
 
     async def _record(self, results: Sequence[JobResult]) -> None:
         await queue.record(self._db, results, keep_bodies=self._settings.body_retention_days > 0)

@@ -14,7 +14,7 @@ from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.tenants import CredentialInfo, Limits, NetworkInfo, TenantInfo
 from gateway.domains.names import normalize_domain
 from gateway.identity import passwords
-from gateway.storage import networks, tenants
+from gateway.storage import networks, queue, tenants
 from gateway.storage.database import Database
 
 TENANT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
@@ -123,9 +123,12 @@ def _check_reason(reason: str | None) -> None:
 
 
 async def pause_tenant(db: Database, name: str, reason: str | None) -> TenantInfo:
-    """Pause (with a reason people will read in the SMTP refusal) or resume (None)."""
+    """Pause (with a reason people will read in the SMTP refusal) or resume (None); the
+    tenant's queued messages are held, or made queued again (`queue.hold`)."""
     _check_reason(reason)
-    return await tenants.set_tenant_paused(db, name, reason)
+    tenant = await tenants.set_tenant_paused(db, name, reason)
+    await queue.hold(db, tenant.id, reason is not None)
+    return tenant
 
 
 async def pause_credential(db: Database, credential_id: int, reason: str | None) -> CredentialInfo:

@@ -1,6 +1,8 @@
-"""Clean-up by the workers: every hour, old SES and tracking events and old failed-login records;
+"""Clean-up by the workers: every hour, old SES and tracking events and old failed-login records,
+and paused tenants' messages queued since their pause set aside as held;
 at start and every day, message content sealed again under the current `SECRET_KEY` (after a key
-rotation, or stored in clear before encryption at rest)."""
+rotation, or stored in clear before encryption at rest), unless a round already found all of it
+under that key: what is written since is sealed under it anyway."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from config import Settings
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.feedback import events
-from gateway.storage import logins, queue, tracking
+from gateway.storage import logins, markers, queue, tracking
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.housekeeping")
@@ -21,6 +23,9 @@ RESEAL_INTERVAL = 86400.0
 """A round reads every stored body and header copy's first bytes, so not often: a rotation needs
 a restart, and a round runs at every start."""
 RESEAL_LEASE = "reseal"
+RESEALED = "content-sealed-under"
+"""The marker naming the key (its id, as sealed values begin) the last complete round left every
+body and header copy under."""
 RESEAL_LEASE_TTL = 600.0
 """Short, so that a worker restarted with a new key runs a round at once: the lease only keeps
 workers started together from reading everything at the same time (two rounds at once are
@@ -29,26 +34,35 @@ harmless)."""
 
 async def tidy(db: Database, settings: Settings, now: datetime | None = None) -> None:
     """SES and tracking events past `EVENT_RETENTION_DAYS`; failed logins too old to count
-    towards a lockout."""
+    towards a lockout; paused tenants' queued messages held (those that were in flight when
+    the tenant was paused, and were deferred after)."""
     now = now or datetime.now(UTC)
     purged = await events.purge(db, settings, now)
     tracked = await tracking.purge_events(db, now - timedelta(days=settings.event_retention_days))
     forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
     await logins.purge_failures(db, now - forgotten)
+    held = await queue.hold_paused(db)
     if purged:
         log_event(log, "events-purged", count=purged)
     if tracked:
         log_event(log, "tracking-events-purged", count=tracked)
+    if held:
+        log_event(log, "messages-held", count=held)
 
 
 async def reseal(db: Database, sealer: Sealer) -> int:
     """Seal every body and header copy not sealed under the current key again (those under a
-    key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per transaction; return how many."""
+    key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per transaction; return how many.
+    Nothing to read when the last complete round was under the current key."""
+    key = sealer.prefix.hex()
+    if await markers.get(db, RESEALED) == key:
+        return 0
     after: str | None = ""
     total = 0
     while after is not None:
         after, count = await queue.reseal(db, sealer, after)
         total += count
+    await markers.put(db, RESEALED, key, datetime.now(UTC))
     if total:
         log_event(log, "content-resealed", count=total)
     return total

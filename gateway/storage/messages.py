@@ -52,11 +52,11 @@ _RULES: tuple[tuple[MessageOutcome, ColumnElement[bool]], ...] = (
     (
         MessageOutcome.DEFERRED,
         and_(
-            Message.state == queue.QUEUED,
+            Message.state.in_(queue.WAITING),
             _recipient(Recipient.state == RecipientState.DEFERRED.value),
         ),
     ),
-    (MessageOutcome.QUEUED, Message.state == queue.QUEUED),
+    (MessageOutcome.QUEUED, Message.state.in_(queue.WAITING)),
     (MessageOutcome.COMPLAINED, _event(RecipientEvent.kind == EventKind.COMPLAINT.value)),
     (
         MessageOutcome.BOUNCED,
@@ -138,9 +138,8 @@ async def search_messages(
         query = query.where(Message.subject.icontains(subject, autoescape=True))
     if status is not None:
         waiting = status in (MessageOutcome.QUEUED, MessageOutcome.DEFERRED)
-        query = query.where(
-            Message.state == (queue.QUEUED if waiting else queue.DONE), _outcome == status.value
-        )
+        state = Message.state.in_(queue.WAITING) if waiting else Message.state == queue.DONE
+        query = query.where(state, _outcome == status.value)
     if since is not None:
         query = query.where(Message.created_at >= since)
     if until is not None:

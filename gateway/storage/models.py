@@ -279,6 +279,17 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Marker(Base):
+    """A fact about the whole database that saves work once it is known (e.g. which key every
+    message's content was last found sealed under)."""
+
+    __tablename__ = "markers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Suppression(Base):
     """An address that must not be mailed: for one tenant, or for all (`tenant_id` NULL)."""
 

@@ -177,3 +177,18 @@ async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
     assert SECRET not in body
     [job] = await claim(db, SEALER)
     assert job.data == MESSAGE
+
+
+async def test_a_round_is_not_run_again_under_the_key_the_last_complete_round_found(
+    db: Database,
+) -> None:
+    tenant = await accounts.create_tenant(db, "acme")
+    message = new_message(tenant.id, data=MESSAGE, header_size=0)
+    await queue.insert_messages(db, Sealer(b"key A"), [message])
+    assert await reseal(db, Sealer(b"key A")) == 0  # a complete round: all under key A
+    async with db.begin() as conn:  # were anything left in clear, no round would read it now
+        await conn.execute(update(MessageBody).values(data=MESSAGE))
+    assert await reseal(db, Sealer(b"key A")) == 0
+    rotated = Sealer(b"key B", [b"key A"])
+    assert await reseal(db, rotated) == 1  # a new key: a round reads everything again
+    assert await reseal(db, rotated) == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.identity import accounts
 from gateway.intake.spool import new_queue_id
@@ -153,8 +155,41 @@ async def test_a_paused_tenants_messages_wait_until_it_is_resumed(db: Database) 
     assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
         other_id
     ]
-    assert (await queue.message_status(db, paused_id)).state == queue.QUEUED
+    assert (await queue.message_status(db, paused_id)).state == queue.HELD
+    assert await queue.pending_summary(db) == (2, NOW)
     await accounts.pause_tenant(db, tenant, None)
+    assert (await queue.message_status(db, paused_id)).state == queue.QUEUED
     assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
         paused_id
     ]
+
+
+async def test_a_paused_tenants_backlog_is_held_batch_by_batch_and_released_whole(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "HOLD_BATCH", 3)
+    ids = await spool(db, count=7, recipients=1)
+    tenant = (await queue.message_status(db, ids[0])).tenant
+    [other_id] = await spool(db)
+    await accounts.pause_tenant(db, tenant, "paused")
+    states = {(await queue.message_status(db, i)).state for i in ids}
+    assert states == {queue.HELD}
+    assert (await queue.message_status(db, other_id)).state == queue.QUEUED
+    await accounts.pause_tenant(db, tenant, None)
+    claimed = await queue.claim(db, SEALER, "w1", 20, NOW, NOW + LEASE)
+    assert sorted(job.id for job in claimed) == sorted([*ids, other_id])
+
+
+async def test_a_message_queued_again_after_the_pause_is_skipped_then_held(db: Database) -> None:
+    [queue_id] = await spool(db)
+    tenant = (await queue.message_status(db, queue_id)).tenant
+    [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)  # in flight: then paused
+    await accounts.pause_tenant(db, tenant, "paused")
+    later = NOW + timedelta(minutes=1)
+    deferred = RecipientOutcome(job.recipients[0].id, RecipientState.DEFERRED, None, "throttled")
+    await queue.record(db, [JobResult(job.id, (deferred,), later, NOW)], keep_bodies=False)
+    assert (await queue.message_status(db, queue_id)).state == queue.QUEUED
+    far = later + LEASE * 10
+    assert await queue.claim(db, SEALER, "w1", 10, far, far + LEASE) == []
+    assert await queue.hold_paused(db) == 1
+    assert (await queue.message_status(db, queue_id)).state == queue.HELD
