@@ -34,7 +34,7 @@ from enum import StrEnum
 
 from config import Settings
 from gateway.core.logs import log_event
-from gateway.storage import activity, queue, stats, tenants
+from gateway.storage import activity, stats, tenants
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.reputation")
@@ -169,7 +169,6 @@ async def check_tenant(db: Database, settings: Settings, tenant_id: int, now: da
         )
         if not paused:
             return Check(verdict)  # paused meanwhile, by an operator or another process
-        await queue.hold(db, tenant_id, True)
         log_event(log, PAUSED, level=logging.WARNING, tenant=name, reason=verdict.reason)
         return Check(verdict, "paused")
     if not await activity.notify_once(db, tenant_id, WARNING, name, detail, now, WARNING_INTERVAL):

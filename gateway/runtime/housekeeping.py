@@ -1,5 +1,5 @@
-"""Clean-up by the workers: every hour, old SES and tracking events and old failed-login records,
-and paused tenants' messages queued since their pause set aside as held;
+"""Clean-up by the workers: every hour, old SES and tracking events and old failed-login records;
+every half minute, paused tenants' queued messages set aside as held;
 at start and every day, message content sealed again under the current `SECRET_KEY` (after a key
 rotation, or stored in clear before encryption at rest), unless a round already found all of it
 under that key: what is written since is sealed under it anyway."""
@@ -34,20 +34,29 @@ harmless)."""
 
 async def tidy(db: Database, settings: Settings, now: datetime | None = None) -> None:
     """SES and tracking events past `EVENT_RETENTION_DAYS`; failed logins too old to count
-    towards a lockout; paused tenants' queued messages held (those that were in flight when
-    the tenant was paused, and were deferred after)."""
+    towards a lockout."""
     now = now or datetime.now(UTC)
     purged = await events.purge(db, settings, now)
     tracked = await tracking.purge_events(db, now - timedelta(days=settings.event_retention_days))
     forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
     await logins.purge_failures(db, now - forgotten)
-    held = await queue.hold_paused(db)
     if purged:
         log_event(log, "events-purged", count=purged)
     if tracked:
         log_event(log, "tracking-events-purged", count=tracked)
+
+
+HOLD_INTERVAL = 30.0
+
+
+async def hold_paused(db: Database) -> int:
+    """Set the queued messages of paused tenants aside (`queue.hold`): after a pause by the
+    reputation guard, which only sets the flag in the middle of handling an SES event, and after
+    a send in flight during a pause was deferred."""
+    held = await queue.hold_paused(db)
     if held:
         log_event(log, "messages-held", count=held)
+    return held
 
 
 async def reseal(db: Database, sealer: Sealer) -> int:

@@ -28,14 +28,16 @@ from gateway.intake.server import SmtpService
 from gateway.intake.spool import Spool
 from gateway.intake.tls import certificate_files, server_context
 from gateway.policy.senders import Directory
-from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
 from gateway.runtime.housekeeping import (
+    HOLD_INTERVAL,
     RESEAL_INTERVAL,
     RESEAL_LEASE,
     RESEAL_LEASE_TTL,
+    hold_paused,
     reseal,
     tidy,
 )
+from gateway.runtime.housekeeping import INTERVAL as HOUSEKEEPING_INTERVAL
 from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage.database import Database
 from gateway.webhooks import dispatcher
@@ -74,6 +76,13 @@ def worker_tasks(
             HOUSEKEEPING_INTERVAL,
             logging.getLogger("gateway.housekeeping"),
             "housekeeping failed; trying again in an hour",
+        ),
+        Periodic(
+            "hold-paused",
+            partial(hold_paused, db),
+            HOLD_INTERVAL,
+            logging.getLogger("gateway.housekeeping"),
+            "holding paused tenants' messages failed; trying again in 30 seconds",
         ),
         Periodic(
             "reseal",

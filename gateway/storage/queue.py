@@ -251,34 +251,44 @@ async def release(db: Database, owner: str) -> None:
 async def hold(db: Database, tenant_id: int, held: bool) -> int:
     """Set the queued messages of a tenant that is paused aside as held (`held`), or make the
     held ones of a tenant resumed queued again; return how many. A batch per transaction, so
-    that a backlog of a million does not keep the spool from committing meanwhile. Claims skip
-    the messages of a paused tenant either way: holding them only spares claims the steps."""
+    that a backlog of a million does not keep the spool from committing meanwhile; each batch
+    starts where the last one ended on the claims' index (state, next attempt), which holds
+    the messages waiting, never the tenant's history. Claims skip the messages of a paused
+    tenant either way: holding them spares claims the steps."""
     old, new = (QUEUED, HELD) if held else (HELD, QUEUED)
-    batch = (
-        select(Message.id)
-        .where(Message.tenant_id == tenant_id, Message.state == old)
-        .limit(HOLD_BATCH)
-        .scalar_subquery()
-    )
+    after = datetime(1970, 1, 1, tzinfo=UTC)
     total = 0
     while True:
         async with db.begin() as conn:
-            moved = (
+            rows = (
+                await conn.execute(
+                    select(Message.id, Message.next_attempt_at)
+                    .where(
+                        Message.state == old,
+                        Message.next_attempt_at >= after,
+                        Message.tenant_id == tenant_id,
+                    )
+                    .order_by(Message.next_attempt_at)
+                    .limit(HOLD_BATCH)
+                )
+            ).all()
+            if rows:
                 await conn.execute(
                     update(Message)
-                    .where(Message.id.in_(batch))
+                    .where(Message.id.in_([row.id for row in rows]))
                     .values(state=new)
                     .execution_options(synchronize_session=False)
                 )
-            ).rowcount
-        total += moved
-        if moved < HOLD_BATCH:
+        total += len(rows)
+        if len(rows) < HOLD_BATCH:
             return total
+        after = rows[-1].next_attempt_at
 
 
 async def hold_paused(db: Database) -> int:
-    """Hold the queued messages of every paused tenant (those queued since it was paused, or
-    before a pause that only set the flag); return how many."""
+    """Hold the queued messages of every paused tenant (after a pause by the reputation guard,
+    which only sets the flag, or a send in flight during the pause and deferred after); return
+    how many."""
     async with db.read() as conn:
         paused = list(
             (

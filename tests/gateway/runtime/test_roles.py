@@ -27,6 +27,7 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
             "ses-governor",
             "identity-sync",
             "housekeeping",
+            "hold-paused",
             "reseal",
             "webhook-purge",
             *body_purge,
@@ -40,4 +41,5 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
         assert intervals["ses-governor"] == settings.ses_quota_refresh
         assert intervals["identity-sync"] == 120
         assert intervals["housekeeping"] == 3600
+        assert intervals["hold-paused"] == 30
         assert intervals["reseal"] == RESEAL_INTERVAL
