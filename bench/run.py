@@ -915,9 +915,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", choices=("sqlite", "postgresql"), default="sqlite", help="default sqlite"
     )
     parser.add_argument(
-        "--pg-durable",
-        action="store_true",
-        help="PostgreSQL with fsync and synchronous_commit on (the test server turns them off)",
+        "--pg-unsafe",
+        dest="pg_durable",
+        action="store_false",
+        help="PostgreSQL with fsync, synchronous_commit and full_page_writes off, as the tests "
+        "run it (default: on, as in production: Postfix syncs its queue, so must we)",
     )
     parser.add_argument(
         "--workers",
