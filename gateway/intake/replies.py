@@ -32,7 +32,6 @@ HEADER_SENDER_CODE = 550
 SENDER_UNKNOWN = Reply(
     0, "5.7.1", "Sender domain {domain} is not a sending domain of this account: add it first"
 )
-SENDER_NOT_OWNED = Reply(0, "5.7.1", "Sender domain {domain} belongs to another account")
 SENDER_NOT_VERIFIED = Reply(
     0,
     "5.7.1",

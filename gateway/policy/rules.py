@@ -43,9 +43,9 @@ def check_sender(account: Account, sender: SenderFacts, *, header: bool = False)
     elif sender.domain_owner is None:
         return Refusal("sender-unknown", replies.SENDER_UNKNOWN.format(code=code, domain=domain))
     elif not owned:
-        return Refusal(
-            "sender-not-owned", replies.SENDER_NOT_OWNED.format(code=code, domain=domain)
-        )
+        # Counted apart for the operator, answered as an unknown domain: a client must not learn
+        # that the domain is another tenant's.
+        return Refusal("sender-not-owned", replies.SENDER_UNKNOWN.format(code=code, domain=domain))
     elif not sender.domain_verified:
         reply = replies.SENDER_NOT_VERIFIED.format(code=code, domain=sender.domain_name)
         return Refusal("sender-not-verified", reply)

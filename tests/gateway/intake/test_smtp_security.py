@@ -384,7 +384,8 @@ async def test_normalized_bare_newlines_end_header_fields_for_the_sender_check(
         for data in (BARE["CR in the header"], BARE["LF in the header"]):
             expect(
                 await client.send(data),
-                "550 5.7.1 Sender domain other.example belongs to another account",
+                "550 5.7.1 Sender domain other.example is not a sending domain of this account: "
+                "add it first",
             )
         queue_id(await client.send(b"From: demo@example.com\rSubject: a\n\nHi.\rThere.\r\n"))
     sent = await only_message(fake_ses)

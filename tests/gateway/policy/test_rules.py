@@ -41,7 +41,8 @@ VERIFIED = SenderFacts("news@example.com", 1, "example.com", domain_verified=Tru
             ACME,
             SenderFacts("news@theirs.example", 2, "theirs.example", domain_verified=True),
             "sender-not-owned",
-            "553 5.7.1 Sender domain theirs.example belongs to another account",
+            "553 5.7.1 Sender domain theirs.example is not a sending domain of this account: "
+            "add it first",
         ),
         (
             ACME,

@@ -49,7 +49,10 @@ async def test_another_tenants_domain_is_refused(start_gateway: Any) -> None:
     login = await gateway.credential()
     await gateway.credential("other", domain="other.example")
     code, text = await refused(gateway.port, login, "ceo@other.example")
-    assert (code, text) == (553, "5.7.1 Sender domain other.example belongs to another account")
+    assert (code, text) == (
+        553,
+        "5.7.1 Sender domain other.example is not a sending domain of this account: add it first",
+    )
 
 
 async def test_unverified_domain_is_refused_until_ses_verifies_it(
@@ -110,7 +113,7 @@ async def test_another_tenants_domain_in_any_sender_field_is_refused(
         await asyncio.to_thread(send_data)
     assert (caught.value.smtp_code, caught.value.smtp_error) == (
         550,
-        b"5.7.1 Sender domain other.example belongs to another account",
+        b"5.7.1 Sender domain other.example is not a sending domain of this account: add it first",
     )
 
 
