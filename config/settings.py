@@ -31,6 +31,23 @@ TRANSIENT_BOUNCE_WINDOW_DAYS = 7
 """Transient bounces of an address count towards `TRANSIENT_BOUNCE_LIMIT` for this many days."""
 
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+DATABASE_ALIASES = {
+    "postgres://": "postgresql+asyncpg://",
+    "postgresql://": "postgresql+asyncpg://",
+    "sqlite://": "sqlite+aiosqlite://",
+}
+"""The URLs providers hand out (Heroku, Render, RDS consoles), taken as the drivers we use."""
+
+
+def mask_url(url: str) -> str:
+    """`scheme://user:***@host/db`: a URL fit to print, its password hidden."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return url
+    return f"{scheme}://{userinfo.partition(':')[0]}:***@{host}"
+
+
 """The async drivers the gateway runs on."""
 
 V2_MAX_MESSAGE_SIZE = 40_000_000
@@ -176,6 +193,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
+        for alias, scheme in DATABASE_ALIASES.items():
+            if value is not None and value.startswith(alias):
+                value = scheme + value.removeprefix(alias)
         if value is not None and not value.startswith(DATABASE_SCHEMES):
             raise ValueError(
                 "use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER:PASSWORD@HOST/DATABASE"
@@ -293,5 +313,7 @@ def describe(exc: ValidationError) -> str:
     name = ENV_PREFIX + field.upper()
     value = error.get("input")
     secret = "SecretStr" in str(getattr(Settings.model_fields.get(field), "annotation", ""))
+    if field == "database_url" and isinstance(value, str):
+        value = mask_url(value)
     shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
     return f"{name}: {message}{shown}"

@@ -94,6 +94,32 @@ def test_a_refused_secret_is_not_repeated_in_the_error(monkeypatch: pytest.Monke
     assert "hunter2" not in str(caught.value)
 
 
+def test_a_refused_database_url_is_shown_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"{ENV}DATABASE_URL", "mysql://mail:s3cr:et@db.example:3306/gateway")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "s3cr" not in str(caught.value)
+    assert "(got 'mysql://mail:***@db.example:3306/gateway')" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://u:p@db/gw", "postgresql+asyncpg://u:p@db/gw"),
+        ("postgresql://u:p@db:5432/gw", "postgresql+asyncpg://u:p@db:5432/gw"),
+        ("postgresql+asyncpg://u:p@db/gw", "postgresql+asyncpg://u:p@db/gw"),
+        ("sqlite:////var/lib/gw.db", "sqlite+aiosqlite:////var/lib/gw.db"),
+    ],
+)
+def test_the_database_urls_providers_hand_out_are_taken(
+    monkeypatch: pytest.MonkeyPatch, given: str, used: str
+) -> None:
+    monkeypatch.setenv(f"{ENV}DATABASE_URL", given)
+    assert load_settings().database == used
+
+
 @pytest.mark.parametrize(
     ("values", "says"),
     [
