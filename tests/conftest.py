@@ -315,6 +315,7 @@ def cli(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", database_url)
     monkeypatch.setenv("SES_GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir(exist_ok=True)  # a gateway's data folder (`ses-gateway init`)
 
     def run(*args: str) -> tuple[int, str, str]:
         status = main(list(args))

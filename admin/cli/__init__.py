@@ -29,7 +29,8 @@ from admin.cli import (
     webhooks,
 )
 from admin.cli.base import Commands
-from config import ConfigError, load_settings
+from config import ConfigError, Settings, load_settings
+from config.settings import ENV_PREFIX
 from gateway.core.exceptions import GatewayError
 
 GROUPS = (
@@ -76,11 +77,30 @@ def _fail(args: argparse.Namespace, message: str, status: int) -> int:
     return status
 
 
+MAKE_DATA_DIR = {server.cmd_serve, server.cmd_init, server.cmd_db_upgrade}
+"""The commands that may make `DATA_DIR`; the others need it (see `missing_data_dir`)."""
+
+
+def missing_data_dir(settings: Settings) -> str | None:
+    """Why a command other than `serve`, `init` and `db upgrade` must not run: the data folder
+    (with the SQLite database and the secret key) is not there, and it is needed: no
+    `DATABASE_URL` or no `SECRET_KEY` set. None when it may run."""
+    if settings.data_dir.is_dir() or (settings.database_url and settings.secret_key):
+        return None
+    return (
+        f"no gateway here: {settings.data_dir.resolve()} does not exist. Run the command where "
+        f"`ses-gateway serve` runs, point {ENV_PREFIX}DATA_DIR (or --config) at its data "
+        "folder, or make a new one with `ses-gateway init`"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     try:
         settings = load_settings(getattr(args, "config", None))
+        if args.handler not in MAKE_DATA_DIR and (why := missing_data_dir(settings)):
+            return _fail(args, why, 2)
         document, text = asyncio.run(args.handler(settings, args))
     except ConfigError as exc:
         return _fail(args, str(exc), 2)

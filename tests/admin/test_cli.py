@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from admin.cli import main
 
 
 def test_tenant_create_and_list(cli: Any) -> None:
@@ -166,3 +170,28 @@ def test_a_limit_is_refused_as_the_api_and_the_panel_refuse_it(
         "acme: max-per-second 2.5, max-per-day default, max-recipients default, "
         "max-connections default, max-size default"
     )
+
+
+def test_a_command_outside_a_gateway_says_where_it_looked_and_makes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SES_GATEWAY_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["tenant", "list"]) == 2
+    said = capsys.readouterr().err
+    assert f"{tmp_path / 'data'} does not exist" in said
+    assert "SES_GATEWAY_DATA_DIR" in said
+    assert "ses-gateway init" in said
+    assert not (tmp_path / "data").exists()
+
+    assert main(["--json", "init"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["data_dir"] == str(tmp_path / "data")
+    assert made["created"] is True
+    assert (tmp_path / "data" / "secret_key").is_file()
+    assert main(["--json", "tenant", "list"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"tenants": []}
+    assert main(["--json", "init"]) == 0  # again: nothing new
+    assert json.loads(capsys.readouterr().out)["created"] is False
