@@ -24,6 +24,7 @@ from admin.cli import (
     sns,
     status,
     suppressions,
+    templates,
     tenants,
     users,
     webhooks,
@@ -43,6 +44,7 @@ GROUPS = (
     notifications,
     sns,
     webhooks,
+    templates,
 )
 
 
