@@ -52,7 +52,7 @@ async def _editor(
     return page.render(
         "template.html",
         status,
-        template=template,
+        tmpl=template,
         tenants=await tenants.tenant_choices(page.ctx) if template is None else [],
         **values,
     )
@@ -125,7 +125,7 @@ async def template_preview(page: Page) -> Response:
         errors = field_errors(exc, "variables")
     return page.render(
         "template_preview.html",
-        template=template,
+        tmpl=template,
         variables=parsed.variables,
         required=parsed.required,
         values=_fields(given),
