@@ -6,7 +6,43 @@
 //   has no format for, such as tables).
 // - Alignment is written as inline styles, not Quill's classes: mail clients have no Quill
 //   stylesheet.
+// - Under the panel's policy (`style-src 'self'`) a browser refuses every `style` attribute it
+//   parses, even into a detached document, and reports it. So the HTML given to Quill (the
+//   source, or a paste) has its `style` attributes renamed first (`data-gw-style`), and a
+//   matcher turns the declarations Quill has formats for back into formats. Quill then writes
+//   styles through the DOM, which the policy allows.
 "use strict";
+
+const STYLE_ATTRIBUTE = /(\s)style(\s*=)/gi;
+
+function withoutStyleAttributes(html) {
+  return html.replace(/<[a-z][^>]*>/gi, (tag) => tag.replace(STYLE_ATTRIBUTE, "$1data-gw-style$2"));
+}
+
+function formatsOf(css) {
+  const formats = {};
+  for (const declaration of css.split(";")) {
+    const [name, ...rest] = declaration.split(":");
+    const property = (name || "").trim().toLowerCase();
+    const value = rest.join(":").trim();
+    if (!value) continue;
+    if (property === "text-align" && ["center", "right", "justify"].includes(value)) {
+      formats.align = value;
+    } else if (property === "color") {
+      formats.color = value;
+    } else if (property === "background-color") {
+      formats.background = value;
+    } else if (property === "font-weight" && (value === "bold" || Number(value) >= 600)) {
+      formats.bold = true;
+    } else if (property === "font-style" && value === "italic") {
+      formats.italic = true;
+    } else if (property === "text-decoration") {
+      if (value.includes("underline")) formats.underline = true;
+      if (value.includes("line-through")) formats.strike = true;
+    }
+  }
+  return formats;
+}
 
 document.addEventListener("DOMContentLoaded", () => {
   const box = document.querySelector("[data-template-editor]");
@@ -26,6 +62,22 @@ document.addEventListener("DOMContentLoaded", () => {
         ["clean"],
       ],
     },
+  });
+  const Delta = Quill.import("delta");
+  const convert = quill.clipboard.convert.bind(quill.clipboard);
+  quill.clipboard.convert = (input, formats) =>
+    convert({ ...input, html: input.html && withoutStyleAttributes(input.html) }, formats);
+  quill.clipboard.addMatcher(Node.ELEMENT_NODE, (node, delta) => {
+    const css = node.getAttribute("data-gw-style");
+    const formats = css ? formatsOf(css) : {};
+    if (!Object.keys(formats).length) return delta;
+    return delta.ops.reduce(
+      (styled, op) =>
+        typeof op.insert === "undefined"
+          ? styled.push(op)
+          : styled.insert(op.insert, { ...formats, ...op.attributes }),
+      new Delta(),
+    );
   });
   let view = "rich";
   let changed = false;
