@@ -80,4 +80,5 @@ def clean_html(source: str) -> str:
         filter_style_properties=set(STYLE_PROPERTIES),
         link_rel=None,
         strip_comments=True,
+        clean_content_tags={"script", "style", "title"},
     )

@@ -18,6 +18,11 @@ from gateway.compose.sanitize import clean_html
         ('<p style="color: red; position: fixed">x</p>', '<p style="color:red">x</p>'),
         ("<!-- note --><p>x</p>", "<p>x</p>"),
         (
+            "<!doctype html><html><head><title>T</title><style>p{}</style></head>"
+            '<body style="margin:0"><p>y</p></body></html>',
+            "<p>y</p>",
+        ),
+        (
             '<p>Hi {{name | default("there")}}</p><a href="https://x.test/?n={{name}}">y</a>',
             '<p>Hi {{name | default("there")}}</p><a href="https://x.test/?n={{name}}">y</a>',
         ),
