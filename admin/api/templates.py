@@ -3,6 +3,7 @@ change, delete, preview with given fields, and a test send through the spool."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -100,7 +101,7 @@ class Queued(BaseModel):
 def _shown(template: TemplateInfo) -> dict[str, object]:
     parsed = templates.compiled(template)
     return {
-        **{name: getattr(template, name) for name in TemplateInfo.__slots__},
+        **asdict(template),
         "variables": list(parsed.variables),
         "required": list(parsed.required),
     }

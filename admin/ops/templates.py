@@ -35,7 +35,8 @@ def _name(name: str) -> str:
 
 def _subject(subject: str) -> str:
     subject = subject.strip()
-    if len(subject) > SUBJECT_LENGTH or "\r" in subject or "\n" in subject:
+    controls = any(c != "\t" and (c < " " or c == "\x7f") for c in subject)
+    if len(subject) > SUBJECT_LENGTH or controls:
         raise InvalidInputError(
             f"a subject is one line of at most {SUBJECT_LENGTH} characters", "subject"
         )

@@ -9,9 +9,9 @@ joining literal text with field values (which also makes it fast enough for camp
 100,000 recipients: a template is parsed once).
 
 Values (and fallbacks) are HTML-escaped in the HTML part, written as they are in the subject
-(line breaks made spaces: a header field is one line) and in the text part. In the HTML part a
-`{{...}}` is HTML text, so its entities are read first: `default(&quot;there&quot;)`, as an
-editor writes quotes in an attribute, is `default("there")`.
+(line breaks and other control characters made spaces: a header field is one line) and in the
+text part. In the HTML part a `{{...}}` is HTML text, so its entities are read first:
+`default(&quot;there&quot;)`, as an editor writes quotes, is `default("there")`.
 
 A variable without a value (absent, or only blanks) and without a fallback is never rendered as
 a blank: `render` raises `MissingVariables`, and `count_missing` tells a campaign, before it
@@ -42,7 +42,8 @@ _EXPRESSION = re.compile(
     (?:\|\s*default\s*\(\s*(?:"(?P<double>[^"]*)"|'(?P<single>[^']*)')\s*\)\s*)?""",
     re.VERBOSE,
 )
-_LINE_BREAKS = re.compile(r"[\r\n]+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]+")
+"""Line breaks and other control characters: never in a header field's value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ class Template:
         missing = self.missing(fields)
         if missing:
             raise MissingVariables(dict.fromkeys(missing, 1))
-        subject = _fill(self.subject, fields, lambda v: _LINE_BREAKS.sub(" ", v))
+        subject = _fill(self.subject, fields, lambda v: _CONTROLS.sub(" ", v))
         return Rendered(
             subject.strip(),
             _fill(self.html, fields, lambda v: html.escape(v, quote=True)),
