@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from gateway.storage import activity, queue
+from gateway.feedback import suppressions
+from gateway.storage import activity, queue, tenants
 from tests.conftest import add_verified_domain
 from tests.support.site import Site
 
@@ -120,6 +121,18 @@ async def test_a_test_send_is_policed_like_smtp(site: Site) -> None:
     assert "sender-unknown" in refused.json()["error"]["message"]
     bad = await api.post(test, json={"to": "not an address", "from": "me@acme.test"})
     assert (bad.status_code, bad.json()["error"]["field"]) == (400, "to")
+    await add_verified_domain(site.db, await site.tenant("acme"), "acme.test")
+    await suppressions.add(site.db, "gone@customer.test", "acme", "manual", "asked")
+    gone = await api.post(test, json={"to": "gone@customer.test", "from": "me@acme.test"})
+    assert (gone.status_code, gone.json()["error"]["field"]) == (400, "to")
+    assert (
+        "refused (suppressed): Recipient gone@customer.test is suppressed"
+        in (gone.json()["error"]["message"])
+    )
+    await tenants.set_tenant_paused(site.db, "acme", "too many bounces")
+    paused = await api.post(test, json={"to": "a@customer.test", "from": "me@acme.test"})
+    assert "refused (paused): sending paused: too many bounces" in paused.json()["error"]["message"]
+    assert await queue.pending_count(site.db) == 0
 
 
 async def test_a_tenant_key_never_reaches_another_tenants_template(site: Site) -> None:
