@@ -4,7 +4,9 @@ Security Policy violation on the way."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 
 import pytest
 from playwright.async_api import Page, expect
@@ -91,3 +93,8 @@ async def test_a_template_is_written_in_the_editor_and_its_source_then_previewed
     assert found
     shown = panel.gateway.cli("message", "show", found.group(1))
     assert shown["subject"] == "News for Ada <admin>"
+    deadline = time.monotonic() + 20
+    while shown["state"] != "done" and time.monotonic() < deadline:  # delivered by the worker
+        await asyncio.sleep(0.2)
+        shown = panel.gateway.cli("message", "show", found.group(1))
+    assert [r["state"] for r in shown["recipients"]] == ["sent"]
