@@ -76,8 +76,10 @@ async def test_a_template_is_created_previewed_test_sent_changed_and_deleted(sit
     changed = await api.patch(path, json={"text": "Dear {{name}}", "subject": "Yo"})
     assert (changed.json()["text"], changed.json()["subject"]) == ("Dear {{name}}", "Yo")
     assert changed.json()["required"] == ["company", "name"]
-    made = await api.patch(path, json={"text": ""})
-    assert made.json()["text"] is None
+    made = await api.patch(
+        path, json={"text": "", "html": '<p>{{company}}<img src=x onerror="y()">'}
+    )
+    assert (made.json()["text"], made.json()["html"]) == (None, '<p>{{company}}<img src="x"></p>')
     assert (await api.delete(path)).status_code == 204
     assert (await api.get(path)).status_code == 404
     audit = await activity.list_activity(site.db, kind="template", limit=10)
