@@ -16,6 +16,7 @@ from admin.api import (
     settings,
     stats,
     suppressions,
+    templates,
     tenants,
     webhooks,
 )
@@ -33,6 +34,7 @@ RESOURCES = (
     webhooks,
     messages,
     stats,
+    templates,
 )
 
 

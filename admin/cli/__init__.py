@@ -24,6 +24,7 @@ from admin.cli import (
     sns,
     status,
     suppressions,
+    templates,
     tenants,
     users,
     webhooks,
@@ -44,6 +45,7 @@ GROUPS = (
     notifications,
     sns,
     webhooks,
+    templates,
 )
 
 

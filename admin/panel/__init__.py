@@ -18,6 +18,7 @@ from admin.panel import (
     messages,
     settings,
     suppressions,
+    templates,
     tenants,
     webhooks,
 )
@@ -32,6 +33,7 @@ AREAS = (
     settings,
     suppressions,
     webhooks,
+    templates,
     messages,
     dashboard,
 )

@@ -34,6 +34,7 @@ NAV = (
     ("/messages", "Messages", False),
     ("/suppressions", "Suppressions", False),
     ("/webhooks", "Webhooks", False),
+    ("/templates", "Templates", False),
     ("/activity", "Activity", False),
     ("/tenants", "Tenants", True),
     ("/users", "Users", True),

@@ -5,6 +5,7 @@ GatewayError
 │   └── InvalidTokenError     a tracking token this gateway did not make, or altered
 ├── ConflictError         a name that must be unique is taken
 ├── InvalidInputError     a value given by an operator is not acceptable (`field`: which one)
+│   └── MissingVariables      a template's variables without a value and without a default
 ├── AccessDenied          a signed-in user or API key may not do or see this
 │   └── LoginRefused          wrong email or password, or too many failed logins
 ├── DatabaseError         the database could not be reached or refused a statement
@@ -38,6 +39,23 @@ class InvalidInputError(GatewayError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class MissingVariables(InvalidInputError):
+    """Variables of a template that have no value and no `default`: `missing` maps each to how
+    many contacts lack it (1 at a preview). Nothing is sent with a blank in their place."""
+
+    def __init__(self, missing: dict[str, int], contacts: int | None = None) -> None:
+        said = ", ".join(
+            f"{name} ({count} of {contacts} contacts)" if contacts is not None else name
+            for name, count in missing.items()
+        )
+        super().__init__(
+            f"no value and no default for {said}: give a value, or write a fallback such as "
+            f'{{{{{next(iter(missing))} | default("...")}}}}',
+            "variables",
+        )
+        self.missing = missing
 
 
 class AccessDenied(GatewayError):

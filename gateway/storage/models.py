@@ -545,3 +545,21 @@ class TrackingEvent(Base):
     """Anonymized unless `TRACKING_ANONYMIZE_IP` is false."""
     machine: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """Why it is taken for a machine (`apple-mpp`, `scanner`); NULL: a person."""
+
+
+class MessageTemplate(Base):
+    """A tenant's template: a subject, an HTML part (sanitised) and, when written, a text part,
+    with `{{variables}}` (gateway/compose/templates.py)."""
+
+    __tablename__ = "message_templates"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(998))
+    html: Mapped[str] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """None: the text part is made from the HTML when the template is rendered."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,6 +1,7 @@
 """Tenant isolation over EVERY endpoint of the API and EVERY page of the panel: a key and an
 owner of tenant acme aim each request at tenant globex's records (its name, its domain, the ids
-of its credential, key, user, webhook and notification, its suppressed address, its message).
+of its credential, key, user, webhook, template and notification, its suppressed address, its
+message).
 
 Whatever each answer is, globex's records are unchanged afterwards, and no answer holds
 anything of globex's that the request did not name itself. The endpoints and pages are read
@@ -23,7 +24,7 @@ from gateway.identity.accounts import now
 from gateway.storage import activity as activity_store
 from gateway.storage import apikeys as key_store
 from gateway.storage import domains as domain_store
-from gateway.storage import notifications, queue, tenants, webhooks
+from gateway.storage import notifications, queue, templates, tenants, webhooks
 from gateway.storage import users as user_store
 from tests.conftest import add_verified_domain
 from tests.support.messages import queued
@@ -41,6 +42,8 @@ SAMPLES: dict[str, Any] = {
     "domain": "globex.test",
     "description": "isolation",
     "local_part": "isolation",
+    "subject": "isolation",
+    "html": "<p>isolation</p>",
 }
 
 
@@ -55,6 +58,7 @@ class Globex:
     user_id: int
     webhook_id: int
     notification_id: int
+    template_id: int
     secrets: tuple[str, ...]
 
     def path(self, template: str) -> str:
@@ -70,6 +74,7 @@ class Globex:
             "activity": {"id": self.notification_id},
             "suppressions": {"address": "secret@globex.test"},
             "messages": {"queue_id": self.queue_id},
+            "templates": {"id": self.template_id},
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
@@ -102,6 +107,9 @@ async def _globex(site: Site) -> Globex:
         site.db, tenant_id, "domain.verified", "globex.test", "globex activity", now(), True
     )
     [notification] = await notifications.list_notifications(site.db, "globex")
+    template_id = await templates.add_template(
+        site.db, tenant_id, "plans", "globex template subject", "<p>globex plans</p>", None, now()
+    )
     secrets = (
         credential.credential.username,
         "globex secret description",
@@ -112,6 +120,8 @@ async def _globex(site: Site) -> Globex:
         "rcpt@customer-of-globex.test",
         "ceo@globex.test",
         "globex activity",
+        "globex template subject",
+        "globex plans",
     )
     return Globex(
         tenant_id,
@@ -121,6 +131,7 @@ async def _globex(site: Site) -> Globex:
         user.user.id,
         webhook_id,
         notification.id,
+        template_id,
         secrets,
     )
 
@@ -143,6 +154,7 @@ async def _state(site: Site, globex: Globex) -> str:
         await suppressions.list_entries(db, "globex"),
         await notifications.list_notifications(db, "globex"),
         await queue.message_status(db, globex.queue_id),
+        await templates.list_templates(db, "globex"),
     ]
     return repr(parts)
 

@@ -1,0 +1,173 @@
+"""Tenants' message templates: create, edit and delete (audited), preview with a contact's
+fields, and a test send through the spool.
+
+Every HTML part is sanitised (`gateway/compose/sanitize.py`) and parsed before it is stored, so
+a stored template always renders, and holds nothing a browser or a mail client would run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from admin.ops.context import Context
+from gateway.compose.sanitize import clean_html
+from gateway.compose.submit import submit_rendered
+from gateway.compose.templates import Rendered, Template, compile_template
+from gateway.core.exceptions import InvalidInputError
+from gateway.identity.accounts import now
+from gateway.storage import templates as store
+from gateway.storage.templates import TemplateInfo
+
+NAME_LENGTH = 100
+SUBJECT_LENGTH = 998
+PART_LENGTH = 1_000_000
+"""The most characters of an HTML or a text part (a message is rarely a tenth of it)."""
+
+
+def _name(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > NAME_LENGTH or not name.isprintable():
+        raise InvalidInputError(
+            f"a template's name is 1 to {NAME_LENGTH} printable characters", "name"
+        )
+    return name
+
+
+def _subject(subject: str) -> str:
+    subject = subject.strip()
+    controls = any(c != "\t" and (c < " " or c == "\x7f") for c in subject)
+    if len(subject) > SUBJECT_LENGTH or controls:
+        raise InvalidInputError(
+            f"a subject is one line of at most {SUBJECT_LENGTH} characters", "subject"
+        )
+    return subject
+
+
+def _part(source: str, field: str) -> str:
+    if len(source) > PART_LENGTH:
+        raise InvalidInputError(f"the {field} part is over {PART_LENGTH:,} characters", field)
+    return source
+
+
+def _checked(subject: str, html: str, text: str | None) -> tuple[str, str, str | None]:
+    """(subject, sanitised HTML, text or None) once they parse as a template."""
+    subject = _subject(subject)
+    html = clean_html(_part(html, "html"))
+    text = _part(text, "text") if text and text.strip() else None
+    compile_template(subject, html, text)
+    return subject, html, text
+
+
+def compiled(template: TemplateInfo) -> Template:
+    """The stored template, parsed: what previews, test sends and campaigns render."""
+    return compile_template(template.subject, template.html, template.text)
+
+
+async def list_templates(ctx: Context, tenant: str | None = None) -> list[TemplateInfo]:
+    """The actor's tenant's templates; an admin's: every tenant's, or the one named."""
+    return await store.list_templates(ctx.db, ctx.tenant_name(tenant or None))
+
+
+async def get_template(ctx: Context, template_id: int) -> TemplateInfo:
+    template = await store.get_template(ctx.db, template_id)
+    ctx.owns(template.tenant, f"template {template_id}")
+    return template
+
+
+async def find_template(ctx: Context, name: str, tenant: str | None = None) -> TemplateInfo:
+    """The template named `name` of the actor's tenant (an admin names the tenant)."""
+    owner = await ctx.require_tenant(tenant or None)
+    return await store.find_template(ctx.db, owner.name, name)
+
+
+async def create_template(
+    ctx: Context,
+    name: str,
+    subject: str,
+    html: str,
+    text: str | None = None,
+    tenant: str | None = None,
+) -> TemplateInfo:
+    """A new template; `text` None or blank: made from the HTML."""
+    ctx.require_write()
+    owner = await ctx.require_tenant(tenant or None)
+    name = _name(name)
+    subject, html, text = _checked(subject, html, text)
+    template_id = await store.add_template(ctx.db, owner.id, name, subject, html, text, now())
+    await ctx.audit("template.created", name, f"template {template_id}", tenant=owner.name)
+    return await store.get_template(ctx.db, template_id)
+
+
+async def update_template(
+    ctx: Context,
+    template_id: int,
+    *,
+    name: str | None = None,
+    subject: str | None = None,
+    html: str | None = None,
+    text: str | None = None,
+) -> TemplateInfo:
+    """Change what is given (None: unchanged); `text` "": made from the HTML from now on."""
+    ctx.require_write()
+    template = await get_template(ctx, template_id)
+    new_text = template.text if text is None else text
+    checked = _checked(
+        template.subject if subject is None else subject,
+        template.html if html is None else html,
+        new_text,
+    )
+    changes = dict(zip(("subject", "html", "text"), checked, strict=True))
+    if name is not None:
+        changes["name"] = _name(name)
+    changed = sorted(k for k, v in changes.items() if v != getattr(template, k))
+    await store.update_template(ctx.db, template.id, now(), **changes)
+    said = f"template {template.id}: {', '.join(changed) or 'nothing'} changed"
+    await ctx.audit("template.updated", changes.get("name") or template.name, said, template.tenant)
+    return await store.get_template(ctx.db, template.id)
+
+
+async def delete_template(ctx: Context, template_id: int) -> TemplateInfo:
+    ctx.require_write()
+    template = await get_template(ctx, template_id)
+    await store.delete_template(ctx.db, template.id)
+    await ctx.audit(
+        "template.deleted", template.name, f"template {template.id}", tenant=template.tenant
+    )
+    return template
+
+
+async def preview(ctx: Context, template_id: int, fields: Mapping[str, str]) -> Rendered:
+    """The template rendered with `fields` (a contact's); `MissingVariables` names what a
+    variable without a default lacks."""
+    return compiled(await get_template(ctx, template_id)).render(fields)
+
+
+async def send_test(
+    ctx: Context,
+    template_id: int,
+    to: str,
+    sender: str,
+    fields: Mapping[str, str],
+) -> str:
+    """Render with `fields` and send to `to` from `sender` (an address the tenant may send
+    from), through the policy and the spool: the queue id."""
+    ctx.require_write()
+    template = await get_template(ctx, template_id)
+    rendered = compiled(template).render({"email": to.strip(), **fields})
+    owner = await ctx.require_tenant(template.tenant)
+    services = ctx.services
+    queue_id = await submit_rendered(
+        ctx.db,
+        services.sealer,
+        services.settings,
+        tenant_id=owner.id,
+        tenant=owner.name,
+        sender=sender.strip(),
+        recipient=to.strip(),
+        rendered=rendered,
+        submitted_by=ctx.actor.name,
+        client_address=ctx.client_address,
+    )
+    said = f"template {template.id} to {to.strip()} as {queue_id}"
+    await ctx.audit("template.test_sent", template.name, said, tenant=template.tenant)
+    return queue_id
