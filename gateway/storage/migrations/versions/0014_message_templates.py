@@ -1,7 +1,7 @@
 """tenants' message templates
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0015
 Create Date: 2026-12-05 14:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from gateway.storage.models import UTCDateTime
 
 revision: str = "0014"
-down_revision: str | None = "0010"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
