@@ -23,6 +23,7 @@ import uvicorn
 from admin.app import create_app, create_metrics_app
 from admin.ops.context import Services
 from config import Settings
+from config.settings import ENV_PREFIX
 from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
@@ -52,7 +53,7 @@ class WebServer(uvicorn.Server):
         yield
 
 
-def http_socket(host: str, port: int) -> socket.socket:
+def http_socket(host: str, port: int, setting: str) -> socket.socket:
     """An HTTP listener, bound before anything starts: a port in use then fails like an SMTP
     port does (an `OSError`), where uvicorn would `sys.exit()` from inside its task."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -61,7 +62,8 @@ def http_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise OSError(exc.errno, f"HTTP on {host}:{port}: {exc.strerror}") from exc
+        where = f"HTTP on {host}:{port} ({ENV_PREFIX}{setting})"
+        raise OSError(exc.errno, f"{where}: {exc.strerror}") from exc
     return sock
 
 
@@ -196,10 +198,10 @@ class Parts:
             MetricsEndpoint.from_settings(db, settings),
             await self.services(),
         )
-        return WebRole("web", app, http_socket(settings.http_host, settings.http_port))
+        return WebRole("web", app, http_socket(settings.http_host, settings.http_port, "HTTP_PORT"))
 
     def metrics_role(self) -> WebRole:
         """`/metrics` on a listener of its own (`METRICS_PORT`), for any role."""
         app = create_metrics_app(MetricsEndpoint.from_settings(self.db, self.settings))
-        sock = http_socket(self.settings.metrics_host, self.settings.metrics_port)
+        sock = http_socket(self.settings.metrics_host, self.settings.metrics_port, "METRICS_PORT")
         return WebRole("metrics", app, sock)

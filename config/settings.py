@@ -237,9 +237,9 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}TLS_CERT_FILE and {ENV_PREFIX}TLS_KEY_FILE must be set together"
             )
-        for path in (self.tls_cert_file, self.tls_key_file):
+        for name, path in (("CERT", self.tls_cert_file), ("KEY", self.tls_key_file)):
             if path is not None and not path.is_file():
-                raise ValueError(f"TLS file {path} does not exist")
+                raise ValueError(f"{ENV_PREFIX}TLS_{name}_FILE {path}: no such file")
         if self.smtps_port == self.smtp_port:
             raise ValueError(
                 f"{ENV_PREFIX}SMTP_PORT and {ENV_PREFIX}SMTPS_PORT must differ "

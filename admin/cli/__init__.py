@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,7 +97,24 @@ def missing_data_dir(settings: Settings) -> str | None:
     )
 
 
+HYPHENATED_NAME = re.compile(r"-[\w.@+-]*[A-Za-z][\w.@+-]*\.[\w.-]+")
+"""`-bad.com`, `-news@example.com`: no option of ours (they are `--long`, or `-h`), and not a
+negative number, but argparse would take it for an unknown option and say the name is missing."""
+
+
+def hyphenated_name(argv: Sequence[str]) -> str | None:
+    """Why a command line must be refused before argparse reads it: a domain or address that
+    begins with a hyphen. None when there is none."""
+    for arg in argv:
+        if HYPHENATED_NAME.fullmatch(arg):
+            return f"{arg}: not a valid domain name or address (a name cannot begin with a hyphen)"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if why := hyphenated_name(argv):
+        return _fail(argparse.Namespace(json="--json" in argv), why, 2)
     args = build_parser().parse_args(argv)
     args.json = getattr(args, "json", False)
     try:

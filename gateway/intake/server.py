@@ -27,6 +27,7 @@ from typing import Any, AnyStr
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, TLSSetupException, syntax
 
 from config import Settings
+from config.settings import ENV_PREFIX
 from gateway.core import metrics
 from gateway.core.exceptions import LoginRefused
 from gateway.core.logs import log_event
@@ -384,6 +385,23 @@ class Listener:
         return int(self.server.sockets[0].getsockname()[1])
 
 
+async def _listen(
+    setting: str,
+    factory: Callable[[], asyncio.Protocol],
+    host: str,
+    port: int,
+    **options: Any,
+) -> asyncio.Server:
+    """A listener; a port in use (or not allowed) names the setting to change."""
+    try:
+        return await asyncio.get_running_loop().create_server(factory, host, port, **options)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise OSError(
+            exc.errno, f"SMTP on {host}:{port} ({ENV_PREFIX}{setting}): {reason}"
+        ) from exc
+
+
 class SmtpService:
     """Both listeners, started and stopped together."""
 
@@ -404,9 +422,9 @@ class SmtpService:
 
     async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
         """Listen; ports default to the settings (tests pass 0 for a free port)."""
-        loop = asyncio.get_running_loop()
         host = self._settings.smtp_host
-        self.submission.server = await loop.create_server(
+        self.submission.server = await _listen(
+            "SMTP_PORT",
             lambda: SubmissionSMTP(
                 self._handler,
                 self._credentials,
@@ -422,7 +440,8 @@ class SmtpService:
         )
         port = self._settings.smtps_port if smtps_port is None else smtps_port
         if smtps_port is not None or self._settings.smtps_port:
-            self.smtps.server = await loop.create_server(
+            self.smtps.server = await _listen(
+                "SMTPS_PORT",
                 lambda: SubmissionSMTP(
                     self._handler,
                     self._credentials,

@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from config import Settings
+from config import ConfigError, Settings
+from config.settings import ENV_PREFIX
 
 SELF_SIGNED_DAYS = 825
 
@@ -66,10 +68,40 @@ def certificate_files(settings: Settings) -> tuple[Path, Path]:
 
 
 def server_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context with the pair; `ConfigError` naming the file and what is wrong with it
+    when OpenSSL refuses it (its own words, `[SSL] PEM lib`, name neither)."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(cert_file, key_file)
+    try:
+        context.load_cert_chain(cert_file, key_file)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(_unusable(cert_file, key_file, exc)) from exc
     return context
+
+
+def _unusable(cert_file: Path, key_file: Path, error: Exception) -> str:
+    """Which of the two files is wrong, and how."""
+    cert_name, key_name = f"{ENV_PREFIX}TLS_CERT_FILE", f"{ENV_PREFIX}TLS_KEY_FILE"
+    try:
+        certificates = x509.load_pem_x509_certificates(cert_file.read_bytes())
+    except OSError as exc:
+        return f"{cert_name} {cert_file}: cannot be read ({exc.strerror})"
+    except ValueError:
+        return f"{cert_name} {cert_file}: no PEM certificate in it (-----BEGIN CERTIFICATE-----)"
+    try:
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+    except OSError as exc:
+        return f"{key_name} {key_file}: cannot be read ({exc.strerror})"
+    except TypeError:
+        return f"{key_name} {key_file}: the private key is encrypted: give it without a passphrase"
+    except (ValueError, UnsupportedAlgorithm):
+        return f"{key_name} {key_file}: no PEM private key in it (-----BEGIN PRIVATE KEY-----)"
+    if certificates[0].public_key() != key.public_key():
+        return (
+            f"{key_name} {key_file} is not the key of the certificate in {cert_name} {cert_file} "
+            "(the first certificate in the file must be the server's own)"
+        )
+    return f"{cert_name} {cert_file} with {key_name} {key_file}: refused by OpenSSL: {error}"
 
 
 def describe(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> str | None:

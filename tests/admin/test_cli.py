@@ -195,3 +195,22 @@ def test_a_command_outside_a_gateway_says_where_it_looked_and_makes_nothing(
     assert json.loads(capsys.readouterr().out) == {"tenants": []}
     assert main(["--json", "init"]) == 0  # again: nothing new
     assert json.loads(capsys.readouterr().out)["created"] is False
+
+
+@pytest.mark.parametrize("name", ["-bad.com", "-news@example.com"])
+def test_a_name_beginning_with_a_hyphen_is_refused_as_a_bad_name(cli: Any, name: str) -> None:
+    status, out, err = cli("domain", "add", name, "--tenant", "acme")
+    assert status == 2
+    assert out == ""
+    assert err.startswith(f"ses-gateway: {name}: not a valid domain name or address (")
+    status, out, _ = cli("--json", "domain", "add", name, "--tenant", "acme")
+    assert status == 2
+    assert "not a valid domain name" in json.loads(out)["error"]["message"]
+
+
+def test_a_negative_number_is_still_an_option_value(
+    cli: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):  # argparse's own refusal: the value reached the option
+        cli("tenant", "set", "acme", "--max-per-second", "-1.5")
+    assert "max_per_second must be a finite number more than 0" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.intake.tls import make_self_signed
 from tests.support.fakeses import FakeSes
 from tests.support.process import (
     Gateway,
@@ -297,6 +298,32 @@ def test_a_port_in_use_exits_1_with_one_line(
     assert line.startswith("ses-gateway: ")
     assert str(port) in line
     assert "already in use" in line.lower()
+    assert f"(SES_GATEWAY_{listener.upper()}_PORT)" in line
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "says"),
+    [
+        ("garbage", "key", "SES_GATEWAY_TLS_CERT_FILE {cert}: no PEM certificate in it"),
+        ("cert", "garbage", "SES_GATEWAY_TLS_KEY_FILE {key}: no PEM private key in it"),
+        ("cert", "other-key", "SES_GATEWAY_TLS_KEY_FILE {key} is not the key of the certificate"),
+        ("missing", "key", "SES_GATEWAY_TLS_CERT_FILE {cert}: no such file"),
+    ],
+)
+def test_a_bad_certificate_exits_2_naming_the_file_and_the_fault(
+    processes: Processes, tmp_path: Path, fake_ses: FakeSes, cert: str, key: str, says: str
+) -> None:
+    gateway = Gateway.create(processes, tmp_path / "gw", ses_url=fake_ses.url)
+    make_self_signed("localhost", tmp_path / "cert", tmp_path / "key")
+    make_self_signed("localhost", tmp_path / "other-cert", tmp_path / "other-key")
+    (tmp_path / "garbage").write_text("not PEM\n")
+    cert_file, key_file = tmp_path / cert, tmp_path / key
+    result = gateway.run(
+        "serve", SES_GATEWAY_TLS_CERT_FILE=str(cert_file), SES_GATEWAY_TLS_KEY_FILE=str(key_file)
+    )
+    assert result.returncode == 2, result
+    line = error_line(result.stderr)
+    assert line.startswith("ses-gateway: " + says.format(cert=cert_file, key=key_file)), line
 
 
 def test_auto_migrate_off_on_an_empty_database_asks_for_db_upgrade(
