@@ -12,6 +12,7 @@ from admin.api import (
     activity,
     credentials,
     domains,
+    emails,
     messages,
     settings,
     stats,
@@ -32,6 +33,7 @@ RESOURCES = (
     suppressions,
     webhooks,
     messages,
+    emails,
     stats,
 )
 

@@ -116,6 +116,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    via: Mapped[str] = mapped_column(String(8), default="smtp", server_default="smtp")
+    """How it was submitted: `smtp`, or `api` (the send API)."""
 
 
 class MessageBody(Base):
@@ -534,3 +536,21 @@ class TrackingEvent(Base):
     """Anonymized unless `TRACKING_ANONYMIZE_IP` is false."""
     machine: Mapped[str | None] = mapped_column(String(32), nullable=True)
     """Why it is taken for a machine (`apple-mpp`, `scanner`); NULL: a person."""
+
+
+class IdempotencyKey(Base):
+    """A send API request's `Idempotency-Key`: the answer given to the first request with it,
+    given again to a repeat within a day (`gateway.storage.idempotency`)."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the request (its path and body): a repeat must be the same request."""
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The first answer's HTTP status; None while the first request is being answered."""
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

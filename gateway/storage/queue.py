@@ -89,9 +89,10 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                     "auth_username": m.auth_username,
                     "state": QUEUED,
                     "attempts": 0,
-                    "next_attempt_at": m.created_at,
+                    "next_attempt_at": m.not_before or m.created_at,
                     "created_at": m.created_at,
                     "expires_at": m.expires_at,
+                    "via": m.via,
                 }
                 for m, head in zip(messages, heads, strict=True)
             ],
@@ -244,11 +245,11 @@ async def release(db: Database, owner: str) -> None:
 
 async def bring_forward(db: Database, now: datetime) -> int:
     """Make every message waiting for a later attempt due `now` (SES is back after failing);
-    return how many."""
+    return how many. A message not tried yet is waiting for its scheduled time: it stays."""
     async with db.begin() as conn:
         result = await conn.execute(
             update(Message)
-            .where(Message.state == QUEUED, Message.next_attempt_at > now)
+            .where(Message.state == QUEUED, Message.next_attempt_at > now, Message.attempts > 0)
             .values(next_attempt_at=now)
         )
     return result.rowcount
@@ -356,6 +357,7 @@ async def message_status(
         Message.next_attempt_at,
         Message.completed_at,
         exists().where(MessageBody.message_id == Message.id).label("has_body"),
+        Message.via,
     ).join(Tenant, Tenant.id == Message.tenant_id)
     if tenant_id is not None:
         query = query.where(Message.tenant_id == tenant_id)
