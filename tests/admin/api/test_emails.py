@@ -23,6 +23,7 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.feedback import suppressions
 from gateway.identity import accounts
 from gateway.intake import replies
+from gateway.storage import domains as domain_store
 from gateway.storage import queue, refusals
 from tests.conftest import add_verified_domain, settled
 from tests.support.fakeses import FakeSes
@@ -374,3 +375,26 @@ async def test_an_admin_key_does_not_send(site: Site) -> None:
     answer = await api.post("/emails", json=message)
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("site_settings", [{"public_url": "https://gw.example"}])
+async def test_tracking_and_unsubscribe_as_for_smtp(
+    stand_in: FakeSes, site: Site, worker: DeliveryWorker
+) -> None:
+    api = await _acme(site)
+    [domain] = await domain_store.list_domains(site.db, "acme")
+    await domain_store.update_domain(
+        site.db, domain.id, open_tracking=True, click_tracking=True, unsubscribe=True
+    )
+    html = '<p>See <a href="https://shop.example.net/autumn">the sale</a></p>'
+    message = {"from": "a@example.com", "to": ["b@example.org"], "subject": "s", "html": html}
+    answer = await api.post("/emails", json=message)
+    assert answer.status_code == 202, answer.text
+    await settled(site.db, answer.json()["id"])
+    [delivered] = stand_in.wait_for(1)
+    parsed = _mime(delivered.raw)
+    assert parsed["List-Unsubscribe"].startswith("<https://gw.example/u/")
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    body = parsed.get_body(("html",)).get_content()
+    assert 'href="https://gw.example/t/' in body
+    assert "shop.example.net" not in body
