@@ -19,7 +19,6 @@ from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import make_msgid
 
 from gateway.core.exceptions import InvalidInputError
 
@@ -141,8 +140,9 @@ def check_tags(tags: dict[str, str]) -> dict[str, str]:
 
 
 def message_id(queue_id: str, hostname: str) -> str:
-    """`<...queue id...@hostname>`: unique, and says which gateway made it."""
-    return make_msgid(idstring=queue_id, domain=hostname)
+    """`<queue id@hostname>`: unique (as the queue id is), says which gateway made it, and short
+    enough for one line."""
+    return f"<{queue_id}@{hostname}>"
 
 
 def _addresses(mailboxes: tuple[Mailbox, ...]) -> list[Address]:
