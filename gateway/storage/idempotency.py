@@ -27,6 +27,7 @@ class Taken:
     fingerprint: str
     status: int | None
     answer: bytes | None
+    taken_at: datetime
 
 
 def _key(tenant_id: int, key: str) -> ColumnElement[bool]:
@@ -34,7 +35,12 @@ def _key(tenant_id: int, key: str) -> ColumnElement[bool]:
 
 
 async def _taken(db: Database, tenant_id: int, key: str) -> Taken | None:
-    query = select(IdempotencyKey.fingerprint, IdempotencyKey.status, IdempotencyKey.answer)
+    query = select(
+        IdempotencyKey.fingerprint,
+        IdempotencyKey.status,
+        IdempotencyKey.answer,
+        IdempotencyKey.created_at,
+    )
     async with db.read() as conn:
         row = (await conn.execute(query.where(_key(tenant_id, key)))).first()
     return None if row is None else Taken(*row)
@@ -45,23 +51,25 @@ async def take(
 ) -> Taken | None:
     """Take the key for a request: None when this request has it (then `keep` its answer or
     `give_back` the key); else the key as a request since `since` left it. A key taken before
-    `since` is forgotten first."""
-    async with db.begin() as conn:
-        await conn.execute(
-            delete(IdempotencyKey).where(_key(tenant_id, key), IdempotencyKey.created_at < since)
-        )
+    `since` is taken afresh. Only taking writes: a repeat waiting for the first's answer reads."""
     found = await _taken(db, tenant_id, key)
-    if found is not None:
+    if found is not None and found.taken_at >= since:
         return found
     try:
         async with db.begin() as conn:
+            # Only one taken before `since`: never a key another request took just now.
+            await conn.execute(
+                delete(IdempotencyKey).where(
+                    _key(tenant_id, key), IdempotencyKey.created_at < since
+                )
+            )
             await conn.execute(
                 insert(IdempotencyKey).values(
                     tenant_id=tenant_id, key=key, fingerprint=fingerprint, created_at=now
                 )
             )
     except IntegrityError:  # another request took it in between
-        return await _taken(db, tenant_id, key) or Taken(fingerprint, None, None)
+        return await _taken(db, tenant_id, key) or Taken(fingerprint, None, None, now)
     return None
 
 

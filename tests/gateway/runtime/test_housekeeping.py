@@ -35,4 +35,4 @@ async def test_idempotency_keys_are_forgotten_after_a_day(db: Database, tmp_path
     since = now - timedelta(days=7)  # as a request long ago would see them: what is still kept
     assert await idempotency.take(db, tenant_id, "old", "other", now, since) is None
     kept = await idempotency.take(db, tenant_id, "recent", "other", now, since)
-    assert kept == idempotency.Taken("f", 202, b"{}")
+    assert kept == idempotency.Taken("f", 202, b"{}", recent)
