@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -328,11 +329,20 @@ async def pending_count(db: Database) -> int:
 
 
 async def pending_summary(
-    db: Database, tenant_id: int | None = None
+    db: Database, tenant_id: int | None = None, now: datetime | None = None
 ) -> tuple[int, datetime | None]:
     """Messages waiting for delivery, and when the oldest of them was accepted: of every
-    tenant, or (`tenant_id`) of one."""
-    query = select(func.count(), func.min(Message.created_at)).where(Message.state == QUEUED)
+    tenant, or (`tenant_id`) of one. A message scheduled for later (`scheduled_at`, not tried
+    yet) is waiting, but counts as accepted at its time, and not at all before it: it is not
+    late."""
+    now = now or datetime.now(UTC)
+    scheduled = and_(Message.attempts == 0, Message.next_attempt_at > Message.created_at)
+    accepted = case(
+        (and_(scheduled, Message.next_attempt_at > now), None),
+        (scheduled, Message.next_attempt_at),
+        else_=Message.created_at,
+    )
+    query = select(func.count(), func.min(accepted)).where(Message.state == QUEUED)
     if tenant_id is not None:
         query = query.where(Message.tenant_id == tenant_id)
     async with db.read() as conn:
