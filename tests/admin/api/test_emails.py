@@ -283,6 +283,16 @@ async def test_too_large_after_encoding_and_too_large_to_read(site: Site) -> Non
     assert unread.status_code == 413
     assert unread.json()["error"]["code"] == "too_large"
 
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it comes
+        yield b'{"from": "a@example.com", "to": ["b@example.org"], "text": "'
+        for _ in range(20):
+            yield b"x" * 10_000
+        yield b'"}'
+
+    streamed = await api.post("/emails", content=chunks())
+    assert streamed.status_code == 413
+    assert streamed.json()["error"]["code"] == "too_large"
+
 
 async def test_a_batch_answers_each_message_on_its_own(
     stand_in: FakeSes, site: Site, worker: DeliveryWorker
