@@ -1,10 +1,11 @@
 """A composed message submitted as an SMTP session would submit it: the same rules of
 `gateway.policy`, with the same named refusals and reply words, and the same spool.
 
-The order follows a session's: the account and the sender (MAIL), the limits, the message built
-and measured (DATA), the recipients (RCPT), then the commit. A refusal of the message stops it;
-a refused recipient leaves the others (as a refused RCPT does), and a message none of whose
-recipients is left is not stored. Every refusal is recorded in the refusal log, as SMTP's are.
+The order follows a session's: the sender and the account (MAIL), the message built and measured
+and the tenant's limits (DATA), the recipients (RCPT), then the commit. A refusal of the message
+stops it; a refused recipient leaves the others (as a refused RCPT does), and a message none of
+whose recipients is left is not stored. Every refusal is recorded in the refusal log, as SMTP's
+are.
 Drafts with a `scheduled_at` are stored now and claimed at that time (the message's first
 `next_attempt_at`).
 """
@@ -53,17 +54,15 @@ SCHEDULE_MAX = timedelta(days=30)
 def schedule(at: datetime | None, now: datetime) -> datetime | None:
     """When to deliver a message asked for `at`: None (at once) for no time or one just past;
     `InvalidInputError` for one long past or too far ahead."""
-    if at is None or at <= now:
-        if at is not None and at < now - SCHEDULE_GRACE:
-            raise InvalidInputError(
-                f"scheduled_at: {at.isoformat()} is in the past", "scheduled_at"
-            )
+    if at is None:
         return None
+    if at < now - SCHEDULE_GRACE:
+        raise InvalidInputError(f"scheduled_at: {at.isoformat()} is in the past", "scheduled_at")
     if at > now + SCHEDULE_MAX:
         raise InvalidInputError(
             f"scheduled_at: at most {SCHEDULE_MAX.days} days ahead", "scheduled_at"
         )
-    return at
+    return at if at > now else None
 
 
 @dataclass(frozen=True, slots=True)
