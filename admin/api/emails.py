@@ -178,7 +178,8 @@ class BatchOut(BaseModel):
 
 
 def _draft(body: EmailIn) -> emails.Email:
-    """The request as a message's parts; what the schema cannot say is checked here."""
+    """The request as a message's parts; what the schema cannot say is checked here (where a
+    `template` with `variables` will give the subject, html and text instead)."""
     if body.subject is None:
         raise InvalidInputError("subject: give the message's subject", "subject")
     if body.html is None and body.text is None:

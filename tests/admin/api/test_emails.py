@@ -27,7 +27,7 @@ from gateway.storage import domains as domain_store
 from gateway.storage import queue, refusals
 from tests.conftest import add_verified_domain, settled
 from tests.support.fakeses import FakeSes
-from tests.support.messages import SEALER
+from tests.support.messages import SEALER, queued
 from tests.support.site import Site
 
 PLUS_2 = timezone(timedelta(hours=2))
@@ -408,3 +408,13 @@ async def test_tracking_and_unsubscribe_as_for_smtp(
     body = parsed.get_body(("html",)).get_content()
     assert 'href="https://gw.example/t/' in body
     assert "shop.example.net" not in body
+
+
+async def test_the_panel_says_a_message_came_by_the_api(site: Site) -> None:
+    api = await _acme(site)
+    message = {"from": "a@example.com", "to": ["b@example.org"], "subject": "s", "text": "x"}
+    queue_id = (await api.post("/emails", json=message)).json()["id"]
+    smtp_id = await queued(site.db, await site.tenant("acme"), mail_from="a@example.com")
+    browser = await site.browser(await site.user("owner", "acme"))
+    assert "by the send API" in (await browser.get(f"/messages/{queue_id}")).text
+    assert "by SMTP" in (await browser.get(f"/messages/{smtp_id}")).text
