@@ -27,9 +27,9 @@ from admin.api.base import Api, ApiError, Call
 from admin.ops import emails
 from admin.ops.context import Context
 from config import Settings
-from gateway.compose.mime import Attachment, Draft, check_headers, check_tags, mailbox
+from gateway.compose.mime import Attachment
 from gateway.compose.submit import Refused, Submitted
-from gateway.core.exceptions import GatewayError, InvalidInputError
+from gateway.core.exceptions import GatewayError
 from gateway.endpoints.errors import answer
 
 api = Api()
@@ -177,29 +177,22 @@ class BatchOut(BaseModel):
     data: list[BatchItemOut] = Field(description="in the order of the request's `emails`")
 
 
-def _draft(body: EmailIn) -> emails.Email:
-    """The request as a message's parts; what the schema cannot say is checked here (where a
-    `template` with `variables` will give the subject, html and text instead)."""
-    if body.subject is None:
-        raise InvalidInputError("subject: give the message's subject", "subject")
-    if body.html is None and body.text is None:
-        raise InvalidInputError("html: give html, text or both", "html")
-    if not (body.to or body.cc or body.bcc):
-        raise InvalidInputError("to: give at least one recipient in to, cc or bcc", "to")
-    draft = Draft(
-        sender=mailbox(body.from_, "from"),
-        to=tuple(mailbox(a, f"to.{i}") for i, a in enumerate(body.to)),
-        cc=tuple(mailbox(a, f"cc.{i}") for i, a in enumerate(body.cc)),
-        bcc=tuple(mailbox(a, f"bcc.{i}") for i, a in enumerate(body.bcc)),
-        reply_to=tuple(mailbox(a, f"reply_to.{i}") for i, a in enumerate(body.reply_to)),
-        subject=body.subject,
-        html=body.html,
-        text=body.text,
-        headers=check_headers(body.headers),
-        tags=check_tags(body.tags),
-        attachments=tuple(
-            Attachment(a.filename, a.content_type.lower(), a.content) for a in body.attachments
-        ),
+def _email(body: EmailIn) -> emails.Email:
+    attachments = [
+        Attachment(a.filename, a.content_type.lower(), a.content) for a in body.attachments
+    ]
+    draft = emails.draft(
+        body.from_,
+        body.to,
+        body.cc,
+        body.bcc,
+        body.reply_to,
+        body.subject,
+        body.html,
+        body.text,
+        body.headers,
+        body.tags,
+        attachments,
     )
     return emails.Email(draft, body.scheduled_at)
 
@@ -239,7 +232,7 @@ def _accepted(submitted: Submitted) -> EmailOut:
 
 
 async def _one(ctx: Context, body: EmailIn) -> EmailOut:
-    submitted = await emails.send(ctx, _draft(body))
+    submitted = await emails.send(ctx, _email(body))
     if submitted.queue_id is None:
         raise _refused(submitted)
     return _accepted(submitted)

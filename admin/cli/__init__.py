@@ -20,6 +20,7 @@ from admin.cli import (
     domains,
     events,
     notifications,
+    send,
     server,
     sns,
     status,
@@ -43,6 +44,7 @@ GROUPS = (
     notifications,
     sns,
     webhooks,
+    send,
 )
 
 

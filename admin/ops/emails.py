@@ -15,12 +15,12 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from admin.ops.context import Context
-from gateway.compose.mime import Draft
+from gateway.compose.mime import Attachment, Draft, Mailbox, check_headers, check_tags, mailbox
 from gateway.compose.submit import Submitted, schedule
 from gateway.core.exceptions import AccessDenied, ConflictError, DatabaseError, InvalidInputError
 from gateway.core.types.messages import Principal
@@ -40,17 +40,59 @@ class Email:
     scheduled_at: datetime | None = None
 
 
-async def _principal(ctx: Context) -> Principal:
+def draft(
+    sender: str,
+    to: Sequence[str] = (),
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    subject: str | None = None,
+    html: str | None = None,
+    text: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    attachments: Sequence[Attachment] = (),
+) -> Draft:
+    """A message's parts as given (the API's members, the CLI's options), checked; the errors
+    name the API's members. (A `template` with `variables` will give the subject, html and text
+    instead.)"""
+    if subject is None:
+        raise InvalidInputError("subject: give the message's subject", "subject")
+    if html is None and text is None:
+        raise InvalidInputError("html: give html, text or both", "html")
+    if not (to or cc or bcc):
+        raise InvalidInputError("to: give at least one recipient in to, cc or bcc", "to")
+
+    def read(name: str, given: Sequence[str]) -> tuple[Mailbox, ...]:
+        return tuple(mailbox(a, f"{name}.{i}") for i, a in enumerate(given))
+
+    return Draft(
+        sender=mailbox(sender, "from"),
+        to=read("to", to),
+        cc=read("cc", cc),
+        bcc=read("bcc", bcc),
+        reply_to=read("reply_to", reply_to),
+        subject=subject,
+        html=html,
+        text=text,
+        headers=check_headers(dict(headers or {})),
+        tags=check_tags(dict(tags or {})),
+        attachments=tuple(attachments),
+    )
+
+
+async def _principal(ctx: Context, tenant: str | None) -> Principal:
+    """The tenant that sends: a tenant key's own; the one an admin names (the CLI)."""
     ctx.require_write()
-    tenant = await ctx.tenant()
-    if tenant is None:
+    if ctx.actor.tenant is None and tenant is None:
         raise AccessDenied("send with a tenant's API key: an admin key sends for no tenant")
-    return Principal(tenant.id, tenant.name, None, ctx.actor.name[:64])
+    found = await ctx.require_tenant(tenant)
+    return Principal(found.id, found.name, None, ctx.actor.name[:64])
 
 
-async def send(ctx: Context, email: Email) -> Submitted:
-    """Police and spool one message for the actor's tenant."""
-    principal = await _principal(ctx)
+async def send(ctx: Context, email: Email, tenant: str | None = None) -> Submitted:
+    """Police and spool one message for the actor's tenant (an admin names `tenant`)."""
+    principal = await _principal(ctx, tenant)
     submitter = ctx.services.submitter
     if submitter is None:
         raise DatabaseError("this process does not send: it has no web role")
@@ -72,7 +114,7 @@ async def once(
         raise InvalidInputError(
             "Idempotency-Key: 1 to 255 visible ASCII characters", "Idempotency-Key"
         )
-    tenant_id = (await _principal(ctx)).tenant_id
+    tenant_id = (await _principal(ctx, None)).tenant_id
     deadline = time.monotonic() + WAIT_FOR_FIRST
     while True:
         now = datetime.now(UTC)
