@@ -1,5 +1,6 @@
-"""Sending mail by HTTP: a tenant's API key submits composed messages, through the same policy
-and spool as SMTP (`gateway.compose.submit`), at most once per idempotency key.
+"""Sending mail by the API (and `ses-gateway send`): messages composed from their parts for a
+tenant, through the same policy and spool as SMTP (`gateway.compose.submit`), at most once per
+idempotency key.
 
 The idempotency protocol: the first request with a key takes it (`gateway.storage.idempotency`);
 an answer that stored something (2xx) is kept, and any request with the same key within
