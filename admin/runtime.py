@@ -25,6 +25,7 @@ from admin.ops.context import Services
 from config import Settings
 from config.settings import ENV_PREFIX
 from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
+from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
 from gateway.delivery.worker import DeliveryWorker, Sent
@@ -68,12 +69,20 @@ def http_socket(host: str, port: int, setting: str) -> socket.socket:
 
 
 class WebRole:
-    """An HTTP app served by uvicorn on a socket bound when the role is made."""
+    """An HTTP app served by uvicorn on a socket bound when the role is made; with the send
+    API's `submitter`, started before it and stopped after it."""
 
-    def __init__(self, name: str, app: Callable[..., Any], sock: socket.socket) -> None:
+    def __init__(
+        self,
+        name: str,
+        app: Callable[..., Any],
+        sock: socket.socket,
+        submitter: Submitter | None = None,
+    ) -> None:
         self.name = name
         self.server = WebServer.for_app(app)
         self.socket = sock
+        self.submitter = submitter
         self.tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -82,12 +91,16 @@ class WebRole:
         return host, port
 
     async def start(self) -> None:
+        if self.submitter is not None:
+            self.submitter.start()
         self.tasks = [asyncio.create_task(self.server.serve([self.socket]), name=self.name)]
 
     async def stop(self) -> None:
         self.server.should_exit = True
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.socket.close()
+        if self.submitter is not None:  # after the requests in flight: they may be storing
+            await self.submitter.stop()
 
 
 class Parts:
@@ -185,20 +198,29 @@ class Parts:
             on_sent,
         )
 
-    async def web_role(self, sends: bool, dev_sns: DevSns | None = None) -> WebRole:
+    async def web_role(
+        self,
+        sends: bool,
+        dev_sns: DevSns | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> WebRole:
         """The HTTP app: the data plane's endpoints, the panel and the API. `sends`: this process
-        has the worker role too (`/readyz` then checks the SES client)."""
+        has the worker role too (`/readyz` then checks the SES client). `on_stored`: what the
+        send API's spool wakes (this process's delivery worker)."""
         settings, db = self.settings, self.db
         provider = await self.ses()
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
+        services = await self.services()
+        services.submitter = Submitter(db, settings, self.sealer, on_stored)
         app = create_app(
             readiness,
             SnsEndpoint.from_settings(db, settings, dev_sns),
             TrackingEndpoints.from_settings(db, settings),
             MetricsEndpoint.from_settings(db, settings),
-            await self.services(),
+            services,
         )
-        return WebRole("web", app, http_socket(settings.http_host, settings.http_port, "HTTP_PORT"))
+        sock = http_socket(settings.http_host, settings.http_port, "HTTP_PORT")
+        return WebRole("web", app, sock, services.submitter)
 
     def metrics_role(self) -> WebRole:
         """`/metrics` on a listener of its own (`METRICS_PORT`), for any role."""

@@ -12,6 +12,7 @@ from admin.api import (
     activity,
     credentials,
     domains,
+    emails,
     messages,
     settings,
     stats,
@@ -33,6 +34,7 @@ RESOURCES = (
     suppressions,
     webhooks,
     messages,
+    emails,
     stats,
     templates,
 )

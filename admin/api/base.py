@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from admin.ops.context import Actor, Context, Services
+from config import Settings
 from gateway.core.exceptions import (
     GatewayError,
     InvalidInputError,
@@ -120,6 +121,12 @@ class Endpoint:
     """`text/csv` for exports: the handler then returns the text itself."""
     accepts: str | None = None
     """A body of this type (`text/csv` for imports), which the handler reads itself."""
+    max_body: Callable[[Settings], int] | None = None
+    """The largest body taken, in bytes: a longer one is refused (413) before it is read whole."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Request header fields the endpoint reads (name, description), for the OpenAPI document."""
+    errors: tuple[tuple[int, str], ...] = ()
+    """Error statuses of this endpoint besides every endpoint's (status, when)."""
 
 
 class RateLimit:
@@ -161,6 +168,9 @@ class Api:
         status: int = 200,
         content_type: str = "application/json",
         accepts: str | None = None,
+        max_body: Callable[[Settings], int] | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        errors: tuple[tuple[int, str], ...] = (),
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -176,6 +186,9 @@ class Api:
                     status,
                     content_type,
                     accepts,
+                    max_body,
+                    headers,
+                    errors,
                 )
             )
             return handler
@@ -226,18 +239,38 @@ def _checked_path(params: dict[str, Any]) -> dict[str, Any]:
 NUL = "text must not contain NUL characters"
 
 
-async def _inputs(endpoint: Endpoint, request: Request) -> tuple[Any, Any]:
+async def _read(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is known to be longer than `limit` bytes: by its
+    Content-Length, else as it comes."""
+    too_long = ApiError(413, "too_large", f"the body is too large: at most {limit} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_long
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_long
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _inputs(endpoint: Endpoint, request: Request, settings: Settings) -> tuple[Any, Any]:
     query = body = None
     for name, value in request.query_params.items():
         if "\x00" in value:
             raise ApiError(400, "invalid_input", f"{name}: {NUL}", name)
-    if b"\\u0000" in await request.body():
+    if endpoint.max_body is None:
+        raw = await request.body()
+    else:
+        raw = await _read(request, endpoint.max_body(settings))
+    if b"\\u0000" in raw:
         raise ApiError(400, "invalid_input", NUL)
     try:
         if endpoint.query is not None:
             query = endpoint.query.model_validate(dict(request.query_params))
         if endpoint.body is not None:
-            raw = await request.body()
             if not raw:
                 raise ApiError(400, "invalid_input", "send a JSON object as the body")
             body = endpoint.body.model_validate_json(raw)
@@ -258,7 +291,7 @@ def _serve(endpoint: Endpoint, services: Services, limit: RateLimit) -> Callable
                     f"too many requests with this key: retry in {wait:.1f} seconds",
                     **{"Retry-After": str(int(wait) + 1)},
                 )
-            query, body = await _inputs(endpoint, request)
+            query, body = await _inputs(endpoint, request, services.settings)
             client = request.client.host if request.client else None
             ctx = Context(services, actor, client)
             call = Call(request, _checked_path(dict(request.path_params)), query, body)
@@ -267,6 +300,8 @@ def _serve(endpoint: Endpoint, services: Services, limit: RateLimit) -> Callable
             return exc.response()
         except GatewayError as exc:
             return ApiError.of(exc).response()
+        if isinstance(result, Response):  # made by the handler (a replayed answer)
+            return result
         if endpoint.content_type != "application/json":
             return Response(result, media_type=endpoint.content_type)
         if endpoint.response is None:

@@ -68,6 +68,7 @@ class Envelope(BaseModel):
     next_attempt_at: datetime
     completed_at: datetime | None
     has_body: bool = Field(description="false once the body is deleted")
+    via: str = Field(description="how it was submitted: `smtp`, or `api` (`POST /emails`)")
 
 
 class RecipientState(BaseModel):

@@ -48,6 +48,16 @@ def _parameters(endpoint: Endpoint, schema: dict[str, Any] | None) -> list[dict[
         }
         for name, kind in _PATH_PARAM.findall(endpoint.path)
     ]
+    params += [
+        {
+            "name": name,
+            "in": "header",
+            "required": False,
+            "description": description,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+        }
+        for name, description in endpoint.headers
+    ]
     if schema is not None:
         required = set(schema.get("required", ()))
         params += [
@@ -85,6 +95,7 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 "401": _error("no API key, or an unknown or revoked one"),
                 "429": _error("the key's rate limit: wait for Retry-After seconds"),
                 **{str(status): _error(code) for _, status, code in ERRORS},
+                **{str(status): _error(when) for status, when in e.errors},
             },
         }
         if e.body is not None:
@@ -104,8 +115,8 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "info": {
             "title": "SES Gateway API",
             "version": version,
-            "description": "Manage tenants, domains, credentials, suppressions, messages, events "
-            "and webhooks. Every request needs `Authorization: Bearer <key>`.",
+            "description": "Send mail, and manage tenants, domains, credentials, suppressions, "
+            "messages, events and webhooks. Every request needs `Authorization: Bearer <key>`.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],

@@ -21,6 +21,7 @@ from admin.cli import (
     domains,
     events,
     notifications,
+    send,
     server,
     sns,
     status,
@@ -47,6 +48,7 @@ GROUPS = (
     sns,
     webhooks,
     templates,
+    send,
 )
 
 

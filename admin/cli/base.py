@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from admin.ops.context import Actor, Context
 from admin.runtime import Parts
 from config import Settings
+from gateway.compose.submit import Submitter
 from gateway.storage import tenants
 from gateway.storage.database import Database
 
@@ -95,10 +96,23 @@ def cli_actor() -> Actor:
 
 
 async def with_ops(
-    settings: Settings, action: Callable[[Context], Awaitable[T]], ses: bool = False
+    settings: Settings,
+    action: Callable[[Context], Awaitable[T]],
+    ses: bool = False,
+    sends: bool = False,
 ) -> T:
     """Run `action`, calls of `admin.ops`, as the CLI's actor (`cli_actor`): a change made here
     is validated and audited by the same code as one made in the panel or the API. `ses`: open
-    the SES client first (the dev emulator's when it runs), for operations that call SES."""
+    the SES client first (the dev emulator's when it runs), for operations that call SES.
+    `sends`: with a submitter, for operations that send mail (through the policy and the spool,
+    as the API's do; a running worker delivers it)."""
     async with Parts.open(settings, beside_dev=True) as parts:
-        return await action(Context(await parts.services(ses), cli_actor(), None))
+        services = await parts.services(ses)
+        if not sends:
+            return await action(Context(services, cli_actor(), None))
+        services.submitter = Submitter(parts.db, settings, parts.sealer)
+        services.submitter.start()
+        try:
+            return await action(Context(services, cli_actor(), None))
+        finally:
+            await services.submitter.stop()

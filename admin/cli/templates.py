@@ -128,7 +128,7 @@ async def cmd_template_test(settings: Settings, args: argparse.Namespace) -> tup
         found = await _named(ctx, args)
         return await ops.send_test(ctx, found.id, args.to, args.sender, fields)
 
-    queue_id = await with_ops(settings, send)
+    queue_id = await with_ops(settings, send, sends=True)
     return {"queue_id": queue_id}, f"test message queued as {queue_id}"
 
 

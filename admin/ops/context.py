@@ -9,6 +9,7 @@ from functools import cached_property
 
 from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import AccessDenied, InvalidInputError, NotFoundError
 from gateway.core.types.tenants import TenantInfo
@@ -76,6 +77,9 @@ class Services:
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
         self.dns = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+        self.submitter: Submitter | None = None
+        """The send API's way into the spool: given, started and stopped by the web role
+        (`admin.runtime.Parts.web_role`); None where nothing is sent (the CLI)."""
 
     @cached_property
     def secret_key(self) -> bytes:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from admin.ops import emails
 from admin.ops.context import Context
 from gateway.compose.sanitize import clean_html
-from gateway.compose.submit import submit_rendered
+from gateway.compose.submit import Refused
 from gateway.compose.templates import Rendered, Template, compile_template
 from gateway.core.exceptions import InvalidInputError
 from gateway.identity.accounts import now
+from gateway.policy.rules import shown_rule
 from gateway.storage import templates as store
 from gateway.storage.templates import TemplateInfo
 
@@ -154,20 +156,28 @@ async def send_test(
     ctx.require_write()
     template = await get_template(ctx, template_id)
     rendered = compiled(template).render({"email": to.strip(), **fields})
-    owner = await ctx.require_tenant(template.tenant)
-    services = ctx.services
-    queue_id = await submit_rendered(
-        ctx.db,
-        services.sealer,
-        services.settings,
-        tenant_id=owner.id,
-        tenant=owner.name,
-        sender=sender.strip(),
-        recipient=to.strip(),
-        rendered=rendered,
-        submitted_by=ctx.actor.name,
-        client_address=ctx.client_address,
-    )
+    try:
+        draft = emails.draft(
+            sender.strip(),
+            to=[to.strip()],
+            subject=rendered.subject,
+            html=rendered.html,
+            text=rendered.text,
+        )
+    except InvalidInputError as exc:  # `to.0`: this request's `to` is one address
+        raise InvalidInputError(str(exc), (exc.field or "").partition(".")[0] or None) from exc
+    submitted = await emails.send(ctx, emails.Email(draft), template.tenant)
+    if submitted.queue_id is None:
+        raise _refused(submitted.refused[0])
+    queue_id = submitted.queue_id
     said = f"template {template.id} to {to.strip()} as {queue_id}"
     await ctx.audit("template.test_sent", template.name, said, tenant=template.tenant)
     return queue_id
+
+
+def _refused(refused: Refused) -> InvalidInputError:
+    """The SMTP reply's sentence, without its codes, under the input it is about (`from`, or
+    `to` for the recipient)."""
+    sentence = refused.refusal.reply.split(" ", 2)[-1]
+    field = "to" if refused.address is not None else "from"
+    return InvalidInputError(f"refused ({shown_rule(refused.refusal.rule)}): {sentence}", field)

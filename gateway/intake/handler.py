@@ -106,6 +106,31 @@ def valid_recipient(address: str) -> bool:
     )
 
 
+def sender_address(address: str) -> str | None:
+    """None when `address` may be a sender (MAIL FROM), else the reply refusing it."""
+    if not address.isascii():
+        return replies.NON_ASCII_ADDRESS.format(address=address)
+    if not valid_mailbox(address):
+        return str(replies.BAD_SENDER)
+    return None
+
+
+def recipient_address(address: str) -> tuple[str, str | None]:
+    """A recipient (RCPT TO) as it is relayed, an IDN domain in punycode (SES delivers nothing
+    else), with None; or as given, with the reply refusing it."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return address, replies.NON_ASCII_ADDRESS.format(address=address)
+    if not domain.isascii():
+        try:
+            address = f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+        except idna.IDNAError:
+            return address, str(replies.BAD_ADDRESS)
+    if not valid_recipient(address):
+        return address, str(replies.BAD_ADDRESS)
+    return address, None
+
+
 def received_helo(name: str) -> str:
     """The HELO name as the Received field may show it: a domain or an address literal.
 
@@ -160,10 +185,9 @@ class SubmissionHandler:
             return await self._refuse(session, Refusal("null-sender", str(replies.NULL_SENDER)))
         if any(option.upper() == "SMTPUTF8" for option in options):
             return str(replies.SMTPUTF8_UNSUPPORTED)
-        if not address.isascii():
-            return replies.NON_ASCII_ADDRESS.format(address=address)
-        if not valid_mailbox(address):
-            return str(replies.BAD_SENDER)
+        bad = sender_address(address)
+        if bad is not None:
+            return bad
         account = await self._directory.account(principal)
         refusal = check_account(account) or check_sender(
             account, await self._directory.sender(address)
@@ -207,16 +231,9 @@ class SubmissionHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        local, _, domain = address.rpartition("@")
-        if not local.isascii():
-            return replies.NON_ASCII_ADDRESS.format(address=address)
-        if not domain.isascii():  # an IDN: SES delivers its punycode form
-            try:
-                address = f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
-            except idna.IDNAError:
-                return str(replies.BAD_ADDRESS)
-        if not valid_recipient(address):
-            return str(replies.BAD_ADDRESS)
+        address, bad = recipient_address(address)
+        if bad is not None:
+            return bad
         if address.lower() in (a.lower() for a in envelope.rcpt_tos):
             return str(replies.RECIPIENT_OK)
         assert isinstance(session, GatewaySession)

@@ -41,6 +41,9 @@ class SessionFacts:
     authenticated: bool
     esmtp: bool
     received_at: datetime
+    protocol: str = ""
+    """The Received field's `with`; empty: the SMTP one the facts above make (`HTTPS` for the
+    send API)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +68,17 @@ def rfc5322_date(moment: datetime) -> str:
     return _date(moment.replace(microsecond=0))
 
 
-def received_field(facts: SessionFacts) -> bytes:
+def _smtp_protocol(facts: SessionFacts) -> str:
     protocol = "ESMTP" if facts.esmtp else "SMTP"
     if facts.tls:
         protocol += "S"
     if facts.authenticated:
         protocol += "A"  # RFC 3848: ESMTPSA = ESMTP over TLS with AUTH
+    return protocol
+
+
+def received_field(facts: SessionFacts) -> bytes:
+    protocol = facts.protocol or _smtp_protocol(facts)
     lines = [
         f"Received: from {_clean(facts.client_helo)} ([{_clean(facts.client_address)}])",
         f"\tby {_clean(facts.hostname)} (SES Gateway) with {protocol} id {facts.queue_id}",

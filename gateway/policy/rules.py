@@ -25,6 +25,16 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
+SHOWN_AS = {"sender-not-owned": "sender-unknown"}
+"""Rules a client is told as another: a tenant must not learn that a domain is another
+tenant's. The operator's records (refusal log, metrics) keep the real rule."""
+
+
+def shown_rule(rule: str) -> str:
+    """The rule's name as a client may see it (an API error's `code`)."""
+    return SHOWN_AS.get(rule, rule)
+
+
 def check_account(account: Account) -> Refusal | None:
     if account.tenant_paused:
         return Refusal("paused", replies.PAUSED.format(reason=account.tenant_paused))

@@ -1,5 +1,6 @@
-"""Clean-up by the workers: every hour, old SES and tracking events and old failed-login records;
-every half minute, paused tenants' queued messages set aside as held;
+"""Clean-up by the workers: every hour, old SES and tracking events, old failed-login records and
+the send API's idempotency keys past their day; every half minute, paused tenants' queued
+messages set aside as held;
 at start and every day, message content sealed again under the current `SECRET_KEY` (after a key
 rotation, or stored in clear before encryption at rest), unless a round already found all of it
 under that key: what is written since is sealed under it anyway."""
@@ -13,7 +14,7 @@ from config import Settings
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.feedback import events
-from gateway.storage import logins, markers, queue, tracking
+from gateway.storage import idempotency, logins, markers, queue, tracking
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.housekeeping")
@@ -34,16 +35,19 @@ harmless)."""
 
 async def tidy(db: Database, settings: Settings, now: datetime | None = None) -> None:
     """SES and tracking events past `EVENT_RETENTION_DAYS`; failed logins too old to count
-    towards a lockout."""
+    towards a lockout; idempotency keys older than `idempotency.KEPT_FOR`."""
     now = now or datetime.now(UTC)
     purged = await events.purge(db, settings, now)
     tracked = await tracking.purge_events(db, now - timedelta(days=settings.event_retention_days))
     forgotten = timedelta(seconds=settings.auth_failure_window + settings.auth_lockout)
     await logins.purge_failures(db, now - forgotten)
+    keys = await idempotency.purge(db, now - idempotency.KEPT_FOR)
     if purged:
         log_event(log, "events-purged", count=purged)
     if tracked:
         log_event(log, "tracking-events-purged", count=tracked)
+    if keys:
+        log_event(log, "idempotency-keys-purged", count=keys)
 
 
 HOLD_INTERVAL = 30.0

@@ -116,6 +116,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    via: Mapped[str] = mapped_column(String(8), default="smtp", server_default="smtp")
+    """How it was submitted: `smtp`, or `api` (the send API)."""
 
 
 class MessageBody(Base):
@@ -563,3 +565,21 @@ class MessageTemplate(Base):
     """None: the text part is made from the HTML when the template is rendered."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """A send API request's `Idempotency-Key`: the answer given to the first request with it,
+    given again to a repeat within a day (`gateway.storage.idempotency`)."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the request (its path and body): a repeat must be the same request."""
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The first answer's HTTP status; None while the first request is being answered."""
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

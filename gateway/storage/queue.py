@@ -22,6 +22,7 @@ from sqlalchemy import (
     LargeBinary,
     and_,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -95,9 +96,10 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                     "auth_username": m.auth_username,
                     "state": QUEUED,
                     "attempts": 0,
-                    "next_attempt_at": m.created_at,
+                    "next_attempt_at": m.not_before or m.created_at,
                     "created_at": m.created_at,
                     "expires_at": m.expires_at,
+                    "via": m.via,
                 }
                 for m, head in zip(messages, heads, strict=True)
             ],
@@ -300,11 +302,11 @@ async def hold_paused(db: Database) -> int:
 
 async def bring_forward(db: Database, now: datetime) -> int:
     """Make every message waiting for a later attempt due `now` (SES is back after failing);
-    return how many."""
+    return how many. A message not tried yet is waiting for its scheduled time: it stays."""
     async with db.begin() as conn:
         result = await conn.execute(
             update(Message)
-            .where(Message.state == QUEUED, Message.next_attempt_at > now)
+            .where(Message.state == QUEUED, Message.next_attempt_at > now, Message.attempts > 0)
             .values(next_attempt_at=now)
         )
     return result.rowcount
@@ -383,11 +385,20 @@ async def pending_count(db: Database) -> int:
 
 
 async def pending_summary(
-    db: Database, tenant_id: int | None = None
+    db: Database, tenant_id: int | None = None, now: datetime | None = None
 ) -> tuple[int, datetime | None]:
     """Messages waiting for delivery, and when the oldest of them was accepted: of every
-    tenant, or (`tenant_id`) of one."""
-    query = select(func.count(), func.min(Message.created_at)).where(Message.state.in_(WAITING))
+    tenant, or (`tenant_id`) of one. A message scheduled for later (`scheduled_at`, not tried
+    yet) is waiting, but counts as accepted at its time, and not at all before it: it is not
+    late."""
+    now = now or datetime.now(UTC)
+    scheduled = and_(Message.attempts == 0, Message.next_attempt_at > Message.created_at)
+    accepted = case(
+        (and_(scheduled, Message.next_attempt_at > now), None),
+        (scheduled, Message.next_attempt_at),
+        else_=Message.created_at,
+    )
+    query = select(func.count(), func.min(accepted)).where(Message.state.in_(WAITING))
     if tenant_id is not None:
         query = query.where(Message.tenant_id == tenant_id)
     async with db.read() as conn:
@@ -412,6 +423,7 @@ async def message_status(
         Message.next_attempt_at,
         Message.completed_at,
         exists().where(MessageBody.message_id == Message.id).label("has_body"),
+        Message.via,
     ).join(Tenant, Tenant.id == Message.tenant_id)
     if tenant_id is not None:
         query = query.where(Message.tenant_id == tenant_id)

@@ -1,7 +1,7 @@
 """Tenant isolation over EVERY endpoint of the API and EVERY page of the panel: a key and an
 owner of tenant acme aim each request at tenant globex's records (its name, its domain, the ids
 of its credential, key, user, webhook, template and notification, its suppressed address, its
-message).
+message; mail sent from its domain and with its idempotency key).
 
 Whatever each answer is, globex's records are unchanged afterwards, and no answer holds
 anything of globex's that the request did not name itself. The endpoints and pages are read
@@ -155,6 +155,7 @@ async def _state(site: Site, globex: Globex) -> str:
         await notifications.list_notifications(db, "globex"),
         await queue.message_status(db, globex.queue_id),
         await templates.list_templates(db, "globex"),
+        await queue.pending_summary(db, globex.tenant_id),
     ]
     return repr(parts)
 
@@ -222,6 +223,30 @@ async def test_no_page_lets_a_tenant_owner_see_or_change_another_tenant(site: Si
         if found := _leaks(globex, sent, answer.text):
             leaks[f"{method} {path}"] = found
     assert leaks == {}
+    assert await _state(site, globex) == before
+
+
+async def test_the_send_api_never_sends_as_nor_replays_for_another_tenant(site: Site) -> None:
+    """Mail from globex's domain, and globex's idempotency key, with acme's key."""
+    globex = await _globex(site)
+    message = {"to": ["isolation@example.org"], "subject": "s", "text": "x"}
+    shared = {"Idempotency-Key": "shared-key"}
+    theirs = await (await site.api(await site.key("globex"))).post(
+        "/emails", json={"from": "ceo@globex.test", **message}, headers=shared
+    )
+    assert theirs.status_code == 202, theirs.text
+    before = await _state(site, globex)
+    await add_verified_domain(site.db, await site.tenant("acme"), "acme.test")
+    api = await site.api(await site.key("acme"))
+    spoofed = {"from": "ceo@globex.test", **message}
+    for path, body in (("/emails", spoofed), ("/emails/batch", {"emails": [spoofed]})):
+        answer = await api.post(path, json=body)
+        assert "sender_not_owned" in answer.text, answer.text
+        assert _leaks(globex, str(body), answer.text) == []
+    mine = await api.post("/emails", json={"from": "a@acme.test", **message}, headers=shared)
+    assert mine.status_code == 202, mine.text
+    assert "idempotent-replayed" not in mine.headers
+    assert theirs.json()["id"] not in mine.text
     assert await _state(site, globex) == before
 
 

@@ -7,12 +7,14 @@ The SES endpoint is the fake SES (in this process, so a test can hold a send in 
 from __future__ import annotations
 
 import email
+import json
 import re
 import shutil
 import smtplib
 import socket
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -147,6 +149,20 @@ def test_roles_in_separate_processes_share_one_sqlite_database(
         200,
         {"status": "ready", "checks": {"database": "ok"}},
     )
+    # The send API of a web process spools for the worker of another.
+    key = gateway.cli("apikey", "create", "--tenant", "acme")["key"]
+    message = {"from": "a@example.com", "to": ["b@example.org"], "subject": "api", "text": "x"}
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{gateway.http_url}/api/v1/emails",
+        json.dumps(message).encode(),
+        {"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=15) as answer:  # noqa: S310
+        assert answer.status == 202
+        api_id = json.load(answer)["id"]
+    [_, by_api] = fake_ses.wait_for(2, timeout=20)
+    assert by_api.tags["queue_id"] == api_id
+    worker.wait_for_log(rf"delivery queue_id={api_id} .*result=sent")
 
     for process in (web, smtp, worker):
         assert process.terminate() == 0

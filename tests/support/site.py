@@ -14,8 +14,10 @@ from admin.app import create_app
 from admin.ops.context import Services
 from config import Settings
 from gateway.aws.ses import SesClientProvider
+from gateway.compose.submit import Submitter
 from gateway.endpoints.health import Readiness
 from gateway.identity import accounts, apikeys, users
+from gateway.policy.senders import Directory
 from gateway.storage import tenants
 from gateway.storage.database import Database
 from tests.support.http import serving
@@ -100,6 +102,11 @@ async def site(db: Database, settings: Settings) -> AsyncIterator[Site]:
     async with AsyncExitStack() as stack:
         provider = await stack.enter_async_context(SesClientProvider(settings))
         services = Services(db, settings, lambda: SEALER_KEY, lambda: SEALER, provider)
+        # The send API's, as the web role makes it; its policy facts never cached, so that a
+        # test's pause or suppression counts at once.
+        services.submitter = Submitter(db, settings, SEALER, directory=Directory(db, ttl=0))
+        services.submitter.start()
+        stack.push_async_callback(services.submitter.stop)
         app = create_app(Readiness(db), services=services)
         url = await stack.enter_async_context(serving(app))
         yield Site(url, db, services, stack)

@@ -61,6 +61,10 @@ class NewMessage:
     header_size: int = 0
     """How many bytes at the start of `data` are header fields: kept after the body is deleted,
     to be shown (up to `HEADER_BYTES`)."""
+    via: str = "smtp"
+    """How it was submitted: `smtp`, or `api` (the send API)."""
+    not_before: datetime | None = None
+    """Not delivered before this time (the send API's `scheduled_at`); None: at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,3 +138,5 @@ class MessageStatus:
     completed_at: datetime | None
     has_body: bool
     recipients: tuple[RecipientStatus, ...]
+    via: str = "smtp"
+    """How it was submitted: `smtp` or `api`."""

@@ -173,3 +173,12 @@ async def test_queue_depth_per_tenant(db: Database) -> None:
     await queued(db, other.id, at=T0 - HOUR)
     assert await queue.pending_summary(db, acme.id) == (2, T0 + MINUTE)
     assert await queue.pending_summary(db) == (3, T0 - HOUR)
+
+
+async def test_a_scheduled_message_is_not_late_before_its_time(db: Database) -> None:
+    acme = await new_tenant(db, "acme")
+    await queued(db, acme.id, at=T0 - 2 * HOUR, not_before=T0 + HOUR)
+    assert await queue.pending_summary(db, acme.id, now=T0) == (1, None)
+    assert await queue.pending_summary(db, acme.id, now=T0 + 2 * HOUR) == (1, T0 + HOUR)
+    await queued(db, acme.id, at=T0)
+    assert await queue.pending_summary(db, acme.id, now=T0) == (2, T0)

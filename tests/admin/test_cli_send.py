@@ -1,0 +1,60 @@
+"""`ses-gateway send`: a message by the send API's path, on SQLite and PostgreSQL: spooled with
+its attachment, refused with the SMTP reply's words, scheduled."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from gateway.core.crypto import Sealer
+from gateway.core.secret_key import load_secret_key
+from gateway.identity import accounts
+from gateway.storage import queue
+from gateway.storage.database import Database
+from tests.conftest import Cli, add_verified_domain, make_settings
+
+
+async def test_send_spools_a_message_for_the_worker(cli: Cli, db: Database, tmp_path: Path) -> None:
+    tenant = await accounts.create_tenant(db, "acme")
+    await add_verified_domain(db, tenant.id, "example.com")
+    (tmp_path / "page.html").write_text("<p>Grüße</p>", encoding="utf-8")
+    (tmp_path / "data.csv").write_bytes(b"a,b\r\n1,2\r\n")
+    at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+    status, out, err = await asyncio.to_thread(
+        cli,
+        "--json", "send", "--tenant", "acme", "--from", "Shop <shop@example.com>",
+        "--to", "ann@example.org", "--to", "bob@example.org", "--subject", "Grüße",
+        "--text", "hello", "--html-file", str(tmp_path / "page.html"),
+        "--attach", str(tmp_path / "data.csv"), "--header", "X-Order: 4711",
+        "--at", at.isoformat(),
+    )  # fmt: skip
+    assert status == 0, err
+    sent = json.loads(out)
+    assert sent["recipients"] == ["ann@example.org", "bob@example.org"]
+    assert datetime.fromisoformat(sent["scheduled_at"]) == at
+    stored = await queue.message_status(db, sent["id"])
+    assert (stored.via, stored.subject, stored.next_attempt_at) == ("api", "Grüße", at)
+    sealer = Sealer(load_secret_key(make_settings(tmp_path, db.url)))  # the CLI's key
+    [job] = await queue.claim(db, sealer, "w", 5, at, at + timedelta(minutes=1))
+    parsed = email.message_from_bytes(job.data, policy=email.policy.default)
+    assert parsed["X-Order"] == "4711"
+    [attachment] = parsed.iter_attachments()
+    assert (attachment.get_filename(), attachment.get_content_type()) == ("data.csv", "text/csv")
+    assert attachment.get_payload(decode=True) == b"a,b\r\n1,2\r\n"
+
+
+async def test_send_refused_says_the_smtp_reply(cli: Cli, db: Database) -> None:
+    await accounts.create_tenant(db, "acme")
+    status, out, _ = await asyncio.to_thread(
+        cli,
+        "--json", "send", "--tenant", "acme", "--from", "a@example.com",
+        "--to", "b@example.org", "--subject", "s", "--text", "x",
+    )  # fmt: skip
+    assert status == 1
+    assert json.loads(out)["error"]["message"] == (
+        "553 5.7.1 Sender domain example.com is not a sending domain of this account: add it first"
+    )
