@@ -26,6 +26,7 @@ from config import Settings
 from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
+from gateway.core.types.changes import Topic
 from gateway.delivery.worker import DeliveryWorker, Sent
 from gateway.dev.emulator import use_running_emulator
 from gateway.dev.simulator import DevSns
@@ -34,6 +35,7 @@ from gateway.endpoints.health import Readiness
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.endpoints.tracking import TrackingEndpoints
+from gateway.runtime.changes import ChangeBus
 from gateway.runtime.roles import SmtpRole, WorkerRole
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
@@ -102,6 +104,7 @@ class Parts:
         self._sealer: Sealer | None = None
         self._provider: SesClientProvider | None = None
         self._services: Services | None = None
+        self._changes: ChangeBus | None = None
         self.owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
         """This process, as the leases of messages, webhook deliveries and tasks name it."""
 
@@ -136,6 +139,14 @@ class Parts:
             self._sealer = Sealer(self.secret_key, previous_keys(self.settings))
         return self._sealer
 
+    @property
+    def changes(self) -> ChangeBus:
+        """The process's change bus: what changed here or (PostgreSQL) in any other process, told
+        to the roles' caches and workers; `subscribe` more to it before the roles start."""
+        if self._changes is None:
+            self._changes = ChangeBus(self.db)
+        return self._changes
+
     async def ses(self) -> SesClientProvider:
         """The process's one SES client (the dev emulator's, when one runs), opened once."""
         if self._provider is None:
@@ -160,14 +171,17 @@ class Parts:
             )
         return self._services
 
-    def smtp_role(self, on_stored: Callable[[], None] | None = None, **options: Any) -> SmtpRole:
-        return SmtpRole(self.db, self.settings, self.sealer, on_stored, **options)
+    def smtp_role(self, **options: Any) -> SmtpRole:
+        return SmtpRole(self.db, self.settings, self.sealer, self.changes, **options)
 
     async def delivery_worker(self, owner: str | None = None) -> DeliveryWorker:
         """A delivery worker alone, unpaced (no governor): for tests that deliver without the
-        rest of the worker role."""
+        rest of the worker role. It claims at once what this process stores, and what other
+        processes store while the change bus listens (`changes.start()`, or a role started)."""
         send = SesSender(await self.ses(), self.settings).send
-        return DeliveryWorker(self.db, self.sealer, send, self.settings, owner or self.owner)
+        worker = DeliveryWorker(self.db, self.sealer, send, self.settings, owner or self.owner)
+        self.changes.subscribe(lambda _: worker.wake(), Topic.QUEUED)
+        return worker
 
     async def worker_role(self, on_sent: Sent | None = None) -> WorkerRole:
         provider = await self.ses()
@@ -180,6 +194,7 @@ class Parts:
             self.secret_key,
             self.sealer,
             self.owner,
+            self.changes,
             on_sent,
         )
 

@@ -83,7 +83,7 @@ async def _make_roles(
         worker = await parts.worker_role(simulator.on_sent if simulator else None)
     made: list[Role] = []
     if "smtp" in roles:
-        made.append(parts.smtp_role(worker.delivery.wake if worker else None))
+        made.append(parts.smtp_role())
     if "web" in roles:
         dev_sns = simulator.sns if simulator else None
         made.append(await parts.web_role(worker is not None, dev_sns))

@@ -13,8 +13,10 @@ from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.domains import AddressInfo, DomainInfo, IdentityState
 from gateway.storage.activity import add_activity
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Address, Domain, Tenant
 
@@ -76,6 +78,7 @@ async def insert_domain(db: Database, tenant_id: int, values: dict[str, Any]) ->
     try:
         async with db.begin() as conn:
             await conn.execute(insert(Domain).values(tenant_id=tenant_id, **values))
+            await announce(db, conn, Change(Topic.SENDER))
     except IntegrityError as exc:
         raise ConflictError(f"domain {values['name']} is already registered") from exc
 
@@ -130,11 +133,13 @@ async def update_domain(
         await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
         for tenant_id, kind, subject, detail, notify in activity:
             await add_activity(conn, tenant_id, kind, subject, detail, now, notify)
+        await announce(db, conn, Change(Topic.SENDER))
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:
     async with db.begin() as conn:
         await conn.execute(delete(Domain).where(Domain.id == domain_id))
+        await announce(db, conn, Change(Topic.SENDER))
 
 
 def _addresses() -> Select[int, str, str, str, bool, bool, str | None, datetime]:
@@ -162,6 +167,7 @@ async def insert_address(
             await conn.execute(
                 insert(Address).values(domain_id=domain.id, tenant_id=tenant_id, **values)
             )
+            await announce(db, conn, Change(Topic.SENDER))
     except IntegrityError as exc:
         raise ConflictError(f"address {values['address']} is already registered") from exc
 
@@ -197,8 +203,10 @@ async def due_addresses(db: Database, now: datetime) -> list[AddressInfo]:
 async def update_address(db: Database, address_id: int, **values: Any) -> None:
     async with db.begin() as conn:
         await conn.execute(update(Address).where(Address.id == address_id).values(**values))
+        await announce(db, conn, Change(Topic.SENDER))
 
 
 async def delete_address(db: Database, address_id: int) -> None:
     async with db.begin() as conn:
         await conn.execute(delete(Address).where(Address.id == address_id))
+        await announce(db, conn, Change(Topic.SENDER))

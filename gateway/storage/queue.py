@@ -35,6 +35,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import DecryptionError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import (
     Job,
     JobRecipient,
@@ -44,6 +45,7 @@ from gateway.core.types.messages import (
     RecipientState,
     RecipientStatus,
 )
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
 from gateway.storage.models import Message, MessageBody, Recipient, Tenant
@@ -118,6 +120,7 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                 for address in m.recipients
             ],
         )
+        await announce(db, conn, Change(Topic.QUEUED))
 
 
 async def claim(
@@ -235,11 +238,13 @@ async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datet
 async def release(db: Database, owner: str) -> None:
     """Give back every lease of `owner` (at shutdown), so other workers need not wait."""
     async with db.begin() as conn:
-        await conn.execute(
+        result = await conn.execute(
             update(Message)
             .where(Message.lease_owner == owner, Message.state == QUEUED)
             .values(lease_owner=None, lease_until=None)
         )
+        if result.rowcount:
+            await announce(db, conn, Change(Topic.QUEUED))
 
 
 async def bring_forward(db: Database, now: datetime) -> int:
@@ -251,6 +256,8 @@ async def bring_forward(db: Database, now: datetime) -> int:
             .where(Message.state == QUEUED, Message.next_attempt_at > now)
             .values(next_attempt_at=now)
         )
+        if result.rowcount:
+            await announce(db, conn, Change(Topic.QUEUED))
     return result.rowcount
 
 
