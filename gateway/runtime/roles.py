@@ -171,12 +171,13 @@ class WorkerRole:
         stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
         send = SesSender(provider, settings, stored.configuration_set).send
         self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governor, on_sent)
-        self.changes = changes
-        changes.subscribe(lambda _: self.delivery.wake(), Topic.QUEUED)
         self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
         self.schedule = Schedule(
             worker_tasks(db, settings, sealer, self.governor, domains), db, owner
         )
+        self.changes = changes
+        changes.subscribe(lambda _: self.delivery.wake(), Topic.QUEUED)
+        changes.subscribe(lambda _: self.dispatcher.wake(), Topic.WEBHOOK)
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:

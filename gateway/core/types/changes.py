@@ -14,6 +14,8 @@ from enum import StrEnum
 class Topic(StrEnum):
     QUEUED = "queued"
     """Messages became due (stored, resumed, given back, brought forward): wake the workers."""
+    WEBHOOK = "webhook"
+    """Webhook deliveries became due (an event queued for a tenant's webhooks): wake dispatchers."""
     TENANT = "tenant"
     """A tenant's pause or limits; key: the tenant's id."""
     CREDENTIAL = "credential"

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from gateway.core.types.changes import Change, Topic
 from gateway.identity import accounts
-from gateway.storage import networks, suppressions, tenants
+from gateway.storage import networks, suppressions, tenants, webhooks
 from gateway.storage.changes import Listener, announce
 from gateway.storage.database import Database
 
@@ -58,6 +58,9 @@ async def test_the_writes_that_change_policy_facts_announce_them(db: Database) -
     await suppressions.add(db, many)
     await suppressions.remove(db, "a@example.org", None)
     await networks.add_network(db, tenant.id, "192.0.2.0/24", now)
+    hook = await webhooks.insert_webhook(db, tenant.id, "https://hooks.example/", (), "s", now)
+    await webhooks.insert_deliveries(db, [hook], "e1", "bounce", "{}", now)
+    await webhooks.insert_deliveries(db, [hook], "e1", "bounce", "{}", now)  # there: none made
     key = str(tenant.id)
     assert heard == [
         Change(Topic.CREDENTIAL, credential),
@@ -71,6 +74,7 @@ async def test_the_writes_that_change_policy_facts_announce_them(db: Database) -
         Change(Topic.SUPPRESSION),  # many at once: every address
         Change(Topic.SUPPRESSION, "a@example.org"),
         Change(Topic.NETWORK),
+        Change(Topic.WEBHOOK),
     ]
 
 
