@@ -14,6 +14,12 @@ and a change bus. Measured, from the moment the writer's commit returns:
 
 Changes are made one at a time, 20 ms apart, so each finds the other process idle. Both clocks are
 `time.monotonic()`, one clock for every process of the machine.
+
+`--commits N` measures instead what a notification costs the transaction that makes the change:
+N small transactions (one insert each, as a spool commit of one message) by 1 and by 8 writers
+at once, alternating: without, and with a `pg_notify` inside each. PostgreSQL commits notifying
+transactions one at a time, which matters with `--pg-durable`, where each commit waits for its
+WAL flush.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from sqlalchemy import text  # noqa: E402
+
 from config import Settings  # noqa: E402
 from gateway.aws.ses import Outgoing  # noqa: E402
 from gateway.core.crypto import Sealer  # noqa: E402
@@ -39,6 +47,7 @@ from gateway.delivery.worker import DeliveryWorker  # noqa: E402
 from gateway.identity import accounts  # noqa: E402
 from gateway.runtime.changes import ChangeBus  # noqa: E402
 from gateway.storage import queue  # noqa: E402
+from gateway.storage.changes import CHANNEL  # noqa: E402
 from gateway.storage.database import Database  # noqa: E402
 from gateway.storage.migrate import upgrade  # noqa: E402
 from tests.support.messages import new_message  # noqa: E402
@@ -144,17 +153,45 @@ async def write(url: str, count: int) -> None:
         await db.close()
 
 
+async def commits(url: str, count: int) -> None:
+    """Transactions a second, by 1 and 8 writers, without and with a notification in each."""
+    db = Database(url)
+    async with db.begin() as conn:
+        await conn.execute(text("CREATE TABLE bench_commits (id serial PRIMARY KEY, data text)"))
+    insert = text("INSERT INTO bench_commits (data) VALUES (:data)")
+    notify = text("SELECT pg_notify(:channel, 'x queued ')")
+
+    async def writer(share: int, notifying: bool) -> None:
+        for _ in range(share):
+            async with db.begin() as conn:
+                await conn.execute(insert, {"data": "x" * 200})
+                if notifying:
+                    await conn.execute(notify, {"channel": CHANNEL})
+
+    for round_ in range(3):
+        for writers in (1, 8):
+            for notifying in (False, True):
+                started = time.perf_counter()
+                await asyncio.gather(*(writer(count // writers, notifying) for _ in range(writers)))
+                rate = count / (time.perf_counter() - started)
+                how = "with NOTIFY" if notifying else "without"
+                print(f"round {round_ + 1}: {writers} writer(s), {how}: {rate:.0f} commits/s")
+    await db.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--pg-durable", action="store_true", help="fsync and synchronous commit on")
+    parser.add_argument("--commits", type=int, metavar="N", help="measure the cost of NOTIFY")
     parser.add_argument("--listen", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.listen:
         asyncio.run(listen(args.listen))
         return
     with PostgresServer(durable=args.pg_durable) as server:
-        asyncio.run(write(server.create_database("bench_changes"), args.count))
+        url = server.create_database("bench_changes")
+        asyncio.run(commits(url, args.commits) if args.commits else write(url, args.count))
 
 
 if __name__ == "__main__":

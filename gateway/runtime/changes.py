@@ -97,6 +97,9 @@ class ChangeBus:
                     problem = "the connection was lost"
                 except DatabaseError as exc:
                     problem = str(exc)
+                except Exception as exc:  # never give up listening: the caches depend on it
+                    log.exception("listening for changes failed")
+                    problem = repr(exc)
                 finally:
                     self.listening.clear()
                     await listener.close()

@@ -136,10 +136,10 @@ class SmtpRole:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self.changes.start()
         self.spool.start()
         self.directory.start()
-        await self.smtp.start(*self._ports)
+        await self.smtp.start(*self._ports)  # a port in use stops here: nothing else to stop
+        self.changes.start()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting; let transactions in progress end (for `grace` seconds, by default
