@@ -142,7 +142,8 @@ class Parts:
     @property
     def changes(self) -> ChangeBus:
         """The process's change bus: what changed here or (PostgreSQL) in any other process, told
-        to the roles' caches and workers; `subscribe` more to it before the roles start."""
+        to the roles' caches and workers; `subscribe` a cache of your own to it (it hears the
+        changes from then on; the listening starts with the first role started)."""
         if self._changes is None:
             self._changes = ChangeBus(self.db)
         return self._changes
