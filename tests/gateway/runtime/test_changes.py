@@ -236,3 +236,26 @@ async def test_on_sqlite_a_process_hears_its_own_changes_at_the_commit(
             assert (await role.directory.account(principal)).tenant_paused == "abuse"
         finally:
             await role.stop(1)
+
+
+async def test_on_sqlite_a_message_stored_wakes_the_worker_of_the_same_process(
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    aws_env: pytest.MonkeyPatch,
+    fake_ses: FakeSes,
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    url = migrated_sqlite_url(request, tmp_path / "gateway.db")
+    settings = make_settings(tmp_path, url, delivery_poll_interval=LONG)
+    async with Parts.open(settings) as parts:
+        tenant = await accounts.create_tenant(parts.db, "acme")
+        worker = await parts.delivery_worker()
+        task = asyncio.create_task(worker.run())
+        try:
+            for _ in range(2):  # the first may be found by the worker's first claim
+                message = new_message(tenant.id)
+                await queue.insert_messages(parts.db, parts.sealer, [message])
+                await settled(parts.db, message.id, timeout=5)
+        finally:
+            await worker.stop()
+            await task
