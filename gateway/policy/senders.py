@@ -73,6 +73,13 @@ def _sending_form(address: str) -> str:
     return f"{local}@{domain}"
 
 
+def _under(address: str, domain: str) -> bool:
+    """Whether `address` is at `domain` or below it: the only addresses whose sender facts a
+    change of the sending domain `domain` (added, changed, removed) can change."""
+    host = address.rpartition("@")[2]
+    return host == domain or host.endswith(f".{domain}")
+
+
 async def _suppression(
     db: Database, tenant_id: int, address: str
 ) -> tuple[str, SuppressionInfo | None]:
@@ -124,7 +131,7 @@ class Directory:
         elif topic is Topic.SUPPRESSION:
             self._suppressions.drop((lambda _, v: v[0] == key) if key else None)
         elif topic is Topic.SENDER:
-            self._senders.drop()
+            self._senders.drop((lambda _, v: _under(v.address, key)) if key else None)
         elif topic is Topic.NETWORK:
             self._networks.drop()
         elif topic is Topic.RESET:

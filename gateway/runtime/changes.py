@@ -73,7 +73,7 @@ class ChangeBus:
             self._task = asyncio.create_task(self._listen(), name="changes")
 
     async def stop(self) -> None:
-        self._users -= 1
+        self._users = max(0, self._users - 1)
         if self._users > 0 or self._task is None:
             return
         task, self._task = self._task, None

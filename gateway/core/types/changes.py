@@ -23,7 +23,8 @@ class Topic(StrEnum):
     SUPPRESSION = "suppression"
     """A suppression entry added, changed or removed; key: the address as stored, empty: many."""
     SENDER = "sender"
-    """A sending domain or address: added, verified, restricted, removed."""
+    """A sending domain or address: added, verified, restricted, removed; key: the domain's name
+    (punycode), whose subdomains' facts changed too."""
     NETWORK = "network"
     """A trusted network added or removed."""
     RESET = "reset"

@@ -11,6 +11,7 @@ from gateway.identity import accounts
 from gateway.policy.senders import Directory
 from gateway.storage import suppressions
 from gateway.storage.database import Database
+from tests.conftest import add_verified_domain
 
 
 async def test_a_change_drops_the_facts_it_names_and_only_those(db: Database) -> None:
@@ -59,3 +60,22 @@ async def test_a_suppression_change_drops_that_address_in_any_form_and_only_it(
 
     facts.forget(Change(Topic.SUPPRESSION))  # many at once: every address
     assert await facts.suppressed(acme.id, "carol@example.org") is not None
+
+
+async def test_a_sending_domain_change_drops_the_facts_of_its_addresses_and_subdomains_only(
+    db: Database,
+) -> None:
+    facts = Directory(db, ttl=60)
+    acme = await accounts.create_tenant(db, "acme")
+    addresses = ("a@example.com", "b@mail.example.com", "c@example.org", "d@notexample.com")
+    for address in addresses:
+        assert (await facts.sender(address)).domain_owner is None
+    for name in ("example.com", "example.org", "notexample.com"):
+        await add_verified_domain(db, acme.id, name)  # nobody told: still cached
+
+    facts.forget(Change(Topic.SENDER, "example.com"))
+    owners = [(await facts.sender(address)).domain_owner for address in addresses]
+    assert owners == [acme.id, acme.id, None, None]
+
+    facts.forget(Change(Topic.SENDER))  # every domain
+    assert (await facts.sender("d@notexample.com")).domain_owner == acme.id

@@ -11,9 +11,10 @@ from sqlalchemy import text
 
 from gateway.core.types.changes import Change, Topic
 from gateway.identity import accounts
-from gateway.storage import networks, suppressions, tenants, webhooks
+from gateway.storage import domains, networks, suppressions, tenants, webhooks
 from gateway.storage.changes import Listener, announce
 from gateway.storage.database import Database
+from tests.conftest import add_verified_domain
 
 
 async def test_a_change_is_heard_once_its_transaction_commits(db: Database) -> None:
@@ -123,3 +124,24 @@ async def test_a_listener_notices_at_once_that_the_server_dropped_it(db: Databas
             await listener.until_lost(keepalive=60)
     finally:
         await listener.dispose()
+
+
+async def test_a_sending_domain_or_address_changed_is_announced_with_the_domains_name(
+    db: Database,
+) -> None:
+    tenant = await accounts.create_tenant(db, "acme")
+    await add_verified_domain(db, tenant.id, "example.com")
+    heard: list[Change] = []
+    db.on_change = heard.append
+    domain = await domains.get_domain(db, "example.com")
+    await domains.update_domain(db, domain.id, restrict_to_addresses=True)
+    now = datetime.now(UTC)
+    await domains.insert_address(
+        db, domain, tenant.id, {"address": "a@example.com", "created_at": now}
+    )
+    address = await domains.find_address(db, "a@example.com")
+    assert address is not None
+    await domains.update_address(db, address.id, verified_for_sending=True)
+    await domains.delete_address(db, address.id)
+    await domains.delete_domain(db, domain.id)
+    assert heard == [Change(Topic.SENDER, "example.com")] * 5
