@@ -28,6 +28,7 @@ from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
 from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
+from gateway.core.types.changes import Topic
 from gateway.delivery.worker import DeliveryWorker, Sent
 from gateway.dev.emulator import use_running_emulator
 from gateway.dev.simulator import DevSns
@@ -36,6 +37,8 @@ from gateway.endpoints.health import Readiness
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.endpoints.tracking import TrackingEndpoints
+from gateway.policy.senders import Directory
+from gateway.runtime.changes import ChangeBus
 from gateway.runtime.roles import SmtpRole, WorkerRole
 from gateway.storage.database import Database
 from gateway.storage.migrate import ensure_schema
@@ -78,11 +81,17 @@ class WebRole:
         app: Callable[..., Any],
         sock: socket.socket,
         submitter: Submitter | None = None,
+        changes: ChangeBus | None = None,
     ) -> None:
+        """`changes`: the change bus the submitter's policy facts hear (started with the role,
+        so that a web-only process hears other processes' changes too)."""
         self.name = name
         self.server = WebServer.for_app(app)
         self.socket = sock
         self.submitter = submitter
+        self.changes = changes
+        if submitter is not None and changes is not None:
+            changes.subscribe(submitter.directory.forget, *Directory.TOPICS)
         self.tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -93,6 +102,8 @@ class WebRole:
     async def start(self) -> None:
         if self.submitter is not None:
             self.submitter.start()
+        if self.changes is not None:
+            self.changes.start()
         self.tasks = [asyncio.create_task(self.server.serve([self.socket]), name=self.name)]
 
     async def stop(self) -> None:
@@ -101,6 +112,8 @@ class WebRole:
         self.socket.close()
         if self.submitter is not None:  # after the requests in flight: they may be storing
             await self.submitter.stop()
+        if self.changes is not None:
+            await self.changes.stop()
 
 
 class Parts:
@@ -117,6 +130,7 @@ class Parts:
         self._sealer: Sealer | None = None
         self._provider: SesClientProvider | None = None
         self._services: Services | None = None
+        self._changes: ChangeBus | None = None
         self.owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
         """This process, as the leases of messages, webhook deliveries and tasks name it."""
 
@@ -151,6 +165,15 @@ class Parts:
             self._sealer = Sealer(self.secret_key, previous_keys(self.settings))
         return self._sealer
 
+    @property
+    def changes(self) -> ChangeBus:
+        """The process's change bus: what changed here or (PostgreSQL) in any other process, told
+        to the roles' caches and workers; `subscribe` a cache of your own to it (it hears the
+        changes from then on; the listening starts with the first role started)."""
+        if self._changes is None:
+            self._changes = ChangeBus(self.db)
+        return self._changes
+
     async def ses(self) -> SesClientProvider:
         """The process's one SES client (the dev emulator's, when one runs), opened once."""
         if self._provider is None:
@@ -175,14 +198,17 @@ class Parts:
             )
         return self._services
 
-    def smtp_role(self, on_stored: Callable[[], None] | None = None, **options: Any) -> SmtpRole:
-        return SmtpRole(self.db, self.settings, self.sealer, on_stored, **options)
+    def smtp_role(self, **options: Any) -> SmtpRole:
+        return SmtpRole(self.db, self.settings, self.sealer, self.changes, **options)
 
     async def delivery_worker(self, owner: str | None = None) -> DeliveryWorker:
         """A delivery worker alone, unpaced (no governor): for tests that deliver without the
-        rest of the worker role."""
+        rest of the worker role. It claims at once what this process stores, and what other
+        processes store while the change bus listens (`changes.start()`, or a role started)."""
         send = SesSender(await self.ses(), self.settings).send
-        return DeliveryWorker(self.db, self.sealer, send, self.settings, owner or self.owner)
+        worker = DeliveryWorker(self.db, self.sealer, send, self.settings, owner or self.owner)
+        self.changes.subscribe(lambda _: worker.wake(), Topic.QUEUED)
+        return worker
 
     async def worker_role(self, on_sent: Sent | None = None) -> WorkerRole:
         provider = await self.ses()
@@ -195,6 +221,7 @@ class Parts:
             self.secret_key,
             self.sealer,
             self.owner,
+            self.changes,
             on_sent,
         )
 
@@ -202,16 +229,15 @@ class Parts:
         self,
         sends: bool,
         dev_sns: DevSns | None = None,
-        on_stored: Callable[[], None] | None = None,
     ) -> WebRole:
-        """The HTTP app: the data plane's endpoints, the panel and the API. `sends`: this process
-        has the worker role too (`/readyz` then checks the SES client). `on_stored`: what the
-        send API's spool wakes (this process's delivery worker)."""
+        """The HTTP app: the data plane's endpoints, the panel and the API (its send API's
+        submitter hears the change bus). `sends`: this process has the worker role too
+        (`/readyz` then checks the SES client)."""
         settings, db = self.settings, self.db
         provider = await self.ses()
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
         services = await self.services()
-        services.submitter = Submitter(db, settings, self.sealer, on_stored)
+        services.submitter = Submitter(db, settings, self.sealer)
         app = create_app(
             readiness,
             SnsEndpoint.from_settings(db, settings, dev_sns),
@@ -220,7 +246,7 @@ class Parts:
             services,
         )
         sock = http_socket(settings.http_host, settings.http_port, "HTTP_PORT")
-        return WebRole("web", app, sock, services.submitter)
+        return WebRole("web", app, sock, services.submitter, self.changes)
 
     def metrics_role(self) -> WebRole:
         """`/metrics` on a listener of its own (`METRICS_PORT`), for any role."""

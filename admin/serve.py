@@ -82,12 +82,11 @@ async def _make_roles(
     if "worker" in roles:
         worker = await parts.worker_role(simulator.on_sent if simulator else None)
     made: list[Role] = []
-    wake = worker.delivery.wake if worker else None
     if "smtp" in roles:
-        made.append(parts.smtp_role(wake))
+        made.append(parts.smtp_role())
     if "web" in roles:
         dev_sns = simulator.sns if simulator else None
-        made.append(await parts.web_role(worker is not None, dev_sns, wake))
+        made.append(await parts.web_role(worker is not None, dev_sns))
     if parts.settings.metrics_port:  # for any role: a worker-only process is scraped too
         made.append(parts.metrics_role())
     return [*made, worker] if worker else made

@@ -261,8 +261,7 @@ async def start_gateway(
             parts = await stack.enter_async_context(Parts.open(settings))
             worker = await parts.delivery_worker("test-worker") if deliver else None
             tasks = [asyncio.create_task(worker.run())] if worker else []
-            wake = worker.wake if worker else None
-            smtp = parts.smtp_role(wake, facts_ttl=0, ports=(0, 0))
+            smtp = parts.smtp_role(facts_ttl=0, ports=(0, 0))
             await smtp.start()
             gateway = Gateway(settings, parts.db, smtp, worker, tasks)
             started.append(gateway)

@@ -12,7 +12,6 @@ Drafts with a `scheduled_at` are stored now and claimed at that time (the messag
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -124,12 +123,13 @@ class Submitter:
         db: Database,
         settings: Settings,
         sealer: Sealer,
-        on_stored: Callable[[], None] | None = None,
         directory: Directory | None = None,
     ) -> None:
-        """`on_stored` wakes this process's delivery worker, if it has one."""
+        """Each commit of its spool announces the messages (`Topic.QUEUED`): the workers of
+        every process claim them at once. Its `directory` drops what the change bus says
+        changed (`WebRole` subscribes it)."""
         self._settings = settings
-        self.spool = Spool(db, sealer, on_stored=on_stored)
+        self.spool = Spool(db, sealer)
         self.directory = directory or Directory(db)
         self._rates = RateLimiter()
         self._mail_domains = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from gateway.core.batching import Batcher
 from gateway.core.crypto import Sealer
@@ -19,21 +19,16 @@ def new_queue_id() -> str:
 
 
 class Spool:
-    """Stores messages with group commit, their content sealed; tells `on_stored` when new
-    messages are due."""
+    """Stores messages with group commit, their content sealed. Each commit announces that
+    messages are due (`Topic.QUEUED`): the workers of every process claim them at once."""
 
-    def __init__(
-        self, db: Database, sealer: Sealer, on_stored: Callable[[], None] | None = None
-    ) -> None:
+    def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
         self._sealer = sealer
-        self._on_stored = on_stored
         self._batcher: Batcher[NewMessage] = Batcher(self._write)
 
     async def _write(self, messages: Sequence[NewMessage]) -> None:
         await queue.insert_messages(self._db, self._sealer, messages)
-        if self._on_stored is not None:
-            self._on_stored()
 
     def start(self) -> None:
         self._batcher.start()

@@ -2,7 +2,9 @@
 
 Every MAIL needs the account's pause state and the sender domain's ownership and verification;
 reading them once per few seconds instead of once per message keeps the database out of the hot
-path. A pause or a newly verified domain takes effect within `ttl` seconds.
+path. A change is dropped from the cache as soon as this process hears of it (`forget`, from
+the change bus, `gateway.runtime.changes`): at once for the changes made by this process and,
+on PostgreSQL, by every other; else (SQLite, another process) within `ttl` seconds.
 
 `Directory` is what one SMTP process's policy talks to: these cached facts, and beside them the
 refusal log it writes (`refusals.RefusalLog`) and the near-cap alert it raises
@@ -19,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.events import SuppressionInfo
 from gateway.core.types.messages import Principal
 from gateway.core.types.tenants import Account, NetworkInfo, SenderFacts
@@ -53,6 +56,14 @@ class _TtlCache(Generic[K, V]):
         self._entries[key] = (now + self._ttl, value)
         return value
 
+    def drop(self, stale: Callable[[K, V], bool] | None = None) -> None:
+        """Forget the entries `stale` says are (every entry when None)."""
+        if stale is None:
+            self._entries.clear()
+            return
+        for key in [k for k, (_, v) in self._entries.items() if stale(k, v)]:
+            del self._entries[key]
+
 
 def _sending_form(address: str) -> str:
     """`local@domain` with the domain in its stored (punycode) form, when it is a valid one."""
@@ -60,6 +71,20 @@ def _sending_form(address: str) -> str:
     with contextlib.suppress(InvalidInputError):  # else not a sending domain: the policy says so
         domain = normalize_domain(domain).ascii
     return f"{local}@{domain}"
+
+
+def _under(address: str, domain: str) -> bool:
+    """Whether `address` is at `domain` or below it: the only addresses whose sender facts a
+    change of the sending domain `domain` (added, changed, removed) can change."""
+    host = address.rpartition("@")[2]
+    return host == domain or host.endswith(f".{domain}")
+
+
+async def _suppression(
+    db: Database, tenant_id: int, address: str
+) -> tuple[str, SuppressionInfo | None]:
+    stored = lookup_key(address)
+    return stored, await suppression_store.suppressed(db, tenant_id, stored, datetime.now(UTC))
 
 
 class Directory:
@@ -79,11 +104,9 @@ class Directory:
         self._networks: _TtlCache[None, list[NetworkInfo]] = _TtlCache(
             lambda _: networks.list_networks(db), ttl
         )
-        self._suppressions: _TtlCache[tuple[int, str], SuppressionInfo | None] = _TtlCache(
-            lambda key: suppression_store.suppressed(
-                db, key[0], lookup_key(key[1]), datetime.now(UTC)
-            ),
-            ttl,
+        # With the address as stored beside the entry, so that a change of it drops its entries.
+        self._suppressions: _TtlCache[tuple[int, str], tuple[str, SuppressionInfo | None]] = (
+            _TtlCache(lambda key: _suppression(db, *key), ttl)
         )
         self.refusals = RefusalLog(db)
         self.near_limit = NearLimit(db)
@@ -95,6 +118,28 @@ class Directory:
     async def stop(self) -> None:
         await self.refusals.stop()
 
+    TOPICS = (Topic.TENANT, Topic.CREDENTIAL, Topic.SUPPRESSION, Topic.SENDER, Topic.NETWORK)
+    """The topics whose changes `forget` drops facts for."""
+
+    def forget(self, change: Change) -> None:
+        """Drop the cached facts that `change` makes stale (a subscriber of the change bus)."""
+        topic, key = change.topic, change.key
+        if topic is Topic.TENANT:
+            self._accounts.drop(lambda k, _: str(k[0]) == key)
+        elif topic is Topic.CREDENTIAL:
+            self._accounts.drop(lambda k, _: str(k[1]) == key)
+        elif topic is Topic.SUPPRESSION:
+            self._suppressions.drop((lambda _, v: v[0] == key) if key else None)
+        elif topic is Topic.SENDER:
+            self._senders.drop((lambda _, v: _under(v.address, key)) if key else None)
+        elif topic is Topic.NETWORK:
+            self._networks.drop()
+        elif topic is Topic.RESET:
+            self._accounts.drop()
+            self._senders.drop()
+            self._networks.drop()
+            self._suppressions.drop()
+
     async def trusted(self, client: str) -> Principal | None:
         """The tenant whose trusted network holds `client`, as a principal without credential."""
         address = ipaddress.ip_address(client.removeprefix("::ffff:"))
@@ -105,7 +150,7 @@ class Directory:
 
     async def suppressed(self, tenant_id: int, address: str) -> SuppressionInfo | None:
         """The suppression entry in force for `address` when `tenant_id` sends to it."""
-        return await self._suppressions.get((tenant_id, address.lower()))
+        return (await self._suppressions.get((tenant_id, address.lower())))[1]
 
     async def usage(self, tenant_id: int) -> int:
         """Messages the tenant had accepted today (UTC), by every instance."""

@@ -1,6 +1,8 @@
 """The roles a gateway process plays, each an object with `start()` and `stop()`: `smtp` (the
 listeners, the spool, the sender facts) and `worker` (delivery, webhooks and the periodic tasks).
-The `web` role is the HTTP app, in `admin.runtime`, which builds all three.
+The `web` role is the HTTP app, in `admin.runtime`, which builds all three. Both roles here
+hear of changes by the process's change bus (`gateway.runtime.changes`): the sender facts drop
+what changed, the worker claims what became due.
 
 `worker_tasks` is the one list of the periodic work, with each task's interval and lease.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
+from gateway.core.types.changes import Topic
 from gateway.delivery.governor import Governor
 from gateway.delivery.worker import PURGE_INTERVAL, DeliveryWorker, Sent, purge_bodies
 from gateway.domains.identities import SYNC_LEASE, Domains
@@ -28,6 +30,7 @@ from gateway.intake.server import SmtpService
 from gateway.intake.spool import Spool
 from gateway.intake.tls import certificate_files, server_context
 from gateway.policy.senders import Directory
+from gateway.runtime.changes import ChangeBus
 from gateway.runtime.housekeeping import (
     HOLD_INTERVAL,
     RESEAL_INTERVAL,
@@ -122,14 +125,16 @@ class SmtpRole:
         db: Database,
         settings: Settings,
         sealer: Sealer,
-        on_stored: Callable[[], None] | None = None,
+        changes: ChangeBus,
         facts_ttl: float | None = None,
         ports: tuple[int | None, int | None] = (None, None),
     ) -> None:
         """`ports` (submission, implicit TLS) override the settings' (0: any free port)."""
         self.settings = settings
-        self.spool = Spool(db, sealer, on_stored=on_stored)
+        self.spool = Spool(db, sealer)
         self.directory = Directory(db) if facts_ttl is None else Directory(db, ttl=facts_ttl)
+        self.changes = changes
+        changes.subscribe(self.directory.forget, *Directory.TOPICS)
         self.smtp = SmtpService(
             settings,
             SubmissionHandler(settings, self.spool, self.directory),
@@ -142,7 +147,8 @@ class SmtpRole:
     async def start(self) -> None:
         self.spool.start()
         self.directory.start()
-        await self.smtp.start(*self._ports)
+        await self.smtp.start(*self._ports)  # a port in use stops here: nothing else to stop
+        self.changes.start()
 
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting; let transactions in progress end (for `grace` seconds, by default
@@ -150,6 +156,7 @@ class SmtpRole:
         await self.smtp.stop(self.settings.shutdown_timeout if grace is None else grace)
         await self.spool.stop()
         await self.directory.stop()
+        await self.changes.stop()
 
 
 class WorkerRole:
@@ -164,6 +171,7 @@ class WorkerRole:
         secret_key: bytes,
         sealer: Sealer,
         owner: str,
+        changes: ChangeBus,
         on_sent: Sent | None = None,
     ) -> None:
         self.provider = provider
@@ -176,6 +184,9 @@ class WorkerRole:
         self.schedule = Schedule(
             worker_tasks(db, settings, sealer, self.governor, domains), db, owner
         )
+        self.changes = changes
+        changes.subscribe(lambda _: self.delivery.wake(), Topic.QUEUED)
+        changes.subscribe(lambda _: self.dispatcher.wake(), Topic.WEBHOOK)
         self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -183,6 +194,7 @@ class WorkerRole:
             log_event(
                 log, "ses-credentials", level=logging.ERROR, problem="no AWS credentials found"
             )
+        self.changes.start()
         self.schedule.start()
         self.tasks = [
             asyncio.create_task(self.delivery.run(), name="delivery"),
@@ -195,3 +207,4 @@ class WorkerRole:
         await self.dispatcher.stop()
         await self.schedule.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.changes.stop()

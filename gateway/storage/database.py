@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -13,14 +14,24 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.core.exceptions import DatabaseError
+from gateway.core.types.changes import Change
 
 
 class Database:
-    """An engine with the settings each backend needs. `begin()` opens one transaction."""
+    """An engine with the settings each backend needs. `begin()` opens one transaction.
+
+    `on_change`, when set, is told of each change a transaction announced
+    (`gateway.storage.changes.announce`) once it has committed: this process learns of its own
+    changes at once, on either backend, and the others by PostgreSQL's notifications."""
 
     def __init__(self, url: str) -> None:
         parsed = make_url(url)
         self.url = url
+        self.origin = secrets.token_hex(4)
+        """Names this process in its notifications, so that it skips its own when they come back."""
+        self.on_change: Callable[[Change], None] | None = None
+        """Must not raise: the change is committed (the bus catches its subscribers' errors)."""
+        self._announced: dict[AsyncConnection, list[Change]] = {}
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
@@ -50,7 +61,18 @@ class Database:
         (docs/performance.md): claims are retried each poll, so nothing waits for long.
         """
         async with _translated(), self.engine.begin() as connection:
-            yield connection
+            try:
+                yield connection
+            finally:
+                changes = self._announced.pop(connection, [])
+        if self.on_change is not None:  # committed
+            for change in changes:
+                self.on_change(change)
+
+    def announced(self, connection: AsyncConnection, change: Change) -> None:
+        """`change` is made by the transaction of `connection`: `on_change` hears of it once
+        the transaction commits, never if it rolls back."""
+        self._announced.setdefault(connection, []).append(change)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

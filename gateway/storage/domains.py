@@ -11,10 +11,13 @@ from typing import Any
 
 from sqlalchemy import Select, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.domains import AddressInfo, DomainInfo, IdentityState
 from gateway.storage.activity import add_activity
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Address, Domain, Tenant
 
@@ -72,10 +75,25 @@ def _domain(row: Any) -> DomainInfo:
     )
 
 
+async def _announce(db: Database, conn: AsyncConnection, domain: str | None) -> None:
+    """The sender facts of `domain` (and of its subdomains) changed."""
+    await announce(db, conn, Change(Topic.SENDER, domain or ""))
+
+
+async def _name(conn: AsyncConnection, domain_id: int) -> str | None:
+    return (await conn.execute(select(Domain.name).where(Domain.id == domain_id))).scalar()
+
+
+async def _name_of_address(conn: AsyncConnection, address_id: int) -> str | None:
+    query = select(Domain.name).join(Address, Address.domain_id == Domain.id)
+    return (await conn.execute(query.where(Address.id == address_id))).scalar()
+
+
 async def insert_domain(db: Database, tenant_id: int, values: dict[str, Any]) -> None:
     try:
         async with db.begin() as conn:
             await conn.execute(insert(Domain).values(tenant_id=tenant_id, **values))
+            await _announce(db, conn, values["name"])
     except IntegrityError as exc:
         raise ConflictError(f"domain {values['name']} is already registered") from exc
 
@@ -130,10 +148,12 @@ async def update_domain(
         await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
         for tenant_id, kind, subject, detail, notify in activity:
             await add_activity(conn, tenant_id, kind, subject, detail, now, notify)
+        await _announce(db, conn, await _name(conn, domain_id))
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:
     async with db.begin() as conn:
+        await _announce(db, conn, await _name(conn, domain_id))
         await conn.execute(delete(Domain).where(Domain.id == domain_id))
 
 
@@ -162,6 +182,7 @@ async def insert_address(
             await conn.execute(
                 insert(Address).values(domain_id=domain.id, tenant_id=tenant_id, **values)
             )
+            await _announce(db, conn, domain.name)
     except IntegrityError as exc:
         raise ConflictError(f"address {values['address']} is already registered") from exc
 
@@ -197,8 +218,10 @@ async def due_addresses(db: Database, now: datetime) -> list[AddressInfo]:
 async def update_address(db: Database, address_id: int, **values: Any) -> None:
     async with db.begin() as conn:
         await conn.execute(update(Address).where(Address.id == address_id).values(**values))
+        await _announce(db, conn, await _name_of_address(conn, address_id))
 
 
 async def delete_address(db: Database, address_id: int) -> None:
     async with db.begin() as conn:
+        await _announce(db, conn, await _name_of_address(conn, address_id))
         await conn.execute(delete(Address).where(Address.id == address_id))

@@ -8,7 +8,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.tenants import NetworkInfo
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Tenant, TrustedNetwork
 
@@ -19,6 +21,7 @@ async def add_network(db: Database, tenant_id: int, cidr: str, now: datetime) ->
             await conn.execute(
                 insert(TrustedNetwork).values(tenant_id=tenant_id, cidr=cidr, created_at=now)
             )
+            await announce(db, conn, Change(Topic.NETWORK))
     except IntegrityError as exc:
         raise ConflictError(f"network {cidr} is already trusted") from exc
 
@@ -44,5 +47,6 @@ async def list_networks(db: Database, tenant: str | None = None) -> list[Network
 async def remove_network(db: Database, cidr: str) -> None:
     async with db.begin() as conn:
         result = await conn.execute(delete(TrustedNetwork).where(TrustedNetwork.cidr == cidr))
+        await announce(db, conn, Change(Topic.NETWORK))
     if not result.rowcount:
         raise NotFoundError(f"network {cidr} is not trusted")

@@ -36,6 +36,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import DecryptionError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import (
     Job,
     JobRecipient,
@@ -45,6 +46,7 @@ from gateway.core.types.messages import (
     RecipientState,
     RecipientStatus,
 )
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
 from gateway.storage.models import Message, MessageBody, Recipient, Tenant
@@ -126,6 +128,7 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                 for address in m.recipients
             ],
         )
+        await announce(db, conn, Change(Topic.QUEUED))
 
 
 async def claim(
@@ -243,11 +246,13 @@ async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datet
 async def release(db: Database, owner: str) -> None:
     """Give back every lease of `owner` (at shutdown), so other workers need not wait."""
     async with db.begin() as conn:
-        await conn.execute(
+        result = await conn.execute(
             update(Message)
             .where(Message.lease_owner == owner, Message.state == QUEUED)
             .values(lease_owner=None, lease_until=None)
         )
+        if result.rowcount:
+            await announce(db, conn, Change(Topic.QUEUED))
 
 
 async def hold(db: Database, tenant_id: int, held: bool) -> int:
@@ -281,6 +286,8 @@ async def hold(db: Database, tenant_id: int, held: bool) -> int:
                     .values(state=new)
                     .execution_options(synchronize_session=False)
                 )
+                if not held:  # due again: the workers of every process claim them
+                    await announce(db, conn, Change(Topic.QUEUED))
         total += len(rows)
         if len(rows) < HOLD_BATCH:
             return total
@@ -309,6 +316,8 @@ async def bring_forward(db: Database, now: datetime) -> int:
             .where(Message.state == QUEUED, Message.next_attempt_at > now, Message.attempts > 0)
             .values(next_attempt_at=now)
         )
+        if result.rowcount:
+            await announce(db, conn, Change(Topic.QUEUED))
     return result.rowcount
 
 

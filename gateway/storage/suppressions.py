@@ -14,7 +14,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, insert, or_, select, text, update
 
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.events import SuppressionInfo
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Suppression, Tenant
 from gateway.storage.pages import newest_first, page
@@ -92,7 +94,20 @@ async def add(db: Database, entries: list[Entry], *, keep_longer: bool = False) 
                     )
                 )
                 added += 1
+        await announce(db, conn, *_changes(entries))
     return added, updated
+
+
+FEW = 10
+"""Up to this many addresses changed at once are announced one by one; more (an import) as one
+change of them all, which drops every cached lookup."""
+
+
+def _changes(entries: list[Entry]) -> list[Change]:
+    addresses = sorted({e.address for e in entries})
+    if len(addresses) > FEW:
+        return [Change(Topic.SUPPRESSION)]
+    return [Change(Topic.SUPPRESSION, address) for address in addresses]
 
 
 async def remove(db: Database, address: str, tenant_id: int | None) -> int:
@@ -101,6 +116,7 @@ async def remove(db: Database, address: str, tenant_id: int | None) -> int:
         result = await conn.execute(
             delete(Suppression).where(Suppression.address == address, _scope(tenant_id))
         )
+        await announce(db, conn, Change(Topic.SUPPRESSION, address))
     return result.rowcount
 
 

@@ -10,9 +10,11 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import Principal
 from gateway.core.types.tenants import Account, CredentialInfo, Limits, TenantInfo
 from gateway.storage.activity import add_activity
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Credential, Tenant, Usage
 
@@ -93,8 +95,10 @@ async def create_credential(
             )
             .returning(Credential.id)
         )
+        credential_id = result.scalar_one()
+        await announce(db, conn, Change(Topic.CREDENTIAL, str(credential_id)))
         return CredentialInfo(
-            result.scalar_one(),
+            credential_id,
             tenant.name,
             username,
             description,
@@ -129,6 +133,7 @@ async def revoke_credential(db: Database, credential_id: int, now: datetime) -> 
             .where(Credential.id == credential_id, Credential.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        await announce(db, conn, Change(Topic.CREDENTIAL, str(credential_id)))
     return await get_credential(db, credential_id)
 
 
@@ -201,6 +206,7 @@ async def set_limits(db: Database, name: str, limits: dict[str, float | int | No
     async with db.begin() as conn:
         if limits:
             await conn.execute(update(Tenant).where(Tenant.id == tenant.id).values(**limits))
+            await announce(db, conn, Change(Topic.TENANT, str(tenant.id)))
         row = (await conn.execute(select(*_LIMITS).where(Tenant.id == tenant.id))).one()
     return Limits(*row)
 
@@ -227,6 +233,9 @@ async def set_tenant_paused(db: Database, name: str, reason: str | None) -> Tena
         await conn.execute(
             update(Tenant).where(Tenant.id == tenant.id).values(paused_reason=reason)
         )
+        # A resumed tenant's queued messages are due again: the workers claim them now.
+        resumed = () if reason is not None else (Change(Topic.QUEUED),)
+        await announce(db, conn, Change(Topic.TENANT, str(tenant.id)), *resumed)
     return TenantInfo(tenant.id, tenant.name, tenant.created_at, reason)
 
 
@@ -244,6 +253,7 @@ async def pause_tenant(
         if not result.rowcount:
             return False
         await add_activity(conn, tenant_id, kind, subject, detail, now, notify=True)
+        await announce(db, conn, Change(Topic.TENANT, str(tenant_id)))
     return True
 
 
@@ -263,5 +273,6 @@ async def set_credential_paused(db: Database, credential_id: int, reason: str | 
         result = await conn.execute(
             update(Credential).where(Credential.id == credential_id).values(paused_reason=reason)
         )
+        await announce(db, conn, Change(Topic.CREDENTIAL, str(credential_id)))
     if not result.rowcount:
         raise NotFoundError(f"no credential with id {credential_id}")

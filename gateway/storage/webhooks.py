@@ -19,6 +19,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from gateway.core.exceptions import NotFoundError
+from gateway.core.types.changes import Change, Topic
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
 from gateway.storage.models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
@@ -189,6 +191,8 @@ async def insert_deliveries(
                 )
             )
             made += list(result.scalars())
+        if made and lease is None:  # due for any dispatcher (leased ones: for their owner)
+            await announce(db, conn, Change(Topic.WEBHOOK))
     return made
 
 
@@ -286,11 +290,13 @@ async def disable(db: Database, webhook_id: int, reason: str, now: datetime) -> 
 async def release(db: Database, owner: str) -> None:
     """Give back the leases `owner` still holds (at shutdown)."""
     async with db.begin() as conn:
-        await conn.execute(
+        result = await conn.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.lease_owner == owner)
             .values(lease_owner=None, lease_until=None)
         )
+        if result.rowcount:
+            await announce(db, conn, Change(Topic.WEBHOOK))
 
 
 async def list_attempts(db: Database, webhook_id: int, limit: int = 50) -> list[AttemptInfo]:

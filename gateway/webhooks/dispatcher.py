@@ -111,6 +111,10 @@ class Dispatcher:
             log=log,
         )
 
+    def wake(self) -> None:
+        """Deliveries are due: claim now rather than at the next poll."""
+        self._claims.wake()
+
     async def stop(self) -> None:
         """Stop claiming; `run()` then lets the POSTs in flight finish and returns."""
         await self._claims.stop()
