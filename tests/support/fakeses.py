@@ -29,6 +29,7 @@ import json
 import random
 import re
 import signal
+import ssl
 import threading
 import time
 import uuid
@@ -234,6 +235,7 @@ class FakeSes:
         require_verified: bool = False,
         auto_verify_after: float | None = None,
         secret_keys: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.max_recipients = host, port, max_recipients
         #: Reject sends whose sender (address, domain or parent domain) is not verified.
@@ -241,6 +243,8 @@ class FakeSes:
         #: Access key id -> secret key: sends whose SigV4 signature does not verify get a 403
         #: ``SignatureDoesNotMatch``, as SES answers them. ``None``: signatures are not checked.
         self.secret_keys = secret_keys
+        #: Serve HTTPS with this context (its URL is then ``https://``).
+        self.tls = tls
         #: The ``GetAccount`` answer (``SendQuota.SentLast24Hours`` defaults to the sent count);
         #: its ``SendQuota`` also feeds v1 ``GetSendQuota``.
         self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
@@ -260,7 +264,7 @@ class FakeSes:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Listen and serve in a background thread; returns once the port is bound."""
@@ -429,7 +433,9 @@ class FakeSes:
         stopped = loop.create_future()
         self._stop = functools.partial(loop.call_soon_threadsafe, stopped.set_result, None)
         try:
-            server = await asyncio.start_server(self._connection, self.host, self.port)
+            server = await asyncio.start_server(
+                self._connection, self.host, self.port, ssl=self.tls
+            )
             self.port = server.sockets[0].getsockname()[1]
         except OSError as exc:
             self._error = exc

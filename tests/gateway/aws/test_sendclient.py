@@ -3,18 +3,21 @@ client's for every answer the fake SES can give (errors, pages from a proxy, res
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import botocore.session
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.serialize import create_serializer
+from cryptography.hazmat.primitives import serialization
 
 from gateway.aws.sendclient import json_body, query_body
 from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
-from gateway.core.exceptions import SesError
+from gateway.core.exceptions import SesError, SesTransientError
 from tests.conftest import make_settings
+from tests.support.certs import authority, pem, tls_key
 from tests.support.fakeses import FakeSes
 
 RAW = b"From: demo@example.com\r\nSubject: caf\xc3\xa9 \xff\r\n\r\n" + bytes(range(256)) * 4
@@ -203,3 +206,42 @@ async def test_an_unreachable_endpoint_ends_alike(
         results.append((type(caught.value), caught.value.code, str(caught.value)))
     assert results[0] == results[1]
     assert results[0][1] == "EndpointConnectionError"
+
+
+@pytest.fixture
+def https_ses(tmp_path: Path) -> Iterator[tuple[FakeSes, Path]]:
+    """A fake SES over HTTPS with a certificate of the tests' CA, and that CA's file."""
+    cert, key, ca = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    cert.write_bytes(pem(authority().issue(tls_key(), "127.0.0.1")))
+    key.write_bytes(
+        tls_key().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    ca.write_bytes(pem(authority().certificate))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    with FakeSes(tls=context) as server:
+        yield server, ca
+
+
+async def test_https_verifies_with_the_session_s_ca_bundle(
+    https_ses: tuple[FakeSes, Path],
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+    ses_send_path: str,
+) -> None:
+    """`AWS_CA_BUNDLE` (the session's `ca_bundle`) is trusted, and only it: an endpoint whose
+    certificate it does not vouch for is an `SSLError`, transient, as through aioboto3."""
+    server, ca = https_ses
+    aws_env.setenv("AWS_ENDPOINT_URL", server.url)
+    settings = make_settings(tmp_path, "sqlite+aiosqlite://", ses_send_path=ses_send_path)
+    async with SesClientProvider(settings) as provider:
+        with pytest.raises(SesTransientError, match=r"^SSLError: SSL validation failed"):
+            await SesSender(provider, settings).send("acme", OUTGOING)
+    aws_env.setenv("AWS_CA_BUNDLE", str(ca))
+    async with SesClientProvider(settings) as provider:
+        message_id = await SesSender(provider, settings).send("acme", OUTGOING)
+    assert [m.message_id for m in server.messages()] == [message_id]
