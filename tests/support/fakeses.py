@@ -37,7 +37,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from .sesconfigsets import ConfigurationSetStore
@@ -459,7 +459,9 @@ class FakeSes:
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 keep_alive = version == "HTTP/1.1" and headers.get("connection") != "close"
-                response = await self._respond(method, target.partition("?")[0], body, headers)
+                # A request through an HTTP proxy names the whole URL: the fake is the proxy too.
+                path = urlsplit(target).path if "://" in target else target.partition("?")[0]
+                response = await self._respond(method, path, body, headers)
                 if response is None:
                     return
                 writer.write(_encode(response, keep_alive))

@@ -245,3 +245,19 @@ async def test_https_verifies_with_the_session_s_ca_bundle(
     async with SesClientProvider(settings) as provider:
         message_id = await SesSender(provider, settings).send("acme", OUTGOING)
     assert [m.message_id for m in server.messages()] == [message_id]
+
+
+async def test_an_http_proxy_from_the_environment_is_used(
+    tmp_path: Path, aws_env: pytest.MonkeyPatch, ses_send_path: str
+) -> None:
+    """`HTTP_PROXY` carries the send to an endpoint this machine cannot reach itself (the fake
+    SES plays the proxy), signed for the endpoint's own host."""
+    with FakeSes(secret_keys={"testing": "testing"}) as proxy:
+        aws_env.setenv("AWS_ENDPOINT_URL", "http://ses.invalid:8080")
+        aws_env.setenv("HTTP_PROXY", proxy.url)
+        aws_env.delenv("NO_PROXY", raising=False)
+        aws_env.delenv("no_proxy", raising=False)
+        settings = make_settings(tmp_path, "sqlite+aiosqlite://", ses_send_path=ses_send_path)
+        async with SesClientProvider(settings) as provider:
+            message_id = await SesSender(provider, settings).send("acme", OUTGOING)
+        assert [m.message_id for m in proxy.messages()] == [message_id]
