@@ -60,7 +60,6 @@ _CONTENT_TYPES = {
     "rest-json": "application/json",
     "query": "application/x-www-form-urlencoded; charset=utf-8",
 }
-_USER_AGENT = "ses-gateway"
 
 
 def json_body(params: dict[str, Any]) -> bytes:
@@ -158,6 +157,7 @@ class SendClient:
             sock_connect=config.connect_timeout, sock_read=config.read_timeout
         )
         self._pool = config.max_pool_connections
+        self._user_agent: str | None = config.user_agent
         self._verify = True if verify is None else verify
         # The proxy from the environment, once (the endpoint does not change), as botocore
         # picks it for the client; aiobotocore asks for its headers with the endpoint's URL.
@@ -225,7 +225,7 @@ class SendClient:
             "headers": {"Content-Type": _CONTENT_TYPES[self._protocol]},
             "body": body,
         }
-        prepare_request_dict(request, self._endpoint, user_agent=_USER_AGENT)  # adds the URL
+        prepare_request_dict(request, self._endpoint, user_agent=self._user_agent)  # adds the URL
         context: dict[str, Any] = {}
         attempts = 1
         while True:

@@ -58,7 +58,7 @@ def test_the_bodies_are_botocore_s(configuration_set: str | None, tags: dict[str
         serializer = create_serializer(model.resolved_protocol, include_validation=False)
         request = serializer.serialize_to_request(params, model.operation_model(operation))
         theirs = AWSRequest("POST", "https://x/", data=request["body"]).prepare().body
-        assert ours == theirs.encode() if isinstance(theirs, str) else theirs
+        assert ours == (theirs.encode() if isinstance(theirs, str) else theirs)
 
 
 Script = Callable[[FakeSes], None]
