@@ -158,6 +158,7 @@ def _log_started(parts: Parts, made: list[Role], roles: frozenset[str]) -> None:
         roles=",".join(sorted(roles)),
         database=parts.db.backend,
         ses_api=parts.settings.ses_send_api,
+        ses_send_path=parts.settings.ses_send_path,
         ses_endpoint=provider.endpoint if provider else None,
         region=provider.region if provider else None,
     )

@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     trusted_ipv6_min_prefix: Annotated[int, Field(ge=1, le=128)] = 48
 
     ses_send_api: Literal["v2", "v1"] = "v2"
+    ses_send_path: Literal["direct", "aioboto3"] = "direct"
     configuration_set: str | None = None
     ses_timeout: Seconds = 30
     max_queue_age: Seconds = 86400

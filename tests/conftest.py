@@ -165,6 +165,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
+@pytest.fixture(params=["direct", "aioboto3"])
+def ses_send_path(request: pytest.FixtureRequest) -> str:
+    """`SES_SEND_PATH`: a test that asks for it runs over both ways of making the send call,
+    which must behave alike (`gateway/aws/sendclient.py`)."""
+    return str(request.param)
+
+
 def client_tls() -> ssl.SSLContext:
     """Clients trust the gateway's self-signed certificate blindly, as a test may."""
     context = ssl.create_default_context()

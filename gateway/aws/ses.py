@@ -1,7 +1,8 @@
 """Amazon SES: the one module that speaks to it (aioboto3), translating its errors into ours.
 
 Credentials, region and endpoint come from the standard AWS chain only (`AWS_REGION`,
-`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SESV2`, profiles, instance roles).
+`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SESV2`, profiles, instance roles). The send calls go
+through `gateway.aws.sendclient` (`SES_SEND_PATH=direct`), made from the same session and client.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from botocore.exceptions import ValidationError as BotoValidationError
 from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
+from gateway.aws.sendclient import SendClient
 from gateway.core import metrics
 from gateway.core.exceptions import SesError, SesPermanentError, SesSetupError, SesTransientError
 from gateway.core.types.aws import AccountQuota, EventDestinationState
@@ -95,7 +97,8 @@ class Outgoing:
 class SesClientProvider:
     """One long-lived aioboto3 client per process, opened once and shared by every send.
 
-    `client_for(tenant)` is the seam where per-tenant AWS accounts can come later.
+    `client_for(tenant)` is the seam where per-tenant AWS accounts can come later;
+    `sender_for(tenant)` makes the send calls (a `SendClient` made from that client, or it).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -103,6 +106,7 @@ class SesClientProvider:
         self._session = aioboto3.Session()
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
+        self._send_client: SendClient | None = None
 
     @property
     def service(self) -> str:
@@ -156,6 +160,15 @@ class SesClientProvider:
             # its two environment lookups cost 3% of a delivery worker's CPU.
             client.meta.events.unregister("before-call", add_recursion_detection_header)
             self._clients[service] = client
+        if self._settings.ses_send_path == "direct":
+            # The credentials object the clients sign with (the session caches it), and the CA
+            # bundle setting they got: the send calls reach SES as the clients would.
+            send_client = SendClient(
+                self._clients[self.service],
+                await self._session.get_credentials(),
+                self._session._session.get_config_variable("ca_bundle"),
+            )
+            self._send_client = await self._stack.enter_async_context(send_client)
 
     async def __aexit__(
         self,
@@ -164,6 +177,7 @@ class SesClientProvider:
         tb: TracebackType | None,
     ) -> None:
         self._clients = {}
+        self._send_client = None
         await self._stack.aclose()
 
     def client_for(self, tenant: str, service: str | None = None) -> Any:
@@ -172,6 +186,11 @@ class SesClientProvider:
             return self._clients[service or self.service]
         except KeyError:
             raise RuntimeError("the SES client is not open") from None
+
+    def sender_for(self, tenant: str) -> Any:
+        """What makes `tenant`'s send calls (`send_email`, `send_raw_email`): the direct
+        `SendClient` with `SES_SEND_PATH=direct`, else the aioboto3 client."""
+        return self._send_client or self.client_for(tenant)
 
     @property
     def endpoint(self) -> str:
@@ -198,7 +217,7 @@ class SesSender:
         self._default_configuration_set = default_configuration_set
 
     async def send(self, tenant: str, outgoing: Outgoing) -> str:
-        client = self._provider.client_for(tenant)
+        client = self._provider.sender_for(tenant)
         configuration_set = self._configuration_set
         if configuration_set is None and self._default_configuration_set is not None:
             configuration_set = await self._default_configuration_set()

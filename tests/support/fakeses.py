@@ -1,10 +1,11 @@
 """A fake Amazon SES endpoint for real botocore clients (``endpoint_url=server.url``).
 
 Serves SESv2 ``SendEmail`` (REST-JSON, raw content) and SES v1 ``SendRawEmail``/``GetSendQuota``
-(Query/XML) from a daemon thread, records accepted messages, and scripts errors, delays and
-dropped connections: one request at a time (``fail_next``, ``delay_next``, ``drop_next``) or, for
-fault campaigns, an outage of some seconds (``outage``, ``POST /_fake/outage``) during which sends
-get slow answers, ``Throttling`` 400s, 500s or connection resets.  It also serves the SESv2
+(Query/XML) from a daemon thread, records accepted messages, and scripts errors, pages that are
+not SES's, delays and dropped connections: one request at a time (``fail_next``,
+``answer_next``, ``delay_next``, ``drop_next``) or, for fault campaigns, an outage of some
+seconds (``outage``, ``POST /_fake/outage``) during which sends get slow answers, ``Throttling``
+400s, 500s or connection resets.  It also serves the SESv2
 identity operations (``CreateEmailIdentity``, ``GetEmailIdentity``, ``DeleteEmailIdentity``,
 ``PutEmailIdentityMailFromAttributes``) and ``GetAccount`` from ``sesidentities.py``; with
 ``require_verified=True`` sends are rejected unless their sender is verified.  Configuration
@@ -28,6 +29,7 @@ import json
 import random
 import re
 import signal
+import ssl
 import threading
 import time
 import uuid
@@ -35,7 +37,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Self
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 from .sesconfigsets import ConfigurationSetStore
@@ -47,6 +49,7 @@ from .sesidentities import (
     account_response,
     sender_address,
 )
+from .sigv4check import signature_matches
 
 __all__ = ["FakeSes", "Identity", "SentMessage"]
 
@@ -74,16 +77,21 @@ _FAKE_STATUS = re.compile(r"/_fake/identities/([^/]+)/status")
 
 @dataclass(frozen=True)
 class _Fault:
-    """A scripted answer to one send request: an error, a delay, or else a dropped connection."""
+    """A scripted answer to one send request: an error, a page that is not SES's (a proxy's),
+    a delay, or else a dropped connection."""
 
     error: ApiError | None = None
     delay: float | None = None
+    page: tuple[int, str, bytes] | None = None
+    """(HTTP status, content type, body)."""
 
     @property
     def kind(self) -> str:
-        """``slow``, ``reset``, or the error's code."""
+        """``slow``, ``reset``, ``HTTP <status>`` for a page, or the error's code."""
         if self.error is not None:
             return self.error.code
+        if self.page is not None:
+            return f"HTTP {self.page[0]}"
         return "reset" if self.delay is None else "slow"
 
 
@@ -226,10 +234,17 @@ class FakeSes:
         max_recipients: int | None = 50,
         require_verified: bool = False,
         auto_verify_after: float | None = None,
+        secret_keys: dict[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.max_recipients = host, port, max_recipients
         #: Reject sends whose sender (address, domain or parent domain) is not verified.
         self.require_verified = require_verified
+        #: Access key id -> secret key: sends whose SigV4 signature does not verify get a 403
+        #: ``SignatureDoesNotMatch``, as SES answers them. ``None``: signatures are not checked.
+        self.secret_keys = secret_keys
+        #: Serve HTTPS with this context (its URL is then ``https://``).
+        self.tls = tls
         #: The ``GetAccount`` answer (``SendQuota.SentLast24Hours`` defaults to the sent count);
         #: its ``SendQuota`` also feeds v1 ``GetSendQuota``.
         self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
@@ -249,7 +264,7 @@ class FakeSes:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> None:
         """Listen and serve in a background thread; returns once the port is bound."""
@@ -356,6 +371,13 @@ class FakeSes:
         """Answer the next ``n`` send requests with this SES error."""
         self._script(n, _Fault(error=ApiError(code, message, status)))
 
+    def answer_next(
+        self, n: int, status: int, body: bytes, content_type: str = "text/html"
+    ) -> None:
+        """Answer the next ``n`` send requests with this page instead of SES's answer, as a
+        proxy or load balancer in front of SES may (``502 Bad Gateway`` in HTML)."""
+        self._script(n, _Fault(page=(status, content_type, body)))
+
     def delay_next(self, n: int, seconds: float) -> None:
         """Wait ``seconds`` before handling the next ``n`` send requests (which then succeed)."""
         self._script(n, _Fault(delay=seconds))
@@ -411,7 +433,9 @@ class FakeSes:
         stopped = loop.create_future()
         self._stop = functools.partial(loop.call_soon_threadsafe, stopped.set_result, None)
         try:
-            server = await asyncio.start_server(self._connection, self.host, self.port)
+            server = await asyncio.start_server(
+                self._connection, self.host, self.port, ssl=self.tls
+            )
             self.port = server.sockets[0].getsockname()[1]
         except OSError as exc:
             self._error = exc
@@ -435,7 +459,9 @@ class FakeSes:
                     writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 keep_alive = version == "HTTP/1.1" and headers.get("connection") != "close"
-                response = await self._respond(method, target.partition("?")[0], body, headers)
+                # A request through an HTTP proxy names the whole URL: the fake is the proxy too.
+                path = urlsplit(target).path if "://" in target else target.partition("?")[0]
+                response = await self._respond(method, path, body, headers)
                 if response is None:
                     return
                 writer.write(_encode(response, keep_alive))
@@ -451,7 +477,8 @@ class FakeSes:
         self, method: str, path: str, body: bytes, headers: _Headers
     ) -> _Response | None:
         if (method, path) == ("POST", "/v2/email/outbound-emails"):
-            return await self._send("v2", lambda: _parse_v2(body), headers)
+            signed = self._signed(method, path, headers, body)
+            return await self._send("v2", lambda: _parse_v2(body), headers, signed)
         if path.startswith("/v2/email/identities") or path == "/v2/email/account":
             return self._identity_api(method, path, body)
         if path.startswith("/v2/email/configuration-sets"):
@@ -460,7 +487,8 @@ class FakeSes:
             form = dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
             action = form.get("Action")
             if action == "SendRawEmail":
-                return await self._send("v1", lambda: _parse_v1(form), headers)
+                signed = self._signed(method, path, headers, body)
+                return await self._send("v1", lambda: _parse_v1(form), headers, signed)
             if action == "GetSendQuota":
                 quota = self._account()["SendQuota"]
                 return _v1_result(
@@ -566,15 +594,37 @@ class FakeSes:
             f"region {region}: {written}",
         )
 
+    def _signed(self, method: str, path: str, headers: _Headers, body: bytes) -> bool:
+        """With ``secret_keys``, whether the request's signature verifies."""
+        if self.secret_keys is None:
+            return True
+        return signature_matches(method, path, headers, body, self.secret_keys)
+
     async def _send(
-        self, api: Literal["v1", "v2"], parse: Callable[[], SentMessage], headers: _Headers
+        self,
+        api: Literal["v1", "v2"],
+        parse: Callable[[], SentMessage],
+        headers: _Headers,
+        signed: bool = True,
     ) -> _Response | None:
-        """Apply the next scripted fault, then parse, check and record one send."""
+        """Check the signature, apply the next scripted fault, then parse, check and record
+        one send."""
         error = _v1_error if api == "v1" else _v2_error
+        if not signed:
+            return error(
+                ApiError(
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you "
+                    "provided.",
+                    403,
+                )
+            )
         fault = self._next_fault()
         if fault is not None:
             if fault.error is not None:
                 return error(fault.error)
+            if fault.page is not None:
+                return (*fault.page, {})
             if fault.delay is None:
                 return None  # drop the connection
             await asyncio.sleep(fault.delay)

@@ -175,6 +175,31 @@ async def test_drop_closes_the_connection(server: FakeSes) -> None:
     assert server.messages() == []
 
 
+async def test_a_page_that_is_not_ses_s_answer(server: FakeSes) -> None:
+    server.answer_next(1, 502, b"<html><body>Bad Gateway</body></html>")
+    with pytest.raises(ClientError) as caught:
+        await send_v1(server)
+    assert caught.value.response["Error"]["Code"] == "502"  # botocore's generic error
+    assert server.fault_counts == {"HTTP 502": 1}
+    assert server.messages() == []
+
+
+async def test_signatures_are_checked_when_asked() -> None:
+    """The aioboto3 client's SigV4 signatures (the reference) verify, on both protocols; a
+    signature by another secret does not."""
+    with FakeSes(secret_keys={"x": "x"}) as server:
+        await send_v2(server, FromEmailAddress="a@example.com")
+        await send_v1(server, Source="a@example.com", Destinations=["b@example.com"])
+        assert len(server.messages()) == 2
+    with FakeSes(secret_keys={"x": "another secret"}) as server:
+        for send in (send_v2, send_v1):
+            with pytest.raises(ClientError) as caught:
+                await send(server)
+            assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+            assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert server.messages() == []
+
+
 async def test_an_outage_answers_with_each_fault_then_ends(server: FakeSes) -> None:
     fake_api(server, "POST", "/_fake/outage", {"seconds": 30, "delay": 0.3, "seed": 1})
     outcomes: list[str] = []

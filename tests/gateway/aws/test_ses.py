@@ -60,12 +60,15 @@ def test_translate_keeps_code_and_words() -> None:
 
 @pytest.fixture
 async def moto_sender(
-    moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch
+    moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch, ses_send_path: str
 ) -> AsyncIterator[Any]:
+    """`await moto_sender(**settings)`: a sender on moto, over each `SES_SEND_PATH` in turn,
+    with `verified.example` verified in the account of the session's credentials."""
     aws_env.setenv("AWS_ENDPOINT_URL", moto_server)
     providers: list[SesClientProvider] = []
 
     async def make(**overrides: Any) -> SesSender:
+        overrides.setdefault("ses_send_path", ses_send_path)
         settings = make_settings(tmp_path, "sqlite+aiosqlite://", **overrides)
         provider = await SesClientProvider(settings).__aenter__()
         providers.append(provider)
@@ -104,14 +107,45 @@ async def test_unverified_sender_is_a_permanent_error(moto_sender: Any) -> None:
         await sender.send("acme", outgoing)
 
 
+async def test_an_assumed_role_sends_in_its_own_account(
+    moto_sender: Any, moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """Credentials from the session's chain, here a profile's role assumed through STS (moto
+    acts in the role's account 111111111111, where only this test verified the domain): the
+    send is signed with the role's refreshable credentials, not the source profile's."""
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile gateway]\n"
+        "role_arn = arn:aws:iam::111111111111:role/ses-sender\n"
+        "role_session_name = gateway\n"
+        "source_profile = base\n"
+        "[profile base]\n"
+        "aws_access_key_id = testing\n"
+        "aws_secret_access_key = testing\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        aws_env.delenv(name)
+    aws_env.setenv("AWS_CONFIG_FILE", str(config))
+    aws_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    aws_env.setenv("AWS_PROFILE", "gateway")
+    sender = await moto_sender()
+    domain = "role.example"
+    await sender._provider.client_for("acme").create_email_identity(EmailIdentity=domain)
+    outgoing = Outgoing(f"demo@{domain}", ["x@example.org"], RAW, {"tenant": "acme"})
+    message_id = await sender.send("acme", outgoing)
+    assert message_id in {m["id"] for m in moto_messages(moto_server)}
+
+
 async def test_unreachable_endpoint_is_transient(
-    tmp_path: Path, aws_env: pytest.MonkeyPatch
+    tmp_path: Path, aws_env: pytest.MonkeyPatch, ses_send_path: str
 ) -> None:
     aws_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-    settings = make_settings(tmp_path, "sqlite+aiosqlite://", ses_timeout=1)
+    settings = make_settings(
+        tmp_path, "sqlite+aiosqlite://", ses_timeout=1, ses_send_path=ses_send_path
+    )
     async with SesClientProvider(settings) as provider:
         outgoing = Outgoing("a@b.example", ["x@example.org"], RAW, {})
-        with pytest.raises(SesTransientError):
+        with pytest.raises(SesTransientError, match="EndpointConnectionError"):
             await SesSender(provider, settings).send("acme", outgoing)
 
 

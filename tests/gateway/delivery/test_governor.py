@@ -101,14 +101,21 @@ async def refreshing(governor: Governor) -> AsyncIterator[Governor]:
 
 @pytest.fixture
 async def start_worker(
-    sqlite_db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+    sqlite_db: Database,
+    fake_ses: FakeSes,
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+    ses_send_path: str,
 ) -> AsyncIterator[StartWorker]:
-    """`await start_worker(**settings)`: a governed delivery worker on the fake SES."""
+    """`await start_worker(**settings)`: a governed delivery worker on the fake SES, sending
+    over each `SES_SEND_PATH` in turn."""
     aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> Governor:
-            settings = make_settings(tmp_path, sqlite_db.url, **overrides)
+            settings = make_settings(
+                tmp_path, sqlite_db.url, ses_send_path=ses_send_path, **overrides
+            )
             provider = await stack.enter_async_context(SesClientProvider(settings))
             governor = await stack.enter_async_context(
                 refreshing(Governor(SesAccount(provider), settings))
@@ -381,6 +388,7 @@ def status_env(
     url = f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}"
     aws_env.setenv("SES_GATEWAY_DATABASE_URL", url)
     aws_env.setenv("SES_GATEWAY_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "data").mkdir()
 
     async def setup() -> None:
         db = Database(url)

@@ -28,9 +28,14 @@ Deliver = Callable[..., Awaitable[tuple[str, DeliveryWorker]]]
 
 @pytest.fixture
 async def deliver(
-    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+    db: Database,
+    fake_ses: FakeSes,
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+    ses_send_path: str,
 ) -> AsyncIterator[Deliver]:
-    """`await deliver(recipients=..., **settings)` spools one message and starts a worker."""
+    """`await deliver(recipients=..., **settings)` spools one message and starts a worker,
+    sending over each `SES_SEND_PATH` in turn."""
     aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
     running: list[tuple[DeliveryWorker, asyncio.Task[None], SesClientProvider]] = []
 
@@ -40,7 +45,7 @@ async def deliver(
         on_sent: Sent | None = None,
         **overrides: Any,
     ) -> tuple[str, DeliveryWorker]:
-        settings = make_settings(tmp_path, db.url, **overrides)
+        settings = make_settings(tmp_path, db.url, ses_send_path=ses_send_path, **overrides)
         if not await list_tenants(db):
             await accounts.create_tenant(db, "acme")
         now = datetime.now(UTC) - timedelta(seconds=age)
@@ -198,12 +203,16 @@ async def test_each_ses_call_is_recorded_as_soon_as_it_returns(
 
 
 async def test_leases_are_renewed_while_a_send_outlasts_them(
-    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+    db: Database,
+    fake_ses: FakeSes,
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+    ses_send_path: str,
 ) -> None:
     # A 1 s lease, and a worker whose SES call takes 2.5 s: its heartbeat keeps the message
     # from a second worker that polls all along.
     aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
-    settings = make_settings(tmp_path, db.url, delivery_lease=1)
+    settings = make_settings(tmp_path, db.url, delivery_lease=1, ses_send_path=ses_send_path)
     tenant = await accounts.create_tenant(db, "acme")
     message = new_message(tenant.id, ("a@example.org",), datetime.now(UTC), timedelta(hours=1))
     await queue.insert_messages(db, SEALER, [message])
