@@ -189,12 +189,14 @@ class Parts:
         settings, db = self.settings, self.db
         provider = await self.ses()
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
+        services = await self.services()
+        services.simulator_topic = dev_sns.topic_arn if dev_sns else None
         app = create_app(
             readiness,
             SnsEndpoint.from_settings(db, settings, dev_sns),
             TrackingEndpoints.from_settings(db, settings),
             MetricsEndpoint.from_settings(db, settings),
-            await self.services(),
+            services,
         )
         return WebRole("web", app, http_socket(settings.http_host, settings.http_port))
 

@@ -76,6 +76,9 @@ class Services:
         self.logins = Logins(db, settings)
         self.api_keys = ApiKeys(db, settings)
         self.dns = DnsChecker(settings.dns_nameservers, settings.dns_timeout)
+        self.simulator_topic: str | None = None
+        """`serve --dev`: the topic of the mailbox simulator, which posts SES events to this
+        process's `/sns/ses` without SNS (set by `admin.runtime.Parts.web_role`)."""
 
     @cached_property
     def secret_key(self) -> bytes:
