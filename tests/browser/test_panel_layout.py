@@ -264,6 +264,11 @@ async def test_the_users_form_defaults_agree(admin: Page, sample: Sample) -> Non
     role = await form.locator("[name=role]").input_value()
     tenant = await form.locator("[name=tenant]").input_value()
     assert (role, bool(tenant)) in (("owner", True), ("admin", False)), (role, tenant)
+    # Changing the role keeps them agreeing.
+    await form.locator("[name=role]").select_option("admin")
+    await expect(form.locator("[name=tenant]")).to_have_value("")
+    await form.locator("[name=role]").select_option("viewer")
+    await expect(form.locator("[name=tenant]")).not_to_have_value("")
 
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
