@@ -45,7 +45,7 @@ SHARE_OF = {
 WHAT = {
     "sent": "recipients SES accepted in the range",
     "delivered": "SES delivery events",
-    "bounced": "permanent bounces (auto-replies and other transient ones not counted)",
+    "bounced": "bounces, not counting transient ones (auto-replies, full mailboxes)",
     "complained": "SES complaint events",
     "opened": "opens, SES's and the gateway's tracking",
     "clicked": "clicks, SES's and the gateway's tracking",
