@@ -238,6 +238,7 @@ class Parts:
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
         services = await self.services()
         services.submitter = Submitter(db, settings, self.sealer)
+        services.simulator_topic = dev_sns.topic_arn if dev_sns else None
         app = create_app(
             readiness,
             SnsEndpoint.from_settings(db, settings, dev_sns),

@@ -4,8 +4,9 @@
 Starts `ses-gateway serve --dev` (moto as SES, the mailbox simulator) in a temporary directory,
 makes sample data the way an operator would (through the panel in headless Chromium, and mail
 over SMTP to the SES mailbox simulator, whose deliveries, bounces and complaints come back as
-events), then saves a 1280x800 PNG of each page into docs/images/. A page the panel does not
-have yet (404) is skipped with a note on stderr.
+events), then saves a PNG of each page into docs/images/ at two widths: `NAME.png` 1400 pixels
+wide (a desktop) and `NAME-phone.png` 390 pixels wide. A page the panel does not have yet (404)
+is skipped with a note on stderr.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from tests.support.process import Processes
 from tests.support.webhookreceiver import Receiver
 
 ROOT = Path(__file__).resolve().parents[1]
+WIDTHS = {"": {"width": 1400, "height": 900}, "-phone": {"width": 390, "height": 844}}
+"""The suffix of each picture's name, and the window it is taken in."""
 
 SIMULATOR = "simulator.amazonses.com"
 MAIL = (
@@ -94,7 +97,7 @@ async def sample_data(panel: DevPanel, page: Page, receiver: Receiver) -> dict[s
         pattern = rf"ses-event kind={LAST_EVENT[scenario]} .*queue_id={sent[subject]} "
         await asyncio.to_thread(panel.server.wait_for_log, pattern)
     log(f"sent {len(sent)} messages; their events arrived")
-    paths["message"] = f"/messages/{sent['Your order has shipped']}"
+    paths["message"] = f"/messages/{sent['Meeting on Thursday']}"  # its auto-reply
     return paths
 
 
@@ -106,6 +109,7 @@ def shots(paths: dict[str, str]) -> list[Shot]:
         Shot("domain", paths["domain"], full_page=True),
         Shot("credentials", "/credentials"),
         Shot("messages", "/messages"),
+        Shot("events", "/events"),
         Shot("message", paths["message"], full_page=True),
         Shot("suppressions", "/suppressions"),
         Shot("webhooks", "/webhooks"),
@@ -130,8 +134,12 @@ async def take(browser: Browser, panel: DevPanel, receiver: Receiver, out: Path)
                 missing.append(shot.name)
                 log(f"skipped {shot.name}: the panel has no {shot.path} yet")
                 continue
-            await page.screenshot(path=out / f"{shot.name}.png", full_page=shot.full_page)
-            log(f"saved {shot.name}.png ({shot.path})")
+            for suffix, viewport in WIDTHS.items():
+                await page.set_viewport_size(viewport)
+                await page.reload()
+                name = f"{shot.name}{suffix}.png"
+                await page.screenshot(path=out / name, full_page=shot.full_page)
+                log(f"saved {name} ({shot.path})")
     return missing
 
 

@@ -80,6 +80,9 @@ class Services:
         self.submitter: Submitter | None = None
         """The send API's way into the spool: given, started and stopped by the web role
         (`admin.runtime.Parts.web_role`); None where nothing is sent (the CLI)."""
+        self.simulator_topic: str | None = None
+        """`serve --dev`: the topic of the mailbox simulator, which posts SES events to this
+        process's `/sns/ses` without SNS (set by `admin.runtime.Parts.web_role`)."""
 
     @cached_property
     def secret_key(self) -> bytes:

@@ -7,12 +7,15 @@ out."""
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass
 from datetime import datetime
 
 from admin.ops.context import Context
-from config.settings import ENV_PREFIX
+from config import Settings
+from config.settings import ENV_PREFIX, Seconds
 from gateway.aws.ses import SesEventPublishing
+from gateway.core.times import spoken_duration
 from gateway.feedback.eventsetup import SetupReport, set_up, subscription_state
 from gateway.storage import snssetups
 
@@ -27,7 +30,7 @@ SHOWN = (
     ("sns_topic_arns", "SNS topics accepted at /sns/ses besides those of sns setup"),
     ("event_retention_days", "days events, activity and webhook deliveries are kept"),
     ("body_retention_days", "days message bodies are kept after delivery (0: deleted at once)"),
-    ("max_queue_age", "seconds a message is retried before it fails"),
+    ("max_queue_age", "how long a message is retried before it fails"),
     ("default_max_per_second", "a tenant's messages per second, unless its own limit says"),
     ("default_max_per_day", "a tenant's messages per day, unless its own limit says"),
     ("default_max_connections", "a tenant's SMTP connections, unless its own limit says"),
@@ -37,9 +40,9 @@ SHOWN = (
     ("reputation_bounce_pause", "bounce rate (%) that pauses a tenant"),
     ("reputation_complaint_pause", "complaint rate (%) that pauses a tenant"),
     ("ses_rate_share", "this process's share of SES's MaxSendRate"),
-    ("webhook_max_age", "seconds a webhook delivery is retried"),
+    ("webhook_max_age", "how long a webhook delivery is retried"),
     ("api_rate_limit", "API requests per second per key"),
-    ("session_lifetime", "seconds a panel session lasts"),
+    ("session_lifetime", "how long a panel session lasts"),
 )
 """The settings shown (by field name), and what each is for."""
 
@@ -51,6 +54,8 @@ class Setting:
     value: str | None
     """None: not set."""
     meaning: str
+    shown: str | None = None
+    """The value as people read it (`24 h` for 86400 seconds); None: not set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ class GatewaySettings:
     sns: list[SnsWiring]
     sns_todo: str | None
     """What to do to get SES events to the gateway; None: nothing."""
+    simulator_topic: str | None
+    """`serve --dev`: the mailbox simulator's topic; its SES events reach `/sns/ses` without
+    SNS, so nothing is to do."""
     public_url: str | None
     event_retention_days: int
     body_retention_days: int
@@ -86,6 +94,20 @@ def _text(value: object) -> str | None:
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or None
     return str(value)
+
+
+DURATIONS = frozenset(
+    name
+    for name, kind in typing.get_type_hints(Settings, include_extras=True).items()
+    if kind == Seconds
+)
+"""The settings that are lengths of time, in seconds: shown as `24 h`."""
+
+
+def _setting(settings: Settings, name: str, meaning: str) -> Setting:
+    value = getattr(settings, name)
+    shown = spoken_duration(value) if name in DURATIONS else _text(value)
+    return Setting(ENV_PREFIX + name.upper(), _text(value), meaning, shown)
 
 
 def _todo(wiring: list[SnsWiring], public_url: str | None) -> str | None:
@@ -126,14 +148,12 @@ async def get_settings(ctx: Context) -> GatewaySettings:
         configuration_set=settings.configuration_set or default,
         configuration_set_source=source,
         sns=wiring,
-        sns_todo=_todo(wiring, settings.public_url),
+        sns_todo=None if ctx.services.simulator_topic else _todo(wiring, settings.public_url),
+        simulator_topic=ctx.services.simulator_topic,
         public_url=settings.public_url,
         event_retention_days=settings.event_retention_days,
         body_retention_days=settings.body_retention_days,
-        settings=[
-            Setting(ENV_PREFIX + name.upper(), _text(getattr(settings, name)), meaning)
-            for name, meaning in SHOWN
-        ],
+        settings=[_setting(settings, name, meaning) for name, meaning in SHOWN],
     )
 
 

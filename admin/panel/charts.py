@@ -165,13 +165,16 @@ def chart(
     lines: Sequence[Line],
     kind: Kind = Kind.LINES,
 ) -> Markup:
-    """The SVG of `lines` over the buckets starting at `starts` (each `bucket` long)."""
+    """The SVG of `lines` over the buckets starting at `starts` (each `bucket` long); when they
+    count nothing, one line that says so instead."""
     for line in lines:
         if len(line.values) != len(starts):
             raise ValueError(f"{line.label}: {len(line.values)} values for {len(starts)} buckets")
     stacked = [sum(column) for column in zip(*(line.values for line in lines), strict=True)]
     singles = [v for line in lines for v in line.values]
     largest = max((stacked if kind is Kind.BARS else singles) or [0])
+    if not (starts and largest):
+        return Markup('<p class="chart-empty">{}: nothing in this range.</p>').format(title)
     top, step = nice_top(largest)
     parts = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -180,12 +183,6 @@ def chart(
         *_legend(lines),
         *_axes(top, step, starts, bucket),
     ]
-    if starts and largest:
-        parts += (_bars if kind is Kind.BARS else _lines)(lines, top, starts, bucket)
-    else:
-        parts.append(
-            f'<text x="{(WIDTH + LEFT) / 2:.0f}" y="{(HEIGHT + TOP - BOTTOM) / 2:.0f}" '
-            f'text-anchor="middle" fill="{AXIS}" {FONT}>Nothing in this range</text>'
-        )
+    parts += (_bars if kind is Kind.BARS else _lines)(lines, top, starts, bucket)
     parts.append("</svg>")
     return Markup("\n".join(parts))  # noqa: S704 - every text in it went through escape()

@@ -42,6 +42,17 @@ SHARE_OF = {
     "clicked": "delivered",
 }
 """The count each card's rate is a share of."""
+WHAT = {
+    "sent": "recipients SES accepted in the range",
+    "delivered": "SES delivery events",
+    "bounced": "bounces, not counting transient ones (auto-replies, full mailboxes)",
+    "complained": "SES complaint events",
+    "opened": "opens, SES's and the gateway's tracking",
+    "clicked": "clicks, SES's and the gateway's tracking",
+    "rejected": "SMTP commands the gateway refused",
+    "deferred": "SES delivery delays (SES keeps trying)",
+}
+"""What each card counts, in words beside it (`gateway.storage.stats`)."""
 RANGES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 
 
@@ -51,6 +62,8 @@ class Card:
     value: int
     rate: str
     """`2.5% of sent`, or empty."""
+    what: str
+    """What it counts, in words."""
 
 
 def cards(totals: Counts) -> list[Card]:
@@ -59,7 +72,7 @@ def cards(totals: Counts) -> list[Card]:
         value, whole = getattr(totals, name), SHARE_OF.get(name)
         of = getattr(totals, whole) if whole else 0
         rate = f"{100 * value / of:.1f}% of {whole}" if of else ""
-        found.append(Card(name, value, rate))
+        found.append(Card(name, value, rate, WHAT[name]))
     return found
 
 

@@ -1,20 +1,28 @@
-"""Jinja2 for the panel: autoescaped templates, and how dates read
-(`Jan 17 2026 14:03 UTC`, with relative words only beside them)."""
+"""Jinja2 for the panel: autoescaped templates, how dates read (`Jan 17 2026 14:03 UTC`, with
+relative words only beside them), durations (`24 h`) and commands in a sentence (`` `sns setup` ``
+as code)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
+
+from gateway.core.times import spoken_duration
+
+_BACKTICKED = re.compile(r"`([^`]+)`")
 
 
-def when(moment: datetime | None) -> str:
+def when(moment: datetime | None, seconds: bool = False) -> str:
+    """`Jan 17 2026 14:03 UTC`, or with `seconds` `Jan 17 2026 14:03:09 UTC`."""
     if moment is None:
         return "—"
     moment = moment.astimezone(UTC)
-    return f"{moment:%b} {moment.day} {moment:%Y %H:%M} UTC"
+    clock = f"{moment:%H:%M:%S}" if seconds else f"{moment:%H:%M}"
+    return f"{moment:%b} {moment.day} {moment:%Y} {clock} UTC"
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -31,13 +39,34 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return "just now"
 
 
-def timestamp(moment: datetime | None) -> Markup:
-    """`<time>` with the absolute date, and the relative words beside it."""
+def timestamp(moment: datetime | None, seconds: bool = False, short: bool = False) -> Markup:
+    """`<time>` with the absolute date (to the second with `seconds`), and the relative words
+    beside it (`short`, in a table's column: on hover only), kept on one line (`.when`)."""
     if moment is None:
         return Markup("—")
-    relative = ago(moment)
-    return Markup('<time datetime="{}">{}</time> <span class="ago">({})</span>').format(
-        moment.astimezone(UTC).isoformat(), when(moment), relative
+    iso, relative = moment.astimezone(UTC).isoformat(), ago(moment)
+    if short:
+        return Markup('<time class="when" datetime="{}" title="{}">{}</time>').format(
+            iso, relative, when(moment, seconds)
+        )
+    return Markup(
+        '<span class="when"><time datetime="{}">{}</time> <span class="ago">({})</span></span>'
+    ).format(iso, when(moment, seconds), relative)
+
+
+def duration(seconds: float | None) -> str:
+    """A setting or a span in seconds as people read it (`24 h`); `—` when there is none."""
+    return "—" if seconds is None else spoken_duration(seconds)
+
+
+def code(text: str | None) -> Markup:
+    """A sentence with its `backticked` commands and names set as `<code>` (the rest escaped)."""
+    if not text:
+        return Markup("")
+    parts = _BACKTICKED.split(str(text))
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if odd else escape(part)
+        for odd, part in ((i % 2 == 1, part) for i, part in enumerate(parts))
     )
 
 
@@ -58,5 +87,13 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=when, ago=ago, timestamp=timestamp, percent=percent, pairs=pairs)
+    env.filters.update(
+        when=when,
+        ago=ago,
+        timestamp=timestamp,
+        percent=percent,
+        pairs=pairs,
+        duration=duration,
+        code=code,
+    )
     return env

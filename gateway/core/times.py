@@ -39,3 +39,19 @@ def parse_time(
         ) from None
     except OverflowError:
         raise InvalidInputError(f"{what} {value!r} is out of range", field) from None
+
+
+def spoken_duration(seconds: float) -> str:
+    """A length of time as people read it: `24 h`, `1 h 30 min`, `7 d`, `45 s`, `0.5 s`
+    (the two largest units, whole ones; days from two days on; under a minute, the seconds
+    as given)."""
+    if seconds < 60:
+        return f"{seconds:g} s"
+    whole = round(seconds)
+    units = ((86400, "d"), (3600, "h"), (60, "min"), (1, "s"))
+    parts = []
+    for size, unit in units if whole >= 2 * 86400 else units[1:]:
+        count, whole = divmod(whole, size)
+        if count:
+            parts.append(f"{count} {unit}")
+    return " ".join(parts[:2])

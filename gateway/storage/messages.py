@@ -26,11 +26,13 @@ from gateway.core.types.history import (
     TimelineEntry,
 )
 from gateway.core.types.messages import MessageStatus, RecipientState, RecipientStatus
-from gateway.storage import events, queue, tracking
+from gateway.storage import events, queue, refusals, tracking
 from gateway.storage.database import Database
 from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
 from gateway.storage.pages import newest_first, page
 
+AUTO_REPLY = "auto-reply"
+"""The timeline's kind of a Transient bounce after a delivery: an automatic answer."""
 SUMMARY_RECIPIENTS = 3
 """Recipients named in a `MessageSummary` (all are counted)."""
 
@@ -219,6 +221,12 @@ async def message_detail(
             ).scalar_one_or_none()
             if body is not None:
                 head = sealer.open(queue.BODY, queue_id, body)[: queue.HEADER_BYTES]
+        accepted = {recipient.address.lower() for recipient in message.recipients}
+        refused = tuple(
+            r
+            for r in await refusals.refused_in(conn, queue_id)
+            if r.address.lower() not in accepted
+        )
     ours = len(message.recipients)
     recipients = tuple(
         RecipientDetail(
@@ -236,6 +244,7 @@ async def message_detail(
         recipients=recipients,
         strangers=reported.recipients[ours:],
         events=reported.events,
+        refused=refused,
     )
 
 
@@ -244,7 +253,8 @@ def timeline(
 ) -> tuple[TimelineEntry, ...]:
     """The recipient's steps in time order: queued, what the queue last did with it (`sent`,
     `deferred`, `failed`, `suppressed`), and its events (SES's, and the people's opens and
-    clicks of the gateway's tracking)."""
+    clicks of the gateway's tracking); a Transient bounce after a delivery is an `auto-reply`
+    (an out-of-office or other automatic answer), not a bounce."""
     entries = [TimelineEntry(message.created_at, "queued", f"from {message.mail_from}")]
     state = recipient.state
     if state is RecipientState.SENT:
@@ -258,16 +268,28 @@ def timeline(
         entries.append(TimelineEntry(recipient.updated_at, state.value, detail))
     elif state in (RecipientState.FAILED, RecipientState.SUPPRESSED):
         entries.append(TimelineEntry(recipient.updated_at, state.value, recipient.last_error or ""))
-    entries += [
-        TimelineEntry(e.occurred_at, e.kind.value, describe(e))
-        for e in found
-        if e.recipient_id == recipient.id
-    ]
+    delivered: datetime | None = None
+    for e in sorted((e for e in found if e.recipient_id == recipient.id), key=_occurred):
+        if e.kind is EventKind.DELIVERY and delivered is None:
+            delivered = e.occurred_at
+        if e.kind is EventKind.BOUNCE and e.bounce_type == "Transient" and delivered:
+            said = f"an automatic answer came back (out of office?): {describe(e)}"
+            entries.append(TimelineEntry(e.occurred_at, AUTO_REPLY, said))
+        else:
+            entries.append(TimelineEntry(e.occurred_at, e.kind.value, describe(e)))
     return tuple(sorted(entries, key=lambda entry: entry.at))
 
 
+def _occurred(event: RecipientEventInfo) -> datetime:
+    return event.occurred_at
+
+
 def describe(event: RecipientEventInfo) -> str:
-    """What an event says, in a line: `Permanent/General; 5.1.1; smtp; 550 user unknown`."""
+    """What an event says, in a line: `Permanent/General; 5.1.1; smtp; 550 user unknown`; for
+    SES's `Send`, which says nothing more, what it means."""
     kind = "/".join(part for part in (event.bounce_type, event.subtype) if part)
     parts = (kind, event.status, event.diagnostic, event.smtp_response, event.feedback_type)
-    return "; ".join(part for part in (*parts, event.detail) if part)
+    said = "; ".join(part for part in (*parts, event.detail) if part)
+    if not said and event.kind is EventKind.SEND:
+        return "SES took the message in and will try to deliver it"
+    return said

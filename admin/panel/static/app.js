@@ -2,6 +2,8 @@
 // - Forms with data-confirm ask in a dialog, then submit with confirmed=yes (without the
 //   script, the server asks on a page instead).
 // - Buttons with data-copy copy the text of the element their selector names.
+// - A form's role and tenant agree: choosing the admin role clears the tenant (an admin has
+//   none), choosing another role with no tenant picks the first.
 "use strict";
 
 function confirmDialog(question, onYes) {
@@ -56,4 +58,13 @@ document.addEventListener("click", async (event) => {
     selection.addRange(range);
     button.textContent = "Selected: press Ctrl+C";
   }
+});
+
+document.addEventListener("change", (event) => {
+  const role = event.target;
+  if (!(role instanceof HTMLSelectElement) || role.name !== "role" || !role.form) return;
+  const tenant = role.form.elements.namedItem("tenant");
+  if (!(tenant instanceof HTMLSelectElement)) return;
+  if (role.value === "admin") tenant.value = "";
+  else if (!tenant.value && tenant.options.length > 1) tenant.selectedIndex = 0;
 });

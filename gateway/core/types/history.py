@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from gateway.core.types.events import RecipientEventInfo, RecipientReport
-from gateway.core.types.messages import MessageStatus, RecipientStatus
+from gateway.core.types.messages import MessageStatus, RecipientState, RecipientStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,31 @@ class RecipientDetail:
     timeline: tuple[TimelineEntry, ...]
     """In time order."""
 
+    @property
+    def outcome(self) -> str:
+        """Its one status, the furthest it went: what SES said of it (`complained`, `bounced`,
+        `rejected`, `rendering_failed`, `delivered`; an auto-reply after a delivery leaves it
+        `delivered`), else where the queue has it (`deferred`, also for SES's delivery delay;
+        `sent`, `queued`, `failed`, `suppressed`)."""
+        said = self.report.outcome
+        if said in ("complained", "bounced", "rejected", "rendering_failed", "delivered"):
+            return said
+        if self.status.state is RecipientState.SENT and said == "delayed":
+            return "deferred"
+        return self.status.state.value
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedRecipient:
+    """A recipient refused at `RCPT TO` in the transaction that gave a message."""
+
+    address: str
+    rule: str
+    """The policy that refused it (`suppressed`, `recipient_domain`, ...)."""
+    reply: str
+    """The SMTP reply the client read."""
+    at: datetime
+
 
 @dataclass(frozen=True, slots=True)
 class MessageDetail:
@@ -101,3 +126,5 @@ class MessageDetail:
     """Addresses that SES events of the message named but that are not its recipients."""
     events: tuple[RecipientEventInfo, ...]
     """Every recipient event of the message, in time order."""
+    refused: tuple[RefusedRecipient, ...] = ()
+    """Recipients refused at `RCPT TO` before it was accepted (`gateway.storage.refusals`)."""

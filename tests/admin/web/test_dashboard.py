@@ -103,7 +103,7 @@ async def test_a_bad_range_is_a_field_error(
     page = await browser.get(f"/?{query}")
     assert page.status_code == 400
     assert f'<p class="field-error" id="e-{field}">{message}</p>' in page.text
-    assert page.text.count('<svg class="chart"') == 3
+    assert page.text.count('<figure class="chart">') == 3
 
 
 @pytest.mark.parametrize(
@@ -126,7 +126,8 @@ async def test_the_rates_are_judged_against_the_thresholds(
     page = await browser.get("/")
     reputation = page.text.split('<div class="card reputation">')[1].split("</div>")[0]
     assert re.search(rf'<h2>Reputation <span class="status [\w-]+">{verdict}</span>', reputation)
-    assert '11.11% <span class="hint">(1 of 9;' in reputation
+    said = '11.11% <span class="hint">(1 of the window\'s 9 sends bounced permanently;'
+    assert said in reputation
 
 
 @pytest.mark.parametrize("site_settings", [{"reputation_min_sends": 1}])
@@ -215,7 +216,7 @@ async def test_a_tenant_sees_its_daily_usage_against_its_cap(site: Site) -> None
     assert "(7.50%)" in page.text
     queue = page.text.split('<div class="card queue">')[1]
     assert "<strong>3</strong> messages waiting for delivery." in queue
-    assert "The oldest was accepted <time" in queue
+    assert 'The oldest was accepted <span class="when"><time' in queue
 
 
 async def test_the_charts_render_without_inline_style(site: Site) -> None:
@@ -224,7 +225,7 @@ async def test_the_charts_render_without_inline_style(site: Site) -> None:
     for query in ("", "?range=7d", "?range=30d&tenant=acme&domain=example.com"):
         page = await browser.get(f"/{query}")
         assert page.status_code == 200
-        assert page.text.count('<svg class="chart"') == 3
+        assert page.text.count('<figure class="chart">') == 3
         assert "style=" not in page.text
         assert "<style" not in page.text
         assert "<script>" not in page.text
@@ -239,7 +240,7 @@ async def test_a_fresh_install_shows_how_to_get_started(site: Site) -> None:
     assert "Getting started" in page.text
     for href in ("/domains", "/credentials", "/messages"):
         assert f'<li><a href="{href}">' in page.text
-    assert "Nothing in this range" in page.text
+    assert "Engagement: nothing in this range." in page.text
     tenant_id = await site.tenant("acme")
     await site.services.domains.add("acme", "example.com")
     await accounts.create_credential(site.db, "acme")

@@ -20,7 +20,10 @@ async def test_the_page_shows_the_settings_and_no_secret(site: Site) -> None:
     for secret in SECRETS.values():
         assert secret not in page.text
     assert "SES_GATEWAY_SECRET_KEY" not in page.text
-    assert "ses-gateway sns setup --public-url https://HOST" in page.text
+    assert "run <code>ses-gateway sns setup --public-url https://HOST</code>" in page.text
+    assert "`" not in page.text.split("<main>")[1]  # commands as code, not in backticks
+    queue_age = page.text.split("SES_GATEWAY_MAX_QUEUE_AGE</td>")[1].split("</td>")[0]
+    assert queue_age.endswith(">24 h")  # not 86400.0
     assert "SES_GATEWAY_BODY_RETENTION_DAYS" in page.text
     assert "3 days" in page.text
     assert str(site.services.provider.region) in page.text

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.times import parse_time
+from gateway.core.times import parse_time, spoken_duration
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,21 @@ def test_a_bad_date_is_refused_naming_the_field(given: str, says: str) -> None:
     with pytest.raises(InvalidInputError, match=says) as refused:
         parse_time(given, "--expires", "expires", end_of_day=True)
     assert refused.value.field == "expires"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "spoken"),
+    [
+        (86400.0, "24 h"),
+        (43200, "12 h"),
+        (5400, "1 h 30 min"),
+        (90061, "25 h 1 min"),
+        (172800, "2 d"),
+        (604800.0, "7 d"),
+        (300, "5 min"),
+        (45, "45 s"),
+        (0.5, "0.5 s"),
+    ],
+)
+def test_a_duration_reads_in_the_two_largest_units(seconds: float, spoken: str) -> None:
+    assert spoken_duration(seconds) == spoken

@@ -16,7 +16,7 @@ from gateway.core.headers import read_header
 from gateway.core.types.events import EventFact, EventKind
 from gateway.core.types.history import MessageOutcome, MessageSummary
 from gateway.core.types.messages import RecipientState
-from gateway.core.types.tenants import TenantInfo
+from gateway.core.types.tenants import RefusalRecord, TenantInfo
 from gateway.identity import accounts
 from gateway.intake.message import header_subject
 from gateway.storage import events as event_store
@@ -24,6 +24,7 @@ from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.events import NewEvent, NewRecipientEvent
 from gateway.storage.messages import message_detail, search_messages
+from gateway.storage.refusals import record_refusals
 from tests.conftest import Gateway
 from tests.support.messages import SEALER, attempt, new_message, queued
 from tests.support.smtp import submit
@@ -334,6 +335,74 @@ async def test_the_timeline_puts_each_recipients_steps_in_order(db: Database) ->
     assert "Throttling" in bob.timeline[1].detail
     assert "next attempt at" in bob.timeline[1].detail
     assert [e.kind for e in detail.events] == ["delivery", "open", "click"]
+
+
+async def test_an_auto_reply_after_a_delivery_is_not_a_bounce(db: Database) -> None:
+    acme = await new_tenant(db, "acme")
+    minute = timedelta(minutes=1)
+    addresses = ["away@example.org", "gone@example.org", "late@example.org"]
+    queue_id = await queued(db, acme.id, addresses, T0)
+    await attempt(db, queue_id, dict.fromkeys(addresses, RecipientState.SENT), T0 + minute)
+    await event(db, acme.id, queue_id, "away@example.org", EventKind.SEND, T0 + minute)
+    await event(db, acme.id, queue_id, "away@example.org", EventKind.DELIVERY, T0 + 2 * minute)
+    transient = {"bounce_type": "Transient", "subtype": "General"}
+    await event(
+        db, acme.id, queue_id, "away@example.org", EventKind.BOUNCE, T0 + 3 * minute, **transient
+    )
+    permanent = {"bounce_type": "Permanent", "subtype": "General", "status": "5.1.1"}
+    await event(
+        db, acme.id, queue_id, "gone@example.org", EventKind.BOUNCE, T0 + 2 * minute, **permanent
+    )
+    await event(
+        db, acme.id, queue_id, "late@example.org", EventKind.DELIVERY_DELAY, T0 + 2 * minute
+    )
+
+    away, gone, late = (await message_detail(db, SEALER, queue_id, acme.id)).recipients
+    assert [e.kind for e in away.timeline] == ["queued", "sent", "send", "delivery", "auto-reply"]
+    assert away.timeline[2].detail == "SES took the message in and will try to deliver it"
+    assert "automatic answer" in away.timeline[4].detail
+    assert "Transient/General" in away.timeline[4].detail
+    assert (away.outcome, gone.outcome, late.outcome) == ("delivered", "bounced", "deferred")
+    assert [e.kind for e in gone.timeline][-1] == "bounce"
+
+
+async def refusal(
+    db: Database, tenant_id: int, recipient: str, at: datetime, **fields: Any
+) -> None:
+    record = {
+        "tenant_id": tenant_id,
+        "credential_id": None,
+        "rule": "suppressed",
+        "sender": "demo@example.com",
+        "recipient": recipient,
+        "client_address": "127.0.0.1",
+        "reply": f"550 5.1.1 <{recipient}> is suppressed",
+        "created_at": at,
+    }
+    await record_refusals(db, [RefusalRecord(**(record | fields))])
+
+
+async def test_recipients_refused_in_the_transaction_are_shown(db: Database) -> None:
+    acme = await new_tenant(db, "acme")
+    other = await new_tenant(db, "other")
+    second = timedelta(seconds=1)
+    earlier = await queued(db, acme.id, ["a@example.org"], T0)
+    await refusal(db, acme.id, "before@example.org", T0 - second)  # the earlier transaction's
+    await refusal(db, acme.id, "refused@example.org", T0 + 5 * second)
+    await refusal(db, acme.id, "a@example.org", T0 + 6 * second)  # refused, then accepted
+    await refusal(db, acme.id, "elsewhere@example.org", T0 + 6 * second, client_address="::1")
+    await refusal(db, acme.id, "sender@example.org", T0 + 6 * second, sender="x@example.com")
+    await refusal(db, other.id, "theirs@example.org", T0 + 6 * second)
+    await refusal(db, acme.id, "after@example.org", T0 + 20 * second)  # the next transaction's
+    queue_id = await queued(db, acme.id, ["a@example.org"], T0 + 10 * second)
+
+    [refused] = (await message_detail(db, SEALER, queue_id, acme.id)).refused
+    assert (refused.address, refused.rule) == ("refused@example.org", "suppressed")
+    assert refused.reply == "550 5.1.1 <refused@example.org> is suppressed"
+    assert refused.at == T0 + 5 * second
+    assert [r.address for r in (await message_detail(db, SEALER, earlier, None)).refused] == [
+        "before@example.org"
+    ]
 
 
 async def test_headers_of_a_message_spooled_before_they_were_kept_come_from_its_body(
