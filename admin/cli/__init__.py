@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.cli import (
+    contacts,
     domains,
     events,
     notifications,
@@ -43,6 +44,7 @@ GROUPS = (
     notifications,
     sns,
     webhooks,
+    contacts,
 )
 
 

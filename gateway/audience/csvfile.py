@@ -1,29 +1,28 @@
 """Reading an uploaded CSV file as it arrives, chunk by chunk, never whole.
 
-The bytes are decoded as UTF-8 (a byte order mark is dropped) with an incremental decoder, cut
-into lines, and lines joined into records while a quoted field is open (an odd count of `"` so
-far: `""` inside a field counts two, so the parity tells). Each complete record is then parsed by
-the `csv` module, so a row's line number is known and one malformed row is only that row.
+The bytes are decoded as UTF-8 (a byte order mark is dropped) with an incremental decoder. Each
+chunk's text is cut at the last line break that ends a record: where the count of `"` so far is
+even (a `""` inside a quoted field counts two, so the parity tells whether a quoted field is
+open). The text before the cut is parsed by the `csv` module in one go, which numbers the lines;
+the rest waits for the next chunk. A malformed row is only that row.
 
 What makes the whole file unreadable raises `InvalidInputError` (field `file`): bytes that are
-not UTF-8, a record longer than `MAX_RECORD` characters (a 10 MB single line is not a contact),
-a quoted field never closed. The delimiter is `,` or `;`, whichever the first line (the header)
-holds more of.
+not UTF-8, a record longer than `MAX_RECORD` characters (a 10 MB single line is not a contact;
+waiting for its end would hold it in memory), a quoted field never closed. The delimiter is `,`
+or `;`, whichever the first line (the header) holds more of.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-from collections.abc import Iterator
+import io
 from dataclasses import dataclass
 
 from gateway.core.exceptions import InvalidInputError
 
 MAX_RECORD = 64 * 1024
 """Characters in one record (one row, with its quoted line breaks) at most."""
-
-DELIMITERS = (",", ";")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,12 +45,9 @@ class CsvReader:
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._started = False
         self._pending = ""
-        """The end of the text read so far, after its last line break."""
-        self._record: list[str] = []
-        self._record_line = 0
-        self._quotes = 0
+        """The text read after the last complete record."""
         self._line = 1
-        """The number of the next line to complete."""
+        """The number of the first line of `_pending`."""
         self.delimiter: str | None = None
 
     def feed(self, data: bytes, final: bool = False) -> list[Row]:
@@ -59,7 +55,7 @@ class CsvReader:
         try:
             text = self._decoder.decode(data, final)
         except UnicodeDecodeError as exc:
-            line = self._line + exc.object[: exc.start].count(b"\n")
+            line = self._line + self._pending.count("\n") + exc.object[: exc.start].count(b"\n")
             raise refused(
                 f"the file is not UTF-8 text (line {line}: {exc.reason}); "
                 "save it as \u201cCSV UTF-8\u201d"
@@ -67,61 +63,53 @@ class CsvReader:
         if not self._started and text:
             self._started = True
             text = text.removeprefix("\ufeff")
-        lines = (self._pending + text).split("\n")
-        self._pending = lines.pop()
-        if final and self._pending:
-            lines.append(self._pending)
-            self._pending = ""
+        block = self._pending + text
+        cut = len(block) if final else _record_end(block)
+        if final and block.count('"') % 2:
+            raise refused(f"line {self._line}: a quoted field is never closed")
+        self._pending = block[cut:]
         if len(self._pending) > MAX_RECORD:
-            raise refused(f"line {self._line} is longer than {MAX_RECORD:,} characters")
-        records = self._records(lines)
-        if final and self._record:
-            raise refused(f"line {self._record_line}: a quoted field is never closed")
-        return self._parse(records)
+            raise refused(
+                f"line {self._line}: a record longer than {MAX_RECORD:,} characters "
+                "(a line that long, or a quote left open)"
+            )
+        return self._parse(block[:cut]) if cut else []
 
-    def _records(self, lines: list[str]) -> list[tuple[int, str]]:
-        """Complete records (first line number, text) of these whole lines."""
-        records: list[tuple[int, str]] = []
-        for line in lines:
-            number = self._line
-            self._line += 1
-            if not self._record and '"' not in line:
-                if len(line) > MAX_RECORD:
-                    raise refused(f"line {number} is longer than {MAX_RECORD:,} characters")
-                records.append((number, line))
-                continue
-            if not self._record:
-                self._record_line = number
-                self._quotes = 0
-            self._record.append(line)
-            self._quotes += line.count('"')
-            if sum(len(part) for part in self._record) > MAX_RECORD:
-                raise refused(
-                    f"line {self._record_line}: a record longer than {MAX_RECORD:,} characters "
-                    "(is a quote left open?)"
-                )
-            if self._quotes % 2 == 0:
-                records.append((self._record_line, "\n".join(self._record)))
-                self._record = []
-        return records
-
-    def _parse(self, records: list[tuple[int, str]]) -> list[Row]:
-        if not records:
-            return []
+    def _parse(self, complete: str) -> list[Row]:
         if self.delimiter is None:
-            header = records[0][1]
+            header = complete.partition("\n")[0]
             self.delimiter = ";" if header.count(";") > header.count(",") else ","
-        reader = csv.reader(_texts(records), delimiter=self.delimiter, strict=True)
+        first = self._line
+        reader = csv.reader(
+            io.StringIO(complete, newline=""), delimiter=self.delimiter, strict=True
+        )
         rows: list[Row] = []
-        for number, _ in records:
+        start = 0
+        while True:
             try:
-                rows.append(Row(number, next(reader)))
+                cells = next(reader)
+            except StopIteration:
+                break
             except csv.Error as exc:
-                rows.append(Row(number, [], f"unreadable CSV: {exc}"))
+                rows.append(Row(first + start, [], f"unreadable CSV: {exc}"))
+            else:
+                if sum(map(len, cells)) > MAX_RECORD:
+                    raise refused(
+                        f"line {first + start}: a record longer than {MAX_RECORD:,} characters"
+                    )
+                rows.append(Row(first + start, cells))
+            start = reader.line_num
+        self._line = first + reader.line_num
         return rows
 
 
-def _texts(records: list[tuple[int, str]]) -> Iterator[str]:
-    # A record ends with a line break for the reader, which keeps a `\r` of CRLF out of cells.
-    for _, text in records:
-        yield text.removesuffix("\r") + "\n"
+def _record_end(block: str) -> int:
+    """Where the last complete record of `block` ends (after its line break): the last line
+    break with an even count of quotes before it; 0 when there is none."""
+    cut = block.rfind("\n") + 1
+    quotes = block.count('"', 0, cut)
+    while cut and quotes % 2:
+        previous = block.rfind("\n", 0, cut - 1) + 1
+        quotes -= block.count('"', previous, cut)
+        cut = previous
+    return cut

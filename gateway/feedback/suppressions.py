@@ -41,7 +41,8 @@ def normalize_address(value: str) -> str:
         raise InvalidInputError(
             f"{value!r} is not a mail address: expected local-part@domain", "address"
         )
-    if not local.isascii() or any(c.isspace() or not c.isprintable() for c in local):
+    # For ASCII, printable and without a space is without any whitespace or control character.
+    if not local.isascii() or not local.isprintable() or " " in local:
         raise InvalidInputError(
             f"{value!r}: the local part must be printable ASCII without spaces "
             "(SES cannot deliver to other addresses)",

@@ -13,6 +13,7 @@ merges them into the list in one transaction: a file refused half-way leaves the
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -354,6 +355,14 @@ def _insert(db: Database) -> Any:
     return sqlite_insert if db.is_sqlite else pg_insert
 
 
+_STAGE = (
+    "INSERT INTO contact_import_rows (import_id, email, fields) VALUES ({}) ON CONFLICT DO NOTHING"
+)
+_JSON = json.JSONEncoder(ensure_ascii=False)
+_STAGE_SQLITE = _STAGE.format("?, ?, ?")
+_STAGE_POSTGRESQL = _STAGE.format("$1, $2, $3::jsonb")
+
+
 async def stage(
     db: Database,
     import_id: int,
@@ -364,10 +373,11 @@ async def stage(
     reason), in one short transaction. A second row of an address already staged is dropped."""
     async with db.begin() as conn:
         if rows:
-            statement = _insert(db)(ContactImportRow).on_conflict_do_nothing()
-            await conn.execute(
-                statement,
-                [{"import_id": import_id, "email": email, "fields": f} for email, f in rows],
+            # The driver's own executemany: a million rows through the ORM's bind processing
+            # would take most of the import's time.
+            await conn.exec_driver_sql(
+                _STAGE_SQLITE if db.is_sqlite else _STAGE_POSTGRESQL,
+                [(import_id, email, _JSON.encode(f)) for email, f in rows],
             )
         if invalid:
             await conn.execute(

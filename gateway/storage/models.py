@@ -565,9 +565,7 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(320))
     fields: Mapped[dict[str, str]] = mapped_column(FIELDS_TYPE)
     status: Mapped[str] = mapped_column(String(16))
@@ -583,9 +581,7 @@ class ContactImport(Base):
     __tablename__ = "contact_imports"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     list_id: Mapped[int] = mapped_column(
         ForeignKey("contact_lists.id", ondelete="CASCADE"), index=True
     )

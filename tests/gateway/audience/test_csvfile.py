@@ -56,8 +56,8 @@ def test_a_malformed_row_is_only_that_row() -> None:
     [
         (b"email\n\xe9@example.com\n", "not UTF-8 text \\(line 2"),
         (b"\xff\xfee\x00m\x00", "not UTF-8"),
-        (b"email\n" + b"x" * (MAX_RECORD + 1), "line 2 is longer than 65,536 characters"),
-        (b"email\n" + b"x" * (MAX_RECORD + 1) + b"\n", "line 2 is longer"),
+        (b"email\n" + b"x" * (MAX_RECORD + 1), "line 2: a record longer than 65,536 characters"),
+        (b"email\n" + b"x" * (MAX_RECORD + 1) + b"\n", "line 2: a record longer"),
         (b'email\n"open\n' + b"y\n" * 10, "line 2: a quoted field is never closed"),
         (b'email\n"open\n' + b"y" * 70_000, "longer than 65,536"),
     ],
