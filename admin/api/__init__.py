@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from admin.api import (
     activity,
+    contacts,
     credentials,
     domains,
     messages,
@@ -33,6 +34,7 @@ RESOURCES = (
     webhooks,
     messages,
     stats,
+    contacts,
 )
 
 

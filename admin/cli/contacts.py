@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,7 +36,7 @@ def _fields(pairs: list[str] | None) -> dict[str, str]:
     return fields
 
 
-def _contact(contact: ContactInfo) -> dict[str, Any]:
+def _contact(contact: ContactInfo) -> Any:
     return plain(contact)
 
 
@@ -48,6 +48,16 @@ def _contact_text(contact: ContactInfo) -> str:
         )
     lines += [f"{name}: {value}" for name, value in sorted(contact.fields.items())]
     return "\n".join(lines)
+
+
+async def _write(path: Path, chunks: AsyncIterator[str]) -> None:
+    """Write CSV text chunks to `path`."""
+    try:
+        with path.open("w", encoding="utf-8", newline="") as out:
+            async for chunk in chunks:
+                out.write(chunk)
+    except OSError as exc:
+        raise InvalidInputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 async def cmd_list_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -95,8 +105,7 @@ async def cmd_contact_import(settings: Settings, args: argparse.Namespace) -> tu
         chunks = imports.file_chunks(source)
         report = await ops.import_csv(ctx, list_id, chunks, Path(str(args.file)).name)
         if args.invalid is not None:
-            with args.invalid.open("w", encoding="utf-8", newline="") as out:
-                await ops.invalid_rows_csv(ctx, report.id, out)
+            await _write(args.invalid, await ops.invalid_rows_csv(ctx, report.id))
         return report, await ops.invalid_rows(ctx, report.id, SHOWN_INVALID)
 
     try:
@@ -177,15 +186,12 @@ async def cmd_contact_export(settings: Settings, args: argparse.Namespace) -> tu
     to_stdout = args.file is None or str(args.file) == "-"
 
     async def export(ctx: Context) -> tuple[int, str]:
-        list_id = await _list_id(ctx, args)
+        export = await ops.export_csv(ctx, await _list_id(ctx, args), filters)
         if to_stdout:
-            buffer = io.StringIO()
-            return await ops.export_csv(ctx, list_id, filters, buffer), buffer.getvalue()
-        try:
-            with args.file.open("w", encoding="utf-8", newline="") as out:
-                return await ops.export_csv(ctx, list_id, filters, out), ""
-        except OSError as exc:
-            raise InvalidInputError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
+            text = "".join([chunk async for chunk in export.chunks()])
+            return export.rows, text
+        await _write(args.file, export.chunks())
+        return export.rows, ""
 
     count, text = await with_ops(settings, export)
     if to_stdout:

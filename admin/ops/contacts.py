@@ -8,9 +8,8 @@ with its counts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import TextIO
 
 from admin.ops.context import Context
 from gateway.audience import contacts, imports
@@ -84,9 +83,9 @@ async def _search(ctx: Context, list_id: int, filters: Filters) -> store.Search:
     return store.Search(found.id, filters.search.strip() or None, status)
 
 
-async def export_csv(ctx: Context, list_id: int, filters: Filters, out: TextIO) -> int:
-    """The contacts the filters find as CSV (`contacts.write_csv`); how many were written."""
-    return await contacts.write_csv(ctx.db, await _search(ctx, list_id, filters), out)
+async def export_csv(ctx: Context, list_id: int, filters: Filters) -> contacts.CsvExport:
+    """The contacts the filters find as CSV (`contacts.CsvExport`), the list checked first."""
+    return contacts.CsvExport(ctx.db, await _search(ctx, list_id, filters))
 
 
 async def get_contact(ctx: Context, list_id: int, address: str) -> ContactInfo:
@@ -199,7 +198,14 @@ async def get_import(ctx: Context, import_id: int) -> ImportInfo:
     return found
 
 
-async def invalid_rows_csv(ctx: Context, import_id: int, out: TextIO) -> int:
-    """The import's invalid rows as CSV (line, reason); how many were written."""
+async def invalid_rows_csv(ctx: Context, import_id: int) -> AsyncIterator[str]:
+    """The import's invalid rows as CSV text in chunks (line, reason)."""
+    return imports.invalid_csv_chunks(ctx.db, (await get_import(ctx, import_id)).id)
+
+
+async def invalid_rows(ctx: Context, import_id: int, limit: int) -> list[tuple[int, str]]:
+    """The import's first `limit` invalid rows: (line, reason)."""
     found = await get_import(ctx, import_id)
-    return await imports.write_invalid_csv(ctx.db, found.id, out)
+    async for batch in store.import_errors(ctx.db, found.id, limit):
+        return batch
+    return []

@@ -12,6 +12,7 @@ from admin.ops.context import Services
 from admin.panel import (
     account,
     activity,
+    contacts,
     credentials,
     dashboard,
     domains,
@@ -34,6 +35,7 @@ AREAS = (
     webhooks,
     messages,
     dashboard,
+    contacts,
 )
 
 

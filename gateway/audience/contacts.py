@@ -9,10 +9,11 @@ letters, digits and `_` made one `_` (`First Name` is `first_name`): a template 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
 
 from gateway.core import csvcells
 from gateway.core.exceptions import InvalidInputError
@@ -125,23 +126,40 @@ async def recipients(
         yield batch
 
 
-async def write_csv(db: Database, search: store.Search, out: TextIO) -> int:
-    """The contacts `search` finds as CSV: `EXPORT_COLUMNS`, then every field any of them has
-    (by name). Read twice in batches (the field names, then the rows), never held whole.
-    Returns how many contacts were written."""
-    at = now()
-    names: set[str] = set()
-    async for batch in store.contact_batches(db, search, at):
-        for contact in batch:
-            names.update(contact.fields)
-    columns = sorted(names)
-    writer = csvcells.Writer(out)
-    writer.writerow((*EXPORT_COLUMNS, *columns))
-    written = 0
-    async for batch in store.contact_batches(db, search, at):
-        writer.writerows(_cells(contact, columns) for contact in batch)
-        written += len(batch)
-    return written
+@dataclass
+class CsvExport:
+    """The contacts `search` finds as CSV text, a batch at a time (`chunks()`):
+    `EXPORT_COLUMNS`, then every field any of them has (by name). The list is read twice in
+    batches (the field names, then the rows), never held whole; formula cells are made inert
+    (`gateway.core.csvcells`). `rows`: the contacts written so far."""
+
+    db: Database
+    search: store.Search
+    rows: int = 0
+
+    async def chunks(self) -> AsyncIterator[str]:
+        at = now()
+        names: set[str] = set()
+        async for batch in store.contact_batches(self.db, self.search, at):
+            for contact in batch:
+                names.update(contact.fields)
+        columns = sorted(names)
+        out = io.StringIO()
+        writer = csvcells.Writer(out)
+        writer.writerow((*EXPORT_COLUMNS, *columns))
+        async for batch in store.contact_batches(self.db, self.search, at):
+            writer.writerows(_cells(contact, columns) for contact in batch)
+            self.rows += len(batch)
+            yield taken(out)
+        yield taken(out)
+
+
+def taken(out: io.StringIO) -> str:
+    """What was written to `out`, which is emptied."""
+    text = out.getvalue()
+    out.seek(0)
+    out.truncate()
+    return text
 
 
 def _cells(contact: ContactInfo, columns: Iterable[str]) -> list[str]:

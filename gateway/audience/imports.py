@@ -19,12 +19,12 @@ import does not resubscribe anyone who unsubscribed).
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import suppress
 from datetime import timedelta
-from typing import TextIO
+from typing import BinaryIO
 
-from gateway.audience.contacts import RESERVED, email, field_name, now
+from gateway.audience.contacts import RESERVED, email, field_name, now, taken
 from gateway.audience.csvfile import CsvReader, Row, refused
 from gateway.core import csvcells
 from gateway.core.csvcells import uncell
@@ -159,19 +159,19 @@ async def import_csv(
     return await store.finish_import(db, import_id, info, tenant_id, rows, invalid, now())
 
 
-async def file_chunks(source: io.BufferedIOBase) -> AsyncIterable[bytes]:
+async def file_chunks(source: BinaryIO) -> AsyncIterable[bytes]:
     """A binary file's bytes, `CHUNK` at a time (a local file: reads do not block for long)."""
     while data := source.read(CHUNK):
         yield data
 
 
-async def write_invalid_csv(db: Database, import_id: int, out: TextIO) -> int:
-    """The invalid rows of an import as CSV (`line,reason`; formula cells made inert, as the
-    reason quotes the row's text); how many rows were written."""
+async def invalid_csv_chunks(db: Database, import_id: int) -> AsyncIterator[str]:
+    """The invalid rows of an import as CSV text (`line,reason`), a batch at a time; formula
+    cells made inert, as a reason quotes the row's text."""
+    out = io.StringIO()
     writer = csvcells.Writer(out)
     writer.writerow(("line", "reason"))
-    written = 0
     async for batch in store.import_errors(db, import_id):
         writer.writerows(batch)
-        written += len(batch)
-    return written
+        yield taken(out)
+    yield taken(out)

@@ -123,7 +123,7 @@ def _status(at: datetime) -> ColumnElement[str]:
     return case((_suppressed(at), literal("suppressed")), else_=Contact.status)
 
 
-def _contacts(at: datetime) -> Select[Any]:
+def _contacts(at: datetime) -> Select[*tuple[Any, ...]]:
     return select(
         Contact.id,
         Contact.list_id,
@@ -164,7 +164,9 @@ class Search:
     status: str | None = None
 
 
-def _where(query: Select[Any], search: Search, at: datetime) -> Select[Any]:
+def _where(
+    query: Select[*tuple[Any, ...]], search: Search, at: datetime
+) -> Select[*tuple[Any, ...]]:
     query = query.where(Contact.list_id == search.list_id)
     if search.contains:
         needle = search.contains.lower()
@@ -311,6 +313,11 @@ _IMPORT = select(
     ContactImport.created_at,
     ContactImport.finished_at,
 ).join(Tenant, Tenant.id == ContactImport.tenant_id)
+
+
+def _import(row: Any) -> ImportInfo:
+    return ImportInfo(*row)
+
 
 ABANDONED = "interrupted: the process importing it stopped before the end"
 
@@ -469,7 +476,7 @@ async def get_import(db: Database, import_id: int) -> ImportInfo:
         row = (await conn.execute(_IMPORT.where(ContactImport.id == import_id))).first()
     if row is None:
         raise NotFoundError(f"no import {import_id}")
-    return ImportInfo(*row)
+    return _import(row)
 
 
 async def list_imports(db: Database, list_id: int, limit: int = 20) -> list[ImportInfo]:
@@ -480,7 +487,7 @@ async def list_imports(db: Database, list_id: int, limit: int = 20) -> list[Impo
         .limit(limit)
     )
     async with db.read() as conn:
-        return [ImportInfo(*row) for row in await conn.execute(query)]
+        return [_import(row) for row in await conn.execute(query)]
 
 
 async def import_errors(

@@ -10,6 +10,7 @@ this test cannot fill fails it."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +18,13 @@ import httpx
 
 from admin.api import endpoints
 from admin.panel import AREAS
+from gateway.audience import imports
 from gateway.feedback import suppressions
 from gateway.identity import accounts, apikeys, users
 from gateway.identity.accounts import now
 from gateway.storage import activity as activity_store
 from gateway.storage import apikeys as key_store
+from gateway.storage import contacts as contact_store
 from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, tenants, webhooks
 from gateway.storage import users as user_store
@@ -55,6 +58,8 @@ class Globex:
     user_id: int
     webhook_id: int
     notification_id: int
+    list_id: int
+    import_id: int
     secrets: tuple[str, ...]
 
     def path(self, template: str) -> str:
@@ -70,6 +75,8 @@ class Globex:
             "activity": {"id": self.notification_id},
             "suppressions": {"address": "secret@globex.test"},
             "messages": {"queue_id": self.queue_id},
+            "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
+            "imports": {"id": self.import_id},
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
@@ -81,6 +88,13 @@ class Globex:
             return str(value)
 
         return re.sub(r"{(\w+)(?::\w+)?}", fill, template)
+
+
+CONTACT = "secret-contact@globex.test"
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _globex(site: Site) -> Globex:
@@ -102,6 +116,12 @@ async def _globex(site: Site) -> Globex:
         site.db, tenant_id, "domain.verified", "globex.test", "globex activity", now(), True
     )
     [notification] = await notifications.list_notifications(site.db, "globex")
+    contact_list = await contact_store.create_list(site.db, tenant_id, "globex list", now())
+    csv_file = f"email,secret\n{CONTACT},globex field\nglobex-invalid-row\n".encode()
+    report = await imports.import_csv(
+        site.db, contact_list, tenant_id, _chunks(csv_file), "globex.csv", "globex"
+    )
+    assert (report.added, report.invalid) == (1, 1)
     secrets = (
         credential.credential.username,
         "globex secret description",
@@ -112,6 +132,10 @@ async def _globex(site: Site) -> Globex:
         "rcpt@customer-of-globex.test",
         "ceo@globex.test",
         "globex activity",
+        "globex list",
+        CONTACT,
+        "globex field",
+        "globex-invalid-row",
     )
     return Globex(
         tenant_id,
@@ -121,6 +145,8 @@ async def _globex(site: Site) -> Globex:
         user.user.id,
         webhook_id,
         notification.id,
+        contact_list.id,
+        report.id,
         secrets,
     )
 
@@ -143,6 +169,14 @@ async def _state(site: Site, globex: Globex) -> str:
         await suppressions.list_entries(db, "globex"),
         await notifications.list_notifications(db, "globex"),
         await queue.message_status(db, globex.queue_id),
+        await contact_store.list_lists(db, globex.tenant_id),
+        await contact_store.list_imports(db, globex.list_id),
+        [
+            batch
+            async for batch in contact_store.contact_batches(
+                db, contact_store.Search(globex.list_id), now()
+            )
+        ],
     ]
     return repr(parts)
 
