@@ -332,7 +332,8 @@ async def start_import(
     abandoned_before: datetime,
 ) -> int:
     """A new import into the list (`running`); imports of the list still running since before
-    `abandoned_before` are marked failed and their staged rows dropped (their process died)."""
+    `abandoned_before` are marked failed and their staged rows dropped (their process died), as
+    are staged rows left by an import that ended (its process died before dropping them)."""
     async with db.begin() as conn:
         stale = select(ContactImport.id).where(
             ContactImport.list_id == info.id,
@@ -340,10 +341,15 @@ async def start_import(
             ContactImport.created_at < abandoned_before,
         )
         stale_ids = list((await conn.execute(stale)).scalars())
-        if stale_ids:
-            await conn.execute(
-                delete(ContactImportRow).where(ContactImportRow.import_id.in_(stale_ids))
+        over = select(ContactImport.id).where(
+            ContactImport.list_id == info.id, ContactImport.state != "running"
+        )
+        await conn.execute(
+            delete(ContactImportRow).where(
+                or_(ContactImportRow.import_id.in_(stale_ids), ContactImportRow.import_id.in_(over))
             )
+        )
+        if stale_ids:
             await conn.execute(
                 update(ContactImport)
                 .where(ContactImport.id.in_(stale_ids))
@@ -440,7 +446,6 @@ async def finish_import(
                 set_={"fields": fields, "updated_at": merge.excluded.updated_at},
             )
         )
-        await conn.execute(delete(ContactImportRow).where(staged_rows))
         await conn.execute(
             update(ContactImport)
             .where(ContactImport.id == import_id)
@@ -454,7 +459,27 @@ async def finish_import(
                 finished_at=at,
             )
         )
+    await _drop_staged(db, import_id)
     return await get_import(db, import_id)
+
+
+DROP_BATCH = 20_000
+"""Staged rows deleted per transaction once their import is over."""
+
+
+async def _drop_staged(db: Database, import_id: int) -> None:
+    """The staged rows of a finished import, deleted in short transactions after the one that
+    merged them (so that the merge holds SQLite's write lock no longer than it must); rows left
+    by a process that died meanwhile go at the list's next import (`start_import`)."""
+    of_import = ContactImportRow.import_id == import_id
+    some = select(ContactImportRow.email).where(of_import).limit(DROP_BATCH)
+    while True:
+        async with db.begin() as conn:
+            result = await conn.execute(
+                delete(ContactImportRow).where(of_import, ContactImportRow.email.in_(some))
+            )
+        if result.rowcount < DROP_BATCH:
+            return
 
 
 async def fail_import(
@@ -462,12 +487,12 @@ async def fail_import(
 ) -> ImportInfo:
     """The file was refused as a whole: its staged rows dropped, the list left as it was."""
     async with db.begin() as conn:
-        await conn.execute(delete(ContactImportRow).where(ContactImportRow.import_id == import_id))
         await conn.execute(
             update(ContactImport)
             .where(ContactImport.id == import_id)
             .values(state="failed", error=error, rows=rows, invalid=invalid, finished_at=at)
         )
+    await _drop_staged(db, import_id)
     return await get_import(db, import_id)
 
 
