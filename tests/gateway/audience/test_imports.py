@@ -149,3 +149,23 @@ async def test_recipients_are_subscribed_and_not_suppressed(db: Database) -> Non
         1,
         3,
     )
+
+
+@pytest.mark.slow
+async def test_a_million_duplicates_make_one_contact(db: Database) -> None:
+    info, tenant_id = await make_list(db)
+
+    async def million() -> AsyncIterator[bytes]:
+        yield b"email,n\n"
+        block = b"Same@Example.com,1\n" * 10_000
+        for _ in range(100):
+            yield block
+
+    report = await imports.import_csv(db, info, tenant_id, million(), "dups.csv", "test")
+    assert (report.rows, report.added, report.duplicates, report.invalid) == (
+        1_000_000,
+        1,
+        999_999,
+        0,
+    )
+    assert await emails(db, info) == {"same@example.com": {"n": "1"}}
