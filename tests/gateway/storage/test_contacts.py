@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +22,7 @@ async def one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def count(db: Database, column: object) -> int:
+async def count(db: Database, column: Any) -> int:
     async with db.read() as conn:
         return int((await conn.execute(select(func.count(column)))).scalar_one())
 
