@@ -24,6 +24,7 @@ from sqlalchemy import (
     Select,
     and_,
     case,
+    cast,
     delete,
     exists,
     func,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -368,12 +370,12 @@ def _insert(db: Database) -> Any:
     return sqlite_insert if db.is_sqlite else pg_insert
 
 
-_STAGE = (
-    "INSERT INTO contact_import_rows (import_id, email, fields) VALUES ({}) ON CONFLICT DO NOTHING"
-)
+_STAGE = "INSERT INTO contact_import_rows (import_id, email, fields) {} ON CONFLICT DO NOTHING"
 _JSON = json.JSONEncoder(ensure_ascii=False)
-_STAGE_SQLITE = _STAGE.format("?, ?, ?")
-_STAGE_POSTGRESQL = _STAGE.format("$1, $2, $3::jsonb")
+_STAGE_SQLITE = _STAGE.format("VALUES (?, ?, ?)")
+_STAGE_POSTGRESQL = _STAGE.format(
+    "SELECT $1, email, fields FROM unnest($2::text[], $3::text[]) AS t(email, fields)"
+)
 
 
 async def stage(
@@ -388,10 +390,14 @@ async def stage(
         if rows:
             # The driver's own executemany: a million rows through the ORM's bind processing
             # would take most of the import's time.
-            await conn.exec_driver_sql(
-                _STAGE_SQLITE if db.is_sqlite else _STAGE_POSTGRESQL,
-                [(import_id, email, _JSON.encode(f)) for email, f in rows],
-            )
+            if db.is_sqlite:
+                await conn.exec_driver_sql(
+                    _STAGE_SQLITE, [(import_id, email, _JSON.encode(f)) for email, f in rows]
+                )
+            else:  # one statement for the batch: far quicker than a row at a time
+                emails = [email for email, _ in rows]
+                fields = [_JSON.encode(f) for _, f in rows]
+                await conn.exec_driver_sql(_STAGE_POSTGRESQL, (import_id, emails, fields))
         if invalid:
             await conn.execute(
                 insert(ContactImportError),
@@ -424,11 +430,16 @@ async def finish_import(
             )
         ).scalar_one()
         when = literal(at, UTCDateTime())
+        staged_fields = (
+            ContactImportRow.fields
+            if db.is_sqlite
+            else cast(ContactImportRow.fields, JSONB)  # parsed here, once
+        )
         source = select(
             literal(info.id),
             literal(tenant_id),
             ContactImportRow.email,
-            ContactImportRow.fields,
+            staged_fields,
             literal("subscribed"),
             when,
             when,

@@ -565,7 +565,10 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
-    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    """The list's tenant, copied for the suppression check. No foreign key of its own: the
+    list's cascade removes the contacts with the tenant's lists, and a key checked for each of a
+    million imported rows (a trigger on PostgreSQL) would slow an import's merge."""
     email: Mapped[str] = mapped_column(String(320))
     fields: Mapped[dict[str, str]] = mapped_column(FIELDS_TYPE)
     status: Mapped[str] = mapped_column(String(16))
@@ -610,7 +613,8 @@ class ContactImportRow(Base):
     )
     email: Mapped[str] = mapped_column(String(320), primary_key=True)
     """The primary key drops a later row of the same address: a duplicate within the file."""
-    fields: Mapped[dict[str, str]] = mapped_column(FIELDS_TYPE)
+    fields: Mapped[str] = mapped_column(Text)
+    """The fields as JSON text, parsed once, when they are merged (`jsonb` on PostgreSQL)."""
 
 
 class ContactImportError(Base):

@@ -56,19 +56,12 @@ def upgrade() -> None:
             name=op.f("fk_contacts_list_id_contact_lists"),
             ondelete="CASCADE",
         ),
-        sa.ForeignKeyConstraint(
-            ["tenant_id"],
-            ["tenants.id"],
-            name=op.f("fk_contacts_tenant_id_tenants"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_contacts")),
         sa.UniqueConstraint("list_id", "email", name=op.f("uq_contacts_list_id_email")),
     )
     op.create_index(
         "ix_contacts_list_created", "contacts", ["list_id", "created_at", "id"], unique=False
     )
-    op.create_index(op.f("ix_contacts_tenant_id"), "contacts", ["tenant_id"], unique=False)
     op.create_table(
         "contact_imports",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -109,7 +102,7 @@ def upgrade() -> None:
         "contact_import_rows",
         sa.Column("import_id", sa.Integer(), nullable=False),
         sa.Column("email", sa.String(length=320), nullable=False),
-        sa.Column("fields", FIELDS, nullable=False),
+        sa.Column("fields", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["import_id"],
             ["contact_imports.id"],
@@ -139,7 +132,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_contact_imports_tenant_id"), table_name="contact_imports")
     op.drop_index(op.f("ix_contact_imports_list_id"), table_name="contact_imports")
     op.drop_table("contact_imports")
-    op.drop_index(op.f("ix_contacts_tenant_id"), table_name="contacts")
     op.drop_index("ix_contacts_list_created", table_name="contacts")
     op.drop_table("contacts")
     op.drop_table("contact_lists")
