@@ -142,7 +142,7 @@ async def edit_contact(
         if chosen == "subscribed":
             unsubscribed = None
         elif unsubscribed is None:
-            unsubscribed = (contacts.now(), how)
+            unsubscribed = (contacts.now(), contacts.check_how(how))
     edited = await store.update_contact(
         ctx.db, found.id, current.email, new_fields, unsubscribed, contacts.now()
     )

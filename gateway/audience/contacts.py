@@ -33,9 +33,10 @@ export imports back (its status columns are not fields)."""
 
 RESERVED = frozenset(EXPORT_COLUMNS[1:]) | {"updated_at"}
 
-HOW = ("manual", "link", "import", "api")
-"""How a contact unsubscribed: by an operator (panel or CLI), by the unsubscribe link of a
-message, by an import, by the API."""
+HOW = ("manual", "api", "link")
+"""How a contact unsubscribed: by an operator in the panel or the CLI, by the API, by the
+unsubscribe link of a message (campaigns)."""
+
 
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
 
@@ -107,6 +108,12 @@ def check_status(value: str) -> str:
             "status",
         )
     return status
+
+
+def check_how(value: str) -> str:
+    if value not in HOW:
+        raise InvalidInputError(f"unknown way to unsubscribe {value!r}: {', '.join(HOW)}", "how")
+    return value
 
 
 def check_search_status(value: str | None) -> str | None:
