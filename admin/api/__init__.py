@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from admin.api import (
     activity,
+    contacts,
     credentials,
     domains,
     emails,
@@ -37,6 +38,7 @@ RESOURCES = (
     emails,
     stats,
     templates,
+    contacts,
 )
 
 

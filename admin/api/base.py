@@ -8,14 +8,14 @@ built from (`admin/api/openapi.py`), so the two cannot drift apart."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from admin.ops.context import Actor, Context, Services
@@ -120,7 +120,8 @@ class Endpoint:
     content_type: str = "application/json"
     """`text/csv` for exports: the handler then returns the text itself."""
     accepts: str | None = None
-    """A body of this type (`text/csv` for imports), which the handler reads itself."""
+    """A body of this type (`text/csv` for imports), which the handler reads itself (it may
+    stream it: nothing before the handler reads it)."""
     max_body: Callable[[Settings], int] | None = None
     """The largest body taken, in bytes: a longer one is refused (413) before it is read whole."""
     headers: tuple[tuple[str, str], ...] = ()
@@ -261,10 +262,12 @@ async def _inputs(endpoint: Endpoint, request: Request, settings: Settings) -> t
     for name, value in request.query_params.items():
         if "\x00" in value:
             raise ApiError(400, "invalid_input", f"{name}: {NUL}", name)
-    if endpoint.max_body is None:
-        raw = await request.body()
-    else:
-        raw = await _read(request, endpoint.max_body(settings))
+    raw = b""
+    if endpoint.accepts is None:  # else the handler reads (streams) the body itself
+        if endpoint.max_body is None:
+            raw = await request.body()
+        else:
+            raw = await _read(request, endpoint.max_body(settings))
     if b"\\u0000" in raw:
         raise ApiError(400, "invalid_input", NUL)
     try:
@@ -303,6 +306,8 @@ def _serve(endpoint: Endpoint, services: Services, limit: RateLimit) -> Callable
         if isinstance(result, Response):  # made by the handler (a replayed answer)
             return result
         if endpoint.content_type != "application/json":
+            if isinstance(result, AsyncIterator):  # a large export, written as it is read
+                return StreamingResponse(result, media_type=endpoint.content_type)
             return Response(result, media_type=endpoint.content_type)
         if endpoint.response is None:
             return Response(status_code=endpoint.status)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.cli import (
+    contacts,
     domains,
     events,
     notifications,
@@ -49,6 +50,7 @@ GROUPS = (
     webhooks,
     templates,
     send,
+    contacts,
 )
 
 

@@ -12,6 +12,7 @@ from admin.ops.context import Services
 from admin.panel import (
     account,
     activity,
+    contacts,
     credentials,
     dashboard,
     domains,
@@ -36,6 +37,7 @@ AREAS = (
     templates,
     messages,
     dashboard,
+    contacts,
 )
 
 

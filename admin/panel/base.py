@@ -5,11 +5,13 @@ the JSON error shape otherwise)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -33,6 +35,7 @@ NAV = (
     ("/credentials", "Credentials", False),
     ("/messages", "Messages", False),
     ("/suppressions", "Suppressions", False),
+    ("/lists", "Lists", False),
     ("/webhooks", "Webhooks", False),
     ("/templates", "Templates", False),
     ("/activity", "Activity", False),
@@ -53,6 +56,8 @@ class Page:
     session: Session
     form: dict[str, str] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)
+    uploads: dict[str, UploadFile] = field(default_factory=dict)
+    """On a `streamed` page: the uploaded files, spooled to disk, open while the page runs."""
     unread: int = 0
     """Unread notifications, for the badge in the navigation bar."""
 
@@ -98,10 +103,18 @@ class Pages:
     """A module's pages: `@pages.page("/path", methods=...)`."""
 
     handlers: list[tuple[str, tuple[str, ...], PageHandler]] = field(default_factory=list)
+    streamed: set[str] = field(default_factory=set)
+    """Paths whose uploads the handler reads as files (`Page.uploads`), of any size."""
 
-    def page(self, path: str, methods: tuple[str, ...] = ("GET",)) -> Callable[..., PageHandler]:
+    def page(
+        self, path: str, methods: tuple[str, ...] = ("GET",), *, streamed: bool = False
+    ) -> Callable[..., PageHandler]:
+        """`streamed`: the page takes uploads of any size, kept on disk (not in `Page.files`)."""
+
         def register(handler: PageHandler) -> PageHandler:
             self.handlers.append((path, methods, handler))
+            if streamed:
+                self.streamed.add(path)
             return handler
 
         return register
@@ -132,7 +145,7 @@ class Panel:
 
     def routes(self, modules: list[Pages]) -> list[Route]:
         return [
-            Route(path, self._serve(handler), methods=list(methods))
+            Route(path, self._serve(handler, path in pages.streamed), methods=list(methods))
             for pages in modules
             for path, methods, handler in pages.handlers
         ]
@@ -170,8 +183,14 @@ class Panel:
         user = await users.session_user(self.services.db, session.user_id, session.key)
         return None if user is None else (session, Actor.of_user(user))
 
-    def _serve(self, handler: PageHandler) -> Callable[[Request], Awaitable[Response]]:
+    def _serve(
+        self, handler: PageHandler, streamed: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
+            async with AsyncExitStack() as stack:  # a streamed page's uploads stay open
+                return await answer_page(request, stack)
+
+        async def answer_page(request: Request, stack: AsyncExitStack) -> Response:
             signed_in = await self._session(request)
             if signed_in is None:
                 if request.method != "GET":
@@ -186,25 +205,26 @@ class Panel:
             client = request.client.host if request.client else None
             page = Page(self, request, Context(self.services, actor, client), session)
             if request.method == "POST":
-                # One upload (a CSV file) of up to 16 MiB, and a bounded number of fields.
+                # Uploads (CSV files) are spooled to disk; a page not `streamed` reads them
+                # whole. A bounded number of fields, each of up to 16 MiB.
                 limits = {"max_files": 2, "max_fields": 200, "max_part_size": 16 * 1024 * 1024}
-                async with request.form(**limits) as form:
-                    if not same_token(session.csrf, form.get("csrf_token")):
-                        return self.error_page(
-                            request,
-                            403,
-                            "this form has expired or came from another site: reload "
-                            "the page and submit it again",
-                        )
-                    for key, value in form.multi_items():
-                        if isinstance(value, str) and "\x00" in value:
-                            return self.error_page(
-                                request, 400, "text must not contain NUL characters"
-                            )
-                        if isinstance(value, str):
-                            page.form[key] = value.strip() if key != "password" else value
-                        elif value.filename:
-                            page.files[key] = await value.read()
+                form = await stack.enter_async_context(request.form(**limits))
+                if not same_token(session.csrf, form.get("csrf_token")):
+                    return self.error_page(
+                        request,
+                        403,
+                        "this form has expired or came from another site: reload "
+                        "the page and submit it again",
+                    )
+                for key, value in form.multi_items():
+                    if isinstance(value, str) and "\x00" in value:
+                        return self.error_page(request, 400, "text must not contain NUL characters")
+                    if isinstance(value, str):
+                        page.form[key] = value.strip() if key != "password" else value
+                    elif value.filename and streamed:
+                        page.uploads[key] = value
+                    elif value.filename:
+                        page.files[key] = await value.read()
             try:
                 page.unread = await notifications.unread_count(
                     self.services.db, page.ctx.tenant_name()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.sql.expression import false
@@ -567,6 +568,47 @@ class MessageTemplate(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ContactList(Base):
+    """A tenant's list of contacts (recipients of campaigns)."""
+
+    __tablename__ = "contact_lists"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+FIELDS_TYPE = JSON().with_variant(JSONB(), "postgresql")
+"""A contact's fields: JSONB on PostgreSQL, so that an import merges them with `||`."""
+
+
+class Contact(Base):
+    """One address on one list, with its fields. `status` is `subscribed` or `unsubscribed`;
+    suppression is read from the suppression list, never stored here."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("list_id", "email"),
+        Index("ix_contacts_list_created", "list_id", "created_at", "id"),  # newest first
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    """The list's tenant, copied for the suppression check. No foreign key of its own: the
+    list's cascade removes the contacts with the tenant's lists, and a key checked for each of a
+    million imported rows (a trigger on PostgreSQL) would slow an import's merge."""
+    email: Mapped[str] = mapped_column(String(320))
+    fields: Mapped[dict[str, str]] = mapped_column(FIELDS_TYPE)
+    status: Mapped[str] = mapped_column(String(16))
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    unsubscribed_how: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class IdempotencyKey(Base):
     """A send API request's `Idempotency-Key`: the answer given to the first request with it,
     given again to a repeat within a day (`gateway.storage.idempotency`)."""
@@ -583,3 +625,54 @@ class IdempotencyKey(Base):
     """The first answer's HTTP status; None while the first request is being answered."""
     answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ContactImport(Base):
+    """A CSV import into a list, and its report."""
+
+    __tablename__ = "contact_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_lists.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    """`running`, `done` or `failed`."""
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    actor: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ContactImportRow(Base):
+    """A valid row of an import still running: staged here, then merged into `contacts` in one
+    transaction when the whole file has been read (docs/contacts.md, "Transactions")."""
+
+    __tablename__ = "contact_import_rows"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    """The primary key drops a later row of the same address: a duplicate within the file."""
+    fields: Mapped[str] = mapped_column(Text)
+    """The fields as JSON text, parsed once, when they are merged (`jsonb` on PostgreSQL)."""
+
+
+class ContactImportError(Base):
+    """An invalid row of an import: its line number and what is wrong with it."""
+
+    __tablename__ = "contact_import_errors"
+
+    import_id: Mapped[int] = mapped_column(
+        ForeignKey("contact_imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)

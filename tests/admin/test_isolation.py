@@ -11,6 +11,7 @@ this test cannot fill fails it."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,13 @@ import httpx
 
 from admin.api import endpoints
 from admin.panel import AREAS
+from gateway.audience import imports
 from gateway.feedback import suppressions
 from gateway.identity import accounts, apikeys, users
 from gateway.identity.accounts import now
 from gateway.storage import activity as activity_store
 from gateway.storage import apikeys as key_store
+from gateway.storage import contacts as contact_store
 from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, templates, tenants, webhooks
 from gateway.storage import users as user_store
@@ -59,6 +62,8 @@ class Globex:
     webhook_id: int
     notification_id: int
     template_id: int
+    list_id: int
+    import_id: int
     secrets: tuple[str, ...]
 
     def path(self, template: str) -> str:
@@ -75,6 +80,8 @@ class Globex:
             "suppressions": {"address": "secret@globex.test"},
             "messages": {"queue_id": self.queue_id},
             "templates": {"id": self.template_id},
+            "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
+            "imports": {"id": self.import_id},
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
@@ -86,6 +93,13 @@ class Globex:
             return str(value)
 
         return re.sub(r"{(\w+)(?::\w+)?}", fill, template)
+
+
+CONTACT = "secret-contact@globex.test"
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 async def _globex(site: Site) -> Globex:
@@ -110,6 +124,12 @@ async def _globex(site: Site) -> Globex:
     template_id = await templates.add_template(
         site.db, tenant_id, "plans", "globex template subject", "<p>globex plans</p>", None, now()
     )
+    contact_list = await contact_store.create_list(site.db, tenant_id, "globex list", now())
+    csv_file = f"email,secret\n{CONTACT},globex field\nglobex-invalid-row\n".encode()
+    report = await imports.import_csv(
+        site.db, contact_list, tenant_id, _chunks(csv_file), "globex.csv", "globex"
+    )
+    assert (report.added, report.invalid) == (1, 1)
     secrets = (
         credential.credential.username,
         "globex secret description",
@@ -122,6 +142,10 @@ async def _globex(site: Site) -> Globex:
         "globex activity",
         "globex template subject",
         "globex plans",
+        "globex list",
+        CONTACT,
+        "globex field",
+        "globex-invalid-row",
     )
     return Globex(
         tenant_id,
@@ -132,6 +156,8 @@ async def _globex(site: Site) -> Globex:
         webhook_id,
         notification.id,
         template_id,
+        contact_list.id,
+        report.id,
         secrets,
     )
 
@@ -156,6 +182,14 @@ async def _state(site: Site, globex: Globex) -> str:
         await queue.message_status(db, globex.queue_id),
         await templates.list_templates(db, "globex"),
         await queue.pending_summary(db, globex.tenant_id),
+        await contact_store.list_lists(db, globex.tenant_id),
+        await contact_store.list_imports(db, globex.list_id),
+        [
+            batch
+            async for batch in contact_store.contact_batches(
+                db, contact_store.Search(globex.list_id), now()
+            )
+        ],
     ]
     return repr(parts)
 
@@ -241,7 +275,9 @@ async def test_the_send_api_never_sends_as_nor_replays_for_another_tenant(site: 
     spoofed = {"from": "ceo@globex.test", **message}
     for path, body in (("/emails", spoofed), ("/emails/batch", {"emails": [spoofed]})):
         answer = await api.post(path, json=body)
-        assert "sender_not_owned" in answer.text, answer.text
+        # Answered as for a domain nobody has: globex's domain is not even named as taken.
+        assert "sender_unknown" in answer.text, answer.text
+        assert "sender_not_owned" not in answer.text
         assert _leaks(globex, str(body), answer.text) == []
     mine = await api.post("/emails", json={"from": "a@acme.test", **message}, headers=shared)
     assert mine.status_code == 202, mine.text
