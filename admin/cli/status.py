@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_db
+from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import messages as message_ops
+from admin.ops.messages import MessageFilters
 from admin.runtime import Parts
 from config import Settings
 from gateway.aws.ses import SesAccount
@@ -126,6 +128,26 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any,
     return document, "\n".join(lines)
 
 
+async def cmd_message_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    filters = MessageFilters(
+        sender=args.sender,
+        recipient=args.recipient,
+        subject=args.subject,
+        status=args.status,
+        since=args.since,
+        until=args.until,
+        ses_message_id=args.ses_message_id,
+        tenant=args.tenant,
+    )
+    page = await with_ops(
+        settings, lambda ctx: message_ops.search_messages(ctx, filters, args.limit, args.cursor)
+    )
+    rows = [plain(m) for m in page.data]
+    columns = ("id", "tenant", "created_at", "status", "mail_from", "recipient_count", "subject")
+    more = f"\nmore: add --cursor {page.next_cursor}" if page.next_cursor else ""
+    return {"messages": rows, "next_cursor": page.next_cursor}, table(rows, columns) + more
+
+
 def register(cli: Commands) -> None:
     cli.add(None, "status", cmd_status, "the SES account's state and quota, the queue depth")
 
@@ -133,3 +155,19 @@ def register(cli: Commands) -> None:
     cli.add(message, "show", cmd_message_show, "a message and its recipients").add_argument(
         "queue_id"
     )
+    listing = cli.add(
+        message, "list", cmd_message_list, "messages, newest first (the panel's filters)"
+    )
+    for name, meaning in (
+        ("sender", "a part of the envelope sender"),
+        ("recipient", "a part of a recipient's address"),
+        ("subject", "a part of the subject"),
+        ("status", "queued, deferred, sent, delivered, bounced, complained, failed, suppressed"),
+        ("since", "accepted at or after (ISO date or datetime, UTC)"),
+        ("until", "accepted before (ISO date or datetime, UTC)"),
+        ("ses-message-id", "SES's message id of a recipient"),
+        ("tenant", "one tenant's"),
+        ("cursor", "the next page: the cursor the previous page ended with"),
+    ):
+        listing.add_argument(f"--{name}", default="", help=meaning)
+    listing.add_argument("--limit", type=int, default=50, help="rows a page (at most 500)")

@@ -140,6 +140,10 @@ def test_roles_in_separate_processes_share_one_sqlite_database(
     assert [(r["state"], r["ses_message_id"]) for r in shown["recipients"]] == [
         ("sent", sent.message_id)
     ]
+    listed = gateway.cli("message", "list", "--status", "sent", "--limit", "5")
+    assert [m["id"] for m in listed["messages"]] == [queue_id]
+    assert listed["next_cursor"] is None
+    assert gateway.cli("message", "list", "--status", "bounced")["messages"] == []
 
     web = gateway.serve("--role", "web")
     assert "started roles=web database=sqlite" in web.log()
