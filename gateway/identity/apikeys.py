@@ -6,20 +6,18 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 from config import Settings
 from gateway.core.exceptions import InvalidInputError, LoginRefused
 from gateway.core.types.users import ApiKeyInfo
 from gateway.identity import passwords
 from gateway.identity.accounts import now
-from gateway.intake.auth import HashCache, Throttle
+from gateway.intake.auth import LAST_USED_EVERY, HashCache
+from gateway.intake.lockout import Throttle
 from gateway.storage import apikeys, tenants
 from gateway.storage.database import Database
 
-_TOUCH_EVERY = timedelta(minutes=1)
 _HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2-api")
-"""`last_used_at` is written at most this often per key: not a write per request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +68,6 @@ class ApiKeys:
             return None
         info = found[0]
         moment = now()
-        if info.last_used_at is None or moment - info.last_used_at > _TOUCH_EVERY:
+        if info.last_used_at is None or moment - info.last_used_at > LAST_USED_EVERY:
             await apikeys.touch_key(self._db, info.id, moment)
         return info

@@ -11,7 +11,8 @@ from gateway.core.exceptions import InvalidInputError, LoginRefused
 from gateway.core.types.users import Role, UserInfo
 from gateway.identity import passwords
 from gateway.identity.accounts import now
-from gateway.intake.auth import HashCache, Throttle
+from gateway.intake.auth import HashCache
+from gateway.intake.lockout import Throttle
 from gateway.storage import tenants, users
 from gateway.storage.database import Database
 
