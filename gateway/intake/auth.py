@@ -115,7 +115,9 @@ class Authenticator:
             self._waiting[client] -= 1
             if not self._waiting[client]:
                 del self._waiting[client], self._turns[client]
-        principal = login[0]
+        principal, _, last_used = login
         assert principal.credential_id is not None
-        await tenants.touch_credential(self._db, principal.credential_id, datetime.now(UTC))
+        moment = datetime.now(UTC)
+        if last_used is None or moment - last_used > LAST_USED_EVERY:
+            await tenants.touch_credential(self._db, principal.credential_id, moment)
         return principal
