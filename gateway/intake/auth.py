@@ -14,6 +14,7 @@ instance). A login writes nothing, but for `last_used_at` at most once per `LAST
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections import Counter
@@ -36,12 +37,15 @@ _HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="argon2")
 
 
 class HashCache:
-    """argon2 checks off the event loop; a success is remembered for `ttl` seconds (0: never)."""
+    """argon2 checks off the event loop; a success is remembered for `ttl` seconds (0: never).
+    Checks of the same secret against the same hash that are asked at the same moment (a pool of
+    connections logging in together, a reconnect storm after a restart) share one argon2 run."""
 
     def __init__(self, ttl: float, executor: ThreadPoolExecutor = _HASHING) -> None:
         self._ttl = ttl
         self._executor = executor
         self._cache: dict[bytes, float] = {}
+        self._running: dict[bytes, asyncio.Future[bool]] = {}
 
     @staticmethod
     def _key(stored: str, secret: str) -> bytes:
@@ -59,16 +63,22 @@ class HashCache:
             return True
         stored = password_hash or DUMMY_HASH
         key = self._key(stored, secret)
-        now = time.monotonic()
-        loop = asyncio.get_running_loop()
-        valid = await loop.run_in_executor(self._executor, verify_password, stored, secret)
-        if not valid or password_hash is None:
-            return False
-        if self._ttl > 0:
-            if len(self._cache) >= _MAX_CACHE:
-                self._cache = {k: t for k, t in self._cache.items() if t > now}
-            self._cache[key] = now + self._ttl
-        return True
+        check = self._running.get(key)
+        if check is None:
+            loop = asyncio.get_running_loop()
+            check = loop.run_in_executor(self._executor, verify_password, stored, secret)
+            self._running[key] = check
+            check.add_done_callback(functools.partial(self._checked, key, time.monotonic()))
+        # Shielded: a client that goes away does not cancel the check for the others.
+        return await asyncio.shield(check) and password_hash is not None
+
+    def _checked(self, key: bytes, started: float, check: asyncio.Future[bool]) -> None:
+        del self._running[key]
+        if self._ttl <= 0 or check.cancelled() or check.exception() or not check.result():
+            return
+        if len(self._cache) >= _MAX_CACHE:
+            self._cache = {k: t for k, t in self._cache.items() if t > started}
+        self._cache[key] = started + self._ttl
 
 
 class Authenticator:
