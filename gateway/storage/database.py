@@ -57,7 +57,7 @@ class Database:
         """A connection for reads only: on SQLite it takes no write lock and waits for no turn."""
         async with _translated(), self.engine.connect() as connection:
             if self.is_sqlite:
-                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection = await connection.execution_options(**_READ_ONLY)
             yield connection
 
     async def ping(self) -> None:
@@ -100,9 +100,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_READ_ONLY = {"sqlite_read_only": True}
+"""Marks `Database.read` connections: statements run in autocommit (the driver's isolation level
+is None on every connection), with no transaction begun. An option of our own, not
+`isolation_level="AUTOCOMMIT"`, which SQLAlchemy would set on the connection and reset after,
+each a round trip to the connection's thread."""
+
+
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
     # cannot fail half-way with SQLITE_BUSY when another process wrote in between. Reads
-    # (`Database.read`, autocommit) need no transaction at all.
-    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    # (`Database.read`) need no transaction at all.
+    if not connection.get_execution_options().get("sqlite_read_only"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
