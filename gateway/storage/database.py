@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -27,7 +27,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # hide_parameters: a failed statement must not log the message it was storing.
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, hide_parameters=True
+                url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool(parsed)
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -86,6 +86,19 @@ async def _translated() -> AsyncIterator[None]:
         raise DatabaseError(
             f"database unreachable ({exc}): check SES_GATEWAY_DATABASE_URL"
         ) from exc
+
+
+SQLITE_POOL_SIZE = 20
+"""Connections kept open to a SQLite file (each is a thread of aiosqlite's). SQLAlchemy's default,
+5 plus 10 more closed after use, made SMTP sessions at once open and close a connection (a thread
+and its PRAGMAs) for a read."""
+
+
+def _sqlite_pool(url: URL) -> dict[str, int]:
+    """Pool settings for a SQLite file; an in-memory database has one connection (no pool)."""
+    if not url.database or url.database == ":memory:":
+        return {}
+    return {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
