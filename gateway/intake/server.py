@@ -34,7 +34,7 @@ from gateway.intake import replies
 from gateway.intake.auth import Authenticator
 from gateway.intake.data import DataError, read_data
 from gateway.intake.handler import GatewaySession, SubmissionHandler, peer_address
-from gateway.intake.tls import describe
+from gateway.intake.tls import describe, small_read_buffers
 from gateway.policy.limits import ConnectionCounter
 
 log = logging.getLogger("gateway.smtp")
@@ -420,6 +420,7 @@ class SmtpService:
 
     async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
         """Listen; ports default to the settings (tests pass 0 for a free port)."""
+        small_read_buffers()
         loop = asyncio.get_running_loop()
         host = self._settings.smtp_host
         self.submission.server = await loop.create_server(

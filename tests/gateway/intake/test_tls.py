@@ -12,7 +12,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.intake.tls import certificate_files, make_self_signed
+from gateway.intake.tls import TLS_READ_BUFFER, certificate_files, make_self_signed
 from tests.conftest import Gateway, client_tls, make_settings
 from tests.support.smtp import protocol_only
 
@@ -93,3 +93,22 @@ async def test_a_client_that_reconnects_resumes_its_tls_session(start_gateway: A
     gateway: Gateway = await start_gateway(None, deliver=False)
     for connect, port in ((starttls, gateway.port), (implicit_tls, gateway.smtps_port)):
         assert await asyncio.to_thread(reconnects, connect, port) == (False, True, "TLSv1.3")
+
+
+@protocol_only
+async def test_a_tls_connection_reads_into_a_small_buffer(start_gateway: Any) -> None:
+    """asyncio's own buffer is 256 KiB, zero-filled, for each connection: 250 MiB per 1,000."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    context = client_tls()
+    clients = [
+        await asyncio.to_thread(starttls, gateway.port, context, None),
+        await asyncio.to_thread(implicit_tls, gateway.smtps_port, context, None),
+    ]
+    try:
+        servers = [*gateway.smtp.submission.connections, *gateway.smtp.smtps.connections]
+        protocols = [server.transport._ssl_protocol for server in servers]  # type: ignore[union-attr]
+        assert len(protocols) == 2
+        assert all(len(protocol._ssl_buffer) <= TLS_READ_BUFFER for protocol in protocols)
+    finally:
+        for client in clients:
+            client.close()
