@@ -67,6 +67,11 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+LISTEN_BACKLOG = 1024
+"""Connections the kernel holds for each listener until they are accepted (at most
+`net.core.somaxconn`). asyncio's default, 100, dropped the connections of a reconnect storm
+(clients then wait for their SYN to be sent again: 1, 3, 7, 15 s...)."""
+
 MESSAGES_PER_CONNECTION = 10_000
 """How many transactions one connection may run; other commands are limited to 100 each."""
 
@@ -436,6 +441,7 @@ class SmtpService:
             ),
             host,
             self._settings.smtp_port if smtp_port is None else smtp_port,
+            backlog=LISTEN_BACKLOG,
         )
         port = self._settings.smtps_port if smtps_port is None else smtps_port
         if smtps_port is not None or self._settings.smtps_port:
@@ -450,6 +456,7 @@ class SmtpService:
                 ),
                 host,
                 port,
+                backlog=LISTEN_BACKLOG,
                 ssl=self._tls,
                 ssl_handshake_timeout=30,
             )
