@@ -50,12 +50,13 @@ class ApiKeys:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._hashes = HashCache(settings.auth_cache_ttl, _HASHING)
-        self._throttle = Throttle(db, settings, "api")
+        self.throttle = Throttle(db, settings, "api")
+        """Its `forget(...)`/`clear()`: failures were recorded by another instance."""
 
     async def authenticate(self, key: str, client: str) -> ApiKeyInfo | None:
         """The key's record, or None for a malformed, unknown, revoked or wrong key;
         `LoginRefused` while the client is locked out."""
-        wait = await self._throttle.locked_out(client=client)
+        wait = await self.throttle.locked_out(client=client)
         if wait > 0:
             raise LoginRefused(
                 f"too many bad API keys from {client}: try again in {int(wait) + 1} seconds", wait
@@ -64,7 +65,7 @@ class ApiKeys:
         prefix, _, secret = rest.partition("_")
         found = await apikeys.find_key(self._db, prefix) if label == "sgw" and secret else None
         if found is None or not await self._hashes.verify(found[1], secret):
-            await self._throttle.failed(client, f"apikey:{prefix[:16]}")
+            await self.throttle.failed(client, f"apikey:{prefix[:16]}")
             return None
         info = found[0]
         moment = now()

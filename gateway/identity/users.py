@@ -95,7 +95,8 @@ class Logins:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._hashes = HashCache(0)
-        self._throttle = Throttle(db, settings, "web")
+        self.throttle = Throttle(db, settings, "web")
+        """Its `forget(...)`/`clear()`: failures were recorded by another instance."""
 
     async def _check(self, email: str, password: str, client: str) -> tuple[UserInfo, str] | None:
         """The user and its session key if `password` is right; one throttled attempt."""
@@ -104,7 +105,7 @@ class Logins:
         async def verify() -> bool:
             return await self._hashes.verify(found[1] if found else None, password)
 
-        if not await self._throttle.check(client, email, verify) or found is None:
+        if not await self.throttle.check(client, email, verify) or found is None:
             return None
         return found[0], found[2]
 
