@@ -3,7 +3,9 @@
 Each thread holds one connection: EHLO, STARTTLS (or implicit TLS), EHLO, AUTH PLAIN once, then
 MAIL / RCPT / DATA / body transactions until the process's share of messages is sent. Blocking
 `ssl` sockets keep TLS and socket work in C with the GIL released, so one process drives many
-connections for little CPU.
+connections for little CPU. The process makes one TLS context (making one loads the system's CA
+certificates: more CPU than a handshake), and a thread that connects again resumes its last TLS
+session (a ticket), as mail libraries that keep a session cache do, unless `resume` is false.
 
 Protocol with the parent: the configuration is a JSON document in argv[1]. Once every connection
 is set up the process prints `ready <json>`, waits for a line `go` on stdin, sends, and prints
@@ -64,17 +66,22 @@ def make_message(index: int, size: int, tag: str) -> bytes:
     return head + body + b".\r\n"
 
 
+def tls_context() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # the gateway's certificate is self-signed
+    return context
+
+
 class Client:
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], context: ssl.SSLContext) -> None:
         self.config = config
+        self.context = context
         self.sock: socket.socket | None = None
         self.reader: Any = None
-
-    def _tls_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE  # the gateway's certificate is self-signed
-        return context
+        self.session: ssl.SSLSession | None = None
+        """The last TLS session, resumed by the next connection (`resume`)."""
+        self.resumed = 0
 
     def reply(self) -> tuple[int, bytes]:
         lines = []
@@ -97,7 +104,9 @@ class Client:
 
     def _wrap(self) -> None:
         assert self.sock is not None
-        self.sock = self._tls_context().wrap_socket(self.sock)
+        session = self.session if self.config["resume"] else None
+        self.sock = self.context.wrap_socket(self.sock, session=session)
+        self.resumed += bool(self.sock.session_reused)
         self.reader = self.sock.makefile("rb")
 
     def connect(self) -> None:
@@ -119,6 +128,8 @@ class Client:
         token = base64.b64encode(f"\0{cfg['username']}\0{cfg['password']}".encode())
         self.send(b"AUTH PLAIN " + token + b"\r\n")
         self.expect((235,), "AUTH")
+        if isinstance(self.sock, ssl.SSLSocket):  # TLS 1.3: the ticket came after the handshake
+            self.session = self.sock.session
 
     def transaction(self, message: bytes) -> tuple[float, float, float]:
         """Send one message; return (MAIL written, end of data written, 250 read)."""
@@ -175,17 +186,23 @@ class Worker(threading.Thread):
     """
 
     def __init__(
-        self, config: dict[str, Any], tickets: itertools.count[int], go: threading.Event
+        self,
+        config: dict[str, Any],
+        context: ssl.SSLContext,
+        tickets: itertools.count[int],
+        go: threading.Event,
     ) -> None:
         super().__init__(daemon=True)
         self.config = config
         self.tickets = tickets
         self.go = go
-        self.client = Client(config)
+        self.client = Client(config, context)
         self.stats = Stats()
         self.setup_error: str | None = None
         self.ready = threading.Event()
         self.setup_seconds: list[float] = []
+        self.first_setup: tuple[float, float] | None = None
+        """When the first connection began and when it was logged in (or failed)."""
 
     def setup(self) -> bool:
         started = time.monotonic()
@@ -195,7 +212,10 @@ class Worker(threading.Thread):
         except (OSError, SmtpError) as exc:
             self.setup_error = f"{type(exc).__name__}: {exc}"
             self.client.close()
-        self.setup_seconds.append(time.monotonic() - started)
+        done = time.monotonic()
+        self.setup_seconds.append(done - started)
+        if self.first_setup is None:
+            self.first_setup = (started, done)
         return self.setup_error is None
 
     def run(self) -> None:
@@ -244,6 +264,50 @@ class Worker(threading.Thread):
             self.client.quit()
 
 
+def hold_idle(
+    config: dict[str, Any], context: ssl.SSLContext, count: int, threads: int = 50
+) -> tuple[list[Client], list[str]]:
+    """`count` connections logged in and left idle (opened by a few threads at once)."""
+    held: list[Client] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    numbers = itertools.count()
+
+    def opener() -> None:
+        while next(numbers) < count:
+            client = Client(config, context)
+            try:
+                client.connect()
+            except (OSError, SmtpError) as exc:
+                client.close()
+                with lock:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            with lock:
+                held.append(client)
+
+    openers = [threading.Thread(target=opener, daemon=True) for _ in range(min(threads, count))]
+    for thread in openers:
+        thread.start()
+    for thread in openers:
+        thread.join()
+    return held, errors
+
+
+def still_open(clients: list[Client]) -> int:
+    """How many idle connections answer NOOP with 250; all are closed after."""
+    alive = 0
+    for client in clients:
+        try:
+            client.send(b"NOOP\r\n")
+            client.expect((250,), "NOOP")
+            alive += 1
+        except (OSError, SmtpError):
+            pass
+        client.quit()
+    return alive
+
+
 def cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -253,14 +317,24 @@ def main() -> int:
     config = json.loads(sys.argv[1])
     go = threading.Event()
     tickets = itertools.count()
-    workers = [Worker(config, tickets, go) for _ in range(config["connections"])]
+    context = tls_context()
+    workers = [Worker(config, context, tickets, go) for _ in range(config["connections"])]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.ready.wait()
-    errors = [w.setup_error for w in workers if w.setup_error]
+    idle, idle_errors = hold_idle(config, context, config["idle"]) if config["idle"] else ([], [])
+    errors = [w.setup_error for w in workers if w.setup_error] + idle_errors
     setup = [w.setup_seconds[0] for w in workers]
-    ready = {"connected": len(workers) - len(errors), "errors": errors[:5], "setup": setup}
+    windows = [w.first_setup for w in workers if w.first_setup is not None]
+    ready = {
+        "connected": len(workers) - len(errors),
+        "errors": errors[:5],
+        "setup": setup,
+        "setup_started": min(started for started, _ in windows),
+        "setup_done": max(done for _, done in windows),
+        "idle": len(idle),
+    }
     print("ready " + json.dumps(ready), flush=True)
     if sys.stdin.readline().strip() != "go":
         os._exit(1)  # the run was called off: the threads hold open connections, just go
@@ -269,6 +343,7 @@ def main() -> int:
     for worker in workers:
         worker.join()
     cpu = cpu_seconds() - cpu_before
+    idle_alive = still_open(idle)
     firsts = [w.stats.first_mail for w in workers if w.stats.first_mail is not None]
     lasts = [w.stats.last_reply for w in workers if w.stats.last_reply is not None]
     failures: dict[str, int] = {}
@@ -283,8 +358,10 @@ def main() -> int:
         "transactions": [x for w in workers for x in w.stats.transactions],
         "failures": failures,
         "reconnects": sum(len(w.setup_seconds) - 1 for w in workers),
+        "resumed": sum(w.client.resumed for w in workers),
         "reconnect_setup": [x for w in workers for x in w.setup_seconds[1:]],
         "cpu_seconds": cpu,
+        "idle_alive": idle_alive,
     }
     print("result " + json.dumps(result), flush=True)
     return 0

@@ -24,6 +24,7 @@ import io
 import json
 import math
 import os
+import resource
 import select
 import shlex
 import shutil
@@ -358,7 +359,7 @@ def gateway_env(args: argparse.Namespace, tmp: Path, ports: dict[str, int]) -> d
         SES_GATEWAY_LOG_LEVEL="WARNING",
         SES_GATEWAY_METRICS_TOKEN=METRICS_TOKEN,
         # Every load-generator connection comes from 127.0.0.1; twice as many for reconnects.
-        SES_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=str(2 * args.connections),
+        SES_GATEWAY_MAX_CONNECTIONS_PER_CLIENT=str(2 * args.connections + args.idle),
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{ports['fake']}",
         AWS_REGION="us-east-1",
         AWS_ACCESS_KEY_ID="bench",
@@ -694,7 +695,9 @@ def _run(
     processes = max(1, min(args.processes, args.connections))
     connections = split(args.connections, processes)
     shares = split(args.messages, args.connections)
+    idle = split(args.idle, processes)
     loaders: list[Child] = []
+    setup_cpu = -sum(cpu_seconds(child.pid) for child in gateways)
     first = 0
     for i, conns in enumerate(connections):
         config = {
@@ -708,6 +711,8 @@ def _run(
             "size": args.size,
             "pipelining": args.pipelining,
             "per_connection": args.per_connection,
+            "resume": not args.no_resume,
+            "idle": idle[i],
             "io_timeout": 60,
             "deadline": deadline,
             "tag": f"p{i}",
@@ -721,13 +726,20 @@ def _run(
             )
         )
     log(f"opening {args.connections} connections ({args.tls.upper()} + AUTH PLAIN)")
+    if args.idle:
+        log(f"then {args.idle} idle connections, held until the end")
     setup: list[float] = []
+    setup_window: list[float] = []
+    held = 0
     for loader in loaders:
         ready = json.loads(loader.readline(deadline, "connections").removeprefix("ready ") or "{}")
         setup += ready["setup"]
+        setup_window += [ready["setup_started"], ready["setup_done"]]
+        held += ready["idle"]
         if ready["errors"]:
             raise BenchError(f"{loader.name} could not connect: {ready['errors'][0]}")
 
+    setup_cpu += sum(cpu_seconds(child.pid) for child in gateways)
     profilers = start_profilers(args, children, gateways)
     for child in [*servers, *loaders, *(p for p, _ in profilers)]:
         measured[child.name] = functools.partial(cpu_seconds, child.pid)
@@ -822,6 +834,11 @@ def _run(
         "end_of_data_to_250_ms": ms([x for r in results for x in r["latencies"]]),
         "transaction_ms": ms([x for r in results for x in r["transactions"]]),
         "connection_setup_ms": ms(setup),
+        "all_logged_in_seconds": round(max(setup_window) - min(setup_window), 3),
+        "setup_gateway_cpu_seconds": round(setup_cpu, 2),
+        "idle_held": held,
+        "idle_alive_at_end": sum(r["idle_alive"] for r in results),
+        "tls_resumed": sum(r["resumed"] for r in results),
         "reconnects": sum(r["reconnects"] for r in results),
         "reconnect_setup_ms": ms([x for r in results for x in r["reconnect_setup"]]),
         "preload": {"messages": args.preload, "kind": args.preload_kind} if args.preload else None,
@@ -874,8 +891,10 @@ def render(r: dict[str, Any]) -> str:
         f"end-of-DATA -> 250   p50 {lat['p50']} ms, p90 {lat['p90']} ms, p99 {lat['p99']} ms, "
         f"max {lat['max']} ms",
         f"MAIL -> 250 (whole)  p50 {tx['p50']} ms, p99 {tx['p99']} ms",
-        f"connections   setup (TLS + AUTH) p50 {setup['p50']} ms, max {setup['max']} ms; "
-        f"{r['reconnects']} reconnects during the run",
+        f"connections   setup (TLS + AUTH) p50 {setup['p50']} ms, max {setup['max']} ms, all "
+        f"{r['connections']} logged in {r['all_logged_in_seconds']:.2f} s after the first "
+        f"connect (gateway CPU {r['setup_gateway_cpu_seconds']:.1f} s); {r['reconnects']} "
+        f"reconnects during the run, {r['tls_resumed']} TLS sessions resumed",
     ]
     if r["preload"]:
         lines.append(f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages")
@@ -884,6 +903,11 @@ def render(r: dict[str, Any]) -> str:
         lines.append(
             f"claims        {c['claims']:.0f}, mean {c['mean_ms']} ms, p50 <= {c['p50_at_most_ms']}"
             f" ms, p99 <= {c['p99_at_most_ms']} ms (the main process's)"
+        )
+    if r["idle_held"]:
+        lines.append(
+            f"idle          {r['idle_held']} connections held, "
+            f"{r['idle_alive_at_end']} still answering NOOP at the end"
         )
     if r["peak_rss_kib"]:
         rss = ", ".join(f"{k} {(v or 0) / 1024:.1f} MiB" for k, v in r["peak_rss_kib"].items())
@@ -962,6 +986,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipelining", action="store_true", help="send MAIL, RCPT and DATA in one write"
     )
     parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="a full TLS handshake for every connection (default: a client that connects again "
+        "resumes its last TLS session)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also open N connections (TLS + AUTH) before the run and hold them idle to the end",
+    )
+    parser.add_argument(
         "--target",
         choices=("gateway", "sink"),
         default="gateway",
@@ -1033,6 +1070,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.messages, args.size, args.connections, args.workers, args.processes) < 1:
         print("bench: counts and sizes must be positive", file=sys.stderr)
         return 2
+    # Each connection is a descriptor in the gateway and in a client: as many as allowed.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # every child inherits it
     if args.nice:
         try:
             os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # every child inherits it

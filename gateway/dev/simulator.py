@@ -227,12 +227,12 @@ def ses_events(
 
 class DevSns:
     """The simulator's stand-in for SNS: its topic, and the key and certificate it signs with,
-    made once in `directory` (a self-signed RSA certificate, as for TLS)."""
+    made once in `directory` (a self-signed RSA certificate: SNS signs with RSA)."""
 
     def __init__(self, directory: Path, region: str) -> None:
         cert_file, key_file = directory / CERT_NAME, directory / "signing-key.pem"
         if not (cert_file.is_file() and key_file.is_file()):
-            make_self_signed("sns.amazonaws.com", cert_file, key_file)
+            make_self_signed("sns.amazonaws.com", cert_file, key_file, rsa_key=True)
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{key_file} is not an RSA private key")

@@ -6,20 +6,18 @@ from __future__ import annotations
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 
 from config import Settings
 from gateway.core.exceptions import InvalidInputError, LoginRefused
 from gateway.core.types.users import ApiKeyInfo
 from gateway.identity import passwords
 from gateway.identity.accounts import now
-from gateway.intake.auth import HashCache, Throttle
+from gateway.intake.auth import LAST_USED_EVERY, HashCache
+from gateway.intake.lockout import Throttle
 from gateway.storage import apikeys, tenants
 from gateway.storage.database import Database
 
-_TOUCH_EVERY = timedelta(minutes=1)
 _HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="argon2-api")
-"""`last_used_at` is written at most this often per key: not a write per request."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +50,13 @@ class ApiKeys:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._hashes = HashCache(settings.auth_cache_ttl, _HASHING)
-        self._throttle = Throttle(db, settings, "api")
+        self.throttle = Throttle(db, settings, "api")
+        """Its `forget(...)`/`clear()`: failures were recorded by another instance."""
 
     async def authenticate(self, key: str, client: str) -> ApiKeyInfo | None:
         """The key's record, or None for a malformed, unknown, revoked or wrong key;
         `LoginRefused` while the client is locked out."""
-        wait = await self._throttle.locked_out(client=client)
+        wait = await self.throttle.locked_out(client=client)
         if wait > 0:
             raise LoginRefused(
                 f"too many bad API keys from {client}: try again in {int(wait) + 1} seconds", wait
@@ -66,10 +65,10 @@ class ApiKeys:
         prefix, _, secret = rest.partition("_")
         found = await apikeys.find_key(self._db, prefix) if label == "sgw" and secret else None
         if found is None or not await self._hashes.verify(found[1], secret):
-            await self._throttle.failed(client, f"apikey:{prefix[:16]}")
+            await self.throttle.failed(client, f"apikey:{prefix[:16]}")
             return None
         info = found[0]
         moment = now()
-        if info.last_used_at is None or moment - info.last_used_at > _TOUCH_EVERY:
+        if info.last_used_at is None or moment - info.last_used_at > LAST_USED_EVERY:
             await apikeys.touch_key(self._db, info.id, moment)
         return info

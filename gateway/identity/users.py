@@ -11,7 +11,8 @@ from gateway.core.exceptions import InvalidInputError, LoginRefused
 from gateway.core.types.users import Role, UserInfo
 from gateway.identity import passwords
 from gateway.identity.accounts import now
-from gateway.intake.auth import HashCache, Throttle
+from gateway.intake.auth import HashCache
+from gateway.intake.lockout import Throttle
 from gateway.storage import tenants, users
 from gateway.storage.database import Database
 
@@ -94,7 +95,8 @@ class Logins:
     def __init__(self, db: Database, settings: Settings) -> None:
         self._db = db
         self._hashes = HashCache(0)
-        self._throttle = Throttle(db, settings, "web")
+        self.throttle = Throttle(db, settings, "web")
+        """Its `forget(...)`/`clear()`: failures were recorded by another instance."""
 
     async def _check(self, email: str, password: str, client: str) -> tuple[UserInfo, str] | None:
         """The user and its session key if `password` is right; one throttled attempt."""
@@ -103,7 +105,7 @@ class Logins:
         async def verify() -> bool:
             return await self._hashes.verify(found[1] if found else None, password)
 
-        if not await self._throttle.check(client, email, verify) or found is None:
+        if not await self.throttle.check(client, email, verify) or found is None:
             return None
         return found[0], found[2]
 

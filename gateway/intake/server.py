@@ -35,7 +35,7 @@ from gateway.intake import replies
 from gateway.intake.auth import Authenticator
 from gateway.intake.data import DataError, read_data
 from gateway.intake.handler import GatewaySession, SubmissionHandler, peer_address
-from gateway.intake.tls import describe
+from gateway.intake.tls import describe, small_read_buffers
 from gateway.policy.limits import ConnectionCounter
 
 log = logging.getLogger("gateway.smtp")
@@ -68,6 +68,11 @@ def is_utf8(text: str) -> bool:
     return True
 
 
+LISTEN_BACKLOG = 1024
+"""Connections the kernel holds for each listener until they are accepted (at most
+`net.core.somaxconn`). asyncio's default, 100, dropped the connections of a reconnect storm
+(clients then wait for their SYN to be sent again: 1, 3, 7, 15 s...)."""
+
 MESSAGES_PER_CONNECTION = 10_000
 """How many transactions one connection may run; other commands are limited to 100 each."""
 
@@ -79,6 +84,32 @@ def command_call_limits(max_recipients: int) -> dict[str, int]:
     return {"*": 100, **per_transaction, "RCPT": MESSAGES_PER_CONNECTION * (max_recipients + 1)}
 
 
+def _utf8_only(
+    command: str, method: Callable[[SubmissionSMTP, str | None], Awaitable[None]]
+) -> Callable[[SubmissionSMTP, str | None], Awaitable[None]]:
+    """`method`, run only when its argument is UTF-8. aiosmtpd hands other bytes over as
+    surrogates, which no reply, log line or database can hold: refused here, not echoed."""
+    refusal = replies.NOT_UTF8_ADDRESS if command in ("MAIL", "RCPT") else replies.NOT_UTF8
+
+    @functools.wraps(method)
+    async def checked(self: SubmissionSMTP, arg: str | None) -> None:
+        if arg is not None and not arg.isascii() and not is_utf8(arg):
+            await self.push(str(refusal))
+            return
+        await method(self, arg)
+
+    return checked
+
+
+def _commands_utf8_only(cls: type[SubmissionSMTP]) -> type[SubmissionSMTP]:
+    """Every `smtp_<COMMAND>` of the class wrapped by `_utf8_only`, once for all connections."""
+    for name in dir(cls):
+        if name.startswith("smtp_"):
+            setattr(cls, name, _utf8_only(name.removeprefix("smtp_"), getattr(cls, name)))
+    return cls
+
+
+@_commands_utf8_only
 class SubmissionSMTP(SMTP):
     def __init__(
         self,
@@ -113,25 +144,12 @@ class SubmissionSMTP(SMTP):
         self._login_timer: asyncio.TimerHandle | None = None
         self._data_deadline: float | None = None
         """While DATA is read: when the connection times out (`data_received` moves it)."""
-        self._smtp_methods = {
-            name: self._utf8_only(name, method) for name, method in self._smtp_methods.items()
-        }
 
-    def _utf8_only(
-        self, command: str, method: Callable[[str | None], Awaitable[None]]
-    ) -> Callable[[str | None], Awaitable[None]]:
-        """`method`, run only when its argument is UTF-8. aiosmtpd hands other bytes over as
-        surrogates, which no reply, log line or database can hold: refused here, not echoed."""
-        refusal = replies.NOT_UTF8_ADDRESS if command in ("MAIL", "RCPT") else replies.NOT_UTF8
-
-        @functools.wraps(method)
-        async def checked(arg: str | None) -> None:
-            if arg is not None and not arg.isascii() and not is_utf8(arg):
-                await self.push(str(refusal))
-                return
-            await method(arg)
-
-        return checked
+    def __dir__(self) -> list[str]:
+        """The commands and AUTH mechanisms only. aiosmtpd finds them by name in `dir()` of each
+        new connection, reading every attribute listed (`inspect.getmembers`): with everything
+        listed, that was a third of the cost of a new connection's protocol object."""
+        return _PROTOCOL_NAMES
 
     # -- session bookkeeping -------------------------------------------------------------
 
@@ -373,6 +391,9 @@ class SubmissionSMTP(SMTP):
         return AuthResult(success=True, auth_data=principal)
 
 
+_PROTOCOL_NAMES = sorted(n for n in dir(SubmissionSMTP) if n.startswith(("smtp_", "auth_")))
+
+
 @dataclass(eq=False)
 class Listener:
     name: str
@@ -422,6 +443,7 @@ class SmtpService:
 
     async def start(self, smtp_port: int | None = None, smtps_port: int | None = None) -> None:
         """Listen; ports default to the settings (tests pass 0 for a free port)."""
+        small_read_buffers()
         host = self._settings.smtp_host
         self.submission.server = await _listen(
             "SMTP_PORT",
@@ -437,6 +459,7 @@ class SmtpService:
             ),
             host,
             self._settings.smtp_port if smtp_port is None else smtp_port,
+            backlog=LISTEN_BACKLOG,
         )
         port = self._settings.smtps_port if smtps_port is None else smtps_port
         if smtps_port is not None or self._settings.smtps_port:
@@ -452,6 +475,7 @@ class SmtpService:
                 ),
                 host,
                 port,
+                backlog=LISTEN_BACKLOG,
                 ssl=self._tls,
                 ssl_handshake_timeout=30,
             )

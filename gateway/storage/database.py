@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -38,7 +38,7 @@ class Database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             # hide_parameters: a failed statement must not log the message it was storing.
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, hide_parameters=True
+                url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool(parsed)
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -79,7 +79,7 @@ class Database:
         """A connection for reads only: on SQLite it takes no write lock and waits for no turn."""
         async with _translated(), self.engine.connect() as connection:
             if self.is_sqlite:
-                connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection = await connection.execution_options(**_READ_ONLY)
             yield connection
 
     async def ping(self) -> None:
@@ -110,6 +110,19 @@ async def _translated() -> AsyncIterator[None]:
         ) from exc
 
 
+SQLITE_POOL_SIZE = 20
+"""Connections kept open to a SQLite file (each is a thread of aiosqlite's). SQLAlchemy's default,
+5 plus 10 more closed after use, made SMTP sessions at once open and close a connection (a thread
+and its PRAGMAs) for a read."""
+
+
+def _sqlite_pool(url: URL) -> dict[str, int]:
+    """Pool settings for a SQLite file; an in-memory database has one connection (no pool)."""
+    if not url.database or url.database == ":memory:":
+        return {}
+    return {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the writer; FULL makes every commit durable on disk before
     # the SMTP client hears 250; transactions are begun by hand (IMMEDIATE, below).
@@ -122,9 +135,16 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_READ_ONLY = {"sqlite_read_only": True}
+"""Marks `Database.read` connections: statements run in autocommit (the driver's isolation level
+is None on every connection), with no transaction begun. An option of our own, not
+`isolation_level="AUTOCOMMIT"`, which SQLAlchemy would set on the connection and reset after,
+each a round trip to the connection's thread."""
+
+
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front, so a transaction that reads and then writes
     # cannot fail half-way with SQLITE_BUSY when another process wrote in between. Reads
-    # (`Database.read`, autocommit) need no transaction at all.
-    if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    # (`Database.read`) need no transaction at all.
+    if not connection.get_execution_options().get("sqlite_read_only"):
         connection.exec_driver_sql("BEGIN IMMEDIATE")

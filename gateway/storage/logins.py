@@ -27,33 +27,6 @@ async def record_failure(
         await _failure_activity(conn, client, username, now, service)
 
 
-async def start_attempt(
-    db: Database, client: str, username: str, now: datetime, service: str
-) -> int:
-    """Count an attempt as a failure before its check, so that concurrent guesses all count;
-    `end_attempt` then forgets it (a success) or records the failure's activity."""
-    async with db.begin() as conn:
-        result = await conn.execute(
-            insert(AuthFailure)
-            .values(client_address=client, username=username[:255], created_at=now, service=service)
-            .returning(AuthFailure.id)
-        )
-        return int(result.scalar_one())
-
-
-async def end_attempt(
-    db: Database, attempt: int, failed: bool, client: str, username: str, service: str
-) -> None:
-    async with db.begin() as conn:
-        if not failed:
-            await conn.execute(delete(AuthFailure).where(AuthFailure.id == attempt))
-            return
-        now = (
-            await conn.execute(select(AuthFailure.created_at).where(AuthFailure.id == attempt))
-        ).scalar_one()
-        await _failure_activity(conn, client, username, now, service)
-
-
 async def _failure_activity(
     conn: AsyncConnection, client: str, username: str, now: datetime, service: str
 ) -> None:

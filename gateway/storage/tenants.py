@@ -137,10 +137,17 @@ async def revoke_credential(db: Database, credential_id: int, now: datetime) -> 
     return await get_credential(db, credential_id)
 
 
-async def find_login(db: Database, username: str) -> tuple[Principal, str] | None:
-    """The principal and password hash of an active (not revoked) credential."""
+async def find_login(db: Database, username: str) -> tuple[Principal, str, datetime | None] | None:
+    """The principal, password hash and last use of an active (not revoked) credential."""
     query = (
-        select(Tenant.id, Tenant.name, Credential.id, Credential.username, Credential.password_hash)
+        select(
+            Tenant.id,
+            Tenant.name,
+            Credential.id,
+            Credential.username,
+            Credential.password_hash,
+            Credential.last_used_at,
+        )
         .join(Tenant)
         .where(Credential.username == username, Credential.revoked_at.is_(None))
     )
@@ -148,7 +155,7 @@ async def find_login(db: Database, username: str) -> tuple[Principal, str] | Non
         row = (await conn.execute(query)).first()
     if row is None:
         return None
-    return Principal(row[0], row[1], row[2], row[3]), row[4]
+    return Principal(row[0], row[1], row[2], row[3]), row[4], row[5]
 
 
 async def touch_credential(db: Database, credential_id: int, now: datetime) -> None:

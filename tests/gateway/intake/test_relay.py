@@ -205,12 +205,16 @@ class CountingHasher(PasswordHasher):
                 self.running -= 1
 
 
-async def concurrent_logins(gateway: Gateway, username: str, count: int) -> list[str]:
-    """`count` connections from one address send AUTH (a wrong password) at the same moment."""
-    token = base64.b64encode(f"\0{username}\0wrong".encode())
+async def concurrent_logins(
+    gateway: Gateway, username: str, count: int, password: str | None = None
+) -> list[str]:
+    """`count` connections from one address send AUTH at the same moment: `password`, or each a
+    different wrong one."""
+    passwords = [password or f"wrong{n}" for n in range(count)]
+    tokens = [base64.b64encode(f"\0{username}\0{p}".encode()) for p in passwords]
     clients = [await ready(gateway) for _ in range(count)]
     try:
-        for client in clients:
+        for client, token in zip(clients, tokens, strict=True):
             client.write(b"AUTH PLAIN " + token + b"\r\n")
         return list(await asyncio.gather(*(client.reply() for client in clients)))
     finally:
@@ -249,3 +253,17 @@ async def test_concurrent_logins_from_one_address_take_turns(
     assert all(a.startswith("535 5.7.8") for a in answers), answers
     assert hasher.checks == 10
     assert hasher.most == 2
+
+
+async def test_logins_with_the_same_password_at_once_share_one_check(
+    start_gateway: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pool (or a reconnect storm) logging in together pays for argon2 once, not per
+    connection; each login is still counted until its outcome."""
+    hasher = CountingHasher(delay=0.2)
+    monkeypatch.setattr(passwords, "_hasher", hasher)
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    username, password = await gateway.credential()
+    answers = await concurrent_logins(gateway, username, 10, password)
+    assert all(a.startswith("235 2.7.0") for a in answers), answers
+    assert hasher.checks == 1

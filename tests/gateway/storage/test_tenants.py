@@ -29,11 +29,12 @@ async def test_credential_stores_only_an_argon2id_hash(db: Database) -> None:
     new = await accounts.create_credential(db, "acme", "billing app")
     login = await tenants.find_login(db, new.credential.username)
     assert login is not None
-    principal, password_hash = login
+    principal, password_hash, last_used = login
     assert password_hash.startswith("$argon2id$")
     assert new.password not in password_hash
     assert verify_password(password_hash, new.password)
     assert principal.tenant_name == "acme"
+    assert last_used is None  # never logged in yet
     assert len(new.password) >= 32
 
 
