@@ -1,1 +1,2 @@
-"""The running process: its roles (SMTP, worker) and the registry of periodic tasks."""
+"""The running process: its roles (SMTP, worker), the registry of periodic tasks, and its hold on
+the data folder."""
