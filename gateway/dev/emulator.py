@@ -39,6 +39,7 @@ class Emulator:
     def stop(self) -> None:
         self.server.shutdown()  # type: ignore[attr-defined]
         self.thread.join()
+        self.server.server_close()  # type: ignore[attr-defined]
 
 
 def start_emulator(verify_delay: float) -> Emulator:
