@@ -1,5 +1,8 @@
 """`ses-gateway serve`: SMTP, HTTP and delivery workers on one event loop, or a subset of them.
 
+A data folder takes any number of ordinary `serve` processes, or one `serve --dev`
+(`gateway.runtime.datalock`): a second is refused before it starts anything.
+
 SIGTERM or SIGINT: stop accepting, let SMTP transactions and SES calls in progress finish (each
 bounded by `SHUTDOWN_TIMEOUT`), record what they came to, and exit 0.
 """
@@ -20,15 +23,19 @@ from gateway.core.logs import log_event
 from gateway.dev.emulator import Emulator, announce, configured_endpoint, start_emulator, withdraw
 from gateway.dev.simulator import DevSns, Simulator, endpoint_url, local_url
 from gateway.identity.users import DEV_ADMIN, first_admin
+from gateway.runtime.datalock import hold_data_dir
 from gateway.runtime.roles import Role, WorkerRole
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.serve")
 
 ROLES = ("smtp", "web", "worker")
+DEV_IDENTITY_SYNC_INTERVAL = 2.0
+"""`serve --dev` asks its emulator about pending domains this often (at most): a domain it
+verifies (`DEV_VERIFY_DELAY`) shows as verified a moment later."""
 
 
-def _dev_emulator() -> Emulator | None:
+def _dev_emulator(settings: Settings) -> Emulator | None:
     endpoint = configured_endpoint()
     if endpoint:
         log_event(
@@ -39,14 +46,15 @@ def _dev_emulator() -> Emulator | None:
             endpoint=endpoint,
         )
         return None
-    emulator = start_emulator()
+    emulator = start_emulator(settings.dev_verify_delay)
     log_event(
         log,
         "dev-mode",
         level=logging.WARNING,
         emulator=emulator.url,
-        note="SES emulator (moto) on loopback: nothing leaves this machine; "
-        "example.com is verified in it",
+        verify_delay=settings.dev_verify_delay,
+        note="SES emulator (moto) on loopback: nothing leaves this machine; it verifies "
+        "a domain verify_delay seconds after it is added (or at `ses-gateway domain verify`)",
     )
     return emulator
 
@@ -93,8 +101,15 @@ async def _make_roles(
 
 
 async def serve(settings: Settings, roles: Iterable[str] = ROLES, dev: bool = False) -> int:
-    roles = frozenset(roles)
-    emulator = _dev_emulator() if dev else None
+    with hold_data_dir(settings.data_dir, dev):
+        return await _serve(settings, frozenset(roles), dev)
+
+
+async def _serve(settings: Settings, roles: frozenset[str], dev: bool) -> int:
+    emulator = _dev_emulator(settings) if dev else None
+    if emulator is not None:
+        interval = min(settings.identity_sync_interval, DEV_IDENTITY_SYNC_INTERVAL)
+        settings = settings.model_copy(update={"identity_sync_interval": interval})
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

@@ -138,6 +138,7 @@ class Settings(BaseSettings):
     recipient_domain_timeout: Seconds = 2
     dmarc_report_address: str | None = None
     identity_sync_interval: Seconds = 60
+    dev_verify_delay: Annotated[float, Field(ge=0)] = 5
 
     ses_quota_refresh: Seconds = 300
     ses_rate_share: Annotated[float, Field(gt=0, le=1)] = 1.0

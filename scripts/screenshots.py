@@ -77,7 +77,7 @@ async def sample_data(panel: DevPanel, page: Page, receiver: Receiver) -> dict[s
         await add_tenant(page, tenant)
     await add_user(page, "owner@acme.example", "owner", "acme")
     await add_user(page, "viewer@acme.example", "viewer", "acme")
-    await add_domain(page, "example.com", "acme")  # verified in the emulator from the start
+    await add_domain(page, "example.com", "acme")  # verified when added (DEV_VERIFY_DELAY 0)
     await add_domain(page, "news.globex.example", "globex")
     await create_credential(page, "globex", "newsletter")
     username, password = await create_credential(page, "acme", "billing app")

@@ -123,10 +123,11 @@ async def _sync(ctx: Context, name: str | None) -> list[DomainSync]:
     return [await domains.sync_domain(ctx, each) for each in names]
 
 
-async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+def _synced(synced_domains: list[DomainSync]) -> tuple[Any, str]:
+    """What `domain sync` and `domain verify` print: each domain's state and SES's changes."""
     results: list[dict[str, Any]] = []
     lines: list[str] = []
-    for synced in await with_ops(settings, lambda ctx: _sync(ctx, args.domain), ses=True):
+    for synced in synced_domains:
         name = synced.domain.name
         verified = synced.domain.state.verified_for_sending
         results.append(
@@ -139,6 +140,15 @@ async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple
         said = "".join(f"; {kind} ({detail})" for kind, detail in synced.events)
         lines.append(f"{name}: {'verified' if verified else 'pending'}{said}")
     return {"domains": results}, "\n".join(lines) or "(no domains)"
+
+
+async def cmd_domain_sync(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    return _synced(await with_ops(settings, lambda ctx: _sync(ctx, args.domain), ses=True))
+
+
+async def cmd_domain_verify(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    synced = await with_ops(settings, lambda ctx: domains.verify_domain(ctx, args.domain), ses=True)
+    return _synced([synced])
 
 
 async def cmd_domain_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -249,6 +259,12 @@ def register(cli: Commands) -> None:
     cli.add(domain, "sync", cmd_domain_sync, "ask SES for the status now").add_argument(
         "domain", nargs="?"
     )
+    cli.add(
+        domain,
+        "verify",
+        cmd_domain_verify,
+        "serve --dev: the emulator takes the DNS records as published now",
+    ).add_argument("domain")
     remove = cli.add(domain, "remove", cmd_domain_remove, "delete from SES and the gateway")
     remove.add_argument("domain")
     remove.add_argument("--yes", action="store_true", help="confirm")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from admin.ops.context import Context
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.types.domains import AddressInfo, DnsRecord, DomainInfo, RecordCheck
+from gateway.dev.emulator import publish_records, running_emulator
 from gateway.domains.identities import DomainSync, parse_address
 from gateway.domains.records import zone_lines
 from gateway.storage import domains as store
@@ -99,6 +100,24 @@ async def sync_domain(ctx: Context, name: str) -> DomainSync:
     said = "; ".join(detail for _, detail in synced.events) or "no change"
     await ctx.audit("domain.synced", synced.domain.name, said, tenant=synced.domain.tenant)
     return synced
+
+
+async def verify_domain(ctx: Context, name: str) -> DomainSync:
+    """Beside `serve --dev` only: the emulator takes the domain's DNS records as published now,
+    and SES (the emulator) is asked about the domain, as the identity sync would."""
+    ctx.require_write()
+    domain = await _domain(ctx, name)
+    url = running_emulator(ctx.services.settings.data_dir)
+    if url is None:
+        raise InvalidInputError(
+            "`domain verify` needs the SES emulator of a `serve --dev` running on this data "
+            "folder: it plays the DNS change. With SES, publish the records (`domain show`) "
+            f"and check them (`domain check {domain.name}`): SES verifies the domain once it "
+            f"finds them and the gateway notices within minutes (`domain sync {domain.name}` "
+            "asks now)"
+        )
+    await publish_records(url, domain.region, domain.name)
+    return await sync_domain(ctx, domain.name)
 
 
 async def update_domain(

@@ -1,8 +1,9 @@
 """Sending domains and addresses: registration with SES, the records to publish, verification.
 
 SES is the source of truth for "verified for sending"; `sync` copies its view into our database
-on a schedule (every minute for the first hour, every 15 minutes up to 72 hours, then daily once
-verified) and records every change as an activity event.
+on a schedule (at the next run once added, every minute (or `IDENTITY_SYNC_INTERVAL`, if shorter)
+for the first hour, every 15 minutes up to 72 hours, then daily once verified) and records every
+change as an activity event.
 """
 
 from __future__ import annotations
@@ -61,16 +62,25 @@ NOTIFIED = frozenset(
 """The changes someone must act on or wait for: they are also raised as notifications."""
 
 
-def next_check(verified: bool, created_at: datetime, now: datetime) -> datetime | None:
-    """When to ask SES again; None once SES has stopped looking (72 hours) without success."""
+def next_check(
+    verified: bool, created_at: datetime, now: datetime, fast: timedelta = FAST_CHECK
+) -> datetime | None:
+    """When to ask SES again; None once SES has stopped looking (72 hours) without success.
+    `fast`: how often in the first hour."""
     if verified:
         return now + VERIFIED_CHECK
     age = now - created_at
     if age < FAST_CHECKS:
-        return now + FAST_CHECK
+        return now + fast
     if age < SES_GIVES_UP:
         return now + SLOW_CHECK
     return None
+
+
+def first_check(verified: bool, now: datetime) -> datetime | None:
+    """When to ask SES about an identity just added: a pending one at the sync's next run (SES
+    may find records published beforehand in seconds), then on the schedule of `next_check`."""
+    return next_check(verified, now, now) if verified else now
 
 
 def changes(old: IdentityState, new: IdentityState) -> list[tuple[str, str]]:
@@ -153,6 +163,14 @@ class Domains:
         self._ses = ses
         self._secret_key = secret_key
         self._settings = settings
+        self._fast = min(FAST_CHECK, timedelta(seconds=settings.identity_sync_interval))
+
+    def _next_check(
+        self, state: IdentityState, created_at: datetime, now: datetime
+    ) -> datetime | None:
+        if state.verified_for_sending and state.mail_from_status == "PENDING":
+            return now + self._fast  # SES is still looking for the MAIL FROM MX (72 hours)
+        return next_check(state.verified_for_sending, created_at, now, self._fast)
 
     def records(self, domain: DomainInfo) -> list[DnsRecord]:
         return records.domain_records(
@@ -200,7 +218,7 @@ class Domains:
                 "created_at": now,
                 "checked_at": now,
                 "verified_at": now if state.verified_for_sending else None,
-                "next_check_at": next_check(state.verified_for_sending, now, now),
+                "next_check_at": first_check(state.verified_for_sending, now),
                 **store.state_columns(state),
             },
         )
@@ -221,8 +239,9 @@ class Domains:
                 f"{mail_from_name} ({exc}): set the MAIL FROM subdomain again later",
             ) from exc
         state = await self._ses.get(domain.tenant, domain.name)
-        if state is not None:
-            await store.update_domain(self._db, domain.id, state=state)
+        if state is not None:  # due at the sync's next run: SES now looks for the MX
+            now = datetime.now(UTC)
+            await store.update_domain(self._db, domain.id, state=state, next_check_at=now)
         return await self.get(domain.name)
 
     async def get(self, value: str) -> DomainInfo:
@@ -255,7 +274,7 @@ class Domains:
                 "state": state,
                 "checked_at": now,
                 "verified_at": verified_at,
-                "next_check_at": next_check(state.verified_for_sending, domain.created_at, now),
+                "next_check_at": self._next_check(state, domain.created_at, now),
             }
         activity = [
             (tenant.id, kind, domain.name, detail, kind in NOTIFIED) for kind, detail in events
@@ -384,7 +403,7 @@ class Domains:
                 "verification_status": state.verification_status if verify_email else None,
                 "created_at": now,
                 "checked_at": now if verify_email else None,
-                "next_check_at": next_check(state.verified_for_sending, now, now)
+                "next_check_at": first_check(state.verified_for_sending, now)
                 if verify_email
                 else None,
             },
@@ -410,7 +429,9 @@ class Domains:
             verified_for_sending=verified,
             verification_status=status,
             checked_at=now,
-            next_check_at=next_check(verified, address.created_at, now) if state else None,
+            next_check_at=next_check(verified, address.created_at, now, self._fast)
+            if state
+            else None,
         )
         for kind, detail in events:
             await activity_store.record_activity(

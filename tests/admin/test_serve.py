@@ -185,7 +185,8 @@ def test_dev_mode_starts_the_emulator_and_a_swaks_message_reaches_it(
     processes: Processes, tmp_path: Path
 ) -> None:
     swaks = swaks_path()
-    gateway = Gateway.create(processes, tmp_path / "gw")  # no AWS variable at all
+    # No AWS variable at all; the emulator verifies domains when added (the delay has its tests).
+    gateway = Gateway.create(processes, tmp_path / "gw", dev_verify_delay=0)
     assert not [name for name in gateway.env if name.startswith("AWS_")]
     server = gateway.serve("--dev")
     emulator = server.wait_for_log(r"dev-mode emulator=(http://127\.0\.0\.1:\d+)").group(1)
@@ -196,7 +197,7 @@ def test_dev_mode_starts_the_emulator_and_a_swaks_message_reaches_it(
     assert secret_file.stat().st_mode & 0o777 == 0o600
     email_line, password = secret_file.read_text().split()
     assert (email_line, password in server.log()) == ("admin@example.com", False)
-    # The CLI finds the running emulator; example.com, verified in it, is adopted.
+    # The CLI finds the running emulator, which verifies example.com.
     _, username, password = gateway.credential("t")
 
     body = f"Hello through the emulator, {uuid.uuid4()}."

@@ -74,8 +74,9 @@ class DevPanel:
         **settings: object,
     ) -> DevPanel:
         """`settings`: gateway settings by their lower-case names."""
-        # No AWS variable: the emulator starts.
-        gateway = Gateway.create(processes, directory, **settings)
+        # No AWS variable: the emulator starts; it verifies domains when added, so that a domain
+        # added in the browser sends at once (tests/admin/test_dev_domains.py has the delay).
+        gateway = Gateway.create(processes, directory, **{"dev_verify_delay": 0, **settings})
         server = gateway.serve("--dev")
         server.wait_for_log(r"dev-mode simulator=")
         created = gateway.cli("user", "create", admin, "--role", "admin")

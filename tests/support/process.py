@@ -408,7 +408,8 @@ class Gateway:
 
     def credential(self, tenant: str = "acme") -> tuple[int, str, str]:
         """A fresh credential made with the CLI (and its tenant, on first use here, which
-        then adds example.com as its sending domain: the SES in use must have it verified).
+        then adds example.com as its sending domain: the SES in use must verify it at once, as
+        the fake SES does and `serve --dev` with `dev_verify_delay=0`).
 
         Returns (id, username, password).
         """

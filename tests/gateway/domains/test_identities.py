@@ -140,10 +140,47 @@ async def test_losing_verification_raises_notifications(
 
 async def test_sync_due_asks_only_for_due_domains(domains: Domains, db: Database) -> None:
     first = await domains.add("acme", "example.com")
-    await domains.add("acme", "example.org")
-    await store.update_domain(db, first.id, next_check_at=datetime.now(UTC) - timedelta(seconds=1))
+    second = await domains.add("acme", "example.org")
+    # A domain just added and pending is due at the sync's next run.
+    assert first.next_check_at is not None
+    assert first.next_check_at <= datetime.now(UTC)
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    await store.update_domain(db, second.id, next_check_at=later)
     assert await domains.sync_due() == 1
-    assert (await domains.get("example.com")).checked_at != first.checked_at
+    synced = await domains.get("example.com")
+    assert synced.checked_at != first.checked_at
+    # Then every minute (the default IDENTITY_SYNC_INTERVAL) in the first hour.
+    assert synced.next_check_at is not None
+    assert synced.next_check_at - datetime.now(UTC) > timedelta(seconds=50)
+    assert await domains.sync_due() == 0
+
+
+async def test_a_short_sync_interval_checks_pending_domains_as_often(
+    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    settings = make_settings(tmp_path, db.url, identity_sync_interval=2)
+    await accounts.create_tenant(db, "acme")
+    async with SesClientProvider(settings) as provider:
+        domains = Domains(db, SesIdentities(provider), SECRET, settings)
+        domain = await domains.add("acme", "example.com", mail_from="mail")
+        await domains.sync(domain)
+        pending = await domains.get("example.com")
+        assert pending.next_check_at is not None
+        assert pending.next_check_at - datetime.now(UTC) <= timedelta(seconds=2)
+        # Verified, but SES still looks for the MAIL FROM MX: still checked as often.
+        fake_ses.set_identity_status("example.com", mail_from="PENDING")
+        await domains.sync(pending)
+        verified = await domains.get("example.com")
+        assert verified.state.verified_for_sending
+        assert verified.state.mail_from_status == "PENDING"
+        assert verified.next_check_at is not None
+        assert verified.next_check_at - datetime.now(UTC) <= timedelta(seconds=2)
+        fake_ses.set_identity_status("example.com", mail_from="SUCCESS")
+        await domains.sync(verified)
+        settled = await domains.get("example.com")
+        assert settled.next_check_at is not None
+        assert settled.next_check_at - datetime.now(UTC) > timedelta(hours=23)
 
 
 async def test_remove_deletes_the_identity_and_fails_queued_mail(
