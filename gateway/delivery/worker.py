@@ -183,6 +183,11 @@ class DeliveryWorker:
         outcomes: list[RecipientOutcome] = []  # recorded with the message's result
         deferred = False
         calls: list[Callable[[], Awaitable[list[RecipientOutcome]]]] = []
+        if job.chunks:  # a large body: read now, not with the claim (SES takes it whole)
+            try:
+                await queue.read_chunks(self._db, self._sealer, job)
+            except DatabaseError as exc:
+                job.unreadable = f"reading its body failed: {exc}"
         if job.unreadable:
             # Deferred, not failed: a key put back in PREVIOUS_SECRET_KEYS in time sends it.
             log_event(

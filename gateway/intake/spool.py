@@ -20,7 +20,8 @@ def new_queue_id() -> str:
 
 class Spool:
     """Stores messages with group commit, their content sealed; tells `on_stored` when new
-    messages are due."""
+    messages are due. It closes the `SpillFile` of each large message it is given once the
+    message is written (or could not be), whether or not its session still waits."""
 
     def __init__(
         self, db: Database, sealer: Sealer, on_stored: Callable[[], None] | None = None
@@ -31,7 +32,12 @@ class Spool:
         self._batcher: Batcher[NewMessage] = Batcher(self._write)
 
     async def _write(self, messages: Sequence[NewMessage]) -> None:
-        await queue.insert_messages(self._db, self._sealer, messages)
+        try:
+            await queue.insert_messages(self._db, self._sealer, messages)
+        finally:  # stored or not, the large ones' files are done with
+            for message in messages:
+                if message.rest is not None:
+                    message.rest.file.close()
         if self._on_stored is not None:
             self._on_stored()
 
