@@ -4,6 +4,7 @@ the stream arrives in pieces."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -13,6 +14,7 @@ from gateway.intake.data import Data, DataError, read_data
 
 LINE_LIMIT = 24
 SIZE_LIMIT = 80
+SPILL_THRESHOLD = 10
 
 
 def by_lines(stream: bytes, size_limit: int, line_limit: int) -> tuple[Data, bytes] | None:
@@ -42,7 +44,7 @@ def by_lines(stream: bytes, size_limit: int, line_limit: int) -> tuple[Data, byt
 
 
 async def read_in_pieces(
-    stream: bytes, cuts: list[int], size_limit: int = SIZE_LIMIT
+    stream: bytes, cuts: list[int], size_limit: int = SIZE_LIMIT, spill_to: Path | None = None
 ) -> tuple[Data, bytes]:
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
 
@@ -55,8 +57,14 @@ async def read_in_pieces(
         reader.feed_eof()
 
     feeder = asyncio.create_task(feed())
-    data = await read_data(reader, size_limit, LINE_LIMIT)
+    data = await read_data(
+        reader, size_limit, LINE_LIMIT, spill_threshold=SPILL_THRESHOLD, spill_directory=spill_to
+    )
     await feeder
+    if data.spilled is not None:  # what is on disk, as it would be in memory
+        content = data.spilled.read(0, data.spilled.size)
+        data.spilled.close()
+        data = Data(content)
     return data, await reader.read()
 
 
@@ -80,6 +88,19 @@ def test_read_data_agrees_with_reading_line_by_line(
     expected = by_lines(stream, size_limit, LINE_LIMIT)
     assert expected is not None
     assert asyncio.run(read_in_pieces(stream, cuts, size_limit)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(STREAMS, st.lists(st.integers(0, 200), max_size=6), st.sampled_from([0, SIZE_LIMIT]))
+@example(b"a\r\n..\r\n.\r\n", [1, 2, 3, 4, 5], 0)
+def test_read_data_spilled_to_a_file_gives_the_same_content(
+    tmp_path_factory: pytest.TempPathFactory, stream: bytes, cuts: list[int], size_limit: int
+) -> None:
+    """Past `SPILL_THRESHOLD` octets the content goes to a file: the same content, unstuffed
+    across the pieces it was written in, and the same refusals."""
+    expected = by_lines(stream, size_limit, LINE_LIMIT)
+    directory = tmp_path_factory.mktemp("spill")
+    assert asyncio.run(read_in_pieces(stream, cuts, size_limit, directory)) == expected
 
 
 @pytest.mark.parametrize(

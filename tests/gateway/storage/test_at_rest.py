@@ -10,18 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import DecryptionError
 from gateway.core.secret_key import load_secret_key
-from gateway.core.types.messages import Job, RecipientState
+from gateway.core.spill import SpilledRest, SpillFile
+from gateway.core.types.messages import Job, JobResult, NewMessage, RecipientState
 from gateway.identity import accounts
 from gateway.runtime.housekeeping import reseal
 from gateway.storage import queue
 from gateway.storage.database import Database
 from gateway.storage.messages import message_detail, search_messages
-from gateway.storage.models import Base, Message, MessageBody
+from gateway.storage.models import Base, Message, MessageBody, MessageBodyChunk
 from gateway.storage.tenants import get_tenant
 from tests.conftest import Gateway, settled
 from tests.support.fakeses import FakeSes
@@ -182,3 +183,88 @@ async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
     assert (await queue.message_status(db, SEALER, message.id)).subject == "quarterly figures"
     [job] = await claim(db, SEALER)
     assert job.data == MESSAGE
+
+
+# -- Large bodies, in chunks ---------------------------------------------------------------------
+
+
+def large_message(tenant_id: int, tmp_path: Path) -> tuple[NewMessage, bytes]:
+    """A message over the spill threshold as the SMTP handler hands it over: its header block
+    in memory, the rest in a `SpillFile`; and its bytes."""
+    head = MESSAGE[: MESSAGE.index(b"\r\n\r\n") + 4]
+    rest = b"".join(b"%s line %06d\r\n" % (SECRET, i) for i in range(3000))
+    file = SpillFile(tmp_path)
+    file.write(b"ignored before the offset" + rest)
+    message = new_message(
+        tenant_id, data=head, header_size=len(head) - 2, rest=SpilledRest(file, 25)
+    )
+    return message, head + rest
+
+
+async def chunk_rows(db: Database) -> list[tuple[int, bytes]]:
+    async with db.read() as conn:
+        query = select(MessageBodyChunk.number, MessageBodyChunk.data)
+        return [tuple(row) for row in await conn.execute(query.order_by(MessageBodyChunk.number))]
+
+
+async def test_a_large_body_opens_only_whole_and_in_order(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "CHUNK", 16 * 1024)
+    tenant = await accounts.create_tenant(db, "acme")
+    message, raw = large_message(tenant.id, tmp_path)
+    await queue.insert_messages(db, SEALER, [message])
+    assert message.rest is not None
+    message.rest.file.close()  # as the spool does once it is stored
+    rows = await chunk_rows(db)
+    assert len(rows) == -(-len(raw) // (16 * 1024)) > 2
+    assert all(SECRET not in data for _, data in rows)
+
+    [job] = await claim(db, SEALER)
+    assert (job.data, job.chunks) == (b"", len(rows))
+    await queue.read_chunks(db, SEALER, job)
+    assert job.data == raw
+
+    async with db.begin() as conn:  # two chunks swapped: neither opens in the other's place
+        for number, data in ((0, rows[1][1]), (1, rows[0][1])):
+            await conn.execute(
+                update(MessageBodyChunk).where(MessageBodyChunk.number == number).values(data=data)
+            )
+    job.data = b""
+    await queue.read_chunks(db, SEALER, job)
+    assert (job.data, "does not decrypt" in (job.unreadable or "")) == (b"", True)
+
+    async with db.begin() as conn:  # put back; the last chunk gone: the body is cut short
+        for number, data in rows[:2]:
+            await conn.execute(
+                update(MessageBodyChunk).where(MessageBodyChunk.number == number).values(data=data)
+            )
+        await conn.execute(delete(MessageBodyChunk).where(MessageBodyChunk.number == len(rows) - 1))
+    job.unreadable = None
+    await queue.read_chunks(db, SEALER, job)
+    assert f"chunk {len(rows) - 1} of its body is missing" in (job.unreadable or "")
+
+
+async def test_rotation_seals_the_chunks_of_a_large_body_again(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queue, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(queue, "RESEAL_CHUNKS", 2)  # several rounds of chunks
+    old, new = b"key A", b"key B"
+    tenant = await accounts.create_tenant(db, "acme")
+    message, raw = large_message(tenant.id, tmp_path)
+    await queue.insert_messages(db, Sealer(old), [message])
+    assert message.rest is not None
+    message.rest.file.close()
+    count = len(await chunk_rows(db))
+    rotated = Sealer(new, [old])
+
+    assert await reseal(db, rotated) == count + 2  # the chunks, the header copy, the subject
+    assert await reseal(db, rotated) == 0
+    assert all(data.startswith(rotated.prefix) for _, data in await chunk_rows(db))
+    [job] = await claim(db, Sealer(new))
+    await queue.read_chunks(db, Sealer(new), job)
+    assert job.data == raw
+
+    await queue.record(db, [JobResult(message.id, (), None, datetime.now(UTC))], keep_bodies=False)
+    assert await chunk_rows(db) == []  # deleted with the body

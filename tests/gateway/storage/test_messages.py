@@ -20,7 +20,7 @@ from gateway.core.types.tenants import TenantInfo
 from gateway.identity import accounts
 from gateway.intake.message import header_subject
 from gateway.storage import events as event_store
-from gateway.storage import queue
+from gateway.storage import messages, queue
 from gateway.storage.database import Database
 from gateway.storage.events import NewEvent, NewRecipientEvent
 from gateway.storage.messages import message_detail, search_messages
@@ -419,6 +419,29 @@ async def test_a_subject_submitted_over_smtp_is_stored_decoded(start_gateway: An
     [found], _ = await search_messages(gateway.db, gateway.sealer, None, subject="sum")
     assert found.subject == "Résumé attached"
     assert found.status is MessageOutcome.QUEUED
+
+
+async def test_a_subject_search_looks_at_a_bounded_number_of_messages_per_page(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subjects are sealed: they are matched after decryption, `SUBJECT_SCAN` messages a page
+    at most; a page can then come back empty with a cursor that goes on from there."""
+    monkeypatch.setattr(messages, "SUBJECT_SCAN", 3)
+    acme = await accounts.create_tenant(db, "acme")
+    needle = await queued(db, acme.id, at=T0, subject="The Needle")
+    for minutes in range(1, 5):
+        await queued(db, acme.id, at=T0 + timedelta(minutes=minutes), subject=f"hay {minutes}")
+
+    found, cursor = await search_messages(db, SEALER, acme.id, subject="nEEdle", limit=10)
+    assert (found, cursor is not None) == ([], True)
+    found, cursor = await search_messages(
+        db, SEALER, acme.id, subject="nEEdle", limit=10, cursor=cursor
+    )
+    assert ([m.id for m in found], cursor) == ([needle], None)
+    found, cursor = await search_messages(db, SEALER, acme.id, subject="hay", limit=1)
+    assert [m.subject for m in found] == ["hay 4"]  # a full page: the next starts after it
+    found, _ = await search_messages(db, SEALER, acme.id, subject="hay", limit=2, cursor=cursor)
+    assert [m.subject for m in found] == ["hay 3", "hay 2"]
 
 
 # -- Events, paged ---------------------------------------------------------------------------
