@@ -27,6 +27,8 @@ _END = b".\r\n"
 class DataError(enum.Enum):
     TOO_LONG = "line too long"
     TOO_MUCH = "too much data"
+    NOT_KEPT = "no room to keep it"
+    """The spill file could not be written (a full disk): the data was drained all the same."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class Data:
     error: DataError | None = None
     spilled: SpillFile | None = None
     """The content, when it went past the spill threshold: the caller closes it."""
+    cause: str = ""
+    """With `NOT_KEPT`: why, for the log."""
 
 
 class _Lines:
@@ -124,6 +128,7 @@ async def read_data(
     before = b"\r\n"  # the two octets before the next one: the data starts at a line start
     size = 0
     error: DataError | None = None
+    cause = ""
     try:
         while True:
             try:
@@ -145,7 +150,10 @@ async def read_data(
                     if lines.longest > line_limit:
                         error = DataError.TOO_LONG
                     else:
-                        content.add(body)
+                        try:
+                            content.add(body)
+                        except OSError as exc:  # the disk is full: answered once drained
+                            error, cause = DataError.NOT_KEPT, str(exc)
                 if error is not None:  # refused at the end: drained from here on, not kept
                     content.discard()
             size += len(body)
@@ -155,4 +163,10 @@ async def read_data(
     except BaseException:
         content.discard()
         raise
-    return Data(b"", error) if error is not None else content.finish()
+    if error is not None:
+        return Data(b"", error, cause=cause)
+    try:
+        return content.finish()
+    except OSError as exc:
+        content.discard()
+        return Data(b"", DataError.NOT_KEPT, cause=str(exc))

@@ -304,7 +304,11 @@ class SubmissionHandler:
             data = normalize_newlines(data) if normalize else data
             refusal = check_line_endings(data)
         elif normalize:
-            spilled = normalized(spilled, self._settings.data_dir)
+            try:
+                spilled = normalized(spilled, self._settings.data_dir)
+            except OSError as exc:  # a full disk: the client tries again later
+                log.error("normalizing message %s on disk failed: %s", queue_id, exc)
+                return str(replies.STORE_FAILED)
             refusal = None
         else:
             refusal = check_bare_newlines(spilled)

@@ -267,6 +267,9 @@ class SubmissionSMTP(SMTP):
             status = str(replies.LINE_TOO_LONG)
         elif data.error is DataError.TOO_MUCH:
             status = await self.event_handler.refuse_oversized(self.session, self.envelope, limit)
+        elif data.error is DataError.NOT_KEPT:
+            log.error("keeping a large message on disk failed: %s", data.cause)
+            status = str(replies.STORE_FAILED)
         else:
             self.envelope.content = self.envelope.original_content = data.content
             assert isinstance(self.envelope, GatewayEnvelope)

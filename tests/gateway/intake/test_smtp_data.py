@@ -123,6 +123,16 @@ async def test_read_data_refuses_after_reading_to_the_end() -> None:
     assert await read_in_pieces(too_much, [7, 50]) == (Data(b"", DataError.TOO_MUCH), b"NOOP\r\n")
 
 
+async def test_read_data_drains_what_it_cannot_keep_on_disk(tmp_path: Path) -> None:
+    """A spill file that cannot be written (here: its folder is a file; in life, a full disk):
+    the data is read to its end all the same, so that the session can answer and go on."""
+    (tmp_path / "not a folder").write_bytes(b"")
+    stream = b"abcdefghij\r\n" * 5 + b".\r\nNOOP\r\n"
+    data, after = await read_in_pieces(stream, [7, 30], 0, tmp_path / "not a folder")
+    assert (data.error, data.content, after) == (DataError.NOT_KEPT, b"", b"NOOP\r\n")
+    assert "not a folder" in data.cause
+
+
 async def test_read_data_at_the_end_of_the_stream() -> None:
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
     reader.feed_data(b"half a message\r\n")
