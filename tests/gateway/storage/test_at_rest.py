@@ -27,7 +27,7 @@ from gateway.storage.tenants import get_tenant
 from tests.conftest import Gateway, settled
 from tests.support.fakeses import FakeSes
 from tests.support.messages import SEALER, new_message, queued
-from tests.support.smtp import queue_id, ready
+from tests.support.smtp import queue_id, ready, submit
 
 SECRET = b"the launch code is 0000"
 MESSAGE = (
@@ -78,6 +78,27 @@ async def test_a_message_is_stored_encrypted_and_reaches_ses_as_submitted(
     assert sealer.open(queue.BODY, stored_id, stored) == sent.raw  # byte for byte
     detail = await message_detail(gateway.db, sealer, stored_id, None)
     assert ("X-Internal-Ref", "case-4711") in (detail.headers or ())
+
+
+async def test_a_dump_of_every_column_shows_no_subject_and_no_body(
+    start_gateway: Any, tmp_path: Path
+) -> None:
+    """Every column of every table, and (SQLite) the database's files, after a small message and
+    a large one (kept on disk, stored in chunks) were spooled: neither subject nor body shows."""
+    gateway: Gateway = await start_gateway(None, deliver=False, spill_threshold=4096)
+    credential = await gateway.credential()
+    small = b"Subject: Zanzibar quokka 31337\r\n\r\nMarmalade ostrich 4242\r\n"
+    large = b"Subject: Walrus tangerine 8080\r\n\r\n" + b"Porcupine sonata 7777\r\n" * 20_000
+    for data in (small, large):
+        assert await asyncio.to_thread(submit, gateway.port, *credential, data=data) == {}
+    rows, files = await dump(gateway.db, tmp_path)
+    async with gateway.db.read() as conn:
+        assert (await conn.execute(select(MessageBody.chunks))).scalars().all() != [0, 0]
+    for content in (b"Zanzibar quokka", b"Marmalade ostrich", b"Walrus tangerine", b"Porcupine"):
+        assert content not in rows
+        assert content not in files
+    found, _ = await search_messages(gateway.db, gateway.sealer, None, subject="QUOKKA")
+    assert [m.subject for m in found] == ["Zanzibar quokka 31337"]
 
 
 async def test_content_does_not_open_under_another_message(db: Database) -> None:
