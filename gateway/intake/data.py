@@ -22,6 +22,9 @@ from pathlib import Path
 from gateway.core.spill import PIECE, SpillFile
 
 _END = b".\r\n"
+BATCH = 64 * 1024
+"""Octets read before they are checked and kept: a piece ends at every line that ends with a
+dot, so a message of sentences comes in many, each too small to be worth a check of its own."""
 
 
 class DataError(enum.Enum):
@@ -127,6 +130,8 @@ async def read_data(
     content = _Content(spill_threshold, spill_directory)
     before = b"\r\n"  # the two octets before the next one: the data starts at a line start
     size = 0
+    batch: list[bytes] = []  # pieces not checked yet: one check per `BATCH`, not per piece
+    batched = 0
     error: DataError | None = None
     cause = ""
     try:
@@ -143,18 +148,25 @@ async def read_data(
             body = chunk[:-3] if ended else chunk
             if error is None:
                 if size_limit and size + len(body) > size_limit:
+                    lines.feed(b"".join(batch))
                     lines.feed(body[: size_limit - size])  # the lines ended within the limit
                     error = DataError.TOO_LONG if lines.longest > line_limit else DataError.TOO_MUCH
                 else:
-                    lines.feed(body)
+                    batch.append(body)
+                    batched += len(body)
+                if error is None and (batched >= BATCH or ended):
+                    joined = b"".join(batch)
+                    batch, batched = [], 0
+                    lines.feed(joined)
                     if lines.longest > line_limit:
                         error = DataError.TOO_LONG
                     else:
                         try:
-                            content.add(body)
+                            content.add(joined)
                         except OSError as exc:  # the disk is full: answered once drained
                             error, cause = DataError.NOT_KEPT, str(exc)
                 if error is not None:  # refused at the end: drained from here on, not kept
+                    batch = []
                     content.discard()
             size += len(body)
             before = (before + chunk[-2:])[-2:]
