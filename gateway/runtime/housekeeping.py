@@ -42,8 +42,9 @@ async def tidy(db: Database, settings: Settings, now: datetime | None = None) ->
 
 
 async def reseal(db: Database, sealer: Sealer) -> int:
-    """Seal every body and header copy not sealed under the current key again (those under a
-    key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per transaction; return how many."""
+    """Seal every body (and body chunk), header copy and subject not sealed under the current
+    key again (those under a key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per
+    transaction; return how many."""
     after: str | None = ""
     total = 0
     while after is not None:
