@@ -8,8 +8,9 @@ a line longer than `line_limit` octets with its CRLF, is refused (RFC 5321 4.2.5
 has been read, and is not kept past the point where it is known to be refused; with both, the
 long line is the reason if it ended within the size limit.
 
-Each piece is checked and unstuffed as it comes, so that the content is held once: in memory up
-to `spill_threshold` octets, past that in a `SpillFile` (gateway.core.spill).
+The data is checked and unstuffed as it comes, `BATCH` octets at a time, so that the content is
+held once: in memory up to `spill_threshold` octets, past that in a `SpillFile`
+(gateway.core.spill), written as it comes (a full disk drains the data and answers 451).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from config import Settings
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.feedback import events
-from gateway.storage import logins, queue, tracking
+from gateway.storage import content, logins, tracking
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.housekeeping")
@@ -48,7 +48,7 @@ async def reseal(db: Database, sealer: Sealer) -> int:
     after: str | None = ""
     total = 0
     while after is not None:
-        after, count = await queue.reseal(db, sealer, after)
+        after, count = await content.reseal(db, sealer, after)
         total += count
     if total:
         log_event(log, "content-resealed", count=total)

@@ -27,7 +27,7 @@ from gateway.core.types.history import (
     TimelineEntry,
 )
 from gateway.core.types.messages import MessageStatus, RecipientState, RecipientStatus
-from gateway.storage import events, queue, tracking
+from gateway.storage import content, events, queue, tracking
 from gateway.storage.database import Database
 from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
 from gateway.storage.pages import MAX_LIMIT, encode_cursor, newest_first, page
@@ -166,7 +166,7 @@ async def search_messages(
             id=row[0],
             tenant=row[1],
             mail_from=row[2],
-            subject=queue.open_subject(sealer, row[0], row[3], row[4]),
+            subject=content.open_subject(sealer, row[0], row[3], row[4]),
             recipient_count=row[5],
             recipients=tuple(named.get(row[0], ())),
             status=MessageOutcome(row[6]),
@@ -202,7 +202,7 @@ async def _with_subject(
         batch = min(MAX_LIMIT, SUBJECT_SCAN - scanned)
         rows = (await conn.execute(newest_first(query, *_ORDER, batch, cursor))).all()
         for row in rows[:batch]:
-            if wanted in queue.open_subject(sealer, row[0], row[3], row[4]).casefold():
+            if wanted in content.open_subject(sealer, row[0], row[3], row[4]).casefold():
                 if len(matched) == limit:  # one more than the page: there is a next one
                     return matched, encode_cursor(matched[-1][7], matched[-1][0])
                 matched.append(row)
@@ -253,7 +253,7 @@ async def message_detail(
             await conn.execute(select(_outcome, Message.headers).where(Message.id == queue_id))
         ).one()
         if head is not None:
-            head = sealer.open(queue.HEADERS, queue_id, head)
+            head = sealer.open(content.HEADERS, queue_id, head)
         else:  # spooled before the headers were kept apart: read them off the body
             body = (
                 await conn.execute(
@@ -261,7 +261,7 @@ async def message_detail(
                 )
             ).scalar_one_or_none()
             if body is not None:
-                head = sealer.open(queue.BODY, queue_id, body)[: queue.HEADER_BYTES]
+                head = sealer.open(content.BODY, queue_id, body)[: content.HEADER_BYTES]
     ours = len(message.recipients)
     recipients = tuple(
         RecipientDetail(

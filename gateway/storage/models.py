@@ -104,7 +104,7 @@ class Message(Base):
     `reseal` task, which moves it to `sealed_subject`. Empty for the others."""
     sealed_subject: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     """The `Subject:` field, decoded for display (`gateway.intake.message.header_subject`),
-    sealed (`gateway.storage.queue.SUBJECT`)."""
+    sealed (`gateway.storage.content.SUBJECT`)."""
     headers: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     """The header fields as relayed (at most 64 KiB), shown after the body is deleted."""
     client_address: Mapped[str] = mapped_column(String(64))

@@ -96,7 +96,7 @@ class Job:
     altered. None: `data` is the message."""
     chunks: int = 0
     """A body stored in this many chunks: `data` stays empty until it is read, just before it
-    is sent (`gateway.storage.queue.read_chunks`)."""
+    is sent (`gateway.storage.content.read_chunks`)."""
 
 
 @dataclass(frozen=True, slots=True)

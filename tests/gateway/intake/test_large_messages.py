@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from gateway.storage import queue
+from gateway.storage import content
 from gateway.storage.models import Message, MessageBody, MessageBodyChunk
 from tests.conftest import Gateway, settled
 from tests.support.fakeses import FakeSes
@@ -26,7 +26,7 @@ CHUNK = 64 * 1024
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks of 64 KiB rather than 1 MiB: a message of a few hundred KB spans several."""
-    monkeypatch.setattr(queue, "CHUNK", CHUNK)
+    monkeypatch.setattr(content, "CHUNK", CHUNK)
 
 
 def large(size: int, subject: bytes = b"large one", sender: bytes = b"demo@example.com") -> bytes:
@@ -86,7 +86,7 @@ async def test_a_large_body_is_sealed_chunk_by_chunk_in_the_database(start_gatew
     assert count > 3
     assert first.startswith(gateway.sealer.prefix)
     assert b"of the large body" not in first
-    opened = gateway.sealer.open(queue.chunk_label(0, count), stored_id, first)
+    opened = gateway.sealer.open(content.chunk_label(0, count), stored_id, first)
     assert opened.startswith(b"Received: ")
 
 

@@ -19,7 +19,7 @@ from gateway.core.spill import SpilledRest, SpillFile
 from gateway.core.types.messages import Job, JobResult, NewMessage, RecipientState
 from gateway.identity import accounts
 from gateway.runtime.housekeeping import reseal
-from gateway.storage import queue
+from gateway.storage import content, queue
 from gateway.storage.database import Database
 from gateway.storage.messages import message_detail, search_messages
 from gateway.storage.models import Base, Message, MessageBody, MessageBodyChunk
@@ -68,14 +68,14 @@ async def test_a_message_is_stored_encrypted_and_reaches_ses_as_submitted(
     assert head in sent.raw  # with the gateway's Received, Message-ID and Date fields
     assert sent.raw.endswith(b"\r\n\r\n" + body)
     rows, files = await dump(gateway.db, tmp_path)
-    for content in (SECRET, b"quarterly figures", b"case-4711", b"X-Internal-Ref", b"Demo <demo"):
-        assert content not in rows
-        assert content not in files
+    for shown in (SECRET, b"quarterly figures", b"case-4711", b"X-Internal-Ref", b"Demo <demo"):
+        assert shown not in rows
+        assert shown not in files
     async with gateway.db.read() as conn:
         stored = (await conn.execute(select(MessageBody.data))).scalar_one()
     sealer = Sealer(load_secret_key(gateway.settings))
     assert stored.startswith(sealer.prefix)
-    assert sealer.open(queue.BODY, stored_id, stored) == sent.raw  # byte for byte
+    assert sealer.open(content.BODY, stored_id, stored) == sent.raw  # byte for byte
     detail = await message_detail(gateway.db, sealer, stored_id, None)
     assert ("X-Internal-Ref", "case-4711") in (detail.headers or ())
 
@@ -94,9 +94,9 @@ async def test_a_dump_of_every_column_shows_no_subject_and_no_body(
     rows, files = await dump(gateway.db, tmp_path)
     async with gateway.db.read() as conn:
         assert (await conn.execute(select(MessageBody.chunks))).scalars().all() != [0, 0]
-    for content in (b"Zanzibar quokka", b"Marmalade ostrich", b"Walrus tangerine", b"Porcupine"):
-        assert content not in rows
-        assert content not in files
+    for shown in (b"Zanzibar quokka", b"Marmalade ostrich", b"Walrus tangerine", b"Porcupine"):
+        assert shown not in rows
+        assert shown not in files
     found, _ = await search_messages(gateway.db, gateway.sealer, None, subject="QUOKKA")
     assert [m.subject for m in found] == ["Zanzibar quokka 31337"]
 
@@ -116,9 +116,9 @@ async def test_content_does_not_open_under_another_message(db: Database) -> None
         await conn.execute(update(Message).where(Message.id == second).values(headers=head))
 
     with pytest.raises(DecryptionError, match="moved from another message"):
-        SEALER.open(queue.BODY, second, body)
+        SEALER.open(content.BODY, second, body)
     with pytest.raises(DecryptionError):
-        SEALER.open(queue.HEADERS, first, body)  # a body is not a header copy
+        SEALER.open(content.HEADERS, first, body)  # a body is not a header copy
     with pytest.raises(DecryptionError):
         await message_detail(db, SEALER, second, None)
     jobs = {job.id: job for job in await claim(db, SEALER)}
@@ -178,7 +178,7 @@ async def test_rotation_opens_old_content_and_seals_it_again_under_the_new_key(
     assert job.data == MESSAGE
     assert (await message_detail(db, only_new, message.id, None)).headers is not None
     with pytest.raises(DecryptionError, match="PREVIOUS_SECRET_KEYS"):
-        Sealer(old).open(queue.BODY, message.id, body)
+        Sealer(old).open(content.BODY, message.id, body)
 
 
 async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
@@ -231,7 +231,7 @@ async def chunk_rows(db: Database) -> list[tuple[int, bytes]]:
 async def test_a_large_body_opens_only_whole_and_in_order(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queue, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(content, "CHUNK", 16 * 1024)
     tenant = await accounts.create_tenant(db, "acme")
     message, raw = large_message(tenant.id, tmp_path)
     await queue.insert_messages(db, SEALER, [message])
@@ -243,7 +243,7 @@ async def test_a_large_body_opens_only_whole_and_in_order(
 
     [job] = await claim(db, SEALER)
     assert (job.data, job.chunks) == (b"", len(rows))
-    await queue.read_chunks(db, SEALER, job)
+    await content.read_chunks(db, SEALER, job)
     assert job.data == raw
 
     async with db.begin() as conn:  # two chunks swapped: neither opens in the other's place
@@ -252,7 +252,7 @@ async def test_a_large_body_opens_only_whole_and_in_order(
                 update(MessageBodyChunk).where(MessageBodyChunk.number == number).values(data=data)
             )
     job.data = b""
-    await queue.read_chunks(db, SEALER, job)
+    await content.read_chunks(db, SEALER, job)
     assert (job.data, "does not decrypt" in (job.unreadable or "")) == (b"", True)
 
     async with db.begin() as conn:  # put back; the last chunk gone: the body is cut short
@@ -262,15 +262,15 @@ async def test_a_large_body_opens_only_whole_and_in_order(
             )
         await conn.execute(delete(MessageBodyChunk).where(MessageBodyChunk.number == len(rows) - 1))
     job.unreadable = None
-    await queue.read_chunks(db, SEALER, job)
+    await content.read_chunks(db, SEALER, job)
     assert f"chunk {len(rows) - 1} of its body is missing" in (job.unreadable or "")
 
 
 async def test_rotation_seals_the_chunks_of_a_large_body_again(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(queue, "CHUNK", 16 * 1024)
-    monkeypatch.setattr(queue, "RESEAL_CHUNKS", 2)  # several rounds of chunks
+    monkeypatch.setattr(content, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(content, "RESEAL_CHUNKS", 2)  # several rounds of chunks
     old, new = b"key A", b"key B"
     tenant = await accounts.create_tenant(db, "acme")
     message, raw = large_message(tenant.id, tmp_path)
@@ -284,7 +284,7 @@ async def test_rotation_seals_the_chunks_of_a_large_body_again(
     assert await reseal(db, rotated) == 0
     assert all(data.startswith(rotated.prefix) for _, data in await chunk_rows(db))
     [job] = await claim(db, Sealer(new))
-    await queue.read_chunks(db, Sealer(new), job)
+    await content.read_chunks(db, Sealer(new), job)
     assert job.data == raw
 
     await queue.record(db, [JobResult(message.id, (), None, datetime.now(UTC))], keep_bodies=False)
