@@ -105,6 +105,7 @@ class Settings(BaseSettings):
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
 
     max_message_size: Annotated[int, Field(ge=1024)] | None = None
+    spill_threshold: Annotated[int, Field(ge=1024)] = 1 << 20
     max_recipients: Annotated[int, Field(ge=1)] = 100
     default_max_per_second: Annotated[float, Field(gt=0)] | None = None
     default_max_per_day: Annotated[int, Field(ge=1)] | None = None

@@ -23,6 +23,8 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from admin.cli import main
 from admin.runtime import Parts
 from config import Settings
+from gateway.core.crypto import Sealer
+from gateway.core.secret_key import load_secret_key
 from gateway.core.types.domains import IdentityState
 from gateway.core.types.messages import MessageStatus
 from gateway.delivery.worker import DeliveryWorker
@@ -37,6 +39,7 @@ from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
 from gateway.storage.tenants import list_tenants
 from tests.support.fakeses import FakeSes
+from tests.support.messages import SEALER
 from tests.support.postgres import PostgresServer
 
 _names = itertools.count()
@@ -217,6 +220,11 @@ class Gateway:
     def smtps_port(self) -> int:
         return self.smtp.smtps.port
 
+    @property
+    def sealer(self) -> Sealer:
+        """Opens what this gateway sealed (its `SECRET_KEY`)."""
+        return Sealer(load_secret_key(self.settings))
+
     async def credential(
         self, tenant: str = "acme", domain: str | None = "example.com"
     ) -> tuple[str, str]:
@@ -295,7 +303,7 @@ async def settled(db: Database, queue_id: str, timeout: float = 15) -> MessageSt
     """The message's status once every recipient is final (sent or failed)."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        status = await queue.message_status(db, queue_id)
+        status = await queue.message_status(db, SEALER, queue_id)
         if status.state == "done":
             return status
         if asyncio.get_running_loop().time() > deadline:

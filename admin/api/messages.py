@@ -11,6 +11,7 @@ from admin.api.base import WHEN, Api, Call, NextCursor, Paging, filters
 from admin.ops import messages
 from admin.ops.context import Context
 from gateway.core.types.history import MessageDetail
+from gateway.storage.messages import SUBJECT_SCAN
 
 api = Api()
 
@@ -42,7 +43,15 @@ class MessageFilters(BaseModel):
 
     sender: str = Field(default="", max_length=320, description="part of the envelope sender")
     recipient: str = Field(default="", max_length=320, description="part of a recipient")
-    subject: str = Field(default="", max_length=998, description="part of the subject")
+    subject: str = Field(
+        default="",
+        max_length=998,
+        description=(
+            "part of the subject, any case; subjects are encrypted, so this is matched after "
+            f"decrypting at most {SUBJECT_SCAN:,} messages per page: a page can be short, or "
+            "empty, and still have a next_cursor"
+        ),
+    )
     status: str = Field(default="", max_length=20, description=STATUSES)
     since: str = Field(default="", max_length=40, description=f"accepted at or after: {WHEN}")
     until: str = Field(default="", max_length=40, description=f"accepted before: {WHEN}")

@@ -296,7 +296,9 @@ async def usage(ctx: Context, tenant: TenantInfo) -> Usage:
 
 async def _getting_started(ctx: Context, tenant: TenantInfo | None) -> list[Step]:
     name = tenant.name if tenant else None
-    sent, _ = await messages.search_messages(ctx.db, tenant.id if tenant else None, limit=1)
+    sent, _ = await messages.search_messages(
+        ctx.db, ctx.services.sealer, tenant.id if tenant else None, limit=1
+    )
     steps = [
         Step("Add a sending domain", "/domains", bool(await domains.list_domains(ctx.db, name))),
         Step(

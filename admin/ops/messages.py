@@ -128,6 +128,7 @@ async def _message_pager(
     async def fetch(limit: int, cursor: str | None) -> tuple[list[MessageSummary], str | None]:
         return await messages.search_messages(
             ctx.db,
+            ctx.services.sealer,
             tenant_id,
             sender=filters.sender.strip() or None,
             recipient=filters.recipient.strip() or None,

@@ -9,6 +9,7 @@ from admin.ops import messages
 from admin.panel.base import Page, Pages
 from admin.panel.listing import csv_download, query_filters, render_list
 from gateway.core.types.history import MessageOutcome
+from gateway.storage import messages as message_store
 from gateway.storage.messages import describe
 
 pages = Pages()
@@ -24,6 +25,7 @@ async def message_list(page: Page) -> Response:
         messages.search_messages,
         "sender",
         statuses=[status.value for status in MessageOutcome],
+        subject_scan=f"{message_store.SUBJECT_SCAN:,}",
     )
 
 

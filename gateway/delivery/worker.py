@@ -41,7 +41,7 @@ from gateway.core.types.messages import (
 )
 from gateway.delivery.governor import Governor
 from gateway.runtime.claims import ClaimLoop
-from gateway.storage import queue
+from gateway.storage import content, queue
 from gateway.storage.database import Database
 from gateway.tracking.copies import Copier, Tracking
 
@@ -184,6 +184,11 @@ class DeliveryWorker:
         outcomes: list[RecipientOutcome] = []  # recorded with the message's result
         deferred = False
         calls: list[Callable[[], Awaitable[list[RecipientOutcome]]]] = []
+        if job.chunks:  # a large body: read now, not with the claim (SES takes it whole)
+            try:
+                await content.read_chunks(self._db, self._sealer, job)
+            except DatabaseError as exc:
+                job.unreadable = f"reading its body failed: {exc}"
         if job.unreadable:
             # Deferred, not failed: a key put back in PREVIOUS_SECRET_KEYS in time sends it.
             log_event(

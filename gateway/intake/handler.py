@@ -15,12 +15,20 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from config import Settings
 from gateway.core import metrics
 from gateway.core.exceptions import DatabaseError
-from gateway.core.headers import normalize_newlines, read_header
+from gateway.core.headers import Header, normalize_newlines, read_header
+from gateway.core.spill import SpilledRest, SpillFile
 from gateway.core.types.messages import NewMessage, Principal
 from gateway.core.types.tenants import Limits
 from gateway.domains.dnscheck import DnsChecker
 from gateway.intake import replies
 from gateway.intake.message import SessionFacts, header_senders, header_subject, prepare
+from gateway.intake.spilled import (
+    HEADER_LIMIT,
+    check_bare_newlines,
+    header_too_long,
+    normalized,
+    split_spilled,
+)
 from gateway.intake.spool import Spool, new_queue_id
 from gateway.policy.limits import ConnectionCounter, RateLimiter, effective
 from gateway.policy.rules import (
@@ -34,6 +42,7 @@ from gateway.policy.rules import (
     check_sender,
     check_size,
     declared_size,
+    header_too_big,
     too_big,
 )
 from gateway.policy.senders import Directory
@@ -74,6 +83,15 @@ class GatewaySession(Session):
     @login_data.setter
     def login_data(self, value: object) -> None:
         pass
+
+
+class GatewayEnvelope(Envelope):
+    """aiosmtpd's envelope plus the content of a large message, kept on disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spilled: SpillFile | None = None
+        """Set (and `original_content` empty) for a message over `SPILL_THRESHOLD`."""
 
 
 def peer_address(session: Session) -> str:
@@ -268,6 +286,17 @@ class SubmissionHandler:
         return str(replies.RECIPIENT_OK)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        spilled = envelope.spilled if isinstance(envelope, GatewayEnvelope) else None
+        try:
+            return await self._accept(session, envelope, spilled)
+        finally:
+            # Unless the spool took it (it closes it once written, even if this session is
+            # cancelled meanwhile): the file is gone whatever the answer.
+            if isinstance(envelope, GatewayEnvelope) and envelope.spilled is not None:
+                envelope.spilled.close()
+
+    async def _accept(self, session: Session, envelope: Envelope, spilled: SpillFile | None) -> str:
+        """The answer to the end of DATA, the message stored when it is `250`."""
         assert isinstance(session, GatewaySession)
         principal = session.principal
         assert principal is not None
@@ -287,19 +316,41 @@ class SubmissionHandler:
             received_at=now,
         )
         data = envelope.original_content or b""
-        if self._settings.bare_newline == "normalize":
-            data = normalize_newlines(data)
-        refusal = check_line_endings(data)
+        normalize = self._settings.bare_newline == "normalize"
+        if spilled is None:
+            data = normalize_newlines(data) if normalize else data
+            refusal = check_line_endings(data)
+        elif normalize:
+            try:
+                spilled = normalized(spilled, self._settings.data_dir)
+            except OSError as exc:  # a full disk: the client tries again later
+                log.error("normalizing message %s on disk failed: %s", queue_id, exc)
+                return str(replies.STORE_FAILED)
+            refusal = None
+        else:
+            refusal = check_bare_newlines(spilled)
+        if isinstance(envelope, GatewayEnvelope):
+            envelope.spilled = spilled  # the file to close, normalized or not
         if refusal is not None:
             return await self._refuse(session, refusal, sender=envelope.mail_from)
+        split: tuple[Header, SpilledRest | None] | None
+        if spilled is None:
+            header = read_header(data)
+            split = None if header_too_long(data, header) else (header, None)
+        else:
+            split = split_spilled(spilled)
+        if split is None:
+            refusal = header_too_big(HEADER_LIMIT)
+            return await self._refuse(session, refusal, sender=envelope.mail_from)
+        header, rest = split
         account = await self._directory.account(principal)
-        header = read_header(data)
         for address in header_senders(header):
             refusal = check_sender(account, await self._directory.sender(address), header=True)
             if refusal is not None:
                 return await self._refuse(session, refusal, sender=address)
         prepared = prepare(header, facts)
-        refusal = check_size(len(prepared.data), session.size_limit(self._settings))
+        size = len(prepared.data) + (rest.size if rest is not None else 0)
+        refusal = check_size(size, session.size_limit(self._settings))
         if refusal is not None:  # also when the fields added above took it over the limit
             return await self._refuse(session, refusal, sender=envelope.mail_from)
         message = NewMessage(
@@ -319,7 +370,10 @@ class SubmissionHandler:
             suppressed=self._dropped.pop(envelope, {}),
             subject=header_subject(header),
             header_size=prepared.header_size,
+            rest=rest,
         )
+        if isinstance(envelope, GatewayEnvelope):
+            envelope.spilled = None  # the spool's now
         try:
             await self._spool.store(message)
         except DatabaseError as exc:  # down or full: the cause says it all, no traceback

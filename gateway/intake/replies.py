@@ -56,6 +56,9 @@ STORE_FAILED = Reply(451, "4.3.0", "Temporary failure storing the message: try a
 INTERNAL_ERROR = Reply(451, "4.3.0", "Internal error: try again later")
 DATABASE_UNAVAILABLE = Reply(451, "4.3.0", "Temporary local problem: try again later")
 MESSAGE_TOO_BIG = Reply(552, "5.3.4", "Message too big: the limit is {limit} bytes")
+HEADER_TOO_BIG = Reply(
+    552, "5.3.4", "Message refused: its header fields take more than {limit} bytes"
+)
 TIMEOUT = Reply(421, "4.4.2", "{hostname} Timeout: closing the connection")
 DATA_TOO_SLOW = Reply(
     421,

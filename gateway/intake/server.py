@@ -34,7 +34,12 @@ from gateway.core.logs import log_event
 from gateway.intake import replies
 from gateway.intake.auth import Authenticator
 from gateway.intake.data import DataError, read_data
-from gateway.intake.handler import GatewaySession, SubmissionHandler, peer_address
+from gateway.intake.handler import (
+    GatewayEnvelope,
+    GatewaySession,
+    SubmissionHandler,
+    peer_address,
+)
 from gateway.intake.tls import describe, small_read_buffers
 from gateway.policy.limits import ConnectionCounter
 
@@ -153,6 +158,9 @@ class SubmissionSMTP(SMTP):
 
     # -- session bookkeeping -------------------------------------------------------------
 
+    def _create_envelope(self) -> GatewayEnvelope:
+        return GatewayEnvelope()
+
     def _create_session(self) -> GatewaySession:
         return GatewaySession(self.loop)
 
@@ -261,7 +269,13 @@ class SubmissionSMTP(SMTP):
         limit = self.facts().size_limit(self._settings)
         self._data_deadline = self.loop.time() + self._timeout_duration
         try:
-            data = await read_data(self._reader, limit, self.line_length_limit)
+            data = await read_data(
+                self._reader,
+                limit,
+                self.line_length_limit,
+                spill_threshold=self._settings.spill_threshold,
+                spill_directory=self._settings.data_dir,
+            )
         except (asyncio.CancelledError, asyncio.IncompleteReadError):
             self._writer.close()  # the client went away mid-DATA: nothing is stored
             raise
@@ -272,8 +286,13 @@ class SubmissionSMTP(SMTP):
             status = str(replies.LINE_TOO_LONG)
         elif data.error is DataError.TOO_MUCH:
             status = await self.event_handler.refuse_oversized(self.session, self.envelope, limit)
+        elif data.error is DataError.NOT_KEPT:
+            log.error("keeping a large message on disk failed: %s", data.cause)
+            status = str(replies.STORE_FAILED)
         else:
             self.envelope.content = self.envelope.original_content = data.content
+            assert isinstance(self.envelope, GatewayEnvelope)
+            self.envelope.spilled = data.spilled  # the handler closes it, or the spool
             answer = await self._call_handler_hook("DATA")
             status = "250 OK" if answer is MISSING else answer
         self.envelope = self._create_envelope()  # aiosmtpd's post-DATA state

@@ -20,7 +20,9 @@ def new_queue_id() -> str:
 
 class Spool:
     """Stores messages with group commit, their content sealed. Each commit announces that
-    messages are due (`Topic.QUEUED`): the workers of every process claim them at once."""
+    messages are due (`Topic.QUEUED`): the workers of every process claim them at once. It
+    closes the `SpillFile` of each large message it is given once the message is written (or
+    could not be), whether or not its session still waits."""
 
     def __init__(self, db: Database, sealer: Sealer) -> None:
         self._db = db
@@ -28,7 +30,12 @@ class Spool:
         self._batcher: Batcher[NewMessage] = Batcher(self._write)
 
     async def _write(self, messages: Sequence[NewMessage]) -> None:
-        await queue.insert_messages(self._db, self._sealer, messages)
+        try:
+            await queue.insert_messages(self._db, self._sealer, messages)
+        finally:  # stored or not, the large ones' files are done with
+            for message in messages:
+                if message.rest is not None:
+                    message.rest.file.close()
 
     def start(self) -> None:
         self._batcher.start()

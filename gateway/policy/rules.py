@@ -146,6 +146,11 @@ def too_big(limit: int) -> Refusal:
     return Refusal("size", replies.MESSAGE_TOO_BIG.format(limit=limit))
 
 
+def header_too_big(limit: int) -> Refusal:
+    """A header block that does not end within `limit` octets."""
+    return Refusal("header-size", replies.HEADER_TOO_BIG.format(limit=limit))
+
+
 def declared_size(options: list[str]) -> int | None:
     """The SIZE= of a MAIL command, when given."""
     for option in options:

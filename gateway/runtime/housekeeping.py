@@ -14,7 +14,7 @@ from config import Settings
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.feedback import events
-from gateway.storage import idempotency, logins, markers, queue, tracking
+from gateway.storage import content, idempotency, logins, markers, queue, tracking
 from gateway.storage.database import Database
 
 log = logging.getLogger("gateway.housekeeping")
@@ -25,6 +25,9 @@ RESEAL_INTERVAL = 86400.0
 a restart, and a round runs at every start."""
 RESEAL_LEASE = "reseal"
 RESEALED = "content-sealed-under"
+SEALED_FIELDS = 2
+"""Which fields a round seals (1: bodies and header copies; 2: and body chunks and subjects):
+raised when a field is added, so that a round runs again under a key already complete."""
 """The marker naming the key (its id, as sealed values begin) the last complete round left every
 body and header copy under."""
 RESEAL_LEASE_TTL = 600.0
@@ -64,16 +67,17 @@ async def hold_paused(db: Database) -> int:
 
 
 async def reseal(db: Database, sealer: Sealer) -> int:
-    """Seal every body and header copy not sealed under the current key again (those under a
-    key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per transaction; return how many.
-    Nothing to read when the last complete round was under the current key."""
-    key = sealer.prefix.hex()
+    """Seal every body (and body chunk), header copy and subject not sealed under the current
+    key again (those under a key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per
+    transaction; return how many. Nothing to read when the last complete round was under the
+    current key."""
+    key = f"{sealer.prefix.hex()}/{SEALED_FIELDS}"
     if await markers.get(db, RESEALED) == key:
         return 0
     after: str | None = ""
     total = 0
     while after is not None:
-        after, count = await queue.reseal(db, sealer, after)
+        after, count = await content.reseal(db, sealer, after)
         total += count
     await markers.put(db, RESEALED, key, datetime.now(UTC))
     if total:

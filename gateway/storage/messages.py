@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.core.crypto import Sealer
@@ -26,10 +27,10 @@ from gateway.core.types.history import (
     TimelineEntry,
 )
 from gateway.core.types.messages import MessageStatus, RecipientState, RecipientStatus
-from gateway.storage import events, queue, refusals, tracking
+from gateway.storage import content, events, queue, refusals, tracking
 from gateway.storage.database import Database
 from gateway.storage.models import Message, MessageBody, Recipient, RecipientEvent, Tenant
-from gateway.storage.pages import newest_first, page
+from gateway.storage.pages import MAX_LIMIT, encode_cursor, newest_first, page
 
 AUTO_REPLY = "auto-reply"
 """The timeline's kind of a Transient bounce after a delivery: an automatic answer."""
@@ -91,10 +92,11 @@ _outcome = case(
 )
 """The message's `MessageOutcome`, in SQL."""
 
-_SUMMARIES = select(
+_SUMMARIES: Select[Any] = select(
     Message.id,
     Tenant.name,
     Message.mail_from,
+    Message.sealed_subject,
     Message.subject,
     select(func.count())
     .where(Recipient.message_id == Message.id)
@@ -109,6 +111,7 @@ _SUMMARIES = select(
 
 async def search_messages(
     db: Database,
+    sealer: Sealer,
     tenant_id: int | None,
     *,
     sender: str | None = None,
@@ -124,11 +127,15 @@ async def search_messages(
 ) -> tuple[list[MessageSummary], str | None]:
     """Messages of one tenant (None: of every tenant), newest first, a page at a time: those
     after `cursor` (None: from the newest), and the cursor of the next page (None after the
-    last). `sender`, `recipient` and `subject` match a part of the envelope sender, of a
-    recipient's address, of the subject, without regard to case (ASCII letters only on
-    SQLite); `since` and `until` bound the time it was accepted, [since, until);
-    `ses_message_id` and `queue_id` match exactly. An invalid cursor or limit is an
-    `InvalidInputError`."""
+    last). `sender` and `recipient` match a part of the envelope sender, of a recipient's
+    address, without regard to case (ASCII letters only on SQLite); `since` and `until` bound
+    the time it was accepted, [since, until); `ses_message_id` and `queue_id` match exactly.
+    An invalid cursor or limit is an `InvalidInputError`.
+
+    `subject` matches a part of the subject without regard to case. Subjects are sealed, so
+    this match is made here, on the messages the other filters found, `SUBJECT_SCAN` of them
+    at most per page: a page can then hold fewer than `limit` messages (none, even) and still
+    have a next page, which goes on looking where this one stopped."""
     query = _SUMMARIES
     if tenant_id is not None:
         query = query.where(Message.tenant_id == tenant_id)
@@ -136,8 +143,6 @@ async def search_messages(
         query = query.where(Message.mail_from.icontains(sender, autoescape=True))
     if recipient:
         query = query.where(_recipient(Recipient.address.icontains(recipient, autoescape=True)))
-    if subject:
-        query = query.where(Message.subject.icontains(subject, autoescape=True))
     if status is not None:
         waiting = status in (MessageOutcome.QUEUED, MessageOutcome.DEFERRED)
         state = Message.state.in_(queue.WAITING) if waiting else Message.state == queue.DONE
@@ -150,26 +155,63 @@ async def search_messages(
         query = query.where(_recipient(Recipient.ses_message_id == ses_message_id))
     if queue_id:
         query = query.where(Message.id == queue_id)
-    query = newest_first(query, Message.created_at, Message.id, limit, cursor)
     async with db.read() as conn:
-        rows = (await conn.execute(query)).all()
-        named = await _first_recipients(conn, [row[0] for row in rows[:limit]])
-    found = [
+        if subject:
+            rows, next_cursor = await _with_subject(conn, sealer, query, subject, limit, cursor)
+        else:
+            found = (await conn.execute(newest_first(query, *_ORDER, limit, cursor))).all()
+            rows, next_cursor = page(found, limit, lambda row: (row[7], row[0]))
+        named = await _first_recipients(conn, [row[0] for row in rows])
+    summaries = [
         MessageSummary(
             id=row[0],
             tenant=row[1],
             mail_from=row[2],
-            subject=row[3],
-            recipient_count=row[4],
+            subject=content.open_subject(sealer, row[0], row[3], row[4]),
+            recipient_count=row[5],
             recipients=tuple(named.get(row[0], ())),
-            status=MessageOutcome(row[5]),
-            created_at=row[6],
-            completed_at=row[7],
-            size=row[8],
+            status=MessageOutcome(row[6]),
+            created_at=row[7],
+            completed_at=row[8],
+            size=row[9],
         )
         for row in rows
     ]
-    return page(found, limit, lambda summary: (summary.created_at, summary.id))
+    return summaries, next_cursor
+
+
+_ORDER = (Message.created_at, Message.id)
+SUBJECT_SCAN = 5000
+"""Messages a subject search decrypts per page at most (those the other filters found)."""
+
+
+async def _with_subject(
+    conn: AsyncConnection,
+    sealer: Sealer,
+    query: Select[Any],
+    subject: str,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Any], str | None]:
+    """The page of `query`'s rows whose subject holds `subject`, and the next page's cursor:
+    after the last row shown when more matched, after the last row looked at when the scan
+    stopped at `SUBJECT_SCAN` rows, None when no row is left."""
+    wanted = subject.casefold()
+    matched: list[Any] = []
+    scanned = 0
+    while scanned < SUBJECT_SCAN:
+        batch = min(MAX_LIMIT, SUBJECT_SCAN - scanned)
+        rows = (await conn.execute(newest_first(query, *_ORDER, batch, cursor))).all()
+        for row in rows[:batch]:
+            if wanted in content.open_subject(sealer, row[0], row[3], row[4]).casefold():
+                if len(matched) == limit:  # one more than the page: there is a next one
+                    return matched, encode_cursor(matched[-1][7], matched[-1][0])
+                matched.append(row)
+        if len(rows) <= batch:
+            return matched, None
+        scanned += batch
+        cursor = encode_cursor(rows[batch - 1][7], rows[batch - 1][0])
+    return matched, cursor
 
 
 async def _first_recipients(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -204,7 +246,7 @@ async def message_detail(
     """Everything stored about a message but its body (its header fields decrypted): a
     `NotFoundError` when there is no such message, or (with `tenant_id`) when it is another
     tenant's."""
-    message = await queue.message_status(db, queue_id, tenant_id)
+    message = await queue.message_status(db, sealer, queue_id, tenant_id)
     reported = await events.events_for_message(db, queue_id)
     tracked = {t.recipient_id: t for t in await tracking.message_tracking(db, queue_id)}
     async with db.read() as conn:
@@ -212,7 +254,7 @@ async def message_detail(
             await conn.execute(select(_outcome, Message.headers).where(Message.id == queue_id))
         ).one()
         if head is not None:
-            head = sealer.open(queue.HEADERS, queue_id, head)
+            head = sealer.open(content.HEADERS, queue_id, head)
         else:  # spooled before the headers were kept apart: read them off the body
             body = (
                 await conn.execute(
@@ -220,7 +262,7 @@ async def message_detail(
                 )
             ).scalar_one_or_none()
             if body is not None:
-                head = sealer.open(queue.BODY, queue_id, body)[: queue.HEADER_BYTES]
+                head = sealer.open(content.BODY, queue_id, body)[: content.HEADER_BYTES]
         accepted = {recipient.address.lower() for recipient in message.recipients}
         refused = tuple(
             r

@@ -101,7 +101,11 @@ class Message(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     message_id_header: Mapped[str] = mapped_column(String(998))
     subject: Mapped[str] = mapped_column(String(998), default="", server_default="")
-    """The `Subject:` field, decoded for display (`gateway.message.header_subject`)."""
+    """The `Subject:` field in clear, of messages spooled before it was sealed: emptied by the
+    `reseal` task, which moves it to `sealed_subject`. Empty for the others."""
+    sealed_subject: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The `Subject:` field, decoded for display (`gateway.intake.message.header_subject`),
+    sealed (`gateway.storage.content.SUBJECT`)."""
     headers: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     """The header fields as relayed (at most 64 KiB), shown after the body is deleted."""
     client_address: Mapped[str] = mapped_column(String(64))
@@ -129,6 +133,22 @@ class MessageBody(Base):
     message_id: Mapped[str] = mapped_column(
         ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
     )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    """The sealed body; empty when it is stored in `chunks` `MessageBodyChunk`s."""
+    chunks: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class MessageBodyChunk(Base):
+    """A part of a large body (over `SPILL_THRESHOLD`), sealed on its own, so that a large body
+    is written and read a chunk at a time; deleted with its body."""
+
+    __tablename__ = "message_body_chunks"
+
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("message_bodies.message_id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    """0, 1, ...: the body is the chunks in this order."""
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 

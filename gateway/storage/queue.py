@@ -4,10 +4,8 @@ A claim is a lease (`lease_owner`, `lease_until`). A worker that dies leaves its
 and the message is claimed again. On PostgreSQL claims use `FOR UPDATE SKIP LOCKED`, so several
 processes never take the same message; on SQLite every transaction takes the write lock first.
 
-The bodies and the header copies are stored sealed (`gateway.core.crypto.Sealer`): encrypted as
-they are written, decrypted as they are claimed, so that only this module sees them either way.
-Why here rather than above storage: the header copy is cut from the body here, and "what is at
-rest" is then one module's concern rather than every caller's.
+The content (bodies, in chunks for large ones, header copies, subjects) is stored sealed, by
+`gateway.storage.content`: the spool's transaction writes it, a claim opens it.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    LargeBinary,
     and_,
     bindparam,
     case,
@@ -35,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from gateway.core.crypto import Sealer
-from gateway.core.exceptions import DecryptionError, NotFoundError
+from gateway.core.exceptions import NotFoundError
 from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import (
     Job,
@@ -46,6 +43,7 @@ from gateway.core.types.messages import (
     RecipientState,
     RecipientStatus,
 )
+from gateway.storage import content
 from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
@@ -59,26 +57,21 @@ DONE = "done"
 WAITING = (QUEUED, HELD)
 """Not done yet."""
 HOLD_BATCH = 5000
-HEADER_BYTES = 65536
-"""The header fields kept apart from the body (to be shown after it is deleted), at most."""
-BODY = b"body"
-HEADERS = b"headers"
-"""What a sealed value is, bound to it (with the queue id): a body does not open as headers."""
-RESEAL_BATCH = 100
 _PENDING = (RecipientState.QUEUED.value, RecipientState.DEFERRED.value)
-
-
-def _head(sealer: Sealer, message: NewMessage) -> bytes | None:
-    head = message.data[: min(message.header_size, HEADER_BYTES)]
-    return sealer.seal(HEADERS, message.id, head) if head else None
 
 
 async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMessage]) -> None:
     """Commit messages, bodies and recipients in one transaction (the spool's group commit),
     the bodies and header copies sealed."""
-    # Sealed before the transaction: on SQLite it holds the one write lock.
-    heads = [_head(sealer, m) for m in messages]
-    bodies = [{"message_id": m.id, "data": sealer.seal(BODY, m.id, m.data)} for m in messages]
+    # Sealed before the transaction (on SQLite it holds the one write lock), but for the chunks
+    # of large bodies: sealed one by one as they are written, so as never to be held whole.
+    heads = [content.sealed_head(sealer, m) for m in messages]
+    bodies = [
+        {"message_id": m.id, "data": sealer.seal(content.BODY, m.id, m.data), "chunks": 0}
+        if m.rest is None
+        else {"message_id": m.id, "data": b"", "chunks": content.chunk_count(m)}
+        for m in messages
+    ]
     async with db.begin() as conn:
         await conn.execute(
             insert(Message),
@@ -88,9 +81,9 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
                     "tenant_id": m.tenant_id,
                     "credential_id": m.credential_id,
                     "mail_from": m.mail_from,
-                    "size": len(m.data),
+                    "size": m.size,
                     "message_id_header": m.message_id_header,
-                    "subject": m.subject,
+                    "sealed_subject": sealer.seal(content.SUBJECT, m.id, m.subject.encode()),
                     "headers": head,
                     "client_address": m.client_address,
                     "client_helo": m.client_helo,
@@ -108,6 +101,9 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
         )
         await _count_usage(conn, messages)
         await conn.execute(insert(MessageBody), bodies)
+        for message in messages:
+            if message.rest is not None:
+                await content.insert_chunks(conn, sealer, message)
         await conn.execute(
             insert(Recipient),
             [
@@ -134,9 +130,10 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
 async def claim(
     db: Database, sealer: Sealer, owner: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[Job]:
-    """Lease up to `limit` due messages to `owner`, with their bodies (decrypted) and pending
-    recipients. Messages of a paused tenant are not due: they wait, queued, until it is resumed.
-    A body that does not decrypt comes empty, with `unreadable` saying why."""
+    """Lease up to `limit` due messages to `owner`, with their bodies (decrypted; a body in
+    chunks is read by `read_chunks` when it is sent) and pending recipients. Messages of a
+    paused tenant are not due: they wait, queued, until it is resumed. A body that does not
+    decrypt comes empty, with `unreadable` saying why."""
     paused = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
     due = and_(Message.state == QUEUED, ~paused)
     async with db.begin() as conn:
@@ -152,12 +149,13 @@ async def claim(
                 Message.attempts,
                 Message.created_at,
                 Message.expires_at,
+                MessageBody.chunks,
             )
             .join(Tenant, Tenant.id == Message.tenant_id)
             .join(MessageBody, MessageBody.message_id == Message.id)
             .where(Message.id.in_(ids))
         )
-        jobs = {row[0]: _opened(sealer, Job(*row)) for row in rows}
+        jobs = {row[0]: content.opened(sealer, Job(*row[:7], chunks=row[7])) for row in rows}
         recipients = await conn.execute(
             select(Recipient.message_id, Recipient.id, Recipient.address, Recipient.attempts)
             .where(Recipient.message_id.in_(ids), Recipient.state.in_(_PENDING))
@@ -166,69 +164,6 @@ async def claim(
         for message_id, recipient_id, address, attempts in recipients:
             jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
     return [jobs[i] for i in ids if i in jobs]
-
-
-def _opened(sealer: Sealer, job: Job) -> Job:
-    """`job` with its body decrypted, or empty with `unreadable` saying why."""
-    try:
-        job.data = sealer.open(BODY, job.id, job.data)
-    except DecryptionError as exc:  # one message, not the whole claim: the others go on
-        job.data, job.unreadable = b"", str(exc)
-    return job
-
-
-async def reseal(db: Database, sealer: Sealer, after: str = "") -> tuple[str | None, int]:
-    """Seal under the current key the bodies and header copies, of the next `RESEAL_BATCH`
-    messages by queue id after `after`, that were sealed under a previous key or stored in
-    clear. Return the queue id to go on after (None once past the last message) and how many
-    values were sealed again. A value that does not decrypt is left as it is."""
-    next_ids = select(Message.id).where(Message.id > after).order_by(Message.id)
-    async with db.read() as conn:
-        ids = list((await conn.execute(next_ids.limit(RESEAL_BATCH))).scalars())
-        if not ids:
-            return None, 0
-        bodies = await _stale(conn, sealer, BODY, MessageBody.message_id, MessageBody.data, ids)
-        heads = await _stale(conn, sealer, HEADERS, Message.id, Message.headers, ids)
-    if bodies or heads:  # the write lock only when there is something to write
-        async with db.begin() as conn:
-            for key, column, values in (
-                (MessageBody.message_id, MessageBody.data, bodies),
-                (Message.id, Message.headers, heads),
-            ):
-                if values:
-                    await conn.execute(
-                        update(key.class_)
-                        .where(key == bindparam("k"))
-                        .values({column: bindparam("v")})
-                        .execution_options(synchronize_session=False),
-                        values,
-                    )
-    return ids[-1], len(bodies) + len(heads)
-
-
-async def _stale(
-    conn: AsyncConnection,
-    sealer: Sealer,
-    what: bytes,
-    key: InstrumentedAttribute[str],
-    column: InstrumentedAttribute[Any],
-    ids: Sequence[str],
-) -> list[dict[str, Any]]:
-    """The values of `column` among `ids` not sealed under the current key, sealed under it:
-    `{"k": queue id, "v": value}`. Only those are read whole: the others are told apart by
-    their first bytes."""
-    start = func.substr(column, 1, len(sealer.prefix), type_=LargeBinary)
-    rows = await conn.execute(
-        select(key, column).where(key.in_(ids), column.is_not(None), start != sealer.prefix)
-    )
-    values = []
-    for message_id, stored in rows:
-        try:
-            content = sealer.open(what, message_id, stored)
-        except DecryptionError:  # no key opens it: keep it for one that will
-            continue
-        values.append({"k": message_id, "v": sealer.seal(what, message_id, content)})
-    return values
 
 
 async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datetime) -> None:
@@ -416,14 +351,15 @@ async def pending_summary(
 
 
 async def message_status(
-    db: Database, message_id: str, tenant_id: int | None = None
+    db: Database, sealer: Sealer, message_id: str, tenant_id: int | None = None
 ) -> MessageStatus:
-    """The message's envelope and recipients; with `tenant_id`, only a message of that tenant
-    (another's is not found, like a message that does not exist)."""
+    """The message's envelope (its subject decrypted) and recipients; with `tenant_id`, only a
+    message of that tenant (another's is not found, like a message that does not exist)."""
     query = select(
         Message.id,
         Tenant.name.label("tenant"),
         Message.mail_from,
+        Message.sealed_subject,
         Message.subject,
         Message.size,
         Message.state,
@@ -457,7 +393,11 @@ async def message_status(
             RecipientStatus(rid, a, RecipientState(s), n, ses, err, at)
             for rid, a, s, n, ses, err, at in recipients
         )
-    return MessageStatus(**row._asdict(), recipients=statuses)
+    found = row._asdict()
+    found["subject"] = content.open_subject(
+        sealer, message_id, found.pop("sealed_subject"), row.subject
+    )
+    return MessageStatus(**found, recipients=statuses)
 
 
 def at_domain(address: InstrumentedAttribute[Any], domain: str) -> ColumnElement[bool]:

@@ -36,9 +36,9 @@ async def test_send_spools_a_message_for_the_worker(cli: Cli, db: Database, tmp_
     sent = json.loads(out)
     assert sent["recipients"] == ["ann@example.org", "bob@example.org"]
     assert datetime.fromisoformat(sent["scheduled_at"]) == at
-    stored = await queue.message_status(db, sent["id"])
-    assert (stored.via, stored.subject, stored.next_attempt_at) == ("api", "Grüße", at)
     sealer = Sealer(load_secret_key(make_settings(tmp_path, db.url)))  # the CLI's key
+    stored = await queue.message_status(db, sealer, sent["id"])
+    assert (stored.via, stored.subject, stored.next_attempt_at) == ("api", "Grüße", at)
     [job] = await queue.claim(db, sealer, "w", 5, at, at + timedelta(minutes=1))
     parsed = email.message_from_bytes(job.data, policy=email.policy.default)
     assert parsed["X-Order"] == "4711"

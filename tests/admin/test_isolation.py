@@ -30,7 +30,7 @@ from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, templates, tenants, webhooks
 from gateway.storage import users as user_store
 from tests.conftest import add_verified_domain
-from tests.support.messages import queued
+from tests.support.messages import SEALER, queued
 from tests.support.site import Site, csrf_token
 
 SAMPLES: dict[str, Any] = {
@@ -179,7 +179,7 @@ async def _state(site: Site, globex: Globex) -> str:
         await webhooks.list_webhooks(db, "globex"),
         await suppressions.list_entries(db, "globex"),
         await notifications.list_notifications(db, "globex"),
-        await queue.message_status(db, globex.queue_id),
+        await queue.message_status(db, SEALER, globex.queue_id),
         await templates.list_templates(db, "globex"),
         await queue.pending_summary(db, globex.tenant_id),
         await contact_store.list_lists(db, globex.tenant_id),

@@ -72,7 +72,7 @@ async def attempt(
 ) -> None:
     """The outcome of a delivery attempt at `at` for every recipient still waiting (one state,
     or one per address); SES accepts the sent ones as `ses-<queue id>`."""
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     outcomes = []
     for r in status.recipients:
         if r.state.final:

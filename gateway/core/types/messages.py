@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from gateway.core.spill import SpilledRest
+
 
 class RecipientState(StrEnum):
     QUEUED = "queued"
@@ -65,6 +67,13 @@ class NewMessage:
     """How it was submitted: `smtp`, or `api` (the send API)."""
     not_before: datetime | None = None
     """Not delivered before this time (the send API's `scheduled_at`); None: at once."""
+    rest: SpilledRest | None = None
+    """A message over `SPILL_THRESHOLD`: `data` is its header block, and this the rest of it
+    (from the blank line on), still on disk."""
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + (self.rest.size if self.rest is not None else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +98,9 @@ class Job:
     unreadable: str | None = None
     """Why the stored body does not decrypt (then `data` is empty): no key opens it, or it was
     altered. None: `data` is the message."""
+    chunks: int = 0
+    """A body stored in this many chunks: `data` stays empty until it is read, just before it
+    is sent (`gateway.storage.content.read_chunks`)."""
 
 
 @dataclass(frozen=True, slots=True)

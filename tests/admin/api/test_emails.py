@@ -335,7 +335,7 @@ async def test_a_scheduled_message_waits_for_its_time(site: Site) -> None:
     )
     assert answer.status_code == 202, answer.text
     assert datetime.fromisoformat(answer.json()["scheduled_at"]) == at
-    status = await queue.message_status(site.db, answer.json()["id"])
+    status = await queue.message_status(site.db, SEALER, answer.json()["id"])
     assert status.next_attempt_at == at
     assert await queue.bring_forward(site.db, datetime.now(UTC)) == 0, "not an SES backlog"
     claimed = await queue.claim(

@@ -13,6 +13,7 @@ import pytest
 from gateway.feedback import suppressions
 from gateway.storage import activity, queue, tenants
 from tests.conftest import add_verified_domain
+from tests.support.messages import SEALER
 from tests.support.site import Site
 
 HTML = '<h1>Hi {{name | default("there")}}</h1><p onclick="x()">At {{company}}</p>'
@@ -54,7 +55,7 @@ async def test_a_template_is_created_previewed_test_sent_changed_and_deleted(sit
     )
     assert sent.status_code == 202, sent.text
     queue_id = sent.json()["queue_id"]
-    status = await queue.message_status(site.db, queue_id)
+    status = await queue.message_status(site.db, SEALER, queue_id)
     assert (status.tenant, status.mail_from, status.subject) == (
         "acme",
         "news@acme.test",

@@ -7,16 +7,18 @@ import csv
 import html
 import io
 import re
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from gateway.storage import queue
+from gateway.storage import messages, queue
 from tests.support.mailbox import BODY_MARKER, T0, Mailbox, mailbox
 from tests.support.messages import SEALER, new_message
 from tests.support.site import Site
 
 NEXT = re.compile(r'<a href="([^"]+)">Next page')
+FURTHER = re.compile(r'<a href="([^"]+)">Look further back')
 EXPORT = re.compile(r'<a class="button" href="([^"]+)" download>Export CSV')
 
 
@@ -118,6 +120,24 @@ async def test_the_next_page_keeps_the_filters_and_repeats_nothing(site: Site) -
     assert (len(on_first), len(on_second)) == (50, 3)
     assert on_first | on_second == batch
     assert made[-1].id not in first.text + second.text
+
+
+async def test_a_subject_search_with_no_match_in_its_stretch_offers_to_look_further(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(messages, "SUBJECT_SCAN", 2)  # subjects are decrypted 2 a page
+    acme = await site.tenant("acme")
+    made = [
+        new_message(acme, ["x@example.org"], T0 + timedelta(minutes=i), subject=subject)
+        for i, subject in enumerate(["The needle", "hay", "hay", "hay"])
+    ]
+    await queue.insert_messages(site.db, SEALER, made)
+    browser = await site.browser(await site.user("viewer", "acme"))
+    first = await browser.get("/messages", params={"subject": "NEEDLE"})
+    assert "reads 2 messages at most per page" in first.text
+    second = await browser.get(_link(FURTHER, first.text))
+    assert made[0].id in second.text
+    assert NEXT.search(second.text) is FURTHER.search(second.text) is None
 
 
 async def test_a_message_page_shows_timelines_and_headers_never_the_body(site: Site) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from gateway.storage import queue
 from gateway.storage import templates as store
 from tests.conftest import add_verified_domain
+from tests.support.messages import SEALER
 from tests.support.site import Site, csrf_token
 
 QUEUED = re.compile(r"Test message queued as (\w+)\.")
@@ -62,7 +63,7 @@ async def test_an_owner_creates_previews_tests_and_deletes_a_template(site: Site
     assert sent.status_code == 303
     queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
     assert queued
-    status = await queue.message_status(site.db, queued.group(1))
+    status = await queue.message_status(site.db, SEALER, queued.group(1))
     assert (status.subject, status.recipients[0].address) == ("Hi Bo", "bo@customer.test")
     refused = await browser.post(
         f"/templates/{template.id}/test",

@@ -283,7 +283,7 @@ async def test_at_the_daily_quota_sends_are_deferred_until_it_frees(
     error = "SES daily sending quota reached (Max24HourSend 3): deferred"
     deadline = time.monotonic() + 10
     while True:
-        statuses = [await queue.message_status(sqlite_db, q) for q in queue_ids]
+        statuses = [await queue.message_status(sqlite_db, SEALER, q) for q in queue_ids]
         waiting = [s.recipients[0] for s in statuses if s.state == "queued"]
         if len(waiting) == 2 and all(r.last_error == error for r in waiting):
             break

@@ -119,7 +119,9 @@ async def test_deferred_messages_go_as_soon_as_ses_is_back(
     fake_ses.fail_next(2, code="ServiceUnavailable", status=503, message="Service Unavailable")
     first, worker = await deliver(retry_base_delay=30, retry_max_delay=1800)
     async with asyncio.timeout(10):  # the SDK's own retry fails too: deferred for 15-30 s
-        while (await queue.message_status(db, first)).recipients[0].state is RecipientState.QUEUED:
+        while (await queue.message_status(db, SEALER, first)).recipients[
+            0
+        ].state is RecipientState.QUEUED:
             await asyncio.sleep(0.05)
     second = new_message(1, ("b@example.org",))  # SES is back: this one goes at once
     await queue.insert_messages(db, SEALER, [second])
@@ -186,7 +188,7 @@ async def test_each_ses_call_is_recorded_as_soon_as_it_returns(
     queue_id, _ = await deliver(recipients=recipients, delivery_concurrency=1)
     deadline = asyncio.get_running_loop().time() + 2.5
     while True:
-        status = await queue.message_status(db, queue_id)
+        status = await queue.message_status(db, SEALER, queue_id)
         sent = [r for r in status.recipients if r.state is RecipientState.SENT]
         if sent:
             break
@@ -262,7 +264,7 @@ async def test_stop_waits_for_a_send_in_flight(
     queue_id, worker = await deliver()
     await asyncio.sleep(0.3)
     await worker.stop()
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     assert status.state == "done"
     assert status.recipients[0].state is RecipientState.SENT
 
@@ -282,7 +284,7 @@ async def test_retained_bodies_are_purged_after_the_retention(
 ) -> None:
     old, _ = await deliver(body_retention_days=1, age=3 * 86400, max_queue_age=4 * 86400)
     await settled(db, old)
-    assert (await queue.message_status(db, old)).has_body
+    assert (await queue.message_status(db, SEALER, old)).has_body
     async with db.begin() as conn:
         await conn.execute(
             update(Message)
@@ -292,5 +294,5 @@ async def test_retained_bodies_are_purged_after_the_retention(
     recent, _ = await deliver(body_retention_days=1)
     await settled(db, recent)
     await purge_bodies(db, make_settings(tmp_path, db.url, body_retention_days=1))  # the task
-    assert not (await queue.message_status(db, old)).has_body
-    assert (await queue.message_status(db, recent)).has_body
+    assert not (await queue.message_status(db, SEALER, old)).has_body
+    assert (await queue.message_status(db, SEALER, recent)).has_body

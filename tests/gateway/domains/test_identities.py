@@ -194,7 +194,7 @@ async def test_remove_deletes_the_identity_and_fails_queued_mail(
     _, failed = await domains.remove("example.com")
     assert failed == 1
     assert "example.com" not in fake_ses.identities
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     assert status.recipients[0].state is RecipientState.FAILED
     assert status.recipients[0].last_error == "the sending domain example.com was removed"
     with pytest.raises(NotFoundError):

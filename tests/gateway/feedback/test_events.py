@@ -253,9 +253,9 @@ async def test_a_permanent_bounce_outranks_a_later_transient_one(db: Database) -
 async def test_message_status_is_left_as_it_was(db: Database) -> None:
     owner = await tenant(db)
     queue_id, ses_id = await sent_message(db, owner.id, ["a@example.org"])
-    before = await queue.message_status(db, queue_id)
+    before = await queue.message_status(db, SEALER, queue_id)
     await ingest(db, bounce(ses_id, "a@example.org"))
-    assert await queue.message_status(db, queue_id) == before
+    assert await queue.message_status(db, SEALER, queue_id) == before
 
 
 # -- Idempotence -----------------------------------------------------------------------------

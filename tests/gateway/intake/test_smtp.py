@@ -292,6 +292,7 @@ async def test_a_store_that_fails_gets_451_for_every_waiting_client_never_250(
     gateway: Gateway = await start_gateway(None, deliver=False)
     username, password = await gateway.credential()
     async with gateway.db.begin() as conn:
+        await conn.execute(text("DROP TABLE message_body_chunks"))  # it refers to the bodies
         await conn.execute(text("DROP TABLE message_bodies"))
 
     def refused() -> smtplib.SMTPDataError:

@@ -4,6 +4,7 @@ the stream arrives in pieces."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -13,6 +14,7 @@ from gateway.intake.data import Data, DataError, read_data
 
 LINE_LIMIT = 24
 SIZE_LIMIT = 80
+SPILL_THRESHOLD = 10
 
 
 def by_lines(stream: bytes, size_limit: int, line_limit: int) -> tuple[Data, bytes] | None:
@@ -42,7 +44,7 @@ def by_lines(stream: bytes, size_limit: int, line_limit: int) -> tuple[Data, byt
 
 
 async def read_in_pieces(
-    stream: bytes, cuts: list[int], size_limit: int = SIZE_LIMIT
+    stream: bytes, cuts: list[int], size_limit: int = SIZE_LIMIT, spill_to: Path | None = None
 ) -> tuple[Data, bytes]:
     reader = asyncio.StreamReader(limit=LINE_LIMIT)
 
@@ -55,8 +57,14 @@ async def read_in_pieces(
         reader.feed_eof()
 
     feeder = asyncio.create_task(feed())
-    data = await read_data(reader, size_limit, LINE_LIMIT)
+    data = await read_data(
+        reader, size_limit, LINE_LIMIT, spill_threshold=SPILL_THRESHOLD, spill_directory=spill_to
+    )
     await feeder
+    if data.spilled is not None:  # what is on disk, as it would be in memory
+        content = data.spilled.read(0, data.spilled.size)
+        data.spilled.close()
+        data = Data(content)
     return data, await reader.read()
 
 
@@ -82,6 +90,19 @@ def test_read_data_agrees_with_reading_line_by_line(
     assert asyncio.run(read_in_pieces(stream, cuts, size_limit)) == expected
 
 
+@settings(max_examples=200, deadline=None)
+@given(STREAMS, st.lists(st.integers(0, 200), max_size=6), st.sampled_from([0, SIZE_LIMIT]))
+@example(b"a\r\n..\r\n.\r\n", [1, 2, 3, 4, 5], 0)
+def test_read_data_spilled_to_a_file_gives_the_same_content(
+    tmp_path_factory: pytest.TempPathFactory, stream: bytes, cuts: list[int], size_limit: int
+) -> None:
+    """Past `SPILL_THRESHOLD` octets the content goes to a file: the same content, unstuffed
+    across the pieces it was written in, and the same refusals."""
+    expected = by_lines(stream, size_limit, LINE_LIMIT)
+    directory = tmp_path_factory.mktemp("spill")
+    assert asyncio.run(read_in_pieces(stream, cuts, size_limit, directory)) == expected
+
+
 @pytest.mark.parametrize(
     ("stream", "content"),
     [
@@ -100,6 +121,16 @@ async def test_read_data_refuses_after_reading_to_the_end() -> None:
     assert await read_in_pieces(long_line, []) == (Data(b"", DataError.TOO_LONG), b"NOOP\r\n")
     too_much = b"abcdefghij\r\n" * 10 + b".\r\nNOOP\r\n"
     assert await read_in_pieces(too_much, [7, 50]) == (Data(b"", DataError.TOO_MUCH), b"NOOP\r\n")
+
+
+async def test_read_data_drains_what_it_cannot_keep_on_disk(tmp_path: Path) -> None:
+    """A spill file that cannot be written (here: its folder is a file; in life, a full disk):
+    the data is read to its end all the same, so that the session can answer and go on."""
+    (tmp_path / "not a folder").write_bytes(b"")
+    stream = b"abcdefghij\r\n" * 5 + b".\r\nNOOP\r\n"
+    data, after = await read_in_pieces(stream, [7, 30], 0, tmp_path / "not a folder")
+    assert (data.error, data.content, after) == (DataError.NOT_KEPT, b"", b"NOOP\r\n")
+    assert "not a folder" in data.cause
 
 
 async def test_read_data_at_the_end_of_the_stream() -> None:

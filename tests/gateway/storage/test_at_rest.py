@@ -10,23 +10,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import DecryptionError
 from gateway.core.secret_key import load_secret_key
-from gateway.core.types.messages import Job, RecipientState
+from gateway.core.spill import SpilledRest, SpillFile
+from gateway.core.types.messages import Job, JobResult, NewMessage, RecipientState
 from gateway.identity import accounts
 from gateway.runtime.housekeeping import reseal
-from gateway.storage import queue
+from gateway.storage import content, queue
 from gateway.storage.database import Database
-from gateway.storage.messages import message_detail
-from gateway.storage.models import Base, Message, MessageBody
+from gateway.storage.messages import message_detail, search_messages
+from gateway.storage.models import Base, Message, MessageBody, MessageBodyChunk
 from gateway.storage.tenants import get_tenant
 from tests.conftest import Gateway, settled
 from tests.support.fakeses import FakeSes
 from tests.support.messages import SEALER, new_message, queued
-from tests.support.smtp import queue_id, ready
+from tests.support.smtp import queue_id, ready, submit
 
 SECRET = b"the launch code is 0000"
 MESSAGE = (
@@ -67,17 +68,37 @@ async def test_a_message_is_stored_encrypted_and_reaches_ses_as_submitted(
     assert head in sent.raw  # with the gateway's Received, Message-ID and Date fields
     assert sent.raw.endswith(b"\r\n\r\n" + body)
     rows, files = await dump(gateway.db, tmp_path)
-    assert rows.count(b"quarterly figures") == 1  # the subject column, kept for search only
-    for content in (SECRET, b"case-4711", b"X-Internal-Ref", b"Demo <demo"):
-        assert content not in rows
-        assert content not in files
+    for shown in (SECRET, b"quarterly figures", b"case-4711", b"X-Internal-Ref", b"Demo <demo"):
+        assert shown not in rows
+        assert shown not in files
     async with gateway.db.read() as conn:
         stored = (await conn.execute(select(MessageBody.data))).scalar_one()
     sealer = Sealer(load_secret_key(gateway.settings))
     assert stored.startswith(sealer.prefix)
-    assert sealer.open(queue.BODY, stored_id, stored) == sent.raw  # byte for byte
+    assert sealer.open(content.BODY, stored_id, stored) == sent.raw  # byte for byte
     detail = await message_detail(gateway.db, sealer, stored_id, None)
     assert ("X-Internal-Ref", "case-4711") in (detail.headers or ())
+
+
+async def test_a_dump_of_every_column_shows_no_subject_and_no_body(
+    start_gateway: Any, tmp_path: Path
+) -> None:
+    """Every column of every table, and (SQLite) the database's files, after a small message and
+    a large one (kept on disk, stored in chunks) were spooled: neither subject nor body shows."""
+    gateway: Gateway = await start_gateway(None, deliver=False, spill_threshold=4096)
+    credential = await gateway.credential()
+    small = b"Subject: Zanzibar quokka 31337\r\n\r\nMarmalade ostrich 4242\r\n"
+    large = b"Subject: Walrus tangerine 8080\r\n\r\n" + b"Porcupine sonata 7777\r\n" * 20_000
+    for data in (small, large):
+        assert await asyncio.to_thread(submit, gateway.port, *credential, data=data) == {}
+    rows, files = await dump(gateway.db, tmp_path)
+    async with gateway.db.read() as conn:
+        assert (await conn.execute(select(MessageBody.chunks))).scalars().all() != [0, 0]
+    for shown in (b"Zanzibar quokka", b"Marmalade ostrich", b"Walrus tangerine", b"Porcupine"):
+        assert shown not in rows
+        assert shown not in files
+    found, _ = await search_messages(gateway.db, gateway.sealer, None, subject="QUOKKA")
+    assert [m.subject for m in found] == ["Zanzibar quokka 31337"]
 
 
 async def test_content_does_not_open_under_another_message(db: Database) -> None:
@@ -95,9 +116,9 @@ async def test_content_does_not_open_under_another_message(db: Database) -> None
         await conn.execute(update(Message).where(Message.id == second).values(headers=head))
 
     with pytest.raises(DecryptionError, match="moved from another message"):
-        SEALER.open(queue.BODY, second, body)
+        SEALER.open(content.BODY, second, body)
     with pytest.raises(DecryptionError):
-        SEALER.open(queue.HEADERS, first, body)  # a body is not a header copy
+        SEALER.open(content.HEADERS, first, body)  # a body is not a header copy
     with pytest.raises(DecryptionError):
         await message_detail(db, SEALER, second, None)
     jobs = {job.id: job for job in await claim(db, SEALER)}
@@ -119,7 +140,7 @@ async def test_a_body_that_does_not_open_is_deferred_not_sent(
     gateway.worker.wake()
 
     for _ in range(100):
-        [recipient] = (await queue.message_status(gateway.db, message.id)).recipients
+        [recipient] = (await queue.message_status(gateway.db, SEALER, message.id)).recipients
         if recipient.state is not RecipientState.QUEUED:
             break
         await asyncio.sleep(0.05)
@@ -145,7 +166,7 @@ async def test_rotation_opens_old_content_and_seals_it_again_under_the_new_key(
         ("Subject", "quarterly figures"),
         ("X-Internal-Ref", "case-4711"),
     )
-    assert await reseal(db, rotated) == 2  # the body and the header copy
+    assert await reseal(db, rotated) == 3  # the body, the header copy and the subject
     assert await reseal(db, rotated) == 0
     async with db.read() as conn:
         body = (await conn.execute(select(MessageBody.data))).scalar_one()
@@ -157,7 +178,7 @@ async def test_rotation_opens_old_content_and_seals_it_again_under_the_new_key(
     assert job.data == MESSAGE
     assert (await message_detail(db, only_new, message.id, None)).headers is not None
     with pytest.raises(DecryptionError, match="PREVIOUS_SECRET_KEYS"):
-        Sealer(old).open(queue.BODY, message.id, body)
+        Sealer(old).open(content.BODY, message.id, body)
 
 
 async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
@@ -166,15 +187,21 @@ async def test_content_stored_in_clear_before_the_upgrade_is_read_and_sealed(
     tenant = await accounts.create_tenant(db, "acme")
     message = new_message(tenant.id, data=MESSAGE, header_size=0)
     await queue.insert_messages(db, SEALER, [message])
-    async with db.begin() as conn:  # as the previous version stored it
+    async with db.begin() as conn:  # as the previous versions stored it
         await conn.execute(update(MessageBody).values(data=MESSAGE))
         await conn.execute(update(Message).values(headers=MESSAGE[:20]))
+        await conn.execute(update(Message).values(subject="quarterly figures", sealed_subject=None))
 
     assert (await message_detail(db, SEALER, message.id, None)).headers is not None
-    assert await reseal(db, SEALER) == 2
+    [found], _ = await search_messages(db, SEALER, None, subject="FIGURES")
+    assert found.subject == "quarterly figures"  # read (and found) in clear until resealed
+    assert await reseal(db, SEALER) == 3
     async with db.read() as conn:
         body = (await conn.execute(select(MessageBody.data))).scalar_one()
+        clear, sealed = (await conn.execute(select(Message.subject, Message.sealed_subject))).one()
     assert SECRET not in body
+    assert (clear, b"quarterly" in sealed) == ("", False)
+    assert (await queue.message_status(db, SEALER, message.id)).subject == "quarterly figures"
     [job] = await claim(db, SEALER)
     assert job.data == MESSAGE
 
@@ -190,5 +217,90 @@ async def test_a_round_is_not_run_again_under_the_key_the_last_complete_round_fo
         await conn.execute(update(MessageBody).values(data=MESSAGE))
     assert await reseal(db, Sealer(b"key A")) == 0
     rotated = Sealer(b"key B", [b"key A"])
-    assert await reseal(db, rotated) == 1  # a new key: a round reads everything again
+    assert await reseal(db, rotated) == 2  # a new key: a round reads all (body, subject) again
     assert await reseal(db, rotated) == 0
+
+
+# -- Large bodies, in chunks ---------------------------------------------------------------------
+
+
+def large_message(tenant_id: int, tmp_path: Path) -> tuple[NewMessage, bytes]:
+    """A message over the spill threshold as the SMTP handler hands it over: its header block
+    in memory, the rest in a `SpillFile`; and its bytes."""
+    head = MESSAGE[: MESSAGE.index(b"\r\n\r\n") + 4]
+    rest = b"".join(b"%s line %06d\r\n" % (SECRET, i) for i in range(3000))
+    file = SpillFile(tmp_path)
+    file.write(b"ignored before the offset" + rest)
+    message = new_message(
+        tenant_id, data=head, header_size=len(head) - 2, rest=SpilledRest(file, 25)
+    )
+    return message, head + rest
+
+
+async def chunk_rows(db: Database) -> list[tuple[int, bytes]]:
+    async with db.read() as conn:
+        query = select(MessageBodyChunk.number, MessageBodyChunk.data)
+        return [tuple(row) for row in await conn.execute(query.order_by(MessageBodyChunk.number))]
+
+
+async def test_a_large_body_opens_only_whole_and_in_order(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(content, "CHUNK", 16 * 1024)
+    tenant = await accounts.create_tenant(db, "acme")
+    message, raw = large_message(tenant.id, tmp_path)
+    await queue.insert_messages(db, SEALER, [message])
+    assert message.rest is not None
+    message.rest.file.close()  # as the spool does once it is stored
+    rows = await chunk_rows(db)
+    assert len(rows) == -(-len(raw) // (16 * 1024)) > 2
+    assert all(SECRET not in data for _, data in rows)
+
+    [job] = await claim(db, SEALER)
+    assert (job.data, job.chunks) == (b"", len(rows))
+    await content.read_chunks(db, SEALER, job)
+    assert job.data == raw
+
+    async with db.begin() as conn:  # two chunks swapped: neither opens in the other's place
+        for number, data in ((0, rows[1][1]), (1, rows[0][1])):
+            await conn.execute(
+                update(MessageBodyChunk).where(MessageBodyChunk.number == number).values(data=data)
+            )
+    job.data = b""
+    await content.read_chunks(db, SEALER, job)
+    assert (job.data, "does not decrypt" in (job.unreadable or "")) == (b"", True)
+
+    async with db.begin() as conn:  # put back; the last chunk gone: the body is cut short
+        for number, data in rows[:2]:
+            await conn.execute(
+                update(MessageBodyChunk).where(MessageBodyChunk.number == number).values(data=data)
+            )
+        await conn.execute(delete(MessageBodyChunk).where(MessageBodyChunk.number == len(rows) - 1))
+    job.unreadable = None
+    await content.read_chunks(db, SEALER, job)
+    assert f"chunk {len(rows) - 1} of its body is missing" in (job.unreadable or "")
+
+
+async def test_rotation_seals_the_chunks_of_a_large_body_again(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(content, "CHUNK", 16 * 1024)
+    monkeypatch.setattr(content, "RESEAL_CHUNKS", 2)  # several rounds of chunks
+    old, new = b"key A", b"key B"
+    tenant = await accounts.create_tenant(db, "acme")
+    message, raw = large_message(tenant.id, tmp_path)
+    await queue.insert_messages(db, Sealer(old), [message])
+    assert message.rest is not None
+    message.rest.file.close()
+    count = len(await chunk_rows(db))
+    rotated = Sealer(new, [old])
+
+    assert await reseal(db, rotated) == count + 2  # the chunks, the header copy, the subject
+    assert await reseal(db, rotated) == 0
+    assert all(data.startswith(rotated.prefix) for _, data in await chunk_rows(db))
+    [job] = await claim(db, Sealer(new))
+    await content.read_chunks(db, Sealer(new), job)
+    assert job.data == raw
+
+    await queue.record(db, [JobResult(message.id, (), None, datetime.now(UTC))], keep_bodies=False)
+    assert await chunk_rows(db) == []  # deleted with the body

@@ -20,7 +20,7 @@ from gateway.core.types.tenants import RefusalRecord, TenantInfo
 from gateway.identity import accounts
 from gateway.intake.message import header_subject
 from gateway.storage import events as event_store
-from gateway.storage import queue
+from gateway.storage import messages, queue
 from gateway.storage.database import Database
 from gateway.storage.events import NewEvent, NewRecipientEvent
 from gateway.storage.messages import message_detail, search_messages
@@ -46,7 +46,7 @@ async def event(
     **fact: Any,
 ) -> None:
     """An SES event about one recipient of the message, stored as ingestion stores it."""
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     [recipient] = [r for r in status.recipients if r.address == address]
     stored = NewEvent(
         sns_message_id=f"sns-{next(_sns)}-{queue_id}",
@@ -71,9 +71,11 @@ async def new_tenant(db: Database, name: str) -> TenantInfo:
 
 async def everything(db: Database, tenant_id: int | None, **filters: Any) -> list[MessageSummary]:
     """Every page of a search, in order."""
-    found, cursor = await search_messages(db, tenant_id, limit=4, **filters)
+    found, cursor = await search_messages(db, SEALER, tenant_id, limit=4, **filters)
     while cursor is not None:
-        more, cursor = await search_messages(db, tenant_id, limit=4, cursor=cursor, **filters)
+        more, cursor = await search_messages(
+            db, SEALER, tenant_id, limit=4, cursor=cursor, **filters
+        )
         found += more
     return found
 
@@ -179,7 +181,7 @@ async def test_a_summary_names_the_first_recipients_and_counts_them_all(db: Data
     acme = await new_tenant(db, "acme")
     many = [f"r{i}@example.org" for i in range(7)]
     queue_id = await queued(db, acme.id, many, T0, subject="Hello", mail_from="app@example.com")
-    [summary], cursor = await search_messages(db, acme.id)
+    [summary], cursor = await search_messages(db, SEALER, acme.id)
     assert cursor is None
     assert summary.id == queue_id
     assert (summary.tenant, summary.mail_from, summary.subject) == (
@@ -198,10 +200,10 @@ async def test_pages_cover_every_message_once_newest_first(db: Database) -> None
     # several messages share a time: the id breaks the tie
     made = [await queued(db, acme.id, at=T0 + timedelta(seconds=i // 3)) for i in range(11)]
     pages = []
-    found, cursor = await search_messages(db, acme.id, limit=4)
+    found, cursor = await search_messages(db, SEALER, acme.id, limit=4)
     pages.append(found)
     while cursor is not None:
-        found, cursor = await search_messages(db, acme.id, limit=4, cursor=cursor)
+        found, cursor = await search_messages(db, SEALER, acme.id, limit=4, cursor=cursor)
         pages.append(found)
     assert [len(p) for p in pages] == [4, 4, 3]
     listed = [m.id for p in pages for m in p]
@@ -214,9 +216,9 @@ async def test_a_page_that_ends_exactly_has_no_next_cursor(db: Database) -> None
     acme = await new_tenant(db, "acme")
     for i in range(4):
         await queued(db, acme.id, at=T0 + timedelta(seconds=i))
-    first, cursor = await search_messages(db, acme.id, limit=2)
+    first, cursor = await search_messages(db, SEALER, acme.id, limit=2)
     assert cursor is not None
-    second, cursor = await search_messages(db, acme.id, limit=2, cursor=cursor)
+    second, cursor = await search_messages(db, SEALER, acme.id, limit=2, cursor=cursor)
     assert cursor is None
     assert len({m.id for m in first + second}) == 4
 
@@ -227,7 +229,7 @@ async def test_a_page_that_ends_exactly_has_no_next_cursor(db: Database) -> None
 async def test_a_bad_cursor_is_invalid_input(db: Database, cursor: str) -> None:
     # "WyJ4IiwxXQ" is ["x",1]; the last is a time without a zone
     with pytest.raises(InvalidInputError):
-        await search_messages(db, None, cursor=cursor)
+        await search_messages(db, SEALER, None, cursor=cursor)
 
 
 async def test_a_cursor_of_another_listing_is_invalid_input(db: Database) -> None:
@@ -239,13 +241,15 @@ async def test_a_cursor_of_another_listing_is_invalid_input(db: Database) -> Non
     _, event_cursor = await event_store.page_events(db, acme.id, limit=1)
     assert event_cursor is not None
     with pytest.raises(InvalidInputError):
-        await search_messages(db, acme.id, cursor=event_cursor)  # an event id, not a queue id
+        await search_messages(
+            db, SEALER, acme.id, cursor=event_cursor
+        )  # an event id, not a queue id
 
 
 @pytest.mark.parametrize("limit", [0, -1, 501])
 async def test_a_limit_out_of_range_is_invalid_input(db: Database, limit: int) -> None:
     with pytest.raises(InvalidInputError):
-        await search_messages(db, None, limit=limit)
+        await search_messages(db, SEALER, None, limit=limit)
 
 
 # -- Tenants ---------------------------------------------------------------------------------
@@ -481,9 +485,32 @@ async def test_a_subject_submitted_over_smtp_is_stored_decoded(start_gateway: An
     username, password = await gateway.credential()
     data = b"From: demo@example.com\r\nSubject: =?utf-8?q?R=C3=A9sum=C3=A9?= attached\r\n\r\nhi\r\n"
     await asyncio.to_thread(submit, gateway.port, username, password, data=data)
-    [found], _ = await search_messages(gateway.db, None, subject="sum")
+    [found], _ = await search_messages(gateway.db, gateway.sealer, None, subject="sum")
     assert found.subject == "Résumé attached"
     assert found.status is MessageOutcome.QUEUED
+
+
+async def test_a_subject_search_looks_at_a_bounded_number_of_messages_per_page(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Subjects are sealed: they are matched after decryption, `SUBJECT_SCAN` messages a page
+    at most; a page can then come back empty with a cursor that goes on from there."""
+    monkeypatch.setattr(messages, "SUBJECT_SCAN", 3)
+    acme = await accounts.create_tenant(db, "acme")
+    needle = await queued(db, acme.id, at=T0, subject="The Needle")
+    for minutes in range(1, 5):
+        await queued(db, acme.id, at=T0 + timedelta(minutes=minutes), subject=f"hay {minutes}")
+
+    found, cursor = await search_messages(db, SEALER, acme.id, subject="nEEdle", limit=10)
+    assert (found, cursor is not None) == ([], True)
+    found, cursor = await search_messages(
+        db, SEALER, acme.id, subject="nEEdle", limit=10, cursor=cursor
+    )
+    assert ([m.id for m in found], cursor) == ([needle], None)
+    found, cursor = await search_messages(db, SEALER, acme.id, subject="hay", limit=1)
+    assert [m.subject for m in found] == ["hay 4"]  # a full page: the next starts after it
+    found, _ = await search_messages(db, SEALER, acme.id, subject="hay", limit=2, cursor=cursor)
+    assert [m.subject for m in found] == ["hay 3", "hay 2"]
 
 
 # -- Events, paged ---------------------------------------------------------------------------

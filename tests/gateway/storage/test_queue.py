@@ -77,7 +77,7 @@ async def test_sent_recipients_complete_the_message_and_drop_the_body(db: Databa
     [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
     outcomes = tuple(RecipientOutcome(r.id, RecipientState.SENT, "ses-1") for r in job.recipients)
     await queue.record(db, [JobResult(job.id, outcomes, None, NOW)], keep_bodies=False)
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     assert status.state == "done"
     assert status.completed_at == NOW
     assert not status.has_body
@@ -95,7 +95,7 @@ async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Dat
         RecipientOutcome(second.id, RecipientState.DEFERRED, None, "Throttling: slow down"),
     )
     await queue.record(db, [JobResult(job.id, outcomes, retry_at, NOW)], keep_bodies=False)
-    status = await queue.message_status(db, queue_id)
+    status = await queue.message_status(db, SEALER, queue_id)
     assert status.state == "queued"
     assert status.has_body
     assert [r.state for r in status.recipients] == [RecipientState.SENT, RecipientState.DEFERRED]
@@ -122,7 +122,7 @@ async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
     await queue.release(db, "w1")  # `fresh` was not tried: due as it was
     later = NOW + timedelta(seconds=5)
     assert await queue.bring_forward(db, later) == 1  # neither the sent one nor the due one
-    assert (await queue.message_status(db, deferred)).next_attempt_at == later
+    assert (await queue.message_status(db, SEALER, deferred)).next_attempt_at == later
     claimed = await queue.claim(db, SEALER, "w1", 10, later, later + LEASE)
     assert {job.id for job in claimed} == {deferred, fresh}
 
@@ -134,10 +134,10 @@ async def test_retention_keeps_bodies_until_purged(db: Database) -> None:
         RecipientOutcome(r.id, RecipientState.FAILED, None, "no") for r in job.recipients
     )
     await queue.record(db, [JobResult(job.id, outcomes, None, NOW)], keep_bodies=True)
-    assert (await queue.message_status(db, queue_id)).has_body
+    assert (await queue.message_status(db, SEALER, queue_id)).has_body
     assert await queue.purge_bodies(db, NOW) == 0
     assert await queue.purge_bodies(db, NOW + timedelta(days=1)) == 1
-    assert not (await queue.message_status(db, queue_id)).has_body
+    assert not (await queue.message_status(db, SEALER, queue_id)).has_body
 
 
 async def test_released_leases_can_be_claimed_at_once(db: Database) -> None:
@@ -150,15 +150,15 @@ async def test_released_leases_can_be_claimed_at_once(db: Database) -> None:
 async def test_a_paused_tenants_messages_wait_until_it_is_resumed(db: Database) -> None:
     [paused_id] = await spool(db)
     [other_id] = await spool(db)
-    tenant = (await queue.message_status(db, paused_id)).tenant
+    tenant = (await queue.message_status(db, SEALER, paused_id)).tenant
     await accounts.pause_tenant(db, tenant, "bounce rate 5% over the last 100 sends")
     assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
         other_id
     ]
-    assert (await queue.message_status(db, paused_id)).state == queue.HELD
+    assert (await queue.message_status(db, SEALER, paused_id)).state == queue.HELD
     assert await queue.pending_summary(db) == (2, NOW)
     await accounts.pause_tenant(db, tenant, None)
-    assert (await queue.message_status(db, paused_id)).state == queue.QUEUED
+    assert (await queue.message_status(db, SEALER, paused_id)).state == queue.QUEUED
     assert [job.id for job in await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)] == [
         paused_id
     ]
@@ -169,12 +169,12 @@ async def test_a_paused_tenants_backlog_is_held_batch_by_batch_and_released_whol
 ) -> None:
     monkeypatch.setattr(queue, "HOLD_BATCH", 3)
     ids = await spool(db, count=7, recipients=1)
-    tenant = (await queue.message_status(db, ids[0])).tenant
+    tenant = (await queue.message_status(db, SEALER, ids[0])).tenant
     [other_id] = await spool(db)
     await accounts.pause_tenant(db, tenant, "paused")
-    states = {(await queue.message_status(db, i)).state for i in ids}
+    states = {(await queue.message_status(db, SEALER, i)).state for i in ids}
     assert states == {queue.HELD}
-    assert (await queue.message_status(db, other_id)).state == queue.QUEUED
+    assert (await queue.message_status(db, SEALER, other_id)).state == queue.QUEUED
     await accounts.pause_tenant(db, tenant, None)
     claimed = await queue.claim(db, SEALER, "w1", 20, NOW, NOW + LEASE)
     assert sorted(job.id for job in claimed) == sorted([*ids, other_id])
@@ -182,14 +182,14 @@ async def test_a_paused_tenants_backlog_is_held_batch_by_batch_and_released_whol
 
 async def test_a_message_queued_again_after_the_pause_is_skipped_then_held(db: Database) -> None:
     [queue_id] = await spool(db)
-    tenant = (await queue.message_status(db, queue_id)).tenant
+    tenant = (await queue.message_status(db, SEALER, queue_id)).tenant
     [job] = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)  # in flight: then paused
     await accounts.pause_tenant(db, tenant, "paused")
     later = NOW + timedelta(minutes=1)
     deferred = RecipientOutcome(job.recipients[0].id, RecipientState.DEFERRED, None, "throttled")
     await queue.record(db, [JobResult(job.id, (deferred,), later, NOW)], keep_bodies=False)
-    assert (await queue.message_status(db, queue_id)).state == queue.QUEUED
+    assert (await queue.message_status(db, SEALER, queue_id)).state == queue.QUEUED
     far = later + LEASE * 10
     assert await queue.claim(db, SEALER, "w1", 10, far, far + LEASE) == []
     assert await queue.hold_paused(db) == 1
-    assert (await queue.message_status(db, queue_id)).state == queue.HELD
+    assert (await queue.message_status(db, SEALER, queue_id)).state == queue.HELD
