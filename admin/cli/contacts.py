@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from admin.cli.base import Commands, plain, table, with_ops
+from admin.cli.progress import Progress
 from admin.ops import contacts as ops
 from admin.ops.context import Context
 from config import Settings
@@ -100,10 +102,15 @@ async def cmd_contact_import(settings: Settings, args: argparse.Namespace) -> tu
     except OSError as exc:
         raise InvalidInputError(f"cannot read {args.file}: {exc.strerror or exc}") from exc
 
+    name = Path(str(args.file)).name
+    total = None if source is sys.stdin.buffer else os.fstat(source.fileno()).st_size
+    progress = Progress(f"reading {name}", total, shown=None if not args.json else False)
+
     async def run(ctx: Context) -> tuple[ImportInfo, list[tuple[int, str]]]:
         list_id = await _list_id(ctx, args)
-        chunks = imports.file_chunks(source)
-        report = await ops.import_csv(ctx, list_id, chunks, Path(str(args.file)).name)
+        chunks = progress.counting(imports.file_chunks(source))
+        report = await ops.import_csv(ctx, list_id, chunks, name)
+        progress.finish()
         if args.invalid is not None:
             await _write(args.invalid, await ops.invalid_rows_csv(ctx, report.id))
         return report, await ops.invalid_rows(ctx, report.id, SHOWN_INVALID)
@@ -190,7 +197,9 @@ async def cmd_contact_export(settings: Settings, args: argparse.Namespace) -> tu
         if to_stdout:
             text = "".join([chunk async for chunk in export.chunks()])
             return export.rows, text
-        await _write(args.file, export.chunks())
+        progress = Progress(f"writing {args.file}", shown=None if not args.json else False)
+        await _write(args.file, progress.counting(export.chunks()))
+        progress.finish()
         return export.rows, ""
 
     count, text = await with_ops(settings, export)
