@@ -154,3 +154,12 @@ def test_the_image_and_scripts_install_use_the_locks() -> None:
 def test_the_test_tools_caches_are_ignored() -> None:
     ignored = set((ROOT / ".gitignore").read_text().splitlines())
     assert {".schemathesis/", ".hypothesis/", ".pytest_cache/", ".import_linter_cache/"} <= ignored
+
+
+def test_the_example_proxy_sends_sns_and_the_links_to_the_published_port() -> None:
+    caddy = (ROOT / "deploy" / "Caddyfile").read_text()
+    published = [p for p in load(COMPOSE)["services"]["gateway"]["ports"] if p.endswith(":8025")]
+    assert published == ["127.0.0.1:8025:8025"]
+    assert "reverse_proxy 127.0.0.1:8025" in caddy
+    for path in ("/sns/ses", "/t/", "/u/", "PUBLIC_URL"):
+        assert path in caddy
