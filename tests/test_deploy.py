@@ -163,3 +163,32 @@ def test_the_example_proxy_sends_sns_and_the_links_to_the_published_port() -> No
     assert "reverse_proxy 127.0.0.1:8025" in caddy
     for path in ("/sns/ses", "/t/", "/u/", "PUBLIC_URL"):
         assert path in caddy
+
+
+def glob_pattern(glob: str) -> re.Pattern[str]:
+    """setuptools' package-data glob: `*` within a folder, `**/` any folders, or none."""
+    pattern = re.escape(glob).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*")
+    return re.compile(pattern + "$")
+
+
+def test_every_file_of_the_packages_is_installed() -> None:
+    """A non-editable install (the Docker image) gets `.py` files and `package-data` only: the
+    panel's templates and assets must be listed there, or the image has no panel."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    package_data = {
+        ROOT.joinpath(*name.split(".")): [glob_pattern(glob) for glob in globs]
+        for name, globs in project["tool"]["setuptools"]["package-data"].items()
+    }
+    left_out = []
+    for package in ("gateway", "admin", "config"):
+        for path in (ROOT / package).rglob("*"):
+            if not path.is_file() or path.suffix in (".py", ".pyc"):
+                continue
+            if not any(
+                pattern.match(path.relative_to(folder).as_posix())
+                for folder, patterns in package_data.items()
+                if path.is_relative_to(folder)
+                for pattern in patterns
+            ):
+                left_out.append(path.relative_to(ROOT).as_posix())
+    assert not left_out, f"not in [tool.setuptools.package-data]: {left_out}"
