@@ -2,7 +2,9 @@
 
 Precedence, highest first: environment (`SES_GATEWAY_<NAME>`), `.env` in the working directory,
 the TOML file given with `--config` (keys are the lower-case names), then the defaults below.
-`docs/configuration.md` lists every setting; keep the two in step.
+A secret setting can instead be read from the file that `SES_GATEWAY_<NAME>_FILE` names, the way
+Docker and Kubernetes secrets are mounted. `docs/configuration.md` lists every setting; keep the
+two in step.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ from __future__ import annotations
 import ipaddress
 import socket
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
@@ -77,6 +82,63 @@ def parse_nameserver(text: str) -> tuple[str, int]:
 
 class ConfigError(Exception):
     """A setting is invalid; the message is one line naming the setting."""
+
+
+FILE_SUFFIX = "_FILE"
+
+
+def is_secret(field: FieldInfo | None) -> bool:
+    """A `SecretStr` setting (or a list of them): never shown, and readable from a file."""
+    return "SecretStr" in str(getattr(field, "annotation", ""))
+
+
+def read_secret_file(variable: str, path: str) -> str:
+    """The value in the file `variable` names, less one trailing newline (`echo` adds one)."""
+    if not path:
+        setting = variable.removesuffix(FILE_SUFFIX)
+        raise ConfigError(f"{variable} is empty: give the path of the file that holds {setting}")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{variable}: {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc.strerror or exc}") from None
+    value = text[:-2] if text.endswith("\r\n") else text.removesuffix("\n")
+    if not value:
+        raise ConfigError(f"{variable}: {path} is empty")
+    return value
+
+
+class SecretFileSource(PydanticBaseSettingsSource):
+    """`SES_GATEWAY_<NAME>_FILE` for each of `FILE_SETTINGS`, from the environment or `.env`.
+
+    Docker and Kubernetes mount secrets as files, and the `_FILE` variable is how images take
+    them (postgres' `POSTGRES_PASSWORD_FILE`), which keeps the value out of the environment that
+    `docker inspect` and `/proc` show. Setting both `NAME` and `NAME_FILE` is an error, not a
+    silent choice.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str | None]):
+        super().__init__(settings_cls)
+        self.variables = variables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        """Unused: `__call__` reads every file setting at once."""
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in FILE_SETTINGS:
+            variable = ENV_PREFIX + name.upper()
+            path = self.variables.get((variable + FILE_SUFFIX).lower())
+            if path is None:
+                continue
+            if self.variables.get(variable.lower()) is not None:
+                raise ConfigError(
+                    f"{variable} and {variable}{FILE_SUFFIX} are both set: keep one of them"
+                )
+            values[name] = read_secret_file(variable + FILE_SUFFIX, path)
+        return values
 
 
 class Settings(BaseSettings):
@@ -191,7 +253,13 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls)
-        return (init_settings, env_settings, dotenv_settings, toml)
+        # Both sources' variables, by lower-case name (the settings are case-insensitive).
+        variables: dict[str, str | None] = {}
+        for source in (dotenv_settings, env_settings):
+            if isinstance(source, EnvSettingsSource):
+                variables.update(source.env_vars)
+        files = SecretFileSource(settings_cls, variables)
+        return (init_settings, files, env_settings, dotenv_settings, toml)
 
     @field_validator("database_url")
     @classmethod
@@ -288,6 +356,15 @@ class Settings(BaseSettings):
         return f"http://{self.http_host}:{self.http_port}"
 
 
+FILE_SETTINGS = tuple(
+    name
+    for name, field in Settings.model_fields.items()
+    if is_secret(field) or name == "database_url"
+)
+"""The settings that `SES_GATEWAY_<NAME>_FILE` can give: the secrets, and `DATABASE_URL` (its
+password)."""
+
+
 def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
     """Read the settings; raise `ConfigError` with one line that names what is wrong."""
     cls: type[Settings] = Settings
@@ -315,7 +392,7 @@ def describe(exc: ValidationError) -> str:
     field = str(error["loc"][0])
     name = ENV_PREFIX + field.upper()
     value = error.get("input")
-    secret = "SecretStr" in str(getattr(Settings.model_fields.get(field), "annotation", ""))
+    secret = is_secret(Settings.model_fields.get(field))
     if field == "database_url" and isinstance(value, str):
         value = mask_url(value)
     shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
