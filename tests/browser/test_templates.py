@@ -20,10 +20,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 async def test_a_template_is_written_in_the_editor_and_its_source_then_previewed(
     admin: Page, panel: DevPanel
 ) -> None:
-    await add_tenant(admin, "initech")
+    await add_tenant(admin, "hooli")
     await admin.goto("/templates/new")
     await admin.locator("[name=name]").fill("newsletter")
-    await admin.locator("[name=tenant]").select_option("initech")
+    await admin.locator("[name=tenant]").select_option("hooli")
     await admin.locator("[name=subject]").fill('News for {{name | default("you")}}')
     source = admin.locator("#f-html")
     await expect(source).to_be_hidden()  # the script replaced it with the editor
@@ -76,16 +76,16 @@ async def test_a_template_is_written_in_the_editor_and_its_source_then_previewed
 
     preview = admin.url
     await admin.locator("[name=to]").fill("success@simulator.amazonses.com")
-    await admin.locator("[name=from]").fill("news@initech.test")
+    await admin.locator("[name=from]").fill("news@hooli.test")
     await admin.get_by_role("button", name="Send a test").click()
     await expect(admin.get_by_role("status")).to_contain_text("Not sent: refused (sender-unknown)")
 
-    await add_domain(admin, "initech.test", "initech")
+    await add_domain(admin, "hooli.test", "hooli")
     await admin.get_by_role("button", name="Sync with SES now").click()
     await expect(admin.get_by_role("status")).to_contain_text("verified for sending")
     await admin.goto(preview)
     await admin.locator("[name=to]").fill("success@simulator.amazonses.com")
-    await admin.locator("[name=from]").fill("news@initech.test")
+    await admin.locator("[name=from]").fill("news@hooli.test")
     await admin.get_by_role("button", name="Send a test").click()
     queued = re.compile(r"Test message queued as (\w+)\.")
     await expect(admin.get_by_role("status")).to_have_text(queued)
