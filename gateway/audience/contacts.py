@@ -99,6 +99,12 @@ def check_fields(given: dict[str, str]) -> dict[str, str]:
     return fields
 
 
+def variables(contact: ContactInfo | Recipient) -> dict[str, str]:
+    """A contact's fields as a template reads them: its fields, and its address under `email`
+    (no field is named `email`: `check_fields`)."""
+    return {**contact.fields, "email": contact.email}
+
+
 def check_status(value: str) -> str:
     status = value.strip().lower()
     if status not in STATUSES[:2]:

@@ -1,6 +1,6 @@
 """The Templates pages: create (typed or uploaded HTML, sanitised), edit, preview with given
-fields in a sandboxed frame under its own policy, a test send, delete with confirmation;
-viewers look only."""
+fields or a contact's in a sandboxed frame under its own policy, a test send, delete with
+confirmation; viewers look only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import html
 import re
 from datetime import UTC, datetime
 
+from gateway.storage import contacts as contact_store
 from gateway.storage import queue
 from gateway.storage import templates as store
 from tests.conftest import add_verified_domain
@@ -155,3 +156,48 @@ async def test_a_viewer_looks_but_does_not_change(site: Site) -> None:
     )
     assert refused.status_code == 403
     assert (await store.get_template(site.db, template_id)).subject == "s"
+
+
+async def test_a_preview_and_a_test_send_as_a_contact(site: Site) -> None:
+    acme = await site.tenant("acme")
+    await add_verified_domain(site.db, acme, "acme.test")
+    news = await contact_store.create_list(site.db, acme, "news", datetime.now(UTC))
+    vip = await contact_store.create_list(site.db, acme, "vip", datetime.now(UTC))
+    fields = {"name": "<Eve>", "company": "E&Co"}
+    for found, given in ((news, fields), (vip, {})):
+        await contact_store.add_contact(
+            site.db, acme, found.id, "eve@example.org", given, datetime.now(UTC)
+        )
+    await store.add_template(
+        site.db, acme, "t", "Hi {{name}}", "<p>{{name}} of {{company}}</p>", None, datetime.now(UTC)
+    )
+    [template] = await store.list_templates(site.db, "acme")
+    browser = await site.browser(await site.user("owner", "acme"))
+    preview = f"/templates/{template.id}/preview"
+
+    page = (await browser.get(preview)).text
+    assert 'name="contact" type="email"' in page
+    assert '<option value="vip">vip</option>' in page
+    twice = await browser.get(preview, params={"contact": "eve@example.org"})
+    assert "is on 2 lists: name one of &#39;news&#39;, &#39;vip&#39;" in twice.text
+    shown = await browser.get(preview, params={"contact": "eve@example.org", "list": "news"})
+    assert "Hi &lt;Eve&gt;" in shown.text
+    frame = f"/templates/{template.id}/frame?contact=eve%40example.org&amp;list=news"
+    assert f'sandbox src="{frame}"' in shown.text
+    assert (await browser.get(html.unescape(frame))).text == "<p>&lt;Eve&gt; of E&amp;Co</p>"
+    assert '<input type="hidden" name="contact" value="eve@example.org">' in shown.text
+    absent = await browser.get(preview, params={"contact": "nobody@example.org"})
+    assert "nobody@example.org is on no list of tenant acme" in absent.text
+
+    token = csrf_token(shown.text)
+    form = {"csrf_token": token, "contact": "eve@example.org", "list": "news"}
+    sent = await browser.post(
+        f"/templates/{template.id}/test",
+        data={**form, "to": "me@customer.test", "from": "news@acme.test"},
+    )
+    assert sent.status_code == 303
+    assert sent.headers["location"] == f"{preview}?contact=eve%40example.org&list=news"
+    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
+    assert queued
+    status = await queue.message_status(site.db, queued.group(1))
+    assert (status.subject, status.recipients[0].address) == ("Hi <Eve>", "me@customer.test")
