@@ -30,7 +30,7 @@ from admin.ops.context import Context
 from config import Settings
 from gateway.compose.mime import Attachment
 from gateway.compose.submit import Refused, Submitted
-from gateway.core.exceptions import GatewayError, InvalidInputError
+from gateway.core.exceptions import GatewayError
 from gateway.endpoints.errors import answer
 from gateway.policy.rules import shown_rule
 
@@ -200,11 +200,7 @@ async def _email(ctx: Context, body: EmailIn) -> emails.Email:
     attachments = [
         Attachment(a.filename, a.content_type.lower(), a.content) for a in body.attachments
     ]
-    rendered = None
-    if body.template is not None:
-        rendered = await templates.rendered(ctx, body.template, body.variables)
-    elif body.variables:
-        raise InvalidInputError("variables: give them with a template", "variables")
+    rendered = await templates.rendered(ctx, body.template, body.variables)
     draft = emails.draft(
         body.from_,
         body.to,

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin.api.base import Api, Call
+from admin.api.base import Api, Call, TenantFilter
 from admin.ops import templates
 from admin.ops.context import Context
 from gateway.storage.templates import TemplateInfo
@@ -36,12 +36,6 @@ class Template(BaseModel):
 
 class TemplateList(BaseModel):
     data: list[Template]
-
-
-class TemplateFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
 
 
 class TemplateCreate(BaseModel):
@@ -125,7 +119,7 @@ def _shown(template: TemplateInfo) -> dict[str, object]:
     "/templates",
     summary="List templates",
     tag="templates",
-    query=TemplateFilter,
+    query=TenantFilter,
     response=TemplateList,
 )
 async def list_templates(ctx: Context, call: Call) -> object:

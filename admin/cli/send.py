@@ -9,7 +9,7 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, with_ops
+from admin.cli.base import Commands, pairs, with_ops
 from admin.cli.templates import add_variables, variables
 from admin.ops import emails, templates
 from admin.ops.context import Context
@@ -38,29 +38,17 @@ def _attachment(path: Path) -> Attachment:
     return Attachment(path.name, kind, data)
 
 
-def _headers(given: list[str]) -> dict[str, str]:
-    found = {}
-    for field in given:
-        name, colon, value = field.partition(":")
-        if not colon:
-            raise InvalidInputError(f"--header: expected Name: value, got {field!r}")
-        found[name.strip()] = value.strip()
-    return found
-
-
 async def cmd_send(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     text = args.text if args.text is not None else _read(args.text_file, "--text-file")
     html = _read(args.html_file, "--html-file")
     attachments = [_attachment(path) for path in args.attach]
+    given_headers = pairs(args.header, "--header", "headers", ":")
+    headers = {name: value.strip() for name, value in given_headers.items()}
     given = variables(args.var)
-    if given and args.template is None:
-        raise InvalidInputError("--var: give the variables with --template", "var")
     at = parse_time(args.at, "--at", "at") if args.at else None
 
     async def send(ctx: Context) -> Submitted:
-        rendered = None
-        if args.template is not None:
-            rendered = await templates.rendered(ctx, args.template, given, args.tenant)
+        rendered = await templates.rendered(ctx, args.template, given, args.tenant)
         draft = emails.draft(
             args.sender,
             args.to,
@@ -70,7 +58,7 @@ async def cmd_send(settings: Settings, args: argparse.Namespace) -> tuple[Any, s
             args.subject,
             html,
             text,
-            _headers(args.header),
+            headers,
             attachments=attachments,
             template=rendered,
         )

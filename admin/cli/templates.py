@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_ops
+from admin.cli.base import Commands, pairs, plain, table, with_ops
 from admin.ops import templates as ops
 from admin.ops.context import Context
 from config import Settings
@@ -27,15 +27,9 @@ def _read(path: Path | None, field: str) -> str | None:
         raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason})", field) from None
 
 
-def variables(pairs: list[str] | None) -> dict[str, str]:
-    """`--var name=value`, given again for each variable."""
-    fields: dict[str, str] = {}
-    for pair in pairs or ():
-        name, equals, value = pair.partition("=")
-        if not equals or not name.strip():
-            raise InvalidInputError(f"--var {pair!r}: write NAME=VALUE", "var")
-        fields[name.strip()] = value
-    return fields
+def variables(given: list[str] | None) -> dict[str, str]:
+    """`--var NAME=VALUE`, given again for each variable."""
+    return pairs(given, "--var", "var")
 
 
 def _summary(template: TemplateInfo) -> dict[str, Any]:

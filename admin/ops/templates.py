@@ -16,6 +16,7 @@ from gateway.compose.sanitize import clean_html
 from gateway.compose.submit import Refused
 from gateway.compose.templates import Rendered, Template, compile_template
 from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.core.names import given_name
 from gateway.identity.accounts import now
 from gateway.policy.rules import shown_rule
 from gateway.storage import templates as store
@@ -25,15 +26,6 @@ NAME_LENGTH = 100
 SUBJECT_LENGTH = 998
 PART_LENGTH = 1_000_000
 """The most characters of an HTML or a text part (a message is rarely a tenth of it)."""
-
-
-def _name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > NAME_LENGTH or not name.isprintable():
-        raise InvalidInputError(
-            f"a template's name is 1 to {NAME_LENGTH} printable characters", "name"
-        )
-    return name
 
 
 def _subject(subject: str) -> str:
@@ -94,7 +86,7 @@ async def create_template(
     """A new template; `text` None or blank: made from the HTML."""
     ctx.require_write()
     owner = await ctx.require_tenant(tenant or None)
-    name = _name(name)
+    name = given_name(name, "a template", NAME_LENGTH)
     subject, html, text = _checked(subject, html, text)
     template_id = await store.add_template(ctx.db, owner.id, name, subject, html, text, now())
     await ctx.audit("template.created", name, f"template {template_id}", tenant=owner.name)
@@ -121,7 +113,7 @@ async def update_template(
     )
     changes = dict(zip(("subject", "html", "text"), checked, strict=True))
     if name is not None:
-        changes["name"] = _name(name)
+        changes["name"] = given_name(name, "a template", NAME_LENGTH)
     changed = sorted(k for k, v in changes.items() if v != getattr(template, k))
     await store.update_template(ctx.db, template.id, now(), **changes)
     said = f"template {template.id}: {', '.join(changed) or 'nothing'} changed"
@@ -153,10 +145,18 @@ async def sending(ctx: Context, template: int | str, tenant: str | None = None) 
 
 
 async def rendered(
-    ctx: Context, template: int | str, variables: Mapping[str, str], tenant: str | None = None
-) -> Rendered:
+    ctx: Context,
+    template: int | str | None,
+    variables: Mapping[str, str],
+    tenant: str | None = None,
+) -> Rendered | None:
     """What the send API and `ses-gateway send --template` send: the sending tenant's template
-    rendered with `variables`; `MissingVariables` names a variable without value or fallback."""
+    rendered with `variables` (`MissingVariables` names a variable without value or fallback);
+    None without a template, when no variables are given either."""
+    if template is None:
+        if variables:
+            raise InvalidInputError("variables: give them with a template", "variables")
+        return None
     return compiled(await sending(ctx, template, tenant)).render(variables)
 
 

@@ -94,7 +94,7 @@ async def test_send_a_template_with_variables(cli: Cli, db: Database, tmp_path: 
         cli, *base[:8], "--subject", "s", "--text", "x", "--var", "a=b"
     )
     assert status == 1
-    assert "give the variables with --template" in json.loads(out)["error"]["message"]
+    assert "variables: give them with a template" in json.loads(out)["error"]["message"]
     other = await accounts.create_tenant(db, "globex")
     await templates.add_template(db, other.id, "theirs", "s", "<p>x</p>", None, now())
     status, out, _ = await asyncio.to_thread(cli, *base[:8], "--template", "theirs")

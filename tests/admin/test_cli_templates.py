@@ -3,11 +3,12 @@ refusals say why; every change is in the audit log."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import document, refused
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -19,18 +20,6 @@ def cli(cli: Any) -> Any:
     """The command line, with tenant acme made."""
     assert cli("tenant", "create", "acme")[0] == 0
     return cli
-
-
-def document(cli: Any, *args: str) -> Any:
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err or out
-    return json.loads(out)
-
-
-def refused(cli: Any, *args: str) -> str:
-    status, out, _ = cli(*args, "--json")
-    assert status == 1, out
-    return str(json.loads(out)["error"]["message"])
 
 
 @pytest.fixture
