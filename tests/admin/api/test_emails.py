@@ -501,3 +501,19 @@ async def test_an_admin_key_does_not_send_a_template_either(site: Site) -> None:
     answer = await admin.post("/emails", json={**body, "variables": {"name": "x"}})
     assert answer.status_code == 403
     assert answer.json()["error"]["code"] == "forbidden"
+
+
+async def test_the_openapi_document_describes_template_and_variables(site: Site) -> None:
+    document = (await (await site.api(None)).get("/openapi.json")).json()
+    body = document["paths"]["/api/v1/emails"]["post"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    members = document["components"]["schemas"][ref]["properties"]
+    kinds = [choice["type"] for choice in members["template"]["anyOf"]]
+    assert kinds == ["integer", "string", "null"]
+    assert members["variables"]["additionalProperties"] == {"type": "string"}
+    assert "404" in document["paths"]["/api/v1/emails"]["post"]["responses"]
+    preview = document["paths"]["/api/v1/templates/{id}/preview"]["post"]["requestBody"]
+    ref = preview["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"contact", "list", "variables"} <= document["components"]["schemas"][ref][
+        "properties"
+    ].keys()

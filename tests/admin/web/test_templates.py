@@ -8,6 +8,9 @@ import html
 import re
 from datetime import UTC, datetime
 
+import httpx
+
+from gateway.core.types.messages import MessageStatus
 from gateway.storage import contacts as contact_store
 from gateway.storage import queue
 from gateway.storage import templates as store
@@ -16,6 +19,14 @@ from tests.support.site import Site, csrf_token
 
 QUEUED = re.compile(r"Test message queued as (\w+)\.")
 HTML = '<h1>Hi {{name | default("there")}}</h1><p>At {{company}}</p><script>alert(1)</script>'
+
+
+async def _queued(site: Site, browser: httpx.AsyncClient, sent: httpx.Response) -> MessageStatus:
+    """The message a test send queued, as the page it redirects to names it."""
+    assert sent.status_code == 303
+    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
+    assert queued
+    return await queue.message_status(site.db, queued.group(1))
 
 
 async def test_an_owner_creates_previews_tests_and_deletes_a_template(site: Site) -> None:
@@ -60,10 +71,7 @@ async def test_an_owner_creates_previews_tests_and_deletes_a_template(site: Site
         f"/templates/{template.id}/test",
         data={**form, "to": "bo@customer.test", "from": "news@acme.test"},
     )
-    assert sent.status_code == 303
-    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
-    assert queued
-    status = await queue.message_status(site.db, queued.group(1))
+    status = await _queued(site, browser, sent)
     assert (status.subject, status.recipients[0].address) == ("Hi Bo", "bo@customer.test")
     refused = await browser.post(
         f"/templates/{template.id}/test",
@@ -195,9 +203,6 @@ async def test_a_preview_and_a_test_send_as_a_contact(site: Site) -> None:
         f"/templates/{template.id}/test",
         data={**form, "to": "me@customer.test", "from": "news@acme.test"},
     )
-    assert sent.status_code == 303
     assert sent.headers["location"] == f"{preview}?contact=eve%40example.org&list=news"
-    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
-    assert queued
-    status = await queue.message_status(site.db, queued.group(1))
+    status = await _queued(site, browser, sent)
     assert (status.subject, status.recipients[0].address) == ("Hi <Eve>", "me@customer.test")
