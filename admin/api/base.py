@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -76,6 +76,14 @@ NextCursor = Annotated[
     str | None, Field(description="the `cursor` of the next page; null: the last")
 ]
 """The `next_cursor` of a paged list."""
+
+
+class TenantFilter(BaseModel):
+    """The query of a list of a tenant's records: an admin may name the tenant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
 
 
 class Paging(BaseModel):

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import ClientDisconnect
 
-from admin.api.base import Api, Call, NextCursor, Paging, filters
+from admin.api.base import Api, Call, NextCursor, Paging, TenantFilter, filters
 from admin.ops import contacts
 from admin.ops.context import Context
 from gateway.core.exceptions import InvalidInputError
@@ -54,12 +54,6 @@ class ListCreate(BaseModel):
         max_length=63,
         description="admins: the list's tenant. A tenant's key: its own",
     )
-
-
-class TenantFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
 
 
 class Contact(BaseModel):

@@ -2,8 +2,9 @@
 and the spool of SMTP. A refusal is answered in the API's error shape, its `code` the policy's
 rule (`sender_not_verified`, `suppressed`...) and its `message` the words of the SMTP reply.
 
-The request's members map onto the message's parts (`gateway.compose.mime.Draft`); `template`
-and `variables` are the members to come, beside `html` and `text`."""
+The request's members map onto the message's parts (`gateway.compose.mime.Draft`); a `template`
+of the tenant (its id or name) rendered with `variables` gives the subject, html and text
+instead (`admin.ops.templates.rendered`, the path of a template's test send)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from pydantic import (
 from starlette.responses import Response
 
 from admin.api.base import Api, ApiError, Call
-from admin.ops import emails
+from admin.ops import emails, templates
 from admin.ops.context import Context
 from config import Settings
 from gateway.compose.mime import Attachment
@@ -57,6 +58,7 @@ _STATUS = {
 """The HTTP status of a refusal, by the policy's rule; any other rule: 422."""
 ERRORS = (
     (413, "the message is over the size limit, or the body is too large to read"),
+    (404, "no template of the tenant with that id or name"),
     (422, "refused by the sending policy (`code`: the rule), or every recipient refused"),
 )
 
@@ -85,6 +87,10 @@ AddressText = Annotated[str, Field(min_length=3, max_length=998)]
 """`local@domain` or `Name <local@domain>`."""
 Recipients = Annotated[list[AddressText], Field(max_length=1000)]
 When = Annotated[AwareDatetime, Field(strict=True)]
+TemplateRef = (
+    Annotated[int, Field(strict=True, ge=1, lt=2**63)]
+    | Annotated[str, Field(min_length=1, max_length=templates.NAME_LENGTH)]
+)
 
 
 class AttachmentIn(BaseModel):
@@ -100,7 +106,8 @@ class AttachmentIn(BaseModel):
 
 
 class EmailIn(BaseModel):
-    """One message. `html`, `text` or both; at least one recipient in `to`, `cc` or `bcc`."""
+    """One message. `subject` with `html`, `text` or both, or else a `template` with its
+    `variables`; at least one recipient in `to`, `cc` or `bcc`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +123,17 @@ class EmailIn(BaseModel):
     subject: str | None = Field(default=None, max_length=998)
     html: str | None = None
     text: str | None = None
+    template: TemplateRef | None = Field(
+        default=None,
+        description="a template of the tenant, by id (an integer) or name (a string): its "
+        "subject, html and text rendered with `variables`, instead of those members",
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=200,
+        description="the template's variables: name to value (one without a value and without "
+        "a fallback: 400, naming it)",
+    )
     headers: dict[str, Annotated[str, Field(max_length=998)]] = Field(
         default_factory=dict,
         max_length=50,
@@ -178,10 +196,11 @@ class BatchOut(BaseModel):
     data: list[BatchItemOut] = Field(description="in the order of the request's `emails`")
 
 
-def _email(body: EmailIn) -> emails.Email:
+async def _email(ctx: Context, body: EmailIn) -> emails.Email:
     attachments = [
         Attachment(a.filename, a.content_type.lower(), a.content) for a in body.attachments
     ]
+    rendered = await templates.rendered(ctx, body.template, body.variables)
     draft = emails.draft(
         body.from_,
         body.to,
@@ -194,6 +213,7 @@ def _email(body: EmailIn) -> emails.Email:
         body.headers,
         body.tags,
         attachments,
+        rendered,
     )
     return emails.Email(draft, body.scheduled_at)
 
@@ -233,7 +253,7 @@ def _accepted(submitted: Submitted) -> EmailOut:
 
 
 async def _one(ctx: Context, body: EmailIn) -> EmailOut:
-    submitted = await emails.send(ctx, _email(body))
+    submitted = await emails.send(ctx, await _email(ctx, body))
     if submitted.queue_id is None:
         raise _refused(submitted)
     return _accepted(submitted)

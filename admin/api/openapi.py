@@ -115,7 +115,8 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
         "info": {
             "title": "SES Gateway API",
             "version": version,
-            "description": "Send mail, and manage tenants, domains, credentials, suppressions, "
+            "description": "Send mail (composed, or from a template with variables), and "
+            "manage tenants, domains, credentials, suppressions, templates, contact lists, "
             "messages, events and webhooks. Every request needs `Authorization: Bearer <key>`.",
         },
         "servers": [{"url": "/"}],

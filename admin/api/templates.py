@@ -1,5 +1,5 @@
 """`/api/v1/templates`: tenants' message templates with `{{variables}}`: create, list, read,
-change, delete, preview with given fields, and a test send through the spool."""
+change, delete, preview with given fields or a contact's, and a test send through the spool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin.api.base import Api, Call
+from admin.api.base import Api, Call, TenantFilter
 from admin.ops import templates
 from admin.ops.context import Context
 from gateway.storage.templates import TemplateInfo
@@ -36,12 +36,6 @@ class Template(BaseModel):
 
 class TemplateList(BaseModel):
     data: list[Template]
-
-
-class TemplateFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
 
 
 class TemplateCreate(BaseModel):
@@ -75,7 +69,20 @@ class Preview(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: Fields = Field(
-        default={}, max_length=200, description="a contact's fields: name to value"
+        default={},
+        max_length=200,
+        description="a contact's fields: name to value (over those of `contact`)",
+    )
+    contact: str | None = Field(
+        default=None,
+        max_length=320,
+        description="an address on the tenant's lists: its fields (and `email`) are the values",
+    )
+    list_: str | None = Field(
+        default=None,
+        alias="list",
+        max_length=100,
+        description="the list of `contact` (needed when the address is on several lists)",
     )
 
 
@@ -112,7 +119,7 @@ def _shown(template: TemplateInfo) -> dict[str, object]:
     "/templates",
     summary="List templates",
     tag="templates",
-    query=TemplateFilter,
+    query=TenantFilter,
     response=TemplateList,
 )
 async def list_templates(ctx: Context, call: Call) -> object:
@@ -181,7 +188,8 @@ async def delete_template(ctx: Context, call: Call) -> None:
     response=Rendered,
 )
 async def preview_template(ctx: Context, call: Call) -> object:
-    return await templates.preview(ctx, call.path["id"], call.body.variables)
+    body = call.body
+    return await templates.preview(ctx, call.path["id"], body.variables, body.contact, body.list_)
 
 
 @api.endpoint(
@@ -195,5 +203,7 @@ async def preview_template(ctx: Context, call: Call) -> object:
 )
 async def test_template(ctx: Context, call: Call) -> object:
     body = call.body
-    queue_id = await templates.send_test(ctx, call.path["id"], body.to, body.from_, body.variables)
+    queue_id = await templates.send_test(
+        ctx, call.path["id"], body.to, body.from_, body.variables, body.contact, body.list_
+    )
     return {"queue_id": queue_id}

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin.api.base import Api, Call
+from admin.api.base import Api, Call, TenantFilter
 from admin.ops import webhooks
 from admin.ops.context import Context
 from gateway.storage.pages import MAX_LIMIT
@@ -30,12 +30,6 @@ class Webhook(BaseModel):
 
 class WebhookList(BaseModel):
     data: list[Webhook]
-
-
-class WebhookFilter(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
 
 
 class WebhookCreate(BaseModel):
@@ -99,7 +93,7 @@ class TestResult(BaseModel):
     "/webhooks",
     summary="List webhooks",
     tag="webhooks",
-    query=WebhookFilter,
+    query=TenantFilter,
     response=WebhookList,
 )
 async def list_webhooks(ctx: Context, call: Call) -> object:

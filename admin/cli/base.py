@@ -15,6 +15,7 @@ from admin.ops.context import Actor, Context
 from admin.runtime import Parts
 from config import Settings
 from gateway.compose.submit import Submitter
+from gateway.core.exceptions import InvalidInputError
 from gateway.storage import tenants
 from gateway.storage.database import Database
 
@@ -59,6 +60,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
+
+
+def pairs(
+    given: Sequence[str] | None, option: str, field: str, separator: str = "="
+) -> dict[str, str]:
+    """An option given again for each name: `--var NAME=VALUE`, `--header 'NAME: VALUE'`.
+    Names without their outer blanks, values as given; the last of a name wins."""
+    found: dict[str, str] = {}
+    for pair in given or ():
+        name, between, value = pair.partition(separator)
+        if not between or not name.strip():
+            raise InvalidInputError(f"{option} {pair!r}: write NAME{separator}VALUE", field)
+        found[name.strip()] = value
+    return found
 
 
 def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from admin.cli.base import Commands, plain, table, with_ops
+from admin.cli.base import Commands, pairs, plain, table, with_ops
 from admin.cli.progress import Progress
 from admin.ops import contacts as ops
 from admin.ops.context import Context
@@ -26,16 +26,6 @@ SHOWN_INVALID = 20
 
 async def _list_id(ctx: Context, args: argparse.Namespace) -> int:
     return (await ops.find_list(ctx, args.list, args.tenant)).id
-
-
-def _fields(pairs: list[str] | None) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for pair in pairs or []:
-        name, equals, value = pair.partition("=")
-        if not equals:
-            raise InvalidInputError(f"--field {pair!r}: write NAME=VALUE", "fields")
-        fields[name] = value
-    return fields
 
 
 def _contact(contact: ContactInfo) -> Any:
@@ -135,7 +125,7 @@ async def cmd_contact_import(settings: Settings, args: argparse.Namespace) -> tu
 async def cmd_contact_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     async def add(ctx: Context) -> ContactInfo:
         return await ops.add_contact(
-            ctx, await _list_id(ctx, args), args.email, _fields(args.field)
+            ctx, await _list_id(ctx, args), args.email, pairs(args.field, "--field", "fields")
         )
 
     added = await with_ops(settings, add)
@@ -148,7 +138,7 @@ async def cmd_contact_edit(settings: Settings, args: argparse.Namespace) -> tupl
             ctx,
             await _list_id(ctx, args),
             args.email,
-            _fields(args.field),
+            pairs(args.field, "--field", "fields"),
             tuple(args.unset or ()),
             args.status,
         )

@@ -1,5 +1,6 @@
 """`send`: one message from the command line, by the send API's path (`admin/ops/emails.py`):
-the same checks, the same policy and refusals, the same spool. A running worker delivers it."""
+the same checks, the same policy and refusals, the same spool, the same templates
+(`--template NAME --var k=v`). A running worker delivers it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import mimetypes
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, with_ops
-from admin.ops import emails
+from admin.cli.base import Commands, pairs, with_ops
+from admin.cli.templates import add_variables, variables
+from admin.ops import emails, templates
+from admin.ops.context import Context
 from config import Settings
 from gateway.compose.mime import Attachment
+from gateway.compose.submit import Submitted
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.times import parse_time
 
@@ -34,35 +38,33 @@ def _attachment(path: Path) -> Attachment:
     return Attachment(path.name, kind, data)
 
 
-def _headers(given: list[str]) -> dict[str, str]:
-    found = {}
-    for field in given:
-        name, colon, value = field.partition(":")
-        if not colon:
-            raise InvalidInputError(f"--header: expected Name: value, got {field!r}")
-        found[name.strip()] = value.strip()
-    return found
-
-
 async def cmd_send(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     text = args.text if args.text is not None else _read(args.text_file, "--text-file")
-    draft = emails.draft(
-        args.sender,
-        args.to,
-        args.cc,
-        args.bcc,
-        args.reply_to,
-        args.subject,
-        _read(args.html_file, "--html-file"),
-        text,
-        _headers(args.header),
-        attachments=[_attachment(path) for path in args.attach],
-    )
+    html = _read(args.html_file, "--html-file")
+    attachments = [_attachment(path) for path in args.attach]
+    given_headers = pairs(args.header, "--header", "headers", ":")
+    headers = {name: value.strip() for name, value in given_headers.items()}
+    given = variables(args.var)
     at = parse_time(args.at, "--at", "at") if args.at else None
-    email = emails.Email(draft, at)
-    submitted = await with_ops(
-        settings, lambda ctx: emails.send(ctx, email, args.tenant), sends=True
-    )
+
+    async def send(ctx: Context) -> Submitted:
+        rendered = await templates.rendered(ctx, args.template, given, args.tenant)
+        draft = emails.draft(
+            args.sender,
+            args.to,
+            args.cc,
+            args.bcc,
+            args.reply_to,
+            args.subject,
+            html,
+            text,
+            headers,
+            attachments=attachments,
+            template=rendered,
+        )
+        return await emails.send(ctx, emails.Email(draft, at), args.tenant)
+
+    submitted = await with_ops(settings, send, sends=True)
     refused = [{"address": r.address, "reply": r.refusal.reply} for r in submitted.refused]
     if submitted.queue_id is None:
         raise InvalidInputError("; ".join(r.refusal.reply for r in submitted.refused))
@@ -84,7 +86,11 @@ def register(cli: Commands) -> None:
     send.add_argument("--from", dest="sender", required=True, metavar="ADDRESS")
     for name in ("to", "cc", "bcc", "reply-to"):
         send.add_argument(f"--{name}", action="append", default=[], metavar="ADDRESS")
-    send.add_argument("--subject", required=True)
+    send.add_argument("--subject", help="(not with --template)")
+    send.add_argument(
+        "--template", metavar="NAME", help="the tenant's template: its subject, HTML and text"
+    )
+    add_variables(send)
     send.add_argument("--text", help="the text part")
     send.add_argument("--text-file", type=Path, metavar="FILE", help="the text part, UTF-8")
     send.add_argument("--html-file", type=Path, metavar="FILE", help="the HTML part, UTF-8")

@@ -1,5 +1,5 @@
 """`template`: tenants' message templates (subject, HTML, text with `{{variables}}`): create,
-list, show, edit, delete, preview with given fields, and a test send."""
+list, show, edit, delete, preview with given fields or a contact's, and a test send."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_ops
+from admin.cli.base import Commands, pairs, plain, table, with_ops
 from admin.ops import templates as ops
 from admin.ops.context import Context
 from config import Settings
@@ -27,15 +27,9 @@ def _read(path: Path | None, field: str) -> str | None:
         raise InvalidInputError(f"{path}: not UTF-8 text ({exc.reason})", field) from None
 
 
-def _fields(pairs: list[str] | None) -> dict[str, str]:
-    """`--var name=value`, given again for each variable."""
-    fields: dict[str, str] = {}
-    for pair in pairs or ():
-        name, equals, value = pair.partition("=")
-        if not equals or not name.strip():
-            raise InvalidInputError(f"--var {pair!r}: write NAME=VALUE", "var")
-        fields[name.strip()] = value
-    return fields
+def variables(given: list[str] | None) -> dict[str, str]:
+    """`--var NAME=VALUE`, given again for each variable."""
+    return pairs(given, "--var", "var")
 
 
 def _summary(template: TemplateInfo) -> dict[str, Any]:
@@ -112,21 +106,24 @@ async def cmd_template_delete(settings: Settings, args: argparse.Namespace) -> t
 
 
 async def cmd_template_preview(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    fields = _fields(args.var)
+    fields = variables(args.var)
 
     async def preview(ctx: Context) -> Rendered:
-        return await ops.preview(ctx, (await _named(ctx, args)).id, fields)
+        found = await _named(ctx, args)
+        return await ops.preview(ctx, found.id, fields, args.contact, args.list)
 
     rendered = await with_ops(settings, preview)
     return plain(rendered), _rendered_text(rendered)
 
 
 async def cmd_template_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    fields = _fields(args.var)
+    fields = variables(args.var)
 
     async def send(ctx: Context) -> str:
         found = await _named(ctx, args)
-        return await ops.send_test(ctx, found.id, args.to, args.sender, fields)
+        return await ops.send_test(
+            ctx, found.id, args.to, args.sender, fields, args.contact, args.list
+        )
 
     queue_id = await with_ops(settings, send, sends=True)
     return {"queue_id": queue_id}, f"test message queued as {queue_id}"
@@ -137,13 +134,23 @@ def _identified(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", required=True)
 
 
-def _variables(parser: argparse.ArgumentParser) -> None:
+def add_variables(parser: argparse.ArgumentParser) -> None:
+    """`--var NAME=VALUE` (read by `variables`)."""
     parser.add_argument(
         "--var",
         action="append",
         metavar="NAME=VALUE",
         help="a contact's field, for {{NAME}} (again for each)",
     )
+
+
+def _rendered_as(parser: argparse.ArgumentParser) -> None:
+    """The values to render with: `--var`s over the fields of a contact."""
+    add_variables(parser)
+    parser.add_argument(
+        "--contact", metavar="EMAIL", help="render with the fields of this contact of the tenant"
+    )
+    parser.add_argument("--list", metavar="LIST", help="the contact's list (when it is on several)")
 
 
 def register(cli: Commands) -> None:
@@ -172,11 +179,13 @@ def register(cli: Commands) -> None:
         "--text-from-html", action="store_true", help="drop the written text part: make it"
     )
     _identified(cli.add(template, "delete", cmd_template_delete, "delete a template"))
-    previewed = cli.add(template, "preview", cmd_template_preview, "render with given fields")
+    previewed = cli.add(
+        template, "preview", cmd_template_preview, "render with given fields or a contact's"
+    )
     _identified(previewed)
-    _variables(previewed)
+    _rendered_as(previewed)
     tested = cli.add(template, "test", cmd_template_test, "send it rendered to one address")
     _identified(tested)
     tested.add_argument("--to", required=True, metavar="ADDRESS")
     tested.add_argument("--from", dest="sender", required=True, metavar="ADDRESS")
-    _variables(tested)
+    _rendered_as(tested)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from admin.ops.context import Context
 from gateway.audience import contacts, imports
+from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.types.contacts import ContactInfo, ImportInfo, ListCounts, ListInfo
 from gateway.storage import contacts as store
 from gateway.storage.pages import Paged
@@ -91,6 +92,25 @@ async def export_csv(ctx: Context, list_id: int, filters: Filters) -> contacts.C
 async def get_contact(ctx: Context, list_id: int, address: str) -> ContactInfo:
     found = await get_list(ctx, list_id)
     return await store.get_contact(ctx.db, found.id, contacts.email(address), contacts.now())
+
+
+async def find_contact(
+    ctx: Context, address: str, list_name: str | None = None, tenant: str | None = None
+) -> ContactInfo:
+    """The contact of that address on the list named, else on the one list of the tenant it is
+    on; on several, refused naming them (a contact's fields are those of one list)."""
+    owner = await ctx.require_tenant(tenant or None)
+    normalized = contacts.email(address)
+    if list_name and list_name.strip():
+        on = [await find_list(ctx, list_name, owner.name)]
+    else:
+        on = await store.lists_with(ctx.db, owner.id, normalized)
+    if not on:
+        raise NotFoundError(f"{normalized} is on no list of tenant {owner.name}")
+    if len(on) > 1:
+        names = ", ".join(repr(found.name) for found in on)
+        raise InvalidInputError(f"{normalized} is on {len(on)} lists: name one of {names}", "list")
+    return await store.get_contact(ctx.db, on[0].id, normalized, contacts.now())
 
 
 async def add_contact(

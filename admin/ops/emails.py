@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from admin.ops.context import Context
 from gateway.compose.mime import Attachment, Draft, Mailbox, check_headers, check_tags, mailbox
 from gateway.compose.submit import Submitted, schedule
+from gateway.compose.templates import Rendered
 from gateway.core.exceptions import AccessDenied, ConflictError, DatabaseError, InvalidInputError
 from gateway.core.types.messages import Principal
 from gateway.storage import idempotency
@@ -53,10 +54,17 @@ def draft(
     headers: Mapping[str, str] | None = None,
     tags: Mapping[str, str] | None = None,
     attachments: Sequence[Attachment] = (),
+    template: Rendered | None = None,
 ) -> Draft:
     """A message's parts as given (the API's members, the CLI's options), checked; the errors
-    name the API's members. (A `template` with `variables` will give the subject, html and text
-    instead.)"""
+    name the API's members. A `template` (rendered: `admin.ops.templates.rendered`) gives the
+    subject, html and text instead."""
+    if template is not None:
+        if subject is not None or html is not None or text is not None:
+            raise InvalidInputError(
+                "template: give a template, or subject with html or text, not both", "template"
+            )
+        subject, html, text = template.subject, template.html, template.text
     if subject is None:
         raise InvalidInputError("subject: give the message's subject", "subject")
     if html is None and text is None:
@@ -82,7 +90,7 @@ def draft(
     )
 
 
-async def _principal(ctx: Context, tenant: str | None) -> Principal:
+async def principal(ctx: Context, tenant: str | None) -> Principal:
     """The tenant that sends: a tenant key's own; the one an admin names (the CLI)."""
     ctx.require_write()
     if ctx.actor.tenant is None and tenant is None:
@@ -93,12 +101,12 @@ async def _principal(ctx: Context, tenant: str | None) -> Principal:
 
 async def send(ctx: Context, email: Email, tenant: str | None = None) -> Submitted:
     """Police and spool one message for the actor's tenant (an admin names `tenant`)."""
-    principal = await _principal(ctx, tenant)
+    sender = await principal(ctx, tenant)
     submitter = ctx.services.submitter
     if submitter is None:
         raise DatabaseError("this process does not send: it has no web role")
     at = schedule(email.scheduled_at, datetime.now(UTC))
-    return await submitter.submit(principal, email.draft, ctx.client_address or "unknown", at)
+    return await submitter.submit(sender, email.draft, ctx.client_address or "unknown", at)
 
 
 def fingerprint(*parts: str) -> str:
@@ -115,7 +123,7 @@ async def once(
         raise InvalidInputError(
             "Idempotency-Key: 1 to 255 visible ASCII characters", "Idempotency-Key"
         )
-    tenant_id = (await _principal(ctx, None)).tenant_id
+    tenant_id = (await principal(ctx, None)).tenant_id
     deadline = time.monotonic() + WAIT_FOR_FIRST
     while True:
         now = datetime.now(UTC)

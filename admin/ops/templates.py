@@ -1,5 +1,5 @@
-"""Tenants' message templates: create, edit and delete (audited), preview with a contact's
-fields, and a test send through the spool.
+"""Tenants' message templates: create, edit and delete (audited), preview with given fields or
+a contact's, a test send, and the sending tenant's template found by id or name for the send API.
 
 Every HTML part is sanitised (`gateway/compose/sanitize.py`) and parsed before it is stored, so
 a stored template always renders, and holds nothing a browser or a mail client would run.
@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from admin.ops import emails
+from admin.ops import contacts, emails
 from admin.ops.context import Context
+from gateway.audience import contacts as audience
 from gateway.compose.sanitize import clean_html
 from gateway.compose.submit import Refused
 from gateway.compose.templates import Rendered, Template, compile_template
-from gateway.core.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError, NotFoundError
+from gateway.core.names import given_name
 from gateway.identity.accounts import now
 from gateway.policy.rules import shown_rule
 from gateway.storage import templates as store
@@ -24,15 +26,6 @@ NAME_LENGTH = 100
 SUBJECT_LENGTH = 998
 PART_LENGTH = 1_000_000
 """The most characters of an HTML or a text part (a message is rarely a tenth of it)."""
-
-
-def _name(name: str) -> str:
-    name = name.strip()
-    if not name or len(name) > NAME_LENGTH or not name.isprintable():
-        raise InvalidInputError(
-            f"a template's name is 1 to {NAME_LENGTH} printable characters", "name"
-        )
-    return name
 
 
 def _subject(subject: str) -> str:
@@ -93,7 +86,7 @@ async def create_template(
     """A new template; `text` None or blank: made from the HTML."""
     ctx.require_write()
     owner = await ctx.require_tenant(tenant or None)
-    name = _name(name)
+    name = given_name(name, "a template", NAME_LENGTH)
     subject, html, text = _checked(subject, html, text)
     template_id = await store.add_template(ctx.db, owner.id, name, subject, html, text, now())
     await ctx.audit("template.created", name, f"template {template_id}", tenant=owner.name)
@@ -120,7 +113,7 @@ async def update_template(
     )
     changes = dict(zip(("subject", "html", "text"), checked, strict=True))
     if name is not None:
-        changes["name"] = _name(name)
+        changes["name"] = given_name(name, "a template", NAME_LENGTH)
     changed = sorted(k for k, v in changes.items() if v != getattr(template, k))
     await store.update_template(ctx.db, template.id, now(), **changes)
     said = f"template {template.id}: {', '.join(changed) or 'nothing'} changed"
@@ -138,10 +131,63 @@ async def delete_template(ctx: Context, template_id: int) -> TemplateInfo:
     return template
 
 
-async def preview(ctx: Context, template_id: int, fields: Mapping[str, str]) -> Rendered:
-    """The template rendered with `fields` (a contact's); `MissingVariables` names what a
-    variable without a default lacks."""
-    return compiled(await get_template(ctx, template_id)).render(fields)
+async def sending(ctx: Context, template: int | str, tenant: str | None = None) -> TemplateInfo:
+    """The template of the tenant that sends (`emails.principal`): an int is its id, a str its
+    name. Another tenant's is not found, as one that does not exist, even for an admin naming
+    the tenant: a message is sent as one tenant."""
+    owner = (await emails.principal(ctx, tenant)).tenant_name
+    if isinstance(template, str):
+        return await store.find_template(ctx.db, owner, template.strip())
+    found = await store.get_template(ctx.db, template)
+    if found.tenant != owner:
+        raise NotFoundError(f"no template {template}")
+    return found
+
+
+async def rendered(
+    ctx: Context,
+    template: int | str | None,
+    variables: Mapping[str, str],
+    tenant: str | None = None,
+) -> Rendered | None:
+    """What the send API and `ses-gateway send --template` send: the sending tenant's template
+    rendered with `variables` (`MissingVariables` names a variable without value or fallback);
+    None without a template, when no variables are given either."""
+    if template is None:
+        if variables:
+            raise InvalidInputError("variables: give them with a template", "variables")
+        return None
+    return compiled(await sending(ctx, template, tenant)).render(variables)
+
+
+async def _fields(
+    ctx: Context,
+    template: TemplateInfo,
+    given: Mapping[str, str],
+    contact: str | None,
+    list_name: str | None,
+) -> dict[str, str]:
+    """`given` over the fields of the contact named, of the template's tenant (`--list`: on
+    that list; without, on the one list the address is on)."""
+    if not (contact and contact.strip()):
+        if list_name and list_name.strip():
+            raise InvalidInputError("list: name the contact too", "list")
+        return dict(given)
+    found = await contacts.find_contact(ctx, contact, list_name, template.tenant)
+    return {**audience.variables(found), **given}
+
+
+async def preview(
+    ctx: Context,
+    template_id: int,
+    fields: Mapping[str, str],
+    contact: str | None = None,
+    list_name: str | None = None,
+) -> Rendered:
+    """The template rendered with `fields` over those of `contact` (an address on the tenant's
+    lists) when one is named; `MissingVariables` names what a variable without a default lacks."""
+    template = await get_template(ctx, template_id)
+    return compiled(template).render(await _fields(ctx, template, fields, contact, list_name))
 
 
 async def send_test(
@@ -150,20 +196,17 @@ async def send_test(
     to: str,
     sender: str,
     fields: Mapping[str, str],
+    contact: str | None = None,
+    list_name: str | None = None,
 ) -> str:
-    """Render with `fields` and send to `to` from `sender` (an address the tenant may send
-    from), through the policy and the spool: the queue id."""
+    """Render as `preview` does (`email`: `to`, unless a contact is named) and send to `to` from
+    `sender` (an address the tenant may send from), by the send API's path: the queue id."""
     ctx.require_write()
     template = await get_template(ctx, template_id)
-    rendered = compiled(template).render({"email": to.strip(), **fields})
+    variables = await _fields(ctx, template, fields, contact, list_name)
+    rendered = compiled(template).render({"email": to.strip(), **variables})
     try:
-        draft = emails.draft(
-            sender.strip(),
-            to=[to.strip()],
-            subject=rendered.subject,
-            html=rendered.html,
-            text=rendered.text,
-        )
+        draft = emails.draft(sender.strip(), to=[to.strip()], template=rendered)
     except InvalidInputError as exc:  # `to.0`: this request's `to` is one address
         raise InvalidInputError(str(exc), (exc.field or "").partition(".")[0] or None) from exc
     submitted = await emails.send(ctx, emails.Email(draft), template.tenant)

@@ -1,5 +1,6 @@
 """Message templates: the list, the editor (rich text, with the HTML source beside it), a preview
-with given fields in a sandboxed frame, a test send, removal.
+with given fields or a contact's (an address on the tenant's lists, and its list when it is on
+several) in a sandboxed frame, a test send, removal.
 
 The editor is Quill (`static/vendor/quill/`), driven by `static/template-editor.js`; without
 script the HTML source is a plain text area, and the pages work alike. The rendered HTML is
@@ -11,13 +12,15 @@ them), so the tenant's HTML can neither run nor read the panel.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.responses import HTMLResponse, Response
 
-from admin.ops import templates, tenants
+from admin.ops import contacts, templates, tenants
 from admin.panel.base import Page, Pages, field_errors
+from gateway.compose.templates import Rendered
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.storage.templates import TemplateInfo
 
@@ -112,26 +115,42 @@ def _form_of(template: TemplateInfo) -> dict[str, str]:
     }
 
 
+def _chosen(values: Mapping[str, str]) -> dict[str, str]:
+    """What the preview renders with, as its form gives it: the `var_` fields, and the contact
+    (an address on the tenant's lists) with its list, when given."""
+    chosen = {k: v for k, v in values.items() if k.startswith(VAR)}
+    return chosen | {k: values[k].strip() for k in ("contact", "list") if values.get(k, "").strip()}
+
+
+async def _rendered(page: Page, template: TemplateInfo, chosen: dict[str, str]) -> Rendered:
+    fields = _fields(chosen)
+    contact, list_name = chosen.get("contact"), chosen.get("list")
+    return await templates.preview(page.ctx, template.id, fields, contact, list_name)
+
+
 @pages.page("/templates/{id:int}/preview")
 async def template_preview(page: Page) -> Response:
     template = await templates.get_template(page.ctx, page.request.path_params["id"])
     parsed = templates.compiled(template)
-    given = {k: v for k, v in page.request.query_params.items() if k.startswith(VAR)}
+    chosen = _chosen(page.request.query_params)
     errors: dict[str, str] = {}
     rendered = None
     try:
-        rendered = parsed.render(_fields(given))
-    except InvalidInputError as exc:
-        errors = field_errors(exc, "variables")
+        rendered = await _rendered(page, template, chosen)
+    except (InvalidInputError, NotFoundError) as exc:
+        errors = field_errors(exc, "contact" if isinstance(exc, NotFoundError) else "variables")
+    lists = await contacts.lists(page.ctx, template.tenant)
     return page.render(
         "template_preview.html",
         tmpl=template,
         variables=parsed.variables,
         required=parsed.required,
-        values=_fields(given),
+        values=_fields(chosen),
+        chosen=chosen,
+        lists=[("", "any list")] + [(found.name, found.name) for found in lists],
         rendered=rendered,
         errors=errors,
-        frame=f"/templates/{template.id}/frame?{urlencode(given)}",
+        frame=f"/templates/{template.id}/frame?{urlencode(chosen)}",
     )
 
 
@@ -139,11 +158,10 @@ async def template_preview(page: Page) -> Response:
 async def template_frame(page: Page) -> Response:
     """The rendered HTML alone, for the preview's sandboxed frame, under `FRAME_CSP`."""
     template = await templates.get_template(page.ctx, page.request.path_params["id"])
-    fields = _fields(dict(page.request.query_params))
     try:
-        body = templates.compiled(template).render(fields).html
+        body = (await _rendered(page, template, _chosen(page.request.query_params))).html
         status = 200
-    except InvalidInputError as exc:
+    except (InvalidInputError, NotFoundError) as exc:
         body, status = f"<p>{html.escape(str(exc))}</p>", 400
     headers = {"Content-Security-Policy": FRAME_CSP, "X-Frame-Options": "SAMEORIGIN"}
     return HTMLResponse(body, status, headers=headers)
@@ -152,13 +170,19 @@ async def template_frame(page: Page) -> Response:
 @pages.page("/templates/{id:int}/test", methods=("POST",))
 async def template_test(page: Page) -> Response:
     template = await templates.get_template(page.ctx, page.request.path_params["id"])
-    fields = _fields(page.form)
-    back = f"/templates/{template.id}/preview?{urlencode({VAR + k: v for k, v in fields.items()})}"
+    chosen = _chosen(page.form)
+    back = f"/templates/{template.id}/preview?{urlencode(chosen)}"
     try:
         queue_id = await templates.send_test(
-            page.ctx, template.id, page.form.get("to", ""), page.form.get("from", ""), fields
+            page.ctx,
+            template.id,
+            page.form.get("to", ""),
+            page.form.get("from", ""),
+            _fields(chosen),
+            chosen.get("contact"),
+            chosen.get("list"),
         )
-    except InvalidInputError as exc:
+    except (InvalidInputError, NotFoundError) as exc:
         return page.redirect(back, f"Not sent: {exc}")
     return page.redirect(back, f"Test message queued as {queue_id}.")
 

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from gateway.core import csvcells
 from gateway.core.exceptions import InvalidInputError
+from gateway.core.names import given_name
 from gateway.core.types.contacts import STATUSES, ContactInfo, Recipient
 from gateway.feedback.suppressions import normalize_address
 from gateway.storage import contacts as store
@@ -46,12 +47,7 @@ def now() -> datetime:
 
 
 def list_name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > MAX_NAME or not name.isprintable():
-        raise InvalidInputError(
-            f"a list's name is 1 to {MAX_NAME} printable characters, not {value!r}", "name"
-        )
-    return name
+    return given_name(value, "a list", MAX_NAME)
 
 
 def email(value: str) -> str:
@@ -97,6 +93,12 @@ def check_fields(given: dict[str, str]) -> dict[str, str]:
     if len(fields) > MAX_FIELDS:
         raise InvalidInputError(f"a contact has at most {MAX_FIELDS} fields", "fields")
     return fields
+
+
+def variables(contact: ContactInfo | Recipient) -> dict[str, str]:
+    """A contact's fields as a template reads them: its fields, and its address under `email`
+    (no field is named `email`: `check_fields`)."""
+    return {**contact.fields, "email": contact.email}
 
 
 def check_status(value: str) -> str:

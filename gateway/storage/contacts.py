@@ -246,6 +246,17 @@ async def get_contact(db: Database, list_id: int, email: str, at: datetime) -> C
     return _contact(row)
 
 
+async def lists_with(db: Database, tenant_id: int, email: str) -> list[ListInfo]:
+    """The tenant's lists that `email` is on, by name."""
+    query = (
+        _LIST.join(Contact, Contact.list_id == ContactList.id)
+        .where(ContactList.tenant_id == tenant_id, Contact.email == email)
+        .order_by(ContactList.name)
+    )
+    async with db.read() as conn:
+        return [ListInfo(*row) for row in await conn.execute(query)]
+
+
 async def add_contact(
     db: Database, tenant_id: int, list_id: int, email: str, fields: dict[str, str], at: datetime
 ) -> ContactInfo:

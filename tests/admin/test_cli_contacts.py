@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import document
+
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -20,12 +22,6 @@ def cli(cli: Any) -> Any:
     assert cli("tenant", "create", "acme")[0] == 0
     assert cli("list", "create", "news", "--tenant", "acme")[0] == 0
     return cli
-
-
-def document(cli: Any, *args: str) -> Any:
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err or out
-    return json.loads(out)
 
 
 def test_import_reports_its_counts_under_json(cli: Any, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
 from gateway.storage.tenants import get_tenant
+from tests.support.cli import document
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -39,12 +40,6 @@ def cli(cli: Any, database_url: str) -> Any:
 
     asyncio.run(raise_notifications())
     return cli
-
-
-def document(cli: Any, *args: str) -> Any:
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err or out
-    return json.loads(out)
 
 
 def test_list_newest_first_with_the_unread_count(cli: Any) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.cli import document
+
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 HEADER = "address,tenant,reason,detail,created_at,expires_at"
@@ -20,12 +22,6 @@ def cli(cli: Any) -> Any:
     """The command line, with tenant acme made."""
     assert cli("tenant", "create", "acme")[0] == 0
     return cli
-
-
-def document(cli: Any, *args: str) -> Any:
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err or out
-    return json.loads(out)
 
 
 def test_add_list_remove(cli: Any) -> None:

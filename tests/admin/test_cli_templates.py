@@ -3,11 +3,12 @@ refusals say why; every change is in the audit log."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.cli import document, refused
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -19,18 +20,6 @@ def cli(cli: Any) -> Any:
     """The command line, with tenant acme made."""
     assert cli("tenant", "create", "acme")[0] == 0
     return cli
-
-
-def document(cli: Any, *args: str) -> Any:
-    status, out, err = cli(*args, "--json")
-    assert status == 0, err or out
-    return json.loads(out)
-
-
-def refused(cli: Any, *args: str) -> str:
-    status, out, _ = cli(*args, "--json")
-    assert status == 1, out
-    return str(json.loads(out)["error"]["message"])
 
 
 @pytest.fixture
@@ -116,3 +105,42 @@ def test_refusals_say_why(cli: Any, html_file: Path, tmp_path: Path) -> None:
         "--from", "me@unknown.test", "--var", "company=x",
     )  # fmt: skip
     assert "refused (sender-unknown)" in says
+
+
+def test_preview_with_a_contacts_fields(cli: Any, html_file: Path) -> None:
+    document(
+        cli, "template", "create", "welcome", "--tenant", "acme",
+        "--subject", "For {{email}}", "--html-file", str(html_file),
+    )  # fmt: skip
+    for name in ("news", "vip"):
+        document(cli, "list", "create", name, "--tenant", "acme")
+    document(
+        cli, "contact", "add", "news", "Eve@Example.org", "--tenant", "acme",
+        "--field", "Name=<Eve>", "--field", "company=News & Co",
+    )  # fmt: skip
+    preview = ("template", "preview", "welcome", "--tenant", "acme", "--contact")
+    previewed = document(cli, *preview, "eve@example.org")
+    assert previewed["subject"] == "For eve@example.org"
+    assert previewed["html"] == "<h1>Hi &lt;Eve&gt;</h1><p>At News &amp; Co</p>"
+    overridden = document(cli, *preview, "EVE@example.org", "--var", "company=Given")
+    assert overridden["text"] == "Hi <Eve>\n\nAt Given\n"
+
+    document(cli, "contact", "add", "vip", "eve@example.org", "--tenant", "acme")
+    says = refused(cli, *preview, "eve@example.org")
+    assert says == "eve@example.org is on 2 lists: name one of 'news', 'vip'"
+    on_vip = refused(cli, *preview, "eve@example.org", "--list", "vip")
+    assert "no value and no default for company" in on_vip
+    on_news = document(cli, *preview, "eve@example.org", "--list", "news")
+    assert on_news == previewed
+
+    assert "on no list of tenant acme" in refused(cli, *preview, "nobody@example.org")
+    assert "no list named 'none'" in refused(cli, *preview, "eve@example.org", "--list", "none")
+    assert "name the contact too" in refused(
+        cli, "template", "preview", "welcome", "--tenant", "acme", "--list", "news"
+    )
+    # Another tenant's contact is not found, even when the address is the same.
+    cli("tenant", "create", "globex")
+    document(cli, "list", "create", "theirs", "--tenant", "globex")
+    document(cli, "contact", "add", "theirs", "zed@example.org", "--tenant", "globex")
+    assert "on no list of tenant acme" in refused(cli, *preview, "zed@example.org")
+    assert "no list named 'theirs'" in refused(cli, *preview, "zed@example.org", "--list", "theirs")

@@ -297,3 +297,42 @@ async def test_the_matrix_itself_sees_a_leak(site: Site) -> None:
         f"/messages/{globex.queue_id}"
     )
     assert refused.status_code == 404
+
+
+async def test_no_send_nor_preview_reaches_another_tenants_template_or_contact(site: Site) -> None:
+    """Globex's template (by id and by name), its contact and its list, named by acme's key in
+    the send API and the template preview, and by acme's owner in the panel's preview."""
+    globex = await _globex(site)
+    before = await _state(site, globex)
+    acme = await site.tenant("acme")
+    await add_verified_domain(site.db, acme, "acme.test")
+    mine = await templates.add_template(
+        site.db, acme, "mine", "s", "<p>{{secret | default('none')}}</p>", None, now()
+    )
+    api = await site.api(await site.key("acme"))
+    message = {"from": "a@acme.test", "to": ["isolation@example.org"]}
+    for template in (globex.template_id, "plans"):
+        for path, body in (
+            ("/emails", {**message, "template": template}),
+            ("/emails/batch", {"emails": [{**message, "template": template}]}),
+        ):
+            answer = await api.post(path, json=body)
+            assert "not_found" in answer.text, answer.text
+            assert _leaks(globex, str(body), answer.text) == []
+    for given in ({"contact": CONTACT}, {"contact": CONTACT, "list": "globex list"}):
+        for action, extra in (
+            ("preview", {}),
+            ("test", {"to": "me@acme.test", "from": "a@acme.test"}),
+        ):
+            body = {**given, **extra}
+            answer = await api.post(f"/templates/{mine}/{action}", json=body)
+            assert answer.status_code == 404, answer.text
+            assert _leaks(globex, str(body), answer.text) == []
+    browser = await site.browser(await site.user("owner", "acme"))
+    for page in ("preview", "frame"):
+        params = {"contact": CONTACT, "list": "globex list"}
+        shown = await browser.get(f"/templates/{mine}/{page}", params=params)
+        assert "no list named" in shown.text, shown.text
+        assert _leaks(globex, str(params), shown.text) == []
+    assert await _state(site, globex) == before
+    assert await queue.pending_count(site.db) == 1, "globex's message alone"

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from gateway.identity.accounts import now
+from gateway.storage import contacts, templates
 from tests.conftest import add_verified_domain
 from tests.support.site import Site
 
@@ -73,7 +75,15 @@ async def test_the_api_matches_its_openapi_document(site: Site) -> None:
 
 @pytest.mark.parametrize("site_settings", [NO_NETWORK])
 async def test_the_send_api_matches_its_openapi_document(site: Site) -> None:
-    """With a tenant's key, which does send (an admin key is refused before the policy)."""
-    await add_verified_domain(site.db, await site.tenant("acme"), "example.com")
+    """With a tenant's key, which does send (an admin key is refused before the policy); the
+    tenant has a template (id 1), and a contact, for `template` and the template's preview."""
+    tenant_id = await site.tenant("acme")
+    await add_verified_domain(site.db, tenant_id, "example.com")
+    await templates.add_template(
+        site.db, tenant_id, "t", "s", "<p>{{a | default('')}}</p>", None, now()
+    )
+    news = await contacts.create_list(site.db, tenant_id, "news", now())
+    await contacts.add_contact(site.db, tenant_id, news.id, "a@example.org", {"a": "b"}, now())
     key = await site.key("acme")
-    await _schemathesis(site, key, 30, "--include-path-regex", "^/api/v1/emails")
+    paths = r"^/api/v1/(emails|templates/\{id\}/(preview|test))"
+    await _schemathesis(site, key, 30, "--include-path-regex", paths)

@@ -419,3 +419,101 @@ async def test_the_panel_says_a_message_came_by_the_api(site: Site) -> None:
     browser = await site.browser(await site.user("owner", "acme"))
     assert "by the send API" in (await browser.get(f"/messages/{queue_id}")).text
     assert "by SMTP" in (await browser.get(f"/messages/{smtp_id}")).text
+
+
+WELCOME = {
+    "name": "welcome",
+    "subject": "Hi {{name}}",
+    "html": '<p>Hi <b>{{name}}</b> of {{company | default("your company")}}</p>',
+    "text": "Hi {{name}} of {{company | default('your company')}}",
+}
+
+
+async def test_a_template_is_rendered_with_the_variables_and_sent(
+    stand_in: FakeSes, site: Site, worker: DeliveryWorker
+) -> None:
+    api = await _acme(site)
+    created = await api.post("/templates", json=WELCOME)
+    assert created.status_code == 201, created.text
+    base = {"from": "news@example.com", "to": ["ann@example.org"]}
+    by_name = {**base, "template": "welcome", "variables": {"name": "<Ann>", "company": "A&B"}}
+    by_id = {**base, "template": created.json()["id"], "variables": {"name": "Bo"}}
+    ids = []
+    for body in (by_name, by_id):
+        answer = await api.post("/emails", json=body)
+        assert answer.status_code == 202, answer.text
+        ids.append(answer.json()["id"])
+        await settled(site.db, ids[-1])
+    first, second = (_mime(m.raw) for m in stand_in.wait_for(2))
+    if ids[0] not in first["Message-ID"]:
+        first, second = second, first
+    assert first["Subject"] == "Hi <Ann>"
+    assert first.get_body(("html",)).get_content().strip() == (
+        "<p>Hi <b>&lt;Ann&gt;</b> of A&amp;B</p>"
+    )
+    assert first.get_body(("plain",)).get_content().strip() == "Hi <Ann> of A&B"
+    assert second["Subject"] == "Hi Bo"
+    assert second.get_body(("plain",)).get_content().strip() == "Hi Bo of your company"
+
+
+async def test_a_template_is_refused_naming_what_is_wrong(site: Site) -> None:
+    api = await _acme(site)
+    assert (await api.post("/templates", json=WELCOME)).status_code == 201
+    base = {"from": "news@example.com", "to": ["ann@example.org"], "template": "welcome"}
+
+    missing = await api.post("/emails", json=base)
+    assert missing.status_code == 400, missing.text
+    error = missing.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_input", "variables")
+    assert error["message"].startswith("no value and no default for name:")
+
+    both = await api.post("/emails", json={**base, "variables": {"name": "x"}, "subject": "s"})
+    assert both.status_code == 400
+    assert both.json()["error"]["field"] == "template"
+    alone = {"from": "news@example.com", "to": ["a@example.org"], "subject": "s", "text": "x"}
+    stray = await api.post("/emails", json={**alone, "variables": {"name": "x"}})
+    assert (stray.status_code, stray.json()["error"]["field"]) == (400, "variables")
+
+    for unknown in ("nope", 999_999, 2**63 - 1):
+        absent = await api.post("/emails", json={**base, "template": unknown})
+        assert absent.status_code == 404, absent.text
+        assert absent.json()["error"]["code"] == "not_found"
+    for odd in (0, 2**63, True, 1.5, "", None):
+        invalid = await api.post("/emails", json={**base, "template": odd, "subject": None})
+        assert invalid.status_code == 400, (odd, invalid.text)
+
+    batch = await api.post(
+        "/emails/batch",
+        json={"emails": [base, {**base, "variables": {"name": "Bo"}}, {**base, "template": "x"}]},
+    )
+    assert batch.status_code == 200, batch.text
+    items = batch.json()["data"]
+    assert [i["status"] for i in items] == [400, 202, 404]
+    assert "no value and no default for name" in items[0]["error"]["message"]
+    assert items[0]["error"]["field"] == "variables"
+
+
+async def test_an_admin_key_does_not_send_a_template_either(site: Site) -> None:
+    api = await _acme(site)
+    assert (await api.post("/templates", json=WELCOME)).status_code == 201
+    admin = await site.api(await site.key())
+    body = {"from": "a@example.com", "to": ["b@example.org"], "template": "welcome"}
+    answer = await admin.post("/emails", json={**body, "variables": {"name": "x"}})
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "forbidden"
+
+
+async def test_the_openapi_document_describes_template_and_variables(site: Site) -> None:
+    document = (await (await site.api(None)).get("/openapi.json")).json()
+    body = document["paths"]["/api/v1/emails"]["post"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    members = document["components"]["schemas"][ref]["properties"]
+    kinds = [choice["type"] for choice in members["template"]["anyOf"]]
+    assert kinds == ["integer", "string", "null"]
+    assert members["variables"]["additionalProperties"] == {"type": "string"}
+    assert "404" in document["paths"]["/api/v1/emails"]["post"]["responses"]
+    preview = document["paths"]["/api/v1/templates/{id}/preview"]["post"]["requestBody"]
+    ref = preview["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert {"contact", "list", "variables"} <= document["components"]["schemas"][ref][
+        "properties"
+    ].keys()

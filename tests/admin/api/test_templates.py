@@ -165,3 +165,55 @@ async def test_a_tenant_key_never_reaches_another_tenants_template(site: Site) -
     assert (await admin.get(f"/templates/{theirs_id}")).json()["subject"] == "secret"
     unnamed = await admin.post("/templates", json={"name": "t", "subject": "s", "html": "<p>x</p>"})
     assert (unnamed.status_code, unnamed.json()["error"]["field"]) == (400, "tenant")
+
+
+async def test_a_preview_and_a_test_send_with_a_contacts_fields(site: Site) -> None:
+    await add_verified_domain(site.db, await site.tenant("acme"), "acme.test")
+    api = await site.api(await site.key("acme"))
+    html = "<p>Hi {{name}} ({{email}}) of {{company}}</p>"
+    created = await api.post("/templates", json={"name": "t", "subject": "s", "html": html})
+    path = f"/templates/{created.json()['id']}"
+    news, vip = [(await api.post("/lists", json={"name": n})).json()["id"] for n in ("news", "vip")]
+    contact = {"email": "Eve@Example.org", "fields": {"name": "<Eve>", "company": "E&Co"}}
+    assert (await api.post(f"/lists/{news}/contacts", json=contact)).status_code == 201
+
+    shown = await api.post(f"{path}/preview", json={"contact": "eve@example.org"})
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["html"] == "<p>Hi &lt;Eve&gt; (eve@example.org) of E&amp;Co</p>"
+    given = {"contact": "eve@example.org", "variables": {"company": "Given"}}
+    assert "of Given" in (await api.post(f"{path}/preview", json=given)).json()["html"]
+
+    added = await api.post(f"/lists/{vip}/contacts", json={"email": "eve@example.org"})
+    assert added.status_code == 201
+    twice = await api.post(f"{path}/preview", json={"contact": "eve@example.org"})
+    assert (twice.status_code, twice.json()["error"]["field"]) == (400, "list")
+    assert twice.json()["error"]["message"] == (
+        "eve@example.org is on 2 lists: name one of 'news', 'vip'"
+    )
+    on_news = await api.post(f"{path}/preview", json={"contact": "eve@example.org", "list": "news"})
+    assert on_news.json() == shown.json()
+    on_vip = await api.post(f"{path}/preview", json={"contact": "eve@example.org", "list": "vip"})
+    assert (on_vip.status_code, on_vip.json()["error"]["field"]) == (400, "variables")
+    nobody = await api.post(f"{path}/preview", json={"contact": "nobody@example.org"})
+    assert nobody.status_code == 404
+
+    sent = await api.post(
+        f"{path}/test",
+        json={"to": "me@acme.test", "from": "news@acme.test", "contact": "eve@example.org",
+              "list": "news"},
+    )  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    [job] = await queue.claim(
+        site.db,
+        site.services.sealer,
+        "w",
+        5,
+        datetime.now(UTC) + timedelta(minutes=1),
+        datetime.now(UTC) + timedelta(minutes=2),
+    )
+    parsed = message_from_bytes(job.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    body = parsed.get_body(("html",))
+    assert body is not None
+    assert body.get_content().strip() == "<p>Hi &lt;Eve&gt; (eve@example.org) of E&amp;Co</p>"
+    assert parsed["To"] == "me@acme.test"

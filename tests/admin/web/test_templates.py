@@ -1,6 +1,6 @@
 """The Templates pages: create (typed or uploaded HTML, sanitised), edit, preview with given
-fields in a sandboxed frame under its own policy, a test send, delete with confirmation;
-viewers look only."""
+fields or a contact's in a sandboxed frame under its own policy, a test send, delete with
+confirmation; viewers look only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,10 @@ import html
 import re
 from datetime import UTC, datetime
 
+import httpx
+
+from gateway.core.types.messages import MessageStatus
+from gateway.storage import contacts as contact_store
 from gateway.storage import queue
 from gateway.storage import templates as store
 from tests.conftest import add_verified_domain
@@ -16,6 +20,14 @@ from tests.support.site import Site, csrf_token
 
 QUEUED = re.compile(r"Test message queued as (\w+)\.")
 HTML = '<h1>Hi {{name | default("there")}}</h1><p>At {{company}}</p><script>alert(1)</script>'
+
+
+async def _queued(site: Site, browser: httpx.AsyncClient, sent: httpx.Response) -> MessageStatus:
+    """The message a test send queued, as the page it redirects to names it."""
+    assert sent.status_code == 303
+    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
+    assert queued
+    return await queue.message_status(site.db, SEALER, queued.group(1))
 
 
 async def test_an_owner_creates_previews_tests_and_deletes_a_template(site: Site) -> None:
@@ -60,10 +72,7 @@ async def test_an_owner_creates_previews_tests_and_deletes_a_template(site: Site
         f"/templates/{template.id}/test",
         data={**form, "to": "bo@customer.test", "from": "news@acme.test"},
     )
-    assert sent.status_code == 303
-    queued = QUEUED.search((await browser.get(sent.headers["location"])).text)
-    assert queued
-    status = await queue.message_status(site.db, SEALER, queued.group(1))
+    status = await _queued(site, browser, sent)
     assert (status.subject, status.recipients[0].address) == ("Hi Bo", "bo@customer.test")
     refused = await browser.post(
         f"/templates/{template.id}/test",
@@ -156,3 +165,45 @@ async def test_a_viewer_looks_but_does_not_change(site: Site) -> None:
     )
     assert refused.status_code == 403
     assert (await store.get_template(site.db, template_id)).subject == "s"
+
+
+async def test_a_preview_and_a_test_send_as_a_contact(site: Site) -> None:
+    acme = await site.tenant("acme")
+    await add_verified_domain(site.db, acme, "acme.test")
+    news = await contact_store.create_list(site.db, acme, "news", datetime.now(UTC))
+    vip = await contact_store.create_list(site.db, acme, "vip", datetime.now(UTC))
+    fields = {"name": "<Eve>", "company": "E&Co"}
+    for found, given in ((news, fields), (vip, {})):
+        await contact_store.add_contact(
+            site.db, acme, found.id, "eve@example.org", given, datetime.now(UTC)
+        )
+    await store.add_template(
+        site.db, acme, "t", "Hi {{name}}", "<p>{{name}} of {{company}}</p>", None, datetime.now(UTC)
+    )
+    [template] = await store.list_templates(site.db, "acme")
+    browser = await site.browser(await site.user("owner", "acme"))
+    preview = f"/templates/{template.id}/preview"
+
+    page = (await browser.get(preview)).text
+    assert 'name="contact" type="email"' in page
+    assert '<option value="vip">vip</option>' in page
+    twice = await browser.get(preview, params={"contact": "eve@example.org"})
+    assert "is on 2 lists: name one of &#39;news&#39;, &#39;vip&#39;" in twice.text
+    shown = await browser.get(preview, params={"contact": "eve@example.org", "list": "news"})
+    assert "Hi &lt;Eve&gt;" in shown.text
+    frame = f"/templates/{template.id}/frame?contact=eve%40example.org&amp;list=news"
+    assert f'sandbox src="{frame}"' in shown.text
+    assert (await browser.get(html.unescape(frame))).text == "<p>&lt;Eve&gt; of E&amp;Co</p>"
+    assert '<input type="hidden" name="contact" value="eve@example.org">' in shown.text
+    absent = await browser.get(preview, params={"contact": "nobody@example.org"})
+    assert "nobody@example.org is on no list of tenant acme" in absent.text
+
+    token = csrf_token(shown.text)
+    form = {"csrf_token": token, "contact": "eve@example.org", "list": "news"}
+    sent = await browser.post(
+        f"/templates/{template.id}/test",
+        data={**form, "to": "me@customer.test", "from": "news@acme.test"},
+    )
+    assert sent.headers["location"] == f"{preview}?contact=eve%40example.org&list=news"
+    status = await _queued(site, browser, sent)
+    assert (status.subject, status.recipients[0].address) == ("Hi <Eve>", "me@customer.test")
