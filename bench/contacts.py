@@ -111,6 +111,7 @@ def run(rows: int, database: str, work: Path) -> dict[str, object]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SES_GATEWAY_")}
     env |= {"SES_GATEWAY_DATA_DIR": str(work / "data"), "SES_GATEWAY_LOG_LEVEL": "WARNING"}
     env["PYTHONPATH"] = str(ROOT)
+    (work / "data").mkdir(exist_ok=True)  # a gateway's data folder (`ses-gateway init`)
     with contextlib.ExitStack() as stack:
         postmaster = None
         if database == "postgresql":

@@ -462,6 +462,7 @@ def start_gateway(
         env["SES_GATEWAY_DATABASE_URL"] = database_url
     workdir = tmp / "work"  # no stray .env from the caller's directory
     workdir.mkdir()
+    (tmp / "data").mkdir()  # the data folder, as `ses-gateway init` makes it (any version)
     gateway_cli(env, workdir, "tenant", "create", "bench")
     credential = gateway_cli(env, workdir, "credential", "create", "--tenant", "bench")
     if has_domains(env, workdir):
