@@ -156,13 +156,22 @@ async def claim(
             .where(Message.id.in_(ids))
         )
         jobs = {row[0]: content.opened(sealer, Job(*row[:7], chunks=row[7])) for row in rows}
+        # By message only, state and order looked at here: with either in SQL, SQLite may walk
+        # the index on state (every queued recipient) or the table in id order (every one)
+        # rather than these few messages' recipients, a claim then costing as much as the queue
+        # is long (docs/performance.md, "A long queue").
         recipients = await conn.execute(
-            select(Recipient.message_id, Recipient.id, Recipient.address, Recipient.attempts)
-            .where(Recipient.message_id.in_(ids), Recipient.state.in_(_PENDING))
-            .order_by(Recipient.id)
+            select(
+                Recipient.id,
+                Recipient.message_id,
+                Recipient.address,
+                Recipient.attempts,
+                Recipient.state,
+            ).where(Recipient.message_id.in_(ids))
         )
-        for message_id, recipient_id, address, attempts in recipients:
-            jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
+        for recipient_id, message_id, address, attempts, state in sorted(recipients):
+            if state in _PENDING:
+                jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
     return [jobs[i] for i in ids if i in jobs]
 
 
