@@ -152,10 +152,13 @@ class Submitter:
         draft: Draft,
         client_address: str,
         not_before: datetime | None = None,
+        queue_id: str | None = None,
     ) -> Submitted:
-        """Police and store `draft` for `principal`; `not_before`: deliver at that time."""
+        """Police and store `draft` for `principal`; `not_before`: deliver at that time;
+        `queue_id`: store it under this id, chosen beforehand (a campaign's, which finds after
+        a restart whether it was stored; the primary key refuses a second copy)."""
         now = datetime.now(UTC)
-        queue_id = new_queue_id()
+        queue_id = queue_id or new_queue_id()
         draft, fields, refused = addressed(draft)
         built = await self._message(principal, draft, queue_id, client_address, now)
         if isinstance(built, Refused):
