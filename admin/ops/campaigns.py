@@ -42,11 +42,11 @@ def send_time(text: str | None) -> tuple[datetime | None, str]:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(
-            f"{text!r} is not an ISO 8601 time: write 2026-12-24T09:00:00+01:00", "at"
+            f"{text!r} is not an ISO 8601 time: write 2026-12-24T09:00:00+01:00", "send_at"
         ) from None
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInputError(
-            f"{text!r} has no time zone: add one (+01:00, Z) so that it means one moment", "at"
+            f"{text!r} has no time zone: add one (+01:00, Z) so that it means one moment", "send_at"
         )
     return at.astimezone(UTC), at.tzname() or "UTC"
 
@@ -90,7 +90,7 @@ async def create_campaign(
         mailbox(given.reply_to.strip(), "reply_to")
     send_at, zone = send_time(given.at)
     if send_at is not None and send_at < now():
-        raise InvalidInputError(f"{given.at}: that time is past", "at")
+        raise InvalidInputError(f"{given.at}: that time is past", "send_at")
     campaign_id = await store.add_campaign(
         ctx.db,
         tenant_id=owner.id,
