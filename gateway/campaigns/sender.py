@@ -7,7 +7,8 @@ Each round:
 2. per sending campaign, recipients left `spooling` by a process that stopped are settled:
    a message stored under their queue id is theirs (`queued`); the others are made again
    under the same id (`gateway.storage.campaigns` says why nobody gets one twice);
-3. up to `CAMPAIGN_BATCH` pending recipients are taken, but never so many that more than
+3. up to `CAMPAIGN_BATCH` pending recipients are taken (and no more than the tenant's
+   `max_per_second` allows in a round), but never so many that more than
    `CAMPAIGN_IN_FLIGHT` of the campaign's messages wait in the spool for SES: the delivery
    worker then always has transactional mail within reach, and the SES quota paces both;
 4. each recipient is checked again (unsubscribed from one of the campaign's lists, or
@@ -34,6 +35,7 @@ from gateway.core.logs import log_event
 from gateway.core.types.campaigns import CampaignInfo, CampaignRecipient
 from gateway.core.types.messages import Principal
 from gateway.intake.spool import new_queue_id
+from gateway.policy.limits import effective
 from gateway.storage import campaigns as store
 from gateway.storage.database import Database
 from gateway.tracking.tokens import signing_keys
@@ -116,7 +118,7 @@ class CampaignSender:
             if waiting or len(left) == size:
                 return made
         room = self._settings.campaign_in_flight - await store.in_flight(self._db, campaign.id)
-        count = min(size, room)
+        count = min(size, room, await self._per_round(campaign))
         if count <= 0:
             return 0
         ids = [new_queue_id() for _ in range(count)]
@@ -127,6 +129,13 @@ class CampaignSender:
             return 0
         made, _ = await self._make(campaign, composer, taken, now)
         return made
+
+    async def _per_round(self, campaign: CampaignInfo) -> int:
+        """The tenant's `max_per_second` for a round's interval (at least one): the policy's
+        rate check then rarely refuses one of them."""
+        account = await self.submitter.directory.account(principal(campaign))
+        rate = effective(account, self._settings).max_per_second
+        return max(1, int(rate * INTERVAL)) if rate else self._settings.campaign_batch
 
     async def _finish(self, campaign: CampaignInfo, now: datetime) -> None:
         if await store.change_state(self._db, campaign.id, ("sending",), "done", finished_at=now):

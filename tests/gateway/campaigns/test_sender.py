@@ -5,6 +5,7 @@ with a given clock, and a restart after a crash that mails nobody twice."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from datetime import UTC, datetime, timedelta, timezone
@@ -21,6 +22,7 @@ from gateway.feedback import suppressions
 from gateway.intake.spool import new_queue_id
 from gateway.storage import campaigns as store
 from gateway.storage import contacts as contact_store
+from gateway.storage import tenants
 from gateway.tracking.tokens import LinkKind, signing_keys, verify
 from tests.gateway.campaigns.conftest import PUBLIC_URL, Shop, claim_all
 from tests.support.messages import SEALER
@@ -218,3 +220,25 @@ async def test_only_a_draft_launches(shop: Shop) -> None:
     await ops.launch(shop.ctx, campaign.id)
     with pytest.raises(ConflictError, match="only a draft launches"):
         await ops.launch(shop.ctx, campaign.id)
+
+
+async def test_a_round_makes_no_more_than_the_tenants_rate(shop: Shop) -> None:
+    for i in range(5):
+        await shop.add("a", f"r{i}@example.org", first_name="R")
+    await tenants.set_limits(shop.db, "acme", {"max_per_second": 1})
+    campaign_id = await _launched(shop, "a")
+    assert await shop.sender.run() == 1
+    assert await shop.sender.run() == 0, "the rate's refusal puts the recipient back"
+    assert await store.count_recipients(shop.db, campaign_id) == {"queued": 1, "pending": 4}
+    await asyncio.sleep(1.0)
+    assert await shop.sender.run() == 1
+
+
+@pytest.mark.parametrize("shop_settings", [{"campaign_in_flight": 3, "campaign_batch": 10}])
+async def test_no_more_than_campaign_in_flight_wait_in_the_spool(shop: Shop) -> None:
+    for i in range(5):
+        await shop.add("a", f"r{i}@example.org", first_name="R")
+    await _launched(shop, "a")
+    assert await shop.sender.run() == 3
+    assert await shop.sender.run() == 0, "three wait for SES: no room"
+    assert len(await claim_all(shop.db)) == 3
