@@ -45,7 +45,9 @@ log = logging.getLogger("gateway.campaigns")
 LEASE = "campaign-sender"
 INTERVAL = 1.0
 """Seconds between rounds."""
-LEASE_TTL = 30.0
+LEASE_TTL = 10.0
+"""Renewed every round (a round takes well under a second): after a crash another instance
+takes over within this time."""
 CLIENT = "campaign"
 """The client address of a campaign's messages (their `Received:` field and refusals)."""
 WAIT_RULES = frozenset(

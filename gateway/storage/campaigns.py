@@ -231,17 +231,16 @@ async def take(
     db: Database, campaign_id: int, limit: int, ids: Iterable[str], at: datetime
 ) -> list[CampaignRecipient]:
     """Up to `limit` pending recipients, by id, marked `spooling` under the queue ids `ids`
-    (one each), in one transaction."""
+    (one each), in one transaction; rows another transaction is taking are skipped."""
+    query = (
+        _RECIPIENT.where(RecipientRow.campaign_id == campaign_id, RecipientRow.state == "pending")
+        .order_by(RecipientRow.id)
+        .limit(limit)
+    )
+    if not db.is_sqlite:  # SQLite's write transaction is the whole database's already
+        query = query.with_for_update(skip_locked=True)
     async with db.begin() as conn:
-        rows = list(
-            await conn.execute(
-                _RECIPIENT.where(
-                    RecipientRow.campaign_id == campaign_id, RecipientRow.state == "pending"
-                )
-                .order_by(RecipientRow.id)
-                .limit(limit)
-            )
-        )
+        rows = list(await conn.execute(query))
         if not rows:
             return []
         taken = [
