@@ -11,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from admin.api.base import Api, Call
 from admin.ops import campaigns
 from admin.ops.context import Context
-from gateway.campaigns.export import figures, report_csv
+from gateway.campaigns.export import figures, report_csv, report_workbook
 from gateway.core.types.campaigns import RECIPIENT_STATES, STATES, CampaignInfo
 
 api = Api()
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class Link(BaseModel):
@@ -201,3 +203,16 @@ async def campaign_recipients(ctx: Context, call: Call) -> object:
 async def campaign_report(ctx: Context, call: Call) -> object:
     campaign = await campaigns.get_campaign(ctx, call.path["id"])
     return report_csv(campaign, await campaigns.report(ctx, campaign.id))
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns/{id:int}/report.xlsx",
+    summary="A campaign's figures as an Excel workbook (sheets `figures` and `links`)",
+    tag="campaigns",
+    response=None,
+    content_type=XLSX,
+)
+async def campaign_workbook(ctx: Context, call: Call) -> object:
+    campaign = await campaigns.get_campaign(ctx, call.path["id"])
+    return report_workbook(campaign, await campaigns.report(ctx, campaign.id))

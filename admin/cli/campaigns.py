@@ -11,7 +11,7 @@ from admin.cli.base import Commands, plain, table, with_ops
 from admin.ops import campaigns as ops
 from admin.ops.context import Context
 from config import Settings
-from gateway.campaigns.export import COUNTS, figures, report_csv
+from gateway.campaigns.export import COUNTS, figures, report_csv, report_workbook
 from gateway.core.types.campaigns import CampaignInfo
 
 _COLUMNS = ("id", "tenant", "name", "state", "recipients", "send_at", "created_at")
@@ -71,14 +71,21 @@ def _step(verb: str) -> Any:
 
 
 async def cmd_campaign_export(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def export(ctx: Context) -> str:
-        campaign = await ops.get_campaign(ctx, args.id)
-        return report_csv(campaign, await ops.report(ctx, campaign.id))
+    """CSV, or an Excel workbook for a FILE named `*.xlsx`."""
+    workbook = args.file is not None and args.file.suffix.lower() == ".xlsx"
 
-    text = await with_ops(settings, export)
-    if args.file is None:
-        return {"file": None, "csv": text}, text.removesuffix("\n")
-    args.file.write_text(text, encoding="utf-8")
+    async def export(ctx: Context) -> str | bytes:
+        campaign = await ops.get_campaign(ctx, args.id)
+        report = await ops.report(ctx, campaign.id)
+        return report_workbook(campaign, report) if workbook else report_csv(campaign, report)
+
+    made = await with_ops(settings, export)
+    if isinstance(made, bytes):
+        args.file.write_bytes(made)
+    elif args.file is None:
+        return {"file": None, "csv": made}, made.removesuffix("\n")
+    else:
+        args.file.write_text(made, encoding="utf-8")
     return {"file": str(args.file)}, f"wrote campaign {args.id}'s figures to {args.file}"
 
 
@@ -111,6 +118,8 @@ def register(cli: Commands) -> None:
         ("cancel", "stop for good"),
     ):
         cli.add(campaign, verb, _step(verb), said).add_argument("id", type=int, metavar="ID")
-    exported = cli.add(campaign, "export", cmd_campaign_export, "its figures as CSV")
+    exported = cli.add(campaign, "export", cmd_campaign_export, "its figures as CSV or .xlsx")
     exported.add_argument("id", type=int, metavar="ID")
-    exported.add_argument("file", type=Path, nargs="?", metavar="FILE", help="(default: print)")
+    exported.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE", help="*.xlsx: a workbook (default: print CSV)"
+    )

@@ -1,11 +1,15 @@
 """A campaign's figures as a document: the counts and rates the API and `campaign show --json`
 give, and the same as CSV rows (`metric,count,rate`, then one row per link clicked), formula
-cells made inert (`gateway.core.csvcells`)."""
+cells made inert (`gateway.core.csvcells`), or as an Excel workbook (openpyxl, write-only) with
+the same rows on a sheet `figures` and the links on a sheet `links`."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from typing import Any
+
+from openpyxl import Workbook
 
 from gateway.core import csvcells
 from gateway.core.types.campaigns import CampaignInfo, Report
@@ -33,26 +37,42 @@ def figures(report: Report) -> dict[str, Any]:
     }
 
 
+def _rows(campaign: CampaignInfo, report: Report) -> Iterator[tuple[Any, ...]]:
+    yield ("campaign", campaign.id, campaign.name)
+    yield ("metric", "count", "rate")
+    yield ("recipients", report.recipients, "")
+    for name in ("pending", "skipped", "refused"):
+        yield (name, getattr(report, name), "")
+    for name in COUNTS:
+        count = getattr(report, name)
+        yield (name, count, "" if name == "sent" else report.rate(count))
+    yield ("opens", report.opens, "")
+    yield ("clicks", report.clicks, "")
+
+
+def _links(report: Report) -> Iterator[tuple[Any, ...]]:
+    yield ("link", "clicked", "clicks")
+    for url, (unique, total) in report.links.items():
+        yield (url, unique, total)
+
+
 def report_csv(campaign: CampaignInfo, report: Report) -> str:
     out = io.StringIO()
     writer = csvcells.Writer(out)
-    writer.writerow(("campaign", campaign.id, campaign.name))
-    writer.writerow(("metric", "count", "rate"))
-    writer.writerow(("recipients", report.recipients, ""))
-    for name in ("pending", "skipped", "refused"):
-        writer.writerow((name, getattr(report, name), ""))
-    for name in COUNTS:
-        writer.writerow(
-            (
-                name,
-                getattr(report, name),
-                "" if name == "sent" else report.rate(getattr(report, name)),
-            )
-        )
-    writer.writerow(("opens", report.opens, ""))
-    writer.writerow(("clicks", report.clicks, ""))
+    writer.writerows(_rows(campaign, report))
     writer.writerow(())
-    writer.writerow(("link", "clicked", "clicks"))
-    for url, (unique, total) in report.links.items():
-        writer.writerow((url, unique, total))
+    writer.writerows(_links(report))
+    return out.getvalue()
+
+
+def report_workbook(campaign: CampaignInfo, report: Report) -> bytes:
+    """The `.xlsx` file; text cells made inert as in the CSV (a link's URL is the clicker's
+    choice of the sender's, never a formula)."""
+    book = Workbook(write_only=True)
+    for title, rows in (("figures", _rows(campaign, report)), ("links", _links(report))):
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append([csvcells.cell(v) if isinstance(v, str) else v for v in row])
+    out = io.BytesIO()
+    book.save(out)
     return out.getvalue()

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 
 from gateway.campaigns.sender import CampaignSender
@@ -129,3 +130,14 @@ def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
     assert "the sender is refused" in refused(shop, "campaign", "launch", str(foreign["id"]))
     cancelled = document(shop, "campaign", "cancel", str(foreign["id"]))
     assert cancelled["state"] == "cancelled"
+
+
+def test_export_as_a_workbook(shop: Any, tmp_path: Path) -> None:
+    created = document(
+        shop, "campaign", "create", "x", "--tenant", "acme", "--template", "news",
+        "--list", "a", "--from", "n@example.com",
+    )  # fmt: skip
+    path = tmp_path / "figures.xlsx"
+    assert document(shop, "campaign", "export", str(created["id"]), str(path))["file"] == str(path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert next(book["figures"].iter_rows(values_only=True)) == ("campaign", created["id"], "x")

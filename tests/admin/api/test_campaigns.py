@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import io
 import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import openpyxl
 import pytest
 
 from admin.ops import contacts, templates
@@ -142,6 +144,16 @@ async def test_a_campaign_is_delivered_and_counted(
     assert csv.headers["content-type"].startswith("text/csv")
     assert "\nopened,1,0.3333\n" in csv.text
     assert "\nhttps://shop.example.net/sale,1,1\n" in csv.text
+    xlsx = await api.get(f"/campaigns/{campaign['id']}/report.xlsx")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    rows = {row[0]: row[1:] for row in book["figures"].iter_rows(values_only=True)}
+    assert rows["sent"] == (3, None)
+    assert rows["opened"] == (1, 0.3333)
+    assert list(book["links"].iter_rows(values_only=True)) == [
+        ("link", "clicked", "clicks"),
+        ("https://shop.example.net/sale", 1, 1),
+    ]
 
 
 @pytest.mark.parametrize("site_settings", [PUBLIC])
