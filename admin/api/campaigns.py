@@ -11,12 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from admin.api.base import Api, Call
 from admin.ops import campaigns
 from admin.ops.context import Context
-from gateway.campaigns.export import figures, report_csv, report_workbook
+from gateway.campaigns.export import XLSX, figures, report_csv, report_workbook
 from gateway.core.types.campaigns import RECIPIENT_STATES, STATES, CampaignInfo
 
 api = Api()
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class Link(BaseModel):

@@ -14,6 +14,8 @@ from openpyxl import Workbook
 from gateway.core import csvcells
 from gateway.core.types.campaigns import CampaignInfo, Report
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+"""The media type of a workbook."""
 COUNTS = ("sent", "delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
 """The counts with a rate (each a share of the messages sent)."""
 

@@ -84,7 +84,7 @@ class Globex:
             "templates": {"id": self.template_id},
             "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
             "imports": {"id": self.import_id},
-            "campaigns": {"id": self.campaign_id},
+            "campaigns": {"id": self.campaign_id, "kind": "csv"},
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
