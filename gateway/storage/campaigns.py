@@ -289,6 +289,13 @@ async def stored(db: Database, queue_ids: Sequence[str]) -> set[str]:
         return {row[0] for row in rows}
 
 
+async def campaign_of(db: Database, queue_id: str) -> int | None:
+    """The campaign whose message `queue_id` is; None: no campaign's."""
+    query = select(RecipientRow.campaign_id).where(RecipientRow.queue_id == queue_id).limit(1)
+    async with db.read() as conn:
+        return (await conn.execute(query)).scalar_one_or_none()
+
+
 async def in_flight(db: Database, campaign_id: int) -> int:
     """The campaign's messages stored and not yet done (waiting for SES)."""
     query = (

@@ -96,6 +96,9 @@ async def test_each_contact_gets_one_rendered_message_with_one_click_unsubscribe
     assert {a: (r.state, r.queue_id) for a, r in rows.items()} == {
         a: ("queued", jobs[a].id) for a in jobs
     }
+    # What the webhooks of its events say (`message.campaign_id`).
+    assert await store.campaign_of(shop.db, jobs["ann@example.org"].id) == campaign_id
+    assert await store.campaign_of(shop.db, "not-a-campaign-message") is None
 
 
 async def test_an_unsubscribe_or_suppression_mid_campaign_gets_nothing_more(shop: Shop) -> None:
