@@ -1,8 +1,8 @@
 """`/api/v1/campaigns` through the real HTTP app, the campaign sender and a real delivery worker
 to the fake SES: a campaign created, launched and delivered, its messages rendered with the
-tracking of the sender's domain and the campaign's own unsubscribe link, the figures (opens,
-clicks per link, unsubscribes) read back through the recipients' queue ids, the CSV, and the
-errors in the API's shape."""
+tracking of the sender's domain and the campaign's own unsubscribe link, the figures (SES's
+deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
+recipients' queue ids, the CSV and the workbook, and the errors in the API's shape."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ from gateway.aws.ses import SesSender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
+from gateway.feedback.events import ingest
 from gateway.storage import domains as domain_store
 from gateway.tracking import events
 from gateway.tracking.tokens import LinkKind, signing_keys, verify
 from tests.conftest import add_verified_domain, settled
 from tests.support.fakeses import FakeSes
 from tests.support.messages import SEALER
+from tests.support.sesevents import about, bounce, complaint
 from tests.support.site import Site
 
 PUBLIC = {"public_url": "https://gw.example", "tracking_scanner_window": 0}
@@ -109,7 +111,8 @@ async def test_a_campaign_is_delivered_and_counted(
     page = (await api.get(f"/campaigns/{campaign['id']}/recipients")).json()["data"]
     for row in page:
         await settled(site.db, row["queue_id"])
-    delivered = {d.destinations[0]: _mime(d.raw) for d in stand_in.wait_for(3)}
+    sends = {d.destinations[0]: d for d in stand_in.wait_for(3)}
+    delivered = {address: _mime(d.raw) for address, d in sends.items()}
     assert sorted(delivered) == ["ann@example.org", "bob@example.org", "cy@example.org"]
     ann = delivered["ann@example.org"]
     assert ann["Subject"] == "News for ann"
@@ -126,12 +129,25 @@ async def test_a_campaign_is_delivered_and_counted(
     await events.record(db, settings, _token(pixel, LinkKind.OPEN, site))
     await events.record(db, settings, _token(click, LinkKind.CLICK, site))
     await events.record(db, settings, _token(unsubscribe, LinkKind.UNSUBSCRIBE, site))
+    now = datetime.now(UTC)
+    for sns_id, payload in enumerate(
+        (
+            about("delivery", sends["ann@example.org"].message_id, "ann@example.org", now),
+            bounce(sends["bob@example.org"].message_id, "bob@example.org"),
+            complaint(sends["cy@example.org"].message_id, "cy@example.org"),
+        )
+    ):
+        await ingest(db, settings, f"sns-{sns_id}", "arn:aws:sns:us-east-1:1:ses", payload, now)
 
     shown = (await api.get(f"/campaigns/{campaign['id']}")).json()
     assert shown["state"] == "done"
     figures = shown["figures"]
-    assert {k: figures[k] for k in ("sent", "opened", "opens", "clicked", "unsubscribed")} == {
+    shown_keys = ("sent", "delivered", "bounced", "complained", "opened", "opens", "clicked")
+    assert {k: figures[k] for k in (*shown_keys, "unsubscribed")} == {
         "sent": 3,
+        "delivered": 1,
+        "bounced": 1,
+        "complained": 1,
         "opened": 1,
         "opens": 2,
         "clicked": 1,
