@@ -150,7 +150,7 @@ async def launch(ctx: Context, campaign_id: int) -> CampaignInfo:
     campaign = await get_campaign(ctx, campaign_id)
     if campaign.state != "draft":
         raise ConflictError(f"campaign {campaign.id} is {campaign.state}: only a draft launches")
-    launching.public_url(ctx.services.settings)
+    launching.check_public_url(ctx.services.settings)
     if campaign.template_id is None:
         raise InvalidInputError("the campaign's template was deleted", "template")
     template = await templates.get_template(ctx, campaign.template_id)

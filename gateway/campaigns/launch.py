@@ -28,8 +28,8 @@ BATCH = 1000
 """Contacts read and recipients written per transaction."""
 
 
-def public_url(settings: Settings) -> str:
-    """`PUBLIC_URL`, which must be https: every message's unsubscribe link points there."""
+def check_public_url(settings: Settings) -> None:
+    """`PUBLIC_URL` must be https: every message's unsubscribe link points there."""
     url = settings.public_url or ""
     if urlsplit(url).scheme != "https" or not urlsplit(url).netloc:
         raise InvalidInputError(
@@ -37,7 +37,6 @@ def public_url(settings: Settings) -> str:
             "unsubscribe links point there",
             "public_url",
         )
-    return settings.base_url
 
 
 async def materialize(

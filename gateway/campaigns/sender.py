@@ -170,7 +170,7 @@ class CampaignSender:
                 marks.append((row.id, "refused", str(exc), None))
                 continue
             submit = self.submitter.submit(
-                principal(campaign), draft, CLIENT, queue_id=row.queue_id
+                principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
             )
             sending.append((row, asyncio.ensure_future(submit)))
         # Together: the spool commits them in a few transactions (group commit).
@@ -180,7 +180,14 @@ class CampaignSender:
         for (row, _), result in zip(sending, results, strict=True):
             if isinstance(result, BaseException):
                 # Left `spooling`: the next round finds whether it was stored.
-                log.warning("campaign %s: storing %s failed: %s", campaign.id, row.queue_id, result)
+                log_event(
+                    log,
+                    "campaign-store-failed",
+                    level=logging.WARNING,
+                    campaign=campaign.id,
+                    queue_id=row.queue_id,
+                    error=str(result),
+                )
             elif result.queue_id is not None:
                 marks.append((row.id, "queued", None, result.queue_id))
                 made += 1

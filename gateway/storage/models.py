@@ -118,7 +118,7 @@ class Message(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     via: Mapped[str] = mapped_column(String(8), default="smtp", server_default="smtp")
-    """How it was submitted: `smtp`, or `api` (the send API)."""
+    """How it was submitted: `smtp`, `api` (the send API) or `campaign`."""
 
 
 class MessageBody(Base):

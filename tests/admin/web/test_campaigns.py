@@ -69,6 +69,8 @@ async def test_an_owner_follows_pauses_and_resumes_a_campaign(site: Site) -> Non
     rows = await campaigns.recipients(ctx, campaign_id)
     assert all(f'<a href="/messages/{r.queue_id}">' in shown for r in rows)
     assert 'value="cancel"' not in shown, "a done campaign has no buttons"
+    message = (await browser.get(f"/messages/{rows[0].queue_id}")).text
+    assert "by a campaign" in message
     csv = await browser.get(f"{page}/report.csv")
     assert csv.headers["content-type"].startswith("text/csv")
     assert "\nrecipients,2,\n" in csv.text
