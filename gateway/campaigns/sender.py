@@ -9,8 +9,9 @@ Each round:
    under the same id (`gateway.storage.campaigns` says why nobody gets one twice);
 3. up to `CAMPAIGN_BATCH` pending recipients are taken (and no more than the tenant's
    `max_per_second` allows in a round), but never so many that more than
-   `CAMPAIGN_IN_FLIGHT` of the campaign's messages wait in the spool for SES: the delivery
-   worker then always has transactional mail within reach, and the SES quota paces both;
+   `CAMPAIGN_IN_FLIGHT` of the tenant's campaign messages wait in the spool for SES: the
+   delivery worker then always has transactional mail within reach, and the SES quota paces
+   both;
 4. each recipient is checked again (unsubscribed from one of the campaign's lists, or
    suppressed now: `skipped`), its message made and submitted through the policy and the spool
    (`gateway.compose.submit`) under its queue id, together (one group commit); a refusal for
@@ -119,7 +120,9 @@ class CampaignSender:
             made, waiting = await self._make(campaign, composer, again, now)
             if waiting or len(left) == size:
                 return made
-        room = self._settings.campaign_in_flight - await store.in_flight(self._db, campaign.id)
+        room = self._settings.campaign_in_flight - await store.in_flight(
+            self._db, campaign.tenant_id
+        )
         count = min(size, room, await self._per_round(campaign))
         if count <= 0:
             return 0

@@ -296,13 +296,12 @@ async def campaign_of(db: Database, queue_id: str) -> int | None:
         return (await conn.execute(query)).scalar_one_or_none()
 
 
-async def in_flight(db: Database, campaign_id: int) -> int:
-    """The campaign's messages stored and not yet done (waiting for SES)."""
-    query = (
-        select(func.count())
-        .select_from(RecipientRow)
-        .join(Message, Message.id == RecipientRow.queue_id)
-        .where(RecipientRow.campaign_id == campaign_id, Message.state == "queued")
+async def in_flight(db: Database, tenant_id: int) -> int:
+    """The tenant's campaign messages stored and not yet done (waiting for SES). Read from the
+    queue's waiting messages (`ix_messages_due`), never from a campaign's recipients, which may
+    be many."""
+    query = select(func.count()).where(
+        Message.state == "queued", Message.via == "campaign", Message.tenant_id == tenant_id
     )
     async with db.read() as conn:
         return int((await conn.execute(query)).scalar_one())
