@@ -61,6 +61,11 @@ class Composer:
     base_url: str
     """`PUBLIC_URL`: where the unsubscribe link points."""
 
+    @property
+    def sender(self) -> str:
+        """The sender's address (of `Name <address>`)."""
+        return mailbox(self.campaign.sender, "from").address
+
     def draft(self, address: str, fields: Mapping[str, str], queue_id: str) -> Draft:
         """The message to `address`; `MissingVariables` if its fields lack a required one."""
         url = unsubscribe_url(self.key, self.base_url, queue_id)

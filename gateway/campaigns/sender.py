@@ -162,6 +162,14 @@ class CampaignSender:
         )
         marks: list[Mark] = []
         sending: list[tuple[CampaignRecipient, asyncio.Future[Submitted]]] = []
+        # The policy's facts of the account and the sender read once for the whole batch, and
+        # the suppressions as `unwanted` just read them (submitted together, each message would
+        # miss the cache and read them again).
+        directory = self.submitter.directory
+        await directory.account(principal(campaign))
+        await directory.sender(composer.sender)
+        wanted = [a for a in addresses if a not in unwanted]
+        directory.not_suppressed(campaign.tenant_id, wanted)
         for row in rows:
             if row.address in unwanted:
                 marks.append((row.id, "skipped", unwanted[row.address], None))
