@@ -232,6 +232,9 @@ class Settings(BaseSettings):
     tracking_scanner_window: Annotated[float, Field(ge=0)] = 10
     tracking_strip_dkim: bool = False
 
+    campaign_batch: Annotated[int, Field(ge=1, le=10000)] = 200
+    campaign_in_flight: Annotated[int, Field(ge=1)] = 1000
+
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from admin.api import (
     activity,
+    campaigns,
     contacts,
     credentials,
     domains,
@@ -39,6 +40,7 @@ RESOURCES = (
     stats,
     templates,
     contacts,
+    campaigns,
 )
 
 

@@ -77,7 +77,9 @@ class Envelope(BaseModel):
     next_attempt_at: datetime
     completed_at: datetime | None
     has_body: bool = Field(description="false once the body is deleted")
-    via: str = Field(description="how it was submitted: `smtp`, or `api` (`POST /emails`)")
+    via: str = Field(
+        description="how it was submitted: `smtp`, `api` (`POST /emails`) or `campaign`"
+    )
 
 
 class RecipientState(BaseModel):

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.cli import (
+    campaigns,
     contacts,
     domains,
     events,
@@ -51,6 +52,7 @@ GROUPS = (
     templates,
     send,
     contacts,
+    campaigns,
 )
 
 

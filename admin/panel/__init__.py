@@ -12,6 +12,7 @@ from admin.ops.context import Services
 from admin.panel import (
     account,
     activity,
+    campaigns,
     contacts,
     credentials,
     dashboard,
@@ -38,6 +39,7 @@ AREAS = (
     messages,
     dashboard,
     contacts,
+    campaigns,
 )
 
 

@@ -38,6 +38,7 @@ NAV = (
     ("/lists", "Lists", False),
     ("/webhooks", "Webhooks", False),
     ("/templates", "Templates", False),
+    ("/campaigns", "Campaigns", False),
     ("/activity", "Activity", False),
     ("/tenants", "Tenants", True),
     ("/users", "Users", True),

@@ -152,10 +152,15 @@ class Submitter:
         draft: Draft,
         client_address: str,
         not_before: datetime | None = None,
+        queue_id: str | None = None,
+        via: str = "api",
     ) -> Submitted:
-        """Police and store `draft` for `principal`; `not_before`: deliver at that time."""
+        """Police and store `draft` for `principal`; `not_before`: deliver at that time;
+        `queue_id`: store it under this id, chosen beforehand (a campaign's, which finds after
+        a restart whether it was stored; the primary key refuses a second copy); `via`: how it
+        came (`api`, `campaign`), as the message's details show it."""
         now = datetime.now(UTC)
-        queue_id = new_queue_id()
+        queue_id = queue_id or new_queue_id()
         draft, fields, refused = addressed(draft)
         built = await self._message(principal, draft, queue_id, client_address, now)
         if isinstance(built, Refused):
@@ -184,7 +189,7 @@ class Submitter:
             suppressed=dropped,
             subject=subject,
             header_size=header_size,
-            via="api",
+            via=via,
             not_before=not_before,
         )
         await self.spool.store(message)  # a DatabaseError: the caller answers "try again"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
@@ -55,6 +55,12 @@ class _TtlCache(Generic[K, V]):
             self._entries.clear()
         self._entries[key] = (now + self._ttl, value)
         return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep `value`, read by the caller itself, as a load would."""
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._ttl, value)
 
     def drop(self, stale: Callable[[K, V], bool] | None = None) -> None:
         """Forget the entries `stale` says are (every entry when None)."""
@@ -151,6 +157,13 @@ class Directory:
     async def suppressed(self, tenant_id: int, address: str) -> SuppressionInfo | None:
         """The suppression entry in force for `address` when `tenant_id` sends to it."""
         return (await self._suppressions.get((tenant_id, address.lower())))[1]
+
+    def not_suppressed(self, tenant_id: int, addresses: Iterable[str]) -> None:
+        """Note that no suppression is in force for `addresses` when `tenant_id` sends to them,
+        as a read of many at once just found (a campaign's batch): the policy's check of each
+        then reads nothing again. A change of the suppression list drops them, as any entry."""
+        for address in addresses:
+            self._suppressions.put((tenant_id, address.lower()), (lookup_key(address), None))
 
     async def usage(self, tenant_id: int) -> int:
         """Messages the tenant had accepted today (UTC), by every instance."""

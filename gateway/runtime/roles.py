@@ -16,6 +16,9 @@ from typing import Protocol
 
 from config import Settings
 from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
+from gateway.campaigns import sender as campaign_sender
+from gateway.campaigns.sender import CampaignSender
+from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.core.types.changes import Topic
@@ -58,9 +61,14 @@ class Role(Protocol):
 
 
 def worker_tasks(
-    db: Database, settings: Settings, sealer: Sealer, governor: Governor, domains: Domains
+    db: Database,
+    settings: Settings,
+    sealer: Sealer,
+    governor: Governor,
+    domains: Domains,
+    campaigns: CampaignSender | None = None,
 ) -> list[Periodic]:
-    """Every periodic task of a worker process."""
+    """Every periodic task of a worker process (`campaigns`: with the campaign sender)."""
     sync = settings.identity_sync_interval
     tasks = [
         governor.task(),
@@ -104,6 +112,18 @@ def worker_tasks(
             "purging old webhook deliveries failed",
         ),
     ]
+    if campaigns is not None:
+        tasks.append(
+            Periodic(
+                "campaign-sender",
+                campaigns.run,
+                campaign_sender.INTERVAL,
+                campaign_sender.log,
+                "making campaign messages failed; trying again in a second",
+                lease=campaign_sender.LEASE,
+                lease_ttl=campaign_sender.LEASE_TTL,
+            )
+        )
     if settings.body_retention_days > 0:
         tasks.append(
             Periodic(
@@ -181,10 +201,13 @@ class WorkerRole:
         send = SesSender(provider, settings, stored.configuration_set).send
         self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governor, on_sent)
         self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
+        # Campaigns' messages go through the policy and the spool as the send API's do.
+        self.campaigns = CampaignSender(db, settings, Submitter(db, settings, sealer))
         self.schedule = Schedule(
-            worker_tasks(db, settings, sealer, self.governor, domains), db, owner
+            worker_tasks(db, settings, sealer, self.governor, domains, self.campaigns), db, owner
         )
         self.changes = changes
+        changes.subscribe(self.campaigns.submitter.directory.forget, *Directory.TOPICS)
         changes.subscribe(lambda _: self.delivery.wake(), Topic.QUEUED)
         changes.subscribe(lambda _: self.dispatcher.wake(), Topic.WEBHOOK)
         self.tasks: list[asyncio.Task[None]] = []
@@ -195,6 +218,7 @@ class WorkerRole:
                 log, "ses-credentials", level=logging.ERROR, problem="no AWS credentials found"
             )
         self.changes.start()
+        self.campaigns.start()
         self.schedule.start()
         self.tasks = [
             asyncio.create_task(self.delivery.run(), name="delivery"),
@@ -206,5 +230,6 @@ class WorkerRole:
         await self.delivery.stop()
         await self.dispatcher.stop()
         await self.schedule.stop()
+        await self.campaigns.stop()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.changes.stop()

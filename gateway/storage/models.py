@@ -122,7 +122,7 @@ class Message(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     via: Mapped[str] = mapped_column(String(8), default="smtp", server_default="smtp")
-    """How it was submitted: `smtp`, or `api` (the send API)."""
+    """How it was submitted: `smtp`, `api` (the send API) or `campaign`."""
 
 
 class MessageBody(Base):
@@ -696,3 +696,58 @@ class ContactImportError(Base):
     )
     line: Mapped[int] = mapped_column(Integer, primary_key=True)
     reason: Mapped[str] = mapped_column(Text)
+
+
+class Campaign(Base):
+    """A tenant's mass mailing: a template sent to the contacts of lists (`gateway.campaigns`).
+    The template's parts are copied at launch: an edit of the template later changes nothing
+    of a campaign under way."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("message_templates.id", ondelete="SET NULL"), nullable=True
+    )
+    list_ids: Mapped[list[int]] = mapped_column(JSON)
+    exclude_list_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    reply_to: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    """When to start; None: at launch."""
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    """The zone `send_at` was given in, to show it as it was written."""
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    """`draft`, `scheduled`, `sending`, `paused`, `done` or `cancelled`."""
+    subject: Mapped[str | None] = mapped_column(String(998), nullable=True)
+    html: Mapped[str | None] = mapped_column(Text, nullable=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    """How many recipients launching made."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CampaignRecipient(Base):
+    """One address a campaign mails, once (unique per campaign): `pending`, then `spooling`
+    with the queue id its message is stored under, then `queued` once that message is stored;
+    or `skipped` (unsubscribed or suppressed when its turn came) or `refused` (by the policy)."""
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "address"),
+        Index("ix_campaign_recipients_campaign_state", "campaign_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+    fields: Mapped[dict[str, str]] = mapped_column(FIELDS_TYPE)
+    state: Mapped[str] = mapped_column(String(16))
+    queue_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    """The message's id, chosen before it is stored (so a restart finds whether it was)."""
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -56,7 +56,12 @@ async def find_recipient(db: Database, queue_id: str, recipient_id: int) -> Reci
         )
         .join(Message, Message.id == Recipient.message_id)
         .join(Tenant, Tenant.id == Message.tenant_id)
-        .where(Recipient.id == recipient_id, Message.id == queue_id)
+        .where(Message.id == queue_id)
+        # Recipient 0: the message's first, as a link written before its recipients' rows
+        # were (a campaign's, of one recipient) names it.
+        .where(Recipient.id == recipient_id if recipient_id else Recipient.id > 0)
+        .order_by(Recipient.id)
+        .limit(1)
     )
     async with db.read() as conn:
         row = (await conn.execute(query)).first()

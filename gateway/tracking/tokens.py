@@ -43,6 +43,8 @@ class Token:
     kind: LinkKind
     queue_id: str
     recipient_id: int
+    """The recipient's row; 0: the message's first, for a link written before the message was
+    stored (a campaign message's unsubscribe link: it has one recipient)."""
     host: str
     """The host of the link, as `host_of` gives it."""
     url: str = ""

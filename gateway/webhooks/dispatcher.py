@@ -23,6 +23,7 @@ from gateway.delivery.worker import backoff
 from gateway.feedback import alerts
 from gateway.runtime.claims import ClaimLoop
 from gateway.storage import webhooks as store
+from gateway.storage.campaigns import campaign_of
 from gateway.storage.database import Database
 from gateway.webhooks.client import CONCURRENCY, client_context, open_session, post
 from gateway.webhooks.schema import WebhookEvent, payload
@@ -44,7 +45,8 @@ async def enqueue(db: Database, event: WebhookEvent) -> int:
     if not webhook_ids:
         return 0
     now = datetime.now(UTC)
-    body = payload(event, tenant, now)
+    campaign_id = await campaign_of(db, event.queue_id) if event.queue_id else None
+    body = payload(event, tenant, now, campaign_id)
     return len(await store.insert_deliveries(db, webhook_ids, event.id, event.type, body, now))
 
 

@@ -40,8 +40,11 @@ class WebhookEvent:
     recipients: tuple[EventFact, ...] = ()
 
 
-def payload(event: WebhookEvent, tenant: str, created_at: datetime) -> str:
-    """The JSON body of schema version 1 (docs/webhooks.md)."""
+def payload(
+    event: WebhookEvent, tenant: str, created_at: datetime, campaign_id: int | None = None
+) -> str:
+    """The JSON body of schema version 1 (docs/webhooks.md); `campaign_id`: the campaign whose
+    message it is about."""
     document: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "id": event.id,
@@ -49,7 +52,11 @@ def payload(event: WebhookEvent, tenant: str, created_at: datetime) -> str:
         "tenant": tenant,
         "occurred_at": utc_iso(event.occurred_at),
         "created_at": utc_iso(created_at),
-        "message": {"queue_id": event.queue_id, "ses_message_id": event.ses_message_id},
+        "message": {
+            "queue_id": event.queue_id,
+            "ses_message_id": event.ses_message_id,
+            "campaign_id": campaign_id,
+        },
         "recipients": [
             {
                 "address": fact.address,

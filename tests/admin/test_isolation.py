@@ -1,7 +1,7 @@
 """Tenant isolation over EVERY endpoint of the API and EVERY page of the panel: a key and an
 owner of tenant acme aim each request at tenant globex's records (its name, its domain, the ids
-of its credential, key, user, webhook, template and notification, its suppressed address, its
-message; mail sent from its domain and with its idempotency key).
+of its credential, key, user, webhook, template, list, campaign and notification, its
+suppressed address, its message; mail sent from its domain and with its idempotency key).
 
 Whatever each answer is, globex's records are unchanged afterwards, and no answer holds
 anything of globex's that the request did not name itself. The endpoints and pages are read
@@ -25,6 +25,7 @@ from gateway.identity import accounts, apikeys, users
 from gateway.identity.accounts import now
 from gateway.storage import activity as activity_store
 from gateway.storage import apikeys as key_store
+from gateway.storage import campaigns as campaign_store
 from gateway.storage import contacts as contact_store
 from gateway.storage import domains as domain_store
 from gateway.storage import notifications, queue, templates, tenants, webhooks
@@ -64,6 +65,7 @@ class Globex:
     template_id: int
     list_id: int
     import_id: int
+    campaign_id: int
     secrets: tuple[str, ...]
 
     def path(self, template: str) -> str:
@@ -82,6 +84,7 @@ class Globex:
             "templates": {"id": self.template_id},
             "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
             "imports": {"id": self.import_id},
+            "campaigns": {"id": self.campaign_id, "kind": "csv"},
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
@@ -130,6 +133,20 @@ async def _globex(site: Site) -> Globex:
         site.db, contact_list, tenant_id, _chunks(csv_file), "globex.csv", "globex"
     )
     assert (report.added, report.invalid) == (1, 1)
+    campaign_id = await campaign_store.add_campaign(
+        site.db,
+        tenant_id=tenant_id,
+        name="globex campaign",
+        template_id=template_id,
+        list_ids=[contact_list.id],
+        exclude_list_id=None,
+        sender="news@globex.test",
+        time_zone="UTC",
+        state="sending",
+        recipients=1,
+        created_at=now(),
+    )
+    await campaign_store.add_recipients(site.db, campaign_id, [(CONTACT, {"x": "1"})], now())
     secrets = (
         credential.credential.username,
         "globex secret description",
@@ -146,6 +163,7 @@ async def _globex(site: Site) -> Globex:
         CONTACT,
         "globex field",
         "globex-invalid-row",
+        "globex campaign",
     )
     return Globex(
         tenant_id,
@@ -158,6 +176,7 @@ async def _globex(site: Site) -> Globex:
         template_id,
         contact_list.id,
         report.id,
+        campaign_id,
         secrets,
     )
 
@@ -184,6 +203,8 @@ async def _state(site: Site, globex: Globex) -> str:
         await queue.pending_summary(db, globex.tenant_id),
         await contact_store.list_lists(db, globex.tenant_id),
         await contact_store.list_imports(db, globex.list_id),
+        await campaign_store.list_campaigns(db, globex.tenant_id),
+        await campaign_store.recipients(db, globex.campaign_id),
         [
             batch
             async for batch in contact_store.contact_batches(

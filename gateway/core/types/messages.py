@@ -64,7 +64,7 @@ class NewMessage:
     """How many bytes at the start of `data` are header fields: kept after the body is deleted,
     to be shown (up to `HEADER_BYTES`)."""
     via: str = "smtp"
-    """How it was submitted: `smtp`, or `api` (the send API)."""
+    """How it was submitted: `smtp`, `api` (the send API) or `campaign`."""
     not_before: datetime | None = None
     """Not delivered before this time (the send API's `scheduled_at`); None: at once."""
     rest: SpilledRest | None = None
@@ -151,4 +151,4 @@ class MessageStatus:
     has_body: bool
     recipients: tuple[RecipientStatus, ...]
     via: str = "smtp"
-    """How it was submitted: `smtp` or `api`."""
+    """How it was submitted: `smtp`, `api` or `campaign`."""

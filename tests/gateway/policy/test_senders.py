@@ -62,6 +62,17 @@ async def test_a_suppression_change_drops_that_address_in_any_form_and_only_it(
     assert await facts.suppressed(acme.id, "carol@example.org") is not None
 
 
+async def test_addresses_noted_not_suppressed_are_not_read_until_a_change(db: Database) -> None:
+    facts = Directory(db, ttl=60)
+    acme = await accounts.create_tenant(db, "acme")
+    now = datetime.now(UTC)
+    await suppressions.add(db, [suppressions.Entry("dan@example.org", None, "manual", "", now)])
+    facts.not_suppressed(acme.id, ["dan@example.org"])  # as a campaign's batch read it before
+    assert await facts.suppressed(acme.id, "dan@example.org") is None
+    facts.forget(Change(Topic.SUPPRESSION, "dan@example.org"))
+    assert await facts.suppressed(acme.id, "dan@example.org") is not None
+
+
 async def test_a_sending_domain_change_drops_the_facts_of_its_addresses_and_subdomains_only(
     db: Database,
 ) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.campaigns import sender
+from gateway.campaigns.sender import CampaignSender
+from gateway.compose.submit import Submitter
 from gateway.delivery.governor import Governor
 from gateway.domains.identities import SYNC_LEASE, Domains
 from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE, RESEAL_LEASE_TTL
@@ -22,7 +25,8 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
         async with SesClientProvider(settings) as provider:
             governor = Governor(SesAccount(provider), settings)
             domains = Domains(db, SesIdentities(provider), b"k" * 32, settings)
-            tasks = worker_tasks(db, settings, SEALER, governor, domains)
+            campaigns = CampaignSender(db, settings, Submitter(db, settings, SEALER))
+            tasks = worker_tasks(db, settings, SEALER, governor, domains, campaigns)
         assert [t.name for t in tasks] == [
             "ses-governor",
             "identity-sync",
@@ -30,12 +34,14 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
             "hold-paused",
             "reseal",
             "webhook-purge",
+            "campaign-sender",
             *body_purge,
         ]
         leased = {t.name: (t.lease, t.lease_ttl) for t in tasks if t.lease}
         assert leased == {
             "identity-sync": (SYNC_LEASE, 360),
             "reseal": (RESEAL_LEASE, RESEAL_LEASE_TTL),
+            "campaign-sender": (sender.LEASE, sender.LEASE_TTL),
         }
         intervals = {t.name: t.interval for t in tasks}
         assert intervals["ses-governor"] == settings.ses_quota_refresh
@@ -43,3 +49,4 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
         assert intervals["housekeeping"] == 3600
         assert intervals["hold-paused"] == 30
         assert intervals["reseal"] == RESEAL_INTERVAL
+        assert intervals["campaign-sender"] == sender.INTERVAL

@@ -255,7 +255,11 @@ async def test_a_bounce_of_a_sent_message_reaches_the_tenants_webhook(
     assert len(receiver.events) == 1
     assert event["id"] == envelope["MessageId"]
     assert (event["type"], event["tenant"]) == ("bounce", "acme")
-    assert event["message"] == {"queue_id": queue_id, "ses_message_id": ses_message_id}
+    assert event["message"] == {
+        "queue_id": queue_id,
+        "ses_message_id": ses_message_id,
+        "campaign_id": None,
+    }
     [recipient] = event["recipients"]
     assert recipient["address"] == "gone@example.org"
     assert recipient["bounce_type"] == "Permanent"

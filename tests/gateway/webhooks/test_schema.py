@@ -29,11 +29,13 @@ def test_the_payload_has_every_field_of_version_1() -> None:
         "recipients",
     }
     assert (document["version"], document["id"], document["type"]) == (1, "event-1", "bounce")
-    assert document["message"] == {"queue_id": None, "ses_message_id": "ses-1"}
+    assert document["message"] == {"queue_id": None, "ses_message_id": "ses-1", "campaign_id": None}
     [recipient] = document["recipients"]
     assert recipient["address"] == "gone@example.org"
     assert (recipient["bounce_type"], recipient["status"]) == ("Permanent", "5.1.1")
     assert recipient["occurred_at"].endswith("Z")
+    of_campaign = json.loads(schema.payload(event, "acme", datetime.now(UTC), campaign_id=7))
+    assert of_campaign["message"]["campaign_id"] == 7
 
 
 def test_event_types_are_checked() -> None:

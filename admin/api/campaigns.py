@@ -1,0 +1,216 @@
+"""`/api/v1/campaigns`: tenants' campaigns: create (a draft), list, read with the figures,
+launch, pause, resume, cancel, the recipients, and the figures as CSV."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from admin.api.base import Api, Call
+from admin.ops import campaigns
+from admin.ops.context import Context
+from gateway.campaigns.export import XLSX, figures, report_csv, report_workbook
+from gateway.core.types.campaigns import RECIPIENT_STATES, STATES, CampaignInfo
+
+api = Api()
+
+
+class Link(BaseModel):
+    url: str
+    clicked: int = Field(description="recipients who clicked it")
+    clicks: int
+
+
+class Figures(BaseModel):
+    recipients: int
+    pending: int = Field(description="recipients whose message is not made yet")
+    skipped: int = Field(description="unsubscribed or suppressed when their turn came")
+    refused: int = Field(description="refused by the policy")
+    sent: int = Field(description="messages SES accepted")
+    delivered: int
+    bounced: int = Field(description="permanent and undetermined bounces")
+    complained: int
+    opened: int = Field(description="recipients who opened (unique)")
+    clicked: int = Field(description="recipients who clicked (unique)")
+    unsubscribed: int
+    opens: int = Field(description="opens in all")
+    clicks: int = Field(description="clicks in all")
+    rates: dict[str, float] = Field(description="each count as a share of `sent`")
+    links: list[Link]
+
+
+class Campaign(BaseModel):
+    id: int
+    tenant: str
+    name: str
+    template_id: int | None
+    list_ids: list[int]
+    exclude_list_id: int | None
+    sender: str
+    reply_to: str | None
+    send_at: datetime | None = Field(description="null: at launch")
+    time_zone: str
+    state: str = Field(description=", ".join(STATES))
+    recipients: int
+    created_at: datetime
+    launched_at: datetime | None
+    finished_at: datetime | None
+
+
+class CampaignWithFigures(Campaign):
+    figures: Figures
+
+
+class CampaignList(BaseModel):
+    data: list[Campaign]
+
+
+class CampaignFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str = Field(default="", max_length=63, description="admins: only this tenant's")
+
+
+class CampaignCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=campaigns.NAME_LENGTH)
+    template: str = Field(min_length=1, max_length=100, description="the template's name")
+    lists: list[str] = Field(min_length=1, max_length=campaigns.MAX_LISTS)
+    exclude: str | None = Field(default=None, max_length=100, description="a list left out")
+    from_: str = Field(alias="from", max_length=320, description="an address it may send from")
+    reply_to: str | None = Field(default=None, max_length=320)
+    send_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO 8601 with its offset (2026-12-24T09:00:00+01:00); null: at launch",
+    )
+    tenant: str | None = Field(
+        default=None, max_length=63, description="admins: the tenant (required); a key: its own"
+    )
+
+
+class RecipientFilter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: str = Field(default="", description=", ".join(RECIPIENT_STATES))
+    after: int = Field(default=0, ge=0, description="the last id of the page before")
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class CampaignRecipient(BaseModel):
+    id: int
+    address: str
+    state: str
+    queue_id: str | None = Field(description="its message (`/messages/{queue_id}`)")
+
+
+class RecipientList(BaseModel):
+    data: list[CampaignRecipient]
+
+
+def _shown(campaign: CampaignInfo) -> dict[str, object]:
+    return asdict(campaign)
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns",
+    summary="List campaigns, newest first",
+    tag="campaigns",
+    query=CampaignFilter,
+    response=CampaignList,
+)
+async def list_campaigns(ctx: Context, call: Call) -> object:
+    return {"data": [_shown(c) for c in await campaigns.list_campaigns(ctx, call.query.tenant)]}
+
+
+@api.endpoint(
+    "POST",
+    "/campaigns",
+    summary="Create a campaign (a draft)",
+    tag="campaigns",
+    body=CampaignCreate,
+    response=Campaign,
+    status=201,
+)
+async def create_campaign(ctx: Context, call: Call) -> object:
+    body = call.body
+    given = campaigns.NewCampaign(
+        body.name, body.template, body.lists, body.from_, body.exclude, body.reply_to, body.send_at
+    )
+    return _shown(await campaigns.create_campaign(ctx, given, body.tenant))
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns/{id:int}",
+    summary="A campaign with its figures",
+    tag="campaigns",
+    response=CampaignWithFigures,
+)
+async def get_campaign(ctx: Context, call: Call) -> object:
+    campaign = await campaigns.get_campaign(ctx, call.path["id"])
+    return {**_shown(campaign), "figures": figures(await campaigns.report(ctx, campaign.id))}
+
+
+def _step(verb: str, summary: str) -> None:
+    action = getattr(campaigns, verb)
+
+    async def step(ctx: Context, call: Call) -> object:
+        return _shown(await action(ctx, call.path["id"]))
+
+    step.__name__ = f"{verb}_campaign"
+    api.endpoint(
+        "POST", f"/campaigns/{{id:int}}/{verb}", summary=summary, tag="campaigns", response=Campaign
+    )(step)
+
+
+_step("launch", "Launch a draft: check it, make its recipients, send now or at its time")
+_step("pause", "Pause a scheduled or sending campaign")
+_step("resume", "Resume a paused campaign")
+_step("cancel", "Cancel a campaign for good")
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns/{id:int}/recipients",
+    summary="A page of a campaign's recipients, by id",
+    tag="campaigns",
+    query=RecipientFilter,
+    response=RecipientList,
+)
+async def campaign_recipients(ctx: Context, call: Call) -> object:
+    query = call.query
+    found = await campaigns.recipients(
+        ctx, call.path["id"], query.state or None, query.limit, query.after
+    )
+    return {"data": [asdict(r) for r in found]}
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns/{id:int}/report.csv",
+    summary="A campaign's figures as CSV",
+    tag="campaigns",
+    response=None,
+    content_type="text/csv",
+)
+async def campaign_report(ctx: Context, call: Call) -> object:
+    campaign = await campaigns.get_campaign(ctx, call.path["id"])
+    return report_csv(campaign, await campaigns.report(ctx, campaign.id))
+
+
+@api.endpoint(
+    "GET",
+    "/campaigns/{id:int}/report.xlsx",
+    summary="A campaign's figures as an Excel workbook (sheets `figures` and `links`)",
+    tag="campaigns",
+    response=None,
+    content_type=XLSX,
+)
+async def campaign_workbook(ctx: Context, call: Call) -> object:
+    campaign = await campaigns.get_campaign(ctx, call.path["id"])
+    return report_workbook(campaign, await campaigns.report(ctx, campaign.id))

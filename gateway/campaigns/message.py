@@ -1,0 +1,91 @@
+"""One campaign message: the template rendered with the recipient's fields, with RFC 8058
+one-click unsubscribe (`List-Unsubscribe` and `List-Unsubscribe-Post`) and a visible
+unsubscribe link, and the campaign's id as a header and an SES message tag (so SES events, and
+the webhooks made of them, carry it).
+
+The unsubscribe link is the tracking module's (`gateway.tracking.tokens`, served at `/u/...` by
+`gateway.endpoints.tracking`), signed for the message's queue id, chosen before the message is
+stored, and recipient 0 (the message's one recipient). A template places it with
+`{{unsubscribe_url}}`; one that does not gets a footer with the link. The delivery's tracking
+rewriter then finds `List-Unsubscribe` there and adds no other.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from gateway.compose.mime import Draft, Mailbox, mailbox
+from gateway.compose.templates import Template
+from gateway.core.types.campaigns import CampaignInfo
+from gateway.tracking.rewrite import SKIP_ATTRIBUTE
+from gateway.tracking.tokens import LinkKind, Token, host_of, sign
+
+UNSUBSCRIBE_VARIABLE = "unsubscribe_url"
+"""The variable a template writes its unsubscribe link with."""
+EMAIL_VARIABLE = "email"
+"""The recipient's address, as a variable."""
+CAMPAIGN_HEADER = "X-SES-Gateway-Campaign"
+CAMPAIGN_TAG = "campaign"
+
+
+def given_fields(address: str, fields: Mapping[str, str], url: str) -> dict[str, str]:
+    """What a template is rendered with: the contact's fields, its address and its link."""
+    return {**fields, EMAIL_VARIABLE: address, UNSUBSCRIBE_VARIABLE: url}
+
+
+def unsubscribe_url(key: bytes, base_url: str, queue_id: str) -> str:
+    host = host_of(urlsplit(base_url).netloc)
+    return f"{base_url}/u/{sign(key, Token(LinkKind.UNSUBSCRIBE, queue_id, 0, host))}"
+
+
+def _html_footer(body: str, url: str) -> str:
+    link = (
+        f'<p style="font-size:12px;color:#666666">'
+        f'<a href="{html.escape(url)}" {SKIP_ATTRIBUTE}>Unsubscribe</a></p>'
+    )
+    end = body.lower().rfind("</body>")
+    return body[:end] + link + body[end:] if end >= 0 else body + link
+
+
+@dataclass(frozen=True)
+class Composer:
+    """Makes the messages of one campaign: its template parsed once."""
+
+    campaign: CampaignInfo
+    template: Template
+    key: bytes
+    """The tracking tokens' signing key."""
+    base_url: str
+    """`PUBLIC_URL`: where the unsubscribe link points."""
+
+    @property
+    def sender(self) -> str:
+        """The sender's address (of `Name <address>`)."""
+        return mailbox(self.campaign.sender, "from").address
+
+    def draft(self, address: str, fields: Mapping[str, str], queue_id: str) -> Draft:
+        """The message to `address`; `MissingVariables` if its fields lack a required one."""
+        url = unsubscribe_url(self.key, self.base_url, queue_id)
+        rendered = self.template.render(given_fields(address, fields, url))
+        body_html, body_text = rendered.html, rendered.text
+        if UNSUBSCRIBE_VARIABLE not in self.template.variables:
+            body_html = _html_footer(body_html, url)
+            body_text = f"{body_text.rstrip()}\n\n--\nUnsubscribe: {url}\n"
+        campaign = self.campaign
+        return Draft(
+            sender=mailbox(campaign.sender, "from"),
+            to=(Mailbox(address),),
+            reply_to=(mailbox(campaign.reply_to, "reply_to"),) if campaign.reply_to else (),
+            subject=rendered.subject,
+            html=body_html,
+            text=body_text,
+            headers=(
+                ("List-Unsubscribe", f"<{url}>"),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+                (CAMPAIGN_HEADER, str(campaign.id)),
+            ),
+            tags={CAMPAIGN_TAG: str(campaign.id)},
+        )

@@ -1,0 +1,188 @@
+"""`/api/v1/campaigns` through the real HTTP app, the campaign sender and a real delivery worker
+to the fake SES: a campaign created, launched and delivered, its messages rendered with the
+tracking of the sender's domain and the campaign's own unsubscribe link, the figures (SES's
+deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
+recipients' queue ids, the CSV and the workbook, and the errors in the API's shape."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+
+import openpyxl
+import pytest
+
+from admin.ops import contacts, templates
+from admin.ops.context import Actor, Context
+from gateway.aws.ses import SesSender
+from gateway.campaigns.sender import CampaignSender
+from gateway.compose.submit import Submitter
+from gateway.delivery.worker import DeliveryWorker
+from gateway.feedback.events import ingest
+from gateway.storage import domains as domain_store
+from gateway.tracking import events
+from gateway.tracking.tokens import LinkKind, signing_keys, verify
+from tests.conftest import add_verified_domain, settled
+from tests.support.fakeses import FakeSes
+from tests.support.messages import SEALER
+from tests.support.sesevents import about, bounce, complaint
+from tests.support.site import Site
+
+PUBLIC = {"public_url": "https://gw.example", "tracking_scanner_window": 0}
+"""Links served at PUBLIC_URL; an open this soon after sending counts (no scanner window)."""
+HTML = '<p>Hi {{first_name}}, see <a href="https://shop.example.net/sale">the sale</a></p>'
+
+
+@pytest.fixture
+async def worker(stand_in: FakeSes, site: Site) -> AsyncIterator[DeliveryWorker]:
+    settings = site.services.settings
+    send = SesSender(site.services.provider, settings).send
+    found = DeliveryWorker(site.db, SEALER, send, settings, "test-worker")
+    task = asyncio.create_task(found.run())
+    yield found
+    await found.stop()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _shop(site: Site) -> Context:
+    """Tenant acme: example.com verified and tracked, list `customers` of three, `news`."""
+    tenant_id = await site.tenant("acme")
+    await add_verified_domain(site.db, tenant_id, "example.com")
+    [domain] = await domain_store.list_domains(site.db, "acme")
+    await domain_store.update_domain(
+        site.db, domain.id, open_tracking=True, click_tracking=True, unsubscribe=True
+    )
+    ctx = Context(site.services, Actor.of_cli("tester"), None)
+    customers = await contacts.create_list(ctx, "customers", "acme")
+    for name in ("ann", "bob", "cy"):
+        await contacts.add_contact(ctx, customers.id, f"{name}@example.org", {"first_name": name})
+    await templates.create_template(ctx, "news", "News for {{first_name}}", HTML, None, "acme")
+    return ctx
+
+
+def _mime(raw: bytes) -> EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def _token(url: str, kind: LinkKind, site: Site) -> events.Hit:
+    text = url.rsplit("/", 1)[1].removesuffix(".gif")
+    token = verify(signing_keys(site.services.settings), text, kind, "gw.example")
+    return events.Hit(token, datetime.now(UTC), user_agent="Thunderbird/128")
+
+
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_a_campaign_is_delivered_and_counted(
+    stand_in: FakeSes, site: Site, worker: DeliveryWorker
+) -> None:
+    await _shop(site)
+    api = await site.api(await site.key("acme"))
+    created = await api.post(
+        "/campaigns",
+        json={
+            "name": "autumn",
+            "template": "news",
+            "lists": ["customers"],
+            "from": "n@example.com",
+        },
+    )
+    assert created.status_code == 201, created.text
+    campaign = created.json()
+    assert campaign["state"] == "draft"
+    launched = await api.post(f"/campaigns/{campaign['id']}/launch")
+    assert launched.status_code == 200, launched.text
+    assert (launched.json()["state"], launched.json()["recipients"]) == ("sending", 3)
+
+    settings = site.services.settings
+    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
+    sender.start()
+    try:
+        while await sender.run():
+            pass
+    finally:
+        await sender.stop()
+    page = (await api.get(f"/campaigns/{campaign['id']}/recipients")).json()["data"]
+    for row in page:
+        await settled(site.db, row["queue_id"])
+    sends = {d.destinations[0]: d for d in stand_in.wait_for(3)}
+    delivered = {address: _mime(d.raw) for address, d in sends.items()}
+    assert sorted(delivered) == ["ann@example.org", "bob@example.org", "cy@example.org"]
+    ann = delivered["ann@example.org"]
+    assert ann["Subject"] == "News for ann"
+    assert len(ann.get_all("List-Unsubscribe")) == 1, "the campaign's own, no other"
+    unsubscribe = ann["List-Unsubscribe"].strip("<>")
+    html = ann.get_body(("html",)).get_content()
+    assert f'<a href="{unsubscribe}" data-ses-gateway-notrack>Unsubscribe</a>' in html
+    assert "shop.example.net" not in html, "the domain's click tracking applies"
+    [pixel] = re.findall(r'src="(https://gw.example/t/o/[^"]+)"', html)
+    [click] = re.findall(r'href="(https://gw.example/t/c/[^"]+)"', html)
+
+    db = site.db
+    await events.record(db, settings, _token(pixel, LinkKind.OPEN, site))
+    await events.record(db, settings, _token(pixel, LinkKind.OPEN, site))
+    await events.record(db, settings, _token(click, LinkKind.CLICK, site))
+    await events.record(db, settings, _token(unsubscribe, LinkKind.UNSUBSCRIBE, site))
+    now = datetime.now(UTC)
+    for sns_id, payload in enumerate(
+        (
+            about("delivery", sends["ann@example.org"].message_id, "ann@example.org", now),
+            bounce(sends["bob@example.org"].message_id, "bob@example.org"),
+            complaint(sends["cy@example.org"].message_id, "cy@example.org"),
+        )
+    ):
+        await ingest(db, settings, f"sns-{sns_id}", "arn:aws:sns:us-east-1:1:ses", payload, now)
+
+    shown = (await api.get(f"/campaigns/{campaign['id']}")).json()
+    assert shown["state"] == "done"
+    figures = shown["figures"]
+    shown_keys = ("sent", "delivered", "bounced", "complained", "opened", "opens", "clicked")
+    assert {k: figures[k] for k in (*shown_keys, "unsubscribed")} == {
+        "sent": 3,
+        "delivered": 1,
+        "bounced": 1,
+        "complained": 1,
+        "opened": 1,
+        "opens": 2,
+        "clicked": 1,
+        "unsubscribed": 1,
+    }
+    assert figures["rates"]["opened"] == round(1 / 3, 4)
+    assert figures["links"] == [{"url": "https://shop.example.net/sale", "clicked": 1, "clicks": 1}]
+    csv = await api.get(f"/campaigns/{campaign['id']}/report.csv")
+    assert csv.status_code == 200
+    assert csv.headers["content-type"].startswith("text/csv")
+    assert "\nopened,1,0.3333\n" in csv.text
+    assert "\nhttps://shop.example.net/sale,1,1\n" in csv.text
+    xlsx = await api.get(f"/campaigns/{campaign['id']}/report.xlsx")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.content), read_only=True)
+    rows = {row[0]: row[1:] for row in book["figures"].iter_rows(values_only=True)}
+    assert rows["sent"] == (3, None)
+    assert rows["opened"] == (1, 0.3333)
+    assert list(book["links"].iter_rows(values_only=True)) == [
+        ("link", "clicked", "clicks"),
+        ("https://shop.example.net/sale", 1, 1),
+    ]
+
+
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_refusals_are_in_the_api_shape(site: Site) -> None:
+    await _shop(site)
+    api = await site.api(await site.key("acme"))
+    body = {"name": "x", "template": "news", "lists": ["customers"], "from": "n@example.com"}
+    missing = await api.post("/campaigns", json={**body, "lists": ["nope"]})
+    assert missing.status_code == 404, missing.text
+    naive = await api.post("/campaigns", json={**body, "send_at": "2030-01-01T09:00:00"})
+    assert naive.status_code == 400
+    assert naive.json()["error"]["field"] == "send_at"
+    campaign = (await api.post("/campaigns", json=body)).json()
+    resumed = await api.post(f"/campaigns/{campaign['id']}/resume")
+    assert resumed.status_code == 409
+    assert "draft" in resumed.json()["error"]["message"]

@@ -1,0 +1,143 @@
+"""`ses-gateway campaign`: create (printing the id), launch, pause, resume, cancel, show with
+its counts, list and export, each with `--json`; refusals say why; every change is audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from gateway.campaigns.sender import CampaignSender
+from gateway.compose.submit import Submitter
+from gateway.storage import tenants
+from gateway.storage.database import Database
+from tests.conftest import add_verified_domain, make_settings
+from tests.support.messages import SEALER
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+COUNTS = ("sent", "delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
+
+
+def document(cli: Any, *args: str) -> Any:
+    status, out, err = cli(*args, "--json")
+    assert status == 0, err or out
+    return json.loads(out)
+
+
+def refused(cli: Any, *args: str) -> str:
+    status, out, _ = cli(*args, "--json")
+    assert status == 1, out
+    return str(json.loads(out)["error"]["message"])
+
+
+async def _verified(url: str) -> None:
+    db = Database(url)
+    try:
+        tenant = await tenants.get_tenant(db, "acme")
+        await add_verified_domain(db, tenant.id, "example.com")
+    finally:
+        await db.close()
+
+
+async def _send(url: str, tmp_path: Path) -> int:
+    db = Database(url)
+    settings = make_settings(tmp_path, url, public_url="https://mail.example.test")
+    sender = CampaignSender(db, settings, Submitter(db, settings, SEALER))
+    sender.start()
+    made = 0
+    try:
+        while count := await sender.run():
+            made += count
+    finally:
+        await sender.stop()
+        await db.close()
+    return made
+
+
+@pytest.fixture
+def shop(cli: Any, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Tenant acme with example.com verified, lists `a` (2) and `b` (2, one on `a` too),
+    `no` (1 of `a`), template `news`; PUBLIC_URL https."""
+    monkeypatch.setenv("SES_GATEWAY_PUBLIC_URL", "https://mail.example.test")
+    assert cli("tenant", "create", "acme")[0] == 0
+    asyncio.run(_verified(database_url))
+    lists = {
+        "a": "email,name\nann@example.org,Ann\nbob@example.org,Bob\n",
+        "b": "email,name\nbob@example.org,Bobby\ncy@example.org,Cy\n",
+        "no": "email\nann@example.org\n",
+    }
+    for name, text in lists.items():
+        assert cli("list", "create", name, "--tenant", "acme")[0] == 0
+        path = tmp_path / f"{name}.csv"
+        path.write_text(text, encoding="utf-8")
+        assert cli("contact", "import", name, str(path), "--tenant", "acme")[0] == 0
+    html = tmp_path / "news.html"
+    html.write_text("<p>Hi {{name}}</p>", encoding="utf-8")
+    created = cli(
+        "template", "create", "news", "--tenant", "acme", "--subject", "News",
+        "--html-file", str(html),
+    )  # fmt: skip
+    assert created[0] == 0, created
+    return cli
+
+
+def test_create_launch_show_pause_resume_cancel(
+    shop: Any, database_url: str, tmp_path: Path
+) -> None:
+    created = document(
+        shop, "campaign", "create", "autumn", "--tenant", "acme", "--template", "news",
+        "--list", "a", "--list", "b", "--exclude", "no", "--from", "News <news@example.com>",
+        "--reply-to", "help@example.com",
+    )  # fmt: skip
+    campaign = str(created["id"])
+    assert (created["state"], created["list_ids"]) == ("draft", [1, 2])
+    launched = document(shop, "campaign", "launch", campaign)
+    assert (launched["state"], launched["recipients"]) == ("sending", 2)  # bob once, ann excluded
+    assert document(shop, "campaign", "pause", campaign)["state"] == "paused"
+    assert asyncio.run(_send(database_url, tmp_path)) == 0
+    assert document(shop, "campaign", "resume", campaign)["state"] == "sending"
+    assert asyncio.run(_send(database_url, tmp_path)) == 2
+    shown = document(shop, "campaign", "show", campaign)
+    assert shown["state"] == "done"
+    assert {name: shown[name] for name in COUNTS} == dict.fromkeys(COUNTS, 0)
+    assert (shown["recipients"], shown["pending"]) == (2, 0)
+    assert "campaign autumn" in shop("campaign", "show", campaign)[1]
+    assert [c["name"] for c in document(shop, "campaign", "list")["campaigns"]] == ["autumn"]
+    assert "metric,count,rate" in document(shop, "campaign", "export", campaign)["csv"]
+    assert "is done" in refused(shop, "campaign", "cancel", campaign)
+    kinds = [a["kind"] for a in document(shop, "activity", "list", "--limit", "20")["activity"]]
+    for kind in ("campaign.created", "campaign.launched", "campaign.paused", "campaign.resumed"):
+        assert kind in kinds
+
+
+def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
+    base = ("campaign", "create", "x", "--tenant", "acme", "--template", "news", "--list", "a")
+    assert "no time zone" in refused(
+        shop, *base, "--from", "n@example.com", "--at", "2030-01-01T09:00"
+    )
+    assert "no list named 'nope'" in refused(
+        shop, *base, "--list", "nope", "--from", "n@example.com"
+    )
+    later = document(shop, *base, "--from", "n@example.com", "--at", "2030-01-01T09:00+01:00")
+    assert later["send_at"] == "2030-01-01T08:00:00+00:00"
+    assert document(shop, "campaign", "launch", str(later["id"]))["state"] == "scheduled"
+    foreign = document(shop, *base, "--from", "n@elsewhere.example")
+    assert "the sender is refused" in refused(shop, "campaign", "launch", str(foreign["id"]))
+    cancelled = document(shop, "campaign", "cancel", str(foreign["id"]))
+    assert cancelled["state"] == "cancelled"
+
+
+def test_export_as_a_workbook(shop: Any, tmp_path: Path) -> None:
+    created = document(
+        shop, "campaign", "create", "x", "--tenant", "acme", "--template", "news",
+        "--list", "a", "--from", "n@example.com",
+    )  # fmt: skip
+    path = tmp_path / "figures.xlsx"
+    assert document(shop, "campaign", "export", str(created["id"]), str(path))["file"] == str(path)
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert next(book["figures"].iter_rows(values_only=True)) == ("campaign", created["id"], "x")
