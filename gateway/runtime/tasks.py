@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from gateway.core.exceptions import DatabaseError
 from gateway.storage import leases as lease_store
 from gateway.storage.database import Database
 
@@ -69,6 +70,8 @@ class Schedule:
             try:
                 if await self._holds_lease(task):
                     await task.run()
+            except DatabaseError as exc:  # the database is away or full: one line says so
+                task.log.error("%s: %s", task.failure, exc)
             except Exception:
                 task.log.exception(task.failure)
             await asyncio.sleep(task.interval)

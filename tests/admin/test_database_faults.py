@@ -41,4 +41,5 @@ def test_sqlite_disk_full_under_load(tmp_path: Path) -> None:
     except FaultUnavailable as exc:
         pytest.skip(str(exc))
     check(report)
-    assert report.tracebacks == 0  # the disk is full: one line says so, no traceback
+    # The disk is full: one line says so, no traceback.
+    assert report.tracebacks == 0, report.traceback

@@ -475,6 +475,8 @@ class OutageReport:
     tracebacks: int
     """Tracebacks in the gateway's log (a fault it knows should need none)."""
     seconds: float
+    traceback: str = ""
+    """The first traceback in the log, with the line before it (empty when there is none)."""
 
     def failures(self) -> list[str]:
         found = []
@@ -570,7 +572,10 @@ def database_outages(
         finally:
             load.stop()
         _settle(process, url, fake, load)
-        tracebacks = process.log().count("Traceback")
+        text = process.log()
+        tracebacks = text.count("Traceback")
+        first = text.find("Traceback")
+        excerpt = text[max(0, text.rfind("\n", 0, first - 1)) : first + 3000] if tracebacks else ""
         delivered = Deliveries.read(fake)
         kept = stored(url, set(load.accepted.values()))
         lost = {q for m, q in load.accepted.items() if q not in kept or m not in delivered.markers}
@@ -585,6 +590,7 @@ def database_outages(
         lost=sorted(lost),
         tracebacks=tracebacks,
         seconds=time.monotonic() - started,
+        traceback=excerpt,
     )
 
 

@@ -9,6 +9,7 @@ import logging
 
 import pytest
 
+from gateway.core.exceptions import DatabaseError
 from gateway.runtime.tasks import Periodic, Schedule
 from gateway.storage.database import Database
 
@@ -50,6 +51,25 @@ async def test_a_failed_round_is_logged_and_the_next_comes(
     [failure] = [r for r in caplog.records if r.name == "tests.tasks"]
     assert failure.getMessage() == "flaky failed; again soon"
     assert failure.exc_info is not None
+
+
+async def test_a_round_the_database_fails_is_one_line_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def store() -> None:
+        raise DatabaseError("database error: OperationalError: database or disk is full")
+
+    schedule = Schedule([Periodic("store", store, 0.02, LOG, "storing failed")])
+    with caplog.at_level(logging.ERROR, logger="tests.tasks"):
+        schedule.start()
+        await asyncio.sleep(0.05)
+        await schedule.stop()
+    failures = [r for r in caplog.records if r.name == "tests.tasks"]
+    assert failures
+    assert failures[0].getMessage() == (
+        "storing failed: database error: OperationalError: database or disk is full"
+    )
+    assert all(r.exc_info is None for r in failures)
 
 
 async def test_stop_ends_every_task() -> None:
