@@ -279,7 +279,11 @@ class Domains:
         activity = [
             (tenant.id, kind, domain.name, detail, kind in NOTIFIED) for kind, detail in events
         ]
-        await store.update_domain(self._db, domain.id, activity=activity, now=now, **values)
+        stored = await store.update_domain(
+            self._db, domain.id, activity=activity, now=now, was=domain.state, **values
+        )
+        if not stored:  # another instance stored (and recorded) this change first
+            return []
         for kind, detail in events:
             log_event(log, kind, domain=domain.name, tenant=domain.tenant, detail=detail)
         return events

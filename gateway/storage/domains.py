@@ -132,23 +132,37 @@ async def due_domains(db: Database, now: datetime) -> list[DomainInfo]:
         return [_domain(row) for row in await conn.execute(query.order_by(Domain.next_check_at))]
 
 
+STATUS_COLUMNS = ("verified_for_sending", "verification_status", "dkim_status", "mail_from_status")
+"""What the events about a domain describe (`gateway.domains.identities.changes`)."""
+
+
 async def update_domain(
     db: Database,
     domain_id: int,
     activity: Sequence[tuple[int | None, str, str, str, bool]] = (),
     now: datetime | None = None,
+    was: IdentityState | None = None,
     **values: Any,
-) -> None:
+) -> bool:
     """Change the domain and record `activity` (tenant, kind, subject, detail, notify) at `now`,
-    in one transaction: the events and the state they describe are never apart."""
+    in one transaction: the events and the state they describe are never apart. With `was`,
+    only while the domain's statuses are still those (the change was worked out from them):
+    another instance that stored the same change first has recorded its events; False then."""
     state = values.pop("state", None)
     if state is not None:
         values.update(state_columns(state))
+    where = [Domain.id == domain_id]
+    if was is not None:
+        before = state_columns(was)
+        where += [getattr(Domain, name) == before[name] for name in STATUS_COLUMNS]
     async with db.begin() as conn:
-        await conn.execute(update(Domain).where(Domain.id == domain_id).values(**values))
+        changed = await conn.execute(update(Domain).where(*where).values(**values))
+        if not changed.rowcount:
+            return False
         for tenant_id, kind, subject, detail, notify in activity:
             await add_activity(conn, tenant_id, kind, subject, detail, now, notify)
         await _announce(db, conn, await _name(conn, domain_id))
+    return True
 
 
 async def delete_domain(db: Database, domain_id: int) -> None:

@@ -289,6 +289,21 @@ async def test_background_sync_verifies_and_records_the_event(
     assert kinds.count("domain.verified") == 1
 
 
+async def test_a_change_another_instance_stored_first_is_not_recorded_again(
+    domains: Domains, fake_ses: FakeSes, db: Database
+) -> None:
+    await domains.add("acme", "example.com")
+    fake_ses.set_identity_status("example.com")
+    seen_pending = await domains.get("example.com")  # what both instances read, due alike
+    first = await domains.sync(seen_pending)
+    again = await domains.sync(seen_pending)  # the other instance, a moment later
+    assert "domain.verified" in [kind for kind, _ in first]
+    assert again == []
+    kinds = [e.kind for e in await activity.list_activity(db, "acme")]
+    assert kinds.count("domain.verified") == 1
+    assert (await domains.get("example.com")).state.verified_for_sending
+
+
 async def test_domains_work_against_moto_too(
     db: Database, moto_server: str, tmp_path: Path, aws_env: pytest.MonkeyPatch
 ) -> None:
