@@ -3,16 +3,20 @@ served on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.aws.ses import SesSender
+from gateway.delivery.worker import DeliveryWorker
 from gateway.storage.database import Database
 from tests.conftest import make_settings, migrated_sqlite_url
 from tests.support.dnsserver import DnsServer
 from tests.support.fakeses import FakeSes
+from tests.support.messages import SEALER
 from tests.support.site import Site
 from tests.support.site import site as serve_site
 from tests.support.webhookreceiver import Receiver
@@ -57,6 +61,18 @@ def stand_in(fake_ses: FakeSes, aws_env: pytest.MonkeyPatch) -> FakeSes:
     """SESv2 at the stand-in; a test names it before `site`, so the site's client uses it."""
     aws_env.setenv("AWS_ENDPOINT_URL_SESV2", fake_ses.url)
     return fake_ses
+
+
+@pytest.fixture
+async def worker(stand_in: FakeSes, site: Site) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker of the site's database, sending to the fake SES."""
+    settings = site.services.settings
+    send = SesSender(site.services.provider, settings).send
+    found = DeliveryWorker(site.db, SEALER, send, settings, "test-worker")
+    task = asyncio.create_task(found.run())
+    yield found
+    await found.stop()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ recipients' queue ids, the CSV and the workbook, and the errors in the API's sha
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import io
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -20,7 +18,6 @@ import pytest
 
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context
-from gateway.aws.ses import SesSender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
@@ -37,17 +34,6 @@ from tests.support.site import Site
 PUBLIC = {"public_url": "https://gw.example", "tracking_scanner_window": 0}
 """Links served at PUBLIC_URL; an open this soon after sending counts (no scanner window)."""
 HTML = '<p>Hi {{first_name}}, see <a href="https://shop.example.net/sale">the sale</a></p>'
-
-
-@pytest.fixture
-async def worker(stand_in: FakeSes, site: Site) -> AsyncIterator[DeliveryWorker]:
-    settings = site.services.settings
-    send = SesSender(site.services.provider, settings).send
-    found = DeliveryWorker(site.db, SEALER, send, settings, "test-worker")
-    task = asyncio.create_task(found.run())
-    yield found
-    await found.stop()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _shop(site: Site) -> Context:

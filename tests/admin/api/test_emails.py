@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.aws.ses import SesSender
 from gateway.core.types.messages import RecipientState
 from gateway.delivery.worker import DeliveryWorker
 from gateway.feedback import suppressions
@@ -33,18 +32,6 @@ from tests.support.site import Site
 PLUS_2 = timezone(timedelta(hours=2))
 PDF = bytes(range(256)) * 40 + b"%PDF-1.7\r\n\x00\xff"
 """An attachment with every byte value, CR LF and NUL in it."""
-
-
-@pytest.fixture
-async def worker(stand_in: FakeSes, site: Site) -> AsyncIterator[DeliveryWorker]:
-    """A delivery worker of the site's database, sending to the fake SES."""
-    settings = site.services.settings
-    send = SesSender(site.services.provider, settings).send
-    found = DeliveryWorker(site.db, SEALER, send, settings, "test-worker")
-    task = asyncio.create_task(found.run())
-    yield found
-    await found.stop()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 async def _acme(site: Site, name: str = "acme", domain: str = "example.com") -> httpx.AsyncClient:
