@@ -84,13 +84,18 @@ async def create_campaign(
         (await contacts.find_list(ctx, given.exclude, owner.name)).id if given.exclude else None
     )
     if exclude is not None and exclude in list_ids:
-        raise InvalidInputError("the exclusion list is one of the campaign's lists", "exclude")
+        raise InvalidInputError(
+            "the exclusion list is one of the campaign's lists: exclude another list, or none",
+            "exclude",
+        )
     sender = mailbox(given.sender.strip(), "from")
     if given.reply_to:
         mailbox(given.reply_to.strip(), "reply_to")
     send_at, zone = send_time(given.at)
     if send_at is not None and send_at < now():
-        raise InvalidInputError(f"{given.at}: that time is past", "send_at")
+        raise InvalidInputError(
+            f"{given.at}: that time is past: give a later one, or none to send at launch", "send_at"
+        )
     campaign_id = await store.add_campaign(
         ctx.db,
         tenant_id=owner.id,
@@ -152,7 +157,11 @@ async def launch(ctx: Context, campaign_id: int) -> CampaignInfo:
         raise ConflictError(f"campaign {campaign.id} is {campaign.state}: only a draft launches")
     launching.check_public_url(ctx.services.settings)
     if campaign.template_id is None:
-        raise InvalidInputError("the campaign's template was deleted", "template")
+        raise InvalidInputError(
+            "the campaign's template was deleted: "
+            "create the campaign again with a template that exists",
+            "template",
+        )
     template = await templates.get_template(ctx, campaign.template_id)
     await _check_sender(ctx, campaign)
     at = now()
@@ -171,7 +180,10 @@ async def launch(ctx: Context, campaign_id: int) -> CampaignInfo:
         launched_at=at,
     )
     if not launched:
-        raise ConflictError(f"campaign {campaign.id} was launched meanwhile")
+        raise ConflictError(
+            f"campaign {campaign.id} was launched meanwhile, by another request: "
+            f"`campaign show {campaign.id}` says how it goes"
+        )
     when = campaign.send_at.isoformat() if later and campaign.send_at else "now"
     said = f"campaign {campaign.id}: {count} recipients, {state} ({when})"
     await ctx.audit("campaign.launched", campaign.name, said, tenant=campaign.tenant)
