@@ -65,6 +65,30 @@ class Tenant(Base):
     max_recipients: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_connections: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    aws_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("aws_accounts.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
+    """The AWS account its mail and identities go through; None: the process's own."""
+
+
+class AwsAccount(Base):
+    """An AWS account tenants may send through: a key pair (the secret sealed under
+    `SECRET_KEY`) or a role to assume. The process's own credential chain is not stored."""
+
+    __tablename__ = "aws_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    region: Mapped[str] = mapped_column(String(32))
+    access_key_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    """The secret access key, AES-GCM under a key derived from `SECRET_KEY`."""
+    role_arn: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    sealed_external_id: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    check_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """What the last `test` found missing; None: it passed (or never ran)."""
 
 
 class Credential(Base):

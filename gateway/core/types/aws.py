@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 
@@ -47,3 +47,18 @@ class SnsSetupRecord:
     created_at: datetime
     default_since: datetime | None
     """Since when sending uses it (unless `CONFIGURATION_SET` is set); None: not yet."""
+
+
+@dataclass(frozen=True, slots=True)
+class AwsAccountSpec:
+    """An AWS account the gateway sends through (`ses-gateway aws-account add`), as the clients
+    are made from it: either a key pair or a role to assume (STS `AssumeRole`, preferred).
+    The process's own credential chain is the default account and has no spec."""
+
+    name: str
+    region: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    """Decrypted only to make a client; never logged or shown (not in `repr`)."""
+    role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
