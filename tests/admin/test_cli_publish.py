@@ -5,6 +5,7 @@ Route 53 says INSYNC, so the live DNS check sees exactly what was published."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -63,7 +64,8 @@ def cli(
 @pytest.fixture
 def domain(request: pytest.FixtureRequest) -> str:
     """A domain of this test's own: moto's zones live as long as the session."""
-    return f"{request.node.name.replace('_', '-')[5:40].strip('-')}.example.org"
+    digest = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:6]
+    return f"{request.node.name.replace('_', '-')[5:30].strip('-')}-{digest}.example.org"
 
 
 def published_zone(cli: Any, stand: Route53Stand, dns: DnsServer, domain: str) -> str:
@@ -179,3 +181,86 @@ def test_conflicts_are_left_alone_and_named_and_nothing_not_ours_is_touched(
     assert f"Route 53 hosted zone {domain} ({zone}, public):" in text
     assert "dry run: nothing sent (0 changes to make)" in text
     assert "2 left alone: see their detail above" in text
+
+
+def test_a_refused_batch_leaves_the_zone_as_it_was_and_nothing_recorded(
+    cli: Any, stand: Route53Stand, dns: DnsServer, domain: str, fake_ses: FakeSes, database_url: str
+) -> None:
+    zone = published_zone(cli, stand, dns, domain)
+    token = fake_ses.identities[domain].dkim_tokens[1]
+    dkim = f"{token}._domainkey.{domain}"
+    # Another editor puts a TXT record at a DKIM name between the gateway's read and its write:
+    # Route 53 refuses the CNAME beside it, and with it the whole batch.
+    stand.after_read = lambda: put(stand.url, zone, dkim, "TXT", ['"edited meanwhile"'])
+    status, refused, _ = cli("domain", "publish", domain)
+    assert status == 1
+    assert refused["error"]["message"] == (
+        "Route 53 refused the change batch, changing nothing: RRSet of type CNAME with DNS name "
+        f"{dkim}. is not permitted as it conflicts with other records with the same DNS name "
+        f"in zone {domain}."
+    )
+    assert zone_records(stand.url, zone) == {(dkim, "TXT"): ['"edited meanwhile"']}
+    assert stored(database_url, domain) == []
+
+    status, blocked, _ = cli("domain", "publish", domain)  # now the gateway sees it first
+    assert status == 0
+    [step] = [s for s in blocked["steps"] if s["name"] == dkim]
+    assert step["action"] == "conflict"
+    assert "a CNAME cannot sit beside them" in step["detail"]
+    assert zone_records(stand.url, zone)[(dkim, "TXT")] == ['"edited meanwhile"']
+
+
+def test_a_change_still_pending_when_the_wait_ends_is_said_and_not_checked(
+    cli: Any, stand: Route53Stand, dns: DnsServer, domain: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    published_zone(cli, stand, dns, domain)
+    stand.pending_for(30)
+    assert main(["domain", "publish", domain, "--wait", "0.5"]) == 0
+    text = capsys.readouterr().out
+    assert "sent as one batch, still PENDING: Route 53 applies it within minutes" in text
+    assert "DNS check:" not in text
+    assert stand.calls.count("GetChange") == 2
+
+
+@pytest.mark.parametrize(
+    ("zones", "refusal"),
+    [
+        ([], "no Route 53 hosted zone in this AWS account holds {domain}: create one"),
+        (
+            [False, False],
+            "several hosted zones named {domain} hold {domain}: {a} (public), {b} (public); "
+            "choose one with --zone-id",
+        ),
+        ([True], "only a private hosted zone named {domain} hold {domain}: {a} (private)"),
+    ],
+)
+def test_a_zone_that_cannot_be_chosen_is_one_line(
+    cli: Any, stand: Route53Stand, domain: str, zones: list[bool], refusal: str
+) -> None:
+    assert cli("domain", "add", domain, "--tenant", "acme")[0] == 0
+    made = [create_zone(stand.url, domain, private=private) for private in zones]
+    status, refused, _ = cli("domain", "publish", domain)
+    assert status == 1
+    ids = dict(zip("ab", made, strict=False))
+    assert refusal.format(domain=domain, **ids) in refused["error"]["message"]
+    if made:
+        status, chosen, _ = cli("domain", "publish", domain, "--zone-id", made[-1], "--dry-run")
+        assert (status, chosen["zone"]["id"]) == (0, made[-1])
+    status, refused, _ = cli("domain", "publish", domain, "--zone-id", "ZNOSUCH")
+    assert refused["error"]["message"] == "no hosted zone ZNOSUCH in this AWS account"
+
+
+def test_add_publish_publishes_when_a_zone_holds_the_domain(
+    cli: Any, stand: Route53Stand, dns: DnsServer, domain: str
+) -> None:
+    zone = create_zone(stand.url, domain)
+    stand.nameserver(dns, zone)
+    status, added, err = cli("domain", "add", domain, "--tenant", "acme", "--publish")
+    assert status == 0, err
+    assert added["published"]["status"] == "INSYNC"
+    assert len(zone_records(stand.url, zone)) == len(added["records"])
+    status, alone, _ = cli("domain", "add", f"other-{domain}", "--tenant", "acme", "--publish")
+    assert status == 0
+    assert alone["published"]["error"].startswith(
+        "not published to Route 53: no Route 53 hosted zone in this AWS account holds other-"
+    )

@@ -125,7 +125,7 @@ def _cname_conflict(zone_id: str, body: bytes) -> str | None:
     types: dict[str, set[str]] = {}
     for rrset in zone.rrsets:
         types.setdefault(rrset.name.rstrip(".").lower(), set()).add(rrset.type)
-    for change in ET.fromstring(body).iter("{*}Change"):  # noqa: S314 - the tests' own requests
+    for change in ET.fromstring(body).iterfind(".//{*}Change"):  # noqa: S314 - the tests' own requests
         if change.findtext("{*}Action") == "DELETE":
             continue
         name = (change.findtext("{*}ResourceRecordSet/{*}Name") or "").rstrip(".").lower()
