@@ -10,7 +10,7 @@ from admin.cli.progress import Progress
 from admin.ops import domains
 from admin.ops.context import Context
 from admin.ops.domains import DomainView
-from admin.ops.publish import INSYNC_WAIT, Published, publish_domain
+from admin.ops.publish import INSYNC_WAIT, Published, publish_domain, step_rows
 from config import Settings
 from gateway.core.exceptions import InvalidInputError, Route53Error
 from gateway.core.types.domains import DomainInfo
@@ -104,18 +104,7 @@ def _published(published: Published) -> tuple[dict[str, Any], str]:
     of it, and the live DNS check."""
     change_set = published.change_set
     zone = change_set.zone
-    steps = [
-        {
-            "action": step.action.value,
-            "type": step.record.type,
-            "name": step.record.name,
-            "value": step.record.value,
-            "found": list(step.found),
-            "values": list(step.values),
-            "detail": step.detail,
-        }
-        for step in change_set.steps
-    ]
+    steps = step_rows(change_set)
     document = {
         "domain": published.domain.name,
         "zone": plain(zone),

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from admin.ops import domains
 from admin.ops.context import Context
@@ -43,6 +44,22 @@ class Published:
     """`INSYNC`, or `PENDING` when the wait ran out (Route 53 still applies it)."""
     check: list[RecordCheck] | None = None
     """The live DNS check once the change is in sync (or when nothing had to change)."""
+
+
+def step_rows(change_set: ChangeSet) -> list[dict[str, Any]]:
+    """Each step as the CLI, the panel and the API show it."""
+    return [
+        {
+            "action": step.action.value,
+            "type": step.record.type,
+            "name": step.record.name,
+            "value": step.record.value,
+            "found": list(step.found),
+            "values": list(step.values),
+            "detail": step.detail,
+        }
+        for step in change_set.steps
+    ]
 
 
 async def publish_domain(
