@@ -11,8 +11,9 @@ a thin layer that adds what moto lacks and the tests need:
 - `hold_changes`: the next `ChangeResourceRecordSets` waits until `release(apply)` (to kill the
   client in the middle of the call); `pending_for`: `GetChange` answers `PENDING` for a while;
 - `calls`: the Route 53 operations asked, in order;
-- `nameserver(dns, zone_id)`: the zone served by the loopback DNS server from the moment a
-  `GetChange` answers `INSYNC`, as Route 53's nameservers serve a change once it is in sync.
+- `nameserver(dns, zone_id)`: the zone served by the loopback DNS server once a change is in
+  sync (at once, or when `pending_for` has passed and `GetChange` says `INSYNC`), as Route
+  53's nameservers serve it.
 """
 
 from __future__ import annotations
@@ -217,8 +218,9 @@ class Route53Stand:
                     return _error(start_response, "InternalFailure", "held and dropped", 500)
         pending = operation == "GetChange" and time.monotonic() < self.pending_until
         answer = self._answer(environ, start_response, pending)
-        if operation == "GetChange" and not pending and self._dns is not None:
-            serve_zone(*self._dns)
+        in_sync = time.monotonic() >= self.pending_until
+        if operation in ("GetChange", "ChangeResourceRecordSets") and in_sync and self._dns:
+            serve_zone(*self._dns)  # in sync: Route 53's nameservers answer with the change
         if operation == "ListResourceRecordSets" and self.after_read is not None:
             edit, self.after_read = self.after_read, None
             edit()
