@@ -3,9 +3,12 @@ Route 53's refusals in our words."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import botocore.session
 import pytest
 from botocore.exceptions import ClientError
 
@@ -114,3 +117,24 @@ def test_refusals_say_what_to_do(code: str, operation: str, says: str) -> None:
     translated = translate(error, operation)
     assert translated.code == code
     assert says in str(translated)
+
+
+def test_the_documented_policy_allows_every_call_the_seam_makes() -> None:
+    """docs/aws-accounts.md names Route 53's real actions, and every one `Route53` calls."""
+    document = (Path(__file__).parents[3] / "docs" / "aws-accounts.md").read_text()
+    section = document.split("## Route 53 publish", 1)[1].split("\n## ", 1)[0]
+    policy = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    documented = {
+        action.removeprefix("route53:")
+        for statement in policy["Statement"]
+        if statement["Effect"] == "Allow"
+        for action in statement["Action"]
+    }
+    model = botocore.session.get_session().get_service_model("route53")
+    assert documented <= set(model.operation_names)
+    seam = (Path(__file__).parents[3] / "gateway" / "aws" / "route53.py").read_text()
+    called = {
+        "".join(part.capitalize() for part in name.split("_"))
+        for name in re.findall(r'_call\(\s*(?:self\._client\(tenant\)|client),\s*"(\w+)"', seam)
+    }
+    assert called == documented
