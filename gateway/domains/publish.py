@@ -179,7 +179,10 @@ def plan(
     """The step of each record against what the zone holds and what the gateway wrote."""
     by_name: dict[str, dict[str, RecordSet]] = {}
     for rrset in rrsets:
-        by_name.setdefault(zone_name(rrset.name), {})[rrset.type] = rrset
+        at_name = by_name.setdefault(zone_name(rrset.name), {})
+        if rrset.type in at_name:  # several sets of a name and type: a routing policy
+            rrset = RecordSet(rrset.name, rrset.type, rrset.values, special=True)
+        at_name[rrset.type] = rrset
     ours = {(p.name, p.type): p.values for p in published if p.zone_id == zone.id and p.values}
     steps = []
     for record in records:
