@@ -125,7 +125,13 @@ async def publish_domain(
         change_id = await route53.change(
             domain.tenant, zone.id, writes, TTL, f"ses-gateway: {domain.name}"
         )
-    except Route53Error:
+    except Route53Error as exc:
+        if not exc.refused:  # no answer: the next publish finds out from the zone
+            raise Route53Error(
+                exc.code,
+                f"{exc}; whether Route 53 made the change is not known: `domain publish "
+                f"{domain.name}` again finds out from the zone and goes on",
+            ) from exc
         await save_published(ctx.db, domain.id, settled, now)  # Route 53 changed nothing
         raise
     written = [

@@ -32,32 +32,30 @@ _CREDENTIALS = frozenset(
 
 def translate(exc: BaseException, operation: str) -> Route53Error:
     """Our error for an exception of a Route 53 call (`operation`: its API name)."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code") or "Unknown")
-        said = str(error.get("Message") or "").strip()
-        if code in _BUSY:
-            return Route53Error(
-                code, f"Route 53 is busy ({code}: {said or 'slow down'}): try again in a minute"
-            )
-        if code in _DENIED:
-            return Route53Error(
-                code,
-                f"AWS denied route53:{operation} ({code}): allow it in the IAM policy of the "
-                "account's credentials (docs/aws-accounts.md, Route 53 publish)",
-            )
-        if code in _CREDENTIALS:
-            return Route53Error(code, f"AWS refused the credentials ({code}: {said})")
-        if code == "NoSuchHostedZone":
-            return Route53Error(code, f"Route 53 has no such hosted zone: {said}")
-        if code == "InvalidChangeBatch":
-            return Route53Error(
-                code, f"Route 53 refused the change batch, changing nothing: {said}"
-            )
-        return Route53Error(code, f"Route 53 refused {operation} ({code}: {said})")
     if isinstance(exc, BotoCoreError | OSError):
         return Route53Error(type(exc).__name__, f"cannot reach Route 53: {exc}")
-    raise TypeError(f"not a Route 53 client error: {exc!r}") from exc
+    if not isinstance(exc, ClientError):
+        raise TypeError(f"not a Route 53 client error: {exc!r}") from exc
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code") or "Unknown")
+    said = str(error.get("Message") or "").strip()
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
+    if code in _BUSY:
+        message = f"Route 53 is busy ({code}: {said or 'slow down'}): try again in a minute"
+    elif code in _DENIED:
+        message = (
+            f"AWS denied route53:{operation} ({code}): allow it in the IAM policy of the "
+            "account's credentials (docs/aws-accounts.md, Route 53 publish)"
+        )
+    elif code in _CREDENTIALS:
+        message = f"AWS refused the credentials ({code}: {said})"
+    elif code == "NoSuchHostedZone":
+        message = f"Route 53 has no such hosted zone: {said}"
+    elif code == "InvalidChangeBatch":
+        message = f"Route 53 refused the change batch, changing nothing: {said}"
+    else:
+        message = f"Route 53 refused {operation} ({code}: {said})"
+    return Route53Error(code, message, refused=status < 500)
 
 
 async def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:

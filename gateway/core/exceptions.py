@@ -90,11 +90,14 @@ class SesPermanentError(SesError):
 
 class Route53Error(GatewayError):
     """`code` is Route 53's error code (or the connection error's name); str() says what it
-    refused and, where the operator can act, what to do."""
+    refused and, where the operator can act, what to do. `refused`: Route 53 answered that it
+    did not do it (an error below 500); False: no answer, or a fault of Route 53's, so a change
+    may have been made."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, refused: bool = False) -> None:
         super().__init__(message)
         self.code = code
+        self.refused = refused
 
 
 class DatabaseError(GatewayError):

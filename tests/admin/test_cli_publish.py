@@ -264,3 +264,24 @@ def test_add_publish_publishes_when_a_zone_holds_the_domain(
     assert alone["published"]["error"].startswith(
         "not published to Route 53: no Route 53 hosted zone in this AWS account holds other-"
     )
+
+
+def test_a_batch_without_an_answer_is_settled_by_the_next_publish(
+    cli: Any, stand: Route53Stand, dns: DnsServer, domain: str, database_url: str
+) -> None:
+    zone = published_zone(cli, stand, dns, domain)
+    stand.failing_changes = 2  # the client's one retry too
+    status, failed, _ = cli("domain", "publish", domain)
+    assert status == 1
+    assert failed["error"]["message"] == (
+        "Route 53 refused ChangeResourceRecordSets (InternalFailure: try again); whether Route "
+        f"53 made the change is not known: `domain publish {domain}` again finds out from the "
+        "zone and goes on"
+    )
+    assert all(r.pending and r.values is None for r in stored(database_url, domain))
+    assert zone_records(stand.url, zone) == {}
+
+    status, done, _ = cli("domain", "publish", domain)
+    assert (status, done["status"]) == (0, "INSYNC")
+    assert {s["action"] for s in done["steps"]} == {"create"}
+    assert all(r.values and r.pending is None for r in stored(database_url, domain))

@@ -9,7 +9,8 @@ a thin layer that adds what moto lacks and the tests need:
 - `after_read`: something run once the next `ListResourceRecordSets` has been answered (another
   editor changing the zone between the gateway's read and its write);
 - `hold_changes`: the next `ChangeResourceRecordSets` waits until `release(apply)` (to kill the
-  client in the middle of the call); `pending_for`: `GetChange` answers `PENDING` for a while;
+  client in the middle of the call); `failing_changes`: batches answered with a 500, unapplied;
+  `pending_for`: `GetChange` answers `PENDING` for a while;
 - `calls`: the Route 53 operations asked, in order;
 - `nameserver(dns, zone_id)`: the zone served by the loopback DNS server once a change is in
   sync (at once, or when `pending_for` has passed and `GetChange` says `INSYNC`), as Route
@@ -156,6 +157,8 @@ class Route53Stand:
         self._released = threading.Event()
         self._apply = True
         self._dns: tuple[DnsServer, str] | None = None
+        self.failing_changes = 0
+        """How many change batches to answer with a fault of Route 53's (500), unapplied."""
 
     @property
     def url(self) -> str:
@@ -211,6 +214,9 @@ class Route53Stand:
             refusal = _cname_conflict(zone_id, body)
             if refusal is not None:
                 return _error(start_response, "InvalidChangeBatch", refusal)
+            if self.failing_changes > 0:
+                self.failing_changes -= 1
+                return _error(start_response, "InternalFailure", "try again", 500)
             if self._holding:
                 self.arrived.set()
                 self._released.wait()

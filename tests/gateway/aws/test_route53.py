@@ -138,3 +138,13 @@ def test_the_documented_policy_allows_every_call_the_seam_makes() -> None:
         for name in re.findall(r'_call\(\s*(?:self\._client\(tenant\)|client),\s*"(\w+)"', seam)
     }
     assert called == documented
+
+
+def test_only_an_answer_below_500_says_nothing_was_done() -> None:
+    def error(status: int) -> ClientError:
+        response = {"Error": {"Code": "X"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(response, "ChangeResourceRecordSets")  # type: ignore[arg-type]
+
+    assert translate(error(400), "ChangeResourceRecordSets").refused is True
+    assert translate(error(503), "ChangeResourceRecordSets").refused is False
+    assert translate(OSError("reset"), "ChangeResourceRecordSets").refused is False
