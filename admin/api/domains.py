@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from admin.api.base import Api, Call
 from admin.ops import domains
 from admin.ops.context import Context
+from admin.ops.publish import INSYNC_WAIT, publish_domain, step_rows
 
 api = Api()
 
@@ -131,6 +132,51 @@ class DomainCheck(BaseModel):
     records: list[RecordCheck]
 
 
+class PublishRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    zone_id: str | None = Field(
+        default=None, max_length=64, description="the hosted zone; null: the one that holds it"
+    )
+    dry_run: bool = Field(default=False, description="answer the change set, send nothing")
+    expect: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the `fingerprint` of a dry run: refused (nothing sent) if the change set "
+        "has changed since",
+    )
+    wait: float = Field(default=60, ge=0, le=INSYNC_WAIT, description="seconds to wait for INSYNC")
+
+
+class HostedZone(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    private: bool
+
+
+class PublishStep(BaseModel):
+    action: str = Field(description="create, update, present or conflict (left alone)")
+    type: str
+    name: str
+    value: str = Field(description="the record the gateway shows")
+    found: list[str] = Field(description="what the zone holds at the name and type")
+    values: list[str] = Field(description="the record set written (create, update)")
+    detail: str = Field(description="for a conflict, what to do by hand")
+
+
+class DomainPublish(BaseModel):
+    domain: Domain
+    zone: HostedZone
+    dry_run: bool
+    fingerprint: str = Field(description="of the changes: give it as `expect` to apply them")
+    steps: list[PublishStep]
+    change_id: str | None = Field(description="null: nothing sent")
+    status: str | None = Field(description="INSYNC, or PENDING when the wait ran out")
+    check: list[RecordCheck] | None = Field(description="the live DNS check, once in sync")
+
+
 class SyncEvent(BaseModel):
     kind: str
     detail: str
@@ -249,6 +295,38 @@ async def list_records(ctx: Context, call: Call) -> object:
 )
 async def check_domain(ctx: Context, call: Call) -> object:
     return await domains.check_domain(ctx, call.path["name"])
+
+
+@api.endpoint(
+    "POST",
+    "/domains/{name}/publish",
+    summary="Publish the DNS records to the Route 53 hosted zone that holds the domain",
+    tag=TAG,
+    body=PublishRequest,
+    response=DomainPublish,
+)
+async def publish(ctx: Context, call: Call) -> object:
+    body = call.body
+    published = await publish_domain(
+        ctx,
+        call.path["name"],
+        body.zone_id,
+        dry_run=body.dry_run,
+        expect=body.expect,
+        wait=body.wait,
+    )
+    change_set = published.change_set
+    steps = step_rows(change_set)
+    return {
+        "domain": published.domain,
+        "zone": change_set.zone,
+        "dry_run": published.dry_run,
+        "fingerprint": change_set.fingerprint,
+        "steps": steps,
+        "change_id": published.change_id,
+        "status": published.status,
+        "check": published.check,
+    }
 
 
 @api.endpoint(

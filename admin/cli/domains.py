@@ -6,11 +6,13 @@ import argparse
 from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.cli.progress import Progress
 from admin.ops import domains
 from admin.ops.context import Context
 from admin.ops.domains import DomainView
+from admin.ops.publish import INSYNC_WAIT, Published, publish_domain, step_rows
 from config import Settings
-from gateway.core.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError, Route53Error
 from gateway.core.types.domains import DomainInfo
 from gateway.domains.identities import DomainSync, parse_address
 from gateway.storage import activity as activity_store
@@ -72,12 +74,87 @@ def _tracking_text(domain: DomainInfo) -> str:
 
 
 async def cmd_domain_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    view = await with_ops(
-        settings,
-        lambda ctx: domains.add_domain(ctx, args.tenant, args.domain, args.dkim, args.mail_from),
-        ses=True,
-    )
-    return _domain_document(view), _domain_text(view)
+    progress = Progress("", shown=False if args.json else None)
+
+    async def add(ctx: Context) -> tuple[DomainView, Published | str | None]:
+        view = await domains.add_domain(ctx, args.tenant, args.domain, args.dkim, args.mail_from)
+        if not args.publish:
+            return view, None
+        try:  # the domain is added whatever becomes of its publishing
+            return view, await publish_domain(ctx, view.domain.name, progress=progress.say)
+        except (InvalidInputError, Route53Error) as exc:
+            return view, f"not published to Route 53: {exc}"
+
+    try:
+        view, published = await with_ops(settings, add, ses=True)
+    finally:
+        progress.finish()
+    document, text = _domain_document(view), _domain_text(view)
+    if isinstance(published, str):
+        document["published"] = {"error": published}
+        text += f"\n\n{published}"
+    elif published is not None:
+        document["published"], said = _published(published)
+        text += f"\n\n{said}"
+    return document, text
+
+
+def _published(published: Published) -> tuple[dict[str, Any], str]:
+    """What `domain publish` (and `domain add --publish`) prints: the change set, what became
+    of it, and the live DNS check."""
+    change_set = published.change_set
+    zone = change_set.zone
+    steps = step_rows(change_set)
+    document = {
+        "domain": published.domain.name,
+        "zone": plain(zone),
+        "dry_run": published.dry_run,
+        "fingerprint": change_set.fingerprint,
+        "steps": steps,
+        "change_id": published.change_id,
+        "status": published.status,
+        "check": None if published.check is None else plain(published.check),
+    }
+    kind = "private" if zone.private else "public"
+    lines = [f"Route 53 hosted zone {zone.name} ({zone.id}, {kind}):"]
+    lines.append(table(steps, ("action", "type", "name", "value", "detail")))
+    if published.dry_run:
+        lines.append(f"dry run: nothing sent ({len(change_set.changes)} changes to make)")
+    elif published.change_id is None:
+        lines.append("nothing to change")
+    elif published.status == "INSYNC":
+        lines.append(f"change {published.change_id} sent as one batch: INSYNC")
+    else:
+        lines.append(
+            f"change {published.change_id} sent as one batch, still {published.status}: "
+            f"Route 53 applies it within minutes; check later with `domain check {zone.name}`"
+        )
+    if change_set.conflicts:
+        lines.append(f"{len(change_set.conflicts)} left alone: see their detail above")
+    if published.check is not None:
+        rows = [{**c, "found": ", ".join(c["found"]) or "-"} for c in plain(published.check)]
+        lines += ["", "DNS check:", table(rows, ("status", "type", "name", "found", "detail"))]
+    return document, "\n".join(lines)
+
+
+async def cmd_domain_publish(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    progress = Progress("", shown=False if args.json else None)
+    try:
+        published = await with_ops(
+            settings,
+            lambda ctx: publish_domain(
+                ctx,
+                args.domain,
+                args.zone_id,
+                dry_run=args.dry_run,
+                wait=args.wait,
+                progress=progress.say,
+            ),
+            ses=True,
+        )
+    finally:
+        progress.finish()
+    return _published(published)
 
 
 async def cmd_domain_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -251,11 +328,29 @@ def register(cli: Commands) -> None:
     add.add_argument("--tenant", required=True)
     add.add_argument("--dkim", choices=("easy", "byodkim"), default="easy")
     add.add_argument("--mail-from", metavar="SUBDOMAIN", help="custom MAIL FROM, e.g. mail")
+    add.add_argument(
+        "--publish",
+        action="store_true",
+        help="then publish the records to the Route 53 hosted zone that holds the domain",
+    )
     show = cli.add(domain, "show", cmd_domain_show, "status and the DNS records to publish")
     show.add_argument("domain")
     show.add_argument("--format", choices=("table", "zone"), default="table")
     cli.add(domain, "list", cmd_domain_list, "list domains").add_argument("--tenant")
     cli.add(domain, "check", cmd_domain_check, "check the DNS records now").add_argument("domain")
+    publish = cli.add(
+        domain, "publish", cmd_domain_publish, "publish the DNS records to Route 53, then check"
+    )
+    publish.add_argument("domain")
+    publish.add_argument("--zone-id", help="the hosted zone (default: the one that holds it)")
+    publish.add_argument("--dry-run", action="store_true", help="show the change set only")
+    publish.add_argument(
+        "--wait",
+        type=float,
+        default=INSYNC_WAIT,
+        metavar="SECONDS",
+        help=f"how long to wait for INSYNC (default {INSYNC_WAIT:g})",
+    )
     cli.add(domain, "sync", cmd_domain_sync, "ask SES for the status now").add_argument(
         "domain", nargs="?"
     )

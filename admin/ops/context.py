@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from config import Settings
+from gateway.aws.route53 import Route53
 from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
 from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer
@@ -100,6 +101,11 @@ class Services:
     @cached_property
     def ses_account(self) -> SesAccount:
         return SesAccount(self.provider)
+
+    @cached_property
+    def route53(self) -> Route53:
+        """The hosted zones of each tenant's AWS account (`domain publish`)."""
+        return Route53(self.provider)
 
 
 @dataclass(frozen=True, slots=True)

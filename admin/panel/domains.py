@@ -8,9 +8,11 @@ from urllib.parse import quote
 from starlette.responses import Response
 
 from admin.ops import domains, tenants
+from admin.ops.publish import Published, publish_domain, step_rows
 from admin.panel.base import Page, Pages, field_errors
-from gateway.core.exceptions import ConflictError, InvalidInputError
+from gateway.core.exceptions import ConflictError, InvalidInputError, Route53Error
 from gateway.core.types.domains import CheckStatus, DomainInfo, RecordCheck
+from gateway.endpoints.errors import answer
 
 pages = Pages()
 
@@ -22,6 +24,17 @@ CHECKS = {
     CheckStatus.UNCHECKED: ("no answer", "pending"),
 }
 """A DNS check's status as (word, badge class)."""
+
+ACTIONS = {
+    "create": ("create", "pending"),
+    "update": ("update", "pending"),
+    "present": ("there", "ok"),
+    "conflict": ("left alone", "mismatch"),
+}
+"""A publish step's action as (word, badge class)."""
+
+PUBLISH_WAIT = 60.0
+"""Seconds the panel waits for Route 53's INSYNC before it answers (then: still pending)."""
 
 
 def status_word(status: str | None) -> str:
@@ -71,6 +84,7 @@ async def _detail(
     status: int = 200,
     errors: dict[str, str] | None = None,
     check: list[RecordCheck] | None = None,
+    published: Published | None = None,
 ) -> Response:
     view = await domains.get_domain(page.ctx, page.request.path_params["name"])
     return page.render(
@@ -82,6 +96,9 @@ async def _detail(
         check=check,
         checks=CHECKS,
         errors=errors or {},
+        published=published,
+        steps=step_rows(published.change_set) if published else [],
+        actions=ACTIONS,
     )
 
 
@@ -113,6 +130,24 @@ async def domain_detail(page: Page) -> Response:
 async def domain_check(page: Page) -> Response:
     checked = await domains.check_domain(page.ctx, page.request.path_params["name"])
     return await _detail(page, check=checked.records)
+
+
+@pages.page("/domains/{name}/publish", methods=("POST",))
+async def domain_publish(page: Page) -> Response:
+    """The change set first; applied once confirmed (the one shown: its fingerprint)."""
+    confirmed = page.form.get("confirmed") == "yes"
+    try:
+        published = await publish_domain(
+            page.ctx,
+            page.request.path_params["name"],
+            page.form.get("zone_id") or None,
+            dry_run=not confirmed,
+            expect=page.form.get("fingerprint", "") if confirmed else None,
+            wait=PUBLISH_WAIT,
+        )
+    except (InvalidInputError, Route53Error) as exc:
+        return await _detail(page, answer(exc)[0], field_errors(exc, "zone_id"))
+    return await _detail(page, check=published.check, published=published)
 
 
 @pages.page("/domains/{name}/sync", methods=("POST",))

@@ -30,6 +30,9 @@ from gateway.core.exceptions import SesError, SesPermanentError, SesSetupError, 
 from gateway.core.types.aws import AccountQuota, EventDestinationState
 from gateway.core.types.domains import IdentityState
 
+ROUTE53_REGION = "us-east-1"
+"""Route 53 is global: its API is signed for us-east-1 whatever region SES is in."""
+
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
 
@@ -151,10 +154,12 @@ class SesClientProvider:
             parameter_validation=False,
         )
         # Identities are managed through SESv2 whichever API sends; the quota may need v1; SNS
-        # carries SES events to the gateway (`sns setup`).
-        for service in ("sesv2", "ses", "sns"):
+        # carries SES events to the gateway (`sns setup`); Route 53 takes the domains' DNS
+        # records (`domain publish`), a global service whose endpoint is in us-east-1.
+        for service in ("sesv2", "ses", "sns", "route53"):
+            region = ROUTE53_REGION if service == "route53" else self.region
             client = await self._stack.enter_async_context(
-                self._session.client(service, region_name=self.region, config=config)
+                self._session.client(service, region_name=region, config=config)
             )
             # A trace header for calls made inside AWS Lambda, which the gateway never runs in;
             # its two environment lookups cost 3% of a delivery worker's CPU.
@@ -181,7 +186,8 @@ class SesClientProvider:
         await self._stack.aclose()
 
     def client_for(self, tenant: str, service: str | None = None) -> Any:
-        """The client that sends for `tenant`, or the one for `service` (`sesv2`, `ses`, `sns`)."""
+        """The client that sends for `tenant`, or the one for `service` (`sesv2`, `ses`, `sns`,
+        `route53`)."""
         try:
             return self._clients[service or self.service]
         except KeyError:

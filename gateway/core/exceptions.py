@@ -16,6 +16,7 @@ GatewayError
 │   ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
 │   │   └── DailyQuotaReached     no room left in Max24HourSend
 │   └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
+├── Route53Error          Route 53 refused a call or could not be reached (`domain publish`)
 └── SnsError              an SNS delivery refused (with the HTTP status to answer)
     └── FetchError            a GET from SNS failed
 """
@@ -85,6 +86,18 @@ class SesTransientError(SesError):
 
 class SesPermanentError(SesError):
     pass
+
+
+class Route53Error(GatewayError):
+    """`code` is Route 53's error code (or the connection error's name); str() says what it
+    refused and, where the operator can act, what to do. `refused`: Route 53 answered that it
+    did not do it (an error below 500); False: no answer, or a fault of Route 53's, so a change
+    may have been made."""
+
+    def __init__(self, code: str, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.refused = refused
 
 
 class DatabaseError(GatewayError):

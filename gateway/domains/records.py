@@ -6,6 +6,8 @@ from gateway.core.types.domains import DnsRecord, IdentityState
 
 SPF_VALUE = "v=spf1 include:amazonses.com ~all"
 EASY_DKIM_ZONE = "dkim.amazonses.com"
+TTL = 3600
+"""The time to live the records are published with (zone-file lines, Route 53)."""
 
 
 def dmarc_value(report_address: str | None) -> str:
@@ -75,14 +77,17 @@ def domain_records(
     return records
 
 
+def rdata(record: DnsRecord) -> str:
+    """The record's value in presentation form, as a zone file (and Route 53) writes it: TXT
+    quoted in strings of at most 255 characters, host names with the final dot."""
+    value = record.value
+    if record.type == "TXT":
+        return " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+    if record.type in ("CNAME", "MX"):
+        return value + "."
+    return value
+
+
 def zone_lines(records: list[DnsRecord]) -> list[str]:
     """The records as zone-file lines, ready to paste."""
-    lines = []
-    for record in records:
-        value = record.value
-        if record.type == "TXT":
-            value = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
-        elif record.type in ("CNAME", "MX"):
-            value += "."
-        lines.append(f"{record.name}.\t3600\tIN\t{record.type}\t{value}")
-    return lines
+    return [f"{r.name}.\t{TTL}\tIN\t{r.type}\t{rdata(r)}" for r in records]

@@ -17,6 +17,7 @@ from gateway.core.exceptions import (
     GatewayError,
     InvalidInputError,
     NotFoundError,
+    Route53Error,
     SesError,
 )
 
@@ -28,6 +29,7 @@ ERRORS: tuple[tuple[type[GatewayError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (SesError, 502, "ses_error"),
+    (Route53Error, 502, "route53_error"),
     (DatabaseError, 503, "unavailable"),
 )
 """Each error of ours, the HTTP status and the `code` it is answered with (first match wins)."""

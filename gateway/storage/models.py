@@ -228,6 +228,25 @@ class Domain(Base):
     """The host in tracking links; NULL: the one of `PUBLIC_URL`."""
 
 
+class PublishedRecordSet(Base):
+    """A record set `domain publish` wrote to a Route 53 hosted zone, so that a later publish
+    updates what the gateway made and never what it did not. `pending` is written before the
+    batch is sent and becomes `record_values` once Route 53 took it; a process killed in between
+    leaves `pending`, which the next publish decides from the zone (the batch is all or none)."""
+
+    __tablename__ = "published_record_sets"
+    __table_args__ = (UniqueConstraint("domain_id", "name", "type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    zone_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(253))
+    type: Mapped[str] = mapped_column(String(16))
+    record_values: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    pending: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class Address(Base):
     """A sender address under a domain; with `ses_identity`, also verified with SES by email."""
 

@@ -92,3 +92,43 @@ class AddressInfo:
     verified_for_sending: bool
     verification_status: str | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HostedZone:
+    """A Route 53 hosted zone, as `domain publish` chooses one."""
+
+    id: str
+    """Without the `/hostedzone/` prefix: `Z0123456789ABC`."""
+    name: str
+    """Lower-case, without the final dot."""
+    private: bool
+    """Answered only inside its VPCs: not what the world's resolvers (and SES) see."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSet:
+    """One record set of a hosted zone (a name and a type), its values in presentation form."""
+
+    name: str
+    """Lower-case, without the final dot."""
+    type: str
+    values: tuple[str, ...]
+    """As Route 53 holds them: TXT quoted (`"v=spf1 ..."`), host names as written."""
+    special: bool = False
+    """An alias or a routing policy (weighted, latency, ...): the gateway never touches it."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedRecord:
+    """A record set the gateway wrote to a hosted zone (`domain publish`): what it may update
+    later while the zone still holds what it wrote."""
+
+    name: str
+    type: str
+    zone_id: str
+    values: tuple[str, ...] | None
+    """The record set as written and confirmed; None: no batch of ours confirmed yet."""
+    pending: tuple[str, ...] | None
+    """The record set a batch was sent to write, its outcome not known yet (the process may
+    have died waiting): the next publish finds out from the zone."""
