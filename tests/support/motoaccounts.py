@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 
@@ -45,10 +47,20 @@ def allow(*actions: str, deny: tuple[str, ...] = ()) -> dict[str, object]:
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def enforce_iam(endpoint: str, enforced: bool) -> None:
-    """Have moto check every request's signature and IAM policy (or stop checking)."""
-    count = b"0" if enforced else b"inf"
+@contextmanager
+def iam_enforced(endpoint: str) -> Iterator[None]:
+    """Within: moto checks every request's signature and IAM policy (moto's server is shared
+    by the tests of a process, so only within)."""
+    _no_auth_actions(endpoint, b"0")
+    try:
+        yield
+    finally:
+        _no_auth_actions(endpoint, b"inf")
+
+
+def _no_auth_actions(endpoint: str, count: bytes) -> None:
     url = f"{endpoint}/moto-api/reset-auth"  # the loopback moto server
-    request = urllib.request.Request(url, count, method="POST")  # noqa: S310
+    headers = {"Content-Type": "text/plain"}  # not a form: moto reads the body as it is
+    request = urllib.request.Request(url, count, headers, method="POST")  # noqa: S310
     with urllib.request.urlopen(request) as answer:  # noqa: S310
         answer.read()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import socket
+
 import pytest
 
-from gateway.aws.accounts import session_for
+from gateway.aws.accounts import check, session_for
+from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.aws import AwsAccountSpec
-from tests.support.motoaccounts import ALPHA, BETA, allow, keys_in
+from tests.support.motoaccounts import ALPHA, BETA, allow, iam_enforced, keys_in
 
 
 @pytest.fixture
@@ -49,3 +53,60 @@ async def test_a_role_without_source_credentials_is_not_the_process_chain(
     spec = AwsAccountSpec("beta", "us-east-1", role_arn=f"arn:aws:iam::{BETA}:role/x")
     with pytest.raises(Exception, match="Unable to locate credentials"):
         await caller_account(spec)
+
+
+async def test_check_returns_the_quota(moto: str) -> None:
+    spec = AwsAccountSpec("alpha", "eu-west-1", *keys_in(moto, ALPHA, "ok", allow("ses:*")))
+    quota = await check(spec)
+    assert quota.max_send_rate > 0
+
+
+async def check_refused(spec: AwsAccountSpec) -> InvalidInputError:
+    with pytest.raises(InvalidInputError) as refused:
+        await check(spec)
+    assert "\n" not in str(refused.value)
+    return refused.value
+
+
+async def test_check_names_the_permission_missing(moto: str) -> None:
+    policy = allow("ses:*", deny=("ses:GetAccount", "ses:GetSendQuota"))
+    spec = AwsAccountSpec("alpha", "eu-west-1", *keys_in(moto, ALPHA, "denied", policy))
+    with iam_enforced(moto):
+        refused = await check_refused(spec)
+    assert refused.field == "access_key_id"
+    assert re.search(r"may not call ses:Get(Account|SendQuota) \(AccessDenied", str(refused))
+
+
+async def test_check_says_which_key_is_wrong(moto: str) -> None:
+    key_id, secret = keys_in(moto, ALPHA, "wrong", allow("ses:*"))
+    with iam_enforced(moto):
+        unknown = await check_refused(AwsAccountSpec("a", "eu-west-1", "AKIA0000000000000000", "x"))
+        wrong = await check_refused(AwsAccountSpec("a", "eu-west-1", key_id, secret + "x"))
+    assert unknown.field == "access_key_id"
+    assert "AWS does not know access key AKIA0000000000000000" in str(unknown)
+    assert wrong.field == "secret_access_key"
+    assert f"the secret access key is wrong for {key_id}" in str(wrong)
+
+
+async def test_check_says_a_role_may_not_be_assumed(moto: str) -> None:
+    key_id, secret = keys_in(moto, ALPHA, "no-assume", allow("ses:*"))
+    role = f"arn:aws:iam::{BETA}:role/ses-gateway"
+    spec = AwsAccountSpec("beta", "us-east-1", key_id, secret, role, "tenant-42")
+    with iam_enforced(moto):
+        refused = await check_refused(spec)
+    assert refused.field == "role_arn"
+    assert f"role {role} may not be assumed (sts:AssumeRole denied)" in str(refused)
+    assert "ExternalId" in str(refused)
+
+
+async def test_check_says_no_ses_answers_in_the_region(
+    moto: str, aws_env: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        aws_env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
+        refused = await check_refused(AwsAccountSpec("a", "xx-nowhere-1", "AKIA1", "x"))
+    assert refused.field == "region"
+    assert str(refused) == (
+        "AWS account a: no SES endpoint answers in region xx-nowhere-1: is SES offered there?"
+    )
