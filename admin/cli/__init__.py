@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.cli import (
+    awsaccounts,
     campaigns,
     contacts,
     domains,
@@ -48,6 +49,7 @@ GROUPS = (
     suppressions,
     notifications,
     sns,
+    awsaccounts,
     webhooks,
     templates,
     send,

@@ -165,7 +165,7 @@ async def add_account(
             await conn.execute(insert(AwsAccount).values(values))
             await announce(db, conn, Change(Topic.AWS_ACCOUNT, spec.name))
     except IntegrityError as exc:
-        raise ConflictError(f"an AWS account named {spec.name!r} exists already") from exc
+        raise name_taken(spec.name) from exc
     return AwsAccountInfo(
         spec.name,
         spec.region,
@@ -176,6 +176,10 @@ async def add_account(
         now,
         None,
     )
+
+
+def name_taken(name: str) -> ConflictError:
+    return ConflictError(f"an AWS account named {name!r} exists already")
 
 
 async def record_check(db: Database, name: str, now: datetime, error: str | None) -> None:
