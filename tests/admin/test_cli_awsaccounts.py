@@ -152,4 +152,4 @@ def test_a_tenant_with_domains_is_not_moved(
     status, _, err = cli("tenant", "set", "acme", "--aws-account", "alpha")
     assert status == 1
     assert "tenant acme has sending domains (acme.example)" in err
-    assert "remove them (domain remove D), move the tenant, then add them again" in err
+    assert "remove them (domain remove D --yes), move the tenant, then add them again" in err
