@@ -131,11 +131,11 @@ async def check(spec: AwsAccountSpec) -> AccountQuota:
         async with session.client("ses", config=CHECK_CONFIG) as ses:
             return quota_from_send_quota(await ses.get_send_quota())
     except (TimeoutError, ClientError, BotoCoreError, OSError) as exc:
-        message, field = _explained(spec, exc)
+        message, field = explained(spec, exc)
         raise InvalidInputError(f"AWS account {spec.name}: {message}", field) from exc
 
 
-def _explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None]:
+def explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None]:
     """One line for a failed check, and the field at fault (None: none, try again)."""
     credentials = "role_arn" if spec.role_arn else "access_key_id"
     if isinstance(exc, NoCredentialsError):
