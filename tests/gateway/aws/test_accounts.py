@@ -132,10 +132,15 @@ def client_error(code: str, operation: str = "GetAccount", status: int = 400) ->
         (
             ROLE,
             client_error("ExpiredToken"),
-            "have expired (ExpiredToken): is the role still",
+            "have expired (ExpiredToken): check this host's clock, then test",
             "role_arn",
         ),
-        (KEYS, client_error("ExpiredTokenException"), "make a new key pair", "access_key_id"),
+        (
+            KEYS,
+            client_error("ExpiredTokenException"),
+            "have expired (ExpiredTokenException): check this host's clock",
+            "access_key_id",
+        ),
         (
             KEYS,
             client_error("OptInRequired"),
