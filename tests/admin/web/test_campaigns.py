@@ -48,7 +48,7 @@ async def test_an_owner_follows_pauses_and_resumes_a_campaign(site: Site) -> Non
     assert f'<a href="/campaigns/{campaign_id}">autumn</a>' in listed.text
     page = f"/campaigns/{campaign_id}"
     shown = (await browser.get(page)).text
-    assert '<progress max="2" value="0"></progress>' in shown
+    assert '<progress max="2" value="0" aria-label="recipients made"></progress>' in shown
     assert 'value="pause"' in shown
     paused = await site.post_form(browser, page, {"action": "pause"})
     assert paused.status_code == 303, paused.text
@@ -64,8 +64,8 @@ async def test_an_owner_follows_pauses_and_resumes_a_campaign(site: Site) -> Non
     finally:
         await sender.stop()
     shown = (await browser.get(page)).text
-    assert '<progress max="2" value="2"></progress>' in shown
-    assert "2 of 2 recipients made" in shown
+    assert '<progress max="2" value="2" aria-label="recipients made"></progress>' in shown
+    assert '<span data-figure="made">2</span> of <span data-figure="recipients">2</span>' in shown
     rows = await campaigns.recipients(ctx, campaign_id)
     assert all(f'<a href="/messages/{r.queue_id}">' in shown for r in rows)
     assert 'value="cancel"' not in shown, "a done campaign has no buttons"
