@@ -92,7 +92,7 @@ async def cmd_campaign_show(settings: Settings, args: argparse.Namespace) -> tup
 
 async def cmd_campaign_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     queue_id = await with_ops(
-        settings, lambda ctx: ops.send_test(ctx, args.id, args.to, args.contact)
+        settings, lambda ctx: ops.send_test(ctx, args.id, args.to, args.contact), sends=True
     )
     return {"queue_id": queue_id}, f"test message of campaign {args.id} queued as {queue_id}"
 

@@ -47,9 +47,8 @@ async def campaign_list(page: Page) -> Response:
 async def _form(page: Page, tenant: str | None, status: int = 200, **values: Any) -> Response:
     """The form, with the choices of the tenant's (an admin chooses the tenant first)."""
     if tenant is None and page.ctx.actor.is_admin:
-        return page.render(
-            "campaign_new.html", status, tenants=await tenants.tenant_choices(page.ctx), **values
-        )
+        choices = await tenants.tenant_choices(page.ctx)
+        return page.render("campaign_new.html", status, tenant="", tenants=choices, **values)
     owner = await page.ctx.require_tenant(tenant)
     return page.render(
         "campaign_new.html",
