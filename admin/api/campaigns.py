@@ -138,7 +138,7 @@ class RecipientFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: str = Field(default="", description=", ".join(RECIPIENT_STATES))
-    after: int = Field(default=0, ge=0, description="the last id of the page before")
+    after: int = Field(default=0, ge=0, lt=2**63, description="the last id of the page before")
     limit: int = Field(default=100, ge=1, le=1000)
 
 

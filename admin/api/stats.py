@@ -34,7 +34,7 @@ class StatsQuery(BaseModel):
     campaign: int | None = Field(
         default=None,
         ge=1,
-        le=2**31 - 1,
+        lt=2**63,
         description="only this campaign's messages (the rates and the queue stay the scope's)",
     )
 

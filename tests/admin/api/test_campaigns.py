@@ -157,7 +157,12 @@ async def test_a_campaign_is_delivered_and_counted(
     counted = (await api.get("/stats", params={"campaign": campaign["id"]})).json()
     assert counted["campaign"] == campaign["id"]
     totals = counted["totals"]
-    assert (totals["sent"], totals["delivered"], totals["opened"], totals["clicked"]) == (3, 1, 2, 1)
+    assert (totals["sent"], totals["delivered"], totals["opened"], totals["clicked"]) == (
+        3,
+        1,
+        2,
+        1,
+    )
     async with db.read() as conn:
         query = select(WebhookDelivery.event_type, WebhookDelivery.payload).where(
             WebhookDelivery.webhook_id == hook
