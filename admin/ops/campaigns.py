@@ -149,6 +149,11 @@ async def report(ctx: Context, campaign_id: int) -> Report:
     return await store.report(ctx.db, (await get_campaign(ctx, campaign_id)).id)
 
 
+async def waiting(ctx: Context, campaign_id: int) -> int:
+    """Its messages made and not yet delivered to SES (or failed)."""
+    return await store.waiting(ctx.db, (await get_campaign(ctx, campaign_id)).id)
+
+
 async def recipients(
     ctx: Context, campaign_id: int, state: str | None = None, limit: int = 100, after: int = 0
 ) -> list[CampaignRecipient]:

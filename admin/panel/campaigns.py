@@ -17,7 +17,7 @@ from admin.ops import campaigns, contacts, templates, tenants
 from admin.panel.base import Page, Pages, field_errors
 from gateway.campaigns.export import COUNTS, XLSX, figures, report_csv, report_workbook
 from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
-from gateway.core.types.campaigns import CampaignInfo, Report
+from gateway.core.types.campaigns import CampaignInfo
 
 pages = Pages()
 
@@ -120,11 +120,14 @@ async def _step(page: Page, campaign: CampaignInfo) -> tuple[Response | None, di
     return page.redirect(f"/campaigns/{done.id}", f"{label}: campaign {done.state}."), {}
 
 
-def _progress(campaign: CampaignInfo, report: Report) -> dict[str, Any]:
-    """What the page shows of a campaign under way (and `campaign.js` refreshes)."""
+async def _progress(page: Page, campaign: CampaignInfo) -> dict[str, Any]:
+    """What the page shows of a campaign under way (and `campaign.js` refreshes while it is
+    scheduled or sending, or while some of its messages wait for SES)."""
+    report = await campaigns.report(page.ctx, campaign.id)
     return {
         "state": campaign.state,
         "made": report.recipients - report.pending,
+        "waiting": await campaigns.waiting(page.ctx, campaign.id),
         **figures(report),
     }
 
@@ -138,13 +141,12 @@ async def campaign_detail(page: Page) -> Response:
         answer, errors = await _step(page, campaign)
         if answer is not None:
             return answer
-    report = await campaigns.report(page.ctx, campaign.id)
     shares = await campaigns.by_list(page.ctx, campaign.id) if len(campaign.list_ids) > 1 else []
     return page.render(
         "campaign.html",
         422 if errors else 200,
         campaign=campaign,
-        progress=_progress(campaign, report),
+        progress=await _progress(page, campaign),
         counts=COUNTS,
         shares=[(share.name, figures(share.report)) for share in shares],
         recipients=await campaigns.recipients(page.ctx, campaign.id, limit=50),
@@ -158,7 +160,7 @@ async def campaign_detail(page: Page) -> Response:
 async def campaign_progress(page: Page) -> Response:
     """The state and the figures as JSON, for the page's script while the campaign sends."""
     campaign = await campaigns.get_campaign(page.ctx, page.request.path_params["id"])
-    return JSONResponse(_progress(campaign, await campaigns.report(page.ctx, campaign.id)))
+    return JSONResponse(await _progress(page, campaign))
 
 
 @pages.page("/campaigns/{id:int}/report.{kind:str}")

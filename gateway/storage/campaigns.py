@@ -315,6 +315,15 @@ async def in_flight(db: Database, tenant_id: int) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
+async def waiting(db: Database, campaign_id: int) -> int:
+    """The campaign's messages stored and not yet done (waiting for SES)."""
+    query = select(func.count()).where(
+        Message.id.in_(messages_of(campaign_id)), Message.state == "queued"
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def unwanted(
     db: Database, tenant_id: int, list_ids: Sequence[int], addresses: Sequence[str], at: datetime
 ) -> dict[str, str]:

@@ -1,9 +1,9 @@
 // SES Gateway panel, campaigns: pages that work without it.
 // - The new campaign's time zone picker starts at the browser's own zone (the server's choice
 //   is UTC, when the form was not sent back with one).
-// - A campaign's page, while the campaign is scheduled or sending, reads its figures from
-//   /campaigns/{id}/progress every few seconds and shows them; once its state changes, the page
-//   is loaded again (its buttons depend on the state).
+// - A campaign's page, while the campaign is scheduled or sending or some of its messages wait
+//   for SES, reads its figures from /campaigns/{id}/progress every few seconds and shows them;
+//   once its state changes, the page is loaded again (its buttons depend on the state).
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -37,8 +37,12 @@ function show(section, progress) {
   }
 }
 
+function followed(state, waiting) {
+  return UNDER_WAY.has(state) || waiting > 0;
+}
+
 function follow(section) {
-  if (!UNDER_WAY.has(section.dataset.state)) return;
+  if (!followed(section.dataset.state, Number(section.dataset.waiting))) return;
   const tick = async () => {
     try {
       const answer = await fetch(section.dataset.progress, { headers: { accept: "application/json" } });
@@ -49,6 +53,7 @@ function follow(section) {
           window.location.reload();
           return;
         }
+        if (!followed(progress.state, progress.waiting)) return;
       }
     } catch {
       // The network or the server is away for a moment: try again at the next tick.
