@@ -24,7 +24,7 @@ from tests.support.browser import (
     axe_violations,
     layout_problems,
 )
-from tests.support.panel import add_domain, add_tenant, form_with
+from tests.support.panel import add_domain, add_list, add_tenant, form_with, write_template
 from tests.support.process import Processes, problems
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
@@ -76,44 +76,17 @@ def address(name: str) -> str:
     return f"success+{name}@{SIMULATOR}"
 
 
-async def write_template(admin: Page) -> None:
+async def edit_template(admin: Page) -> None:
     """`welcome`, written in the editor and saved, then changed in it and saved again."""
-    await admin.goto("/templates/new")
-    await admin.locator("[name=name]").fill("welcome")
-    await admin.locator("[name=tenant]").select_option("initech")
-    await admin.locator("[name=subject]").fill("Welcome, {{name}}")
-    await admin.locator(".ql-editor").click()
-    await admin.keyboard.type('Hello {{name | default("friend")}}.')
-    await admin.get_by_role("button", name="Save").click()
-    await expect(admin.get_by_role("status")).to_have_text("Created the template welcome.")
+    await write_template(
+        admin, "welcome", "initech", "Welcome, {{name}}", 'Hello {{name | default("friend")}}.'
+    )
     await admin.locator(".ql-editor p").first.click()
     await admin.keyboard.press("End")
     await admin.keyboard.type(" Our news is out.")
     await admin.get_by_role("button", name="Save").click()
     await expect(admin.get_by_role("status")).to_have_text("Saved the template welcome.")
     await expect(admin.locator(".ql-editor p").first).to_contain_text("Our news is out.")
-
-
-async def make_lists(admin: Page) -> dict[str, str]:
-    """The lists of `LISTS`, their contacts added one by one: each list's page."""
-    pages = {}
-    for name, people in LISTS.items():
-        await admin.goto("/lists")
-        form = form_with(admin, "Create list")
-        await form.locator("[name=name]").fill(name)
-        await form.locator("[name=tenant]").select_option("initech")
-        await form.get_by_role("button").click()
-        await expect(admin.get_by_role("status").first).to_have_text(f"Created the list {name}.")
-        pages[name] = admin.url
-        for person, shown in people.items():
-            adding = form_with(admin, "Add")
-            await adding.locator("[name=email]").fill(address(person))
-            await adding.locator("[name=fields]").fill(f"name: {shown}")
-            await adding.get_by_role("button").click()
-            await expect(admin.get_by_role("status").first).to_have_text(
-                f"Added {address(person)}."
-            )
-    return pages
 
 
 async def check_page(admin: Page, path: str) -> None:
@@ -132,8 +105,11 @@ async def test_a_campaign_is_made_launched_and_followed_in_the_panel(
     await add_domain(admin, "initech.test", "initech")
     await admin.get_by_role("button", name="Sync with SES now").click()
     await expect(admin.get_by_role("status")).to_contain_text("verified for sending")
-    await write_template(admin)
-    list_pages = await make_lists(admin)
+    await edit_template(admin)
+    list_pages = {
+        name: await add_list(admin, name, "initech", {address(p): n for p, n in people.items()})
+        for name, people in LISTS.items()
+    }
 
     await admin.goto("/campaigns")
     await admin.get_by_role("link", name="New campaign").click()
