@@ -322,7 +322,7 @@ async def by_list(ctx: Context, campaign_id: int) -> list[ListShare]:
 
 @dataclass(frozen=True, slots=True)
 class ListFigures:
-    """A list's figures across the campaigns sent to it, and its part of each campaign's."""
+    """A list's figures across the campaigns sent to it (launched), and its part of each."""
 
     total: Report
     campaigns: list[tuple[CampaignInfo, Report]]
@@ -330,7 +330,11 @@ class ListFigures:
 
 async def list_figures(ctx: Context, list_id: int) -> ListFigures:
     found = await contacts.get_list(ctx, list_id)
-    sent_to = [c for c in await list_campaigns(ctx, found.tenant) if found.id in c.list_ids]
+    sent_to = [
+        c
+        for c in await list_campaigns(ctx, found.tenant)
+        if found.id in c.list_ids and c.launched_at is not None
+    ]
     return ListFigures(
         await store.list_report(ctx.db, found.id),
         [(c, await store.list_report(ctx.db, found.id, c.id)) for c in sent_to],

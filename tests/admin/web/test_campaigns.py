@@ -243,6 +243,9 @@ async def test_a_campaign_to_two_lists_is_followed_by_list_and_on_the_dashboard(
     said = "zed@example.org is on none of the campaign&#39;s lists"
     assert f'<p class="field-error" id="e-contact">{said}</p>' in stranger.text
 
+    people = await contacts.find_list(ctx, "people", "acme")
+    draft = (await browser.get(f"/lists/{people.id}/figures")).text
+    assert "No campaign was sent to this list yet." in draft, "a draft is sent to nobody yet"
     await campaigns.launch(ctx, campaign.id)
     progress = (await browser.get(f"{page}/progress")).json()
     assert (progress["state"], progress["made"], progress["recipients"]) == ("sending", 0, 3)
@@ -270,7 +273,6 @@ async def test_a_campaign_to_two_lists_is_followed_by_list_and_on_the_dashboard(
     message = (await browser.get(f"/messages/{rows[0].queue_id}")).text
     assert rows[0].address in message
 
-    people = await contacts.find_list(ctx, "people", "acme")
     figures_page = (await browser.get(f"/lists/{people.id}/figures")).text
     assert f'<a href="/campaigns/{campaign.id}">spring</a>' in figures_page
     assert '<td data-figure="sent">2</td>' in figures_page
@@ -295,3 +297,21 @@ async def test_another_tenants_campaign_is_not_found(site: Site) -> None:
     browser = await site.browser(await site.user("owner", "globex"))
     for path in (f"/campaigns/{campaign_id}/progress", f"/?campaign={campaign_id}"):
         assert (await browser.get(path)).status_code == 404, path
+
+
+async def test_a_refused_test_sender_is_shown_on_the_page(site: Site) -> None:
+    campaign_id = await _campaign(site)
+    ctx = Context(site.services, Actor.of_cli("tester"), None)
+    given = campaigns.NewCampaign("stranger", "news", ["people"], "news@elsewhere.example")
+    stranger = await campaigns.create_campaign(ctx, given, "acme")
+    browser = await site.browser(await site.user("owner", "acme"))
+    page = f"/campaigns/{stranger.id}"
+    answer = await site.post_form(browser, page, {"action": "test", "to": "me@example.net"})
+    assert answer.status_code == 422
+    assert '<p class="error" role="alert">no value and no default for name' in answer.text
+    answer = await site.post_form(
+        browser, page, {"action": "test", "to": "me@example.net", "contact": "ann@example.org"}
+    )
+    assert answer.status_code == 422
+    assert '<p class="error" role="alert">refused (sender-unknown)' in answer.text
+    assert campaign_id != stranger.id
