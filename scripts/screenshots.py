@@ -17,18 +17,21 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.async_api import Browser, Page, async_playwright
 
 from tests.support.browser import DevPanel, launch, watched
 from tests.support.panel import (
     add_domain,
+    add_list,
     add_tenant,
     add_user,
     add_webhook,
     create_credential,
     sign_in,
     suppress,
+    write_template,
 )
 from tests.support.process import Processes
 from tests.support.webhookreceiver import Receiver
@@ -98,7 +101,36 @@ async def sample_data(panel: DevPanel, page: Page, receiver: Receiver) -> dict[s
         await asyncio.to_thread(panel.server.wait_for_log, pattern)
     log(f"sent {len(sent)} messages; their events arrived")
     paths["message"] = f"/messages/{sent['Meeting on Thursday']}"  # its auto-reply
+    if await exists(page, "/campaigns/new"):
+        paths |= await sample_campaign(page)
     return paths
+
+
+async def sample_campaign(page: Page) -> dict[str, str]:
+    """A template, two lists and a campaign to them, launched and sent to the mailbox
+    simulator; the paths of its page, of its form and of a list's figures."""
+    await write_template(
+        page, "newsletter", "acme", "Acme news for {{name}}", 'Hello {{name | default("there")}}.'
+    )
+    people = {"customers": ("ann", "bob", "cy"), "partners": ("bob", "dee")}
+    lists = {
+        name: await add_list(
+            page, name, "acme", {f"success+{p}@{SIMULATOR}": p.title() for p in who}
+        )
+        for name, who in people.items()
+    }
+    await page.goto("/campaigns/new?tenant=acme")
+    await page.get_by_label("Name").fill("December newsletter")
+    await page.get_by_label("Template").select_option("newsletter")
+    for name in people:
+        await page.get_by_role("checkbox", name=name).check()
+    await page.get_by_label("From").fill("news@example.com")
+    await page.get_by_role("button", name="Create the draft").click()
+    campaign = urlsplit(page.url).path
+    await page.get_by_role("button", name="Launch").click()
+    await page.locator('td[data-figure="sent"]').filter(has_text="4").wait_for(timeout=60_000)
+    log("sent the sample campaign")
+    return {"campaign": campaign, "list-figures": urlsplit(lists["customers"]).path + "/figures"}
 
 
 def shots(paths: dict[str, str]) -> list[Shot]:
@@ -114,6 +146,10 @@ def shots(paths: dict[str, str]) -> list[Shot]:
         Shot("suppressions", "/suppressions"),
         Shot("webhooks", "/webhooks"),
         *([Shot("webhook", paths["webhook"])] if "webhook" in paths else []),
+        Shot("campaigns", "/campaigns"),
+        Shot("campaign-new", "/campaigns/new?tenant=acme", full_page=True),
+        *([Shot("campaign", paths["campaign"], full_page=True)] if "campaign" in paths else []),
+        *([Shot("list-figures", paths["list-figures"])] if "list-figures" in paths else []),
         Shot("activity", "/activity"),
         Shot("settings", "/settings", full_page=True),
         Shot("tenants", "/tenants"),
@@ -174,6 +210,8 @@ def main() -> None:
                 directory / "gw",
                 webhook_allow_private="true",
                 webhook_ca_file=receiver.ca_file,
+                # A campaign's unsubscribe links need an https address (never visited here).
+                public_url="https://gateway.example",
             )
             log(f"serve --dev at {panel.url}")
             missing = asyncio.run(run(panel, receiver, args.out))

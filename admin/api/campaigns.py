@@ -1,5 +1,6 @@
-"""`/api/v1/campaigns`: tenants' campaigns: create (a draft), list, read with the figures,
-launch, pause, resume, cancel, the recipients, and the figures as CSV."""
+"""`/api/v1/campaigns`: tenants' campaigns: create (a draft), list, read with the figures (in all
+and by list), launch, pause, resume, cancel, a test send, the recipients, and the figures as CSV;
+and `/api/v1/lists/{id}/figures`, a list's across its campaigns."""
 
 from __future__ import annotations
 
@@ -59,8 +60,42 @@ class Campaign(BaseModel):
     finished_at: datetime | None
 
 
+class ListShare(BaseModel):
+    id: int = Field(description="the list's")
+    name: str
+    figures: Figures = Field(description="its recipients' (an address on two lists: the first's)")
+
+
 class CampaignWithFigures(Campaign):
     figures: Figures
+    lists: list[ListShare] = Field(description="the figures broken down by the campaign's lists")
+
+
+class CampaignShare(BaseModel):
+    id: int = Field(description="the campaign's")
+    name: str
+    state: str
+    figures: Figures = Field(description="the list's part of the campaign's figures")
+
+
+class ListFigures(BaseModel):
+    figures: Figures = Field(description="across every campaign sent to the list")
+    campaigns: list[CampaignShare]
+
+
+class CampaignTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: str = Field(max_length=320, description="the address to send the test to")
+    contact: str | None = Field(
+        default=None,
+        max_length=320,
+        description="render with this contact's fields (an address on the campaign's lists)",
+    )
+
+
+class Queued(BaseModel):
+    queue_id: str
 
 
 class CampaignList(BaseModel):
@@ -85,7 +120,14 @@ class CampaignCreate(BaseModel):
     send_at: str | None = Field(
         default=None,
         max_length=64,
-        description="ISO 8601 with its offset (2026-12-24T09:00:00+01:00); null: at launch",
+        description="ISO 8601 with its offset (2026-12-24T09:00:00+01:00), or without one and "
+        "`time_zone`; null: at launch",
+    )
+    time_zone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="the IANA zone (Europe/Paris) whose wall clock a `send_at` without an "
+        "offset is",
     )
     tenant: str | None = Field(
         default=None, max_length=63, description="admins: the tenant (required); a key: its own"
@@ -96,7 +138,7 @@ class RecipientFilter(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: str = Field(default="", description=", ".join(RECIPIENT_STATES))
-    after: int = Field(default=0, ge=0, description="the last id of the page before")
+    after: int = Field(default=0, ge=0, lt=2**63, description="the last id of the page before")
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -139,7 +181,14 @@ async def list_campaigns(ctx: Context, call: Call) -> object:
 async def create_campaign(ctx: Context, call: Call) -> object:
     body = call.body
     given = campaigns.NewCampaign(
-        body.name, body.template, body.lists, body.from_, body.exclude, body.reply_to, body.send_at
+        body.name,
+        body.template,
+        body.lists,
+        body.from_,
+        body.exclude,
+        body.reply_to,
+        body.send_at,
+        body.time_zone,
     )
     return _shown(await campaigns.create_campaign(ctx, given, body.tenant))
 
@@ -153,7 +202,12 @@ async def create_campaign(ctx: Context, call: Call) -> object:
 )
 async def get_campaign(ctx: Context, call: Call) -> object:
     campaign = await campaigns.get_campaign(ctx, call.path["id"])
-    return {**_shown(campaign), "figures": figures(await campaigns.report(ctx, campaign.id))}
+    shares = [
+        {"id": s.list_id, "name": s.name, "figures": figures(s.report)}
+        for s in await campaigns.by_list(ctx, campaign.id)
+    ]
+    report = figures(await campaigns.report(ctx, campaign.id))
+    return {**_shown(campaign), "figures": report, "lists": shares}
 
 
 def _step(verb: str, summary: str) -> None:
@@ -172,6 +226,38 @@ _step("launch", "Launch a draft: check it, make its recipients, send now or at i
 _step("pause", "Pause a scheduled or sending campaign")
 _step("resume", "Resume a paused campaign")
 _step("cancel", "Cancel a campaign for good")
+
+
+@api.endpoint(
+    "POST",
+    "/campaigns/{id:int}/test",
+    summary="Send its template (as it is now) from its sender to one address",
+    tag="campaigns",
+    body=CampaignTest,
+    response=Queued,
+    status=202,
+)
+async def test_campaign(ctx: Context, call: Call) -> object:
+    body = call.body
+    return {"queue_id": await campaigns.send_test(ctx, call.path["id"], body.to, body.contact)}
+
+
+@api.endpoint(
+    "GET",
+    "/lists/{id:int}/figures",
+    summary="A list's figures across the campaigns sent to it, and its part of each",
+    tag="campaigns",
+    response=ListFigures,
+)
+async def list_figures(ctx: Context, call: Call) -> object:
+    shown = await campaigns.list_figures(ctx, call.path["id"])
+    return {
+        "figures": figures(shown.total),
+        "campaigns": [
+            {"id": c.id, "name": c.name, "state": c.state, "figures": figures(r)}
+            for c, r in shown.campaigns
+        ],
+    }
 
 
 @api.endpoint(

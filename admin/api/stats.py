@@ -31,6 +31,12 @@ class StatsQuery(BaseModel):
     domain: str | None = Field(
         default=None, description="mail whose envelope sender is at this domain of the scope"
     )
+    campaign: int | None = Field(
+        default=None,
+        ge=1,
+        lt=2**63,
+        description="only this campaign's messages (the rates and the queue stay the scope's)",
+    )
 
 
 class Counts(BaseModel):
@@ -42,7 +48,10 @@ class Counts(BaseModel):
     complained: int
     opened: int
     clicked: int
-    rejected: int = Field(description="SMTP commands the gateway refused")
+    rejected: int = Field(
+        description="SMTP commands the gateway refused; with a campaign: its recipients the "
+        "policy refused"
+    )
     deferred: int = Field(description="SES delivery delays")
 
 
@@ -96,6 +105,7 @@ class Stats(BaseModel):
     bucket: int = Field(description="seconds")
     tenant: str | None = Field(description="null: every tenant")
     domain: str | None
+    campaign: int | None = Field(description="null: every message of the scope")
     totals: Counts
     series: list[Bucket]
     rates: Rates = Field(description="the reputation guard's window, not the span")
@@ -114,4 +124,4 @@ async def get_stats(ctx: Context, call: Call) -> object:
     query = call.query
     bucket = dashboard.parse_bucket(query.bucket) if query.bucket else None
     chosen = dashboard.span(datetime.now(UTC), "24h", query.since, query.until, bucket)
-    return await dashboard.get_stats(ctx, chosen, query.tenant, query.domain)
+    return await dashboard.get_stats(ctx, chosen, query.tenant, query.domain, query.campaign)

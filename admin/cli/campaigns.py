@@ -1,5 +1,6 @@
 """`campaign`: tenants' campaigns: create a draft, launch, pause, resume, cancel, list, show with
-its figures, and export them as CSV."""
+its figures (in all and by list), a test send, and export them as CSV; and `list figures`, a
+list's figures across its campaigns."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_ops
 from admin.ops import campaigns as ops
+from admin.ops import contacts
 from admin.ops.context import Context
 from config import Settings
 from gateway.campaigns.export import COUNTS, figures, report_csv, report_workbook
@@ -28,7 +30,14 @@ def summary(campaign: CampaignInfo) -> dict[str, Any]:
 
 async def cmd_campaign_create(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     given = ops.NewCampaign(
-        args.name, args.template, args.list, args.sender, args.exclude, args.reply_to, args.at
+        args.name,
+        args.template,
+        args.list,
+        args.sender,
+        args.exclude,
+        args.reply_to,
+        args.at,
+        args.zone,
     )
     campaign = await with_ops(settings, lambda ctx: ops.create_campaign(ctx, given, args.tenant))
     return summary(campaign), f"created campaign {campaign.name} ({campaign.id}), a draft"
@@ -40,16 +49,9 @@ async def cmd_campaign_list(settings: Settings, args: argparse.Namespace) -> tup
     return {"campaigns": rows}, table(rows, _COLUMNS)
 
 
-async def cmd_campaign_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def show(ctx: Context) -> tuple[CampaignInfo, dict[str, Any]]:
-        campaign = await ops.get_campaign(ctx, args.id)
-        return campaign, figures(await ops.report(ctx, campaign.id))
-
-    campaign, counts = await with_ops(settings, show)
-    lines = [
-        f"campaign {campaign.name} ({campaign.id}) of {campaign.tenant}: {campaign.state}",
-        f"from {campaign.sender}, {counts['recipients']} recipients, {counts['pending']} to make,"
-        f" {counts['skipped']} skipped, {counts['refused']} refused",
+def figure_lines(counts: dict[str, Any]) -> list[str]:
+    """The figures (`figures()`), one a line, with their rates and the links clicked."""
+    return [
         *(
             f"{name}: {counts[name]}"
             + (f" ({counts['rates'][name]:.1%})" if name in counts["rates"] else "")
@@ -58,7 +60,61 @@ async def cmd_campaign_show(settings: Settings, args: argparse.Namespace) -> tup
         f"opens: {counts['opens']}, clicks: {counts['clicks']}",
         *(f"  {link['url']}: {link['clicked']} ({link['clicks']})" for link in counts["links"]),
     ]
-    return {**summary(campaign), **counts}, "\n".join(lines)
+
+
+def _share(label: str, counts: dict[str, Any]) -> str:
+    """One line of a list's or a campaign's part: its recipients and counts."""
+    shown = ", ".join(f"{n} {counts[n]}" for n in COUNTS)
+    return f"  {label}: {counts['recipients']} recipients, {shown}"
+
+
+async def cmd_campaign_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async def show(ctx: Context) -> tuple[CampaignInfo, dict[str, Any], list[ops.ListShare]]:
+        campaign = await ops.get_campaign(ctx, args.id)
+        report = figures(await ops.report(ctx, campaign.id))
+        return campaign, report, await ops.by_list(ctx, campaign.id)
+
+    campaign, counts, shares = await with_ops(settings, show)
+    by_list = [{"id": s.list_id, "name": s.name, **figures(s.report)} for s in shares]
+    lines = [
+        f"campaign {campaign.name} ({campaign.id}) of {campaign.tenant}: {campaign.state}",
+        f"from {campaign.sender}, {counts['recipients']} recipients, {counts['pending']} to make,"
+        f" {counts['skipped']} skipped, {counts['refused']} refused",
+        *figure_lines(counts),
+        *(
+            ["by list:", *(_share(f"list {s['name']}", s) for s in by_list)]
+            if len(by_list) > 1
+            else []
+        ),
+    ]
+    return {**summary(campaign), **counts, "lists": by_list}, "\n".join(lines)
+
+
+async def cmd_campaign_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    queue_id = await with_ops(
+        settings, lambda ctx: ops.send_test(ctx, args.id, args.to, args.contact), sends=True
+    )
+    return {"queue_id": queue_id}, f"test message of campaign {args.id} queued as {queue_id}"
+
+
+async def cmd_list_figures(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    """`list figures NAME`: the list's figures across its campaigns, and its part of each."""
+
+    async def read(ctx: Context) -> tuple[str, ops.ListFigures]:
+        found = await contacts.find_list(ctx, args.name, args.tenant)
+        return found.name, await ops.list_figures(ctx, found.id)
+
+    name, shown = await with_ops(settings, read)
+    total = figures(shown.total)
+    rows = [
+        {"id": c.id, "name": c.name, "state": c.state, **figures(r)} for c, r in shown.campaigns
+    ]
+    lines = [
+        f"list {name}: {len(rows)} campaigns, {total['recipients']} recipients",
+        *figure_lines(total),
+        *(_share(f"campaign {row['name']} ({row['id']})", row) for row in rows),
+    ]
+    return {**total, "campaigns": rows}, "\n".join(lines)
 
 
 def _step(verb: str) -> Any:
@@ -104,7 +160,10 @@ def register(cli: Commands) -> None:
     created.add_argument(
         "--at",
         metavar="ISO-8601-TIME",
-        help="with its offset: 2026-12-24T09:00+01:00 (default: at launch)",
+        help="with its offset: 2026-12-24T09:00+01:00, or without and --zone (default: at launch)",
+    )
+    created.add_argument(
+        "--zone", metavar="ZONE", help="the IANA time zone of an --at without an offset"
     )
     for name in ("list", "ls"):
         listed = cli.add(campaign, name, cmd_campaign_list, "list campaigns")
@@ -118,6 +177,12 @@ def register(cli: Commands) -> None:
         ("cancel", "stop for good"),
     ):
         cli.add(campaign, verb, _step(verb), said).add_argument("id", type=int, metavar="ID")
+    tested = cli.add(campaign, "test", cmd_campaign_test, "send its template to an address")
+    tested.add_argument("id", type=int, metavar="ID")
+    tested.add_argument("--to", required=True, metavar="ADDRESS")
+    tested.add_argument(
+        "--contact", metavar="ADDRESS", help="with the fields of this contact of its lists"
+    )
     exported = cli.add(campaign, "export", cmd_campaign_export, "its figures as CSV or .xlsx")
     exported.add_argument("id", type=int, metavar="ID")
     exported.add_argument(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from admin.cli.base import Commands, pairs, plain, table, with_ops
+from admin.cli.campaigns import cmd_list_figures
 from admin.cli.progress import Progress
 from admin.ops import contacts as ops
 from admin.ops.context import Context
@@ -210,6 +211,9 @@ def register(cli: Commands) -> None:
     deleted = cli.add(lists, "delete", cmd_list_delete, "delete a list and its contacts")
     deleted.add_argument("name")
     deleted.add_argument("--tenant", required=True, help=tenant_help)
+    figured = cli.add(lists, "figures", cmd_list_figures, "its campaigns' figures")
+    figured.add_argument("name")
+    figured.add_argument("--tenant", required=True, help=tenant_help)
     listed = cli.add(lists, "ls", cmd_list_ls, "the lists")
     listed.add_argument("--tenant", help="only this tenant's (default: every tenant's)")
 

@@ -1,5 +1,5 @@
-"""Campaigns: create (a draft), launch, pause, resume, cancel (each audited), and read with
-their figures.
+"""Campaigns: create (a draft), launch, pause, resume, cancel (each audited), a test send, and
+read with their figures, in all and by list (and a list's across its campaigns).
 
 A campaign belongs to one tenant, as its template and lists do: a tenant's people and keys see
 only their own, an admin every tenant's (naming the tenant when creating one). Launching checks
@@ -13,17 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from admin.ops import contacts, templates
 from admin.ops.context import Context
 from gateway.campaigns import launch as launching
 from gateway.campaigns.sender import principal
 from gateway.compose.mime import mailbox
-from gateway.core.exceptions import ConflictError, InvalidInputError
+from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
 from gateway.core.types.campaigns import CampaignInfo, CampaignRecipient, Report
 from gateway.policy.rules import check_account, check_sender
 from gateway.policy.senders import Directory
 from gateway.storage import campaigns as store
+from gateway.storage import domains as domain_store
 
 NAME_LENGTH = 100
 MAX_LISTS = 20
@@ -33,17 +35,31 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def send_time(text: str | None) -> tuple[datetime | None, str]:
-    """An ISO 8601 time with its offset (`2026-12-24T09:00:00+01:00`, `...Z`), or None/"now":
-    (the time, or None for at launch; the zone as written, to show it)."""
+def zone_of(name: str) -> ZoneInfo:
+    """An IANA time zone (`Europe/Paris`, `UTC`)."""
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(
+            f"{name!r} is not a time zone: write one such as Europe/Paris or UTC", "zone"
+        ) from None
+
+
+def send_time(text: str | None, zone: str | None = None) -> tuple[datetime | None, str]:
+    """An ISO 8601 time with its offset (`2026-12-24T09:00:00+01:00`, `...Z`), or without one
+    and a `zone` (an IANA zone: the time is that zone's wall clock, the panel's date, time and
+    zone), or None/"now": (the time, or None for at launch; the zone as given, to show it)."""
     if text is None or not text.strip() or text.strip().lower() == "now":
         return None, "UTC"
+    local = zone_of(zone) if zone and zone.strip() else None
     try:
         at = datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(
             f"{text!r} is not an ISO 8601 time: write 2026-12-24T09:00:00+01:00", "send_at"
         ) from None
+    if at.tzinfo is None and local is not None:
+        return at.replace(tzinfo=local).astimezone(UTC), local.key
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidInputError(
             f"{text!r} has no time zone: add one (+01:00, Z) so that it means one moment", "send_at"
@@ -62,6 +78,8 @@ class NewCampaign:
     exclude: str | None = None
     reply_to: str | None = None
     at: str | None = None
+    zone: str | None = None
+    """An IANA zone `at` is the wall clock of, when `at` has no offset."""
 
 
 async def create_campaign(
@@ -91,7 +109,7 @@ async def create_campaign(
     sender = mailbox(given.sender.strip(), "from")
     if given.reply_to:
         mailbox(given.reply_to.strip(), "reply_to")
-    send_at, zone = send_time(given.at)
+    send_at, zone = send_time(given.at, given.zone)
     if send_at is not None and send_at < now():
         raise InvalidInputError(
             f"{given.at}: that time is past: give a later one, or none to send at launch", "send_at"
@@ -131,11 +149,24 @@ async def report(ctx: Context, campaign_id: int) -> Report:
     return await store.report(ctx.db, (await get_campaign(ctx, campaign_id)).id)
 
 
+async def waiting(ctx: Context, campaign_id: int) -> int:
+    """Its messages made and not yet delivered to SES (or failed)."""
+    return await store.waiting(ctx.db, (await get_campaign(ctx, campaign_id)).id)
+
+
 async def recipients(
     ctx: Context, campaign_id: int, state: str | None = None, limit: int = 100, after: int = 0
 ) -> list[CampaignRecipient]:
     found = await get_campaign(ctx, campaign_id)
     return await store.recipients(ctx.db, found.id, state or None, limit, after)
+
+
+def _deleted_template() -> InvalidInputError:
+    return InvalidInputError(
+        "the campaign's template was deleted: "
+        "create the campaign again with a template that exists",
+        "template",
+    )
 
 
 async def _check_sender(ctx: Context, campaign: CampaignInfo) -> None:
@@ -157,11 +188,7 @@ async def launch(ctx: Context, campaign_id: int) -> CampaignInfo:
         raise ConflictError(f"campaign {campaign.id} is {campaign.state}: only a draft launches")
     launching.check_public_url(ctx.services.settings)
     if campaign.template_id is None:
-        raise InvalidInputError(
-            "the campaign's template was deleted: "
-            "create the campaign again with a template that exists",
-            "template",
-        )
+        raise _deleted_template()
     template = await templates.get_template(ctx, campaign.template_id)
     await _check_sender(ctx, campaign)
     at = now()
@@ -222,3 +249,93 @@ async def cancel(ctx: Context, campaign_id: int) -> CampaignInfo:
     """Make no more of its messages, for good (those stored already are delivered)."""
     before = ("draft", "scheduled", "sending", "paused")
     return await _move(ctx, campaign_id, before, "cancelled", "cancel")
+
+
+@dataclass(frozen=True, slots=True)
+class Senders:
+    """What a tenant's campaign may be sent from: its addresses verified for sending (their own
+    or by their domain's verification), and its verified domains any of whose addresses may
+    send (those not restricted to their listed addresses)."""
+
+    addresses: list[str]
+    domains: list[str]
+
+
+async def senders(ctx: Context, tenant: str | None = None) -> Senders:
+    owner = await ctx.require_tenant(tenant or None)
+    found = await domain_store.list_domains(ctx.db, owner.name)
+    verified = {d.name for d in found if d.state.verified_for_sending}
+    listed = await domain_store.list_addresses(ctx.db, owner.name)
+    return Senders(
+        [a.address for a in listed if a.verified_for_sending or a.domain in verified],
+        [d.name for d in found if d.name in verified and not d.restrict_to_addresses],
+    )
+
+
+async def send_test(ctx: Context, campaign_id: int, to: str, contact: str | None = None) -> str:
+    """The campaign's template (as it is now) sent to `to` from the campaign's sender, by the
+    template test's path (`templates.send_test`), with the fields of `contact` (an address on
+    one of the campaign's lists: the first that has it) when named: the queue id."""
+    campaign = await get_campaign(ctx, campaign_id)
+    if campaign.template_id is None:
+        raise _deleted_template()
+    list_name = None
+    if contact and contact.strip():
+        list_name = await _first_list_of(ctx, campaign, contact.strip())
+    return await templates.send_test(
+        ctx, campaign.template_id, to, campaign.sender, {}, contact, list_name
+    )
+
+
+async def _first_list_of(ctx: Context, campaign: CampaignInfo, address: str) -> str:
+    """The name of the first of the campaign's lists that has `address` (whose fields its
+    message would have)."""
+    for list_id in campaign.list_ids:
+        try:
+            found = await contacts.get_list(ctx, list_id)
+            await contacts.get_contact(ctx, found.id, address)
+        except NotFoundError:
+            continue
+        return found.name
+    raise InvalidInputError(f"{address} is on none of the campaign's lists", "contact")
+
+
+@dataclass(frozen=True, slots=True)
+class ListShare:
+    """One list's part of a campaign's figures: its recipients' (those made from it)."""
+
+    list_id: int
+    name: str
+    report: Report
+
+
+async def by_list(ctx: Context, campaign_id: int) -> list[ListShare]:
+    """The campaign's figures broken down by its lists (a deleted list is left out)."""
+    campaign = await get_campaign(ctx, campaign_id)
+    shares = []
+    for found in await contacts.lists(ctx, campaign.tenant):
+        if found.id in campaign.list_ids:
+            report = await store.list_report(ctx.db, found.id, campaign.id)
+            shares.append(ListShare(found.id, found.name, report))
+    return sorted(shares, key=lambda share: campaign.list_ids.index(share.list_id))
+
+
+@dataclass(frozen=True, slots=True)
+class ListFigures:
+    """A list's figures across the campaigns sent to it (launched), and its part of each."""
+
+    total: Report
+    campaigns: list[tuple[CampaignInfo, Report]]
+
+
+async def list_figures(ctx: Context, list_id: int) -> ListFigures:
+    found = await contacts.get_list(ctx, list_id)
+    sent_to = [
+        c
+        for c in await list_campaigns(ctx, found.tenant)
+        if found.id in c.list_ids and c.launched_at is not None
+    ]
+    return ListFigures(
+        await store.list_report(ctx.db, found.id),
+        [(c, await store.list_report(ctx.db, found.id, c.id)) for c in sent_to],
+    )

@@ -2,9 +2,10 @@
 reputation rates against the guard's thresholds, the queue, and the sending limits in force.
 
 Scope: an admin sees every tenant or the one named; anyone else only their own tenant. A domain
-filter names one of the scope's domains. The SES account (its quota, sandbox, sending) is the
-whole AWS account's: only admins see it. A tenant's own daily usage against its daily cap is
-shown whenever the scope is one tenant.
+filter names one of the scope's domains, a campaign filter one of its campaigns (the counts are
+then its messages'; the rates and the queue stay the scope's). The SES account (its quota,
+sandbox, sending) is the whole AWS account's: only admins see it. A tenant's own daily usage
+against its daily cap is shown whenever the scope is one tenant.
 
 The rates are not those of the span: they are the reputation guard's window (the last
 `REPUTATION_WINDOW_SENDS` sends within `REPUTATION_WINDOW_DAYS`, see `gateway.reputation`),
@@ -16,6 +17,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from admin.ops import campaigns
 from admin.ops.context import Context
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.types.aws import AccountQuota
@@ -142,6 +144,7 @@ class Stats:
     """Seconds."""
     tenant: str | None
     domain: str | None
+    campaign: int | None
     totals: Counts
     series: tuple[SeriesPoint, ...]
     rates: Reputation
@@ -190,6 +193,8 @@ class Dashboard:
     """The tenant filter's choices (admins)."""
     domains: list[str]
     """The domain filter's choices: the scope's domains."""
+    campaigns: list[tuple[int, str]]
+    """The campaign filter's choices: the scope's campaigns launched, (id, name), newest first."""
     getting_started: list[Step]
     """Empty once a domain, a credential and a message exist in the scope."""
 
@@ -233,17 +238,24 @@ async def _reputation(ctx: Context, tenant: TenantInfo | None, now: datetime) ->
 
 
 async def get_stats(
-    ctx: Context, chosen: Span, tenant: str | None = None, domain: str | None = None
+    ctx: Context,
+    chosen: Span,
+    tenant: str | None = None,
+    domain: str | None = None,
+    campaign: int | None = None,
 ) -> Stats:
-    """The counts of the span in total and per bucket, the rates and the queue, in scope."""
+    """The counts of the span in total and per bucket, the rates and the queue, in scope; with
+    a campaign (one of the actor's), the counts of its messages only."""
     scope = await ctx.tenant(tenant)
     tenant_id = scope.id if scope else None
     ascii_domain = await _domain(ctx, domain)
+    campaign_id = (await campaigns.get_campaign(ctx, campaign)).id if campaign else None
     now = datetime.now(UTC)
+    since, until = chosen.since, chosen.until
     series = await stats.series(
-        ctx.db, tenant_id, ascii_domain, chosen.since, chosen.until, chosen.bucket
+        ctx.db, tenant_id, ascii_domain, since, until, chosen.bucket, campaign_id
     )
-    totals = await stats.totals(ctx.db, tenant_id, ascii_domain, chosen.since, chosen.until)
+    totals = await stats.totals(ctx.db, tenant_id, ascii_domain, since, until, campaign_id)
     pending, oldest = await queue.pending_summary(ctx.db, tenant_id)
     age = None if oldest is None else max(0, int((now - _utc(oldest)).total_seconds()))
     return Stats(
@@ -252,6 +264,7 @@ async def get_stats(
         int(chosen.bucket.total_seconds()),
         scope.name if scope else None,
         ascii_domain,
+        campaign_id,
         totals,
         series.points,
         await _reputation(ctx, scope, now),
@@ -312,18 +325,24 @@ async def _getting_started(ctx: Context, tenant: TenantInfo | None) -> list[Step
 
 
 async def dashboard(
-    ctx: Context, chosen: Span, tenant: str | None = None, domain: str | None = None
+    ctx: Context,
+    chosen: Span,
+    tenant: str | None = None,
+    domain: str | None = None,
+    campaign: int | None = None,
 ) -> Dashboard:
     """Everything the dashboard page shows."""
     scope = await ctx.tenant(tenant)
-    found = await get_stats(ctx, chosen, tenant, domain)
+    found = await get_stats(ctx, chosen, tenant, domain, campaign)
     everyone = await tenants.list_tenants(ctx.db) if ctx.actor.is_admin else []
     in_scope = await domains.list_domains(ctx.db, scope.name if scope else None)
+    launched = await campaigns.list_campaigns(ctx, scope.name if scope else None)
     return Dashboard(
         found,
         await ses_account(ctx) if ctx.actor.is_admin else None,
         await usage(ctx, scope) if scope else None,
         [t.name for t in everyone],
         [d.name for d in in_scope],
+        [(c.id, c.name) for c in launched if c.launched_at is not None],
         await _getting_started(ctx, scope),
     )

@@ -60,6 +60,8 @@ class Page:
     files: dict[str, bytes] = field(default_factory=dict)
     uploads: dict[str, UploadFile] = field(default_factory=dict)
     """On a `streamed` page: the uploaded files, spooled to disk, open while the page runs."""
+    every: dict[str, list[str]] = field(default_factory=dict)
+    """Each text field's values in order: those a form gives more than once (checkboxes)."""
     unread: int = 0
     """Unread notifications, for the badge in the navigation bar."""
 
@@ -223,6 +225,7 @@ class Panel:
                         return self.error_page(request, 400, "text must not contain NUL characters")
                     if isinstance(value, str):
                         page.form[key] = value.strip() if key != "password" else value
+                        page.every.setdefault(key, []).append(page.form[key])
                     elif value.filename and streamed:
                         page.uploads[key] = value
                     elif value.filename:

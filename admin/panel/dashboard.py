@@ -1,6 +1,7 @@
-"""The dashboard (`/`, the landing page): filters, the counts of the span with their rates, charts
-over time, the reputation rates against the thresholds, the SES account or the tenant's daily
-usage, the queue; a "Getting started" list until the first message."""
+"""The dashboard (`/`, the landing page): filters (a range, the tenant, a domain, a campaign), the
+counts of the span with their rates, charts over time, the reputation rates against the
+thresholds, the SES account or the tenant's daily usage, the queue; a "Getting started" list
+until the first message."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ WHAT = {
     "deferred": "SES delivery delays (SES keeps trying)",
 }
 """What each card counts, in words beside it (`gateway.storage.stats`)."""
+FILTERS = ("range", "since", "until", "tenant", "domain", "campaign")
 RANGES = (("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days"))
 
 
@@ -112,7 +114,10 @@ async def dashboard_page(page: Page) -> Response:
     except InvalidInputError as exc:
         errors, chosen = field_errors(exc, "range"), dashboard.span(now)
     tenant, domain = page.query("tenant") or None, page.query("domain") or None
-    view = await dashboard.dashboard(page.ctx, chosen, tenant, domain)
+    campaign = page.query("campaign")
+    if campaign and not (campaign.isascii() and campaign.isdigit() and len(campaign) < 10):
+        errors, campaign = {"campaign": "choose one of the campaigns"}, ""
+    view = await dashboard.dashboard(page.ctx, chosen, tenant, domain, int(campaign or 0) or None)
     return page.render(
         "dashboard.html",
         400 if errors else 200,
@@ -120,6 +125,8 @@ async def dashboard_page(page: Page) -> Response:
         cards=cards(view.stats.totals),
         charts=charts(view.stats),
         ranges=RANGES,
-        shown={name: page.query(name) for name in ("range", "since", "until", "tenant", "domain")},
+        shown={name: page.query(name) for name in FILTERS},
+        campaigns=[(str(i), name) for i, name in view.campaigns],
+        campaign_name=dict(view.campaigns).get(view.stats.campaign or 0, view.stats.campaign),
         errors=errors,
     )

@@ -2,11 +2,12 @@
 
 The recipients are the subscribed, unsuppressed contacts of each list in turn
 (`gateway.audience.contacts.recipients`, in batches), one row per address: an address on two
-lists is mailed once, with the fields of the first list that has it. Then every address on the
-exclusion list (whatever its status there) is dropped. A launch refuses when the template has a
-variable without a fallback that some recipients lack (naming it and how many), and leaves no
-recipient behind then; a launch stopped half-way (a crash) leaves the campaign a draft, and the
-next launch starts the recipients over.
+lists is mailed once, with the fields of the first list that has it, and counts in that list's
+figures (`store.list_report`). Then every address on the exclusion list (whatever its status
+there) is dropped. A launch refuses when the template has a variable without a fallback that
+some recipients lack (naming it and how many), and leaves no recipient behind then; a launch
+stopped half-way (a crash) leaves the campaign a draft, and the next launch starts the
+recipients over.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ async def materialize(
     for list_id in campaign.list_ids:
         async for batch in contacts.recipients(db, list_id, BATCH, at):
             rows = [(r.email, r.fields) for r in batch]
-            await store.add_recipients(db, campaign.id, rows, at)
+            await store.add_recipients(db, campaign.id, rows, at, list_id)
     if campaign.exclude_list_id is not None:
         await store.exclude(db, campaign.id, campaign.exclude_list_id)
     lacking: Counter[str] = Counter()

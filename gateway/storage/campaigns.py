@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
+    Select,
     Table,
     and_,
     bindparam,
@@ -137,9 +138,14 @@ def _insert(db: Database) -> Any:
 
 
 async def add_recipients(
-    db: Database, campaign_id: int, batch: Sequence[tuple[str, dict[str, str]]], at: datetime
+    db: Database,
+    campaign_id: int,
+    batch: Sequence[tuple[str, dict[str, str]]],
+    at: datetime,
+    list_id: int | None = None,
 ) -> None:
-    """(address, fields) of a batch; an address the campaign has already is left as it is."""
+    """(address, fields) of a batch, of list `list_id`; an address the campaign has already
+    is left as it is (with the list it came from first)."""
     if not batch:
         return
     rows = [
@@ -149,6 +155,7 @@ async def add_recipients(
             "fields": fields,
             "state": "pending",
             "updated_at": at,
+            "list_id": list_id,
         }
         for address, fields in batch
     ]
@@ -218,11 +225,12 @@ async def recipients(
 
 async def count_recipients(db: Database, campaign_id: int) -> dict[str, int]:
     """How many recipients are in each state."""
-    query = (
-        select(RecipientRow.state, func.count())
-        .where(RecipientRow.campaign_id == campaign_id)
-        .group_by(RecipientRow.state)
-    )
+    return await _states(db, RecipientRow.campaign_id == campaign_id)
+
+
+async def _states(db: Database, chosen: Any) -> dict[str, int]:
+    """How many recipients `chosen` (a condition on them) has in each state."""
+    query = select(RecipientRow.state, func.count()).where(chosen).group_by(RecipientRow.state)
     async with db.read() as conn:
         return {row[0]: row[1] for row in await conn.execute(query)}
 
@@ -307,6 +315,15 @@ async def in_flight(db: Database, tenant_id: int) -> int:
         return int((await conn.execute(query)).scalar_one())
 
 
+async def waiting(db: Database, campaign_id: int) -> int:
+    """The campaign's messages stored and not yet done (waiting for SES)."""
+    query = select(func.count()).where(
+        Message.id.in_(messages_of(campaign_id)), Message.state == "queued"
+    )
+    async with db.read() as conn:
+        return int((await conn.execute(query)).scalar_one())
+
+
 async def unwanted(
     db: Database, tenant_id: int, list_ids: Sequence[int], addresses: Sequence[str], at: datetime
 ) -> dict[str, str]:
@@ -336,10 +353,38 @@ async def unwanted(
 
 async def report(db: Database, campaign_id: int) -> Report:
     """The campaign's figures (`Report`)."""
+    return await _report(db, RecipientRow.campaign_id == campaign_id)
+
+
+async def list_report(db: Database, list_id: int, campaign_id: int | None = None) -> Report:
+    """The figures of the recipients made from list `list_id`: of every campaign (None), or of
+    one (its share of that campaign's figures)."""
+    chosen = RecipientRow.list_id == list_id
+    if campaign_id is not None:
+        chosen = and_(chosen, RecipientRow.campaign_id == campaign_id)
+    return await _report(db, chosen)
+
+
+def refused_of(campaign_id: int) -> Select[Any]:
+    """The times its recipients were refused by the policy (the dashboard's `rejected`)."""
+    return select(RecipientRow.updated_at.label("at")).where(
+        RecipientRow.campaign_id == campaign_id, RecipientRow.state == "refused"
+    )
+
+
+def messages_of(campaign_id: int) -> Select[Any]:
+    """The queue ids of the campaign's messages, as a subquery (the dashboard's filter)."""
+    return select(RecipientRow.queue_id).where(
+        RecipientRow.campaign_id == campaign_id, RecipientRow.queue_id.is_not(None)
+    )
+
+
+async def _report(db: Database, chosen: Any) -> Report:
+    """The figures of the campaign recipients `chosen` (a condition on their rows)."""
     ours = (
         select(Recipient.id)
         .join(RecipientRow, RecipientRow.queue_id == Recipient.message_id)
-        .where(RecipientRow.campaign_id == campaign_id)
+        .where(chosen)
     )
     sent = select(func.count()).where(
         Recipient.id.in_(ours), Recipient.state == RecipientState.SENT.value
@@ -373,7 +418,7 @@ async def report(db: Database, campaign_id: int) -> Report:
         .group_by(TrackingEvent.url)
         .order_by(func.count().desc(), TrackingEvent.url)
     )
-    states = await count_recipients(db, campaign_id)
+    states = await _states(db, chosen)
     async with db.read() as conn:
         figures = [
             (await conn.execute(q)).scalar_one()

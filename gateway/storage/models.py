@@ -794,3 +794,8 @@ class CampaignRecipient(Base):
     """The message's id, chosen before it is stored (so a restart finds whether it was)."""
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    list_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contact_lists.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    """The list it was made from (the first of the campaign's lists that has the address),
+    for the figures per list; None: made before lists were recorded, or its list deleted."""

@@ -15,7 +15,9 @@ their current state (`queue.pending_summary` gives the queue's depth).
 
 With a tenant, only its mail; with a `domain` (ASCII, as stored), only mail whose envelope
 sender is at that domain itself (not its subdomains): events of addresses that are none of our
-recipients do not count then, and refusals count by their sender.
+recipients do not count then, and refusals count by their sender. With a campaign, only its
+messages' recipients and events, and as `rejected` its recipients the policy refused when their
+message was to be made (at that time).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.events import EventKind
 from gateway.core.types.messages import RecipientState
 from gateway.core.types.stats import Counts, Rates, Series, SeriesPoint
+from gateway.storage import campaigns
 from gateway.storage import reputation as reputation_store
 from gateway.storage.database import Database
 from gateway.storage.models import Message, Recipient, RecipientEvent, Refusal
@@ -46,11 +49,15 @@ _EVENT_KINDS = {
 }
 
 
-def _sources(tenant_id: int | None, domain: str | None) -> dict[str, Select[Any]]:
-    """Each count's rows, filtered by tenant and domain, as their times (`at`)."""
+def _sources(
+    tenant_id: int | None, domain: str | None, campaign_id: int | None = None
+) -> dict[str, Select[Any]]:
+    """Each count's rows, filtered by tenant, domain and campaign, as their times (`at`)."""
     sent = select(Recipient.updated_at.label("at")).where(
         Recipient.state == RecipientState.SENT.value
     )
+    if campaign_id is not None:
+        sent = sent.where(Recipient.message_id.in_(campaigns.messages_of(campaign_id)))
     if tenant_id is not None or domain is not None:
         sent = sent.join(Message, Message.id == Recipient.message_id)
     if tenant_id is not None:
@@ -72,7 +79,15 @@ def _sources(tenant_id: int | None, domain: str | None) -> dict[str, Select[Any]
                 .join(Message, Message.id == Recipient.message_id)
                 .where(at_domain(Message.mail_from, domain))
             )
+        if campaign_id is not None:
+            ours = select(Recipient.id).where(
+                Recipient.message_id.in_(campaigns.messages_of(campaign_id))
+            )
+            query = query.where(RecipientEvent.recipient_id.in_(ours))
         sources[name] = query
+    if campaign_id is not None:  # its recipients the policy refused when their turn came
+        sources["rejected"] = campaigns.refused_of(campaign_id)
+        return sources
     refused = select(Refusal.created_at.label("at"))
     if tenant_id is not None:
         refused = refused.where(Refusal.tenant_id == tenant_id)
@@ -110,6 +125,7 @@ async def series(
     since: datetime,
     until: datetime,
     bucket: timedelta,
+    campaign_id: int | None = None,
 ) -> Series:
     """The counts per bucket of `bucket` from `since` (to the second) until `until`: every
     bucket, empty ones with zeros. `bucket` is a whole number of seconds, and there are at
@@ -124,7 +140,7 @@ async def series(
         raise InvalidInputError(f"{count} buckets; at most {MAX_BUCKETS}", "bucket")
     found: dict[int, dict[str, int]] = {}
     async with db.read() as conn:
-        for name, query in _sources(tenant_id, domain).items():
+        for name, query in _sources(tenant_id, domain, campaign_id).items():
             times = _within(query, since, until)
             numbered = select(_bucket(db.is_sqlite, times.c.at, since, seconds).label("n"))
             counted = numbered.subquery()
@@ -138,14 +154,19 @@ async def series(
 
 
 async def totals(
-    db: Database, tenant_id: int | None, domain: str | None, since: datetime, until: datetime
+    db: Database,
+    tenant_id: int | None,
+    domain: str | None,
+    since: datetime,
+    until: datetime,
+    campaign_id: int | None = None,
 ) -> Counts:
     """The counts in [since, until): the sums of `series` over the same span."""
     _check(since, until)
     since = since.astimezone(UTC).replace(microsecond=0)
     counted: dict[str, int] = {}
     async with db.read() as conn:
-        for name, query in _sources(tenant_id, domain).items():
+        for name, query in _sources(tenant_id, domain, campaign_id).items():
             total = select(func.count()).select_from(_within(query, since, until))
             counted[name] = (await conn.execute(total)).scalar_one()
     return Counts(**counted)

@@ -1,5 +1,6 @@
 """`ses-gateway campaign`: create (printing the id), launch, pause, resume, cancel, show with
-its counts, list and export, each with `--json`; refusals say why; every change is audited."""
+its counts (in all and by list), list, export and a test send, each with `--json`, and `list
+figures`; refusals say why; every change is audited."""
 
 from __future__ import annotations
 
@@ -106,7 +107,17 @@ def test_create_launch_show_pause_resume_cancel(
     assert shown["state"] == "done"
     assert {name: shown[name] for name in COUNTS} == dict.fromkeys(COUNTS, 0)
     assert (shown["recipients"], shown["pending"]) == (2, 0)
-    assert "campaign autumn" in shop("campaign", "show", campaign)[1]
+    # bob is on a and b: he counts in a, the first; ann is on the exclusion list.
+    by_list = {row["name"]: row["recipients"] for row in shown["lists"]}
+    assert by_list == {"a": 1, "b": 1}
+    assert all(row["rates"].keys() == shown["rates"].keys() for row in shown["lists"])
+    text = shop("campaign", "show", campaign)[1]
+    assert "campaign autumn" in text
+    assert "  list b: 1 recipients, sent 0" in text
+    on_a = document(shop, "list", "figures", "a", "--tenant", "acme")
+    assert on_a["recipients"] == 1
+    assert [(c["name"], c["recipients"]) for c in on_a["campaigns"]] == [("autumn", 1)]
+    assert "no list named 'nope'" in refused(shop, "list", "figures", "nope", "--tenant", "acme")
     assert [c["name"] for c in document(shop, "campaign", "list")["campaigns"]] == ["autumn"]
     assert "metric,count,rate" in document(shop, "campaign", "export", campaign)["csv"]
     assert "is done" in refused(shop, "campaign", "cancel", campaign)
@@ -125,6 +136,13 @@ def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
     )
     later = document(shop, *base, "--from", "n@example.com", "--at", "2030-01-01T09:00+01:00")
     assert later["send_at"] == "2030-01-01T08:00:00+00:00"
+    zoned = document(
+        shop, *base, "--from", "n@example.com", "--at", "2030-07-01T09:00", "--zone", "Europe/Paris"
+    )
+    assert (zoned["send_at"], zoned["time_zone"]) == ("2030-07-01T07:00:00+00:00", "Europe/Paris")
+    assert "is not a time zone" in refused(
+        shop, *base, "--from", "n@example.com", "--at", "2030-07-01T09:00", "--zone", "Mars/Base"
+    )
     assert document(shop, "campaign", "launch", str(later["id"]))["state"] == "scheduled"
     foreign = document(shop, *base, "--from", "n@elsewhere.example")
     assert "the sender is refused" in refused(shop, "campaign", "launch", str(foreign["id"]))
@@ -141,3 +159,18 @@ def test_export_as_a_workbook(shop: Any, tmp_path: Path) -> None:
     assert document(shop, "campaign", "export", str(created["id"]), str(path))["file"] == str(path)
     book = openpyxl.load_workbook(path, read_only=True)
     assert next(book["figures"].iter_rows(values_only=True)) == ("campaign", created["id"], "x")
+
+
+def test_a_test_send_uses_a_contacts_fields(shop: Any, database_url: str) -> None:
+    created = document(
+        shop, "campaign", "create", "x", "--tenant", "acme", "--template", "news",
+        "--list", "a", "--list", "b", "--from", "n@example.com",
+    )  # fmt: skip
+    test = ("campaign", "test", str(created["id"]), "--to", "me@example.net")
+    sent = document(shop, *test, "--contact", "cy@example.org")
+    shown = document(shop, "message", "show", sent["queue_id"])
+    assert [r["address"] for r in shown["recipients"]] == ["me@example.net"]
+    assert "is on none of the campaign's lists" in refused(
+        shop, *test, "--contact", "zed@example.org"
+    )
+    assert "no value and no default for name" in refused(shop, *test)

@@ -9,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, StorageState, expect
 
-from tests.support.browser import DevPanel, watched
+from tests.support.browser import WIDTHS, DevPanel, axe_violations, layout_problems, watched
 from tests.support.panel import add_domain, add_tenant, create_credential, suppress
 from tests.support.process import smtp_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
 
-AXE = Path(__file__).parents[1] / "data" / "axe" / "axe.min.js"
-WIDTHS = {"wide": 1400, "phone": 390}
 SIMULATOR = "simulator.amazonses.com"
 LONG = f"success+a-label-long-enough-to-be-clipped-in-every-table@{SIMULATOR}"
 REFUSED = "refused.at.rcpt@gallifrey.test"
@@ -100,39 +96,6 @@ async def sample(browser: Browser, panel: DevPanel, admin_state: StorageState) -
 
 async def at_width(page: Page, width: int) -> None:
     await page.set_viewport_size({"width": width, "height": 900})
-
-
-async def layout_problems(page: Page) -> list[str]:
-    """What breaks the page's layout: the page wider than the window (only a table's box may
-    scroll), a time or a clipped value on more than one line, a clipped value without its whole
-    text on hover."""
-    return list(
-        await page.evaluate(
-            """() => {
-        const found = [];
-        const root = document.documentElement;
-        if (root.scrollWidth > window.innerWidth + 1) {
-            const wide = [...document.querySelectorAll("body *")].filter(
-                e => e.getBoundingClientRect().right > window.innerWidth + 1
-                    && !e.closest(".table-scroll, pre")
-            ).map(e => `${e.tagName}.${e.className}`);
-            found.push(`page ${root.scrollWidth}px wide, window ${window.innerWidth}px: ${wide}`);
-        }
-        for (const el of document.querySelectorAll("main table .when, main table .clip")) {
-            if (el.getClientRects().length !== 1)
-                found.push(`${el.className} on several lines: ${el.textContent}`);
-        }
-        for (const el of document.querySelectorAll(".clip")) {
-            if (el.title !== el.textContent) found.push(`clipped without title: ${el.textContent}`);
-        }
-        for (const table of document.querySelectorAll("main table")) {
-            const box = table.closest(".table-scroll");
-            if (!box) found.push(`table outside a .table-scroll: ${table.className}`);
-        }
-        return found;
-    }"""
-        )
-    )
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())
@@ -270,20 +233,6 @@ async def test_the_users_form_defaults_agree(admin: Page, sample: Sample) -> Non
     await expect(form.locator("[name=tenant]")).to_have_value("")
     await form.locator("[name=role]").select_option("viewer")
     await expect(form.locator("[name=tenant]")).not_to_have_value("")
-
-
-async def axe_violations(page: Page) -> list[dict[str, Any]]:
-    """axe-core's serious and critical violations of the page (WCAG 2 A and AA, best practices)."""
-    await page.add_script_tag(content=AXE.read_text())
-    found = await page.evaluate(
-        """async () => {
-        const result = await axe.run(document, {resultTypes: ["violations"]});
-        return result.violations
-            .filter(v => v.impact === "serious" || v.impact === "critical")
-            .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" "))}));
-    }"""
-    )
-    return list(found)
 
 
 @pytest.mark.parametrize("width", WIDTHS.values(), ids=WIDTHS.keys())

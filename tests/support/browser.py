@@ -6,6 +6,8 @@ in tests/browser/ and for scripts/screenshots.
 - `launch()`: Debian's Chromium, headless, making no connection of its own.
 - `Problems`, `watched()`: what a browser context reported that a page must never cause:
   Content Security Policy violations and uncaught script errors.
+- `layout_problems()`, `axe_violations()`: what breaks a page's layout at its width, and its
+  serious and critical accessibility violations (axe-core).
 """
 
 from __future__ import annotations
@@ -16,18 +18,30 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP
 from pathlib import Path
+from typing import Any
 
 from playwright.async_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    Page,
     Playwright,
     StorageState,
 )
 
 from tests.support.process import Gateway, Process, Processes, send, smtp_client
 
-__all__ = ["CHROMIUM", "VIEWPORT", "DevPanel", "Problems", "launch", "watched"]
+__all__ = [
+    "CHROMIUM",
+    "VIEWPORT",
+    "WIDTHS",
+    "DevPanel",
+    "Problems",
+    "axe_violations",
+    "launch",
+    "layout_problems",
+    "watched",
+]
 
 CHROMIUM = Path("/usr/bin/chromium")
 """Debian's `chromium` (Playwright cannot download its own browser here)."""
@@ -45,6 +59,9 @@ CHROMIUM_ARGS = (
 )
 
 VIEWPORT = {"width": 1280, "height": 800}
+WIDTHS = {"wide": 1400, "phone": 390}
+"""The widths the panel's layout is checked at."""
+AXE = Path(__file__).parents[1] / "data" / "axe" / "axe.min.js"
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -128,3 +145,50 @@ async def watched(
     finally:
         await context.close()
     assert not problems.found, "\n".join(problems.found)
+
+
+async def layout_problems(page: Page) -> list[str]:
+    """What breaks the page's layout: the page wider than the window (only a table's box may
+    scroll), a time or a clipped value on more than one line, a clipped value without its whole
+    text on hover."""
+    return list(
+        await page.evaluate(
+            """() => {
+        const found = [];
+        const root = document.documentElement;
+        if (root.scrollWidth > window.innerWidth + 1) {
+            const wide = [...document.querySelectorAll("body *")].filter(
+                e => e.getBoundingClientRect().right > window.innerWidth + 1
+                    && !e.closest(".table-scroll, pre")
+            ).map(e => `${e.tagName}.${e.className}`);
+            found.push(`page ${root.scrollWidth}px wide, window ${window.innerWidth}px: ${wide}`);
+        }
+        for (const el of document.querySelectorAll("main table .when, main table .clip")) {
+            if (el.getClientRects().length !== 1)
+                found.push(`${el.className} on several lines: ${el.textContent}`);
+        }
+        for (const el of document.querySelectorAll(".clip")) {
+            if (el.title !== el.textContent) found.push(`clipped without title: ${el.textContent}`);
+        }
+        for (const table of document.querySelectorAll("main table")) {
+            const box = table.closest(".table-scroll");
+            if (!box) found.push(`table outside a .table-scroll: ${table.className}`);
+        }
+        return found;
+    }"""
+        )
+    )
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations of the page (WCAG 2 A and AA, best practices)."""
+    await page.add_script_tag(content=AXE.read_text())
+    found = await page.evaluate(
+        """async () => {
+        const result = await axe.run(document, {resultTypes: ["violations"]});
+        return result.violations
+            .filter(v => v.impact === "serious" || v.impact === "critical")
+            .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.map(n => n.target.join(" "))}));
+    }"""
+    )
+    return list(found)

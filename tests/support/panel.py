@@ -12,6 +12,7 @@ from playwright.async_api import Locator, Page, expect
 __all__ = [
     "PASSWORD",
     "add_domain",
+    "add_list",
     "add_tenant",
     "add_user",
     "add_webhook",
@@ -20,6 +21,7 @@ __all__ = [
     "form_with",
     "sign_in",
     "suppress",
+    "write_template",
 ]
 
 PASSWORD = "correct horse battery staple"
@@ -122,3 +124,33 @@ async def confirm_in_dialog(row: Locator, button: str) -> None:
     await expect(dialog).to_be_visible()
     async with row.page.expect_navigation():
         await dialog.get_by_role("button", name="Confirm").click()
+
+
+async def add_list(page: Page, name: str, tenant: str, people: dict[str, str]) -> str:
+    """A list of `tenant`'s with `people` (address: name) added one by one; its page's URL."""
+    await page.goto("/lists")
+    form = form_with(page, "Create list")
+    await form.locator("[name=name]").fill(name)
+    await form.locator("[name=tenant]").select_option(tenant)
+    await form.get_by_role("button").click()
+    await expect(page.get_by_role("status").first).to_have_text(f"Created the list {name}.")
+    url = page.url
+    for address, shown in people.items():
+        adding = form_with(page, "Add")
+        await adding.locator("[name=email]").fill(address)
+        await adding.locator("[name=fields]").fill(f"name: {shown}")
+        await adding.get_by_role("button").click()
+        await expect(page.get_by_role("status").first).to_have_text(f"Added {address}.")
+    return url
+
+
+async def write_template(page: Page, name: str, tenant: str, subject: str, text: str) -> None:
+    """A template of `tenant`'s: `text` typed into the rich-text editor, and saved."""
+    await page.goto("/templates/new")
+    await page.locator("[name=name]").fill(name)
+    await page.locator("[name=tenant]").select_option(tenant)
+    await page.locator("[name=subject]").fill(subject)
+    await page.locator(".ql-editor").click()
+    await page.keyboard.type(text)
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.get_by_role("status")).to_have_text(f"Created the template {name}.")

@@ -2,19 +2,23 @@
 to the fake SES: a campaign created, launched and delivered, its messages rendered with the
 tracking of the sender's domain and the campaign's own unsubscribe link, the figures (SES's
 deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
-recipients' queue ids, the CSV and the workbook, and the errors in the API's shape."""
+recipients' queue ids (in all, by list, a list's across campaigns, the stats of the campaign), the
+webhooks of its events carrying its id, the CSV and the workbook, a test send, and the errors
+in the API's shape."""
 
 from __future__ import annotations
 
 import email
 import email.policy
 import io
+import json
 import re
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
 import openpyxl
 import pytest
+from sqlalchemy import select
 
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context
@@ -23,6 +27,8 @@ from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
 from gateway.feedback.events import ingest
 from gateway.storage import domains as domain_store
+from gateway.storage import webhooks as webhook_store
+from gateway.storage.models import WebhookDelivery
 from gateway.tracking import events
 from gateway.tracking.tokens import LinkKind, signing_keys, verify
 from tests.conftest import add_verified_domain, settled
@@ -111,6 +117,9 @@ async def test_a_campaign_is_delivered_and_counted(
     [click] = re.findall(r'href="(https://gw.example/t/c/[^"]+)"', html)
 
     db = site.db
+    hook = await webhook_store.insert_webhook(
+        db, await site.tenant("acme"), "https://hooks.example.net/", [], "secret", datetime.now(UTC)
+    )
     await events.record(db, settings, _token(pixel, LinkKind.OPEN, site))
     await events.record(db, settings, _token(pixel, LinkKind.OPEN, site))
     await events.record(db, settings, _token(click, LinkKind.CLICK, site))
@@ -140,6 +149,27 @@ async def test_a_campaign_is_delivered_and_counted(
         "unsubscribed": 1,
     }
     assert figures["rates"]["opened"] == round(1 / 3, 4)
+    [share] = shown["lists"]
+    assert (share["name"], share["figures"]) == ("customers", figures)
+    on_list = (await api.get(f"/lists/{share['id']}/figures")).json()
+    assert on_list["figures"] == figures
+    assert [(c["id"], c["figures"]["sent"]) for c in on_list["campaigns"]] == [(campaign["id"], 3)]
+    counted = (await api.get("/stats", params={"campaign": campaign["id"]})).json()
+    assert counted["campaign"] == campaign["id"]
+    totals = counted["totals"]
+    assert (totals["sent"], totals["delivered"], totals["opened"], totals["clicked"]) == (
+        3,
+        1,
+        2,
+        1,
+    )
+    async with db.read() as conn:
+        query = select(WebhookDelivery.event_type, WebhookDelivery.payload).where(
+            WebhookDelivery.webhook_id == hook
+        )
+        hooked = {kind: json.loads(body) for kind, body in await conn.execute(query)}
+    assert set(hooked) >= {"delivery", "bounce", "complaint", "open", "click", "unsubscribe"}
+    assert {h["message"]["campaign_id"] for h in hooked.values()} == {campaign["id"]}
     assert figures["links"] == [{"url": "https://shop.example.net/sale", "clicked": 1, "clicks": 1}]
     csv = await api.get(f"/campaigns/{campaign['id']}/report.csv")
     assert csv.status_code == 200
@@ -172,3 +202,31 @@ async def test_refusals_are_in_the_api_shape(site: Site) -> None:
     resumed = await api.post(f"/campaigns/{campaign['id']}/resume")
     assert resumed.status_code == 409
     assert "draft" in resumed.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_a_test_send_and_its_refusals(site: Site) -> None:
+    await _shop(site)
+    api = await site.api(await site.key("acme"))
+    body = {"name": "x", "template": "news", "lists": ["customers"], "from": "n@example.com"}
+    campaign = (await api.post("/campaigns", json=body)).json()
+    test = f"/campaigns/{campaign['id']}/test"
+    sent = await api.post(test, json={"to": "me@example.net", "contact": "bob@example.org"})
+    assert sent.status_code == 202, sent.text
+    shown = (await api.get(f"/messages/{sent.json()['queue_id']}")).json()
+    assert shown["message"]["subject"] == "News for bob"
+    stranger = await api.post(test, json={"to": "me@example.net", "contact": "zed@example.org"})
+    assert stranger.status_code == 400
+    assert stranger.json()["error"]["field"] == "contact"
+    unknown = await api.post(test, json={"to": "me@example.net", "extra": 1})
+    assert unknown.status_code in (400, 422)
+    zoned = await api.post(
+        "/campaigns",
+        json={**body, "send_at": "2030-07-01T09:00:00", "time_zone": "Europe/Paris"},
+    )
+    assert zoned.status_code == 201, zoned.text
+    assert zoned.json()["send_at"].startswith("2030-07-01T07:00:00")
+    assert zoned.json()["time_zone"] == "Europe/Paris"
+    other = await site.api(await site.key("globex"))
+    assert (await other.get(f"/lists/{campaign['list_ids'][0]}/figures")).status_code == 404
+    assert (await other.get("/stats", params={"campaign": campaign["id"]})).status_code == 404

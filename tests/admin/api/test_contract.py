@@ -1,6 +1,7 @@
 """The OpenAPI document against the running API: schemathesis (the real tool, over real HTTP)
 sends generated requests to every operation (but the webhook test-send, which would POST to a
-generated URL) and checks each answer against the document."""
+generated URL) and checks each answer against the document; again with records to find for the
+send API, the templates and the campaigns."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.identity.accounts import now
-from gateway.storage import contacts, templates
+from gateway.storage import campaigns, contacts, templates
 from tests.conftest import add_verified_domain
 from tests.support.site import Site
 
@@ -87,3 +88,33 @@ async def test_the_send_api_matches_its_openapi_document(site: Site) -> None:
     key = await site.key("acme")
     paths = r"^/api/v1/(emails|templates/\{id\}/(preview|test))"
     await _schemathesis(site, key, 30, "--include-path-regex", paths)
+
+
+@pytest.mark.parametrize("site_settings", [NO_NETWORK])
+async def test_the_campaign_api_matches_its_openapi_document(site: Site) -> None:
+    """With a tenant's key: its campaign (id 1) of its list (id 1, one contact) and template,
+    for the campaigns' operations (their figures, by list, the test send), a list's figures and
+    the stats filtered by campaign."""
+    tenant_id = await site.tenant("acme")
+    await add_verified_domain(site.db, tenant_id, "example.com")
+    template_id = await templates.add_template(
+        site.db, tenant_id, "t", "s", "<p>{{a | default('')}}</p>", None, now()
+    )
+    news = await contacts.create_list(site.db, tenant_id, "news", now())
+    await contacts.add_contact(site.db, tenant_id, news.id, "a@example.org", {"a": "b"}, now())
+    await campaigns.add_campaign(
+        site.db,
+        tenant_id=tenant_id,
+        name="c",
+        template_id=template_id,
+        list_ids=[news.id],
+        exclude_list_id=None,
+        sender="n@example.com",
+        time_zone="UTC",
+        state="draft",
+        recipients=0,
+        created_at=now(),
+    )
+    key = await site.key("acme")
+    paths = r"^/api/v1/(campaigns|lists/\{id\}/figures|stats)"
+    await _schemathesis(site, key, 20, "--include-path-regex", paths)

@@ -22,7 +22,7 @@ from gateway.feedback import suppressions
 from gateway.intake.spool import new_queue_id
 from gateway.storage import campaigns as store
 from gateway.storage import contacts as contact_store
-from gateway.storage import tenants
+from gateway.storage import stats, tenants
 from gateway.tracking.tokens import LinkKind, signing_keys, verify
 from tests.gateway.campaigns.conftest import PUBLIC_URL, Shop, claim_all
 from tests.support.messages import SEALER
@@ -245,3 +245,34 @@ async def test_no_more_than_campaign_in_flight_wait_in_the_spool(shop: Shop) -> 
     assert await shop.sender.run() == 3
     assert await shop.sender.run() == 0, "three wait for SES: no room"
     assert len(await claim_all(shop.db)) == 3
+
+
+async def test_a_time_without_an_offset_is_read_in_its_zone() -> None:
+    at, zone = ops.send_time("2030-07-01T09:00", "Europe/Paris")
+    assert (at, zone) == (datetime(2030, 7, 1, 7, 0, tzinfo=UTC), "Europe/Paris")
+    assert ops.send_time("2030-07-01T09:00+02:00", "Asia/Tokyo")[0] == at, "the offset wins"
+    with pytest.raises(InvalidInputError, match="is not a time zone") as refused:
+        ops.send_time("2030-07-01T09:00", "Mars/Olympus")
+    assert refused.value.field == "zone"
+
+
+async def test_each_recipient_counts_in_the_first_of_its_lists(shop: Shop) -> None:
+    for address in ("x@example.org", "y@example.org"):
+        await shop.add("a", address, first_name="A")
+    for address in ("y@example.org", "z@example.org"):
+        await shop.add("b", address, first_name="B")
+    first = await _launched(shop, "a", "b")
+    second = await _launched(shop, "b", name="again")
+    assert await shop.send_all() == 5
+    shares = {share.name: share.report for share in await ops.by_list(shop.ctx, first)}
+    assert {name: r.recipients for name, r in shares.items()} == {"a": 2, "b": 1}
+    total = await ops.report(shop.ctx, first)
+    assert sum(r.recipients for r in shares.values()) == total.recipients == 3
+    on_b = await ops.list_figures(shop.ctx, shop.lists["b"])
+    assert on_b.total.recipients == 3  # z of the first campaign, y and z of the second
+    assert [(c.id, r.recipients) for c, r in on_b.campaigns] == [(second, 2), (first, 1)]
+    assert (await ops.list_figures(shop.ctx, shop.lists["no"])).campaigns == []
+    assert await ops.waiting(shop.ctx, first) == 3, "stored, not yet handed to SES"
+    now = datetime.now(UTC)
+    counted = await stats.totals(shop.db, None, None, now - timedelta(hours=1), now, first)
+    assert (counted.sent, counted.rejected) == (0, 0)
