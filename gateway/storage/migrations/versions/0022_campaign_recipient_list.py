@@ -1,7 +1,7 @@
 """The list each campaign recipient was made from, for figures per list
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0020
 Create Date: 2026-12-05 16:50:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022"
-down_revision: str | None = "0018"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
