@@ -369,6 +369,8 @@ def _daily_limit(value: Any) -> int | None:
 
 def _quota_from_account(response: dict[str, Any]) -> AccountQuota:
     quota = response.get("SendQuota") or {}
+    review = (response.get("Details") or {}).get("ReviewDetails") or {}
+    suppression = response.get("SuppressionAttributes")
     return AccountQuota(
         max_24_hour_send=_daily_limit(quota.get("Max24HourSend")),
         max_send_rate=float(quota.get("MaxSendRate") or 0),
@@ -377,6 +379,11 @@ def _quota_from_account(response: dict[str, Any]) -> AccountQuota:
         sending_enabled=response.get("SendingEnabled"),
         enforcement_status=response.get("EnforcementStatus"),
         source="GetAccount",
+        review_status=review.get("Status"),
+        review_case_id=review.get("CaseId"),
+        suppressed_reasons=(
+            None if suppression is None else tuple(suppression.get("SuppressedReasons") or ())
+        ),
     )
 
 
