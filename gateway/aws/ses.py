@@ -495,10 +495,14 @@ class SesEventPublishing:
         self, configuration_set: str, name: str, topic_arn: str, *, exists: bool
     ) -> None:
         """Every event type to `topic_arn`, enabled: create it, or update the one that exists."""
-        operation = "update" if exists else "create"
+        # Named in full: tests/test_docs_iam.py finds every operation the gateway calls.
+        if exists:
+            operation = "update_configuration_set_event_destination"
+        else:
+            operation = "create_configuration_set_event_destination"
         await self._call(
             "sesv2",
-            f"{operation}_configuration_set_event_destination",
+            operation,
             ConfigurationSetName=configuration_set,
             EventDestinationName=name,
             EventDestination={
