@@ -49,11 +49,17 @@ async def account_view(name: str, account: SesAccount) -> AccountView:
     return AccountView(name, account.region, account.endpoint, quota, error)
 
 
+def _every_account(ctx: Context) -> list[tuple[str, SesAccount]]:
+    """Each AWS account the gateway sends through, by name: the process's own credential
+    chain; stored accounts (`aws-account add`) come after it, each with its own clients."""
+    return [(DEFAULT_ACCOUNT, ctx.services.ses_account)]
+
+
 async def accounts(ctx: Context) -> list[AccountView]:
-    """Every AWS account's SES state (admins). Today the gateway has one account, the
-    process's credential chain; each stored AWS account is one more `account_view`."""
+    """Every AWS account's SES state (admins); one SES does not answer for is listed with
+    why, the others still are."""
     ctx.require_admin()
-    return [await account_view(DEFAULT_ACCOUNT, ctx.services.ses_account)]
+    return [await account_view(name, account) for name, account in _every_account(ctx)]
 
 
 def _client(ctx: Context, tenant: str | None = None) -> Any:

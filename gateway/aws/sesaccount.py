@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import botocore.session
+from botocore.exceptions import ClientError
 
 from gateway.aws.ses import _call
 from gateway.core.exceptions import InvalidInputError, SesError, SesPermanentError
@@ -115,7 +116,8 @@ def _action(operation: str) -> str:
 
 async def _account_call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
     """`_call`, with SES's refusal said in one line that names the IAM action: denied (the
-    policy lacks it), throttled (try again), or SES's own words."""
+    policy lacks it), throttled (try again), not reached (a region without SES, a network
+    fault), or SES's own words."""
     action = _action(operation)
     try:
         return await _call(client, operation, **request)
@@ -128,6 +130,8 @@ async def _account_call(client: Any, operation: str, **request: Any) -> dict[str
             )
         elif exc.code in _THROTTLED:
             said = f"SES is throttling {action}: try again in a minute"
+        elif not isinstance(exc.__cause__, ClientError):  # no answer: connection, timeout
+            said = f"SES could not be reached for {action}: {words}"
         else:
             said = f"SES refused {action}" + (f": {words}" if words else "")
         raise type(exc)(exc.code, said) from exc

@@ -79,25 +79,6 @@ class AccountState:
             self._details = None
             self._suppressed.clear()
 
-    def suppress(self, address: str, reason: str = "BOUNCE", at: float | None = None) -> None:
-        """Put an address on the list, as SES does after a hard bounce or a complaint."""
-        with self._lock:
-            self._suppressed[address] = (reason, time.time() if at is None else at)
-
-    @property
-    def suppressed(self) -> dict[str, str]:
-        """A copy of the list: address -> reason."""
-        with self._lock:
-            return {address: reason for address, (reason, _) in self._suppressed.items()}
-
-    def review(self, status: str) -> None:
-        """AWS's answer to the production request: `GRANTED` takes the account out of the
-        sandbox (`ProductionAccessEnabled`), `DENIED` leaves it there."""
-        with self._lock:
-            if self._details is None:
-                raise ValueError("no production request was made")
-            self._details["ReviewDetails"]["Status"] = status
-
     def overlay(self, account: dict[str, Any]) -> dict[str, Any]:
         """A `GetAccount` answer with the request's details (a granted one: production)."""
         with self._lock:

@@ -300,3 +300,28 @@ def test_the_fake_answers_over_http(ses: FakeSes) -> None:
     ses.account_state.suppress("a@example.org")
     answer = httpx.get(f"{ses.url}/v2/email/suppression/addresses/a%40example.org")
     assert answer.json()["SuppressedDestination"]["Reason"] == "BOUNCE"
+
+
+def test_request_production_throttled_is_one_line(cli: Cli, ses: FakeSes, use_case: Path) -> None:
+    ses.account_state.fail_next(
+        "PutAccountDetails", "TooManyRequestsException", "Too many requests", n=2
+    )
+    status, _, err = request(cli, use_case)
+    assert (status, err) == (
+        1,
+        "ses-gateway: TooManyRequestsException: SES is throttling ses:PutAccountDetails: try "
+        "again in a minute\n",
+    )
+
+
+def test_an_endpoint_that_does_not_answer_is_one_line(
+    cli: Cli, aws_env: pytest.MonkeyPatch, use_case: Path
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens on port 9
+    status, _, err = request(cli, use_case)
+    assert status == 1
+    assert err.count("\n") == 1
+    assert err.startswith(
+        "ses-gateway: EndpointConnectionError: SES could not be reached for "
+        "ses:PutAccountDetails: Could not connect to the endpoint URL"
+    )

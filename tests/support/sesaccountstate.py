@@ -1,7 +1,8 @@
 """The SES account's own state, as the fake SES endpoint (``fakeses.py``) serves it: the
 production request (``PutAccountDetails``, its review shown by ``GetAccount``) and the
 account-level suppression list, kept by the dev emulator's ``gateway.dev.sesaccount`` (moto 5.2
-has none of these operations, nor ``GetAccount``), with what tests need besides: the calls
+has none of these operations, nor ``GetAccount``), with what tests need besides: addresses
+put on the list as SES would (``suppress``), AWS's answer to the request (``review``), the calls
 made, and faults scripted by operation name (``fail_next``).
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -32,6 +34,24 @@ class ScriptedAccountState(AccountState):
         with self._script_lock:
             self._faults.clear()
             self.calls.clear()
+
+    def suppress(self, address: str, reason: str = "BOUNCE", at: float | None = None) -> None:
+        """Put an address on the list, as SES does after a hard bounce or a complaint."""
+        with self._lock:
+            self._suppressed[address] = (reason, time.time() if at is None else at)
+
+    @property
+    def suppressed(self) -> dict[str, str]:
+        """A copy of the list: address -> reason."""
+        with self._lock:
+            return {address: reason for address, (reason, _) in self._suppressed.items()}
+
+    def review(self, status: str) -> None:
+        """AWS's answer to the production request: ``GRANTED`` takes the account out of the
+        sandbox (``ProductionAccessEnabled``), ``DENIED`` leaves it there."""
+        with self._lock:
+            assert self._details is not None, "no production request was made"
+            self._details["ReviewDetails"]["Status"] = status
 
     def fail_next(
         self, operation: str, code: str, message: str = "", status: int = 400, n: int = 1
