@@ -86,7 +86,7 @@ async def request_production(ctx: Context, request: ProductionRequest) -> Accoun
 class SesListRemoval:
     """What became of an address on SES's account-level suppression list after it left the
     gateway's: `removed`, `absent` (SES did not have it), `kept` (a global entry still holds
-    it here), `failed` (SES still holds it: `message` says why and how to retry) or
+    it here), `failed` (SES may still hold it: `message` says why and how to retry) or
     `unchecked` (no SES client here)."""
 
     state: str
@@ -114,7 +114,7 @@ async def unsuppress_at_ses(ctx: Context, address: str, tenant: str | None) -> S
     except SesError as exc:
         return SesListRemoval(
             "failed",
-            f"SES's account-level suppression list still holds {address} ({exc}); "
+            f"SES's account-level suppression list may still hold {address} ({exc}); "
             f"{'' if ctx.actor.is_admin else 'an admin can '}retry with "
             f"`ses-gateway suppression remove {address}`",
         )

@@ -122,8 +122,8 @@ async def remove_suppression(ctx: Context, address: str, tenant: str | None = No
     """Remove the entry of `address` in the actor's tenant (an admin: the tenant named, or the
     global entry), then from SES's account-level list (`unsuppress_at_ses`): an SES failure
     leaves the gateway's removal made and says how to retry. Asked again once the entry is
-    gone, an admin's call retries SES's part (not found only when SES does not hold the
-    address either)."""
+    gone, an admin's call retries SES's part (not found when SES does not hold the address
+    either, or could not be asked: then said too)."""
     scope = _scope(ctx, tenant)
     try:
         entry: SuppressionInfo | None = await suppressions.remove(ctx.db, address, scope)
@@ -132,10 +132,10 @@ async def remove_suppression(ctx: Context, address: str, tenant: str | None = No
             raise
         normalized = suppressions.normalize_address(address)
         ses = await unsuppress_at_ses(ctx, normalized, scope)
+        if ses.state == "failed":
+            raise NotFoundError(f"{exc}; {ses.message}") from exc
         if ses.state != "removed":
-            raise NotFoundError(
-                f"{exc}{'; ' + ses.message if ses.state == 'failed' else ''}"
-            ) from exc
+            raise
         return Removal(normalized, scope, None, ses)
     assert entry is not None
     await ctx.audit(

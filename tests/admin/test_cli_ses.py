@@ -239,13 +239,23 @@ def test_ses_failure_leaves_the_local_removal_and_says_how_to_retry(cli: Cli, se
     assert status == 0, err
     assert out.splitlines() == [
         "bob@example.org is no longer suppressed for every tenant",
-        "SES's account-level suppression list still holds bob@example.org "
+        "SES's account-level suppression list may still hold bob@example.org "
         "(TooManyRequestsException: SES is throttling ses:DeleteSuppressedDestination: try "
         "again in a minute); retry with `ses-gateway suppression remove bob@example.org`",
     ]
     assert document(cli, "suppression", "list")["suppressions"] == []
     assert ses.account_state.suppressed == {"bob@example.org": "BOUNCE"}
 
+    ses.account_state.fail_next(
+        "DeleteSuppressedDestination", "AccessDeniedException", "not authorized", 403
+    )
+    assert refused(cli, "suppression", "remove", "bob@example.org") == (
+        "bob@example.org is not suppressed for every tenant; SES's account-level suppression "
+        "list may still hold bob@example.org (AccessDeniedException: the credentials may not "
+        "call ses:DeleteSuppressedDestination: add it to their IAM policy "
+        "(docs/aws-accounts.md); AWS said: not authorized); retry with "
+        "`ses-gateway suppression remove bob@example.org`"
+    )
     status, out, err = cli("suppression", "remove", "bob@example.org")
     assert (status, out.splitlines()) == (
         0,
