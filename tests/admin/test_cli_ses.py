@@ -335,3 +335,22 @@ def test_an_endpoint_that_does_not_answer_is_one_line(
         "ses-gateway: EndpointConnectionError: SES could not be reached for "
         "ses:PutAccountDetails: Could not connect to the endpoint URL"
     )
+
+
+def test_remove_without_aws_says_ses_was_not_checked(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    document(cli, "suppression", "add", "bob@example.org")
+    status, out, _ = cli("suppression", "remove", "bob@example.org")
+    assert (status, out.splitlines()) == (
+        0,
+        [
+            "bob@example.org is no longer suppressed for every tenant",
+            "SES's account-level suppression list was not checked: no SES client is set up "
+            "here (AWS_REGION)",
+        ],
+    )
+    assert "no AWS region is set" in refused(cli, "suppression", "import-ses")
