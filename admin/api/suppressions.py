@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from admin.api.base import WHEN, Api, Call, NextCursor, Paging, filters
-from admin.ops import suppressions
+from admin.ops import sesaccount, suppressions
 from admin.ops.context import Context
+from gateway.core.times import parse_time
 
 api = Api()
 
@@ -159,14 +160,76 @@ async def import_suppressions(ctx: Context, call: Call) -> object:
     }
 
 
+class SesListRemoval(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    state: Literal["removed", "absent", "kept", "failed", "unchecked"] = Field(
+        description="`removed` from SES's account-level list too; `absent`: SES did not have "
+        "it; `kept`: a global entry still holds it; `failed`: SES still holds it (`message` "
+        "says why; DELETE again to retry); `unchecked`: no SES client"
+    )
+    message: str
+
+
+class Removed(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    address: str
+    tenant: str | None
+    entry: Suppression | None = Field(
+        description="the entry removed; null: there was none, but SES's list held the address"
+    )
+    ses: SesListRemoval
+
+
+class SesImportSkipped(BaseModel):
+    address: str
+    message: str
+
+
+class SesImportResult(BaseModel):
+    seen: int = Field(description="addresses on SES's account-level suppression list")
+    added: int
+    already_present: int
+    skipped: list[SesImportSkipped]
+
+
+class SesImportQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: str = Field(
+        default="", max_length=40, description=f"only what SES added or updated since: {WHEN}"
+    )
+
+
 @api.endpoint(
     "DELETE",
     "/suppressions/{address}",
-    summary="Remove a suppression",
+    summary="Remove a suppression (and the address from SES's account-level list)",
     tag="suppressions",
     query=TenantScope,
-    response=None,
-    status=204,
+    response=Removed,
 )
-async def remove_suppression(ctx: Context, call: Call) -> None:
-    await suppressions.remove_suppression(ctx, call.path["address"], call.query.tenant)
+async def remove_suppression(ctx: Context, call: Call) -> object:
+    return await suppressions.remove_suppression(ctx, call.path["address"], call.query.tenant)
+
+
+@api.endpoint(
+    "POST",
+    "/suppressions/import-ses",
+    summary="Add SES's account-level suppression list, for every tenant (admin)",
+    tag="suppressions",
+    query=SesImportQuery,
+    response=SesImportResult,
+)
+async def import_ses(ctx: Context, call: Call) -> object:
+    since = call.query.since
+    report = await sesaccount.import_from_ses(
+        ctx, parse_time(since, "since", "since") if since else None
+    )
+    return {
+        "seen": report.seen,
+        "added": report.added,
+        "already_present": report.already_present,
+        "skipped": [{"address": a, "message": m} for a, m in report.skipped],
+    }

@@ -16,7 +16,7 @@ from admin.ops.context import Actor, Context
 from admin.runtime import Parts
 from config import Settings
 from gateway.compose.submit import Submitter
-from gateway.core.exceptions import InvalidInputError
+from gateway.core.exceptions import InvalidInputError, SesSetupError
 from gateway.storage import tenants
 from gateway.storage.database import Database
 
@@ -124,16 +124,22 @@ def cli_actor() -> Actor:
 async def with_ops(
     settings: Settings,
     action: Callable[[Context], Awaitable[T]],
-    ses: bool = False,
+    ses: bool | None = False,
     sends: bool = False,
 ) -> T:
     """Run `action`, calls of `admin.ops`, as the CLI's actor (`cli_actor`): a change made here
     is validated and audited by the same code as one made in the panel or the API. `ses`: open
-    the SES client first (the dev emulator's when it runs), for operations that call SES.
+    the SES client first (the dev emulator's when it runs), for operations that call SES;
+    None: open it if AWS is set up (a region), else go on without it (the operation says so).
     `sends`: with a submitter, for operations that send mail (through the policy and the spool,
     as the API's do; a running worker delivers it)."""
     async with Parts.open(settings, beside_dev=True) as parts:
-        services = await parts.services(ses)
+        try:
+            services = await parts.services(ses is not False)
+        except SesSetupError:
+            if ses is not None:
+                raise
+            services = await parts.services(False)
         if not sends:
             return await action(Context(services, cli_actor(), None))
         services.submitter = Submitter(parts.db, settings, parts.sealer)

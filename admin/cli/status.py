@@ -13,6 +13,7 @@ from config import Settings
 from gateway.aws.ses import SesAccount
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
+from gateway.core.types.aws import AccountQuota
 from gateway.core.types.history import MessageDetail
 from gateway.delivery.governor import pace, read_quota
 from gateway.storage import messages, notifications, queue
@@ -85,6 +86,30 @@ def _yes_no(value: bool | None) -> str:
     return "unknown" if value is None else "yes" if value else "no"
 
 
+def quota_document(quota: AccountQuota) -> dict[str, Any]:
+    """The account's state as `--json` gives it (`sandbox`: None when SES did not say)."""
+    production = quota.production_access_enabled
+    return {**plain(quota), "sandbox": None if production is None else not production}
+
+
+def quota_lines(quota: AccountQuota) -> list[str]:
+    """The account's state for people: `status` and `ses account` say it alike."""
+    mode = {None: "unknown", True: "production", False: "SANDBOX"}[quota.production_access_enabled]
+    daily = "unlimited" if quota.max_24_hour_send is None else str(quota.max_24_hour_send)
+    lines = [
+        f"account: {mode}, sending enabled: {_yes_no(quota.sending_enabled)}, "
+        f"enforcement: {quota.enforcement_status or 'unknown'} (from {quota.source})",
+        f"daily quota: {quota.sent_last_24_hours} sent in the last 24 hours, Max24HourSend {daily}",
+        f"MaxSendRate {quota.max_send_rate:g}/s",
+    ]
+    if quota.review_status:
+        lines.append(
+            f"production access requested: {quota.review_status} "
+            f"(case {quota.review_case_id or 'unknown'})"
+        )
+    return lines
+
+
 async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     async with Parts.open(settings, beside_dev=True) as parts:
         pending = await queue.pending_count(parts.db)
@@ -106,20 +131,8 @@ async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any,
     if quota is None:
         lines.append(f"account: could not be read: {error}")
     else:
-        production = quota.production_access_enabled
-        document["account"] = {
-            **plain(quota),
-            "sandbox": None if production is None else not production,
-        }
-        mode = {None: "unknown", True: "production", False: "SANDBOX"}[production]
-        daily = "unlimited" if quota.max_24_hour_send is None else str(quota.max_24_hour_send)
-        lines += [
-            f"account: {mode}, sending enabled: {_yes_no(quota.sending_enabled)}, "
-            f"enforcement: {quota.enforcement_status or 'unknown'} (from {quota.source})",
-            f"daily quota: {quota.sent_last_24_hours} sent in the last 24 hours, "
-            f"Max24HourSend {daily}",
-            f"MaxSendRate {quota.max_send_rate:g}/s",
-        ]
+        document["account"] = quota_document(quota)
+        lines += quota_lines(quota)
     lines += [
         f"each worker process paces at {rate:g}/s",
         f"messages pending: {pending}",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db, with_ops
+from admin.ops import sesaccount as ses_ops
 from admin.ops import suppressions as ops
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
@@ -33,11 +34,35 @@ async def cmd_suppression_add(settings: Settings, args: argparse.Namespace) -> t
 
 
 async def cmd_suppression_remove(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    entry = await with_ops(
-        settings, lambda ctx: ops.remove_suppression(ctx, args.address, args.tenant)
+    removal = await with_ops(
+        settings, lambda ctx: ops.remove_suppression(ctx, args.address, args.tenant), ses=None
     )
-    said = f"{entry.address} is no longer suppressed {suppressions.scope(entry.tenant)}"
-    return plain(entry), said
+    scope = suppressions.scope(removal.tenant)
+    if removal.entry is None:
+        lines = [f"{removal.address} was not suppressed {scope} here"]
+    else:
+        lines = [f"{removal.address} is no longer suppressed {scope}"]
+    lines += [removal.ses.message] if removal.ses.message else []
+    document = {
+        **plain(removal.entry or {"address": removal.address, "tenant": removal.tenant}),
+        "ses_account_list": plain(removal.ses),
+    }
+    return document, "\n".join(lines)
+
+
+async def cmd_suppression_import_ses(
+    settings: Settings, args: argparse.Namespace
+) -> tuple[Any, str]:
+    since = parse_time(args.since, "--since") if args.since else None
+    report = await with_ops(settings, lambda ctx: ses_ops.import_from_ses(ctx, since), ses=True)
+    skipped = [{"address": address, "error": error} for address, error in report.skipped]
+    document = {**plain(report), "skipped": skipped}
+    lines = [
+        f"SES's account-level suppression list: {report.seen} addresses; added "
+        f"{report.added}, already present {report.already_present}, skipped {len(skipped)}"
+    ]
+    lines += [f"{row['address']}: {row['error']}" for row in skipped]
+    return document, "\n".join(lines)
 
 
 async def cmd_suppression_list(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -99,7 +124,12 @@ def register(cli: Commands) -> None:
     suppress.add_argument(
         "--expires", metavar="DATE", help="ISO date or datetime (UTC) when the entry lapses"
     )
-    unsuppress = cli.add(suppression, "remove", cmd_suppression_remove, "remove an entry")
+    unsuppress = cli.add(
+        suppression,
+        "remove",
+        cmd_suppression_remove,
+        "remove an entry (and the address from SES's account-level list)",
+    )
     unsuppress.add_argument("address")
     unsuppress.add_argument("--tenant", help=f"the tenant's entry {everyone}")
     listed = cli.add(suppression, "list", cmd_suppression_list, "list entries by address")
@@ -111,6 +141,15 @@ def register(cli: Commands) -> None:
     imported = cli.add(suppression, "import", cmd_suppression_import, "add entries from CSV")
     imported.add_argument("file", type=Path, metavar="FILE", help="a CSV file, or - for stdin")
     imported.add_argument("--tenant", help=f"for rows that name no tenant {everyone}")
+    from_ses = cli.add(
+        suppression,
+        "import-ses",
+        cmd_suppression_import_ses,
+        "add SES's account-level suppression list (for every tenant)",
+    )
+    from_ses.add_argument(
+        "--since", metavar="DATE", help="only addresses SES added or updated since (ISO, UTC)"
+    )
     exported = cli.add(suppression, "export", cmd_suppression_export, "write entries as CSV")
     exported.add_argument("file", type=Path, metavar="FILE", nargs="?", help="default: stdout")
     exported.add_argument("--tenant", help="only this tenant's entries (default: all)")

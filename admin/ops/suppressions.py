@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import TextIO
 
 from admin.ops.context import Context
-from gateway.core.exceptions import InvalidInputError
+from admin.ops.sesaccount import SesListRemoval, unsuppress_at_ses
+from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.times import parse_time
 from gateway.core.types.events import SuppressionInfo
 from gateway.feedback import suppressions
@@ -106,16 +107,42 @@ async def add_suppression(
     return entry, added
 
 
-async def remove_suppression(
-    ctx: Context, address: str, tenant: str | None = None
-) -> SuppressionInfo:
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """An address unsuppressed: the gateway's entry (None: there was none, but SES's
+    account-level list still held the address) and what became of it at SES."""
+
+    address: str
+    tenant: str | None
+    entry: SuppressionInfo | None
+    ses: SesListRemoval
+
+
+async def remove_suppression(ctx: Context, address: str, tenant: str | None = None) -> Removal:
     """Remove the entry of `address` in the actor's tenant (an admin: the tenant named, or the
-    global entry)."""
-    entry = await suppressions.remove(ctx.db, address, _scope(ctx, tenant))
+    global entry), then from SES's account-level list (`unsuppress_at_ses`): an SES failure
+    leaves the gateway's removal made and says how to retry. Asked again once the entry is
+    gone, an admin's call retries SES's part (not found when SES does not hold the address
+    either, or could not be asked: then said too)."""
+    scope = _scope(ctx, tenant)
+    try:
+        entry: SuppressionInfo | None = await suppressions.remove(ctx.db, address, scope)
+    except NotFoundError as exc:
+        if not ctx.actor.is_admin:  # SES's list is the whole account's: an admin's to retry
+            raise
+        normalized = suppressions.normalize_address(address)
+        ses = await unsuppress_at_ses(ctx, normalized, scope)
+        if ses.state == "failed":
+            raise NotFoundError(f"{exc}; {ses.message}") from exc
+        if ses.state != "removed":
+            raise
+        return Removal(normalized, scope, None, ses)
+    assert entry is not None
     await ctx.audit(
         "suppression.removed", entry.address, suppressions.scope(entry.tenant), tenant=entry.tenant
     )
-    return entry
+    ses = await unsuppress_at_ses(ctx, entry.address, scope)
+    return Removal(entry.address, entry.tenant, entry, ses)
 
 
 async def import_csv(

@@ -61,10 +61,16 @@ async def suppression_remove(page: Page) -> Response:
     )
     if asking is not None:
         return asking
-    entry = await suppressions.remove_suppression(page.ctx, address, tenant)
-    return page.redirect(
-        "/suppressions", f"{entry.address} is no longer suppressed {scope(entry.tenant)}."
+    removal = await suppressions.remove_suppression(page.ctx, address, tenant)
+    said = (
+        f"{removal.address} was not suppressed {scope(removal.tenant)} here."
+        if removal.entry is None
+        else f"{removal.address} is no longer suppressed {scope(removal.tenant)}."
     )
+    at_ses = removal.ses.message
+    if at_ses:  # a sentence of its own
+        said += f" {at_ses[:1].upper()}{at_ses[1:]}."
+    return page.redirect("/suppressions", said)
 
 
 @pages.page("/suppressions/export")

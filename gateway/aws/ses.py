@@ -375,6 +375,8 @@ def _daily_limit(value: Any) -> int | None:
 
 def _quota_from_account(response: dict[str, Any]) -> AccountQuota:
     quota = response.get("SendQuota") or {}
+    review = (response.get("Details") or {}).get("ReviewDetails") or {}
+    suppression = response.get("SuppressionAttributes")
     return AccountQuota(
         max_24_hour_send=_daily_limit(quota.get("Max24HourSend")),
         max_send_rate=float(quota.get("MaxSendRate") or 0),
@@ -383,6 +385,11 @@ def _quota_from_account(response: dict[str, Any]) -> AccountQuota:
         sending_enabled=response.get("SendingEnabled"),
         enforcement_status=response.get("EnforcementStatus"),
         source="GetAccount",
+        review_status=review.get("Status"),
+        review_case_id=review.get("CaseId"),
+        suppressed_reasons=(
+            None if suppression is None else tuple(suppression.get("SuppressedReasons") or ())
+        ),
     )
 
 
@@ -494,10 +501,14 @@ class SesEventPublishing:
         self, configuration_set: str, name: str, topic_arn: str, *, exists: bool
     ) -> None:
         """Every event type to `topic_arn`, enabled: create it, or update the one that exists."""
-        operation = "update" if exists else "create"
+        # Named in full: tests/test_docs_iam.py finds every operation the gateway calls.
+        if exists:
+            operation = "update_configuration_set_event_destination"
+        else:
+            operation = "create_configuration_set_event_destination"
         await self._call(
             "sesv2",
-            f"{operation}_configuration_set_event_destination",
+            operation,
             ConfigurationSetName=configuration_set,
             EventDestinationName=name,
             EventDestination={

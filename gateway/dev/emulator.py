@@ -2,7 +2,9 @@
 
 Started only when asked and only when no AWS endpoint is configured. It points the standard AWS
 variables of this process at itself (with dummy credentials, so real keys never leave). Its
-identities verify as SES's do, a moment after they are added (`gateway.dev.identities`).
+identities verify as SES's do, a moment after they are added (`gateway.dev.identities`); the
+production request and the account-level suppression list, which moto lacks, are kept by
+`gateway.dev.sesaccount`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from urllib.parse import quote
 
 from gateway.core.exceptions import GatewayError, NotFoundError
 from gateway.dev.identities import IdentityLifecycle, publish_path
+from gateway.dev.sesaccount import AccountLayer
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SESV2", "AWS_ENDPOINT_URL_SES")
 DEV_REGION = "us-east-1"
@@ -57,7 +60,7 @@ def start_emulator(verify_delay: float) -> Emulator:
             "the SES emulator needs moto: pip install 'ses-gateway[emulator]'"
         ) from exc
     moto = DomainDispatcherApplication(create_backend_app)
-    app = IdentityLifecycle(moto, verify_delay)
+    app = AccountLayer(IdentityLifecycle(moto, verify_delay))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="ses-emulator", daemon=True)
     thread.start()

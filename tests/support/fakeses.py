@@ -9,7 +9,9 @@ seconds (``outage``, ``POST /_fake/outage``) during which sends get slow answers
 identity operations (``CreateEmailIdentity``, ``GetEmailIdentity``, ``DeleteEmailIdentity``,
 ``PutEmailIdentityMailFromAttributes``) and ``GetAccount`` from ``sesidentities.py``; with
 ``require_verified=True`` sends are rejected unless their sender is verified.  Configuration
-sets and their event destinations come from ``sesconfigsets.py``.
+sets and their event destinations come from ``sesconfigsets.py``; the production request
+and the account-level suppression list from ``sesaccountstate.py`` (``FakeSes.account_state``,
+the dev emulator's ``gateway.dev.sesaccount`` with scripted faults).
 ``python -m tests.support.fakeses --port N`` runs it as a process, to be inspected with
 ``GET /_fake/messages``, ``GET /_fake/count``, ``GET /_fake/identities``,
 ``POST /_fake/identities/<identity>/status``, ``POST /_fake/outage`` and ``POST /_fake/reset``;
@@ -40,6 +42,7 @@ from typing import Any, Literal, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 from xml.sax.saxutils import escape
 
+from .sesaccountstate import ScriptedAccountState
 from .sesconfigsets import ConfigurationSetStore
 from .sesidentities import (
     DEFAULT_ACCOUNT,
@@ -250,6 +253,9 @@ class FakeSes:
         self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
         self._identities = IdentityStore(auto_verify_after=auto_verify_after)
         self._configuration_sets = ConfigurationSetStore()
+        #: The production request and the account-level suppression list (``fail_next`` on it
+        #: scripts their faults).
+        self.account_state = ScriptedAccountState()
         self._cond = threading.Condition()
         self._messages: list[SentMessage] = []
         self._faults: deque[_Fault] = deque()
@@ -318,6 +324,7 @@ class FakeSes:
             self.fault_counts.clear()
         self._identities.clear()
         self._configuration_sets.clear()
+        self.account_state.clear()
 
     @property
     def configuration_sets(self) -> dict[str, dict[str, dict[str, Any]]]:
@@ -460,8 +467,8 @@ class FakeSes:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 keep_alive = version == "HTTP/1.1" and headers.get("connection") != "close"
                 # A request through an HTTP proxy names the whole URL: the fake is the proxy too.
-                path = urlsplit(target).path if "://" in target else target.partition("?")[0]
-                response = await self._respond(method, path, body, headers)
+                url = urlsplit(target)
+                response = await self._respond(method, url.path, body, headers, url.query)
                 if response is None:
                     return
                 writer.write(_encode(response, keep_alive))
@@ -474,13 +481,15 @@ class FakeSes:
             writer.close()
 
     async def _respond(
-        self, method: str, path: str, body: bytes, headers: _Headers
+        self, method: str, path: str, body: bytes, headers: _Headers, query: str = ""
     ) -> _Response | None:
         if (method, path) == ("POST", "/v2/email/outbound-emails"):
             signed = self._signed(method, path, headers, body)
             return await self._send("v2", lambda: _parse_v2(body), headers, signed)
         if path.startswith("/v2/email/identities") or path == "/v2/email/account":
             return self._identity_api(method, path, body)
+        if path.startswith(("/v2/email/account/", "/v2/email/suppression/")):
+            return self._v2_api(lambda: self.account_state.handle(method, path, query, body))
         if path.startswith("/v2/email/configuration-sets"):
             return self._v2_api(lambda: self._configuration_sets.handle(method, path, body))
         if (method, path) == ("POST", "/"):
@@ -523,11 +532,13 @@ class FakeSes:
 
     def _account(self) -> dict[str, Any]:
         with self._cond:
-            return account_response(self.account, len(self._messages))
+            answer = account_response(self.account, len(self._messages))
+        return self.account_state.overlay(answer)
 
     def _identity_api(self, method: str, path: str, body: bytes) -> _Response:
         try:
             if path == "/v2/email/account":
+                self.account_state.raise_fault("GetAccount")
                 answer = (200, self._account()) if method == "GET" else None
             else:
                 answer = self._identities.handle(method, path, body)

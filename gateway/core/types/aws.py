@@ -23,6 +23,36 @@ class AccountQuota:
     """`HEALTHY`, `PROBATION` or `SHUTDOWN`."""
     source: str
     """The call that said it: `GetAccount` or `GetSendQuota`."""
+    review_status: str | None = None
+    """The request for production access (`ses request-production`): `PENDING`, `GRANTED`,
+    `DENIED` or `FAILED`; None: none made (or `GetSendQuota`, which does not say)."""
+    review_case_id: str | None = None
+    suppressed_reasons: tuple[str, ...] | None = None
+    """What SES adds to the account-level suppression list by itself (`BOUNCE`, `COMPLAINT`);
+    empty: nothing; None: unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionRequest:
+    """What SESv2 `PutAccountDetails` asks AWS for when the account leaves the sandbox."""
+
+    mail_type: str
+    """`MARKETING` or `TRANSACTIONAL` (the choices of botocore's sesv2 model)."""
+    website_url: str
+    use_case: str
+    """How the account's mail is sent, to whom, and how bounces and complaints are handled."""
+    contact_language: str = "EN"
+    additional_contacts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressedDestination:
+    """An address on SES's account-level suppression list (`ListSuppressedDestinations`)."""
+
+    address: str
+    reason: str
+    """`BOUNCE` or `COMPLAINT`."""
+    last_update: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

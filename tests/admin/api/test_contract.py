@@ -70,8 +70,20 @@ async def _schemathesis(site: Site, key: str, examples: int, *options: str) -> N
 @pytest.mark.parametrize("site_settings", [NO_NETWORK])
 async def test_the_api_matches_its_openapi_document(site: Site) -> None:
     await site.tenant("acme")
-    # A test-send POSTs to the webhook's URL: a generated public one would leave loopback.
-    await _schemathesis(site, await site.key(), 5, "--exclude-path", "/api/v1/webhooks/{id}/test")
+    # A test-send POSTs to the webhook's URL: a generated public one would leave loopback. The
+    # SES account's calls answer SES's refusal as 502 by design (moto has none of them; a
+    # second production request conflicts): tests/admin/api/test_ses.py covers them.
+    await _schemathesis(
+        site,
+        await site.key(),
+        5,
+        "--exclude-path",
+        "/api/v1/webhooks/{id}/test",
+        "--exclude-path",
+        "/api/v1/suppressions/import-ses",
+        "--exclude-path",
+        "/api/v1/ses/production-request",
+    )
 
 
 @pytest.mark.parametrize("site_settings", [NO_NETWORK])

@@ -67,9 +67,9 @@ async def test_an_admin_adds_searches_and_removes_entries_of_any_scope(site: Sit
     assert len((await api.get("/suppressions?until=2099-01-01")).json()["data"]) == 2
 
     removed = await api.delete("/suppressions/gone@example.org", params={"tenant": "acme"})
-    assert removed.status_code == 204
+    assert removed.status_code == 200
     global_one = await api.delete("/suppressions/all@example.org")
-    assert global_one.status_code == 204
+    assert global_one.status_code == 200
     gone = await api.delete("/suppressions/all@example.org")
     assert (gone.status_code, gone.json()["error"]["code"]) == (404, "not_found")
     assert [(tenant, kind, subject) for tenant, kind, subject, _ in await _audit(site)] == [
@@ -108,7 +108,7 @@ async def test_a_tenant_key_sees_global_entries_but_changes_only_its_own(site: S
     )
     assert elsewhere.status_code == 404
     assert len(await suppressions.list_entries(site.db)) == 3
-    assert (await api.delete("/suppressions/mine@example.org")).status_code == 204
+    assert (await api.delete("/suppressions/mine@example.org")).status_code == 200
 
 
 async def test_bad_input_names_its_field(site: Site) -> None:
