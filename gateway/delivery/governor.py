@@ -1,10 +1,14 @@
-"""The SES account governor: every send of the process paced under SES's `MaxSendRate`, and held
-back at `Max24HourSend`.
+"""The SES account governors: every send of the process paced under its AWS account's
+`MaxSendRate`, and held back at its `Max24HourSend`.
 
-The quota is read (`SesAccount.quota`) at start and every `SES_QUOTA_REFRESH` seconds. SES counts
-each recipient as one message, for the rate and for the day: a call to N recipients takes N.
+Each AWS account the gateway sends through (the process's own, `default`, and each one a tenant
+is on) has its own governor (`Governors`), so one account's quota never paces another's mail. A
+tenant's sends acquire from its account's governor. The quota of every account in use is read
+(`SesAccount.quota`) at start and every `SES_QUOTA_REFRESH` seconds; an account that comes into
+use is read at its first send. SES counts each recipient as one message, for the rate and for
+the day: a call to N recipients takes N.
 
-- Rate: one pacer per process, shared by every concurrent send. A call to N recipients may start
+- Rate: one pacer per account and process, shared by every concurrent send. A call to N recipients may start
   once the previous one's N / rate seconds have passed, so in any second at most `rate` messages
   go, plus one call's worth. The rate is `MaxSendRate x SES_RATE_SHARE`: with several worker
   processes give each its share (e.g. 0.5 for two); nothing counts the other processes.
@@ -21,22 +25,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from config import Settings
+from gateway.aws.clients import DEFAULT_ACCOUNT, SesClientProvider
 from gateway.aws.ses import SesAccount
+from gateway.core import metrics
 from gateway.core.exceptions import DailyQuotaReached, SesError
 from gateway.core.logs import log_event
 from gateway.core.types.aws import AccountQuota
 from gateway.feedback.alerts import NearLimit
+from gateway.identity.tenancy import TenantAccounts
 from gateway.runtime.tasks import Periodic
 
 log = logging.getLogger("gateway.governor")
 
 DAY = 86400.0
-ACCOUNT_TENANT = ""
-"""Every tenant sends from the process's one AWS account: the quota is asked for as nobody's."""
 
 
 def pace(quota: AccountQuota | None, settings: Settings) -> float:
@@ -50,7 +55,7 @@ async def read_quota(account: SesAccount) -> tuple[AccountQuota | None, str | No
     """The account's quota, or (None, why) when SES did not answer it: as `ses-gateway status`
     and the dashboard show it."""
     try:
-        return await account.quota(ACCOUNT_TENANT), None
+        return await account.quota(), None
     except SesError as exc:
         return None, str(exc)
 
@@ -77,8 +82,9 @@ class Pacer:
 
 
 class Governor:
-    """Paces and caps every SES send of the process: `await governor.acquire(n)` before each
-    call to `n` recipients, while the `ses-governor` task (`refresh_round`) reads the quota."""
+    """Paces and caps every SES send of the process in one AWS account: `await
+    governor.acquire(n)` before each call to `n` recipients, while the `ses-governor` task
+    (`refresh_round`) reads the quota."""
 
     def __init__(
         self,
@@ -124,31 +130,50 @@ class Governor:
         limit = quota.max_24_hour_send
         return limit, limit - quota.sent_last_24_hours - self._sent_since_read
 
+    @property
+    def account(self) -> str:
+        return self._account.name
+
     def task(self) -> Periodic:
-        """The `ses-governor` task that keeps the quota fresh. Once it is scheduled, sends wait
-        for its first round to end."""
-        self._scheduled = True
+        """The `ses-governor` task that keeps the quota fresh, for a governor alone. Once it is
+        scheduled, sends wait for its first round to end."""
+        self.schedule()
         return Periodic(
             "ses-governor",
-            self._refresh_round,
+            self.refresh_round,
             self._settings.ses_quota_refresh,
             log,
             "reading the SES sending quota failed",
         )
 
-    async def _refresh_round(self) -> None:
+    def schedule(self) -> None:
+        """A refresh round is coming: sends wait for the first one to end."""
+        self._scheduled = True
+
+    async def refresh_round(self) -> None:
         try:
             await self.refresh()
         finally:
             self._ready.set()
 
+    def _export(self) -> None:
+        """The account's quota and pace as `/metrics` shows them."""
+        name, quota = self._account.name, self.quota
+        metrics.governor_pace.labels(name).set(self.rate)
+        metrics.ses_quota_readable.labels(name).set(1 if self._error is None else 0)
+        if quota is not None:
+            cap = quota.max_24_hour_send
+            metrics.ses_quota_max_24_hour_send.labels(name).set(-1 if cap is None else cap)
+            metrics.ses_quota_sent_last_24_hours.labels(name).set(quota.sent_last_24_hours)
+
     async def refresh(self) -> AccountQuota | None:
         """Read the quota now; None (logged) when SES did not say."""
         counted = self._sent_since_read
         try:
-            quota = await self._account.quota(ACCOUNT_TENANT)
+            quota = await self._account.quota()
         except SesError as exc:
             self._unavailable(str(exc))
+            self._export()
             return None
         self.quota = quota
         self._read_at = self._clock()
@@ -157,14 +182,19 @@ class Governor:
         self._pacer.rate = self.rate
         self._error = None
         self._log_state(quota)
+        self._export()
         if self._near_limit is not None:
             subject = f"SES account in {self._account.region}"
+            if self._account.name != DEFAULT_ACCOUNT:
+                subject = f"SES account of AWS account {self._account.name} in {self._account.region}"
             sent, cap = quota.sent_last_24_hours, quota.max_24_hour_send
             await self._near_limit.check(None, subject, sent, cap, datetime.now(UTC))
         headroom = self.headroom
         if self._capped and (headroom is None or headroom > 0):
             self._capped = False
-            log_event(log, "ses-daily-quota-free", headroom=headroom)
+            log_event(
+                log, "ses-daily-quota-free", aws_account=self._account.name, headroom=headroom
+            )
         return quota
 
     async def acquire(self, n: int) -> None:
@@ -184,6 +214,7 @@ class Governor:
                     log,
                     "ses-daily-quota-reached",
                     level=logging.WARNING,
+                    aws_account=self._account.name,
                     max_24_hour_send=limit,
                     headroom=headroom,
                     note="sends are deferred until SES reports room again",
@@ -201,6 +232,7 @@ class Governor:
                 log,
                 "ses-quota-unavailable",
                 level=logging.ERROR,
+                aws_account=self._account.name,
                 error=error,
                 pace=self.rate,
                 note="pacing at the last MaxSendRate read"
@@ -240,6 +272,7 @@ class Governor:
             log,
             "ses-account",
             level=level,
+            aws_account=self._account.name,
             region=self._account.region,
             source=quota.source,
             sandbox=_negate(quota.production_access_enabled),
@@ -253,6 +286,78 @@ class Governor:
             pace=self.rate,
             problem="; ".join(problems) or None,
         )
+
+
+class Governors:
+    """One `Governor` per AWS account in use, made when the account first sends; the
+    `ses-governor` task reads the quota of each."""
+
+    def __init__(
+        self,
+        provider: SesClientProvider,
+        accounts: TenantAccounts | None,
+        settings: Settings,
+        near_limit: NearLimit | None = None,
+    ) -> None:
+        """`accounts` says which account each tenant is on; None: all on the default one."""
+        self._provider = provider
+        self._accounts = accounts
+        self._settings = settings
+        self._near_limit = near_limit
+        self._governors: dict[str, Governor] = {}
+        self._scheduled = False
+        self._first_reads: set[asyncio.Task[None]] = set()
+
+    def __getitem__(self, account: str) -> Governor:
+        """The account's governor, made now if it has none; once the task is scheduled, a new
+        one's quota is read at once (its sends wait for that read)."""
+        governor = self._governors.get(account)
+        if governor is None:
+            governor = Governor(
+                SesAccount(self._provider, account), self._settings, near_limit=self._near_limit
+            )
+            self._governors[account] = governor
+            if self._scheduled:
+                governor.schedule()
+                read = asyncio.ensure_future(governor.refresh_round())
+                self._first_reads.add(read)
+                read.add_done_callback(self._first_reads.discard)
+        return governor
+
+    def __iter__(self) -> Iterator[Governor]:
+        return iter(list(self._governors.values()))
+
+    async def for_tenant(self, tenant: str) -> Governor:
+        account = DEFAULT_ACCOUNT
+        if self._accounts is not None:
+            account = await self._accounts.account_of(tenant)
+        return self[account]
+
+    def task(self) -> Periodic:
+        """The `ses-governor` task: the quota of every account in use, read every
+        `SES_QUOTA_REFRESH` seconds. Once it is scheduled, sends wait for their account's first
+        read."""
+        self._scheduled = True
+        for governor in self._governors.values():
+            governor.schedule()
+        return Periodic(
+            "ses-governor",
+            self._refresh_round,
+            self._settings.ses_quota_refresh,
+            log,
+            "reading the SES sending quota failed",
+        )
+
+    async def _refresh_round(self) -> None:
+        """Every account in use at once (an account that does not answer costs its own timeout,
+        not the others'); the governors of accounts no longer in use go."""
+        in_use = {DEFAULT_ACCOUNT}
+        if self._accounts is not None:
+            in_use = await self._accounts.in_use()
+        for account in set(self._governors) - in_use:
+            del self._governors[account]
+            metrics.forget_account(account)
+        await asyncio.gather(*(self[account].refresh_round() for account in sorted(in_use)))
 
 
 def _negate(value: bool | None) -> bool | None:

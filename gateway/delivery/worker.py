@@ -9,7 +9,10 @@ HEARTBEATS_PER_LEASE` seconds, so that the lease can be short and the messages o
 died are taken over within seconds. Transient errors are retried with
 exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
 After transient failures (an SES outage), the first send that succeeds brings the deferred
-messages forward, so that the queue drains at once rather than as each backoff runs out.
+messages forward, so that the queue drains at once rather than as each backoff runs out: those
+of the tenants on the same AWS account only, since another account's SES may still be failing.
+Each tenant's sends are paced by its account's governor; an account whose SES fails defers its
+own tenants' mail and holds no other's.
 A message whose sender's domain has tracking on goes as one copy per recipient, each with its
 own links (`gateway.tracking.copies`).
 """
@@ -39,7 +42,8 @@ from gateway.core.types.messages import (
     RecipientOutcome,
     RecipientState,
 )
-from gateway.delivery.governor import Governor
+from gateway.aws.clients import DEFAULT_ACCOUNT
+from gateway.delivery.governor import Governors
 from gateway.runtime.claims import ClaimLoop
 from gateway.storage import content, queue
 from gateway.storage.database import Database
@@ -98,15 +102,16 @@ class DeliveryWorker:
         send: Send,
         settings: Settings,
         owner: str,
-        governor: Governor | None = None,
+        governors: Governors | None = None,
         on_sent: Sent | None = None,
     ) -> None:
-        """`sealer` decrypts the bodies claimed. `governor` paces the sends under SES's quota;
-        None sends as fast as they come. `on_sent` is called after each send SES accepted."""
+        """`sealer` decrypts the bodies claimed. `governors` pace the sends under each AWS
+        account's quota; None sends as fast as they come. `on_sent` is called after each send
+        SES accepted."""
         self._db = db
         self._sealer = sealer
         self._send = send
-        self._governor = governor
+        self._governors = governors
         self._on_sent = on_sent
         self._tracking = Tracking(db, settings)
         self._settings = settings
@@ -126,10 +131,11 @@ class DeliveryWorker:
             poll_interval=settings.delivery_poll_interval,
             log=log,
         )
-        self._failures = 0
-        """Sends that failed transiently since the deferred messages were last brought forward."""
-        self._next_catch_up = 0.0
-        self._catching_up: asyncio.Task[None] | None = None
+        self._failures: dict[str, int] = {}
+        """Sends that failed transiently since the deferred messages were last brought forward,
+        by AWS account."""
+        self._next_catch_up: dict[str, float] = {}
+        self._catching_up: dict[str, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         """New messages are due: claim now rather than at the next poll."""
@@ -170,8 +176,7 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
         await self._claims.stop(self._settings.shutdown_timeout)
-        if self._catching_up is not None:
-            await asyncio.gather(self._catching_up, return_exceptions=True)
+        await asyncio.gather(*self._catching_up.values(), return_exceptions=True)
         await self._recorder.stop()
         await queue.release(self._db, self._owner)
 
@@ -240,30 +245,37 @@ class DeliveryWorker:
             return [RecipientOutcome(recipient.id, state, None, detail)]
         return await self._send_batch(job, [recipient], copy)
 
-    def _note(self, error: SesError | None) -> None:
-        """Count transient failures; once a send succeeds after some, bring the deferred messages
-        forward (at most once every `RETRY_BASE_DELAY`: a flapping SES does not make every
-        success a sweep of the queue)."""
+    def _note(self, account: str, error: SesError | None) -> None:
+        """Count the account's transient failures; once a send through it succeeds after some,
+        bring its tenants' deferred messages forward (at most once every `RETRY_BASE_DELAY`: a
+        flapping SES does not make every success a sweep of the queue)."""
         if isinstance(error, SesTransientError):
-            self._failures += 1
+            self._failures[account] = self._failures.get(account, 0) + 1
             return
         now = time.monotonic()
-        if error is not None or not self._failures or now < self._next_catch_up:
+        failures = self._failures.get(account, 0)
+        if error is not None or not failures or now < self._next_catch_up.get(account, 0.0):
             return
-        if self._catching_up is not None and not self._catching_up.done():
+        running = self._catching_up.get(account)
+        if running is not None and not running.done():
             return
-        self._next_catch_up = now + self._settings.retry_base_delay
-        failures, self._failures = self._failures, 0
-        self._catching_up = asyncio.create_task(self._catch_up(failures), name="catch-up")
+        self._next_catch_up[account] = now + self._settings.retry_base_delay
+        self._failures[account] = 0
+        self._catching_up[account] = asyncio.create_task(
+            self._catch_up(account, failures), name=f"catch-up-{account}"
+        )
 
-    async def _catch_up(self, failures: int) -> None:
+    async def _catch_up(self, account: str, failures: int) -> None:
+        stored = None if account == DEFAULT_ACCOUNT else account
         try:
-            count = await queue.bring_forward(self._db, datetime.now(UTC))
+            count = await queue.bring_forward(self._db, datetime.now(UTC), stored)
         except Exception:
             log.exception("bringing the deferred messages forward failed")
-            self._failures += failures  # the next success tries again
+            self._failures[account] = self._failures.get(account, 0) + failures  # next success
             return
-        log_event(log, "delivery-resumed", failures=failures, brought_forward=count)
+        log_event(
+            log, "delivery-resumed", aws_account=account, failures=failures, brought_forward=count
+        )
         if count:
             self.wake()
 
@@ -288,10 +300,13 @@ class DeliveryWorker:
         )
         ses_id: str | None = None
         error: SesError | None = None
+        account = DEFAULT_ACCOUNT
         try:
-            if self._governor is not None:
+            if self._governors is not None:
+                governor = await self._governors.for_tenant(job.tenant_name)
+                account = governor.account
                 # At the daily quota this raises a transient error: the batch is deferred.
-                await self._governor.acquire(len(recipients))
+                await governor.acquire(len(recipients))
                 started = time.monotonic()  # `ms` is the SES call, not the wait for its turn
             ses_id = await self._send(job.tenant_name, outgoing)
         except SesError as exc:
@@ -301,7 +316,7 @@ class DeliveryWorker:
             error = SesTransientError("InternalError", repr(exc))
         if ses_id is not None and self._on_sent is not None:
             self._on_sent(job.tenant_name, outgoing, ses_id)
-        self._note(error)
+        self._note(account, error)
         state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
         metrics.recipients_delivered.labels(state.value).inc(len(recipients))
         log_event(
@@ -310,6 +325,7 @@ class DeliveryWorker:
             level=logging.INFO if error is None else logging.WARNING,
             queue_id=job.id,
             tenant=job.tenant_name,
+            aws_account=None if account == DEFAULT_ACCOUNT else account,
             attempt=job.attempts,
             recipients=len(recipients),
             result=state.value,

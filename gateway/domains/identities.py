@@ -208,7 +208,7 @@ class Domains:
             {
                 "name": name.ascii,
                 "display_name": name.unicode,
-                "region": self._ses.region,
+                "region": await self._ses.region(tenant.name),
                 "dkim_mode": dkim,
                 "dkim_selector": selector,
                 "dkim_private_key": crypto.encrypt(self._secret_key, private_key)
