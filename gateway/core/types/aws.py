@@ -62,3 +62,27 @@ class AwsAccountSpec:
     """Decrypted only to make a client; never logged or shown (not in `repr`)."""
     role_arn: str | None = None
     external_id: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AwsAccountInfo:
+    """An AWS account as it is shown: never its secret access key, nor its external id (only
+    whether it has one)."""
+
+    name: str
+    region: str
+    access_key_id: str | None
+    role_arn: str | None
+    has_external_id: bool
+    created_at: datetime
+    checked_at: datetime | None
+    """When `aws-account test` (or `add`) last called SES with it."""
+    check_error: str | None
+    """What that call found wrong; None: it passed."""
+    tenants: tuple[str, ...] = ()
+    """The tenants that send through it."""
+
+    @property
+    def kind(self) -> str:
+        """`role` (STS `AssumeRole`) or `keys` (an access key pair)."""
+        return "role" if self.role_arn else "keys"

@@ -27,6 +27,9 @@ class Topic(StrEnum):
     (punycode), whose subdomains' facts changed too."""
     NETWORK = "network"
     """A trusted network added or removed."""
+    AWS_ACCOUNT = "aws_account"
+    """An AWS account added, removed or its secret sealed again; key: the account's name. A
+    tenant moved to another account announces `TENANT` (its id) too."""
     RESET = "reset"
     """Never sent: the listener (re)connected, so changes may have been missed: all is stale."""
 
