@@ -29,10 +29,7 @@ from botocore.handlers import add_recursion_detection_header
 from config import Settings
 from gateway.aws.sendclient import SendClient
 from gateway.core.exceptions import GatewayError, SesSetupError, SesTransientError
-from gateway.core.types.aws import AwsAccountSpec
-
-DEFAULT_ACCOUNT: Final = "default"
-"""The process's own credential chain, as accounts are named."""
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AwsAccountSpec
 
 STALE_GRACE: Final = 1.0
 """Seconds the calls that waited for clients made stale meanwhile have to start with them."""

@@ -17,10 +17,10 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.exceptions import ValidationError as BotoValidationError
 
 from config import Settings
-from gateway.aws.clients import DEFAULT_ACCOUNT, AccountClients, SesClientProvider
+from gateway.aws.clients import AccountClients, SesClientProvider
 from gateway.core import metrics
 from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
-from gateway.core.types.aws import AccountQuota, EventDestinationState
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota, EventDestinationState
 from gateway.core.types.domains import IdentityState
 
 MAX_RECIPIENTS_PER_CALL = 50

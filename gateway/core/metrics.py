@@ -8,6 +8,7 @@ the database when scraped (`gateway.endpoints.metrics.exposition`). Every name s
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from prometheus_client import (
@@ -160,10 +161,8 @@ _ACCOUNT_GAUGES = (
 def forget_account(name: str) -> None:
     """An AWS account no longer in use: its gauges go."""
     for gauge in _ACCOUNT_GAUGES:
-        try:
+        with contextlib.suppress(KeyError):  # never set
             gauge.remove(name)
-        except KeyError:
-            pass  # never set
 
 
 def ses_call(operation: str, started: float, error: SesError | None) -> None:

@@ -8,10 +8,11 @@ tenant's sends acquire from its account's governor. The quota of every account i
 use is read at its first send. SES counts each recipient as one message, for the rate and for
 the day: a call to N recipients takes N.
 
-- Rate: one pacer per account and process, shared by every concurrent send. A call to N recipients may start
-  once the previous one's N / rate seconds have passed, so in any second at most `rate` messages
-  go, plus one call's worth. The rate is `MaxSendRate x SES_RATE_SHARE`: with several worker
-  processes give each its share (e.g. 0.5 for two); nothing counts the other processes.
+- Rate: one pacer per account and process, shared by every concurrent send. A call to N
+  recipients may start once the previous one's N / rate seconds have passed, so in any second at
+  most `rate` messages go, plus one call's worth. The rate is `MaxSendRate x SES_RATE_SHARE`:
+  with several worker processes give each its share (e.g. 0.5 for two); nothing counts the
+  other processes.
 - Day: when `SentLast24Hours` (as of the last refresh) plus what this process sent since then
   leaves no room for a call, `acquire` raises `DailyQuotaReached`, a transient error: the worker
   defers those recipients without calling SES, and they go once a refresh shows room again.
@@ -29,12 +30,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from config import Settings
-from gateway.aws.clients import DEFAULT_ACCOUNT, SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import SesAccount
 from gateway.core import metrics
 from gateway.core.exceptions import DailyQuotaReached, SesError
 from gateway.core.logs import log_event
-from gateway.core.types.aws import AccountQuota
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota
 from gateway.feedback.alerts import NearLimit
 from gateway.identity.tenancy import TenantAccounts
 from gateway.runtime.tasks import Periodic
@@ -186,7 +187,7 @@ class Governor:
         if self._near_limit is not None:
             subject = f"SES account in {self._account.region}"
             if self._account.name != DEFAULT_ACCOUNT:
-                subject = f"SES account of AWS account {self._account.name} in {self._account.region}"
+                subject = f"SES of AWS account {self._account.name} in {self._account.region}"
             sent, cap = quota.sent_last_24_hours, quota.max_24_hour_send
             await self._near_limit.check(None, subject, sent, cap, datetime.now(UTC))
         headroom = self.headroom

@@ -35,6 +35,7 @@ from gateway.core.batching import Batcher
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import DatabaseError, SesError, SesPermanentError, SesTransientError
 from gateway.core.logs import log_event
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.core.types.messages import (
     Job,
     JobRecipient,
@@ -42,7 +43,6 @@ from gateway.core.types.messages import (
     RecipientOutcome,
     RecipientState,
 )
-from gateway.aws.clients import DEFAULT_ACCOUNT
 from gateway.delivery.governor import Governors
 from gateway.runtime.claims import ClaimLoop
 from gateway.storage import content, queue

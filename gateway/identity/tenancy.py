@@ -16,9 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from gateway.aws.clients import DEFAULT_ACCOUNT
 from gateway.core.crypto import Sealer
-from gateway.core.types.aws import AwsAccountSpec
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AwsAccountSpec
 from gateway.core.types.changes import Change, Topic
 from gateway.storage import awsaccounts
 from gateway.storage.database import Database

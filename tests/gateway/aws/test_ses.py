@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from gateway.aws.ses import Outgoing, SesClientProvider, SesSender, translate
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import Outgoing, SesSender, translate
 from gateway.core.exceptions import SesPermanentError, SesSetupError, SesTransientError
 from tests.conftest import make_settings
 

@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from admin.cli import main
 from config import Settings
-from gateway.aws.ses import SesAccount, SesClientProvider, SesSender, _v2_unavailable
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesAccount, SesSender, _v2_unavailable
 from gateway.core.exceptions import DailyQuotaReached
 from gateway.core.types.messages import RecipientState
 from gateway.delivery.governor import Governor, Pacer

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import Outgoing, SesSender
 from gateway.core.types.messages import MessageStatus, RecipientState
 from gateway.delivery.worker import DeliveryWorker, Sent, backoff, batches, purge_bodies
 from gateway.identity import accounts

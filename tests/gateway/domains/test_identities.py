@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.core import crypto
 from gateway.core.exceptions import ConflictError, NotFoundError, SesPermanentError
 from gateway.core.types.domains import IdentityState

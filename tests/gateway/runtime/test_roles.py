@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesAccount, SesIdentities
 from gateway.campaigns import sender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
