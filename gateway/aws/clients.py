@@ -27,6 +27,7 @@ from botocore.exceptions import BotoCoreError
 from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
+from gateway.aws.accounts import session_for
 from gateway.aws.sendclient import SendClient
 from gateway.core.exceptions import GatewayError, SesSetupError, SesTransientError
 from gateway.core.types.aws import DEFAULT_ACCOUNT, AwsAccountSpec
@@ -49,17 +50,6 @@ class AccountResolver(Protocol):
     async def spec(self, name: str) -> AwsAccountSpec:
         """The stored account of that name (`NotFoundError` when there is none)."""
         ...
-
-
-def session_for(spec: AwsAccountSpec) -> aioboto3.Session:
-    """An aioboto3 session with the account's access key pair, in its region."""
-    if spec.access_key_id is None or spec.secret_access_key is None:
-        raise SesSetupError(f"AWS account {spec.name}: it has no access key pair")
-    return aioboto3.Session(
-        aws_access_key_id=spec.access_key_id,
-        aws_secret_access_key=spec.secret_access_key,
-        region_name=spec.region,
-    )
 
 
 class AccountClients:

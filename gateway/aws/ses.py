@@ -11,17 +11,19 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.exceptions import ValidationError as BotoValidationError
 
 from config import Settings
-from gateway.aws.clients import AccountClients, SesClientProvider
 from gateway.core import metrics
 from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
 from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota, EventDestinationState
 from gateway.core.types.domains import IdentityState
+
+if TYPE_CHECKING:  # `gateway.aws.clients` makes sessions with `accounts`, which reads quotas here
+    from gateway.aws.clients import AccountClients, SesClientProvider
 
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""

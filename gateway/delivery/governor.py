@@ -135,18 +135,6 @@ class Governor:
     def account(self) -> str:
         return self._account.name
 
-    def task(self) -> Periodic:
-        """The `ses-governor` task that keeps the quota fresh, for a governor alone. Once it is
-        scheduled, sends wait for its first round to end."""
-        self.schedule()
-        return Periodic(
-            "ses-governor",
-            self.refresh_round,
-            self._settings.ses_quota_refresh,
-            log,
-            "reading the SES sending quota failed",
-        )
-
     def schedule(self) -> None:
         """A refresh round is coming: sends wait for the first one to end."""
         self._scheduled = True

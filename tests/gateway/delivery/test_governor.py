@@ -24,7 +24,7 @@ from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import SesAccount, SesSender, _v2_unavailable
 from gateway.core.exceptions import DailyQuotaReached
 from gateway.core.types.messages import RecipientState
-from gateway.delivery.governor import Governor, Pacer
+from gateway.delivery.governor import Governor, Governors, Pacer
 from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts
 from gateway.runtime.tasks import Schedule
@@ -90,12 +90,13 @@ async def spool(
 
 
 @asynccontextmanager
-async def refreshing(governor: Governor) -> AsyncIterator[Governor]:
-    """The governor with its `ses-governor` task running, as a worker process schedules it."""
-    schedule = Schedule([governor.task()])
+async def refreshing(governors: Governors) -> AsyncIterator[Governor]:
+    """The default account's governor, with the `ses-governor` task running, as a worker
+    process schedules it."""
+    schedule = Schedule([governors.task()])
     schedule.start()
     try:
-        yield governor
+        yield governors["default"]
     finally:
         await schedule.stop()
 
@@ -118,11 +119,10 @@ async def start_worker(
                 tmp_path, sqlite_db.url, ses_send_path=ses_send_path, **overrides
             )
             provider = await stack.enter_async_context(SesClientProvider(settings))
-            governor = await stack.enter_async_context(
-                refreshing(Governor(SesAccount(provider), settings))
-            )
+            governors = Governors(provider, None, settings)
+            governor = await stack.enter_async_context(refreshing(governors))
             send = SesSender(provider, settings).send
-            worker = DeliveryWorker(sqlite_db, SEALER, send, settings, "w", governor)
+            worker = DeliveryWorker(sqlite_db, SEALER, send, settings, "w", governors)
             task = asyncio.create_task(worker.run())
 
             async def stop() -> None:
@@ -159,7 +159,7 @@ async def test_quota_is_read_from_get_account(fake_ses: FakeSes, open_account: O
         "SentLast24Hours": 17.0,
     }
     account, _ = await open_account(fake_ses.url)
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetAccount"
     assert (quota.max_24_hour_send, quota.max_send_rate, quota.sent_last_24_hours) == (200, 1, 17)
     assert quota.production_access_enabled is False
@@ -172,7 +172,7 @@ async def test_quota_is_read_from_get_send_quota_with_the_v1_api(
 ) -> None:
     fake_ses.account["SendQuota"] = {"Max24HourSend": -1.0, "MaxSendRate": 40.0}
     account, _ = await open_account(fake_ses.url, ses_send_api="v1")
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetSendQuota"
     assert quota.max_24_hour_send is None  # -1: unlimited
     assert quota.max_send_rate == 40
@@ -186,7 +186,7 @@ async def test_moto_without_get_account_falls_back_to_get_send_quota(
     moto_server: str, open_account: OpenAccount
 ) -> None:
     account, _ = await open_account(moto_server)
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetSendQuota"
     assert (quota.max_24_hour_send, quota.max_send_rate) == (200, 1)
 
@@ -250,12 +250,13 @@ async def test_a_call_takes_one_token_per_recipient(
 ) -> None:
     fake_ses.account["SendQuota"]["MaxSendRate"] = 20.0
     account, settings = await open_account(fake_ses.url)
-    async with refreshing(Governor(account, settings)) as governor:
-        await governor.acquire(20)
-        started = time.monotonic()
-        await governor.acquire(1)
-        assert 0.9 <= time.monotonic() - started <= 1.5
-        assert governor.rate == 20
+    governor = Governor(account, settings)
+    await governor.refresh()
+    await governor.acquire(20)
+    started = time.monotonic()
+    await governor.acquire(1)
+    assert 0.9 <= time.monotonic() - started <= 1.5
+    assert governor.rate == 20
 
 
 async def test_each_process_paces_at_its_share_of_the_rate(
@@ -434,6 +435,7 @@ def test_status_shows_the_account_and_the_queue(
         },
         "account_error": None,
         "pace_per_second": 1.0,
+        "aws_accounts": {},
         "pending_messages": 1,
         "unread_notifications": 1,
     }

@@ -17,11 +17,11 @@ URL = "https://gw.example.com"
 async def test_stored_topics_are_allowed_when_asked_about(db: Database, tmp_path: Path) -> None:
     stored = StoredSnsSetup(db)
     verifier = SnsVerifier(tmp_path, frozenset({"arn:configured"}), None)
-    await snssetups.save_topic(db, "cs", "arn:stored", URL, datetime.now(UTC))
+    await snssetups.save_topic(db, "default", "cs", "arn:stored", URL, datetime.now(UTC))
 
-    await stored.allow(verifier, "arn:unknown")
+    assert await stored.allow(verifier, "arn:unknown") is None
     assert verifier.allowed_topics == {"arn:configured"}
-    await stored.allow(verifier, "arn:stored")
+    assert await stored.allow(verifier, "arn:stored") == "default"
     assert verifier.allowed_topics == {"arn:configured", "arn:stored"}
 
 
@@ -29,8 +29,8 @@ async def test_the_default_is_read_again_after_the_ttl(db: Database) -> None:
     stored = StoredSnsSetup(db, ttl=3600)
     assert await stored.configuration_set() is None
     now = datetime.now(UTC)
-    await snssetups.save_topic(db, "cs", "arn:cs", URL, now)
-    await snssetups.make_default(db, "cs", now)
+    await snssetups.save_topic(db, "default", "cs", "arn:cs", URL, now)
+    await snssetups.make_default(db, "default", "cs", now)
 
     assert await stored.configuration_set() is None  # still cached
     assert await StoredSnsSetup(db, ttl=0).configuration_set() == "cs"
