@@ -22,13 +22,17 @@ from admin.cli import main
 from config import Settings
 from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import SesAccount, SesSender, _v2_unavailable
+from gateway.core import metrics
 from gateway.core.exceptions import DailyQuotaReached
+from gateway.core.types.aws import AwsAccountSpec
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import RecipientState
 from gateway.delivery.governor import Governor, Governors, Pacer
 from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts
+from gateway.identity.tenancy import TenantAccounts
 from gateway.runtime.tasks import Schedule
-from gateway.storage import queue
+from gateway.storage import awsaccounts, queue
 from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
@@ -457,3 +461,44 @@ def test_status_says_why_the_account_could_not_be_read(
     assert "EndpointConnectionError" in document["account_error"]
     assert document["pace_per_second"] == 14.0
     assert document["pending_messages"] == 1
+
+
+async def test_each_aws_account_is_paced_by_its_own_governor(
+    fake_ses: FakeSes, sqlite_db: Database, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """ann's account has used its second: bob's, on another account, has not; the governor of
+    an account no tenant uses any more goes, and so do its gauges."""
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    fake_ses.account["SendQuota"]["MaxSendRate"] = 1.0
+    settings = make_settings(tmp_path, sqlite_db.url)
+    now = datetime.now(UTC)
+    for tenant, account in (("ann", "first"), ("bob", "second")):
+        spec = AwsAccountSpec(account, "eu-west-1", f"AKIA{account.upper()}", "secret")
+        await awsaccounts.add_account(sqlite_db, SEALER, spec, now)
+        await accounts.create_tenant(sqlite_db, tenant)
+        await awsaccounts.set_tenant_account(sqlite_db, tenant, account)
+    tenancy = TenantAccounts(sqlite_db, lambda: SEALER)
+    async with SesClientProvider(settings, tenancy) as provider:
+        governors = Governors(provider, tenancy, settings)
+        schedule = Schedule([governors.task()])
+        schedule.start()
+        try:
+            ann, bob = await governors.for_tenant("ann"), await governors.for_tenant("bob")
+            assert (ann.account, bob.account) == ("first", "second")
+            await ann.acquire(5)  # the first account's next call in 5 s
+            await asyncio.wait_for(bob.acquire(1), 0.5)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ann.acquire(1), 0.5)
+            assert 'ses_gateway_governor_pace{aws_account="second"} 1.0' in metrics_text()
+
+            await awsaccounts.set_tenant_account(sqlite_db, "ann", "second")
+            tenancy.forget(Change(Topic.TENANT))
+            await governors._refresh_round()
+            assert {g.account for g in governors} == {"default", "second"}
+            assert 'aws_account="first"' not in metrics_text()
+        finally:
+            await schedule.stop()
+
+
+def metrics_text() -> str:
+    return metrics.text().decode()
