@@ -162,6 +162,6 @@ async def test_an_account_whose_clients_cannot_be_made_fails_its_own_tenants_onl
     await accounts.create_tenant(db, "west")
     await awsaccounts.set_tenant_account(db, "west", "lost")
 
-    with pytest.raises(SesTransientError, match="AccountUnavailable.*AWS account lost"):
+    with pytest.raises(SesTransientError, match=r"AccountUnavailable.*AWS account lost"):
         await provider.for_tenant("west")
     assert (await provider.for_tenant("north")).name == "alpha"
