@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from admin.api import (
     activity,
+    awsaccounts,
     campaigns,
     contacts,
     credentials,
@@ -35,6 +36,7 @@ RESOURCES = (
     settings,
     suppressions,
     webhooks,
+    awsaccounts,
     messages,
     emails,
     stats,

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from admin.api.base import Api, Call
-from admin.ops import tenants
+from admin.ops import awsaccounts, tenants
 from admin.ops.context import Context
 
 api = Api()
@@ -51,6 +51,19 @@ class TenantDetail(BaseModel):
 
     tenant: Tenant
     limits: Limits
+    aws_account: str = Field(
+        description="the AWS account it sends through; default: the gateway's own credentials"
+    )
+
+
+class TenantUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aws_account: str = Field(
+        max_length=63,
+        description="an AWS account's name (`/aws-accounts`), or default: the gateway's own "
+        "credentials. Refused (409) while the tenant has sending domains",
+    )
 
 
 class TenantCreate(BaseModel):
@@ -128,6 +141,20 @@ async def create_tenant(ctx: Context, call: Call) -> object:
     response=TenantDetail,
 )
 async def get_tenant(ctx: Context, call: Call) -> object:
+    return await tenants.get_tenant(ctx, call.path["name"])
+
+
+@api.endpoint(
+    "PATCH",
+    "/tenants/{name}",
+    summary="Change a tenant: the AWS account it sends through (admin)",
+    tag="tenants",
+    body=TenantUpdate,
+    response=TenantDetail,
+    errors=((409, "the tenant has sending domains: their identities are in its account"),),
+)
+async def update_tenant(ctx: Context, call: Call) -> object:
+    await awsaccounts.set_tenant_account(ctx, call.path["name"], call.body.aws_account)
     return await tenants.get_tenant(ctx, call.path["name"])
 
 

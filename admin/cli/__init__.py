@@ -18,11 +18,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from admin.cli import (
+    awsaccounts,
     campaigns,
     contacts,
     domains,
     events,
     notifications,
+    secrets,
     send,
     server,
     sns,
@@ -48,6 +50,8 @@ GROUPS = (
     suppressions,
     notifications,
     sns,
+    awsaccounts,
+    secrets,
     webhooks,
     templates,
     send,

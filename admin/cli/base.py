@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import getpass
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from enum import Enum
@@ -99,6 +100,16 @@ async def with_db(
         if tenant is not None:
             await tenants.get_tenant(parts.db, tenant)
         return await action(parts.db)
+
+
+def read_secret(what: str, field: str, required: bool = True) -> str:
+    """A secret never taken from the command line (where `ps` and the shell's history keep
+    it): asked for at a prompt on a terminal, else the first line of standard input."""
+    terminal = sys.stdin.isatty()
+    secret = getpass.getpass(f"{what}: ") if terminal else sys.stdin.readline().strip()
+    if required and not secret:
+        raise InvalidInputError(f"no {what} was given (at the prompt or on standard input)", field)
+    return secret
 
 
 def cli_actor() -> Actor:

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from admin.cli.base import Commands, plain, table, with_db, with_ops
-from admin.ops import credentials, tenants
+from admin.ops import awsaccounts, credentials, tenants
+from admin.ops.context import Context
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
 from gateway.identity.accounts import LIMITS, check_limit
@@ -68,11 +69,20 @@ def _limit(name: str) -> Callable[[str], int | float | None]:
 
 async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
     changes = {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
-    view = await with_ops(settings, lambda ctx: tenants.set_limits(ctx, args.name, changes))
+    account = getattr(args, "aws_account", None)
+
+    async def change(ctx: Context) -> tenants.TenantView:
+        if account is not None:
+            await awsaccounts.set_tenant_account(ctx, args.name, account)
+            if not changes:
+                return await tenants.get_tenant(ctx, args.name)
+        return await tenants.set_limits(ctx, args.name, changes)
+
+    view = await with_ops(settings, change)
     limits = view.limits
-    document = {"name": args.name, **plain(limits)}
+    document = {"name": args.name, **plain(limits), "aws_account": view.aws_account}
     text = ", ".join(f"{k.replace('_', '-')} {v or 'default'}" for k, v in plain(limits).items())
-    return document, f"{args.name}: {text}"
+    return document, f"{args.name}: {text}, aws-account {view.aws_account}"
 
 
 async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
@@ -136,8 +146,16 @@ def register(cli: Commands) -> None:
     pause.add_argument("name")
     pause.add_argument("--reason", required=True, help="shown to senders in the refusal")
     cli.add(tenant, "resume", cmd_tenant_resume, "lift a pause").add_argument("name")
-    limits = cli.add(tenant, "set", cmd_tenant_set, "the tenant's limits ('default' resets)")
+    limits = cli.add(
+        tenant, "set", cmd_tenant_set, "the tenant's limits and AWS account ('default' resets)"
+    )
     limits.add_argument("name")
+    limits.add_argument(
+        "--aws-account",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="the AWS account its mail and identities go through (default: the process's own)",
+    )
     for name in LIMITS:
         flag = "--" + name.replace("_", "-")
         limits.add_argument(flag, type=_limit(name), default=argparse.SUPPRESS, metavar="N")

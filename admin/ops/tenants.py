@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from admin.ops.awsaccounts import tenant_account
 from admin.ops.context import Context
 from gateway.core.exceptions import AccessDenied
 from gateway.core.types.tenants import Limits, TenantInfo
@@ -17,6 +18,8 @@ from gateway.storage import users as user_store
 class TenantView:
     tenant: TenantInfo
     limits: Limits
+    aws_account: str = "default"
+    """The AWS account it sends through; `default`: the process's own credentials."""
 
 
 async def list_tenants(ctx: Context) -> list[TenantInfo]:
@@ -33,7 +36,8 @@ async def tenant_choices(ctx: Context) -> list[str]:
 
 async def get_tenant(ctx: Context, name: str) -> TenantView:
     tenant = await ctx.require_tenant(name)
-    return TenantView(tenant, await tenants.get_limits(ctx.db, tenant.id))
+    limits = await tenants.get_limits(ctx.db, tenant.id)
+    return TenantView(tenant, limits, await tenant_account(ctx, tenant.name))
 
 
 async def create_tenant(ctx: Context, name: str) -> TenantInfo:
@@ -63,7 +67,7 @@ async def set_limits(ctx: Context, name: str, changes: dict[str, str | float | N
     stored = {k: getattr(limits, k) for k in changes}
     said = ", ".join(f"{k} {v if v is not None else 'default'}" for k, v in stored.items())
     await ctx.audit("tenant.limits", tenant.name, said, tenant=tenant.name)
-    return TenantView(tenant, limits)
+    return TenantView(tenant, limits, await tenant_account(ctx, tenant.name))
 
 
 async def list_users(ctx: Context) -> list[UserInfo]:

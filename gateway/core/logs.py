@@ -74,3 +74,6 @@ def configure(log_format: str = "text", level: str = "INFO") -> None:
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     for noisy in ("botocore", "aiobotocore", "aioboto3", "urllib3", "werkzeug", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A role that cannot be assumed: the caller is raised the error and says it in one line;
+    # botocore would log it first as a warning with its traceback.
+    logging.getLogger("aiobotocore.credentials").setLevel(logging.ERROR)

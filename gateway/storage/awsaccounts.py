@@ -165,7 +165,7 @@ async def add_account(
             await conn.execute(insert(AwsAccount).values(values))
             await announce(db, conn, Change(Topic.AWS_ACCOUNT, spec.name))
     except IntegrityError as exc:
-        raise ConflictError(f"an AWS account named {spec.name!r} exists already") from exc
+        raise name_taken(spec.name) from exc
     return AwsAccountInfo(
         spec.name,
         spec.region,
@@ -176,6 +176,10 @@ async def add_account(
         now,
         None,
     )
+
+
+def name_taken(name: str) -> ConflictError:
+    return ConflictError(f"an AWS account named {name!r} exists already")
 
 
 async def record_check(db: Database, name: str, now: datetime, error: str | None) -> None:
@@ -263,11 +267,12 @@ async def set_tenant_account(db: Database, tenant: str, account: str | None) -> 
     return True
 
 
-async def reseal(db: Database, sealer: Sealer) -> int:
+async def reseal(db: Database, sealer: Sealer) -> tuple[int, list[str]]:
     """Seal again under the current key every account secret sealed under a previous one, an
-    account per transaction (so that a process killed midway leaves each row sealed under one
-    key or the other, both readable); how many accounts were sealed again. The secrets are the
-    same: nothing is announced."""
+    account per transaction, written only if unchanged since it was read (so that a process
+    killed midway leaves each row sealed under one key or the other, both readable). How many
+    accounts were sealed again, and the names of those no key opens (left as they are). The
+    secrets are the same: nothing is announced."""
     async with db.read() as conn:
         rows = (
             await conn.execute(
@@ -279,19 +284,22 @@ async def reseal(db: Database, sealer: Sealer) -> int:
                 )
             )
         ).all()
-    count = 0
+    count, unreadable = 0, []
     for account_id, name, secret, external_id in rows:
-        stale = [
-            v for v in (secret, external_id) if v is not None and not v.startswith(sealer.prefix)
-        ]
-        if not stale:
+        if all(v is None or v.startswith(sealer.prefix) for v in (secret, external_id)):
             continue
-        values = {
-            "sealed_secret": _sealed(sealer, SECRET, name, _opened(sealer, SECRET, name, secret)),
-            "sealed_external_id": _sealed(
-                sealer, EXTERNAL_ID, name, _opened(sealer, EXTERNAL_ID, name, external_id)
-            ),
-        }
+        try:
+            values = {
+                "sealed_secret": _sealed(
+                    sealer, SECRET, name, _opened(sealer, SECRET, name, secret)
+                ),
+                "sealed_external_id": _sealed(
+                    sealer, EXTERNAL_ID, name, _opened(sealer, EXTERNAL_ID, name, external_id)
+                ),
+            }
+        except DecryptionError:
+            unreadable.append(name)
+            continue
         async with db.begin() as conn:
             changed = await conn.execute(
                 update(AwsAccount)
@@ -303,4 +311,4 @@ async def reseal(db: Database, sealer: Sealer) -> int:
                 .values(values)
             )
         count += changed.rowcount  # 0: changed since it was read (removed, or sealed again)
-    return count
+    return count, unreadable

@@ -3,6 +3,7 @@ account from its access key (one moto made), so a key pair made here acts in its
 
 from __future__ import annotations
 
+import itertools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -12,13 +13,16 @@ import boto3
 
 ALPHA = "111111111111"
 BETA = "222222222222"
+_serial = itertools.count()
 
 
 def keys_in(
     endpoint: str, account_id: str, user: str, policy: dict[str, object]
 ) -> tuple[str, str]:
     """A new IAM user of `account_id` with `policy` inline, and its key pair (made through a
-    role assumed in that account, which is how moto learns the account of a new key)."""
+    role assumed in that account, which is how moto learns the account of a new key). The
+    user's name gets a number: moto's server lives as long as the tests."""
+    user = f"{user}-{next(_serial)}"
     sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
     assumed = sts.assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/admin", RoleSessionName="tests"

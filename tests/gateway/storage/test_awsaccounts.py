@@ -104,7 +104,16 @@ async def test_a_tenant_with_domains_is_not_moved(db: Database) -> None:
 async def test_reseal_moves_every_secret_to_the_new_key(db: Database) -> None:
     await awsaccounts.add_account(db, OLD, KEYS, NOW)
     await awsaccounts.add_account(db, OLD, ROLE, NOW)
-    assert await awsaccounts.reseal(db, NEW) == 2
-    assert await awsaccounts.reseal(db, NEW) == 0
+    assert await awsaccounts.reseal(db, NEW) == (2, [])
+    assert await awsaccounts.reseal(db, NEW) == (0, [])
     only_new = Sealer(b"the new secret key, long enough to be one")
     assert await awsaccounts.account_specs(db, only_new) == {"acme-prod": KEYS, "acme-role": ROLE}
+
+
+async def test_reseal_leaves_what_no_key_opens(db: Database) -> None:
+    await awsaccounts.add_account(db, OLD, KEYS, NOW)
+    assert await awsaccounts.reseal(db, Sealer(b"an unrelated key, long enough to be one")) == (
+        0,
+        ["acme-prod"],
+    )
+    assert await awsaccounts.account_specs(db, OLD) == {"acme-prod": KEYS}
