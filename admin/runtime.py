@@ -253,9 +253,11 @@ class Parts:
         services = await self.services()
         services.submitter = Submitter(db, settings, self.sealer)
         services.simulator_topic = dev_sns.topic_arn if dev_sns else None
+        sns = SnsEndpoint.from_settings(db, settings, dev_sns)
+        self.changes.subscribe(sns.stored.forget, Topic.AWS_ACCOUNT)
         app = create_app(
             readiness,
-            SnsEndpoint.from_settings(db, settings, dev_sns),
+            sns,
             TrackingEndpoints.from_settings(db, settings),
             MetricsEndpoint.from_settings(db, settings),
             services,

@@ -56,6 +56,11 @@ class StoredSnsSetup:
                 self._topics_at = time.monotonic()
         return self._topics.get(topic_arn)
 
+    def forget(self, change: object = None) -> None:
+        """Read everything again at the next question (a subscriber of the change bus: an AWS
+        account was removed, and its topics are no longer accepted)."""
+        self._defaults_at = self._topics_at = None
+
     async def allow(self, verifier: SnsVerifier, topic_arn: str) -> str | None:
         """Add the topic to `verifier`'s allowed topics if it is a stored one; its account."""
         account = await self.topic_account(topic_arn)
