@@ -13,6 +13,12 @@ the day: a call to N recipients takes N.
   most `rate` messages go, plus one call's worth. The rate is `MaxSendRate x SES_RATE_SHARE`:
   with several worker processes give each its share (e.g. 0.5 for two); nothing counts the
   other processes.
+- Waiting: a send waits for its turn in one of the worker's `DELIVERY_CONCURRENCY` slots. With
+  several accounts in use, a call whose turn is more than `MAX_PACE_WAIT` seconds away does not
+  take a slot to wait in (a slowly paced account's backlog would hold every slot, and pace the
+  others' mail at its own rate): `acquire` raises `AccountPaced` and the message waits in the
+  queue, no attempt made, until about its turn (after the calls put back before it, at the
+  account's pace).
 - Day: when `SentLast24Hours` (as of the last refresh) plus what this process sent since then
   leaves no room for a call, `acquire` raises `DailyQuotaReached`, a transient error: the worker
   defers those recipients without calling SES, and they go once a refresh shows room again.
@@ -33,7 +39,7 @@ from config import Settings
 from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import SesAccount
 from gateway.core import metrics
-from gateway.core.exceptions import DailyQuotaReached, SesError
+from gateway.core.exceptions import AccountPaced, DailyQuotaReached, SesError
 from gateway.core.logs import log_event
 from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota
 from gateway.feedback.alerts import NearLimit
@@ -43,6 +49,8 @@ from gateway.runtime.tasks import Periodic
 log = logging.getLogger("gateway.governor")
 
 DAY = 86400.0
+MAX_PACE_WAIT = 1.0
+"""Seconds a send may wait for its account's turn in a worker slot, with several accounts."""
 
 
 def pace(quota: AccountQuota | None, settings: Settings) -> float:
@@ -73,6 +81,19 @@ class Pacer:
         self.rate = rate
         self._clock = clock
         self._next = clock()
+        self._back = self._next
+
+    def wait(self) -> float:
+        """Seconds before a call could start now."""
+        return max(0.0, self._next - self._clock())
+
+    def put_back(self, n: int) -> float:
+        """Seconds before a call to `n` that does not wait now should be tried again: after the
+        turns reserved, and after the calls put back before it, at the pace (nothing reserved:
+        it reserves its turn when it comes back)."""
+        now = self._clock()
+        self._back = max(self._back, self._next, now) + n / self.rate
+        return self._back - now
 
     def reserve(self, n: int) -> float:
         """Reserve `n` messages; the seconds to wait before sending them."""
@@ -186,11 +207,12 @@ class Governor:
             )
         return quota
 
-    async def acquire(self, n: int) -> None:
+    async def acquire(self, n: int, max_wait: float | None = None) -> None:
         """Wait for this process's turn to send to `n` recipients.
 
         Raises `DailyQuotaReached` (transient: the worker defers them) when the daily quota has
-        no room for `n` more. Before the first quota read has ended, waits for it.
+        no room for `n` more, and `AccountPaced` when the turn is more than `max_wait` seconds
+        away (None: any wait). Before the first quota read has ended, waits for it.
         """
         if self._scheduled:
             await self._ready.wait()
@@ -209,6 +231,8 @@ class Governor:
                     note="sends are deferred until SES reports room again",
                 )
             raise DailyQuotaReached(limit)
+        if max_wait is not None and self._pacer.wait() > max_wait:
+            raise AccountPaced(self._account.name, self._pacer.put_back(n))
         self._sent_since_read += n
         delay = self._pacer.reserve(n)
         if delay > 0:
@@ -312,6 +336,12 @@ class Governors:
                 self._first_reads.add(read)
                 read.add_done_callback(self._first_reads.discard)
         return governor
+
+    @property
+    def max_wait(self) -> float | None:
+        """How long a send may wait for its turn in a worker slot: any time while one account
+        sends (its mail waits for its pace wherever it waits), `MAX_PACE_WAIT` with several."""
+        return MAX_PACE_WAIT if len(self._governors) > 1 else None
 
     def __iter__(self) -> Iterator[Governor]:
         return iter(list(self._governors.values()))

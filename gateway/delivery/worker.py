@@ -33,7 +33,13 @@ from gateway.aws.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.core import metrics
 from gateway.core.batching import Batcher
 from gateway.core.crypto import Sealer
-from gateway.core.exceptions import DatabaseError, SesError, SesPermanentError, SesTransientError
+from gateway.core.exceptions import (
+    AccountPaced,
+    DatabaseError,
+    SesError,
+    SesPermanentError,
+    SesTransientError,
+)
 from gateway.core.logs import log_event
 from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.core.types.messages import (
@@ -206,8 +212,13 @@ class DeliveryWorker:
             calls = [partial(self._send_batch, job, batch) for batch in batches(job.recipients)]
         else:
             calls = [partial(self._send_copy, job, copier, r) for r in job.recipients]
+        paced: AccountPaced | None = None
         for number, call in enumerate(calls, 1):
-            done = await call()
+            try:
+                done = await call()
+            except AccountPaced as exc:  # this call and the next ones wait, queued
+                paced = exc
+                break
             deferred |= any(o.state is RecipientState.DEFERRED for o in done)
             if number == len(calls):
                 outcomes += done
@@ -220,7 +231,9 @@ class DeliveryWorker:
                 outcomes += done
         now = datetime.now(UTC)
         next_attempt = None
-        if deferred:
+        if paced is not None:
+            next_attempt = min(now + timedelta(seconds=paced.retry_after), job.expires_at)
+        elif deferred:
             delay = backoff(
                 job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
             )
@@ -286,6 +299,13 @@ class DeliveryWorker:
             log.exception("tracking the copies of %s failed; sending it untouched", job.id)
             return None
 
+    def _max_wait(self, job: Job) -> float | None:
+        """How long the call may wait for its account's turn (`Governors.max_wait`); any time
+        once the message is about to expire (it then fails as any other would)."""
+        if self._governors is None or datetime.now(UTC) >= job.expires_at:
+            return None
+        return self._governors.max_wait
+
     async def _send_batch(
         self, job: Job, recipients: list[JobRecipient], data: bytes | None = None
     ) -> list[RecipientOutcome]:
@@ -306,9 +326,11 @@ class DeliveryWorker:
                 governor = await self._governors.for_tenant(job.tenant_name)
                 account = governor.account
                 # At the daily quota this raises a transient error: the batch is deferred.
-                await governor.acquire(len(recipients))
+                await governor.acquire(len(recipients), self._max_wait(job))
                 started = time.monotonic()  # `ms` is the SES call, not the wait for its turn
             ses_id = await self._send(job.tenant_name, outgoing)
+        except AccountPaced:
+            raise  # no attempt made: `_deliver` puts the message back until its turn
         except SesError as exc:
             error = exc
         except Exception as exc:

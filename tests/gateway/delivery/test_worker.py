@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -367,3 +368,51 @@ async def test_a_failing_aws_account_holds_no_other_accounts_mail(
         assert recipient.state is RecipientState.DEFERRED
         assert "SignatureDoesNotMatch" in (recipient.last_error or "")
         assert status.attempts == 1, "brought forward by the other accounts' successes"
+
+
+async def test_a_slowly_paced_accounts_backlog_holds_no_worker_slots(
+    db: Database, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """ann's account may send one message every two seconds and has 20 waiting; bob's, on an
+    account of its own, are not paced behind them: ann's wait in the queue for their turn,
+    not in the worker's four slots."""
+    with FakeSes() as fake:
+        aws_env.setenv("AWS_ENDPOINT_URL", fake.url)
+        slow = copy.deepcopy(fake.account)
+        slow["SendQuota"]["MaxSendRate"] = 0.5
+        fake.accounts["AKIASLOW"] = slow
+        fake.account["SendQuota"]["MaxSendRate"] = 50.0
+        settings = make_settings(tmp_path, db.url, delivery_concurrency=4)
+        now = datetime.now(UTC)
+        tenants: dict[str, int] = {}
+        for tenant, key in (("ann", "AKIASLOW"), ("bob", "AKIAFAST")):
+            spec = AwsAccountSpec(tenant, "eu-west-1", key, "secret")
+            await awsaccounts.add_account(db, SEALER, spec, now)
+            tenants[tenant] = (await accounts.create_tenant(db, tenant)).id
+            await awsaccounts.set_tenant_account(db, tenant, tenant)
+        ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(20)]
+        bob = [await queued(db, tenants["bob"], (f"{i}@example.org",)) for i in range(10)]
+        tenancy = TenantAccounts(db, lambda: SEALER)
+        async with SesClientProvider(settings, tenancy) as provider:
+            governors = Governors(provider, tenancy, settings)
+            schedule = Schedule([governors.task()])
+            schedule.start()
+            send = SesSender(provider, settings).send
+            worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
+            task = asyncio.create_task(worker.run())
+            try:
+                started = asyncio.get_running_loop().time()
+                for queue_id in bob:
+                    assert (await settled(db, queue_id, timeout=10)).state == "done"
+                took = asyncio.get_running_loop().time() - started
+                waiting = [await queue.message_status(db, SEALER, q) for q in ann]
+            finally:
+                await worker.stop()
+                await task
+                await schedule.stop()
+    assert took < 4, f"bob's mail was paced behind ann's account: {took:.1f} s"
+    sent_for_ann = sum(1 for m in fake.messages() if m.tags["tenant"] == "ann")
+    assert 1 <= sent_for_ann <= 3
+    unsent = [s for s in waiting if s.state != "done"]
+    assert len(unsent) >= 17
+    assert all(s.recipients[0].attempts == 0 for s in unsent), "waiting for a turn is no attempt"
