@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -502,3 +503,38 @@ async def test_each_aws_account_is_paced_by_its_own_governor(
 
 def metrics_text() -> str:
     return metrics.text().decode()
+
+
+def test_status_shows_each_aws_account_in_use(
+    fake_ses: FakeSes,
+    status_env: Callable[..., tuple[int, str]],
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+) -> None:
+    aws_env.setenv("SES_GATEWAY_SECRET_KEY", "test secret key")  # SEALER's
+    alpha = copy.deepcopy(fake_ses.account)
+    alpha["SendQuota"]["MaxSendRate"] = 40.0
+    fake_ses.accounts["AKIAALPHA"] = alpha
+
+    async def bind() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+        try:
+            spec = AwsAccountSpec("alpha", "eu-west-1", "AKIAALPHA", "secret")
+            await awsaccounts.add_account(db, SEALER, spec, datetime.now(UTC))
+            await accounts.create_tenant(db, "north")
+            await awsaccounts.set_tenant_account(db, "north", "alpha")
+        finally:
+            await db.close()
+
+    status, _ = status_env(fake_ses.url)  # the database made
+    asyncio.run(bind())
+    status, out = status_env(fake_ses.url, "--json")
+    assert status == 0
+    document = json.loads(out)
+    assert document["account"]["max_send_rate"] == 14.0  # the process's own account
+    [(name, shown)] = document["aws_accounts"].items()
+    assert (name, shown["region"], shown["pace_per_second"]) == ("alpha", "eu-west-1", 40.0)
+    assert shown["account"]["max_send_rate"] == 40.0
+    _, out = status_env(fake_ses.url)
+    assert "AWS account alpha:\n  SES region eu-west-1" in out
+    assert "  MaxSendRate 40/s" in out
