@@ -212,12 +212,15 @@ class SesClientProvider:
         for clients in everything:
             await (clients.closed or clients.close())
 
+    async def account_of(self, tenant: str) -> str:
+        """The name of the account `tenant` uses."""
+        if self._accounts is not None and tenant:
+            return await self._accounts.account_of(tenant)
+        return DEFAULT_ACCOUNT
+
     async def for_tenant(self, tenant: str) -> AccountClients:
         """The clients of the account `tenant` uses (see `account`)."""
-        name = DEFAULT_ACCOUNT
-        if self._accounts is not None and tenant:
-            name = await self._accounts.account_of(tenant)
-        return await self.account(name)
+        return await self.account(await self.account_of(tenant))
 
     async def account(self, name: str) -> AccountClients:
         """The account's clients, opened now if they are not. An account whose clients cannot

@@ -183,6 +183,10 @@ class SesIdentities:
     def __init__(self, provider: SesClientProvider) -> None:
         self._provider = provider
 
+    async def account(self, tenant: str) -> str:
+        """The name of the AWS account the tenant's identities live in."""
+        return await self._provider.account_of(tenant)
+
     async def region(self, tenant: str) -> str:
         """The region of the tenant's account: where its identities live."""
         return (await self._provider.for_tenant(tenant)).region
