@@ -122,9 +122,6 @@ class AccountClients:
     def endpoint(self) -> str:
         return str(next(iter(self._clients.values())).meta.endpoint_url) if self._clients else ""
 
-    async def has_credentials(self) -> bool:
-        return await self._session.get_credentials() is not None
-
     def __enter__(self) -> AccountClients:
         self._users += 1
         return self
@@ -279,10 +276,6 @@ class SesClientProvider:
                 self._retired.add(clients)
                 clients.retire()
         self._retired = {c for c in self._retired if c.closed is None or not c.closed.done()}
-
-    async def client_for(self, tenant: str, service: str | None = None) -> Any:
-        """The aioboto3 client of `service` (default: the one that sends) for `tenant`."""
-        return (await self.for_tenant(tenant)).client(service or self.service)
 
     @property
     def endpoint(self) -> str:

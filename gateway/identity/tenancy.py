@@ -59,10 +59,6 @@ class TenantAccounts:
         """The accounts some tenant sends through, and the default account."""
         return {DEFAULT_ACCOUNT, *(await self._accounts()).values()}
 
-    async def tenants_on(self, account: str) -> set[str]:
-        """The tenants on a stored account (the default account's are the others)."""
-        return {t for t, a in (await self._accounts()).items() if a == account}
-
     async def spec(self, name: str) -> AwsAccountSpec:
         return await awsaccounts.account_spec(self._db, self._sealer(), name)
 
