@@ -56,6 +56,7 @@ async def cmd_add(settings: Settings, args: argparse.Namespace) -> tuple[Any, st
             role_arn=args.role_arn,
             external_id=args.external_id,
         ),
+        ses=True,  # beside `serve --dev`, its emulator answers the check
     )
     document = {**_document(checked.account), "quota": plain(checked.quota)}
     return document, f"added AWS account {args.name}: SES answered {_quota(checked.quota)}"
@@ -85,7 +86,7 @@ async def cmd_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, s
 
 
 async def cmd_test(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    checked = await with_ops(settings, lambda ctx: ops.test_account(ctx, args.name))
+    checked = await with_ops(settings, lambda ctx: ops.test_account(ctx, args.name), ses=True)
     document = {**_document(checked.account), "quota": plain(checked.quota)}
     return document, f"AWS account {args.name} works: SES answered {_quota(checked.quota)}"
 

@@ -82,7 +82,8 @@ async def cmd_tenant_set(settings: Settings, args: argparse.Namespace) -> tuple[
     limits = view.limits
     document = {"name": args.name, **plain(limits), "aws_account": view.aws_account}
     text = ", ".join(f"{k.replace('_', '-')} {v or 'default'}" for k, v in plain(limits).items())
-    return document, f"{args.name}: {text}, aws-account {view.aws_account}"
+    said = f"{args.name}: {text}"
+    return document, said if account is None else f"{said}, aws-account {view.aws_account}"
 
 
 async def cmd_credential_pause(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:

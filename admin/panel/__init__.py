@@ -12,6 +12,7 @@ from admin.ops.context import Services
 from admin.panel import (
     account,
     activity,
+    awsaccounts,
     campaigns,
     contacts,
     credentials,
@@ -35,6 +36,7 @@ AREAS = (
     settings,
     suppressions,
     webhooks,
+    awsaccounts,
     templates,
     messages,
     dashboard,

@@ -42,6 +42,7 @@ NAV = (
     ("/activity", "Activity", False),
     ("/tenants", "Tenants", True),
     ("/users", "Users", True),
+    ("/aws-accounts", "AWS accounts", True),
     ("/settings", "Settings", True),
 )
 """(path, label, admins only) of the navigation bar."""

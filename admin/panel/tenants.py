@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import Response
 
-from admin.ops import tenants
+from admin.ops import awsaccounts, tenants
 from admin.panel.base import Page, Pages, field_errors
 from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
 from gateway.identity.accounts import LIMITS
@@ -30,6 +32,12 @@ async def tenant_list(page: Page) -> Response:
     return page.render("tenants.html", tenants=await tenants.list_tenants(page.ctx))
 
 
+async def _tenant(page: Page, name: str, status: int = 200, **values: Any) -> Response:
+    accounts = [a.name for a in await awsaccounts.list_accounts(page.ctx)]
+    view = await tenants.get_tenant(page.ctx, name)
+    return page.render("tenant.html", status, view=view, aws_accounts=accounts, **values)
+
+
 @pages.page("/tenants/{name}", methods=("GET", "POST"))
 async def tenant_detail(page: Page) -> Response:
     page.ctx.require_admin()
@@ -43,13 +51,17 @@ async def tenant_detail(page: Page) -> Response:
             if action == "resume":
                 await tenants.pause_tenant(page.ctx, name, None)
                 return page.redirect(f"/tenants/{name}", f"Resumed {name}.")
+            if action == "aws_account":
+                account = page.form.get("aws_account", "")
+                await awsaccounts.set_tenant_account(page.ctx, name, account)
+                return page.redirect(f"/tenants/{name}", f"{name} sends through {account}.")
             await tenants.set_limits(page.ctx, name, _limits(page.form))
             return page.redirect(f"/tenants/{name}", "Limits saved.")
-        except InvalidInputError as exc:
-            view = await tenants.get_tenant(page.ctx, name)
-            field = "reason" if action == "pause" else ""
-            return page.render("tenant.html", 400, view=view, errors=field_errors(exc, field))
-    return page.render("tenant.html", view=await tenants.get_tenant(page.ctx, name))
+        except (InvalidInputError, ConflictError, NotFoundError) as exc:
+            field = {"pause": "reason", "aws_account": "aws_account"}.get(action or "", "")
+            status = 409 if isinstance(exc, ConflictError) else 400
+            return await _tenant(page, name, status, errors=field_errors(exc, field))
+    return await _tenant(page, name)
 
 
 @pages.page("/users", methods=("GET", "POST"))

@@ -111,7 +111,10 @@ _DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 _THROTTLED = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"}
 )
-_NOT_HERE = frozenset({"OptInRequired", "InvalidAction", "UnknownOperationException"})
+_NO_OPERATION = frozenset({"InvalidAction", "UnknownOperationException"})
+"""The endpoint lacks the operation (an emulator without `GetAccount`)."""
+_NOT_HERE = frozenset({"OptInRequired", *_NO_OPERATION})
+"""SES is not there for this account (a region not enabled; an endpoint without SES)."""
 
 
 async def check(spec: AwsAccountSpec) -> AccountQuota:
@@ -126,16 +129,17 @@ async def check(spec: AwsAccountSpec) -> AccountQuota:
                 return quota_from_account(await sesv2.get_account())
             except ClientError as exc:
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-                if status != 404 and exc.response.get("Error", {}).get("Code") not in _NOT_HERE:
+                code = exc.response.get("Error", {}).get("Code")
+                if status != 404 and code not in _NO_OPERATION:
                     raise
         async with session.client("ses", config=CHECK_CONFIG) as ses:
             return quota_from_send_quota(await ses.get_send_quota())
     except (TimeoutError, ClientError, BotoCoreError, OSError) as exc:
-        message, field = _explained(spec, exc)
+        message, field = explained(spec, exc)
         raise InvalidInputError(f"AWS account {spec.name}: {message}", field) from exc
 
 
-def _explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None]:
+def explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None]:
     """One line for a failed check, and the field at fault (None: none, try again)."""
     credentials = "role_arn" if spec.role_arn else "access_key_id"
     if isinstance(exc, NoCredentialsError):
@@ -168,13 +172,10 @@ def _explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | Non
             "secret_access_key"
         )
     if code in _EXPIRED:
+        again = ", then test the account again (the role is assumed anew)" if spec.role_arn else ""
         return (
-            f"AWS says the credentials have expired ({code}): "
-            + (
-                "is the role still there, with a session duration of an hour or more?"
-                if spec.role_arn
-                else "make a new key pair"
-            ),
+            f"AWS says the credentials or the request have expired ({code}): check this host's "
+            f"clock{again}",
             credentials,
         )
     if code in _DENIED:

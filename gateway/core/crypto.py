@@ -1,6 +1,7 @@
-"""Secrets at rest (BYODKIM private keys, webhook secrets) and message content at rest (bodies
-and their stored header copies), encrypted with keys derived from `SECRET_KEY` and still readable
-with the keys in `PREVIOUS_SECRET_KEYS`; keys derived for other uses (tracking tokens)."""
+"""Secrets at rest (BYODKIM private keys, webhook secrets; AWS accounts' secrets, sealed) and
+message content at rest (bodies and their stored header copies), encrypted with keys derived from
+`SECRET_KEY` and still readable with the keys in `PREVIOUS_SECRET_KEYS`; keys derived for other
+uses (tracking tokens)."""
 
 from __future__ import annotations
 
@@ -55,12 +56,14 @@ field name), then the format version."""
 
 
 class Sealer:
-    """Message content at rest: AES-256-GCM under a key derived once from `SECRET_KEY`.
+    """Message content (and AWS accounts' secrets) at rest: AES-256-GCM under a key derived
+    once from `SECRET_KEY`.
 
     A sealed value is `SEALED`, the key id (4 bytes, derived from the key: which of the keys
     opens it), a random 96-bit nonce, then the ciphertext and its tag. The associated data binds
-    it to the field (`what`: body or headers) and to the message's queue id, so that a value
-    moved to another row or another tenant's message does not open. A value that does not begin
+    it to the field (`what`: body or headers) and to the message's queue id (an AWS account's
+    secret: to what it is and the account's name), so that a value moved to another row or
+    another tenant's message does not open. A value that does not begin
     with `SEALED` was stored in clear before this version: it opens as it is."""
 
     def __init__(self, secret_key: bytes, previous: Sequence[bytes] = ()) -> None:

@@ -66,13 +66,14 @@ async def hold_paused(db: Database) -> int:
     return held
 
 
-async def reseal(db: Database, sealer: Sealer) -> int:
+async def reseal(db: Database, sealer: Sealer, *, everything: bool = False) -> int:
     """Seal every body (and body chunk), header copy and subject not sealed under the current
     key again (those under a key of `PREVIOUS_SECRET_KEYS`, or in clear), a batch per
     transaction; return how many. Nothing to read when the last complete round was under the
-    current key."""
+    current key, unless `everything` (`secrets rotate`, given an old key the workers lacked:
+    their round left what it could not open)."""
     key = f"{sealer.prefix.hex()}/{SEALED_FIELDS}"
-    if await markers.get(db, RESEALED) == key:
+    if not everything and await markers.get(db, RESEALED) == key:
         return 0
     after: str | None = ""
     total = 0

@@ -56,5 +56,5 @@ async def rotate(db: Database, secret_key: bytes, previous: Sequence[bytes]) -> 
     sealer = crypto.Sealer(secret_key, previous)
     done.aws_accounts, unreadable = await awsaccounts.reseal(db, sealer)
     done.unreadable += [f"AWS account {name}'s secrets" for name in unreadable]
-    done.message_content = await reseal(db, sealer)
+    done.message_content = await reseal(db, sealer, everything=True)
     return done

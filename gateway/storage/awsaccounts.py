@@ -248,7 +248,7 @@ async def set_tenant_account(db: Database, tenant: str, account: str | None) -> 
         if domains:
             raise ConflictError(
                 f"tenant {tenant} has sending domains ({', '.join(domains)}), whose SES "
-                "identities are in the account it is on: remove them (domain remove D), move "
+                "identities are in the account it is on: remove them (domain remove D --yes), move "
                 "the tenant, then add them again (domain add D --tenant T) and publish their "
                 "new DNS records"
             )

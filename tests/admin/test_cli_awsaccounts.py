@@ -152,4 +152,23 @@ def test_a_tenant_with_domains_is_not_moved(
     status, _, err = cli("tenant", "set", "acme", "--aws-account", "alpha")
     assert status == 1
     assert "tenant acme has sending domains (acme.example)" in err
-    assert "remove them (domain remove D), move the tenant, then add them again" in err
+    assert "remove them (domain remove D --yes), move the tenant, then add them again" in err
+
+
+def test_a_failed_test_is_recorded_and_exits_1(
+    cli: Cli, moto: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = allow("ses:*", deny=("ses:GetAccount", "ses:GetSendQuota"))
+    key_id, secret = keys_in(moto, ALPHA, "later-denied", policy)
+    given(monkeypatch, secret + "\n")
+    run(cli, "aws-account", "add", "alpha", "--region", "eu-west-1", "--access-key-id", key_id)
+    with iam_enforced(moto):  # the policy holds from now on
+        status, _, err = cli("aws-account", "test", "alpha")
+    assert status == 1
+    assert "may not call ses:Get" in err
+    shown = run(cli, "aws-account", "show", "alpha")
+    assert shown["check_error"] == err.strip().removeprefix("ses-gateway: ")
+    status, out, _ = cli("aws-account", "list")
+    assert "failed" in out
+    kinds = [e["kind"] for e in run(cli, "activity", "list")["activity"]]
+    assert kinds[0] == "aws_account.tested"

@@ -39,6 +39,7 @@ LIST_PAGES = (
     "/tenants",
     "/users",
     "/settings",
+    "/aws-accounts",
 )
 
 

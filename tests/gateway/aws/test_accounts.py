@@ -6,8 +6,9 @@ import re
 import socket
 
 import pytest
+from botocore.exceptions import ClientError, NoCredentialsError
 
-from gateway.aws.accounts import check, session_for
+from gateway.aws.accounts import check, explained, session_for
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.aws import AwsAccountSpec
 from tests.support.motoaccounts import ALPHA, BETA, allow, iam_enforced, keys_in
@@ -110,3 +111,72 @@ async def test_check_says_no_ses_answers_in_the_region(
     assert str(refused) == (
         "AWS account a: no SES endpoint answers in region xx-nowhere-1: is SES offered there?"
     )
+
+
+KEYS = AwsAccountSpec("a", "eu-west-1", "AKIAEXAMPLE", "secret")
+ROLE = AwsAccountSpec("r", "eu-west-1", role_arn=f"arn:aws:iam::{BETA}:role/x", external_id="e1")
+
+
+def client_error(code: str, operation: str = "GetAccount", status: int = 400) -> ClientError:
+    error = {
+        "Error": {"Code": code, "Message": "words"},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return ClientError(error, operation)
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "says", "field"),
+    [
+        (KEYS, client_error("Throttling"), "AWS throttled the check (Throttling): try again", None),
+        (
+            ROLE,
+            client_error("ExpiredToken"),
+            "have expired (ExpiredToken): check this host's clock, then test",
+            "role_arn",
+        ),
+        (
+            KEYS,
+            client_error("ExpiredTokenException"),
+            "have expired (ExpiredTokenException): check this host's clock",
+            "access_key_id",
+        ),
+        (
+            KEYS,
+            client_error("OptInRequired"),
+            "not available to this account in region eu-west-1",
+            "region",
+        ),
+        (
+            KEYS,
+            client_error("AccessDeniedException"),
+            "may not call ses:GetAccount (AccessDeniedException): allow ses:GetAccount",
+            "access_key_id",
+        ),
+        (
+            ROLE,
+            client_error("AccessDenied", "AssumeRole", 403),
+            "its trust policy must name the gateway's principal and ExternalId",
+            "role_arn",
+        ),
+        (
+            ROLE,
+            client_error("InvalidClientTokenId", "AssumeRole", 403),
+            "the gateway's own AWS credentials are not valid",
+            None,
+        ),
+        (KEYS, client_error("MessageRejected"), "GetAccount failed: MessageRejected: words", None),
+        (
+            ROLE,
+            NoCredentialsError(),
+            "no AWS credentials of its own to assume the role",
+            "role_arn",
+        ),
+    ],
+)
+def test_each_fault_is_one_line_naming_its_field(
+    spec: AwsAccountSpec, error: Exception, says: str, field: str | None
+) -> None:
+    message, named = explained(spec, error)
+    assert says in message
+    assert named == field
