@@ -67,6 +67,8 @@ class SnsWiring:
     subscription: str
     """`confirmed`, `pending confirmation`, `missing: ...` or `unknown: ...` (SNS did not say)."""
     default_since: datetime | None
+    aws_account: str
+    """The AWS account it was set up in (`default`: the process's own credentials)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ async def get_settings(ctx: Context) -> GatewaySettings:
             setup.endpoint,
             await subscription_state(SesEventPublishing(provider, setup.aws_account), setup),
             setup.default_since,
+            setup.aws_account,
         )
         for setup in await snssetups.list_setups(ctx.db)
     ]

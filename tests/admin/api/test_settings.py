@@ -46,7 +46,8 @@ async def test_the_sns_wiring_says_what_sns_says(site: Site) -> None:
     body = (await (await site.api(await site.key())).get("/settings")).json()
     assert (body["configuration_set"], body["configuration_set_source"]) == ("cs1", "sns setup")
     [wiring] = body["sns"]
-    assert (wiring["topic_arn"], wiring["subscription"]) == (
+    assert (wiring["aws_account"], wiring["topic_arn"], wiring["subscription"]) == (
+        "default",
         topic,
         "missing: run `ses-gateway sns setup` again",
     )
