@@ -24,7 +24,8 @@ from admin.app import create_app, create_metrics_app
 from admin.ops.context import Services
 from config import Settings
 from config.settings import ENV_PREFIX
-from gateway.aws.ses import SesClientProvider, SesIdentities, SesSender
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities, SesSender
 from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
@@ -37,6 +38,7 @@ from gateway.endpoints.health import Readiness
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.endpoints.tracking import TrackingEndpoints
+from gateway.identity.tenancy import TenantAccounts
 from gateway.policy.senders import Directory
 from gateway.runtime.changes import ChangeBus
 from gateway.runtime.roles import SmtpRole, WorkerRole
@@ -129,6 +131,7 @@ class Parts:
         self._secret_key: bytes | None = None
         self._sealer: Sealer | None = None
         self._provider: SesClientProvider | None = None
+        self._accounts: TenantAccounts | None = None
         self._services: Services | None = None
         self._changes: ChangeBus | None = None
         self.owner = f"{settings.hostname[:40]}/{os.getpid()}/{secrets.token_hex(3)}"
@@ -174,13 +177,23 @@ class Parts:
             self._changes = ChangeBus(self.db)
         return self._changes
 
+    @property
+    def accounts(self) -> TenantAccounts:
+        """Which AWS account each tenant uses, cached (dropped by the change bus)."""
+        if self._accounts is None:
+            self._accounts = TenantAccounts(self.db, lambda: self.sealer)
+            self.changes.subscribe(self._accounts.forget, *TenantAccounts.TOPICS)
+        return self._accounts
+
     async def ses(self) -> SesClientProvider:
-        """The process's one SES client (the dev emulator's, when one runs), opened once."""
+        """The SES clients of the process: the default account's (the dev emulator's, when one
+        runs) opened once, each other account's on first use, made again when it changes."""
         if self._provider is None:
             if self._beside_dev:
                 use_running_emulator(self.settings.data_dir)
-            provider = SesClientProvider(self.settings)
+            provider = SesClientProvider(self.settings, self.accounts)
             self._provider = await self._stack.enter_async_context(provider)
+            self.changes.subscribe(lambda c: provider.forget(c.key or None), Topic.AWS_ACCOUNT)
         return self._provider
 
     async def domains(self) -> Domains:
@@ -192,7 +205,7 @@ class Parts:
         client is made but not opened (the CLI's commands that never call SES work without AWS
         settings)."""
         if self._services is None:
-            provider = await self.ses() if ses else SesClientProvider(self.settings)
+            provider = await self.ses() if ses else SesClientProvider(self.settings, self.accounts)
             self._services = Services(
                 self.db, self.settings, lambda: self.secret_key, lambda: self.sealer, provider
             )
@@ -217,6 +230,7 @@ class Parts:
             self.db,
             self.settings,
             provider,
+            self.accounts,
             domains,
             self.secret_key,
             self.sealer,
@@ -239,9 +253,11 @@ class Parts:
         services = await self.services()
         services.submitter = Submitter(db, settings, self.sealer)
         services.simulator_topic = dev_sns.topic_arn if dev_sns else None
+        sns = SnsEndpoint.from_settings(db, settings, dev_sns)
+        self.changes.subscribe(sns.stored.forget, Topic.AWS_ACCOUNT)
         app = create_app(
             readiness,
-            SnsEndpoint.from_settings(db, settings, dev_sns),
+            sns,
             TrackingEndpoints.from_settings(db, settings),
             MetricsEndpoint.from_settings(db, settings),
             services,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from admin.api.base import Api, Call
 from admin.ops import sesaccount
 from admin.ops.context import Context
-from gateway.core.types.aws import ProductionRequest
+from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
 
 api = Api()
 
@@ -62,6 +62,11 @@ class ProductionRequestBody(BaseModel):
     )
     contact_language: Literal["EN", "JA"] = "EN"
     additional_contacts: list[str] = Field(default=[], max_length=10, description="up to 4")
+    aws_account: str = Field(
+        default=DEFAULT_ACCOUNT,
+        max_length=64,
+        description="the AWS account (`default`: the gateway's own)",
+    )
 
 
 @api.endpoint(
@@ -93,4 +98,4 @@ async def request_production(ctx: Context, call: Call) -> object:
         body.contact_language,
         tuple(body.additional_contacts),
     )
-    return await sesaccount.request_production(ctx, request)
+    return await sesaccount.request_production(ctx, request, body.aws_account)

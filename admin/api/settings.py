@@ -32,6 +32,9 @@ class SnsWiring(BaseModel):
         description="`confirmed`, `pending confirmation`, `missing: ...` or `unknown: ...`"
     )
     default_since: datetime | None
+    aws_account: str = Field(
+        description="the AWS account it was set up in; `default`: the gateway's own credentials"
+    )
 
 
 class GatewaySettings(BaseModel):

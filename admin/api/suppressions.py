@@ -11,6 +11,7 @@ from admin.api.base import WHEN, Api, Call, NextCursor, Paging, filters
 from admin.ops import sesaccount, suppressions
 from admin.ops.context import Context
 from gateway.core.times import parse_time
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 
 api = Api()
 
@@ -200,6 +201,12 @@ class SesImportQuery(BaseModel):
     since: str = Field(
         default="", max_length=40, description=f"only what SES added or updated since: {WHEN}"
     )
+    aws_account: str = Field(
+        default=DEFAULT_ACCOUNT,
+        max_length=64,
+        description="whose list (`default`: the gateway's own, for every tenant; a stored "
+        "account's: for the tenants on it)",
+    )
 
 
 @api.endpoint(
@@ -225,7 +232,7 @@ async def remove_suppression(ctx: Context, call: Call) -> object:
 async def import_ses(ctx: Context, call: Call) -> object:
     since = call.query.since
     report = await sesaccount.import_from_ses(
-        ctx, parse_time(since, "since", "since") if since else None
+        ctx, parse_time(since, "since", "since") if since else None, call.query.aws_account
     )
     return {
         "seen": report.seen,

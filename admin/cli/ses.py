@@ -13,7 +13,7 @@ from admin.ops import sesaccount as ops
 from admin.ops.sesaccount import AccountView
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.types.aws import ProductionRequest
+from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
 
 
 def _account(view: AccountView) -> tuple[dict[str, Any], list[str]]:
@@ -56,7 +56,9 @@ async def cmd_ses_request_production(
         args.contact_language,
         tuple(args.additional_contact or ()),
     )
-    view = await with_ops(settings, lambda ctx: ops.request_production(ctx, request), ses=True)
+    view = await with_ops(
+        settings, lambda ctx: ops.request_production(ctx, request, args.aws_account), ses=True
+    )
     document, lines = _account(view)
     said = (
         f"asked AWS for production access for account {view.name} "
@@ -101,4 +103,10 @@ def register(cli: Commands) -> None:
         action="append",
         metavar="EMAIL",
         help="another address AWS writes to about the request (up to 4; repeat the option)",
+    )
+    request.add_argument(
+        "--aws-account",
+        default=DEFAULT_ACCOUNT,
+        metavar="NAME",
+        help="the AWS account to take out of the sandbox (default: the gateway's own)",
     )

@@ -11,6 +11,7 @@ from admin.runtime import Parts
 from config import Settings
 from gateway.aws.ses import SesEventPublishing
 from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.feedback.eventsetup import DEFAULT_NAME, subscription_state
 from gateway.storage import snssetups
 
@@ -23,7 +24,9 @@ async def cmd_sns_setup(settings: Settings, args: argparse.Namespace) -> tuple[A
         )
     report = await with_ops(
         settings,
-        lambda ctx: set_up_sns(ctx, public_url, args.configuration_set, args.topic),
+        lambda ctx: set_up_sns(
+            ctx, public_url, args.configuration_set, args.topic, args.aws_account
+        ),
         ses=True,
     )
     lines = [
@@ -38,16 +41,20 @@ async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[
     rows: list[dict[str, Any]] = []
     async with Parts.open(settings, beside_dev=True) as parts:
         setups = await snssetups.list_setups(parts.db)
-        default = await snssetups.default_configuration_set(parts.db)
+        defaults = await snssetups.default_configuration_sets(parts.db)
         if setups:
-            publishing = SesEventPublishing(await parts.ses())
+            provider = await parts.ses()
             for setup in setups:
+                publishing = SesEventPublishing(provider, setup.aws_account)
                 state = await subscription_state(publishing, setup)
                 rows.append({**plain(setup), "subscription": state})
+    default = defaults.get(DEFAULT_ACCOUNT)
     sending = settings.configuration_set or default
+    others = {a: c for a, c in defaults.items() if a != DEFAULT_ACCOUNT}
     document = {
         "sending_configuration_set": sending,
         "from_setting": settings.configuration_set is not None,
+        "aws_accounts": others,
         "setups": rows,
     }
     source = "CONFIGURATION_SET" if settings.configuration_set else "sns setup"
@@ -56,7 +63,17 @@ async def cmd_sns_status(settings: Settings, args: argparse.Namespace) -> tuple[
         if sending
         else "sending without a configuration set: run `ses-gateway sns setup`"
     )
-    columns = ("configuration_set", "topic_arn", "endpoint", "subscription", "default_since")
+    head += "".join(
+        f"\nsending through AWS account {a} with configuration set {c}" for a, c in others.items()
+    )
+    columns = (
+        "aws_account",
+        "configuration_set",
+        "topic_arn",
+        "endpoint",
+        "subscription",
+        "default_since",
+    )
     return document, f"{head}\n{table(rows, columns)}"
 
 
@@ -73,4 +90,11 @@ def register(cli: Commands) -> None:
     )
     setup.add_argument("--configuration-set", metavar="NAME", default=DEFAULT_NAME)
     setup.add_argument("--topic", metavar="NAME", help="default: the configuration set's name")
+    setup.add_argument(
+        "--aws-account",
+        metavar="NAME",
+        default=DEFAULT_ACCOUNT,
+        help="set it up in this AWS account (aws-account add), for its tenants "
+        "(default: the process's own credentials)",
+    )
     cli.add(sns, "status", cmd_sns_status, "what `sns setup` made, and the subscriptions' state")

@@ -10,10 +10,11 @@ from admin.ops import messages as message_ops
 from admin.ops.messages import MessageFilters
 from admin.runtime import Parts
 from config import Settings
+from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import SesAccount
 from gateway.core.crypto import Sealer, previous_keys
 from gateway.core.secret_key import load_secret_key
-from gateway.core.types.aws import AccountQuota
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota
 from gateway.core.types.history import MessageDetail
 from gateway.delivery.governor import pace, read_quota
 from gateway.storage import messages, notifications, queue
@@ -110,31 +111,46 @@ def quota_lines(quota: AccountQuota) -> list[str]:
     return lines
 
 
-async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async with Parts.open(settings, beside_dev=True) as parts:
-        pending = await queue.pending_count(parts.db)
-        unread = await notifications.unread_count(parts.db)
-        account = SesAccount(await parts.ses())
-        region, endpoint = account.region, account.endpoint
-        quota, error = await read_quota(account)
+async def _account(
+    provider: SesClientProvider, settings: Settings, name: str
+) -> tuple[dict[str, Any], list[str]]:
+    """One AWS account's quota and pace, as a document and as lines."""
+    account = SesAccount(provider, name)
+    quota, error = await read_quota(account)
     rate = pace(quota, settings)
     document: dict[str, Any] = {
-        "region": region,
-        "endpoint": endpoint,
+        "region": account.region,
+        "endpoint": account.endpoint,
         "account": None,
         "account_error": error,
         "pace_per_second": rate,
-        "pending_messages": pending,
-        "unread_notifications": unread,
     }
-    lines = [f"SES region {region}, endpoint {endpoint}"]
+    lines = [f"SES region {account.region}, endpoint {account.endpoint}"]
     if quota is None:
         lines.append(f"account: could not be read: {error}")
     else:
         document["account"] = quota_document(quota)
         lines += quota_lines(quota)
+    lines.append(f"each worker process paces at {rate:g}/s")
+    return document, lines
+
+
+async def cmd_status(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+    async with Parts.open(settings, beside_dev=True) as parts:
+        pending = await queue.pending_count(parts.db)
+        unread = await notifications.unread_count(parts.db)
+        provider = await parts.ses()
+        document, lines = await _account(provider, settings, DEFAULT_ACCOUNT)
+        others: dict[str, Any] = {}
+        for name in sorted(await parts.accounts.in_use() - {DEFAULT_ACCOUNT}):
+            others[name], more = await _account(provider, settings, name)
+            lines += [f"AWS account {name}:", *(f"  {line}" for line in more)]
+    document |= {
+        "aws_accounts": others,
+        "pending_messages": pending,
+        "unread_notifications": unread,
+    }
     lines += [
-        f"each worker process paces at {rate:g}/s",
         f"messages pending: {pending}",
         f"unread notifications: {unread} (see `ses-gateway notification list`)",
     ]

@@ -14,6 +14,7 @@ from admin.ops import suppressions as ops
 from config import Settings
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.times import parse_time
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.feedback import suppressions
 
 _SUPPRESSION_COLUMNS = ("address", "tenant", "reason", "detail", "created_at", "expires_at")
@@ -54,7 +55,9 @@ async def cmd_suppression_import_ses(
     settings: Settings, args: argparse.Namespace
 ) -> tuple[Any, str]:
     since = parse_time(args.since, "--since") if args.since else None
-    report = await with_ops(settings, lambda ctx: ses_ops.import_from_ses(ctx, since), ses=True)
+    report = await with_ops(
+        settings, lambda ctx: ses_ops.import_from_ses(ctx, since, args.aws_account), ses=True
+    )
     skipped = [{"address": address, "error": error} for address, error in report.skipped]
     document = {**plain(report), "skipped": skipped}
     lines = [
@@ -145,7 +148,14 @@ def register(cli: Commands) -> None:
         suppression,
         "import-ses",
         cmd_suppression_import_ses,
-        "add SES's account-level suppression list (for every tenant)",
+        "add SES's account-level suppression list (the default account's: for every tenant)",
+    )
+    from_ses.add_argument(
+        "--aws-account",
+        default=DEFAULT_ACCOUNT,
+        metavar="NAME",
+        help="whose list (default: the gateway's own); a stored account's list is added for "
+        "the tenants on it",
     )
     from_ses.add_argument(
         "--since", metavar="DATE", help="only addresses SES added or updated since (ISO, UTC)"

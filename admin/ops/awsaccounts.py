@@ -13,13 +13,11 @@ from dataclasses import dataclass
 from admin.ops.context import Context
 from gateway.aws import accounts as aws
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.types.aws import AccountQuota, AwsAccountInfo, AwsAccountSpec
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota, AwsAccountInfo, AwsAccountSpec
 from gateway.identity.accounts import now
 from gateway.storage import awsaccounts as store
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-DEFAULT = "default"
-"""Not a stored account: the process's own credentials (`tenant set --aws-account default`)."""
 REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
 ACCESS_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
@@ -42,10 +40,10 @@ def _spec(
     external_id: str | None,
 ) -> AwsAccountSpec:
     """The account as given, checked for form (nothing asked of AWS yet)."""
-    if not NAME.fullmatch(name) or name == DEFAULT:
+    if not NAME.fullmatch(name) or name == DEFAULT_ACCOUNT:
         raise InvalidInputError(
             f"invalid AWS account name {name!r}: 1 to 63 lower-case letters, digits, '-' and "
-            f"'_', starting with a letter or digit, and not {DEFAULT!r}",
+            f"'_', starting with a letter or digit, and not {DEFAULT_ACCOUNT!r}",
             "name",
         )
     if not REGION.fullmatch(region):
@@ -138,7 +136,7 @@ async def set_tenant_account(ctx: Context, tenant: str, account: str) -> bool:
     ctx.require_admin()
     found = await ctx.require_tenant(tenant)
     changed = await store.set_tenant_account(
-        ctx.db, found.name, None if account == DEFAULT else account
+        ctx.db, found.name, None if account == DEFAULT_ACCOUNT else account
     )
     if changed:
         await ctx.audit("tenant.aws_account", found.name, account, tenant=found.name)
@@ -148,4 +146,4 @@ async def set_tenant_account(ctx: Context, tenant: str, account: str) -> bool:
 async def tenant_account(ctx: Context, tenant: str) -> str:
     """The account `tenant` sends through (`default`: the process's own credentials)."""
     found = await ctx.require_tenant(tenant)
-    return (await store.tenant_accounts(ctx.db)).get(found.name, DEFAULT)
+    return (await store.tenant_accounts(ctx.db)).get(found.name, DEFAULT_ACCOUNT)

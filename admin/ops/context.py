@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from config import Settings
+from gateway.aws.clients import SesClientProvider
 from gateway.aws.route53 import Route53
-from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.aws.ses import SesAccount, SesIdentities
 from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import AccessDenied, InvalidInputError, NotFoundError

@@ -16,8 +16,9 @@ from config import Settings
 from config.settings import ENV_PREFIX, Seconds
 from gateway.aws.ses import SesEventPublishing
 from gateway.core.times import spoken_duration
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.feedback.eventsetup import SetupReport, set_up, subscription_state
-from gateway.storage import snssetups
+from gateway.storage import awsaccounts, snssetups
 
 SHOWN = (
     ("public_url", "where SNS, tracked links and the panel reach the gateway"),
@@ -66,6 +67,8 @@ class SnsWiring:
     subscription: str
     """`confirmed`, `pending confirmation`, `missing: ...` or `unknown: ...` (SNS did not say)."""
     default_since: datetime | None
+    aws_account: str
+    """The AWS account it was set up in (`default`: the process's own credentials)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +132,18 @@ async def get_settings(ctx: Context) -> GatewaySettings:
     ctx.require_admin()
     settings = ctx.services.settings
     provider = ctx.services.provider
-    publishing = SesEventPublishing(provider)
     wiring = [
         SnsWiring(
             setup.configuration_set,
             setup.topic_arn,
             setup.endpoint,
-            await subscription_state(publishing, setup),
+            await subscription_state(SesEventPublishing(provider, setup.aws_account), setup),
             setup.default_since,
+            setup.aws_account,
         )
         for setup in await snssetups.list_setups(ctx.db)
     ]
-    default = await snssetups.default_configuration_set(ctx.db)
+    default = (await snssetups.default_configuration_sets(ctx.db)).get(DEFAULT_ACCOUNT)
     source = "CONFIGURATION_SET" if settings.configuration_set else "sns setup" if default else None
     return GatewaySettings(
         region=provider.region,
@@ -158,15 +161,23 @@ async def get_settings(ctx: Context) -> GatewaySettings:
 
 
 async def set_up_sns(
-    ctx: Context, public_url: str, configuration_set: str, topic: str | None
+    ctx: Context,
+    public_url: str,
+    configuration_set: str,
+    topic: str | None,
+    aws_account: str = DEFAULT_ACCOUNT,
 ) -> SetupReport:
-    """Create or reuse the configuration set, SNS topic, event destination and subscription
-    that bring SES events to `public_url` (admins only: it changes what every send uses)."""
+    """Create or reuse, in `aws_account` (`default`: the process's own credentials), the
+    configuration set, SNS topic, event destination and subscription that bring SES events to
+    `public_url` (admins only: it changes what every send through that account uses)."""
     ctx.require_admin()
-    publishing = SesEventPublishing(ctx.services.provider)
+    if aws_account != DEFAULT_ACCOUNT:
+        await awsaccounts.get_account(ctx.db, aws_account)  # NotFoundError: say so, not SES
+    publishing = SesEventPublishing(ctx.services.provider, aws_account)
     report = await set_up(
         ctx.db, publishing, ctx.services.settings, public_url, configuration_set, topic
     )
     said = "; ".join(f"{step.resource} {step.action}" for step in report.steps)
-    await ctx.audit("sns.setup", report.configuration_set, f"{report.topic_arn}: {said}")
+    where = "" if aws_account == DEFAULT_ACCOUNT else f" (AWS account {aws_account})"
+    await ctx.audit("sns.setup", report.configuration_set, f"{report.topic_arn}{where}: {said}")
     return report

@@ -10,14 +10,16 @@ from starlette.responses import Response
 
 from admin.ops import sesaccount
 from admin.panel.base import Page, Pages, field_errors
-from gateway.core.exceptions import InvalidInputError, SesError
-from gateway.core.types.aws import ProductionRequest
+from gateway.core.exceptions import InvalidInputError, NotFoundError, SesError
+from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
 
 pages = Pages()
 
 
 async def _render(page: Page, status: int = 200, **values: Any) -> Response:
-    return page.render("ses.html", status, accounts=await sesaccount.accounts(page.ctx), **values)
+    accounts = await sesaccount.accounts(page.ctx)
+    names = [(account.name, account.name) for account in accounts]
+    return page.render("ses.html", status, accounts=accounts, account_names=names, **values)
 
 
 @pages.page("/ses", methods=("GET", "POST"))
@@ -34,9 +36,13 @@ async def ses_account(page: Page) -> Response:
         tuple(c for c in re.split(r"[\s,;]+", form.get("additional_contacts", "")) if c),
     )
     try:
-        await sesaccount.request_production(page.ctx, request)
+        await sesaccount.request_production(
+            page.ctx, request, form.get("aws_account", DEFAULT_ACCOUNT)
+        )
     except InvalidInputError as exc:
         return await _render(page, 400, errors=field_errors(exc, "use_case"))
+    except NotFoundError as exc:
+        return await _render(page, 400, errors={"aws_account": str(exc)})
     except SesError as exc:
         return await _render(page, 502, errors={"ses": str(exc)})
     return page.redirect(

@@ -1,7 +1,7 @@
 """Amazon Route 53: the calls `domain publish` makes, and their errors in ours (`Route53Error`).
 
-The client is the tenant's, from the same seam as SES's (`SesClientProvider.client_for(tenant,
-"route53")`), so a tenant on its own AWS account publishes to the zones of that account. A
+The client is the tenant's, from the same seam as SES's (`SesClientProvider.for_tenant(tenant)`),
+so a tenant on its own AWS account publishes to the zones of that account. A
 refusal names what to do: the IAM action missing, Route 53's own words for a batch it refused.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gateway.aws.ses import SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.core.exceptions import Route53Error
 from gateway.core.types.domains import HostedZone, RecordSet
 
@@ -89,15 +89,18 @@ class Route53:
     def __init__(self, provider: SesClientProvider) -> None:
         self._provider = provider
 
-    def _client(self, tenant: str) -> Any:
-        return self._provider.client_for(tenant, "route53")
+    async def _call(self, tenant: str, operation: str, **request: Any) -> dict[str, Any]:
+        """`operation` with the Route 53 client of the tenant's account."""
+        clients = await self._provider.for_tenant(tenant)
+        with clients:
+            return await _call(clients.client("route53"), operation, **request)
 
     async def zones(self, tenant: str) -> list[HostedZone]:
         """Every hosted zone of the account (`ListHostedZones`, page by page)."""
         found: list[HostedZone] = []
         request: dict[str, Any] = {}
         while True:
-            response = await _call(self._client(tenant), "list_hosted_zones", **request)
+            response = await self._call(tenant, "list_hosted_zones", **request)
             for zone in response.get("HostedZones") or ():
                 private = bool((zone.get("Config") or {}).get("PrivateZone"))
                 name = str(zone["Name"]).rstrip(".").lower()
@@ -110,9 +113,8 @@ class Route53:
         """Every record set of the zone (`ListResourceRecordSets`, page by page)."""
         found: list[RecordSet] = []
         request: dict[str, Any] = {"HostedZoneId": zone_id}
-        client = self._client(tenant)
         while True:
-            response = await _call(client, "list_resource_record_sets", **request)
+            response = await self._call(tenant, "list_resource_record_sets", **request)
             found += [_record_set(r) for r in response.get("ResourceRecordSets") or ()]
             if not response.get("IsTruncated"):
                 return found
@@ -145,8 +147,8 @@ class Route53:
             }
             for action, rrset in changes
         ]
-        response = await _call(
-            self._client(tenant),
+        response = await self._call(
+            tenant,
             "change_resource_record_sets",
             HostedZoneId=zone_id,
             ChangeBatch={"Comment": comment[:256], "Changes": batch},
@@ -155,5 +157,5 @@ class Route53:
 
     async def status(self, tenant: str, change_id: str) -> str:
         """`PENDING` until every Route 53 nameserver answers with the change, then `INSYNC`."""
-        response = await _call(self._client(tenant), "get_change", Id=change_id)
+        response = await self._call(tenant, "get_change", Id=change_id)
         return str(response["ChangeInfo"]["Status"])

@@ -1,37 +1,29 @@
-"""Amazon SES: the one module that speaks to it (aioboto3), translating its errors into ours.
-
-Credentials, region and endpoint come from the standard AWS chain only (`AWS_REGION`,
-`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SESV2`, profiles, instance roles). The send calls go
-through `gateway.aws.sendclient` (`SES_SEND_PATH=direct`), made from the same session and client.
+"""Amazon SES (and SNS): sending, identities, the quota, event publishing; every call made
+here, with the clients of the AWS account it is for (`gateway.aws.clients`), its errors
+translated into ours. The send calls go through `gateway.aws.sendclient`
+(`SES_SEND_PATH=direct`), made from that account's session and client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aioboto3
-from aiobotocore.config import AioConfig
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from botocore.exceptions import ValidationError as BotoValidationError
-from botocore.handlers import add_recursion_detection_header
 
 from config import Settings
-from gateway.aws.sendclient import SendClient
 from gateway.core import metrics
-from gateway.core.exceptions import SesError, SesPermanentError, SesSetupError, SesTransientError
-from gateway.core.types.aws import AccountQuota, EventDestinationState
+from gateway.core.exceptions import SesError, SesPermanentError, SesTransientError
+from gateway.core.types.aws import DEFAULT_ACCOUNT, AccountQuota, EventDestinationState
 from gateway.core.types.domains import IdentityState
 
-ROUTE53_REGION = "us-east-1"
-"""Route 53 is global: its API is signed for us-east-1 whatever region SES is in."""
+if TYPE_CHECKING:  # `gateway.aws.clients` makes sessions with `accounts`, which reads quotas here
+    from gateway.aws.clients import AccountClients, SesClientProvider
 
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
@@ -97,125 +89,21 @@ class Outgoing:
     tags: dict[str, str]
 
 
-class SesClientProvider:
-    """One long-lived aioboto3 client per process, opened once and shared by every send.
-
-    `client_for(tenant)` is the seam where per-tenant AWS accounts can come later;
-    `sender_for(tenant)` makes the send calls (a `SendClient` made from that client, or it).
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._session = aioboto3.Session()
-        self._stack = AsyncExitStack()
-        self._clients: dict[str, Any] = {}
-        self._send_client: SendClient | None = None
-
-    @property
-    def service(self) -> str:
-        return "sesv2" if self._settings.ses_send_api == "v2" else "ses"
-
-    @property
-    def region(self) -> str | None:
-        """botocore reads `AWS_DEFAULT_REGION` and profiles; the other SDKs' `AWS_REGION` too."""
-        region: str | None = self._session.region_name or os.environ.get("AWS_REGION")
-        return region
-
-    @property
-    def ready(self) -> bool:
-        return bool(self._clients)
-
-    async def has_credentials(self) -> bool:
-        return await self._session.get_credentials() is not None
-
-    async def __aenter__(self) -> SesClientProvider:
-        if not self.region:
-            raise SesSetupError(
-                "no AWS region is set: set AWS_REGION "
-                "(or AWS_DEFAULT_REGION, or a profile's region)"
-            )
-        try:
-            await self._open()
-        except BotoCoreError as exc:  # e.g. AWS_PROFILE names a profile that does not exist
-            await self._stack.aclose()
-            raise SesSetupError(f"cannot set up the SES client: {exc}") from exc
-        return self
-
-    async def _open(self) -> None:
-        config = AioConfig(
-            # The queue owns the retry policy: one quick retry in botocore at most.
-            retries={"mode": "standard", "total_max_attempts": 2},
-            connect_timeout=min(10.0, self._settings.ses_timeout),
-            read_timeout=self._settings.ses_timeout,
-            max_pool_connections=self._settings.delivery_concurrency,
-            # A fixed user agent is not rebuilt for every call; SES validates parameters itself.
-            # Both save CPU on the hot path of sending (measured in docs/performance.md).
-            user_agent="ses-gateway",
-            parameter_validation=False,
-        )
-        # Identities are managed through SESv2 whichever API sends; the quota may need v1; SNS
-        # carries SES events to the gateway (`sns setup`); Route 53 takes the domains' DNS
-        # records (`domain publish`), a global service whose endpoint is in us-east-1.
-        for service in ("sesv2", "ses", "sns", "route53"):
-            region = ROUTE53_REGION if service == "route53" else self.region
-            client = await self._stack.enter_async_context(
-                self._session.client(service, region_name=region, config=config)
-            )
-            # A trace header for calls made inside AWS Lambda, which the gateway never runs in;
-            # its two environment lookups cost 3% of a delivery worker's CPU.
-            client.meta.events.unregister("before-call", add_recursion_detection_header)
-            self._clients[service] = client
-        if self._settings.ses_send_path == "direct":
-            # The credentials object the clients sign with (the session caches it), and the CA
-            # bundle setting they got: the send calls reach SES as the clients would.
-            send_client = SendClient(
-                self._clients[self.service],
-                await self._session.get_credentials(),
-                self._session._session.get_config_variable("ca_bundle"),
-            )
-            self._send_client = await self._stack.enter_async_context(send_client)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._clients = {}
-        self._send_client = None
-        await self._stack.aclose()
-
-    def client_for(self, tenant: str, service: str | None = None) -> Any:
-        """The client that sends for `tenant`, or the one for `service` (`sesv2`, `ses`, `sns`,
-        `route53`)."""
-        try:
-            return self._clients[service or self.service]
-        except KeyError:
-            raise RuntimeError("the SES client is not open") from None
-
-    def sender_for(self, tenant: str) -> Any:
-        """What makes `tenant`'s send calls (`send_email`, `send_raw_email`): the direct
-        `SendClient` with `SES_SEND_PATH=direct`, else the aioboto3 client."""
-        return self._send_client or self.client_for(tenant)
-
-    @property
-    def endpoint(self) -> str:
-        client = self._clients.get(self.service)
-        return "" if client is None else str(client.meta.endpoint_url)
-
-
 class SesSender:
-    """Sends raw messages with the API chosen by `SES_SEND_API`; returns SES's MessageId.
+    """Sends raw messages with the API chosen by `SES_SEND_API`, through the tenant's AWS
+    account; returns SES's MessageId.
 
-    The configuration set is `CONFIGURATION_SET`, else the one `default_configuration_set()`
-    names (the one `sns setup` made the default), else none.
+    The configuration set is, in the default account, `CONFIGURATION_SET`; else the one
+    `default_configuration_set(account)` names (the one `sns setup` made the default in that
+    account), else none. A configuration set belongs to its account: another account's name
+    would fail every send with `ConfigurationSetDoesNotExist`.
     """
 
     def __init__(
         self,
         provider: SesClientProvider,
         settings: Settings,
-        default_configuration_set: Callable[[], Awaitable[str | None]] | None = None,
+        default_configuration_set: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         self._provider = provider
         self._api = settings.ses_send_api
@@ -223,10 +111,10 @@ class SesSender:
         self._default_configuration_set = default_configuration_set
 
     async def send(self, tenant: str, outgoing: Outgoing) -> str:
-        client = self._provider.sender_for(tenant)
-        configuration_set = self._configuration_set
+        clients = await self._provider.for_tenant(tenant)
+        configuration_set = self._configuration_set if clients.name == DEFAULT_ACCOUNT else None
         if configuration_set is None and self._default_configuration_set is not None:
-            configuration_set = await self._default_configuration_set()
+            configuration_set = await self._default_configuration_set(clients.name)
         if self._api == "v2":
             operation = "send_email"
             request: dict[str, Any] = {
@@ -245,8 +133,17 @@ class SesSender:
             }
         if configuration_set:
             request["ConfigurationSetName"] = configuration_set
-        response = await _call(client, operation, **request)
+        with clients:
+            response = await _call(clients.sender, operation, **request)
         return str(response["MessageId"])
+
+
+async def _in(
+    clients: AccountClients, service: str, operation: str, **request: Any
+) -> dict[str, Any]:
+    """`_call` with the account's client of `service`, kept open while it runs."""
+    with clients:
+        return await _call(clients.client(service), operation, **request)
 
 
 async def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
@@ -286,12 +183,16 @@ class SesIdentities:
     def __init__(self, provider: SesClientProvider) -> None:
         self._provider = provider
 
-    @property
-    def region(self) -> str:
-        return self._provider.region or ""
+    async def account(self, tenant: str) -> str:
+        """The name of the AWS account the tenant's identities live in."""
+        return await self._provider.account_of(tenant)
+
+    async def region(self, tenant: str) -> str:
+        """The region of the tenant's account: where its identities live."""
+        return (await self._provider.for_tenant(tenant)).region
 
     async def _call(self, tenant: str, operation: str, **request: Any) -> dict[str, Any]:
-        return await _call(self._provider.client_for(tenant, "sesv2"), operation, **request)
+        return await _in(await self._provider.for_tenant(tenant), "sesv2", operation, **request)
 
     async def create(
         self, tenant: str, identity: str, byodkim: tuple[str, str] | None = None
@@ -406,31 +307,27 @@ def _quota_from_send_quota(response: dict[str, Any]) -> AccountQuota:
 
 
 class SesAccount:
-    """The sending quota and state of the SES account (of the tenant's AWS account and region)."""
+    """The sending quota and state of SES in one AWS account (`name`), in its region."""
 
-    def __init__(self, provider: SesClientProvider) -> None:
+    def __init__(self, provider: SesClientProvider, name: str = DEFAULT_ACCOUNT) -> None:
         self._provider = provider
+        self.name = name
+        self.region = (provider.region or "") if name == DEFAULT_ACCOUNT else ""
+        """Known once the account's clients are open (`quota`)."""
+        self.endpoint = provider.endpoint if name == DEFAULT_ACCOUNT else ""
 
-    @property
-    def region(self) -> str:
-        return self._provider.region or ""
-
-    @property
-    def endpoint(self) -> str:
-        return self._provider.endpoint
-
-    async def quota(self, tenant: str) -> AccountQuota:
+    async def quota(self) -> AccountQuota:
         """v2 `GetAccount`; v1 `GetSendQuota` with `SES_SEND_API=v1`, or when the endpoint lacks
         `GetAccount` (HTTP 404, as moto) or the IAM policy does not allow it."""
+        clients = await self._provider.account(self.name)
+        self.region, self.endpoint = clients.region, clients.endpoint
         if self._provider.service == "sesv2":
-            client = self._provider.client_for(tenant, "sesv2")
             try:
-                return _quota_from_account(await _call(client, "get_account"))
+                return _quota_from_account(await _in(clients, "sesv2", "get_account"))
             except SesError as exc:
                 if not _v2_unavailable(exc.__cause__):
                     raise
-        client = self._provider.client_for(tenant, "ses")
-        return _quota_from_send_quota(await _call(client, "get_send_quota"))
+        return _quota_from_send_quota(await _in(clients, "ses", "get_send_quota"))
 
 
 EVENT_TYPES = (
@@ -462,13 +359,16 @@ def _destination_state(destination: dict[str, Any]) -> EventDestinationState:
 
 class SesEventPublishing:
     """SES event publishing to SNS: configuration sets and their event destinations (SESv2),
-    topics and HTTP(S) subscriptions (SNS). These belong to the AWS account and region."""
+    topics and HTTP(S) subscriptions (SNS). These belong to one AWS account (`account`) and
+    its region."""
 
-    def __init__(self, provider: SesClientProvider) -> None:
+    def __init__(self, provider: SesClientProvider, account: str = DEFAULT_ACCOUNT) -> None:
         self._provider = provider
+        self.account = account
 
     async def _call(self, service: str, operation: str, **request: Any) -> dict[str, Any]:
-        return await _call(self._provider.client_for("", service), operation, **request)
+        clients = await self._provider.account(self.account)
+        return await _in(clients, service, operation, **request)
 
     async def has_configuration_set(self, name: str) -> bool:
         try:

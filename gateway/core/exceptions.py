@@ -14,7 +14,8 @@ GatewayError
 ├── SesSetupError         no AWS region: no SES endpoint can be chosen
 ├── SesError              SES refused or could not be reached
 │   ├── SesTransientError     try again later (throttling, 5xx, timeouts, connection)
-│   │   └── DailyQuotaReached     no room left in Max24HourSend
+│   │   ├── DailyQuotaReached     no room left in Max24HourSend
+│   │   └── AccountPaced          the AWS account's next turn to send is too far: wait queued
 │   └── SesPermanentError     do not retry (MessageRejected, account suspended, ...)
 ├── Route53Error          Route 53 refused a call or could not be reached (`domain publish`)
 └── SnsError              an SNS delivery refused (with the HTTP status to answer)
@@ -130,6 +131,16 @@ class DailyQuotaReached(SesTransientError):
 
     def __str__(self) -> str:
         return f"SES daily sending quota reached (Max24HourSend {self.limit}): deferred"
+
+
+class AccountPaced(SesTransientError):
+    """The AWS account's pace leaves no turn for a call within the wait allowed (several
+    accounts share the worker's slots): its recipients wait in the queue, not in a slot, for
+    `retry_after` seconds."""
+
+    def __init__(self, account: str, retry_after: float) -> None:
+        super().__init__("AccountPaced", f"AWS account {account}: next turn in {retry_after:.1f} s")
+        self.retry_after = retry_after
 
 
 class SnsError(GatewayError):

@@ -8,6 +8,7 @@ the database when scraped (`gateway.endpoints.metrics.exposition`). Every name s
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from prometheus_client import (
@@ -121,6 +122,47 @@ queue_oldest_age = Gauge(
     namespace=_NAMESPACE,
     registry=REGISTRY,
 )
+governor_pace = Gauge(
+    "governor_pace",
+    "Messages (recipients) per second this process sends at, by AWS account.",
+    ["aws_account"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+ses_quota_readable = Gauge(
+    "ses_quota_readable",
+    "1 when the last read of the account's SES quota succeeded, else 0, by AWS account.",
+    ["aws_account"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+ses_quota_max_24_hour_send = Gauge(
+    "ses_quota_max_24_hour_send",
+    "SES's Max24HourSend as last read (-1: unlimited), by AWS account.",
+    ["aws_account"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+ses_quota_sent_last_24_hours = Gauge(
+    "ses_quota_sent_last_24_hours",
+    "SES's SentLast24Hours as last read, by AWS account.",
+    ["aws_account"],
+    namespace=_NAMESPACE,
+    registry=REGISTRY,
+)
+_ACCOUNT_GAUGES = (
+    governor_pace,
+    ses_quota_readable,
+    ses_quota_max_24_hour_send,
+    ses_quota_sent_last_24_hours,
+)
+
+
+def forget_account(name: str) -> None:
+    """An AWS account no longer in use: its gauges go."""
+    for gauge in _ACCOUNT_GAUGES:
+        with contextlib.suppress(KeyError):  # never set
+            gauge.remove(name)
 
 
 def ses_call(operation: str, started: float, error: SesError | None) -> None:

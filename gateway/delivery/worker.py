@@ -9,7 +9,10 @@ HEARTBEATS_PER_LEASE` seconds, so that the lease can be short and the messages o
 died are taken over within seconds. Transient errors are retried with
 exponential backoff and jitter until `MAX_QUEUE_AGE`; permanent errors fail the recipients at once.
 After transient failures (an SES outage), the first send that succeeds brings the deferred
-messages forward, so that the queue drains at once rather than as each backoff runs out.
+messages forward, so that the queue drains at once rather than as each backoff runs out: those
+of the tenants on the same AWS account only, since another account's SES may still be failing.
+Each tenant's sends are paced by its account's governor; an account whose SES fails defers its
+own tenants' mail and holds no other's.
 A message whose sender's domain has tracking on goes as one copy per recipient, each with its
 own links (`gateway.tracking.copies`).
 """
@@ -30,8 +33,15 @@ from gateway.aws.ses import MAX_RECIPIENTS_PER_CALL, Outgoing
 from gateway.core import metrics
 from gateway.core.batching import Batcher
 from gateway.core.crypto import Sealer
-from gateway.core.exceptions import DatabaseError, SesError, SesPermanentError, SesTransientError
+from gateway.core.exceptions import (
+    AccountPaced,
+    DatabaseError,
+    SesError,
+    SesPermanentError,
+    SesTransientError,
+)
 from gateway.core.logs import log_event
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.core.types.messages import (
     Job,
     JobRecipient,
@@ -39,7 +49,7 @@ from gateway.core.types.messages import (
     RecipientOutcome,
     RecipientState,
 )
-from gateway.delivery.governor import Governor
+from gateway.delivery.governor import Governors
 from gateway.runtime.claims import ClaimLoop
 from gateway.storage import content, queue
 from gateway.storage.database import Database
@@ -98,15 +108,16 @@ class DeliveryWorker:
         send: Send,
         settings: Settings,
         owner: str,
-        governor: Governor | None = None,
+        governors: Governors | None = None,
         on_sent: Sent | None = None,
     ) -> None:
-        """`sealer` decrypts the bodies claimed. `governor` paces the sends under SES's quota;
-        None sends as fast as they come. `on_sent` is called after each send SES accepted."""
+        """`sealer` decrypts the bodies claimed. `governors` pace the sends under each AWS
+        account's quota; None sends as fast as they come. `on_sent` is called after each send
+        SES accepted."""
         self._db = db
         self._sealer = sealer
         self._send = send
-        self._governor = governor
+        self._governors = governors
         self._on_sent = on_sent
         self._tracking = Tracking(db, settings)
         self._settings = settings
@@ -126,10 +137,11 @@ class DeliveryWorker:
             poll_interval=settings.delivery_poll_interval,
             log=log,
         )
-        self._failures = 0
-        """Sends that failed transiently since the deferred messages were last brought forward."""
-        self._next_catch_up = 0.0
-        self._catching_up: asyncio.Task[None] | None = None
+        self._failures: dict[str, int] = {}
+        """Sends that failed transiently since the deferred messages were last brought forward,
+        by AWS account."""
+        self._next_catch_up: dict[str, float] = {}
+        self._catching_up: dict[str, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         """New messages are due: claim now rather than at the next poll."""
@@ -170,8 +182,7 @@ class DeliveryWorker:
     async def stop(self) -> None:
         """Stop claiming; let sends in flight finish (bounded), record them, give back leases."""
         await self._claims.stop(self._settings.shutdown_timeout)
-        if self._catching_up is not None:
-            await asyncio.gather(self._catching_up, return_exceptions=True)
+        await asyncio.gather(*self._catching_up.values(), return_exceptions=True)
         await self._recorder.stop()
         await queue.release(self._db, self._owner)
 
@@ -201,8 +212,13 @@ class DeliveryWorker:
             calls = [partial(self._send_batch, job, batch) for batch in batches(job.recipients)]
         else:
             calls = [partial(self._send_copy, job, copier, r) for r in job.recipients]
+        paced: AccountPaced | None = None
         for number, call in enumerate(calls, 1):
-            done = await call()
+            try:
+                done = await call()
+            except AccountPaced as exc:  # this call and the next ones wait, queued
+                paced = exc
+                break
             deferred |= any(o.state is RecipientState.DEFERRED for o in done)
             if number == len(calls):
                 outcomes += done
@@ -215,7 +231,9 @@ class DeliveryWorker:
                 outcomes += done
         now = datetime.now(UTC)
         next_attempt = None
-        if deferred:
+        if paced is not None:
+            next_attempt = min(now + timedelta(seconds=paced.retry_after), job.expires_at)
+        elif deferred:
             delay = backoff(
                 job.attempts, self._settings.retry_base_delay, self._settings.retry_max_delay
             )
@@ -240,30 +258,37 @@ class DeliveryWorker:
             return [RecipientOutcome(recipient.id, state, None, detail)]
         return await self._send_batch(job, [recipient], copy)
 
-    def _note(self, error: SesError | None) -> None:
-        """Count transient failures; once a send succeeds after some, bring the deferred messages
-        forward (at most once every `RETRY_BASE_DELAY`: a flapping SES does not make every
-        success a sweep of the queue)."""
+    def _note(self, account: str, error: SesError | None) -> None:
+        """Count the account's transient failures; once a send through it succeeds after some,
+        bring its tenants' deferred messages forward (at most once every `RETRY_BASE_DELAY`: a
+        flapping SES does not make every success a sweep of the queue)."""
         if isinstance(error, SesTransientError):
-            self._failures += 1
+            self._failures[account] = self._failures.get(account, 0) + 1
             return
         now = time.monotonic()
-        if error is not None or not self._failures or now < self._next_catch_up:
+        failures = self._failures.get(account, 0)
+        if error is not None or not failures or now < self._next_catch_up.get(account, 0.0):
             return
-        if self._catching_up is not None and not self._catching_up.done():
+        running = self._catching_up.get(account)
+        if running is not None and not running.done():
             return
-        self._next_catch_up = now + self._settings.retry_base_delay
-        failures, self._failures = self._failures, 0
-        self._catching_up = asyncio.create_task(self._catch_up(failures), name="catch-up")
+        self._next_catch_up[account] = now + self._settings.retry_base_delay
+        self._failures[account] = 0
+        self._catching_up[account] = asyncio.create_task(
+            self._catch_up(account, failures), name=f"catch-up-{account}"
+        )
 
-    async def _catch_up(self, failures: int) -> None:
+    async def _catch_up(self, account: str, failures: int) -> None:
+        stored = None if account == DEFAULT_ACCOUNT else account
         try:
-            count = await queue.bring_forward(self._db, datetime.now(UTC))
+            count = await queue.bring_forward(self._db, datetime.now(UTC), stored)
         except Exception:
             log.exception("bringing the deferred messages forward failed")
-            self._failures += failures  # the next success tries again
+            self._failures[account] = self._failures.get(account, 0) + failures  # next success
             return
-        log_event(log, "delivery-resumed", failures=failures, brought_forward=count)
+        log_event(
+            log, "delivery-resumed", aws_account=account, failures=failures, brought_forward=count
+        )
         if count:
             self.wake()
 
@@ -273,6 +298,13 @@ class DeliveryWorker:
         except Exception:
             log.exception("tracking the copies of %s failed; sending it untouched", job.id)
             return None
+
+    def _max_wait(self, job: Job) -> float | None:
+        """How long the call may wait for its account's turn (`Governors.max_wait`); any time
+        once the message is about to expire (it then fails as any other would)."""
+        if self._governors is None or datetime.now(UTC) >= job.expires_at:
+            return None
+        return self._governors.max_wait
 
     async def _send_batch(
         self, job: Job, recipients: list[JobRecipient], data: bytes | None = None
@@ -288,12 +320,17 @@ class DeliveryWorker:
         )
         ses_id: str | None = None
         error: SesError | None = None
+        account = DEFAULT_ACCOUNT
         try:
-            if self._governor is not None:
+            if self._governors is not None:
+                governor = await self._governors.for_tenant(job.tenant_name)
+                account = governor.account
                 # At the daily quota this raises a transient error: the batch is deferred.
-                await self._governor.acquire(len(recipients))
+                await governor.acquire(len(recipients), self._max_wait(job))
                 started = time.monotonic()  # `ms` is the SES call, not the wait for its turn
             ses_id = await self._send(job.tenant_name, outgoing)
+        except AccountPaced:
+            raise  # no attempt made: `_deliver` puts the message back until its turn
         except SesError as exc:
             error = exc
         except Exception as exc:
@@ -301,7 +338,7 @@ class DeliveryWorker:
             error = SesTransientError("InternalError", repr(exc))
         if ses_id is not None and self._on_sent is not None:
             self._on_sent(job.tenant_name, outgoing, ses_id)
-        self._note(error)
+        self._note(account, error)
         state, detail = (RecipientState.SENT, None) if error is None else settle(job, error)
         metrics.recipients_delivered.labels(state.value).inc(len(recipients))
         log_event(
@@ -310,6 +347,7 @@ class DeliveryWorker:
             level=logging.INFO if error is None else logging.WARNING,
             queue_id=job.id,
             tenant=job.tenant_name,
+            aws_account=None if account == DEFAULT_ACCOUNT else account,
             attempt=job.attempts,
             recipients=len(recipients),
             result=state.value,

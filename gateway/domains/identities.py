@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +26,7 @@ from gateway.core.exceptions import (
     NotFoundError,
     SesError,
     SesPermanentError,
+    SesTransientError,
 )
 from gateway.core.logs import log_event
 from gateway.core.types.domains import (
@@ -208,7 +211,7 @@ class Domains:
             {
                 "name": name.ascii,
                 "display_name": name.unicode,
-                "region": self._ses.region,
+                "region": await self._ses.region(tenant.name),
                 "dkim_mode": dkim,
                 "dkim_selector": selector,
                 "dkim_private_key": crypto.encrypt(self._secret_key, private_key)
@@ -294,15 +297,36 @@ class Domains:
         return DomainSync(await self.get(domain.name), events)
 
     async def sync_due(self) -> int:
-        """Sync every domain and address whose check is due; return how many were asked."""
+        """Sync every domain and address whose check is due; return how many were asked.
+
+        An AWS account whose SES fails is skipped for the rest of the round (its identities
+        stay due), and the others' are synced: the round then raises, saying which failed."""
         now = datetime.now(UTC)
-        due = await store.due_domains(self._db, now)
-        for domain in due:
-            await self.sync(domain)
-        addresses = await store.due_addresses(self._db, now)
-        for address in addresses:
-            await self.sync_address(address)
-        return len(due) + len(addresses)
+        failed: dict[str, SesError] = {}
+        asked = 0
+        for domain in await store.due_domains(self._db, now):
+            asked += await self._sync_in_account(failed, domain.tenant, partial(self.sync, domain))
+        for address in await store.due_addresses(self._db, now):
+            synced = partial(self.sync_address, address)
+            asked += await self._sync_in_account(failed, address.tenant, synced)
+        if failed:
+            raise SesTransientError(
+                "IdentitySync", "; ".join(f"AWS account {a}: {e}" for a, e in failed.items())
+            )
+        return asked
+
+    async def _sync_in_account(
+        self, failed: dict[str, SesError], tenant: str, sync: Callable[[], Awaitable[object]]
+    ) -> int:
+        """Run `sync` unless the tenant's account failed this round; 1 if it ran."""
+        account = await self._ses.account(tenant)
+        if account in failed:
+            return 0
+        try:
+            await sync()
+        except SesError as exc:
+            failed[account] = exc
+        return 1
 
     async def remove(self, value: str) -> tuple[DomainInfo, int]:
         """Delete the SES identity and our records; fail what is still queued from it."""

@@ -1,7 +1,9 @@
 """`POST /sns/ses`: where Amazon SNS delivers SES events (the URL operators subscribe).
 
 Only genuine SNS deliveries of allowed topics get through (`gateway.sns`); their SES events are
-recorded by `gateway.events`; subscription and unsubscription confirmations are stored beside
+recorded by `gateway.events`, for the tenants of the AWS account whose topic brought them (a
+topic `sns setup` made in an account; a configured one, `SNS_TOPIC_ARNS`, speaks for every
+account); subscription and unsubscription confirmations are stored beside
 them, so that each SNS MessageId is handled once. Answers, each with a JSON body: 200 (done, or a
 repeat), 400 malformed, 403 not genuine or not allowed, 413 too large, 502 when SNS itself could
 not be reached (SNS retries 5xx answers), 503 when the database is down or anything else failed
@@ -48,6 +50,8 @@ class SnsEndpoint:
     settings: Settings
     verifier: SnsVerifier
     stored: StoredSnsSetup
+    configured: frozenset[str] = frozenset()
+    """`SNS_TOPIC_ARNS` (and the dev simulator's topic): allowed for every account's tenants."""
 
     @classmethod
     def from_settings(
@@ -57,13 +61,14 @@ class SnsEndpoint:
         accepted, since any AWS account can make SNS sign messages for its own topics. `dev`
         (`serve --dev` only): the mailbox simulator's topic is allowed too, and its certificate
         trusted."""
+        configured = frozenset(settings.sns_topic_arns) | ({dev.topic_arn} if dev else set())
         verifier = SnsVerifier(
             settings.data_dir / "sns-certs",
-            frozenset(settings.sns_topic_arns) | ({dev.topic_arn} if dev else set()),
+            configured,
             settings.sns_max_age,
             trusted_certificates=dev.trusted_certificates if dev else None,
         )
-        return cls(db, settings, verifier, StoredSnsSetup(db))
+        return cls(db, settings, verifier, StoredSnsSetup(db), configured)
 
     async def handle(self, request: Request) -> Response:
         if request.headers.get("x-amz-sns-rawdelivery", "").lower() == "true":
@@ -74,8 +79,13 @@ class SnsEndpoint:
             if len(body) > MAX_BODY_SIZE:
                 return error(413, f"the body is over {MAX_BODY_SIZE} bytes: not an SNS delivery")
         try:
-            await self.stored.allow(self.verifier, parse(body).topic_arn)
+            account = await self.stored.allow(self.verifier, parse(body).topic_arn)
             message = await self.verifier.verify(body)
+            if account is None and message.topic_arn not in self.configured:
+                raise SnsError(
+                    403,
+                    f"topic {message.topic_arn} was set up in an AWS account that was removed",
+                )
             now = datetime.now(UTC)
             if message.type == NOTIFICATION:
                 result = await events.ingest(
@@ -85,6 +95,7 @@ class SnsEndpoint:
                     message.topic_arn,
                     message.message,
                     now,
+                    account,
                 )
                 return JSONResponse(
                     {"status": "ok", "duplicate": result.duplicate, "kind": str(result.kind)}

@@ -13,7 +13,9 @@
    (every recipient of the SES message for Send, Reject, Open, Click, `Rendering Failure` and
    Subscription, which name none). An event about a message we do not know is kept, with the
    tenant of our `tenant` message tag, else the tenant owning the domain of `mail.source`, else
-   none;
+   none. An event brought by the topic `sns setup` made in one AWS account speaks only of the
+   tenants on that account: one about another account's tenant is kept, applied to nobody (an
+   account's owner can publish to its topic whatever it likes);
 4. suppresses addresses: a Permanent bounce, a bounce because of SES's account-level
    suppression list, or a complaint, for the tenant (`AUTO_SUPPRESS_SCOPE=tenant`) or for every
    tenant (`global`); `TRANSIENT_BOUNCE_LIMIT` Transient bounces within 7 days, for 7 days;
@@ -40,6 +42,7 @@ from config.settings import TRANSIENT_BOUNCE_WINDOW_DAYS
 from gateway.core import metrics
 from gateway.core.exceptions import InvalidInputError, NotFoundError
 from gateway.core.logs import log_event
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.core.types.events import EventFact, EventKind, IngestResult, SesEventInfo
 from gateway.feedback import reputation
 from gateway.feedback.record import queue_webhooks, record_event
@@ -268,6 +271,8 @@ class _Target:
     queue_id: str | None = None
     matches: tuple[store.Match, ...] = ()
     note: str = ""
+    foreign: bool = False
+    """About a tenant of another AWS account than the topic's: applied to nobody."""
 
 
 def _tag(parsed: ParsedEvent, name: str) -> str | None:
@@ -306,6 +311,26 @@ async def _correlate(db: Database, parsed: ParsedEvent) -> _Target:
     return _Target(None, note=f"{note}; no tenant")
 
 
+async def _within(db: Database, account: str | None, target: _Target) -> _Target:
+    """`target` if its tenant is on `account`, else nobody. An event of a stored account's
+    topic that names no tenant is applied to nobody either: with `AUTO_SUPPRESS_SCOPE=global`
+    it would suppress addresses for every tenant."""
+    if account is None or (target.tenant_id is None and account == DEFAULT_ACCOUNT):
+        return target
+    if target.tenant_id is None:
+        note = f"came by a topic of AWS account {account} and is about none of its tenants"
+    else:
+        tenant_account = await tenants.aws_account_of(db, target.tenant_id)
+        if tenant_account == account:
+            return target
+        note = (
+            f"came by a topic of AWS account {account}, but its tenant sends through "
+            f"{tenant_account}"
+        )
+    note = "; ".join(n for n in (target.note, f"{note}: not applied") if n)
+    return _Target(None, note=note, foreign=True)
+
+
 def _rows(parsed: ParsedEvent, target: _Target, now: datetime) -> list[store.NewRecipientEvent]:
     ours = {_address(m.address): m.recipient_id for m in target.matches}
     named: list[tuple[str, int | None]]
@@ -337,16 +362,18 @@ async def ingest(
     topic_arn: str,
     payload: str,
     received_at: datetime,
+    account: str | None = None,
 ) -> IngestResult:
-    """Record the SES event `payload` (the SNS `Message`) delivered as `sns_message_id`.
+    """Record the SES event `payload` (the SNS `Message`) delivered as `sns_message_id`, by a
+    topic of the AWS account `account` (None: a configured topic, for every account).
 
     Raises only when the database fails (`sqlalchemy` errors): answer SNS with a 5xx then, so
     that it retries."""
     stored = await store.find_event(db, sns_message_id)
     if stored is not None:
-        return await _again(db, settings, stored)
+        return await _again(db, settings, stored, account)
     parsed = parse(payload)
-    target = await _correlate(db, parsed)
+    target = await _within(db, account, await _correlate(db, parsed))
     rows = _rows(parsed, target, received_at)
     note = "; ".join(n for n in (parsed.note, target.note) if n)
     event_id = await record_event(
@@ -369,9 +396,12 @@ async def ingest(
         assert stored is not None
         return _result(stored, duplicate=True)
     metrics.ses_events.labels(parsed.kind.value).inc()
-    suppressed, action = await _apply(
-        db, settings, target.tenant_id, sns_message_id, parsed, received_at
-    )
+    suppressed: tuple[str, ...] = ()
+    action: str | None = None
+    if not target.foreign:
+        suppressed, action = await _apply(
+            db, settings, target.tenant_id, sns_message_id, parsed, received_at
+        )
     await store.mark_processed(db, event_id, datetime.now(UTC))
     result = IngestResult(
         event_id,
@@ -415,15 +445,20 @@ def _result(stored: SesEventInfo, duplicate: bool) -> IngestResult:
     )
 
 
-async def _again(db: Database, settings: Settings, stored: SesEventInfo) -> IngestResult:
+async def _again(
+    db: Database, settings: Settings, stored: SesEventInfo, account: str | None
+) -> IngestResult:
     """A repeated delivery. If the first one stopped before its suppressions and reputation
     check were done (the process died, the database failed), do them now: they are idempotent."""
     if stored.processed_at is None:
         parsed = parse(stored.payload)
-        suppressed, action = await _apply(
-            db, settings, stored.tenant_id, stored.sns_message_id, parsed, stored.received_at
-        )
-        target = await _correlate(db, parsed)
+        target = await _within(db, account, await _correlate(db, parsed))
+        suppressed: tuple[str, ...] = ()
+        action: str | None = None
+        if not target.foreign:
+            suppressed, action = await _apply(
+                db, settings, stored.tenant_id, stored.sns_message_id, parsed, stored.received_at
+            )
         rows = _rows(parsed, target, stored.received_at)
         await queue_webhooks(
             db,

@@ -7,6 +7,10 @@ for every event type to that topic; the topic's subscription of `<PUBLIC_URL>/sn
 again while pending confirmation); the configuration set made the default for sending. Running
 it again creates nothing new. `subscription_state` is what SNS says of a setup's subscription
 now; what long-lived processes read of a setup is `storedsetup.StoredSnsSetup`.
+
+All of it is made in one AWS account (`publishing.account`: the process's own, or one stored by
+`aws-account add`), and recorded with it: the configuration set becomes the default of sending
+through that account, and events arriving by the topic are applied to that account's tenants.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from urllib.parse import urlsplit
 from config import Settings
 from gateway.aws.ses import EVENT_TYPES, PENDING_CONFIRMATION, SesEventPublishing
 from gateway.core.exceptions import InvalidInputError, SesError
-from gateway.core.types.aws import SnsSetupRecord
+from gateway.core.types.aws import DEFAULT_ACCOUNT, SnsSetupRecord
 from gateway.storage import snssetups
 from gateway.storage.database import Database
 
@@ -61,6 +65,7 @@ class SetupReport:
     endpoint: str
     steps: tuple[Step, ...]
     warnings: tuple[str, ...]
+    aws_account: str = DEFAULT_ACCOUNT
 
 
 def endpoint_url(public_url: str) -> str:
@@ -126,16 +131,21 @@ async def set_up(
         steps.append(Step("SNS topic", topic_arn, Action.CREATED))
     else:
         steps.append(Step("SNS topic", topic_arn, Action.REUSED))
-    await snssetups.save_topic(db, configuration_set, topic_arn, endpoint, datetime.now(UTC))
+    account = publishing.account
+    now = datetime.now(UTC)
+    await snssetups.save_topic(db, account, configuration_set, topic_arn, endpoint, now)
 
     steps.append(await _topic_policy(publishing, topic_arn, configuration_set))
     steps.append(await _event_destination(publishing, configuration_set, topic_arn))
     steps.append(await _subscription(publishing, topic_arn, endpoint))
 
-    changed = await snssetups.make_default(db, configuration_set, datetime.now(UTC))
+    changed = await snssetups.make_default(db, account, configuration_set, datetime.now(UTC))
     detail = "sending uses it" if changed else "sending uses it already"
+    if account != DEFAULT_ACCOUNT:
+        detail = f"sending through AWS account {account} {detail.removeprefix('sending ')}"
     warnings: list[str] = []
-    if settings.configuration_set and settings.configuration_set != configuration_set:
+    overridden = account == DEFAULT_ACCOUNT and settings.configuration_set
+    if overridden and settings.configuration_set != configuration_set:
         detail = f"but CONFIGURATION_SET={settings.configuration_set} wins"
         warnings.append(
             f"CONFIGURATION_SET is set to {settings.configuration_set}, which wins: sending "
@@ -143,7 +153,9 @@ async def set_up(
         )
     action = Action.UPDATED if changed else Action.REUSED
     steps.append(Step("default configuration set", configuration_set, action, detail))
-    return SetupReport(configuration_set, topic_arn, endpoint, tuple(steps), tuple(warnings))
+    return SetupReport(
+        configuration_set, topic_arn, endpoint, tuple(steps), tuple(warnings), account
+    )
 
 
 def _made(created: bool) -> Action:

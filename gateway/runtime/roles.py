@@ -15,18 +15,20 @@ from functools import partial
 from typing import Protocol
 
 from config import Settings
-from gateway.aws.ses import SesAccount, SesClientProvider, SesSender
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesSender
 from gateway.campaigns import sender as campaign_sender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.core.crypto import Sealer
 from gateway.core.logs import log_event
 from gateway.core.types.changes import Topic
-from gateway.delivery.governor import Governor
+from gateway.delivery.governor import Governors
 from gateway.delivery.worker import PURGE_INTERVAL, DeliveryWorker, Sent, purge_bodies
 from gateway.domains.identities import SYNC_LEASE, Domains
 from gateway.feedback.alerts import NearLimit
 from gateway.feedback.storedsetup import StoredSnsSetup
+from gateway.identity.tenancy import TenantAccounts
 from gateway.intake.auth import Authenticator
 from gateway.intake.handler import SubmissionHandler
 from gateway.intake.server import SmtpService
@@ -64,14 +66,14 @@ def worker_tasks(
     db: Database,
     settings: Settings,
     sealer: Sealer,
-    governor: Governor,
+    governors: Governors,
     domains: Domains,
     campaigns: CampaignSender | None = None,
 ) -> list[Periodic]:
     """Every periodic task of a worker process (`campaigns`: with the campaign sender)."""
     sync = settings.identity_sync_interval
     tasks = [
-        governor.task(),
+        governors.task(),
         Periodic(
             "identity-sync",
             domains.sync_due,
@@ -180,13 +182,15 @@ class SmtpRole:
 
 
 class WorkerRole:
-    """Delivery, the webhook dispatcher and the periodic tasks, over one SES client."""
+    """Delivery, the webhook dispatcher and the periodic tasks, over the SES clients of each
+    AWS account in use."""
 
     def __init__(
         self,
         db: Database,
         settings: Settings,
         provider: SesClientProvider,
+        accounts: TenantAccounts,
         domains: Domains,
         secret_key: bytes,
         sealer: Sealer,
@@ -195,16 +199,16 @@ class WorkerRole:
         on_sent: Sent | None = None,
     ) -> None:
         self.provider = provider
-        # Paces every send of this process under the SES account's quota.
-        self.governor = Governor(SesAccount(provider), settings, near_limit=NearLimit(db))
-        stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set
+        # Paces every send of this process under its AWS account's quota.
+        self.governors = Governors(provider, accounts, settings, near_limit=NearLimit(db))
+        stored = StoredSnsSetup(db)  # `sns setup`'s default configuration set of each account
         send = SesSender(provider, settings, stored.configuration_set).send
-        self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governor, on_sent)
+        self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governors, on_sent)
         self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
         # Campaigns' messages go through the policy and the spool as the send API's do.
         self.campaigns = CampaignSender(db, settings, Submitter(db, settings, sealer))
         self.schedule = Schedule(
-            worker_tasks(db, settings, sealer, self.governor, domains, self.campaigns), db, owner
+            worker_tasks(db, settings, sealer, self.governors, domains, self.campaigns), db, owner
         )
         self.changes = changes
         changes.subscribe(self.campaigns.submitter.directory.forget, *Directory.TOPICS)

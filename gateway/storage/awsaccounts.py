@@ -96,6 +96,18 @@ async def tenant_accounts(db: Database) -> dict[str, str]:
         return dict(rows.all())
 
 
+async def tenant_ids(db: Database, account: str) -> list[int | None]:
+    """The ids of the tenants on the stored account named `account`."""
+    query = (
+        select(Tenant.id)
+        .join(AwsAccount, AwsAccount.id == Tenant.aws_account_id)
+        .where(AwsAccount.name == account)
+        .order_by(Tenant.id)
+    )
+    async with db.read() as conn:
+        return list((await conn.scalars(query)).all())
+
+
 def _info(row: Sequence[Any], tenants: Sequence[str]) -> AwsAccountInfo:
     name, region, key_id, role_arn, external_id, created, checked, error = row
     return AwsAccountInfo(

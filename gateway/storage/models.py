@@ -570,11 +570,13 @@ class WebhookAttempt(Base):
 
 class SnsSetup(Base):
     """A configuration set that `sns setup` made publish SES events to an SNS topic subscribed
-    at `/sns/ses`. Its topic is allowed at `/sns/ses`; the one made default last is used for
-    sending."""
+    at `/sns/ses`, in an AWS account. Its topic is allowed at `/sns/ses`, for that account's
+    tenants; the one made default last in an account is used for sending through it."""
 
     __tablename__ = "sns_setups"
 
+    aws_account: Mapped[str] = mapped_column(String(64), primary_key=True, server_default="default")
+    """The account's name (`AwsAccount.name`), or `default`: the process's own credentials."""
     configuration_set: Mapped[str] = mapped_column(String(64), primary_key=True)
     topic_arn: Mapped[str] = mapped_column(Text)
     endpoint: Mapped[str] = mapped_column(Text)

@@ -47,7 +47,7 @@ from gateway.storage import content
 from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.leases import lease_due
-from gateway.storage.models import Message, MessageBody, Recipient, Tenant
+from gateway.storage.models import AwsAccount, Message, MessageBody, Recipient, Tenant
 
 QUEUED = "queued"
 HELD = "held"
@@ -251,13 +251,27 @@ async def hold_paused(db: Database) -> int:
     return sum([await hold(db, tenant_id, True) for tenant_id in paused])
 
 
-async def bring_forward(db: Database, now: datetime) -> int:
+async def bring_forward(db: Database, now: datetime, aws_account: str | None = None) -> int:
     """Make every message waiting for a later attempt due `now` (SES is back after failing);
-    return how many. A message not tried yet is waiting for its scheduled time: it stays."""
+    return how many. Only the messages of the tenants on the AWS account named `aws_account`
+    (None: those on the process's own credentials): another account's SES may still be failing.
+    A message not tried yet is waiting for its scheduled time: it stays."""
+    on_account = (
+        Tenant.aws_account_id.is_(None)
+        if aws_account is None
+        else Tenant.aws_account_id
+        == select(AwsAccount.id).where(AwsAccount.name == aws_account).scalar_subquery()
+    )
+    tenants = select(Tenant.id).where(on_account)
     async with db.begin() as conn:
         result = await conn.execute(
             update(Message)
-            .where(Message.state == QUEUED, Message.next_attempt_at > now, Message.attempts > 0)
+            .where(
+                Message.state == QUEUED,
+                Message.next_attempt_at > now,
+                Message.attempts > 0,
+                Message.tenant_id.in_(tenants),
+            )
             .values(next_attempt_at=now)
         )
         if result.rowcount:

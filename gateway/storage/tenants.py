@@ -10,13 +10,14 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.core.exceptions import ConflictError, NotFoundError
+from gateway.core.types.aws import DEFAULT_ACCOUNT
 from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import Principal
 from gateway.core.types.tenants import Account, CredentialInfo, Limits, TenantInfo
 from gateway.storage.activity import add_activity
 from gateway.storage.changes import announce
 from gateway.storage.database import Database
-from gateway.storage.models import Credential, Tenant, Usage
+from gateway.storage.models import AwsAccount, Credential, Tenant, Usage
 
 _CREDENTIAL_COLUMNS = (
     Credential.id,
@@ -283,3 +284,15 @@ async def set_credential_paused(db: Database, credential_id: int, reason: str | 
         await announce(db, conn, Change(Topic.CREDENTIAL, str(credential_id)))
     if not result.rowcount:
         raise NotFoundError(f"no credential with id {credential_id}")
+
+
+async def aws_account_of(db: Database, tenant_id: int) -> str:
+    """The name of the AWS account the tenant sends through (`default`: the process's own)."""
+    query = (
+        select(AwsAccount.name)
+        .join(Tenant, Tenant.aws_account_id == AwsAccount.id)
+        .where(Tenant.id == tenant_id)
+    )
+    async with db.read() as conn:
+        name: str | None = await conn.scalar(query)
+    return name or DEFAULT_ACCOUNT

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import getpass
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from gateway.storage.migrate import upgrade
 from tests.conftest import Cli, make_settings
 from tests.support.fakeses import FakeSes
 from tests.support.http import serving
+from tests.support.motoaccounts import ALPHA, allow, keys_in
 from tests.support.snssigner import TEST_CERT_NAME, SnsSigner, body, fake_sns
 
 URL = "https://gw.example.com"
@@ -196,3 +198,37 @@ async def test_the_new_topic_is_confirmed_at_sns_ses_without_sns_topic_arns(
     assert sns.confirmed[0].startswith(topic_arn + ":")
     assert theirs.status_code == 403
     assert "is not allowed" in theirs.json()["error"]["message"]
+
+
+def test_setup_in_an_aws_account_makes_its_own_topic_and_default(
+    cli: Cli, aws: Any, moto_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_id, secret = keys_in(moto_server, ALPHA, "gateway", allow("ses:*", "sns:*"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    added = cli("aws-account", "add", "alpha", "--region", "us-west-2", "--access-key-id", key_id)
+    assert added[0] == 0, added[1] + added[2]
+
+    home = setup(cli)
+    alpha = setup(cli, "--aws-account", "alpha")
+
+    assert home["topic_arn"] == "arn:aws:sns:us-east-1:123456789012:ses-gateway"
+    assert alpha["topic_arn"] == f"arn:aws:sns:us-west-2:{ALPHA}:ses-gateway"
+    assert (home["aws_account"], alpha["aws_account"]) == ("default", "alpha")
+    assert actions(alpha)["default configuration set"] == "updated", "the account's own default"
+    document = json.loads(cli("sns", "status", "--json")[1])
+    assert document["sending_configuration_set"] == "ses-gateway"
+    assert document["aws_accounts"] == {"alpha": "ses-gateway"}
+    assert sorted(
+        (r["aws_account"], r["topic_arn"], r["subscription"]) for r in document["setups"]
+    ) == [
+        ("alpha", alpha["topic_arn"], "confirmed"),
+        ("default", home["topic_arn"], "confirmed"),
+    ]
+    _, out, _ = cli("sns", "status")
+    assert "sending through AWS account alpha with configuration set ses-gateway" in out
+
+
+def test_setup_in_an_unknown_aws_account_is_refused(cli: Cli, aws: Any) -> None:
+    status, out, _ = cli("sns", "setup", "--public-url", URL, "--aws-account", "nope", "--json")
+    assert status == 1
+    assert json.loads(out)["error"]["message"] == "no AWS account named 'nope'"

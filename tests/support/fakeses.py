@@ -74,6 +74,7 @@ class SentMessage:
     """When the fake answered it (`CLOCK_MONOTONIC`, shared by every process on the machine)."""
 
 
+_CREDENTIAL_KEY = re.compile(r"Credential=([^/,]+)/")
 _CREDENTIAL_REGION = re.compile(r"Credential=[^/,]+/\d{8}/([^/,]+)/")
 _FAKE_STATUS = re.compile(r"/_fake/identities/([^/]+)/status")
 
@@ -251,6 +252,9 @@ class FakeSes:
         #: The ``GetAccount`` answer (``SendQuota.SentLast24Hours`` defaults to the sent count);
         #: its ``SendQuota`` also feeds v1 ``GetSendQuota``.
         self.account: dict[str, Any] = copy.deepcopy(DEFAULT_ACCOUNT)
+        #: Access key id -> the ``GetAccount`` answer of that key's AWS account, where it is not
+        #: ``account`` (one fake SES serving several accounts).
+        self.accounts: dict[str, dict[str, Any]] = {}
         self._identities = IdentityStore(auto_verify_after=auto_verify_after)
         self._configuration_sets = ConfigurationSetStore()
         #: The production request and the account-level suppression list (``fail_next`` on it
@@ -487,7 +491,7 @@ class FakeSes:
             signed = self._signed(method, path, headers, body)
             return await self._send("v2", lambda: _parse_v2(body), headers, signed)
         if path.startswith("/v2/email/identities") or path == "/v2/email/account":
-            return self._identity_api(method, path, body)
+            return self._identity_api(method, path, body, headers)
         if path.startswith(("/v2/email/account/", "/v2/email/suppression/")):
             return self._v2_api(lambda: self.account_state.handle(method, path, query, body))
         if path.startswith("/v2/email/configuration-sets"):
@@ -499,7 +503,7 @@ class FakeSes:
                 signed = self._signed(method, path, headers, body)
                 return await self._send("v1", lambda: _parse_v1(form), headers, signed)
             if action == "GetSendQuota":
-                quota = self._account()["SendQuota"]
+                quota = self._account(headers)["SendQuota"]
                 return _v1_result(
                     "GetSendQuota",
                     "".join(
@@ -530,16 +534,18 @@ class FakeSes:
             return self._fake_status(unquote(match[1]), body)
         return _json(404, {"message": f"No route for {method} {path}"})
 
-    def _account(self) -> dict[str, Any]:
+    def _account(self, headers: _Headers) -> dict[str, Any]:
+        match = _CREDENTIAL_KEY.search(headers.get("authorization", ""))
         with self._cond:
-            answer = account_response(self.account, len(self._messages))
+            account = self.accounts.get(match[1] if match else "", self.account)
+            answer = account_response(account, len(self._messages))
         return self.account_state.overlay(answer)
 
-    def _identity_api(self, method: str, path: str, body: bytes) -> _Response:
+    def _identity_api(self, method: str, path: str, body: bytes, headers: _Headers) -> _Response:
         try:
             if path == "/v2/email/account":
                 self.account_state.raise_fault("GetAccount")
-                answer = (200, self._account()) if method == "GET" else None
+                answer = (200, self._account(headers)) if method == "GET" else None
             else:
                 answer = self._identities.handle(method, path, body)
         except ApiError as exc:

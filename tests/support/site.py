@@ -13,7 +13,7 @@ import httpx
 from admin.app import create_app
 from admin.ops.context import Services
 from config import Settings
-from gateway.aws.ses import SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.compose.submit import Submitter
 from gateway.endpoints.health import Readiness
 from gateway.identity import accounts, apikeys, users

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Final
+
+DEFAULT_ACCOUNT: Final = "default"
+"""The process's own credential chain, as AWS accounts are named (a stored account never is)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +80,10 @@ class SnsSetupRecord:
     """The URL subscribed to the topic (`<PUBLIC_URL>/sns/ses`)."""
     created_at: datetime
     default_since: datetime | None
-    """Since when sending uses it (unless `CONFIGURATION_SET` is set); None: not yet."""
+    """Since when sending through its account uses it (unless `CONFIGURATION_SET` is set, for
+    the default account); None: not yet."""
+    aws_account: str = DEFAULT_ACCOUNT
+    """The AWS account it was made in."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,12 +39,15 @@ async def test_an_admin_reads_the_settings_without_secrets(site: Site) -> None:
 async def test_the_sns_wiring_says_what_sns_says(site: Site) -> None:
     topic = await SesEventPublishing(site.services.provider).create_topic("settings-test")
     now = datetime.now(UTC)
-    await snssetups.save_topic(site.db, "cs1", topic, "https://gw.example.com/sns/ses", now)
-    await snssetups.make_default(site.db, "cs1", now)
+    await snssetups.save_topic(
+        site.db, "default", "cs1", topic, "https://gw.example.com/sns/ses", now
+    )
+    await snssetups.make_default(site.db, "default", "cs1", now)
     body = (await (await site.api(await site.key())).get("/settings")).json()
     assert (body["configuration_set"], body["configuration_set_source"]) == ("cs1", "sns setup")
     [wiring] = body["sns"]
-    assert (wiring["topic_arn"], wiring["subscription"]) == (
+    assert (wiring["aws_account"], wiring["topic_arn"], wiring["subscription"]) == (
+        "default",
         topic,
         "missing: run `ses-gateway sns setup` again",
     )

@@ -13,8 +13,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.serialize import create_serializer
 from cryptography.hazmat.primitives import serialization
 
+from gateway.aws.clients import SesClientProvider
 from gateway.aws.sendclient import json_body, query_body
-from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
+from gateway.aws.ses import Outgoing, SesSender
 from gateway.core.exceptions import SesError, SesTransientError
 from tests.conftest import make_settings
 from tests.support.certs import authority, pem, tls_key

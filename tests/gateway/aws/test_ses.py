@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 
-from gateway.aws.ses import Outgoing, SesClientProvider, SesSender, translate
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import Outgoing, SesSender, translate
 from gateway.core.exceptions import SesPermanentError, SesSetupError, SesTransientError
 from tests.conftest import make_settings
 
@@ -72,7 +73,7 @@ async def moto_sender(
         settings = make_settings(tmp_path, "sqlite+aiosqlite://", **overrides)
         provider = await SesClientProvider(settings).__aenter__()
         providers.append(provider)
-        client = provider.client_for("acme")
+        client = (await provider.for_tenant("acme")).client(provider.service)
         if settings.ses_send_api == "v2":
             await client.create_email_identity(EmailIdentity="verified.example")
         else:
@@ -130,7 +131,8 @@ async def test_an_assumed_role_sends_in_its_own_account(
     aws_env.setenv("AWS_PROFILE", "gateway")
     sender = await moto_sender()
     domain = "role.example"
-    await sender._provider.client_for("acme").create_email_identity(EmailIdentity=domain)
+    clients = await sender._provider.for_tenant("acme")
+    await clients.client("sesv2").create_email_identity(EmailIdentity=domain)
     outgoing = Outgoing(f"demo@{domain}", ["x@example.org"], RAW, {"tenant": "acme"})
     message_id = await sender.send("acme", outgoing)
     assert message_id in {m["id"] for m in moto_messages(moto_server)}

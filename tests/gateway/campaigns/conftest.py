@@ -14,7 +14,7 @@ from admin.ops import campaigns as ops
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context, Services
 from config import Settings
-from gateway.aws.ses import SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.core.types.campaigns import CampaignInfo

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from admin.app import create_metrics_app
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.core import metrics
 from gateway.endpoints.metrics import MetricsEndpoint
 from gateway.feedback import events

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import os
@@ -20,14 +21,19 @@ from botocore.exceptions import ClientError
 
 from admin.cli import main
 from config import Settings
-from gateway.aws.ses import SesAccount, SesClientProvider, SesSender, _v2_unavailable
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesAccount, SesSender, _v2_unavailable
+from gateway.core import metrics
 from gateway.core.exceptions import DailyQuotaReached
+from gateway.core.types.aws import AwsAccountSpec
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import RecipientState
-from gateway.delivery.governor import Governor, Pacer
+from gateway.delivery.governor import Governor, Governors, Pacer
 from gateway.delivery.worker import DeliveryWorker
 from gateway.identity import accounts
+from gateway.identity.tenancy import TenantAccounts
 from gateway.runtime.tasks import Schedule
-from gateway.storage import queue
+from gateway.storage import awsaccounts, queue
 from gateway.storage.activity import record_activity
 from gateway.storage.database import Database
 from gateway.storage.migrate import upgrade
@@ -89,12 +95,13 @@ async def spool(
 
 
 @asynccontextmanager
-async def refreshing(governor: Governor) -> AsyncIterator[Governor]:
-    """The governor with its `ses-governor` task running, as a worker process schedules it."""
-    schedule = Schedule([governor.task()])
+async def refreshing(governors: Governors) -> AsyncIterator[Governor]:
+    """The default account's governor, with the `ses-governor` task running, as a worker
+    process schedules it."""
+    schedule = Schedule([governors.task()])
     schedule.start()
     try:
-        yield governor
+        yield governors["default"]
     finally:
         await schedule.stop()
 
@@ -117,11 +124,10 @@ async def start_worker(
                 tmp_path, sqlite_db.url, ses_send_path=ses_send_path, **overrides
             )
             provider = await stack.enter_async_context(SesClientProvider(settings))
-            governor = await stack.enter_async_context(
-                refreshing(Governor(SesAccount(provider), settings))
-            )
+            governors = Governors(provider, None, settings)
+            governor = await stack.enter_async_context(refreshing(governors))
             send = SesSender(provider, settings).send
-            worker = DeliveryWorker(sqlite_db, SEALER, send, settings, "w", governor)
+            worker = DeliveryWorker(sqlite_db, SEALER, send, settings, "w", governors)
             task = asyncio.create_task(worker.run())
 
             async def stop() -> None:
@@ -158,7 +164,7 @@ async def test_quota_is_read_from_get_account(fake_ses: FakeSes, open_account: O
         "SentLast24Hours": 17.0,
     }
     account, _ = await open_account(fake_ses.url)
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetAccount"
     assert (quota.max_24_hour_send, quota.max_send_rate, quota.sent_last_24_hours) == (200, 1, 17)
     assert quota.production_access_enabled is False
@@ -171,7 +177,7 @@ async def test_quota_is_read_from_get_send_quota_with_the_v1_api(
 ) -> None:
     fake_ses.account["SendQuota"] = {"Max24HourSend": -1.0, "MaxSendRate": 40.0}
     account, _ = await open_account(fake_ses.url, ses_send_api="v1")
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetSendQuota"
     assert quota.max_24_hour_send is None  # -1: unlimited
     assert quota.max_send_rate == 40
@@ -185,7 +191,7 @@ async def test_moto_without_get_account_falls_back_to_get_send_quota(
     moto_server: str, open_account: OpenAccount
 ) -> None:
     account, _ = await open_account(moto_server)
-    quota = await account.quota("acme")
+    quota = await account.quota()
     assert quota.source == "GetSendQuota"
     assert (quota.max_24_hour_send, quota.max_send_rate) == (200, 1)
 
@@ -249,12 +255,13 @@ async def test_a_call_takes_one_token_per_recipient(
 ) -> None:
     fake_ses.account["SendQuota"]["MaxSendRate"] = 20.0
     account, settings = await open_account(fake_ses.url)
-    async with refreshing(Governor(account, settings)) as governor:
-        await governor.acquire(20)
-        started = time.monotonic()
-        await governor.acquire(1)
-        assert 0.9 <= time.monotonic() - started <= 1.5
-        assert governor.rate == 20
+    governor = Governor(account, settings)
+    await governor.refresh()
+    await governor.acquire(20)
+    started = time.monotonic()
+    await governor.acquire(1)
+    assert 0.9 <= time.monotonic() - started <= 1.5
+    assert governor.rate == 20
 
 
 async def test_each_process_paces_at_its_share_of_the_rate(
@@ -436,6 +443,7 @@ def test_status_shows_the_account_and_the_queue(
         },
         "account_error": None,
         "pace_per_second": 1.0,
+        "aws_accounts": {},
         "pending_messages": 1,
         "unread_notifications": 1,
     }
@@ -457,3 +465,79 @@ def test_status_says_why_the_account_could_not_be_read(
     assert "EndpointConnectionError" in document["account_error"]
     assert document["pace_per_second"] == 14.0
     assert document["pending_messages"] == 1
+
+
+async def test_each_aws_account_is_paced_by_its_own_governor(
+    fake_ses: FakeSes, sqlite_db: Database, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """ann's account has used its second: bob's, on another account, has not; the governor of
+    an account no tenant uses any more goes, and so do its gauges."""
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    fake_ses.account["SendQuota"]["MaxSendRate"] = 1.0
+    settings = make_settings(tmp_path, sqlite_db.url)
+    now = datetime.now(UTC)
+    for tenant, account in (("ann", "first"), ("bob", "second")):
+        spec = AwsAccountSpec(account, "eu-west-1", f"AKIA{account.upper()}", "secret")
+        await awsaccounts.add_account(sqlite_db, SEALER, spec, now)
+        await accounts.create_tenant(sqlite_db, tenant)
+        await awsaccounts.set_tenant_account(sqlite_db, tenant, account)
+    tenancy = TenantAccounts(sqlite_db, lambda: SEALER)
+    async with SesClientProvider(settings, tenancy) as provider:
+        governors = Governors(provider, tenancy, settings)
+        schedule = Schedule([governors.task()])
+        schedule.start()
+        try:
+            ann, bob = await governors.for_tenant("ann"), await governors.for_tenant("bob")
+            assert (ann.account, bob.account) == ("first", "second")
+            await ann.acquire(5)  # the first account's next call in 5 s
+            await asyncio.wait_for(bob.acquire(1), 0.5)
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(ann.acquire(1), 0.5)
+            assert 'ses_gateway_governor_pace{aws_account="second"} 1.0' in metrics_text()
+
+            await awsaccounts.set_tenant_account(sqlite_db, "ann", "second")
+            tenancy.forget(Change(Topic.TENANT))
+            await governors._refresh_round()
+            assert {g.account for g in governors} == {"default", "second"}
+            assert 'aws_account="first"' not in metrics_text()
+        finally:
+            await schedule.stop()
+
+
+def metrics_text() -> str:
+    return metrics.text().decode()
+
+
+def test_status_shows_each_aws_account_in_use(
+    fake_ses: FakeSes,
+    status_env: Callable[..., tuple[int, str]],
+    tmp_path: Path,
+    aws_env: pytest.MonkeyPatch,
+) -> None:
+    aws_env.setenv("SES_GATEWAY_SECRET_KEY", "test secret key")  # SEALER's
+    alpha = copy.deepcopy(fake_ses.account)
+    alpha["SendQuota"]["MaxSendRate"] = 40.0
+    fake_ses.accounts["AKIAALPHA"] = alpha
+
+    async def bind() -> None:
+        db = Database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+        try:
+            spec = AwsAccountSpec("alpha", "eu-west-1", "AKIAALPHA", "secret")
+            await awsaccounts.add_account(db, SEALER, spec, datetime.now(UTC))
+            await accounts.create_tenant(db, "north")
+            await awsaccounts.set_tenant_account(db, "north", "alpha")
+        finally:
+            await db.close()
+
+    status, _ = status_env(fake_ses.url)  # the database made
+    asyncio.run(bind())
+    status, out = status_env(fake_ses.url, "--json")
+    assert status == 0
+    document = json.loads(out)
+    assert document["account"]["max_send_rate"] == 14.0  # the process's own account
+    [(name, shown)] = document["aws_accounts"].items()
+    assert (name, shown["region"], shown["pace_per_second"]) == ("alpha", "eu-west-1", 40.0)
+    assert shown["account"]["max_send_rate"] == 40.0
+    _, out = status_env(fake_ses.url)
+    assert "AWS account alpha:\n  SES region eu-west-1" in out
+    assert "  MaxSendRate 40/s" in out

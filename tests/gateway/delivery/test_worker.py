@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,17 +12,22 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from gateway.aws.ses import Outgoing, SesClientProvider, SesSender
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import Outgoing, SesSender
+from gateway.core.types.aws import AwsAccountSpec
 from gateway.core.types.messages import MessageStatus, RecipientState
+from gateway.delivery.governor import Governors
 from gateway.delivery.worker import DeliveryWorker, Sent, backoff, batches, purge_bodies
 from gateway.identity import accounts
-from gateway.storage import queue
+from gateway.identity.tenancy import TenantAccounts
+from gateway.runtime.tasks import Schedule
+from gateway.storage import awsaccounts, queue
 from gateway.storage.database import Database
 from gateway.storage.models import Message
 from gateway.storage.tenants import list_tenants
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes
-from tests.support.messages import SEALER, new_message
+from tests.support.messages import SEALER, new_message, queued
 
 Deliver = Callable[..., Awaitable[tuple[str, DeliveryWorker]]]
 
@@ -296,3 +302,117 @@ async def test_retained_bodies_are_purged_after_the_retention(
     await purge_bodies(db, make_settings(tmp_path, db.url, body_retention_days=1))  # the task
     assert not (await queue.message_status(db, SEALER, old)).has_body
     assert (await queue.message_status(db, SEALER, recent)).has_body
+
+
+async def test_a_failing_aws_account_holds_no_other_accounts_mail(
+    db: Database, tmp_path: Path, aws_env: pytest.MonkeyPatch, ses_send_path: str
+) -> None:
+    """Tenant ann's AWS account is broken (its secret is wrong: SES refuses every call);
+    bob's, on another account, and carol's, on the process's own, go all the same, each
+    account paced by its own governor; ann's wait for their retry, not brought forward by
+    the others' successes."""
+    keys = {"testing": "testing", "AKIAGOOD": "good secret", "AKIABROKEN": "right secret"}
+    with FakeSes(secret_keys=keys) as fake:
+        aws_env.setenv("AWS_ENDPOINT_URL", fake.url)
+        settings = make_settings(
+            tmp_path, db.url, ses_send_path=ses_send_path, retry_base_delay=60, retry_max_delay=60
+        )
+        now = datetime.now(UTC)
+        for name, key, secret in (
+            ("broken", "AKIABROKEN", "wrong secret"),
+            ("good", "AKIAGOOD", "good secret"),
+        ):
+            spec = AwsAccountSpec(name, "eu-west-1", key, secret)
+            await awsaccounts.add_account(db, SEALER, spec, now)
+        tenants: dict[str, int] = {}
+        for tenant, account in (("ann", "broken"), ("bob", "good"), ("carol", None)):
+            tenants[tenant] = (await accounts.create_tenant(db, tenant)).id
+            if account is not None:
+                await awsaccounts.set_tenant_account(db, tenant, account)
+        tenancy = TenantAccounts(db, lambda: SEALER)
+        async with SesClientProvider(settings, tenancy) as provider:
+            governors = Governors(provider, tenancy, settings)
+            schedule = Schedule([governors.task()])
+            schedule.start()
+            send = SesSender(provider, settings).send
+            worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
+            task = asyncio.create_task(worker.run())
+            try:
+                ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(3)]
+                worker.wake()
+                for queue_id in ann:  # each failed once: its account's failures are counted
+                    for _ in range(100):
+                        status = await queue.message_status(db, SEALER, queue_id)
+                        if status.recipients[0].last_error:
+                            break
+                        await asyncio.sleep(0.05)
+                others = [
+                    await queued(db, tenants[tenant], (f"{i}@example.org",))
+                    for tenant in ("bob", "carol")
+                    for i in range(3)
+                ]
+                worker.wake()
+                for queue_id in others:
+                    status = await settled(db, queue_id)
+                    assert status.recipients[0].state is RecipientState.SENT
+                await asyncio.sleep(0.5)  # a catch-up after their successes would come now
+                waiting = [await queue.message_status(db, SEALER, q) for q in ann]
+            finally:
+                await worker.stop()
+                await task
+                await schedule.stop()
+        assert {g.account for g in governors} == {"default", "good", "broken"}
+    assert sorted(m.tags["tenant"] for m in fake.messages()) == ["bob"] * 3 + ["carol"] * 3
+    for status in waiting:
+        [recipient] = status.recipients
+        assert recipient.state is RecipientState.DEFERRED
+        assert "SignatureDoesNotMatch" in (recipient.last_error or "")
+        assert status.attempts == 1, "brought forward by the other accounts' successes"
+
+
+async def test_a_slowly_paced_accounts_backlog_holds_no_worker_slots(
+    db: Database, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """ann's account may send one message every two seconds and has 20 waiting; bob's, on an
+    account of its own, are not paced behind them: ann's wait in the queue for their turn,
+    not in the worker's four slots."""
+    with FakeSes() as fake:
+        aws_env.setenv("AWS_ENDPOINT_URL", fake.url)
+        slow = copy.deepcopy(fake.account)
+        slow["SendQuota"]["MaxSendRate"] = 0.5
+        fake.accounts["AKIASLOW"] = slow
+        fake.account["SendQuota"]["MaxSendRate"] = 50.0
+        settings = make_settings(tmp_path, db.url, delivery_concurrency=4)
+        now = datetime.now(UTC)
+        tenants: dict[str, int] = {}
+        for tenant, key in (("ann", "AKIASLOW"), ("bob", "AKIAFAST")):
+            spec = AwsAccountSpec(tenant, "eu-west-1", key, "secret")
+            await awsaccounts.add_account(db, SEALER, spec, now)
+            tenants[tenant] = (await accounts.create_tenant(db, tenant)).id
+            await awsaccounts.set_tenant_account(db, tenant, tenant)
+        ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(20)]
+        bob = [await queued(db, tenants["bob"], (f"{i}@example.org",)) for i in range(10)]
+        tenancy = TenantAccounts(db, lambda: SEALER)
+        async with SesClientProvider(settings, tenancy) as provider:
+            governors = Governors(provider, tenancy, settings)
+            schedule = Schedule([governors.task()])
+            schedule.start()
+            send = SesSender(provider, settings).send
+            worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
+            task = asyncio.create_task(worker.run())
+            try:
+                started = asyncio.get_running_loop().time()
+                for queue_id in bob:
+                    assert (await settled(db, queue_id, timeout=10)).state == "done"
+                took = asyncio.get_running_loop().time() - started
+                waiting = [await queue.message_status(db, SEALER, q) for q in ann]
+            finally:
+                await worker.stop()
+                await task
+                await schedule.stop()
+    assert took < 4, f"bob's mail was paced behind ann's account: {took:.1f} s"
+    sent_for_ann = sum(1 for m in fake.messages() if m.tags["tenant"] == "ann")
+    assert 1 <= sent_for_ann <= 3
+    unsent = [s for s in waiting if s.state != "done"]
+    assert len(unsent) >= 17
+    assert all(s.recipients[0].attempts == 0 for s in unsent), "waiting for a turn is no attempt"

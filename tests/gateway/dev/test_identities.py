@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.core.exceptions import NotFoundError
 from gateway.dev.emulator import Emulator, publish_records, start_emulator
 from tests.conftest import make_settings

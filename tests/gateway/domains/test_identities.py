@@ -11,19 +11,28 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.core import crypto
-from gateway.core.exceptions import ConflictError, NotFoundError, SesPermanentError
+from gateway.core.crypto import Sealer
+from gateway.core.exceptions import (
+    ConflictError,
+    NotFoundError,
+    SesPermanentError,
+    SesTransientError,
+)
+from gateway.core.types.aws import AwsAccountSpec
 from gateway.core.types.domains import IdentityState
 from gateway.core.types.messages import RecipientState
 from gateway.domains.identities import SYNC_LEASE, Domains, changes, next_check
 from gateway.identity import accounts
+from gateway.identity.tenancy import TenantAccounts
 from gateway.runtime.tasks import Periodic, Schedule
-from gateway.storage import activity, notifications, queue
+from gateway.storage import activity, awsaccounts, notifications, queue
 from gateway.storage import domains as store
 from gateway.storage.database import Database
 from gateway.storage.models import Domain
-from tests.conftest import make_settings
+from tests.conftest import add_verified_domain, make_settings
 from tests.support.fakeses import FakeSes
 from tests.support.messages import SEALER, new_message
 
@@ -319,3 +328,30 @@ async def test_domains_work_against_moto_too(
             await domains.set_mail_from("moto-shop.example", "mail")
         await domains.remove("moto-shop.example")
         assert await SesIdentities(provider).get("acme", "moto-shop.example") is None
+
+
+async def test_an_aws_account_that_fails_leaves_the_others_identities_synced(
+    db: Database, fake_ses: FakeSes, tmp_path: Path, aws_env: pytest.MonkeyPatch
+) -> None:
+    """west's account cannot be used (its secret was sealed under a key no longer given): its
+    domain stays due, the round says so, and acme's domain is synced all the same."""
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    settings = make_settings(tmp_path, db.url)
+    now = datetime.now(UTC)
+    lost = AwsAccountSpec("lost", "eu-west-1", "AKIALOST", "secret")
+    await awsaccounts.add_account(db, Sealer(b"a key no longer given, long enough"), lost, now)
+    west = await accounts.create_tenant(db, "west")
+    await awsaccounts.set_tenant_account(db, "west", "lost")
+    await accounts.create_tenant(db, "acme")
+    await add_verified_domain(db, west.id, "west.example")
+    stuck = await store.find_domain(db, "west.example")
+    assert stuck is not None
+    due = now - timedelta(hours=1)  # before acme's: the first asked
+    await store.update_domain(db, stuck.id, next_check_at=due)
+    async with SesClientProvider(settings, TenantAccounts(db, lambda: SEALER)) as provider:
+        domains = Domains(db, SesIdentities(provider), SECRET, settings)
+        ours = await domains.add("acme", "example.com")
+        with pytest.raises(SesTransientError, match="AWS account lost: AccountUnavailable"):
+            await domains.sync_due()
+        assert (await domains.get("example.com")).checked_at != ours.checked_at
+        assert (await domains.get("west.example")).next_check_at == due

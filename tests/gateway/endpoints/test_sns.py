@@ -16,16 +16,20 @@ import pytest
 from sqlalchemy import text
 
 from admin.app import create_app
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
+from gateway.core.types.aws import AwsAccountSpec
 from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
 from gateway.feedback import events
 from gateway.feedback.sns import Fetch, SnsVerifier
 from gateway.storage import activity as activity_store
-from gateway.storage import notifications, suppressions, tenants
+from gateway.storage import awsaccounts, notifications, snssetups, suppressions, tenants
+from gateway.storage import events as event_store
 from gateway.storage.database import Database
 from tests.conftest import Gateway, client_tls, make_settings, settled
 from tests.support.http import serving
+from tests.support.messages import SEALER
 from tests.support.sesevents import bounce
 from tests.support.smtp import protocol_only
 from tests.support.snssigner import TOPIC_ARN, SnsSigner, body, fake_sns
@@ -213,3 +217,33 @@ async def test_a_bounce_suppresses_the_recipient_for_the_next_message(
     [(code, reason)] = refused.value.recipients.values()
     assert code == 550
     assert reason.startswith(b"5.1.1 Recipient gone@example.org is suppressed (bounce on ")
+
+
+async def test_a_topic_set_up_in_an_aws_account_is_accepted_until_the_account_goes(
+    db: Database, tmp_path: Path
+) -> None:
+    """Its events are about that account's tenants only (`gateway.feedback.events`)."""
+    topic = "arn:aws:sns:eu-west-1:111111111111:ses-gateway"
+    now = datetime.now(UTC)
+    spec = AwsAccountSpec("alpha", "eu-west-1", "AKIAALPHA", "secret")
+    await awsaccounts.add_account(db, SEALER, spec, now)
+    await snssetups.save_topic(db, "alpha", "ses-gateway", topic, "https://gw/sns/ses", now)
+    signer = SnsSigner()
+    settings = make_settings(tmp_path, db.url, sns_topic_arns=[])
+    (settings.data_dir / "sns-certs").mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "sns-certs" / signer.cert_name).write_bytes(signer.cert_pem)
+    sns = SnsEndpoint.from_settings(db, settings)
+    envelope = signer.notification(bounce("unknown-id", "x@example.org"), topic_arn=topic)
+    later = signer.notification(bounce("unknown-id", "x@example.org"), topic_arn=topic)
+    async with serving(create_app(Readiness(db), sns)) as url, httpx.AsyncClient() as http:
+        accepted = await http.post(f"{url}/sns/ses", content=body(envelope))
+        await awsaccounts.remove_account(db, "alpha")
+        sns.stored.forget()  # as the change bus says (`Topic.AWS_ACCOUNT`)
+        refused = await http.post(f"{url}/sns/ses", content=body(later))
+
+    assert accepted.status_code == 200, accepted.text
+    stored = await event_store.find_event(db, envelope["MessageId"])
+    assert stored is not None
+    assert "came by a topic of AWS account alpha and is about none of its tenants" in stored.note
+    assert refused.status_code == 403
+    assert "set up in an AWS account that was removed" in refused.json()["error"]["message"]

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from gateway.aws.ses import SesAccount, SesClientProvider
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesAccount
 from gateway.core.types.events import EventFact
 from gateway.delivery.governor import Governor
 from gateway.feedback import alerts

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 
 from config import Settings
+from gateway.core.types.aws import AwsAccountSpec
 from gateway.core.types.events import EventFact, EventKind, IngestResult, SesEventInfo
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.core.types.tenants import TenantInfo
 from gateway.feedback import events
 from gateway.identity import accounts
 from gateway.intake.spool import new_queue_id
+from gateway.storage import awsaccounts, queue, suppressions
 from gateway.storage import events as store
-from gateway.storage import queue, suppressions
 from gateway.storage.database import Database
 from tests.conftest import add_verified_domain
 from tests.support.messages import SEALER, new_message
@@ -670,3 +671,47 @@ async def event_by_id(db: Database, event_id: int) -> SesEventInfo:
     found = await stored_event(db, event_id)
     assert found is not None, f"no SES event {event_id}"
     return found
+
+
+# -- AWS accounts ------------------------------------------------------------------------------
+
+
+async def test_a_topic_of_an_aws_account_speaks_for_that_accounts_tenants_only(
+    db: Database,
+) -> None:
+    """Whoever holds an account's keys can publish to its topic: an event about another
+    account's tenant, or about nobody's message, is kept and applied to nobody."""
+    spec = AwsAccountSpec("alpha", "eu-west-1", "AKIAALPHA", "secret")
+    await awsaccounts.add_account(db, SEALER, spec, NOW)
+    on_alpha, at_home = await tenant(db), await tenant(db)
+    await awsaccounts.set_tenant_account(db, on_alpha.name, "alpha")
+    _, alpha_id = await sent_message(db, on_alpha.id, ["bob@example.org"])
+    _, home_id = await sent_message(db, at_home.id, ["carol@example.org"])
+    settings = Settings(auto_suppress_scope="global")
+
+    def by(account: str) -> Any:
+        async def ingest_(payload: str) -> IngestResult:
+            return await events.ingest(db, settings, sns_id(), TOPIC, payload, NOW, account)
+
+        return ingest_
+
+    ours = await by("alpha")(bounce(alpha_id, "bob@example.org"))
+    assert (ours.tenant_id, ours.suppressed) == (on_alpha.id, ("bob@example.org",))
+
+    forged = await by("alpha")(bounce(home_id, "carol@example.org"))
+    assert (forged.tenant_id, forged.matched, forged.suppressed) == (None, 0, ())
+    assert "came by a topic of AWS account alpha, but its tenant sends through default" in (
+        forged.note
+    )
+    nobodys = await by("alpha")(bounce("unknown-id", "dave@example.org"))
+    assert (nobodys.tenant_id, nobodys.suppressed) == (None, ())
+    assert "is about none of its tenants: not applied" in nobodys.note
+    assert await suppressions.suppressed(db, at_home.id, "carol@example.org", NOW) is None
+    assert await suppressions.suppressed(db, at_home.id, "dave@example.org", NOW) is None
+
+    home = await by("default")(bounce(home_id, "carol@example.org"))
+    assert (home.tenant_id, home.suppressed) == (at_home.id, ("carol@example.org",))
+    configured = await events.ingest(
+        db, settings, sns_id(), TOPIC, bounce(alpha_id, "erin@example.org"), NOW, None
+    )
+    assert configured.tenant_id == on_alpha.id, "SNS_TOPIC_ARNS speak for every account"

@@ -15,11 +15,11 @@ import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns.models import SNSBackend, sns_backends
 
+from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import (
     EVENT_TYPES,
     PENDING_CONFIRMATION,
     Outgoing,
-    SesClientProvider,
     SesEventPublishing,
     SesSender,
 )
@@ -153,19 +153,19 @@ async def test_a_subscription_pending_confirmation_is_subscribed_again(
 async def test_the_last_configuration_set_made_default_is_the_only_default(db: Database) -> None:
     now = datetime.now(UTC)
     for name in ("one", "two"):
-        await snssetups.save_topic(db, name, f"arn:aws:sns:us-east-1:1:{name}", URL, now)
+        await snssetups.save_topic(db, "default", name, f"arn:aws:sns:us-east-1:1:{name}", URL, now)
 
-    assert await snssetups.default_configuration_set(db) is None
-    assert await snssetups.make_default(db, "one", now) is True
-    assert await snssetups.make_default(db, "one", now) is False
-    assert await snssetups.make_default(db, "two", now) is True
+    assert await snssetups.default_configuration_sets(db) == {}
+    assert await snssetups.make_default(db, "default", "one", now) is True
+    assert await snssetups.make_default(db, "default", "one", now) is False
+    assert await snssetups.make_default(db, "default", "two", now) is True
 
-    assert await snssetups.default_configuration_set(db) == "two"
+    assert await snssetups.default_configuration_sets(db) == {"default": "two"}
     defaults = {s.configuration_set: s.default_since for s in await snssetups.list_setups(db)}
     assert defaults == {"one": None, "two": now}
-    assert await snssetups.topic_arns(db) == {
-        "arn:aws:sns:us-east-1:1:one",
-        "arn:aws:sns:us-east-1:1:two",
+    assert await snssetups.topic_accounts(db) == {
+        "arn:aws:sns:us-east-1:1:one": "default",
+        "arn:aws:sns:us-east-1:1:two": "default",
     }
 
 

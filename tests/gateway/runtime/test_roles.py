@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.aws.ses import SesAccount, SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.campaigns import sender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
-from gateway.delivery.governor import Governor
+from gateway.delivery.governor import Governors
 from gateway.domains.identities import SYNC_LEASE, Domains
 from gateway.runtime.housekeeping import RESEAL_INTERVAL, RESEAL_LEASE, RESEAL_LEASE_TTL
 from gateway.runtime.roles import worker_tasks
@@ -23,10 +24,10 @@ async def test_the_worker_tasks(db: Database, tmp_path: Path, aws_env: object) -
             tmp_path, db.url, body_retention_days=retention, identity_sync_interval=120
         )
         async with SesClientProvider(settings) as provider:
-            governor = Governor(SesAccount(provider), settings)
+            governors = Governors(provider, None, settings)
             domains = Domains(db, SesIdentities(provider), b"k" * 32, settings)
             campaigns = CampaignSender(db, settings, Submitter(db, settings, SEALER))
-            tasks = worker_tasks(db, settings, SEALER, governor, domains, campaigns)
+            tasks = worker_tasks(db, settings, SEALER, governors, domains, campaigns)
         assert [t.name for t in tasks] == [
             "ses-governor",
             "identity-sync",

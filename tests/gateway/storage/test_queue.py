@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway.core.types.aws import AwsAccountSpec
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.identity import accounts
 from gateway.intake.spool import new_queue_id
-from gateway.storage import queue
+from gateway.storage import awsaccounts, queue
 from gateway.storage.database import Database
 from tests.support.messages import SEALER, new_message
 
@@ -125,6 +126,37 @@ async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
     assert (await queue.message_status(db, SEALER, deferred)).next_attempt_at == later
     claimed = await queue.claim(db, SEALER, "w1", 10, later, later + LEASE)
     assert {job.id for job in claimed} == {deferred, fresh}
+
+
+async def test_only_the_messages_of_one_aws_accounts_tenants_are_brought_forward(
+    db: Database,
+) -> None:
+    """SES came back in one account: another's may still be failing."""
+    spec = AwsAccountSpec("alpha", "eu-west-1", "AKIAALPHA", "secret")
+    await awsaccounts.add_account(db, SEALER, spec, NOW)
+    on_alpha, on_default = (await spool(db))[0], (await spool(db))[0]
+    await awsaccounts.set_tenant_account(
+        db, (await queue.message_status(db, SEALER, on_alpha)).tenant, "alpha"
+    )
+    retry_at = NOW + timedelta(minutes=30)
+    jobs = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
+    deferred = [
+        JobResult(
+            j.id,
+            tuple(RecipientOutcome(r.id, RecipientState.DEFERRED, None) for r in j.recipients),
+            retry_at,
+            NOW,
+        )
+        for j in jobs
+    ]
+    await queue.record(db, deferred, keep_bodies=False)
+    later = NOW + timedelta(seconds=5)
+
+    assert await queue.bring_forward(db, later, "alpha") == 1
+    assert (await queue.message_status(db, SEALER, on_alpha)).next_attempt_at == later
+    assert (await queue.message_status(db, SEALER, on_default)).next_attempt_at == retry_at
+    assert await queue.bring_forward(db, later) == 1  # the process's own account's tenants
+    assert (await queue.message_status(db, SEALER, on_default)).next_attempt_at == later
 
 
 async def test_retention_keeps_bodies_until_purged(db: Database) -> None:

@@ -16,7 +16,8 @@ import pytest
 from sqlalchemy import text
 
 from admin.app import create_app
-from gateway.aws.ses import SesClientProvider, SesIdentities
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesIdentities
 from gateway.core.exceptions import NotFoundError
 from gateway.endpoints.health import Readiness
 from gateway.endpoints.sns import SnsEndpoint
