@@ -1,11 +1,11 @@
 """The SES account itself (SESv2): leaving the sandbox (`PutAccountDetails`) and the
 account-level suppression list that SES keeps beside the gateway's own.
 
-Each function takes the SESv2 client of the AWS account it acts on
-(`SesClientProvider.client_for(tenant, "sesv2")`), so it works on whichever account a tenant
-uses. A production request is checked against botocore's sesv2 service model (lengths,
-patterns, enumerations) before SES is called: what SES would refuse is refused here, by field.
-SES's refusals come back as one line that names the IAM action at fault.
+Each function takes the SESv2 client of the AWS account it acts on (`client("sesv2")` of
+`SesClientProvider.account(name)`), so it works on whichever account a tenant uses. A
+production request is checked against botocore's sesv2 service model (lengths, patterns,
+enumerations) before SES is called: what SES would refuse is refused here, by field. SES's
+refusals come back as one line that names the IAM action at fault.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ none of these calls), or moto where it answers (`GetSendQuota`)."""
 
 from __future__ import annotations
 
+import io
 import time
 from pathlib import Path
 
@@ -354,3 +355,39 @@ def test_remove_without_aws_says_ses_was_not_checked(
         ],
     )
     assert "no AWS region is set" in refused(cli, "suppression", "import-ses")
+
+
+def test_stored_accounts_are_listed_imported_for_their_tenants_and_unsuppressed(
+    cli: Cli, ses: FakeSes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored AWS account: listed by `ses account`; its SES list imported for the tenants on
+    it (not for everyone); a global entry removed here is removed from every account's list."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("partner-secret\n"))
+    document(
+        cli, "aws-account", "add", "partner", "--region", "eu-west-1",
+        "--access-key-id", "AKIAPARTNER000000001",
+    )  # fmt: skip
+    document(cli, "tenant", "create", "acme")
+    document(cli, "tenant", "create", "other")
+    document(cli, "tenant", "set", "acme", "--aws-account", "partner")
+
+    names = [account["name"] for account in document(cli, "ses", "account")["accounts"]]
+    assert names == ["default", "partner"]
+
+    ses.account_state.suppress("bob@example.org", "BOUNCE")
+    report = document(cli, "suppression", "import-ses", "--aws-account", "partner")
+    assert (report["seen"], report["added"]) == (1, 1)
+    (entry,) = document(cli, "suppression", "list")["suppressions"]
+    assert (entry["address"], entry["tenant"]) == ("bob@example.org", "acme")
+    assert "no AWS account named 'nope'" in refused(
+        cli, "suppression", "import-ses", "--aws-account", "nope"
+    )
+
+    document(cli, "suppression", "remove", "bob@example.org", "--tenant", "acme")
+    assert ses.account_state.suppressed == {}  # the tenant's account's list
+    ses.account_state.suppress("carol@example.org", "COMPLAINT")
+    document(cli, "suppression", "add", "carol@example.org")
+    removed = document(cli, "suppression", "remove", "carol@example.org")
+    assert removed["ses_account_list"]["state"] == "removed"
+    assert ses.account_state.suppressed == {}
+    assert "suppression.removed_at_ses" in audit_kinds(cli)

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from gateway.aws import sesaccount
-from gateway.aws.ses import SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.core.exceptions import InvalidInputError, SesPermanentError
-from gateway.core.types.aws import ProductionRequest
+from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
 
@@ -30,7 +30,7 @@ async def client(
     aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
     async with SesClientProvider(settings) as provider:
-        yield provider.client_for("", "sesv2")
+        yield (await provider.account(DEFAULT_ACCOUNT)).client("sesv2")
 
 
 async def test_the_list_comes_in_pages_oldest_first(client: Any, fake_ses: FakeSes) -> None:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from gateway.aws import sesaccount
-from gateway.aws.ses import SesClientProvider
+from gateway.aws.clients import SesClientProvider
 from gateway.core.exceptions import SesPermanentError
-from gateway.core.types.aws import ProductionRequest
+from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
 from gateway.dev.emulator import Emulator, start_emulator
 from tests.conftest import make_settings
 
@@ -29,7 +29,7 @@ def emulator(aws_env: pytest.MonkeyPatch) -> Iterator[Emulator]:
 async def client(emulator: Emulator, tmp_path: Path) -> AsyncIterator[Any]:
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'gw.db'}")
     async with SesClientProvider(settings) as provider:
-        yield provider.client_for("", "sesv2")
+        yield (await provider.account(DEFAULT_ACCOUNT)).client("sesv2")
 
 
 async def test_the_suppression_list_and_the_production_request_answer(client: Any) -> None:

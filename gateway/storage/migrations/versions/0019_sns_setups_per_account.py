@@ -1,7 +1,7 @@
 """sns setups per AWS account
 
 Revision ID: 0019
-Revises: 0018
+Revises: 0022
 Create Date: 2026-12-05 17:00:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0018"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
