@@ -226,7 +226,9 @@ def render(report: dict[str, Any]) -> str:
     )
     m = report["model"]
     lines.append(f"Model inputs (medians): {json.dumps(m)}")
-    lines.append(f"Predicted, gateway and PostgreSQL on N cores, ceiling {report['ceiling']:.0f}/s:")
+    lines.append(
+        f"Predicted, gateway and PostgreSQL on N cores, ceiling {report['ceiling']:.0f}/s:"
+    )
     for row in report["extrapolation"]:
         lines.append(
             f"  {row['cores']:>2} cores: {row['predicted']} msgs/s ({row['limited_by']}; cores "
