@@ -731,6 +731,10 @@ def _run(
             measured["postgresql"] = functools.partial(tree_cpu_seconds, pg.postmaster)
         log("starting the fake SES and the gateway")
         gateways, target = start_gateway(args, children, tmp, deadline, database_url)
+        if args.vacuum and pg is not None:
+            started = time.monotonic()
+            pg.query("VACUUM (ANALYZE)")
+            log(f"vacuumed the database in {time.monotonic() - started:.1f} s")
         fake = target["fake"]
         counter = FakeSesCounter(target["fake_port"])
         servers = [*gateways, fake]
@@ -892,6 +896,7 @@ def _run(
         "reconnects": sum(r["reconnects"] for r in results),
         "reconnect_setup_ms": ms([x for r in results for x in r["reconnect_setup"]]),
         "preload": {"messages": args.preload, "kind": args.preload_kind} if args.preload else None,
+        "vacuumed": args.vacuum,
         "claims": claims,
         "postgresql": {name: pg_after[name] - pg_before[name] for name in pg_after} or None,
         "peak_rss_kib": rss,
@@ -948,7 +953,10 @@ def render(r: dict[str, Any]) -> str:
         f"reconnects during the run, {r['tls_resumed']} TLS sessions resumed",
     ]
     if r["preload"]:
-        lines.append(f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages")
+        lines.append(
+            f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages"
+            + (", the database vacuumed before the run" if r["vacuumed"] else "")
+        )
     if r["claims"]:
         c = r["claims"]
         lines.append(
@@ -1031,6 +1039,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("deferred", "paused"),
         default="deferred",
         help="deferred: due in a day (default); paused: due now, of a paused tenant",
+    )
+    parser.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="PostgreSQL: VACUUM (ANALYZE) before the run, as autovacuum will have done on a "
+        "server that has run a while since the backlog came (default: it may run during the run)",
     )
     parser.add_argument("--tls", choices=("starttls", "smtps"), default="starttls")
     parser.add_argument(

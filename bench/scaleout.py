@@ -47,7 +47,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import run as bench  # noqa: E402 (after the repository is on the path)
+from bench import run as bench
 
 LAYOUTS: dict[int, list[str]] = {
     1: [],
@@ -125,9 +125,25 @@ def pgbench(pg: bench.Postgres, clients: int, seconds: float, options: Sequence[
     return float(found.group(1))
 
 
+def fdatasyncs(bindir: Path) -> float:
+    """`pg_test_fsync`'s `fdatasync` of one 8 kB write per second (PostgreSQL's WAL flush on
+    Linux), in the temporary folder: the most WAL flushes a second this disk allows one
+    writer."""
+    with tempfile.TemporaryDirectory(prefix="scaleout-") as folder:
+        argv = [str(bindir / "pg_test_fsync"), "-s", "2", "-f", f"{folder}/test"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    found = re.search(r"^\s+fdatasync\s+([\d.]+) ops/sec", done.stdout, re.MULTILINE)
+    if found is None:
+        raise bench.BenchError(f"pg_test_fsync failed: {done.stdout}{done.stderr}")
+    return float(found.group(1))
+
+
 def commit_ceiling(seconds: float) -> dict[str, Any]:
-    """Committed one-row transactions per second on a durable throwaway PostgreSQL."""
+    """Committed one-row transactions per second on a durable throwaway PostgreSQL, and the
+    disk's flushes per second."""
     with bench.postgres(durable=True) as pg:
+        flushes = round(fdatasyncs(pg.bindir), 1)
+        log(f"pg_test_fsync: {flushes} fdatasyncs/s")
         pg.query("CREATE TABLE commits (id bigserial PRIMARY KEY, at timestamptz)")
         rates: dict[str, float] = {}
         for clients in PROBE_CLIENTS:
@@ -136,6 +152,7 @@ def commit_ceiling(seconds: float) -> dict[str, Any]:
         delayed = round(pgbench(pg, 8, seconds, COMMIT_DELAY), 1)
         log(f"pgbench, 8 clients, {' '.join(COMMIT_DELAY)}: {delayed} commits/s")
     return {
+        "fdatasyncs_per_second": flushes,
         "clients": rates,
         "commit_delay_8_clients": delayed,
         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
@@ -221,8 +238,10 @@ def render(report: dict[str, Any]) -> str:
     c = report["commit_ceiling"]
     rates = ", ".join(f"{k}: {v:.0f}" for k, v in c["clients"].items())
     lines.append(
-        f"Commits/s of a durable PostgreSQL (pgbench, clients: rate): {rates}; 8 clients with "
-        f"{' '.join(COMMIT_DELAY)}: {c['commit_delay_8_clients']:.0f} (load {' '.join(c['loadavg'])})"
+        f"WAL flushes/s of the disk (pg_test_fsync, fdatasync): {c['fdatasyncs_per_second']:.0f}; "
+        f"commits/s of a durable PostgreSQL (pgbench, clients: rate): {rates}; 8 clients with "
+        f"{' '.join(COMMIT_DELAY)}: {c['commit_delay_8_clients']:.0f} "
+        f"(load {' '.join(c['loadavg'])})"
     )
     m = report["model"]
     lines.append(f"Model inputs (medians): {json.dumps(m)}")
@@ -281,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "commit_ceiling": ceiling,
         "ceiling": top,
         "model": m,
-        "extrapolation": extrapolate(m, top) if "smtp" in m and m["smtp"] else [],
+        "extrapolation": extrapolate(m, top) if m.get("smtp") else [],
     }
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
