@@ -76,7 +76,7 @@ def measure(args: argparse.Namespace, processes: int) -> dict[str, Any]:
     result = bench.run(ns)
     if result["failed"]:
         raise bench.BenchError(f"{result['failed']} messages failed: {result['failures']}")
-    n = result["delivered"]
+    n: int = result["delivered"]
     cpu = result["cpu_seconds"]
     window = result["cpu_window_seconds"]
 
@@ -160,7 +160,9 @@ def commit_ceiling(seconds: float) -> dict[str, Any]:
 
 
 def model_inputs(runs: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Median CPU per message of each role over all runs, and writing transactions."""
+    """Median CPU per message of each role over the runs of one layout, and writing
+    transactions. Per layout: a second worker is not free (a worker that is not the bottleneck
+    claims fewer messages a claim, polls and runs its own periodic tasks)."""
 
     def median(key: str) -> float:
         values = [r["ms_per_message"][key] for r in runs if key in r["ms_per_message"]]
@@ -238,15 +240,16 @@ def render(report: dict[str, Any]) -> str:
     c = report["commit_ceiling"]
     rates = ", ".join(f"{k}: {v:.0f}" for k, v in c["clients"].items())
     lines.append(
-        f"WAL flushes/s of the disk (pg_test_fsync, fdatasync): {c['fdatasyncs_per_second']:.0f}; "
+        f"WAL flushes/s of the disk (pg_test_fsync, fdatasync): {c.get('fdatasyncs_per_second')}; "
         f"commits/s of a durable PostgreSQL (pgbench, clients: rate): {rates}; 8 clients with "
         f"{' '.join(COMMIT_DELAY)}: {c['commit_delay_8_clients']:.0f} "
         f"(load {' '.join(c['loadavg'])})"
     )
-    m = report["model"]
-    lines.append(f"Model inputs (medians): {json.dumps(m)}")
+    for k, m in report["model"].items():
+        lines.append(f"Model inputs, {k} process(es) (medians): {json.dumps(m)}")
     lines.append(
-        f"Predicted, gateway and PostgreSQL on N cores, ceiling {report['ceiling']:.0f}/s:"
+        f"Predicted, gateway and PostgreSQL on N cores (two-process figures), commit ceiling "
+        f"{report['ceiling']:.0f}/s:"
     )
     for row in report["extrapolation"]:
         lines.append(
@@ -273,7 +276,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--commit", metavar="REV", help="measure this commit (bench/run.py)")
     parser.add_argument("--nice", type=int, default=0, help="as bench/run.py --nice")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument(
+        "--replay", metavar="FILE", help="no runs: the model again from a --json report"
+    )
     args = parser.parse_args(argv)
+    if args.replay:
+        report = model(json.loads(Path(args.replay).read_text()))
+        print(json.dumps(report, indent=2) if args.json else render(report))
+        return 0
     layouts = [int(x) for x in args.layouts.split(",")]
     if not set(layouts) <= set(LAYOUTS) or args.rounds < 1:
         parser.error("--layouts takes 1, 2 and 3; --rounds at least 1")
@@ -288,22 +298,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, bench.Interrupted):
         print("scaleout: interrupted; everything it started is stopped", file=sys.stderr)
         return 130
-    m = model_inputs(runs)
-    # The gateway's commits come from several connections at once (SMTP, claims, outcomes).
-    top = max(ceiling["clients"].values())
-    nproc = os.cpu_count() or 1
-    for r in runs:
-        rate, name, limits = predict(m, r["processes"], nproc - r["other_cores"], top, True)
-        r.update(predicted=round(rate), limited_by=name, limits=limits)
-    report = {
-        "runs": runs,
-        "commit_ceiling": ceiling,
-        "ceiling": top,
-        "model": m,
-        "extrapolation": extrapolate(m, top) if m.get("smtp") else [],
-    }
+    report = model({"runs": runs, "commit_ceiling": ceiling})
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
+
+
+def model(report: dict[str, Any]) -> dict[str, Any]:
+    """The model's inputs, its prediction for each run (with the cores the rest of the machine
+    left it) and for more cores (from the two-process layout: one SMTP process and workers)."""
+    runs = report["runs"]
+    inputs = {
+        str(k): model_inputs([r for r in runs if r["processes"] == k])
+        for k in sorted({r["processes"] for r in runs})
+    }
+    # The gateway's commits come from several connections at once (SMTP, claims, outcomes).
+    top = max(report["commit_ceiling"]["clients"].values())
+    nproc = os.cpu_count() or 1
+    for r in runs:
+        m = inputs[str(r["processes"])]
+        rate, name, limits = predict(m, r["processes"], nproc - r["other_cores"], top, True)
+        r.update(predicted=round(rate), limited_by=name, limits=limits)
+    return {
+        **report,
+        "ceiling": top,
+        "model": inputs,
+        "extrapolation": extrapolate(inputs["2"], top) if "2" in inputs else [],
+    }
 
 
 if __name__ == "__main__":
