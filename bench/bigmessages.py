@@ -80,7 +80,7 @@ def main() -> int:
             args.source, report = bench.code_under_test(args, tmp)
             database_url = ""
             if args.database == "postgresql":
-                database_url, _ = stack.enter_context(bench.postgres(False))
+                database_url = stack.enter_context(bench.postgres(False)).url
                 stack.callback(children.stop_all)
             gateways, target = bench.start_gateway(args, children, tmp, deadline, database_url)
             smtp = next(g for g in gateways if g.name == "gateway")

@@ -300,13 +300,56 @@ class FakeSesCounter:
 # -- PostgreSQL -----------------------------------------------------------------------------
 
 
+@dataclass
+class Postgres:
+    """A running throwaway PostgreSQL: the URL of its `bench` database, the postmaster's PID,
+    its programs' folder and the options that connect its client programs to `bench`."""
+
+    url: str
+    postmaster: int
+    bindir: Path
+    connect: list[str]
+
+    def query(self, sql: str) -> list[str]:
+        """The rows of one statement, each as text (`psql -At`: columns joined by `|`)."""
+        done = subprocess.run(
+            [str(self.bindir / "psql"), *self.connect, "-X", "-q", "-At", "-c", sql],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"psql: {sql}: {done.stderr.strip()}")
+        return done.stdout.splitlines()
+
+    def counters(self) -> dict[str, int]:
+        """What the server has done so far: `write_transactions` from the next transaction id
+        (exact, as it happens: every transaction that wrote took one), `commits` and
+        `wal_bytes` from the WAL's position (exact), `commits` and
+        `wal_syncs` from its statistics (each backend reports them at most once a second,
+        idle ones within ten: read at the end of a run, they may miss the last second)."""
+        row = self.query(
+            "SELECT pg_snapshot_xmax(pg_current_snapshot()), "
+            "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, "
+            "(SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), "
+            "(SELECT wal_sync FROM pg_stat_wal)"
+        )[0]
+        xmax, wal, commits, syncs = (int(x) for x in row.split("|"))
+        return {
+            "write_transactions": xmax,
+            "wal_bytes": wal,
+            "commits": commits,
+            "wal_syncs": syncs,
+        }
+
+
 @contextlib.contextmanager
-def postgres(durable: bool) -> Iterator[tuple[str, int]]:
-    """A throwaway PostgreSQL (tests/support/postgres.py): the URL of a fresh database, and the
-    postmaster's PID."""
+def postgres(durable: bool) -> Iterator[Postgres]:
+    """A throwaway PostgreSQL (tests/support/postgres.py) with a fresh database `bench`."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from tests.support.postgres import PostgresServer
+    from tests.support.postgres import SUPERUSER, PostgresServer
 
     server = PostgresServer(durable=durable)
     log(f"starting PostgreSQL ({'durable' if durable else 'fsync=off, synchronous_commit=off'})")
@@ -314,7 +357,9 @@ def postgres(durable: bool) -> Iterator[tuple[str, int]]:
     try:
         url = server.create_database("bench")
         postmaster = int((server.datadir / "postmaster.pid").read_text().split()[0])
-        yield url, postmaster
+        assert server.bindir is not None
+        connect = ["-h", str(server.socket_dir), "-p", str(server.port), "-U", SUPERUSER]
+        yield Postgres(url, postmaster, server.bindir, [*connect, "-d", "bench"])
     finally:
         server.stop()
 
@@ -673,17 +718,23 @@ def _run(
 ) -> dict[str, Any]:
     gateways: list[Child] = []
     fake: Child | None = None
+    pg: Postgres | None = None
     counter: FakeSesCounter | None = None
     measured: dict[str, Callable[[], float]] = {}
     if args.target == "gateway":
         database_url = ""
         if args.database == "postgresql":
             # Stopped by the ExitStack, after the gateway (children are stopped first).
-            database_url, postmaster = stack.enter_context(postgres(args.pg_durable))
+            pg = stack.enter_context(postgres(args.pg_durable))
+            database_url = pg.url
             stack.callback(children.stop_all)
-            measured["postgresql"] = functools.partial(tree_cpu_seconds, postmaster)
+            measured["postgresql"] = functools.partial(tree_cpu_seconds, pg.postmaster)
         log("starting the fake SES and the gateway")
         gateways, target = start_gateway(args, children, tmp, deadline, database_url)
+        if args.vacuum and pg is not None:
+            started = time.monotonic()
+            pg.query("VACUUM (ANALYZE)")
+            log(f"vacuumed the database in {time.monotonic() - started:.1f} s")
         fake = target["fake"]
         counter = FakeSesCounter(target["fake_port"])
         servers = [*gateways, fake]
@@ -746,6 +797,7 @@ def _run(
         measured[child.name] = functools.partial(cpu_seconds, child.pid)
     cpu_before = {name: cpu() for name, cpu in measured.items()}
     system_before = system_cpu()
+    pg_before = pg.counters() if pg is not None else {}
     log(f"sending {args.messages} messages of {args.size} bytes")
     for loader in loaders:
         assert loader.process.stdin is not None
@@ -790,6 +842,7 @@ def _run(
     claims = claim_seconds(target["http_port"]) if "http_port" in target else None
     cpu_after = {name: cpu() for name, cpu in measured.items()}
     system_after = system_cpu()
+    pg_after = pg.counters() if pg is not None else {}
     stop_profilers(profilers)
     used = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
     cpu = {c.name: round(used[c.name], 2) for c in servers}
@@ -843,7 +896,9 @@ def _run(
         "reconnects": sum(r["reconnects"] for r in results),
         "reconnect_setup_ms": ms([x for r in results for x in r["reconnect_setup"]]),
         "preload": {"messages": args.preload, "kind": args.preload_kind} if args.preload else None,
+        "vacuumed": args.vacuum,
         "claims": claims,
+        "postgresql": {name: pg_after[name] - pg_before[name] for name in pg_after} or None,
         "peak_rss_kib": rss,
         "peak_rss_total_kib": sum(v or 0 for v in rss.values()),
         "cpu_seconds": cpu,
@@ -898,12 +953,23 @@ def render(r: dict[str, Any]) -> str:
         f"reconnects during the run, {r['tls_resumed']} TLS sessions resumed",
     ]
     if r["preload"]:
-        lines.append(f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages")
+        lines.append(
+            f"backlog       {r['preload']['messages']} {r['preload']['kind']} messages"
+            + (", the database vacuumed before the run" if r["vacuumed"] else "")
+        )
     if r["claims"]:
         c = r["claims"]
         lines.append(
             f"claims        {c['claims']:.0f}, mean {c['mean_ms']} ms, p50 <= {c['p50_at_most_ms']}"
             f" ms, p99 <= {c['p99_at_most_ms']} ms (the main process's)"
+        )
+    if r["postgresql"]:
+        p, n = r["postgresql"], r["delivered"] or 1
+        lines.append(
+            f"PostgreSQL    {p['write_transactions']} write transactions "
+            f"({p['write_transactions'] / n:.2f} a message), {p['commits']} commits "
+            f"({p['commits'] / n:.2f}), {p['wal_syncs']} WAL flushes ({p['wal_syncs'] / n:.2f}), "
+            f"{p['wal_bytes'] / n / 1024:.1f} KiB of WAL a message"
         )
     if r["idle_held"]:
         lines.append(
@@ -973,6 +1039,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("deferred", "paused"),
         default="deferred",
         help="deferred: due in a day (default); paused: due now, of a paused tenant",
+    )
+    parser.add_argument(
+        "--vacuum",
+        action="store_true",
+        help="PostgreSQL: VACUUM (ANALYZE) before the run, as autovacuum will have done on a "
+        "server that has run a while since the backlog came (default: it may run during the run)",
     )
     parser.add_argument("--tls", choices=("starttls", "smtps"), default="starttls")
     parser.add_argument(
@@ -1066,27 +1138,32 @@ def _alarm(_signum: int, _frame: object) -> NoReturn:
     raise BenchError("the benchmark ran past --timeout; aborting")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if min(args.messages, args.size, args.connections, args.workers, args.processes) < 1:
-        print("bench: counts and sizes must be positive", file=sys.stderr)
-        return 2
+def prepare_process(nice: int) -> bool:
+    """Limits, priority and signals for a benchmark and all it starts (False: `nice` refused)."""
     # Each connection is a descriptor in the gateway and in a client: as many as allowed.
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # every child inherits it
-    if args.nice:
+    if nice:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # every child inherits it
+            os.setpriority(os.PRIO_PROCESS, 0, nice)  # every child inherits it
         except OSError as exc:
-            print(
-                f"bench: --nice {args.nice}: {exc.strerror} (negative needs root)", file=sys.stderr
-            )
-            return 2
+            print(f"bench: --nice {nice}: {exc.strerror} (negative needs root)", file=sys.stderr)
+            return False
     # A background job of a non-interactive shell starts with SIGINT ignored: take it back.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _interrupt)
     signal.signal(signal.SIGALRM, _alarm)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if min(args.messages, args.size, args.connections, args.workers, args.processes) < 1:
+        print("bench: counts and sizes must be positive", file=sys.stderr)
+        return 2
+    if not prepare_process(args.nice):
+        return 2
     signal.alarm(int(args.timeout) + 30)  # a hard stop, should a wait without deadline hang
     try:
         result = run(args)

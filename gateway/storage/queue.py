@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Update,
     and_,
     bindparam,
     case,
@@ -190,13 +191,24 @@ async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datet
 async def release(db: Database, owner: str) -> None:
     """Give back every lease of `owner` (at shutdown), so other workers need not wait."""
     async with db.begin() as conn:
-        result = await conn.execute(
-            update(Message)
-            .where(Message.lease_owner == owner, Message.state == QUEUED)
-            .values(lease_owner=None, lease_until=None)
-        )
+        result = await conn.execute(_release(owner, datetime.now(UTC)))
         if result.rowcount:
             await announce(db, conn, Change(Topic.QUEUED))
+
+
+def _release(owner: str, now: datetime) -> Update:
+    """The statement giving back `owner`'s leases. They are all on due messages: a claim takes
+    only those, and a message's next attempt moves only as its lease is cleared. Saying so
+    bounds the statement by the claims' index (state, next attempt) to the due messages, where
+    by state alone it would walk every queued one (a million deferred, say) to find the few
+    leased (docs/performance.md, "A long queue"). A lease it misses (the clock set back since
+    the claim) runs out, as a dead worker's does."""
+    return (
+        update(Message)
+        .where(Message.state == QUEUED, Message.next_attempt_at <= now)
+        .where(Message.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+    )
 
 
 async def hold(db: Database, tenant_id: int, held: bool) -> int:

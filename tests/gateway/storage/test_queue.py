@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -225,3 +226,20 @@ async def test_a_message_queued_again_after_the_pause_is_skipped_then_held(db: D
     assert await queue.claim(db, SEALER, "w1", 10, far, far + LEASE) == []
     assert await queue.hold_paused(db) == 1
     assert (await queue.message_status(db, SEALER, queue_id)).state == queue.HELD
+
+
+async def test_the_release_at_shutdown_reads_only_due_messages(db: Database) -> None:
+    """Its plan bounds the claims' index (state, next attempt) by both columns: by the state
+    alone, every worker's shutdown walked a million deferred messages to find its few leases."""
+    release = queue._release("w1", NOW)
+    async with db.begin() as conn:
+        sql = str(release.compile(conn.sync_connection, compile_kwargs={"literal_binds": True}))
+        if db.is_sqlite:
+            plan = " ".join(
+                row[-1] for row in await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")
+            )
+            assert "USING INDEX ix_messages_due (state=? AND next_attempt_at<?)" in plan, plan
+        else:
+            await conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a table of none
+            plan = " ".join(row[0] for row in await conn.exec_driver_sql(f"EXPLAIN {sql}"))
+            assert re.search(r"Index Cond: .*state.* AND \(next_attempt_at <=", plan), plan
