@@ -16,7 +16,9 @@ is answered from memory, from three parts:
 So a login with the right password costs no write, and a connection no read.
 
 `forget(...)` drops the view of one address or account, `clear()` every view: the next question
-reads the database again (for a failure recorded by another instance, or failures purged).
+reads the database again. `heard` does it for the change bus: each failure is announced
+(`Topic.LOGIN`), so another instance's failures lock an address out here at once on PostgreSQL
+(on SQLite, those of another process within `SHARED_VIEW_TTL`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from config import Settings
 from gateway.core.exceptions import LoginRefused
+from gateway.core.types.changes import Change, Topic
 from gateway.storage import logins
 from gateway.storage.database import Database
 
@@ -88,6 +91,17 @@ class Throttle:
         """Read the database again for every address and account."""
         for tally in self._tallies.values():
             tally.expires = 0.0
+
+    def heard(self, change: Change) -> None:
+        """A subscriber of the change bus: a failure of this service was recorded (by any
+        instance, this one too), or anything may have been missed (`RESET`)."""
+        if change.topic is Topic.RESET:
+            self.clear()
+        elif change.topic is Topic.LOGIN:
+            service, _, rest = change.key.partition(" ")
+            if service == self._service:
+                client, _, username = rest.partition(" ")
+                self.forget(client=client, username=username if self._per_account else None)
 
     async def locked_out(self, *, client: str | None = None, username: str | None = None) -> float:
         """Seconds until the address (or account) may try again; 0 when it may now. Attempts
