@@ -137,6 +137,7 @@ class SubmissionSMTP(SMTP):
             ident=IDENT,
             timeout=settings.smtp_timeout,
             command_call_limit=command_call_limits(settings.max_recipients),
+            loop=asyncio.get_running_loop(),  # else aiosmtpd looks for it, at a cost
             **kwargs,
         )
         self._credentials = authenticator
