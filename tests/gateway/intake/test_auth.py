@@ -131,7 +131,14 @@ def test_remembered_logins_are_keyed_by_both_names_and_by_nothing_that_can_be_re
     assert cache.get("a", "bc") is None
     assert cache.get("ab", "C") is None
     assert cache.get("abc", "") is None
-    assert not any(b"ab" in key or b"c" in key for key in cache._entries)
+    another = LoginCache(60)  # another process: its own key
+    another.put("ab", "c", login, another.generation)
+    [key] = cache._entries
+    [other_key] = another._entries
+    assert key != other_key
+    secret = "correct horse battery staple"
+    cache.put("ab", secret, login, cache.generation)
+    assert not any(secret.encode() in key for key in cache._entries)
 
 
 async def test_failures_on_one_instance_lock_the_address_out_on_another(
