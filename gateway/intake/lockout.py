@@ -55,6 +55,8 @@ class _Tally:
     """Failures recorded here since the view was read: (when, committed at `monotonic()`)."""
     checking: int = 0
     """Attempts being checked now, each counted as a failure until its outcome."""
+    forgotten: float = 0.0
+    """When the view was last forgotten (`monotonic()`): a read begun before is stale at once."""
     reading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -85,12 +87,13 @@ class Throttle:
         a failure was recorded elsewhere, or failures were purged."""
         for key in (("client", client), ("username", username)):
             if key[1] is not None and (tally := self._tallies.get((key[0], key[1]))):
-                tally.expires = 0.0
+                tally.expires, tally.forgotten = 0.0, time.monotonic()
 
     def clear(self) -> None:
         """Read the database again for every address and account."""
+        now = time.monotonic()
         for tally in self._tallies.values():
-            tally.expires = 0.0
+            tally.expires, tally.forgotten = 0.0, now
 
     def heard(self, change: Change) -> None:
         """A subscriber of the change bus: a failure of this service was recorded (by any
@@ -173,7 +176,8 @@ class Throttle:
             # (one counted twice for a moment errs on the safe side).
             tally.own = [failure for failure in tally.own if failure[1] > started]
             tally.shared, tally.shared_latest = count, latest
-            tally.expires = started + self._shared_ttl
+            if tally.forgotten < started:  # else a change was heard meanwhile: read again next
+                tally.expires = started + self._shared_ttl
         return tally
 
     def _prune(self) -> None:

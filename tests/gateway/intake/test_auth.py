@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import event
 
 from gateway.core.exceptions import LoginRefused
+from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import Principal
 from gateway.identity import accounts
 from gateway.intake.auth import Authenticator, LoginCache
@@ -139,6 +140,27 @@ def test_remembered_logins_are_keyed_by_both_names_and_by_nothing_that_can_be_re
     secret = "correct horse battery staple"
     cache.put("ab", secret, login, cache.generation)
     assert not any(secret.encode() in key for key in cache._entries)
+
+
+async def test_a_change_heard_while_the_failures_are_read_is_not_lost(
+    db: Database, tmp_path: Path
+) -> None:
+    """The view read meanwhile may predate the failure told: it is read again at the next
+    question, not kept for `SHARED_VIEW_TTL`."""
+    auth = Authenticator(db, make_settings(tmp_path, db.url))
+    told = Change(Topic.LOGIN, f"smtp {CLIENT} someone")
+
+    def heard_meanwhile(*_: Any) -> None:
+        auth.heard(told)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", heard_meanwhile)
+    try:
+        assert await auth.locked_out(CLIENT) == 0
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", heard_meanwhile)
+    with writes(db, reads=True) as statements:
+        assert await auth.locked_out(CLIENT) == 0
+    assert len(statements) == 1, statements
 
 
 async def test_failures_on_one_instance_lock_the_address_out_on_another(
