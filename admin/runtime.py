@@ -251,6 +251,8 @@ class Parts:
         provider = await self.ses()
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
         services = await self.services()
+        for throttle in (services.logins.throttle, services.api_keys.throttle):
+            self.changes.subscribe(throttle.heard, Topic.LOGIN)  # other instances' failures
         services.submitter = Submitter(db, settings, self.sealer)
         services.simulator_topic = dev_sns.topic_arn if dev_sns else None
         sns = SnsEndpoint.from_settings(db, settings, dev_sns)

@@ -10,6 +10,7 @@ bounded by `SHUTDOWN_TIMEOUT`), record what they came to, and exit 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -126,6 +127,10 @@ async def _serve(settings: Settings, roles: frozenset[str], dev: bool) -> int:
                     await role.start()
                     started.append(role)
                 _log_started(parts, started, roles)
+                # What start-up made (modules, SQLAlchemy's and botocore's tables, the pools)
+                # lives as long as the process: full collections no longer walk it.
+                gc.collect()
+                gc.freeze()
                 failed = await _until_stopped(stop, started)
                 log_event(log, "stopping")
             finally:

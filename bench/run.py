@@ -84,10 +84,12 @@ def _die_with_parent() -> None:
 # -- /proc ----------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (0 if it is gone)."""
+def cpu_seconds(pid: int, thread: int | None = None) -> float:
+    """User + system CPU time of a process so far (0 if it is gone); of one of its threads when
+    `thread` is given (the process's id: its main thread, which runs the event loop)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        path = f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat"
+        stat = Path(path).read_text()
     except OSError:
         return 0.0
     fields = stat[stat.rindex(")") + 2 :].split()
@@ -795,6 +797,8 @@ def _run(
     profilers = start_profilers(args, children, gateways)
     for child in [*servers, *loaders, *(p for p, _ in profilers)]:
         measured[child.name] = functools.partial(cpu_seconds, child.pid)
+    loops = {c.name: functools.partial(cpu_seconds, c.pid, c.pid) for c in gateways}
+    loops_before = {name: cpu() for name, cpu in loops.items()}
     cpu_before = {name: cpu() for name, cpu in measured.items()}
     system_before = system_cpu()
     pg_before = pg.counters() if pg is not None else {}
@@ -841,6 +845,7 @@ def _run(
     window = t_delivered - t_start
     claims = claim_seconds(target["http_port"]) if "http_port" in target else None
     cpu_after = {name: cpu() for name, cpu in measured.items()}
+    loops_used = {name: round(cpu() - loops_before[name], 2) for name, cpu in loops.items()}
     system_after = system_cpu()
     pg_after = pg.counters() if pg is not None else {}
     stop_profilers(profilers)
@@ -902,6 +907,7 @@ def _run(
         "peak_rss_kib": rss,
         "peak_rss_total_kib": sum(v or 0 for v in rss.values()),
         "cpu_seconds": cpu,
+        "event_loop_cpu_seconds": loops_used,
         "cpu_window_seconds": round(window, 3),
         "cpu_steal_seconds": steal,
         "machine": {
@@ -980,6 +986,16 @@ def render(r: dict[str, Any]) -> str:
         rss = ", ".join(f"{k} {(v or 0) / 1024:.1f} MiB" for k, v in r["peak_rss_kib"].items())
         lines.append(f"peak RSS      {rss}")
     lines.append(f"CPU           {cpu} over {r['cpu_window_seconds']:.2f} s")
+    per_message = [
+        f"{name} {1000 * r['cpu_seconds'][name] / r['delivered']:.2f} ms (event loop "
+        f"{1000 * loop / r['delivered']:.2f}, other threads "
+        f"{1000 * (r['cpu_seconds'][name] - loop) / r['delivered']:.2f})"
+        for name, loop in r["event_loop_cpu_seconds"].items()
+        if r["delivered"]
+    ]
+    if r["delivered"]:
+        per_message.append(f"clients {1000 * r['cpu_seconds']['clients'] / r['delivered']:.2f} ms")
+        lines.append(f"CPU / message {', '.join(per_message)}")
     others = r["cpu_seconds"]["other processes"] / r["cpu_window_seconds"]
     if others > 0.1 or r["cpu_steal_seconds"] / r["cpu_window_seconds"] > 0.1:
         lines.append(

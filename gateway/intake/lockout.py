@@ -16,7 +16,9 @@ is answered from memory, from three parts:
 So a login with the right password costs no write, and a connection no read.
 
 `forget(...)` drops the view of one address or account, `clear()` every view: the next question
-reads the database again (for a failure recorded by another instance, or failures purged).
+reads the database again. `heard` does it for the change bus: each failure is announced
+(`Topic.LOGIN`), so another instance's failures lock an address out here at once on PostgreSQL
+(on SQLite, those of another process within `SHARED_VIEW_TTL`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 from config import Settings
 from gateway.core.exceptions import LoginRefused
+from gateway.core.types.changes import Change, Topic
 from gateway.storage import logins
 from gateway.storage.database import Database
 
@@ -52,6 +55,8 @@ class _Tally:
     """Failures recorded here since the view was read: (when, committed at `monotonic()`)."""
     checking: int = 0
     """Attempts being checked now, each counted as a failure until its outcome."""
+    forgotten: float = 0.0
+    """When the view was last forgotten (`monotonic()`): a read begun before is stale at once."""
     reading: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -82,12 +87,24 @@ class Throttle:
         a failure was recorded elsewhere, or failures were purged."""
         for key in (("client", client), ("username", username)):
             if key[1] is not None and (tally := self._tallies.get((key[0], key[1]))):
-                tally.expires = 0.0
+                tally.expires, tally.forgotten = 0.0, time.monotonic()
 
     def clear(self) -> None:
         """Read the database again for every address and account."""
+        now = time.monotonic()
         for tally in self._tallies.values():
-            tally.expires = 0.0
+            tally.expires, tally.forgotten = 0.0, now
+
+    def heard(self, change: Change) -> None:
+        """A subscriber of the change bus: a failure of this service was recorded (by any
+        instance, this one too), or anything may have been missed (`RESET`)."""
+        if change.topic is Topic.RESET:
+            self.clear()
+        elif change.topic is Topic.LOGIN:
+            service, _, rest = change.key.partition(" ")
+            if service == self._service:
+                client, _, username = rest.partition(" ")
+                self.forget(client=client, username=username if self._per_account else None)
 
     async def locked_out(self, *, client: str | None = None, username: str | None = None) -> float:
         """Seconds until the address (or account) may try again; 0 when it may now. Attempts
@@ -159,7 +176,8 @@ class Throttle:
             # (one counted twice for a moment errs on the safe side).
             tally.own = [failure for failure in tally.own if failure[1] > started]
             tally.shared, tally.shared_latest = count, latest
-            tally.expires = started + self._shared_ttl
+            if tally.forgotten < started:  # else a change was heard meanwhile: read again next
+                tally.expires = started + self._shared_ttl
         return tally
 
     def _prune(self) -> None:

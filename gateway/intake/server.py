@@ -137,6 +137,7 @@ class SubmissionSMTP(SMTP):
             ident=IDENT,
             timeout=settings.smtp_timeout,
             command_call_limit=command_call_limits(settings.max_recipients),
+            loop=asyncio.get_running_loop(),  # else aiosmtpd looks for it, at a cost
             **kwargs,
         )
         self._credentials = authenticator
@@ -149,6 +150,8 @@ class SubmissionSMTP(SMTP):
         self._login_timer: asyncio.TimerHandle | None = None
         self._data_deadline: float | None = None
         """While DATA is read: when the connection times out (`data_received` moves it)."""
+        self._continued: list[str] = []
+        """The lines of a multi-line reply pushed so far (`push`)."""
 
     def __dir__(self) -> list[str]:
         """The commands and AUTH mechanisms only. aiosmtpd finds them by name in `dir()` of each
@@ -311,8 +314,16 @@ class SubmissionSMTP(SMTP):
             return
         if isinstance(status, str):
             status = replies.complete(status, self.data_size_limit or 0)
+            if status[3:4] == "-":
+                # A line of a multi-line reply (EHLO's): held until its last line, so that the
+                # reply goes out as one write (one TLS record, one send), not one per line.
+                self._continued.append(status)
+                return
             if status[:1] in "45" and self.session is not None:
                 self.facts().refusals.append(status)
+            if self._continued:
+                status = "\r\n".join([*self._continued, status])
+                self._continued.clear()
         await super().push(status)
         if self.transport is not None and not self.transport.is_closing():
             self._reset_timeout()  # the next line has SMTP_TIMEOUT from this reply on

@@ -1,8 +1,9 @@
 """The roles a gateway process plays, each an object with `start()` and `stop()`: `smtp` (the
 listeners, the spool, the sender facts) and `worker` (delivery, webhooks and the periodic tasks).
 The `web` role is the HTTP app, in `admin.runtime`, which builds all three. Both roles here
-hear of changes by the process's change bus (`gateway.runtime.changes`): the sender facts drop
-what changed, the worker claims what became due.
+hear of changes by the process's change bus (`gateway.runtime.changes`): the sender facts and
+the remembered logins drop what changed, the lockout counts other instances' failed logins, the
+worker claims what became due.
 
 `worker_tasks` is the one list of the periodic work, with each task's interval and lease.
 """
@@ -157,10 +158,12 @@ class SmtpRole:
         self.directory = Directory(db) if facts_ttl is None else Directory(db, ttl=facts_ttl)
         self.changes = changes
         changes.subscribe(self.directory.forget, *Directory.TOPICS)
+        authenticator = Authenticator(db, settings)
+        changes.subscribe(authenticator.heard, *Authenticator.TOPICS)
         self.smtp = SmtpService(
             settings,
             SubmissionHandler(settings, self.spool, self.directory),
-            Authenticator(db, settings),
+            authenticator,
             server_context(*certificate_files(settings)),
         )
         self._ports = ports

@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.core.types.changes import Change, Topic
+from gateway.storage.changes import announce
 from gateway.storage.database import Database
 from gateway.storage.models import Activity, AuthFailure
 
@@ -17,7 +19,8 @@ _SERVICES = {"smtp": "SMTP login", "web": "admin panel login", "api": "API key"}
 async def record_failure(
     db: Database, client: str, username: str, now: datetime, service: str = "smtp"
 ) -> None:
-    """The failure (never the password), also as an `auth.failed` activity event."""
+    """The failure (never the password), also as an `auth.failed` activity event; announced,
+    so that every instance's lockout counts it at once."""
     async with db.begin() as conn:
         await conn.execute(
             insert(AuthFailure).values(
@@ -25,6 +28,7 @@ async def record_failure(
             )
         )
         await _failure_activity(conn, client, username, now, service)
+        await announce(db, conn, Change(Topic.LOGIN, f"{service} {client} {username[:255]}"))
 
 
 async def _failure_activity(

@@ -30,6 +30,9 @@ class Topic(StrEnum):
     AWS_ACCOUNT = "aws_account"
     """An AWS account added, removed or its secret sealed again; key: the account's name. A
     tenant moved to another account announces `TENANT` (its id) too."""
+    LOGIN = "login"
+    """A failed login recorded (SMTP AUTH, the panel, an API key); key: the service (`smtp`,
+    `web`, `api`), the client's address and the username given, separated by spaces."""
     RESET = "reset"
     """Never sent: the listener (re)connected, so changes may have been missed: all is stale."""
 
@@ -38,7 +41,8 @@ class Topic(StrEnum):
 class Change:
     topic: Topic
     key: str = ""
-    """Which one changed (a tenant's or credential's id, an address); empty: any of the topic."""
+    """Which one changed (a tenant's or credential's id, an address...); empty: any of the
+    topic."""
 
     def payload(self, origin: str) -> str:
         """The notification's payload: the origin (the process that made the change), the topic,

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from gateway.intake.auth import Authenticator
+from gateway.runtime.changes import ChangeBus
 from gateway.storage import activity
 from tests.support.site import Site
 
@@ -27,6 +28,8 @@ async def test_a_credential_created_over_the_api_logs_in_until_revoked(site: Sit
     assert credential["tenant"] == "acme"
     assert credential["allowed_senders"] == ["example.com", "news@a.test"]
     authenticator = Authenticator(site.db, site.services.settings)
+    # As the SMTP role of the API's own process hears the revoke: by its change bus.
+    ChangeBus(site.db).subscribe(authenticator.heard, *Authenticator.TOPICS)
     principal = await authenticator.authenticate(credential["username"], password, "127.0.0.1")
     assert principal is not None
     assert principal.tenant_name == "acme"

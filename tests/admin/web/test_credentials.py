@@ -9,6 +9,7 @@ import pytest
 
 from gateway.identity import accounts, apikeys
 from gateway.intake.auth import Authenticator
+from gateway.runtime.changes import ChangeBus
 from gateway.storage import activity, tenants
 from gateway.storage import apikeys as key_store
 from tests.support.site import Site
@@ -59,6 +60,8 @@ async def test_a_credential_created_in_the_panel_logs_in_until_revoked(site: Sit
     assert 'data-copy="#new-password"' in created.text
     assert 'value="billing"' not in created.text
     authenticator = Authenticator(site.db, settings)
+    # As the SMTP role of the API's own process hears the revoke: by its change bus.
+    ChangeBus(site.db).subscribe(authenticator.heard, *Authenticator.TOPICS)
     assert await authenticator.authenticate(username, password, "127.0.0.1") is not None
 
     listed = await browser.get("/credentials")

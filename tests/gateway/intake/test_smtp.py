@@ -11,6 +11,8 @@ import base64
 import re
 import shutil
 import smtplib
+import socket
+import ssl
 import subprocess
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -176,6 +178,59 @@ async def test_ehlo_on_implicit_tls_port_offers_auth_at_once(start_gateway: Any)
         await client.ehlo()
         assert set(client.esmtp_extensions["auth"].split()) == {"PLAIN", "LOGIN"}
         assert not client.supports_extension("starttls")
+
+
+def _records_of_reply(port: int, command: bytes) -> int:
+    """How many TLS records the reply to `command` came in, on the implicit TLS port (a raw
+    socket under an `SSLObject`, so that the records can be counted)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_tls().wrap_bio(incoming, outgoing)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        records: list[int] = []
+        pending = b""
+
+        def receive() -> None:
+            nonlocal pending
+            pending += sock.recv(65536)
+            while len(pending) >= 5 and len(pending) >= 5 + int.from_bytes(pending[3:5]):
+                size = 5 + int.from_bytes(pending[3:5])
+                records.append(pending[0])
+                incoming.write(pending[:size])
+                pending = pending[size:]
+
+        def read_reply() -> bytes:
+            text = b""
+            while not re.search(rb"(^|\n)\d{3} [^\n]*\r\n$", text):
+                try:
+                    text += tls.read()
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    receive()
+            return text
+
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                receive()
+        sock.sendall(outgoing.read())
+        assert read_reply().startswith(b"220 ")  # session tickets came with it, or before
+        records.clear()
+        tls.write(command)
+        sock.sendall(outgoing.read())
+        assert read_reply().count(b"\r\n") > 1
+        return len(records)
+
+
+@protocol_only
+async def test_ehlo_reply_is_one_write(start_gateway: Any) -> None:
+    """The lines of EHLO's reply go out together: one TLS record (and one send), not one per
+    line, the most of a new connection's writes."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    records = await asyncio.to_thread(_records_of_reply, gateway.smtps_port, b"EHLO c.example\r\n")
+    assert records == 1
 
 
 # -- what must come first: TLS, then AUTH ----------------------------------------------------------
