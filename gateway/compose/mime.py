@@ -224,6 +224,12 @@ def _field(name: str, value: str) -> bytes:
     return _library_field(name, value)
 
 
+@lru_cache(maxsize=16)
+def _date_field(date: datetime) -> bytes:
+    """To the second: the messages made in one second share it."""
+    return f"Date: {format_datetime(date)}\r\n".encode("ascii")
+
+
 def _address_field(name: str, mailboxes: tuple[Mailbox, ...]) -> bytes:
     if len(mailboxes) == 1 and not mailboxes[0].name:
         address = mailboxes[0].address
@@ -239,10 +245,14 @@ def _quoted_line(line: str) -> str:
 
 def _quoted(lines: list[bytes]) -> str:
     """`quoprimime.body_encode` of the lines, line by line as it works: the lines of a
-    campaign's template that hold no variable are encoded once (short ones are cached)."""
-    return "".join(
-        (_quoted_line(t) if len(t) <= 1000 else quoprimime.body_encode(t, _LINE)) + "\n"
-        for t in (line.decode("latin-1") for line in lines)
+    campaign's template that hold no variable are encoded once (the short ones are cached)."""
+    text = b"\n".join(lines).decode("latin-1")
+    encode = quoprimime.body_encode
+    return (
+        "\n".join(
+            [_quoted_line(t) if len(t) <= 1000 else encode(t, _LINE) for t in text.split("\n")]
+        )
+        + "\n"
     )
 
 
@@ -251,7 +261,7 @@ def _encoded(text: str) -> tuple[str, str]:
     is ASCII in short lines, else the shorter of quoted-printable and base64 for its first ten
     lines), and the text in it, lines ended by LF."""
     lines = text.encode("utf-8").splitlines()
-    if max((len(x) for x in lines), default=0) <= _LINE and text.isascii():
+    if max(map(len, lines), default=0) <= _LINE and text.isascii():
         return "7bit", (b"\n".join(lines) + b"\n").decode("ascii")
     sniff = binascii.b2a_base64(b"\r\n".join(lines[:10]) + b"\r\n")
     if len(_quoted(lines[:10])) <= len(sniff):
@@ -279,7 +289,7 @@ def _compose_text(draft: Draft, msgid: str, date: datetime) -> bytes:
         if mailboxes:
             fields.append(_address_field(name, mailboxes))
     fields.append(_field("Subject", draft.subject))
-    fields.append(f"Date: {format_datetime(date)}\r\n".encode("ascii"))
+    fields.append(_date_field(date.replace(microsecond=0)))
     fields.append(_field("Message-ID", msgid))
     fields += [_field(name, value) for name, value in draft.headers]
     if draft.tags:
