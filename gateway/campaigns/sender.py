@@ -19,6 +19,10 @@ Each round:
    verified) puts the recipient back and ends the campaign's round: it goes on when the limit
    allows; any other refusal is the recipient's (`refused`, with the reply);
 5. a campaign with no recipient left to make is `done`.
+
+A round that made a whole `CAMPAIGN_BATCH` of a campaign whose tenant has no rate limit, and
+left room in the spool, is `busy`: the next round comes at once, not a second later, so a large
+campaign is spooled as fast as it can be made (when the spool is full, the SES quota paces it).
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ class CampaignSender:
         self.submitter = submitter
         self._key: bytes | None = None
         self._composers: dict[int, Composer] = {}
+        self._busy = False
 
     def start(self) -> None:
         self.submitter.start()
@@ -92,11 +97,16 @@ class CampaignSender:
         """One round (see the module's docstring); how many messages it stored. `now`: the
         time the schedule is read at."""
         now = now or datetime.now(UTC)
+        self._busy = False
         await store.start_due(self._db, now)
         made = 0
         for campaign in await store.list_campaigns(self._db, states=("sending",)):
             made += await self._round(campaign, now)
         return made
+
+    def busy(self) -> bool:
+        """Whether the last round made a whole batch and nothing paced it: more is waiting."""
+        return self._busy
 
     async def _composer(self, campaign: CampaignInfo) -> Composer:
         found = self._composers.get(campaign.id)
@@ -123,7 +133,8 @@ class CampaignSender:
         room = self._settings.campaign_in_flight - await store.in_flight(
             self._db, campaign.tenant_id
         )
-        count = min(size, room, await self._per_round(campaign))
+        rate = await self._per_round(campaign)
+        count = min(size, room, rate or size)
         if count <= 0:
             return 0
         ids = [new_queue_id() for _ in range(count)]
@@ -132,15 +143,17 @@ class CampaignSender:
             if not left:
                 await self._finish(campaign, now)
             return 0
-        made, _ = await self._make(campaign, composer, taken, now)
+        made, waiting = await self._make(campaign, composer, taken, now)
+        if made == size < room and rate is None and not waiting:
+            self._busy = True
         return made
 
-    async def _per_round(self, campaign: CampaignInfo) -> int:
+    async def _per_round(self, campaign: CampaignInfo) -> int | None:
         """The tenant's `max_per_second` for a round's interval (at least one): the policy's
-        rate check then rarely refuses one of them."""
+        rate check then rarely refuses one of them; None: the tenant has no rate limit."""
         account = await self.submitter.directory.account(principal(campaign))
         rate = effective(account, self._settings).max_per_second
-        return max(1, int(rate * INTERVAL)) if rate else self._settings.campaign_batch
+        return max(1, int(rate * INTERVAL)) if rate else None
 
     async def _finish(self, campaign: CampaignInfo, now: datetime) -> None:
         if await store.change_state(self._db, campaign.id, ("sending",), "done", finished_at=now):
