@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from config import Settings
@@ -67,6 +68,10 @@ WAIT_RULES = frozenset(
     }
 )
 """Refusals that are not the recipient's: it waits for a later round."""
+SUBMIT_CHUNK = 50
+"""Messages made and submitted together (one group commit of the spool). Between two chunks
+the event loop serves the rest of the process: an SMTP session beside a campaign waits for no
+more than one chunk's work, a few milliseconds."""
 
 Mark = tuple[int, str, str | None, str | None]
 
@@ -167,14 +172,13 @@ class CampaignSender:
         rows: list[CampaignRecipient],
         now: datetime,
     ) -> tuple[int, bool]:
-        """Check, make and submit the messages of `rows` (each `spooling` under its queue id);
-        (how many were stored, whether a limit stopped some)."""
+        """Check, make and submit the messages of `rows` (each `spooling` under its queue id),
+        `SUBMIT_CHUNK` at a time; (how many were stored, whether a limit stopped some)."""
         addresses = [r.address for r in rows]
         unwanted = await store.unwanted(
             self._db, campaign.tenant_id, campaign.list_ids, addresses, now
         )
         marks: list[Mark] = []
-        sending: list[tuple[CampaignRecipient, asyncio.Future[Submitted]]] = []
         # The policy's facts of the account and the sender read once for the whole batch, and
         # the suppressions as `unwanted` just read them (submitted together, each message would
         # miss the cache and read them again).
@@ -183,42 +187,48 @@ class CampaignSender:
         await directory.sender(composer.sender)
         wanted = [a for a in addresses if a not in unwanted]
         directory.not_suppressed(campaign.tenant_id, wanted)
-        for row in rows:
-            if row.address in unwanted:
-                marks.append((row.id, "skipped", unwanted[row.address], None))
-                continue
-            assert row.queue_id is not None
-            try:
-                draft = composer.draft(row.address, row.fields, row.queue_id)
-            except InvalidInputError as exc:
-                marks.append((row.id, "refused", str(exc), None))
-                continue
-            submit = self.submitter.submit(
-                principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
-            )
-            sending.append((row, asyncio.ensure_future(submit)))
-        # Together: the spool commits them in a few transactions (group commit).
-        results = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
-        waiting = False
         made = 0
-        for (row, _), result in zip(sending, results, strict=True):
-            if isinstance(result, BaseException):
-                # Left `spooling`: the next round finds whether it was stored.
-                log_event(
-                    log,
-                    "campaign-store-failed",
-                    level=logging.WARNING,
-                    campaign=campaign.id,
-                    queue_id=row.queue_id,
-                    error=str(result),
+        waiting = False
+        for start in range(0, len(rows), SUBMIT_CHUNK):
+            chunk = rows[start : start + SUBMIT_CHUNK]
+            if waiting:  # a limit stopped the round: the rest wait for the next one
+                marks += [(r.id, "pending", None, None) for r in chunk]
+                continue
+            sending: list[tuple[CampaignRecipient, Awaitable[Submitted]]] = []
+            for row in chunk:
+                if row.address in unwanted:
+                    marks.append((row.id, "skipped", unwanted[row.address], None))
+                    continue
+                assert row.queue_id is not None
+                try:
+                    draft = composer.draft(row.address, row.fields, row.queue_id)
+                except InvalidInputError as exc:
+                    marks.append((row.id, "refused", str(exc), None))
+                    continue
+                submit = self.submitter.submit(
+                    principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
                 )
-            elif result.queue_id is not None:
-                marks.append((row.id, "queued", None, result.queue_id))
-                made += 1
-            elif result.refused[0].refusal.rule in WAIT_RULES:
-                marks.append((row.id, "pending", None, None))
-                waiting = True
-            else:
-                marks.append((row.id, "refused", result.refused[0].refusal.reply, None))
+                sending.append((row, submit))
+            # Together: the spool commits them in one or two transactions (group commit).
+            results = await asyncio.gather(*(s for _, s in sending), return_exceptions=True)
+            for (row, _), result in zip(sending, results, strict=True):
+                if isinstance(result, BaseException):
+                    # Left `spooling`: the next round finds whether it was stored.
+                    log_event(
+                        log,
+                        "campaign-store-failed",
+                        level=logging.WARNING,
+                        campaign=campaign.id,
+                        queue_id=row.queue_id,
+                        error=str(result),
+                    )
+                elif result.queue_id is not None:
+                    marks.append((row.id, "queued", None, result.queue_id))
+                    made += 1
+                elif result.refused[0].refusal.rule in WAIT_RULES:
+                    marks.append((row.id, "pending", None, None))
+                    waiting = True
+                else:
+                    marks.append((row.id, "refused", result.refused[0].refusal.reply, None))
         await store.mark(self._db, marks, now)
         return made, waiting
