@@ -346,7 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--end-to-end", type=int, default=5000, help="recipients of the end-to-end run (0: none)"
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--pg-durable", action="store_true", help="fsync and synchronous commit")
+    parser.add_argument(
+        "--pg-unsafe",
+        dest="pg_durable",
+        action="store_false",
+        help="PostgreSQL without fsync and synchronous commit (as the tests run it)",
+    )
     parser.add_argument("--smtp-rate", type=float, default=20, help="transactional msgs/s")
     parser.add_argument("--ses-rate", type=float, default=50, help="the spool run's SES quota")
     parser.add_argument("--commit", help="run this commit's code, not the working tree")
