@@ -207,7 +207,7 @@ def one_gateway(
     name: str,
     ses_rate: float,
     extra_env: list[str],
-    body: Callable[[dict[str, Any], list[machinery.Child], dict[str, Any], Path], dict[str, Any]],
+    body: Callable[[dict[str, Any], list[machinery.Child], Path], dict[str, Any]],
 ) -> dict[str, Any]:
     """A fake SES and a gateway of their own (and a PostgreSQL with `--database postgresql`)
     for `body`; everything stopped after."""
@@ -227,7 +227,7 @@ def one_gateway(
             machinery.log(f"{name}: starting the fake SES and the gateway")
             gateways, target = machinery.start_gateway(given, children, tmp, deadline, database_url)
             target["deadline"], target["cpu"], target["database_url"] = deadline, cpu, database_url
-            return body(target, gateways, {"tmp": tmp}, tmp / "work")
+            return body(target, gateways, tmp / "work")
     finally:
         children.stop_all()
         if args.keep:
@@ -238,7 +238,7 @@ def one_gateway(
 
 def spool(args: argparse.Namespace) -> dict[str, Any]:
     def body(
-        target: dict[str, Any], gateways: list[machinery.Child], _: dict[str, Any], workdir: Path
+        target: dict[str, Any], gateways: list[machinery.Child], workdir: Path
     ) -> dict[str, Any]:
         env, deadline = target["env"], target["deadline"]
         campaign, made = make_campaign(env, workdir, workdir.parent, args.recipients, deadline)
@@ -300,7 +300,7 @@ def spool(args: argparse.Namespace) -> dict[str, Any]:
 
 def end_to_end(args: argparse.Namespace) -> dict[str, Any]:
     def body(
-        target: dict[str, Any], gateways: list[machinery.Child], _: dict[str, Any], workdir: Path
+        target: dict[str, Any], gateways: list[machinery.Child], workdir: Path
     ) -> dict[str, Any]:
         env, deadline = target["env"], target["deadline"]
         count = args.end_to_end
