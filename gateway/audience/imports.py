@@ -6,10 +6,11 @@ status columns are ignored, so an export imports back). Each row is checked: its
 normalized (syntax, IDN to punycode), its cells counted; a bad row is reported by line number
 and reason and the others go on. Valid rows are staged in batches of `BATCH`, each in its own
 short transaction (while the next batch is read), so a million rows never hold the database's
-write lock for long; a second row of the same address is a duplicate and dropped. When the whole file has been read the staged
-rows are merged into the list in one transaction (`storage.contacts.finish_import`); when the
-file is refused half-way (not UTF-8, no `email` column, an overlong line, an unclosed quote),
-the staged rows are dropped and the list is left exactly as it was.
+write lock for long; a second row of the same address is a duplicate and dropped. When the
+whole file has been read the staged rows are merged into the list in one transaction
+(`storage.contacts.finish_import`); when the file is refused half-way (not UTF-8, no `email`
+column, an overlong line, an unclosed quote), the staged rows are dropped and the list is left
+exactly as it was.
 
 A new address is added subscribed. An address on the list already is updated: the file's
 non-empty cells replace those fields, the others are kept, and its status is never changed (an
