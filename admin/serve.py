@@ -127,8 +127,10 @@ async def _serve(settings: Settings, roles: frozenset[str], dev: bool) -> int:
                     await role.start()
                     started.append(role)
                 _log_started(parts, started, roles)
-                # What start-up made (modules, SQLAlchemy's and botocore's tables, the pools)
-                # lives as long as the process: full collections no longer walk it.
+                # What start-up made (modules, SQLAlchemy's and botocore's tables, the roles'
+                # parts, the pools) lives as long as the process: out of the collector's sight,
+                # the full collections that connections and a campaign's thousands of messages
+                # in the making set off do not walk it again (docs/performance.md).
                 gc.collect()
                 gc.freeze()
                 failed = await _until_stopped(stop, started)

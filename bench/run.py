@@ -499,9 +499,9 @@ def start_gateway(
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     fake_command = [PYTHON, "-m", "tests.support.fakeses", "--port", str(ports["fake"])]
     if "--max-send-rate" in module_help(args.source, "tests.support.fakeses"):
-        # A production account's rate, high enough never to pace the benchmark (the gateway
-        # paces its sends to the MaxSendRate that SES reports).
-        fake_command += ["--max-send-rate", "100000"]
+        # A production account's rate (`--ses-rate`), by default high enough never to pace
+        # the benchmark (the gateway paces its sends to the MaxSendRate that SES reports).
+        fake_command += ["--max-send-rate", str(args.ses_rate)]
     fake = children.start("fake-ses", fake_command, cwd=args.source, pipes=True)
     fake.readline(min(deadline, time.monotonic() + 30), "the fake SES to listen")
     env = gateway_env(args, tmp, ports)
@@ -542,6 +542,7 @@ def start_gateway(
         "fake": fake,
         "fake_port": ports["fake"],
         "http_port": ports["http"],
+        "env": env,
     }
     return gateways, target
 
@@ -1139,6 +1140,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--commit",
         metavar="REV",
         help="measure this commit (exported with git archive) rather than the working tree",
+    )
+    parser.add_argument(
+        "--ses-rate",
+        type=float,
+        default=100000,
+        help="the MaxSendRate the fake SES reports (default 100000: never paces the run)",
     )
     parser.add_argument("--tmpdir", help="where to make the temporary directory (the data dir)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")

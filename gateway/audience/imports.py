@@ -5,11 +5,12 @@ which is `email`, the others the contacts' fields (`contacts.field_name`; the ex
 status columns are ignored, so an export imports back). Each row is checked: its address
 normalized (syntax, IDN to punycode), its cells counted; a bad row is reported by line number
 and reason and the others go on. Valid rows are staged in batches of `BATCH`, each in its own
-short transaction, so a million rows never hold the database's write lock for long; a second row
-of the same address is a duplicate and dropped. When the whole file has been read the staged
-rows are merged into the list in one transaction (`storage.contacts.finish_import`); when the
-file is refused half-way (not UTF-8, no `email` column, an overlong line, an unclosed quote),
-the staged rows are dropped and the list is left exactly as it was.
+short transaction (while the next batch is read), so a million rows never hold the database's
+write lock for long; a second row of the same address is a duplicate and dropped. When the
+whole file has been read the staged rows are merged into the list in one transaction
+(`storage.contacts.finish_import`); when the file is refused half-way (not UTF-8, no `email`
+column, an overlong line, an unclosed quote), the staged rows are dropped and the list is left
+exactly as it was.
 
 A new address is added subscribed. An address on the list already is updated: the file's
 non-empty cells replace those fields, the others are kept, and its status is never changed (an
@@ -18,6 +19,7 @@ import does not resubscribe anyone who unsubscribed).
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import suppress
@@ -119,6 +121,9 @@ async def import_csv(
     rows = invalid = 0
     good: list[tuple[str, dict[str, str]]] = []
     bad: list[tuple[int, str]] = []
+    # One batch staged while the next is read: the database's work and the reading overlap
+    # (they take about as long), and no more than two batches are ever held.
+    staging: asyncio.Future[None] | None = None
 
     async def take(found: list[Row]) -> None:
         nonlocal columns, rows, invalid
@@ -139,9 +144,17 @@ async def import_csv(
             await _flush()
 
     async def _flush() -> None:
-        await store.stage(db, import_id, good, bad)
-        good.clear()
-        bad.clear()
+        nonlocal good, bad, staging
+        await _staged()
+        staging = asyncio.ensure_future(store.stage(db, import_id, good, bad))
+        good, bad = [], []
+
+    async def _staged() -> None:
+        """Wait for the batch being staged (its error raised here)."""
+        nonlocal staging
+        if staging is not None:
+            done, staging = staging, None
+            await done
 
     try:
         async for data in chunks:
@@ -150,9 +163,14 @@ async def import_csv(
         if columns is None:
             raise refused("the file is empty: its first line must name the columns (email,...)")
         await _flush()
+        await _staged()
     except InvalidInputError as exc:
+        with suppress(DatabaseError):  # staged or not, its rows are dropped next
+            await _staged()
         return await store.fail_import(db, import_id, str(exc), rows, invalid, now())
     except Exception:
+        with suppress(Exception):  # the error that stopped the import is the one to raise
+            await _staged()
         with suppress(DatabaseError):  # the error that stopped the import is the one to raise
             await store.fail_import(db, import_id, "the import failed", rows, invalid, now())
         raise

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit
 
 from gateway.compose.mime import Draft, Mailbox, mailbox
@@ -36,8 +37,8 @@ def given_fields(address: str, fields: Mapping[str, str], url: str) -> dict[str,
     return {**fields, EMAIL_VARIABLE: address, UNSUBSCRIBE_VARIABLE: url}
 
 
-def unsubscribe_url(key: bytes, base_url: str, queue_id: str) -> str:
-    host = host_of(urlsplit(base_url).netloc)
+def unsubscribe_url(key: bytes, base_url: str, host: str, queue_id: str) -> str:
+    """The link for message `queue_id`; `host`: `base_url`'s."""
     return f"{base_url}/u/{sign(key, Token(LinkKind.UNSUBSCRIBE, queue_id, 0, host))}"
 
 
@@ -64,11 +65,25 @@ class Composer:
     @property
     def sender(self) -> str:
         """The sender's address (of `Name <address>`)."""
-        return mailbox(self.campaign.sender, "from").address
+        return self._from.address
+
+    # What every message of the campaign shares, worked out once.
+    @cached_property
+    def _host(self) -> str:
+        return host_of(urlsplit(self.base_url).netloc)
+
+    @cached_property
+    def _from(self) -> Mailbox:
+        return mailbox(self.campaign.sender, "from")
+
+    @cached_property
+    def _reply_to(self) -> tuple[Mailbox, ...]:
+        reply_to = self.campaign.reply_to
+        return (mailbox(reply_to, "reply_to"),) if reply_to else ()
 
     def draft(self, address: str, fields: Mapping[str, str], queue_id: str) -> Draft:
         """The message to `address`; `MissingVariables` if its fields lack a required one."""
-        url = unsubscribe_url(self.key, self.base_url, queue_id)
+        url = unsubscribe_url(self.key, self.base_url, self._host, queue_id)
         rendered = self.template.render(given_fields(address, fields, url))
         body_html, body_text = rendered.html, rendered.text
         if UNSUBSCRIBE_VARIABLE not in self.template.variables:
@@ -76,9 +91,9 @@ class Composer:
             body_text = f"{body_text.rstrip()}\n\n--\nUnsubscribe: {url}\n"
         campaign = self.campaign
         return Draft(
-            sender=mailbox(campaign.sender, "from"),
+            sender=self._from,
             to=(Mailbox(address),),
-            reply_to=(mailbox(campaign.reply_to, "reply_to"),) if campaign.reply_to else (),
+            reply_to=self._reply_to,
             subject=rendered.subject,
             html=body_html,
             text=body_text,

@@ -19,12 +19,17 @@ Each round:
    verified) puts the recipient back and ends the campaign's round: it goes on when the limit
    allows; any other refusal is the recipient's (`refused`, with the reply);
 5. a campaign with no recipient left to make is `done`.
+
+A round that made a whole `CAMPAIGN_BATCH` of a campaign whose tenant has no rate limit, and
+left room in the spool, is `busy`: the next round comes at once, not a second later, so a large
+campaign is spooled as fast as it can be made (when the spool is full, the SES quota paces it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 
 from config import Settings
@@ -63,6 +68,10 @@ WAIT_RULES = frozenset(
     }
 )
 """Refusals that are not the recipient's: it waits for a later round."""
+SUBMIT_CHUNK = 50
+"""Messages made and submitted together (one group commit of the spool). Between two chunks
+the event loop serves the rest of the process: an SMTP session beside a campaign waits for no
+more than one chunk's work, a few milliseconds."""
 
 Mark = tuple[int, str, str | None, str | None]
 
@@ -81,6 +90,7 @@ class CampaignSender:
         self.submitter = submitter
         self._key: bytes | None = None
         self._composers: dict[int, Composer] = {}
+        self._busy = False
 
     def start(self) -> None:
         self.submitter.start()
@@ -92,11 +102,16 @@ class CampaignSender:
         """One round (see the module's docstring); how many messages it stored. `now`: the
         time the schedule is read at."""
         now = now or datetime.now(UTC)
+        self._busy = False
         await store.start_due(self._db, now)
         made = 0
         for campaign in await store.list_campaigns(self._db, states=("sending",)):
             made += await self._round(campaign, now)
         return made
+
+    def busy(self) -> bool:
+        """Whether the last round made a whole batch and nothing paced it: more is waiting."""
+        return self._busy
 
     async def _composer(self, campaign: CampaignInfo) -> Composer:
         found = self._composers.get(campaign.id)
@@ -123,7 +138,8 @@ class CampaignSender:
         room = self._settings.campaign_in_flight - await store.in_flight(
             self._db, campaign.tenant_id
         )
-        count = min(size, room, await self._per_round(campaign))
+        rate = await self._per_round(campaign)
+        count = min(size, room, rate or size)
         if count <= 0:
             return 0
         ids = [new_queue_id() for _ in range(count)]
@@ -132,15 +148,17 @@ class CampaignSender:
             if not left:
                 await self._finish(campaign, now)
             return 0
-        made, _ = await self._make(campaign, composer, taken, now)
+        made, waiting = await self._make(campaign, composer, taken, now)
+        if made == size < room and rate is None and not waiting:
+            self._busy = True
         return made
 
-    async def _per_round(self, campaign: CampaignInfo) -> int:
+    async def _per_round(self, campaign: CampaignInfo) -> int | None:
         """The tenant's `max_per_second` for a round's interval (at least one): the policy's
-        rate check then rarely refuses one of them."""
+        rate check then rarely refuses one of them; None: the tenant has no rate limit."""
         account = await self.submitter.directory.account(principal(campaign))
         rate = effective(account, self._settings).max_per_second
-        return max(1, int(rate * INTERVAL)) if rate else self._settings.campaign_batch
+        return max(1, int(rate * INTERVAL)) if rate else None
 
     async def _finish(self, campaign: CampaignInfo, now: datetime) -> None:
         if await store.change_state(self._db, campaign.id, ("sending",), "done", finished_at=now):
@@ -154,14 +172,13 @@ class CampaignSender:
         rows: list[CampaignRecipient],
         now: datetime,
     ) -> tuple[int, bool]:
-        """Check, make and submit the messages of `rows` (each `spooling` under its queue id);
-        (how many were stored, whether a limit stopped some)."""
+        """Check, make and submit the messages of `rows` (each `spooling` under its queue id),
+        `SUBMIT_CHUNK` at a time; (how many were stored, whether a limit stopped some)."""
         addresses = [r.address for r in rows]
         unwanted = await store.unwanted(
             self._db, campaign.tenant_id, campaign.list_ids, addresses, now
         )
         marks: list[Mark] = []
-        sending: list[tuple[CampaignRecipient, asyncio.Future[Submitted]]] = []
         # The policy's facts of the account and the sender read once for the whole batch, and
         # the suppressions as `unwanted` just read them (submitted together, each message would
         # miss the cache and read them again).
@@ -170,42 +187,48 @@ class CampaignSender:
         await directory.sender(composer.sender)
         wanted = [a for a in addresses if a not in unwanted]
         directory.not_suppressed(campaign.tenant_id, wanted)
-        for row in rows:
-            if row.address in unwanted:
-                marks.append((row.id, "skipped", unwanted[row.address], None))
-                continue
-            assert row.queue_id is not None
-            try:
-                draft = composer.draft(row.address, row.fields, row.queue_id)
-            except InvalidInputError as exc:
-                marks.append((row.id, "refused", str(exc), None))
-                continue
-            submit = self.submitter.submit(
-                principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
-            )
-            sending.append((row, asyncio.ensure_future(submit)))
-        # Together: the spool commits them in a few transactions (group commit).
-        results = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
-        waiting = False
         made = 0
-        for (row, _), result in zip(sending, results, strict=True):
-            if isinstance(result, BaseException):
-                # Left `spooling`: the next round finds whether it was stored.
-                log_event(
-                    log,
-                    "campaign-store-failed",
-                    level=logging.WARNING,
-                    campaign=campaign.id,
-                    queue_id=row.queue_id,
-                    error=str(result),
+        waiting = False
+        for start in range(0, len(rows), SUBMIT_CHUNK):
+            chunk = rows[start : start + SUBMIT_CHUNK]
+            if waiting:  # a limit stopped the round: the rest wait for the next one
+                marks += [(r.id, "pending", None, None) for r in chunk]
+                continue
+            sending: list[tuple[CampaignRecipient, Awaitable[Submitted]]] = []
+            for row in chunk:
+                if row.address in unwanted:
+                    marks.append((row.id, "skipped", unwanted[row.address], None))
+                    continue
+                assert row.queue_id is not None
+                try:
+                    draft = composer.draft(row.address, row.fields, row.queue_id)
+                except InvalidInputError as exc:
+                    marks.append((row.id, "refused", str(exc), None))
+                    continue
+                submit = self.submitter.submit(
+                    principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
                 )
-            elif result.queue_id is not None:
-                marks.append((row.id, "queued", None, result.queue_id))
-                made += 1
-            elif result.refused[0].refusal.rule in WAIT_RULES:
-                marks.append((row.id, "pending", None, None))
-                waiting = True
-            else:
-                marks.append((row.id, "refused", result.refused[0].refusal.reply, None))
+                sending.append((row, submit))
+            # Together: the spool commits them in one or two transactions (group commit).
+            results = await asyncio.gather(*(s for _, s in sending), return_exceptions=True)
+            for (row, _), result in zip(sending, results, strict=True):
+                if isinstance(result, BaseException):
+                    # Left `spooling`: the next round finds whether it was stored.
+                    log_event(
+                        log,
+                        "campaign-store-failed",
+                        level=logging.WARNING,
+                        campaign=campaign.id,
+                        queue_id=row.queue_id,
+                        error=str(result),
+                    )
+                elif result.queue_id is not None:
+                    marks.append((row.id, "queued", None, result.queue_id))
+                    made += 1
+                elif result.refused[0].refusal.rule in WAIT_RULES:
+                    marks.append((row.id, "pending", None, None))
+                    waiting = True
+                else:
+                    marks.append((row.id, "refused", result.refused[0].refusal.reply, None))
         await store.mark(self._db, marks, now)
         return made, waiting

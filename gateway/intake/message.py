@@ -92,12 +92,18 @@ def received_field(facts: SessionFacts) -> bytes:
 
 def header_senders(header: Header) -> list[str]:
     """The addresses in the `SENDER_FIELDS`, which must be the account's to use."""
-    values = [
+    values = tuple(
         field.split(b":", 1)[1].decode("utf-8", "replace")
         for field, name in zip(header.fields, header.names, strict=True)
         if name in SENDER_FIELDS
-    ]
-    return [address for _, address in getaddresses(values) if address]
+    )
+    return list(_addresses(values))
+
+
+@lru_cache(maxsize=1024)
+def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    """Parsed once per sender field: a campaign's thousands of messages share one."""
+    return tuple(address for _, address in getaddresses(values) if address)
 
 
 def header_subject(header: Header) -> str:

@@ -13,6 +13,7 @@ refusal log it writes (`refusals.RefusalLog`) and the near-cap alert it raises
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import time
@@ -44,13 +45,27 @@ class _TtlCache(Generic[K, V]):
         self._load = load
         self._ttl = ttl
         self._entries: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     async def get(self, key: K) -> V:
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
             return entry[1]
-        value = await self._load(key)
+        # One read for every caller that misses at once (a campaign's batch submits thousands
+        # of messages together: each would read the same facts again).
+        loading = self._loading.get(key)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        loading = self._loading[key] = asyncio.ensure_future(self._load(key))
+        try:
+            value = await asyncio.shield(loading)
+        finally:
+            dropped = self._loading.get(key) is not loading  # a change came while it was read
+            if not dropped:
+                del self._loading[key]
+        if dropped:
+            return value
         if len(self._entries) > 10_000:
             self._entries.clear()
         self._entries[key] = (now + self._ttl, value)
@@ -63,7 +78,9 @@ class _TtlCache(Generic[K, V]):
         self._entries[key] = (time.monotonic() + self._ttl, value)
 
     def drop(self, stale: Callable[[K, V], bool] | None = None) -> None:
-        """Forget the entries `stale` says are (every entry when None)."""
+        """Forget the entries `stale` says are (every entry when None), and every read under
+        way: a value read before the change is not kept."""
+        self._loading.clear()
         if stale is None:
             self._entries.clear()
             return

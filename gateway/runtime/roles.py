@@ -125,6 +125,7 @@ def worker_tasks(
                 "making campaign messages failed; trying again in a second",
                 lease=campaign_sender.LEASE,
                 lease_ttl=campaign_sender.LEASE_TTL,
+                busy=campaigns.busy,
             )
         )
     if settings.body_retention_days > 0:

@@ -34,6 +34,9 @@ class Periodic:
     lease: str | None = None
     """The named lease that keeps the task to one process at a time; None: every process."""
     lease_ttl: float = 0.0
+    busy: Callable[[], bool] | None = None
+    """Asked after a round: True (more work is waiting, and nothing paces it) runs the next
+    round at once, the lease renewed, not `interval` later."""
 
 
 class Schedule:
@@ -74,4 +77,8 @@ class Schedule:
                 task.log.error("%s: %s", task.failure, exc)
             except Exception:
                 task.log.exception(task.failure)
+            else:
+                if task.busy is not None and task.busy():
+                    await asyncio.sleep(0)  # let the rest of the process have its turn
+                    continue
             await asyncio.sleep(task.interval)

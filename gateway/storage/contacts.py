@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -430,16 +431,6 @@ async def finish_import(
     over the stored ones; their status is kept). Duplicates: valid rows that were not staged."""
     staged_rows = ContactImportRow.import_id == import_id
     async with db.begin() as conn:
-        staged = (await conn.execute(select(func.count()).where(staged_rows))).scalar_one()
-        on_list = and_(Contact.list_id == info.id, Contact.email == ContactImportRow.email)
-        updated = (
-            await conn.execute(
-                select(func.count())
-                .select_from(ContactImportRow)
-                .join(Contact, on_list)
-                .where(staged_rows)
-            )
-        ).scalar_one()
         when = literal(at, UTCDateTime())
         staged_fields = (
             ContactImportRow.fields
@@ -462,12 +453,29 @@ async def finish_import(
             if db.is_sqlite
             else Contact.fields.op("||")(merge.excluded.fields)
         )
-        await conn.execute(
-            merge.on_conflict_do_update(
-                index_elements=[Contact.list_id, Contact.email],
-                set_={"fields": fields, "updated_at": merge.excluded.updated_at},
-            )
+        merge = merge.on_conflict_do_update(
+            index_elements=[Contact.list_id, Contact.email],
+            set_={"fields": fields, "updated_at": merge.excluded.updated_at},
         )
+        if db.is_sqlite:
+            staged = (await conn.execute(select(func.count()).where(staged_rows))).scalar_one()
+            on_list = and_(Contact.list_id == info.id, Contact.email == ContactImportRow.email)
+            updated = (
+                await conn.execute(
+                    select(func.count())
+                    .select_from(ContactImportRow)
+                    .join(Contact, on_list)
+                    .where(staged_rows)
+                )
+            ).scalar_one()
+            await conn.execute(merge)
+        else:
+            # Counted as the rows are merged, in one pass: a row whose `xmax` is 0 was inserted
+            # (PostgreSQL's system column: the updating transaction of a row it updated).
+            merged = merge.returning(literal_column("xmax = 0").label("added")).cte("merged")
+            counts = select(func.count(), func.count().filter(merged.c.added)).select_from(merged)
+            staged, added = (await conn.execute(counts)).one()
+            updated = staged - added
         await conn.execute(
             update(ContactImport)
             .where(ContactImport.id == import_id)
@@ -490,10 +498,15 @@ DROP_BATCH = 20_000
 
 
 async def _drop_staged(db: Database, import_id: int) -> None:
-    """The staged rows of a finished import, deleted in short transactions after the one that
-    merged them (so that the merge holds SQLite's write lock no longer than it must); rows left
-    by a process that died meanwhile go at the list's next import (`start_import`)."""
+    """The staged rows of a finished import, deleted after the transaction that merged them: on
+    SQLite in short transactions (so that no write waits long for its lock), on PostgreSQL at
+    once; rows left by a process that died meanwhile go at the list's next import
+    (`start_import`)."""
     of_import = ContactImportRow.import_id == import_id
+    if not db.is_sqlite:  # no lock held by its writes keeps anyone else waiting
+        async with db.begin() as conn:
+            await conn.execute(delete(ContactImportRow).where(of_import))
+        return
     some = select(ContactImportRow.email).where(of_import).limit(DROP_BATCH)
     while True:
         async with db.begin() as conn:

@@ -225,12 +225,24 @@ async def test_only_a_draft_launches(shop: Shop) -> None:
         await ops.launch(shop.ctx, campaign.id)
 
 
+async def test_a_round_that_made_a_whole_batch_is_busy(shop: Shop) -> None:
+    """CAMPAIGN_BATCH=2: the next round comes at once while whole batches are made."""
+    for i in range(3):
+        await shop.add("a", f"r{i}@example.org", first_name="R")
+    await _launched(shop, "a")
+    assert await shop.sender.run() == 2
+    assert shop.sender.busy()
+    assert await shop.sender.run() == 1
+    assert not shop.sender.busy()
+
+
 async def test_a_round_makes_no_more_than_the_tenants_rate(shop: Shop) -> None:
     for i in range(5):
         await shop.add("a", f"r{i}@example.org", first_name="R")
     await tenants.set_limits(shop.db, "acme", {"max_per_second": 1})
     campaign_id = await _launched(shop, "a")
     assert await shop.sender.run() == 1
+    assert not shop.sender.busy(), "the rate paces it"
     assert await shop.sender.run() == 0, "the rate's refusal puts the recipient back"
     assert await store.count_recipients(shop.db, campaign_id) == {"queued": 1, "pending": 4}
     await asyncio.sleep(1.0)
@@ -243,6 +255,7 @@ async def test_no_more_than_campaign_in_flight_wait_in_the_spool(shop: Shop) -> 
         await shop.add("a", f"r{i}@example.org", first_name="R")
     await _launched(shop, "a")
     assert await shop.sender.run() == 3
+    assert not shop.sender.busy(), "the spool paces it"
     assert await shop.sender.run() == 0, "three wait for SES: no room"
     assert len(await claim_all(shop.db)) == 3
 

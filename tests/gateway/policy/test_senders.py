@@ -3,12 +3,13 @@ only of that (a change of one tenant or address leaves the others' cached)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from gateway.core.types.changes import Change, Topic
 from gateway.core.types.messages import Principal
 from gateway.identity import accounts
-from gateway.policy.senders import Directory
+from gateway.policy.senders import Directory, _TtlCache
 from gateway.storage import suppressions
 from gateway.storage.database import Database
 from tests.conftest import add_verified_domain
@@ -90,3 +91,24 @@ async def test_a_sending_domain_change_drops_the_facts_of_its_addresses_and_subd
 
     facts.forget(Change(Topic.SENDER))  # every domain
     assert (await facts.sender("d@notexample.com")).domain_owner == acme.id
+
+
+async def test_callers_that_miss_at_once_share_one_read() -> None:
+    """A campaign's batch submits its messages together: one read of a fact for all of them,
+    and a value read across a change is not kept."""
+    reads: list[str] = []
+
+    async def load(key: str) -> str:
+        reads.append(key)
+        await asyncio.sleep(0.01)
+        return key.upper()
+
+    cache: _TtlCache[str, str] = _TtlCache(load, 60)
+    assert await asyncio.gather(*(cache.get("a") for _ in range(50))) == ["A"] * 50
+    assert reads == ["a"]
+    under_way = asyncio.ensure_future(cache.get("b"))
+    await asyncio.sleep(0)
+    cache.drop()  # a change while "b" is read
+    assert await under_way == "B"
+    assert await cache.get("b") == "B"
+    assert reads == ["a", "b", "b"]

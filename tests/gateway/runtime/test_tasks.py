@@ -31,6 +31,23 @@ async def test_a_task_runs_a_round_every_interval() -> None:
     assert min(gaps) >= 0.04
 
 
+async def test_a_busy_task_runs_its_next_round_at_once() -> None:
+    rounds: list[float] = []
+
+    async def tick() -> None:
+        rounds.append(asyncio.get_running_loop().time())
+
+    def busy() -> bool:
+        return len(rounds) < 5  # five rounds at once, then every interval
+
+    schedule = Schedule([Periodic("tick", tick, 10, LOG, "tick failed", busy=busy)])
+    schedule.start()
+    await asyncio.sleep(0.5)
+    await schedule.stop()
+    assert len(rounds) == 5
+    assert rounds[-1] - rounds[0] < 0.4
+
+
 async def test_a_failed_round_is_logged_and_the_next_comes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
