@@ -195,6 +195,7 @@ class Settings(BaseSettings):
     body_retention_days: Annotated[int, Field(ge=0)] = 0
     shutdown_timeout: Seconds = 30
 
+    dns_aws_account: str | None = None
     dns_nameservers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dns_timeout: Seconds = 3
     recipient_domain_check: bool = False

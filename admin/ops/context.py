@@ -106,7 +106,7 @@ class Services:
     @cached_property
     def route53(self) -> Route53:
         """The hosted zones of each tenant's AWS account (`domain publish`)."""
-        return Route53(self.provider)
+        return Route53(self.provider, self.settings.dns_aws_account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,14 +84,19 @@ def _record_set(rrset: dict[str, Any]) -> RecordSet:
 
 
 class Route53:
-    """The hosted zones of the tenant's AWS account, their record sets, and changes to them."""
+    """The hosted zones of the tenant's AWS account (or of the one account that holds every
+    zone, `DNS_AWS_ACCOUNT`), their record sets, and changes to them."""
 
-    def __init__(self, provider: SesClientProvider) -> None:
+    def __init__(self, provider: SesClientProvider, dns_account: str | None = None) -> None:
         self._provider = provider
+        self._dns_account = dns_account
 
     async def _call(self, tenant: str, operation: str, **request: Any) -> dict[str, Any]:
-        """`operation` with the Route 53 client of the tenant's account."""
-        clients = await self._provider.for_tenant(tenant)
+        """`operation` with the Route 53 client of the DNS account, else the tenant's."""
+        if self._dns_account:
+            clients = await self._provider.account(self._dns_account)
+        else:
+            clients = await self._provider.for_tenant(tenant)
         with clients:
             return await _call(clients.client("route53"), operation, **request)
 

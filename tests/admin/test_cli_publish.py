@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 
 from admin.cli import main
@@ -19,6 +21,7 @@ from gateway.storage.database import Database
 from gateway.storage.published import published_records
 from tests.support.dnsserver import DnsServer
 from tests.support.fakeses import FakeSes
+from tests.support.motoaccounts import BETA, allow, keys_in
 from tests.support.route53 import Route53Stand, create_zone, put, zone_records
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -285,3 +288,42 @@ def test_a_batch_without_an_answer_is_settled_by_the_next_publish(
     assert (status, done["status"]) == (0, "INSYNC")
     assert {s["action"] for s in done["steps"]} == {"create"}
     assert all(r.values and r.pending is None for r in stored(database_url, domain))
+
+
+def test_a_dns_account_holds_the_zones_whichever_account_a_tenant_is_on(
+    cli: Any, stand: Route53Stand, dns: DnsServer, domain: str, aws_env: pytest.MonkeyPatch
+) -> None:
+    """`DNS_AWS_ACCOUNT`: the zones are in one stored account (not the tenant's): publish
+    finds and changes them there, and only there."""
+    key_id, secret = keys_in(stand.url, BETA, "dns", allow("route53:*", "ses:*"))
+    aws_env.setattr("sys.stdin", io.StringIO(secret + "\n"))
+    status, _, err = cli(
+        "aws-account", "add", "dns", "--region", "us-east-1", "--access-key-id", key_id
+    )
+    assert status == 0, err
+    assert cli("domain", "add", domain, "--tenant", "acme", "--mail-from", "mail")[0] == 0
+    beta = boto3.client(
+        "route53",
+        region_name="us-east-1",
+        endpoint_url=stand.url,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+    zone = beta.create_hosted_zone(Name=domain, CallerReference=domain)["HostedZone"]["Id"]
+    stand.nameserver(dns, zone.rsplit("/", 1)[-1])
+
+    status, refusal, _ = cli("domain", "publish", domain, "--dry-run")
+    assert status == 1  # the tenant's (default) account has no such zone
+    assert "no Route 53 hosted zone in this AWS account" in refusal["error"]["message"]
+
+    aws_env.setenv("SES_GATEWAY_DNS_AWS_ACCOUNT", "dns")
+    status, done, err = cli("domain", "publish", domain)
+    assert status == 0, done
+    assert done["zone"]["id"] == zone.rsplit("/", 1)[-1]
+    assert {c["status"] for c in done["check"]} == {"ok"}, done["check"]
+    names = {
+        rrset["Name"].rstrip(".")
+        for rrset in beta.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+        if rrset["Type"] not in ("SOA", "NS")
+    }
+    assert {f"_dmarc.{domain}", f"mail.{domain}"} <= names

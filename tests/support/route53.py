@@ -72,10 +72,19 @@ def zone_records(url: str, zone_id: str) -> dict[tuple[str, str], list[str]]:
     return found
 
 
+def _zone(zone_id: str) -> Any:
+    """The hosted zone of that id, in whichever of moto's accounts holds it."""
+    for account_id in (DEFAULT_ACCOUNT_ID, *route53_backends.keys()):
+        zone = route53_backends[account_id]["aws"].zones.get(zone_id)
+        if zone is not None:
+            return zone
+    raise KeyError(zone_id)
+
+
 def serve_zone(dns: DnsServer, zone_id: str) -> None:
     """Load the record sets moto holds for the zone into the DNS server (replacing what it
     served at those names): the bridge from the zone to what resolvers see."""
-    zone = route53_backends[DEFAULT_ACCOUNT_ID]["aws"].get_hosted_zone(zone_id)
+    zone = _zone(zone_id)
     rrsets = [r for r in zone.rrsets if r.type not in ("SOA", "NS")]
     for rrset in rrsets:
         dns.remove(rrset.name)
@@ -123,7 +132,7 @@ def _operation(method: str, path: str) -> str | None:
 
 def _cname_conflict(zone_id: str, body: bytes) -> str | None:
     """Route 53's refusal of a batch that would leave a CNAME beside other records."""
-    zone = route53_backends[DEFAULT_ACCOUNT_ID]["aws"].get_hosted_zone(zone_id)
+    zone = _zone(zone_id)
     types: dict[str, set[str]] = {}
     for rrset in zone.rrsets:
         types.setdefault(rrset.name.rstrip(".").lower(), set()).add(rrset.type)
