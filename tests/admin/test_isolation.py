@@ -86,6 +86,7 @@ class Globex:
             "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
             "imports": {"id": self.import_id},
             "campaigns": {"id": self.campaign_id, "kind": "csv"},
+            "aws-accounts": {"name": "partner"},  # operators' objects: no tenant sees any
         }
         area = template.strip("/").split("/")[0]
         if template.startswith("/credentials/api-keys/"):
