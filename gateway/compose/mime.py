@@ -243,17 +243,15 @@ def _quoted_line(line: str) -> str:
     return quoprimime.body_encode(line, _LINE)
 
 
-def _quoted(lines: list[bytes]) -> str:
-    """`quoprimime.body_encode` of the lines, line by line as it works: the lines of a
-    campaign's template that hold no variable are encoded once (the short ones are cached)."""
-    text = b"\n".join(lines).decode("latin-1")
+def _quoted(lines: list[bytes]) -> list[str]:
+    """`quoprimime.body_encode` of each line (of the text that the library encodes whole, line
+    by line as it works): the lines of a campaign's template that hold no variable are encoded
+    once (the short ones are cached)."""
     encode = quoprimime.body_encode
-    return (
-        "\n".join(
-            [_quoted_line(t) if len(t) <= 1000 else encode(t, _LINE) for t in text.split("\n")]
-        )
-        + "\n"
-    )
+    return [
+        _quoted_line(t) if len(t) <= 1000 else encode(t, _LINE)
+        for t in b"\n".join(lines).decode("latin-1").split("\n")
+    ]
 
 
 def _encoded(text: str) -> tuple[str, str]:
@@ -264,8 +262,12 @@ def _encoded(text: str) -> tuple[str, str]:
     if max(map(len, lines), default=0) <= _LINE and text.isascii():
         return "7bit", (b"\n".join(lines) + b"\n").decode("ascii")
     sniff = binascii.b2a_base64(b"\r\n".join(lines[:10]) + b"\r\n")
-    if len(_quoted(lines[:10])) <= len(sniff):
-        return "quoted-printable", _quoted(lines)
+    # Each line is encoded alone (no line of a latin-1 decoding holds an LF): the first ten
+    # lines' encoding is the start of the whole text's, encoded once.
+    quoted = _quoted(lines)
+    first = quoted[:10]
+    if sum(map(len, first)) + len(first) <= len(sniff):
+        return "quoted-printable", "\n".join(quoted) + "\n"
     data = b"\r\n".join(lines) + b"\r\n"
     per_line = _LINE // 4 * 3
     return "base64", "".join(

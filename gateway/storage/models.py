@@ -114,6 +114,10 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_due", "state", "next_attempt_at"),
         Index("ix_messages_tenant_created", "tenant_id", "created_at"),  # a tenant's, newest first
+        # A tenant's campaign messages waiting for SES, counted from the index alone before
+        # each round of a campaign (`campaigns.in_flight`): through `ix_messages_due` each
+        # queued message's row was read, 11 ms a round with 20,000 queued.
+        Index("ix_messages_tenant_via_state", "tenant_id", "via", "state"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
