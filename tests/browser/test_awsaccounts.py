@@ -44,16 +44,16 @@ async def test_an_account_is_added_and_its_secret_never_rendered(admin: Page) ->
     )
     assert SECRET not in await admin.content()
 
-    await add_tenant(admin, "tyrell")
-    await admin.goto("/tenants/tyrell")
+    await add_tenant(admin, "tessier")
+    await admin.goto("/tenants/tessier")
     account = form_with(admin, "Save account")
     await account.get_by_label("Sends through").select_option("browser-keys")
     await account.get_by_role("button").click()
-    await expect(admin.get_by_role("status")).to_have_text("tyrell sends through browser-keys.")
+    await expect(admin.get_by_role("status")).to_have_text("tessier sends through browser-keys.")
 
     await admin.goto("/aws-accounts/browser-keys")
     await confirm_in_dialog(admin.locator("main"), "Remove")
     await expect(admin.locator("#e-remove")).to_contain_text(
-        "AWS account browser-keys is used by tenant tyrell"
+        "AWS account browser-keys is used by tenant tessier"
     )
     assert SECRET not in await admin.content()
