@@ -47,7 +47,7 @@ from gateway.core.types.messages import (
 from gateway.storage import content
 from gateway.storage.changes import announce
 from gateway.storage.database import Database
-from gateway.storage.leases import lease_due
+from gateway.storage.leases import DueRows, lease_due
 from gateway.storage.models import AwsAccount, Message, MessageBody, Recipient, Tenant
 
 QUEUED = "queued"
@@ -59,6 +59,12 @@ WAITING = (QUEUED, HELD)
 """Not done yet."""
 HOLD_BATCH = 5000
 _PENDING = (RecipientState.QUEUED.value, RecipientState.DEFERRED.value)
+
+
+_INSERT_MESSAGE = insert(Message)
+_INSERT_BODY = insert(MessageBody)
+_INSERT_RECIPIENT = insert(Recipient)
+"""Built once (`DueRows` says why)."""
 
 
 async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMessage]) -> None:
@@ -75,7 +81,7 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
     ]
     async with db.begin() as conn:
         await conn.execute(
-            insert(Message),
+            _INSERT_MESSAGE,
             [
                 {
                     "id": m.id,
@@ -101,12 +107,12 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
             ],
         )
         await _count_usage(conn, messages)
-        await conn.execute(insert(MessageBody), bodies)
+        await conn.execute(_INSERT_BODY, bodies)
         for message in messages:
             if message.rest is not None:
                 await content.insert_chunks(conn, sealer, message)
         await conn.execute(
-            insert(Recipient),
+            _INSERT_RECIPIENT,
             [
                 {
                     "message_id": m.id,
@@ -128,6 +134,30 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
         await announce(db, conn, Change(Topic.QUEUED))
 
 
+_PAUSED = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
+_DUE = DueRows(Message, and_(Message.state == QUEUED, ~_PAUSED))
+"""Queued, and not of a paused tenant. The statements of the delivery path, here and below, are
+built once with bind parameters (`DueRows` says why)."""
+_CLAIMED = (
+    select(
+        Message.id,
+        Tenant.name,
+        Message.mail_from,
+        MessageBody.data,
+        Message.attempts,
+        Message.created_at,
+        Message.expires_at,
+        MessageBody.chunks,
+    )
+    .join(Tenant, Tenant.id == Message.tenant_id)
+    .join(MessageBody, MessageBody.message_id == Message.id)
+    .where(Message.id.in_(bindparam("ids", expanding=True)))
+)
+_CLAIMED_RECIPIENTS = select(
+    Recipient.id, Recipient.message_id, Recipient.address, Recipient.attempts, Recipient.state
+).where(Recipient.message_id.in_(bindparam("ids", expanding=True)))
+
+
 async def claim(
     db: Database, sealer: Sealer, owner: str, limit: int, now: datetime, lease_until: datetime
 ) -> list[Job]:
@@ -135,45 +165,30 @@ async def claim(
     chunks is read by `read_chunks` when it is sent) and pending recipients. Messages of a
     paused tenant are not due: they wait, queued, until it is resumed. A body that does not
     decrypt comes empty, with `unreadable` saying why."""
-    paused = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
-    due = and_(Message.state == QUEUED, ~paused)
     async with db.begin() as conn:
-        ids = await lease_due(conn, db.is_sqlite, Message, due, owner, limit, now, lease_until)
+        ids = await lease_due(conn, db.is_sqlite, _DUE, owner, limit, now, lease_until)
         if not ids:
             return []
-        rows = await conn.execute(
-            select(
-                Message.id,
-                Tenant.name,
-                Message.mail_from,
-                MessageBody.data,
-                Message.attempts,
-                Message.created_at,
-                Message.expires_at,
-                MessageBody.chunks,
-            )
-            .join(Tenant, Tenant.id == Message.tenant_id)
-            .join(MessageBody, MessageBody.message_id == Message.id)
-            .where(Message.id.in_(ids))
-        )
+        rows = await conn.execute(_CLAIMED, {"ids": ids})
         jobs = {row[0]: content.opened(sealer, Job(*row[:7], chunks=row[7])) for row in rows}
         # By message only, state and order looked at here: with either in SQL, SQLite may walk
         # the index on state (every queued recipient) or the table in id order (every one)
         # rather than these few messages' recipients, a claim then costing as much as the queue
         # is long (docs/performance.md, "A long queue").
-        recipients = await conn.execute(
-            select(
-                Recipient.id,
-                Recipient.message_id,
-                Recipient.address,
-                Recipient.attempts,
-                Recipient.state,
-            ).where(Recipient.message_id.in_(ids))
-        )
+        recipients = await conn.execute(_CLAIMED_RECIPIENTS, {"ids": ids})
         for recipient_id, message_id, address, attempts, state in sorted(recipients):
             if state in _PENDING:
                 jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
     return [jobs[i] for i in ids if i in jobs]
+
+
+_RENEW = (
+    update(Message)
+    .where(
+        Message.id.in_(bindparam("ids", expanding=True)), Message.lease_owner == bindparam("owner")
+    )
+    .values(lease_until=bindparam("until"))
+)
 
 
 async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datetime) -> None:
@@ -181,11 +196,7 @@ async def renew(db: Database, owner: str, ids: Sequence[str], lease_until: datet
     if not ids:
         return
     async with db.begin() as conn:
-        await conn.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.lease_owner == owner)
-            .values(lease_until=lease_until)
-        )
+        await conn.execute(_RENEW, {"ids": list(ids), "owner": owner, "until": lease_until})
 
 
 async def release(db: Database, owner: str) -> None:
@@ -291,6 +302,35 @@ async def bring_forward(db: Database, now: datetime, aws_account: str | None = N
     return result.rowcount
 
 
+_OUTCOME = (
+    update(Recipient)
+    .where(Recipient.id == bindparam("r_id"))
+    .values(
+        state=bindparam("r_state"),
+        ses_message_id=func.coalesce(bindparam("r_ses"), Recipient.ses_message_id),
+        last_error=bindparam("r_error"),
+        attempts=Recipient.attempts + 1,
+        updated_at=bindparam("r_at"),
+    )
+    .execution_options(synchronize_session=False)
+)
+_FINISHED = (
+    update(Message)
+    .where(Message.id == bindparam("m_id"))
+    .values(
+        state=bindparam("m_state"),
+        next_attempt_at=bindparam("m_next"),
+        completed_at=bindparam("m_done"),
+        lease_owner=None,
+        lease_until=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+_DROP_BODIES = delete(MessageBody).where(
+    MessageBody.message_id.in_(bindparam("ids", expanding=True))
+)
+
+
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
     """Store the outcomes of delivery attempts; a message whose recipients are all final is done.
     A partial result stores its outcomes only."""
@@ -307,33 +347,12 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
     ]
     async with db.begin() as conn:
         if outcomes:
-            await conn.execute(
-                update(Recipient)
-                .where(Recipient.id == bindparam("r_id"))
-                .values(
-                    state=bindparam("r_state"),
-                    ses_message_id=func.coalesce(bindparam("r_ses"), Recipient.ses_message_id),
-                    last_error=bindparam("r_error"),
-                    attempts=Recipient.attempts + 1,
-                    updated_at=bindparam("r_at"),
-                )
-                .execution_options(synchronize_session=False),
-                outcomes,
-            )
+            await conn.execute(_OUTCOME, outcomes)
         finished = [r for r in results if not r.partial]
         if not finished:
             return
         await conn.execute(
-            update(Message)
-            .where(Message.id == bindparam("m_id"))
-            .values(
-                state=bindparam("m_state"),
-                next_attempt_at=bindparam("m_next"),
-                completed_at=bindparam("m_done"),
-                lease_owner=None,
-                lease_until=None,
-            )
-            .execution_options(synchronize_session=False),
+            _FINISHED,
             [
                 {
                     "m_id": r.message_id,
@@ -346,7 +365,7 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         )
         done = [r.message_id for r in finished if r.next_attempt_at is None]
         if done and not keep_bodies:
-            await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(done)))
+            await conn.execute(_DROP_BODIES, {"ids": done})
 
 
 async def purge_bodies(db: Database, completed_before: datetime) -> int:

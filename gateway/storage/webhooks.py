@@ -22,7 +22,7 @@ from gateway.core.exceptions import NotFoundError
 from gateway.core.types.changes import Change, Topic
 from gateway.storage.changes import announce
 from gateway.storage.database import Database
-from gateway.storage.leases import lease_due
+from gateway.storage.leases import DueRows, lease_due
 from gateway.storage.models import Tenant, Webhook, WebhookAttempt, WebhookDelivery
 
 PENDING = "pending"
@@ -207,6 +207,7 @@ _CLAIM_COLUMNS = (
     WebhookDelivery.attempts,
     WebhookDelivery.created_at,
 )
+_DUE = DueRows(WebhookDelivery, WebhookDelivery.state == PENDING)
 
 
 async def claimed(db: Database, delivery_ids: Sequence[int]) -> list[Claim]:
@@ -226,10 +227,7 @@ async def claim(
 ) -> list[Claim]:
     """Lease up to `limit` due deliveries to `owner`, counting the attempt about to be made."""
     async with db.begin() as conn:
-        due = WebhookDelivery.state == PENDING
-        ids = await lease_due(
-            conn, db.is_sqlite, WebhookDelivery, due, owner, limit, now, lease_until
-        )
+        ids = await lease_due(conn, db.is_sqlite, _DUE, owner, limit, now, lease_until)
         if not ids:
             return []
         rows = await conn.execute(
