@@ -9,6 +9,8 @@ added or lifted later shows at once, and a campaign (`recipients`) never mails i
 An import stages its valid rows in `contact_import_rows` in short transactions (the primary key
 drops a second row of the same address: a duplicate within the file), then `finish_import`
 merges them into the list in one transaction: a file refused half-way leaves the list as it was.
+On PostgreSQL the staging table is unlogged (no WAL for rows deleted a minute later), so a crash
+of the server empties it: the merge checks that it finds every row staged.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from gateway.core.exceptions import ConflictError, DatabaseError, NotFoundError
+from gateway.core.exceptions import ConflictError, NotFoundError
 from gateway.core.types.contacts import ContactInfo, ImportInfo, ListCounts, ListInfo, Recipient
 from gateway.storage.database import Database
 from gateway.storage.models import (
@@ -435,7 +437,28 @@ async def finish_import(
     (subscribed), the fields of addresses on the list already are updated (the file's fields
     over the stored ones; their status is kept). Duplicates: valid rows that were not staged.
     `expected`: how many `stage` staged; fewer found means some were lost (PostgreSQL
-    empties its unlogged staging table when it restarts after a crash), and nothing is merged."""
+    empties its unlogged staging table when it restarts after a crash): then nothing is merged
+    and the import has failed."""
+    try:
+        return await _merge(db, import_id, info, tenant_id, rows, invalid, expected, at)
+    except _StagedRowsLost as exc:
+        return await fail_import(db, import_id, str(exc), rows, invalid, at)
+
+
+class _StagedRowsLost(Exception):
+    """Fewer staged rows found than were staged: the merge is rolled back."""
+
+
+async def _merge(
+    db: Database,
+    import_id: int,
+    info: ListInfo,
+    tenant_id: int,
+    rows: int,
+    invalid: int,
+    expected: int,
+    at: datetime,
+) -> ImportInfo:
     of_import = ContactImportRow.import_id == import_id
     async with db.begin() as conn:
         when = literal(at, UTCDateTime())
@@ -484,7 +507,7 @@ async def finish_import(
             staged, added = (await conn.execute(counts)).one()
             updated = staged - added
         if staged != expected:  # raised in the transaction: the merge is rolled back
-            raise DatabaseError(
+            raise _StagedRowsLost(
                 f"{expected - staged} of the {expected} staged rows were lost (the "
                 "database restarted during the import): nothing was imported"
             )
