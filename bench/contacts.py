@@ -4,6 +4,7 @@
     .venv/bin/python bench/contacts.py --rows 100000            # a smaller file
     .venv/bin/python bench/contacts.py --database postgresql    # a throwaway PostgreSQL
     .venv/bin/python bench/contacts.py --json
+    .venv/bin/python bench/contacts.py --commit HEAD~3          # that commit's code
 
 A CSV file of --rows contacts (email, first_name, last_name, company, city; 1 in 50 addresses
 with an IDN domain, 1 in 1,000 rows invalid, 1 in 500 a duplicate) is written to a temporary
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.run import tree_cpu_seconds  # noqa: E402 (after the repository is on the path)
+from bench.run import code_under_test, tree_cpu_seconds  # noqa: E402 (after the path is set)
 
 CLI = Path(sys.executable).parent / "ses-gateway"
 DOMAINS = [f"mail{n}.example.com" for n in range(40)] + ["bücher.example", "例え.テスト"]
@@ -104,13 +105,13 @@ def cli(env: dict[str, str], *args: str) -> Run:
     return Run(json.loads(document), seconds, cpu, usage.ru_maxrss)
 
 
-def run(rows: int, database: str, work: Path) -> dict[str, object]:
+def run(rows: int, database: str, work: Path, source: Path) -> dict[str, object]:
     csv_file = work / "contacts.csv"
     size = write_file(csv_file, rows)
     log(f"{rows:,} rows, {size / 1e6:.1f} MB")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SES_GATEWAY_")}
     env |= {"SES_GATEWAY_DATA_DIR": str(work / "data"), "SES_GATEWAY_LOG_LEVEL": "WARNING"}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(source)  # before the installed package: the code under test
     (work / "data").mkdir(exist_ok=True)  # a gateway's data folder (`ses-gateway init`)
     with contextlib.ExitStack() as stack:
         postmaster = None
@@ -144,10 +145,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--commit", help="run this commit's code, not the working tree")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-contacts-") as work:
-        results = run(args.rows, args.database, Path(work))
+        source, code = code_under_test(args, Path(work))
+        log(f"code: {code}")
+        results = {"code": code, **run(args.rows, args.database, Path(work), source)}
     if args.json:
         print(json.dumps(results, indent=2))
     else:

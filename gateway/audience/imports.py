@@ -118,12 +118,12 @@ async def import_csv(
     )
     reader = CsvReader()
     columns: list[str | None] | None = None
-    rows = invalid = 0
+    rows = invalid = staged = 0
     good: list[tuple[str, dict[str, str]]] = []
     bad: list[tuple[int, str]] = []
     # One batch staged while the next is read: the database's work and the reading overlap
     # (they take about as long), and no more than two batches are ever held.
-    staging: asyncio.Future[None] | None = None
+    staging: asyncio.Future[int] | None = None
 
     async def take(found: list[Row]) -> None:
         nonlocal columns, rows, invalid
@@ -151,10 +151,10 @@ async def import_csv(
 
     async def _staged() -> None:
         """Wait for the batch being staged (its error raised here)."""
-        nonlocal staging
+        nonlocal staging, staged
         if staging is not None:
             done, staging = staging, None
-            await done
+            staged += await done
 
     try:
         async for data in chunks:
@@ -174,7 +174,7 @@ async def import_csv(
         with suppress(DatabaseError):  # the error that stopped the import is the one to raise
             await store.fail_import(db, import_id, "the import failed", rows, invalid, now())
         raise
-    return await store.finish_import(db, import_id, info, tenant_id, rows, invalid, now())
+    return await store.finish_import(db, import_id, info, tenant_id, rows, invalid, staged, now())
 
 
 async def file_chunks(source: BinaryIO) -> AsyncIterable[bytes]:

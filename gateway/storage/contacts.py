@@ -9,6 +9,8 @@ added or lifted later shows at once, and a campaign (`recipients`) never mails i
 An import stages its valid rows in `contact_import_rows` in short transactions (the primary key
 drops a second row of the same address: a duplicate within the file), then `finish_import`
 merges them into the list in one transaction: a file refused half-way leaves the list as it was.
+On PostgreSQL the staging table is unlogged (no WAL for rows deleted a minute later), so a crash
+of the server empties it: the merge checks that it finds every row staged.
 """
 
 from __future__ import annotations
@@ -395,26 +397,30 @@ async def stage(
     import_id: int,
     rows: list[tuple[str, dict[str, str]]],
     invalid: list[tuple[int, str]],
-) -> None:
+) -> int:
     """Stage a batch of valid rows (address, fields) and record a batch of invalid rows (line,
-    reason), in one short transaction. A second row of an address already staged is dropped."""
+    reason), in one short transaction; the number of rows staged. A second row of an address
+    already staged is dropped."""
+    staged = 0
     async with db.begin() as conn:
         if rows:
             # The driver's own executemany: a million rows through the ORM's bind processing
             # would take most of the import's time.
             if db.is_sqlite:
-                await conn.exec_driver_sql(
+                result = await conn.exec_driver_sql(
                     _STAGE_SQLITE, [(import_id, email, _JSON.encode(f)) for email, f in rows]
                 )
             else:  # one statement for the batch: far quicker than a row at a time
                 emails = [email for email, _ in rows]
                 fields = [_JSON.encode(f) for _, f in rows]
-                await conn.exec_driver_sql(_STAGE_POSTGRESQL, (import_id, emails, fields))
+                result = await conn.exec_driver_sql(_STAGE_POSTGRESQL, (import_id, emails, fields))
+            staged = result.rowcount
         if invalid:
             await conn.execute(
                 insert(ContactImportError),
                 [{"import_id": import_id, "line": line, "reason": why} for line, why in invalid],
             )
+    return staged
 
 
 async def finish_import(
@@ -424,12 +430,36 @@ async def finish_import(
     tenant_id: int,
     rows: int,
     invalid: int,
+    expected: int,
     at: datetime,
 ) -> ImportInfo:
     """Merge the staged rows into the list in one transaction: new addresses are added
     (subscribed), the fields of addresses on the list already are updated (the file's fields
-    over the stored ones; their status is kept). Duplicates: valid rows that were not staged."""
-    staged_rows = ContactImportRow.import_id == import_id
+    over the stored ones; their status is kept). Duplicates: valid rows that were not staged.
+    `expected`: how many `stage` staged; fewer found means some were lost (PostgreSQL
+    empties its unlogged staging table when it restarts after a crash): then nothing is merged
+    and the import has failed."""
+    try:
+        return await _merge(db, import_id, info, tenant_id, rows, invalid, expected, at)
+    except _StagedRowsLost as exc:
+        return await fail_import(db, import_id, str(exc), rows, invalid, at)
+
+
+class _StagedRowsLost(Exception):
+    """Fewer staged rows found than were staged: the merge is rolled back."""
+
+
+async def _merge(
+    db: Database,
+    import_id: int,
+    info: ListInfo,
+    tenant_id: int,
+    rows: int,
+    invalid: int,
+    expected: int,
+    at: datetime,
+) -> ImportInfo:
+    of_import = ContactImportRow.import_id == import_id
     async with db.begin() as conn:
         when = literal(at, UTCDateTime())
         staged_fields = (
@@ -445,7 +475,7 @@ async def finish_import(
             literal("subscribed"),
             when,
             when,
-        ).where(staged_rows)
+        ).where(of_import)
         columns = ["list_id", "tenant_id", "email", "fields", "status", "created_at", "updated_at"]
         merge = _insert(db)(Contact).from_select(columns, source)
         fields = (
@@ -458,14 +488,14 @@ async def finish_import(
             set_={"fields": fields, "updated_at": merge.excluded.updated_at},
         )
         if db.is_sqlite:
-            staged = (await conn.execute(select(func.count()).where(staged_rows))).scalar_one()
+            staged = (await conn.execute(select(func.count()).where(of_import))).scalar_one()
             on_list = and_(Contact.list_id == info.id, Contact.email == ContactImportRow.email)
             updated = (
                 await conn.execute(
                     select(func.count())
                     .select_from(ContactImportRow)
                     .join(Contact, on_list)
-                    .where(staged_rows)
+                    .where(of_import)
                 )
             ).scalar_one()
             await conn.execute(merge)
@@ -476,6 +506,11 @@ async def finish_import(
             counts = select(func.count(), func.count().filter(merged.c.added)).select_from(merged)
             staged, added = (await conn.execute(counts)).one()
             updated = staged - added
+        if staged != expected:  # raised in the transaction: the merge is rolled back
+            raise _StagedRowsLost(
+                f"{expected - staged} of the {expected} staged rows were lost (the "
+                "database restarted during the import): nothing was imported"
+            )
         await conn.execute(
             update(ContactImport)
             .where(ContactImport.id == import_id)

@@ -1,5 +1,6 @@
 """Contact lists in storage, on SQLite and PostgreSQL: names per tenant, the cascade of a
-deleted list, and the staging table emptied whatever became of an import."""
+deleted list, the staging table emptied whatever became of an import, and an import whose
+staged rows were lost merging nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from gateway.audience import contacts, imports
 from gateway.core.exceptions import ConflictError, NotFoundError
@@ -58,6 +59,30 @@ async def test_staged_rows_are_dropped_whatever_the_import_became(db: Database) 
     await store.stage(db, left, [("x@example.com", {})], [])
     await imports.import_csv(db, info, tenant_id, one(b"email\n"), "d.csv", "t")
     assert (await store.get_import(db, left)).error == store.ABANDONED
+    assert await count(db, ContactImportRow.email) == 0
+
+
+async def test_an_import_whose_staged_rows_were_lost_merges_nothing(db: Database) -> None:
+    # PostgreSQL empties its unlogged staging table when it restarts after a crash; the import
+    # goes on with a new connection and must not merge what was left as the whole file.
+    tenant_id = (await accounts.create_tenant(db, "acme")).id
+    info = await store.create_list(db, tenant_id, "news", contacts.now())
+    at = contacts.now()
+    import_id = await store.start_import(db, info, tenant_id, "a.csv", "t", at, at)
+    staged = await store.stage(db, import_id, [("a@example.com", {}), ("b@example.com", {})], [])
+    staged += await store.stage(db, import_id, [("a@example.com", {})], [])
+    assert staged == 2
+    async with db.begin() as conn:
+        await conn.execute(
+            delete(ContactImportRow).where(ContactImportRow.email == "a@example.com")
+        )
+    report = await store.finish_import(db, import_id, info, tenant_id, 3, 0, staged, at)
+    assert (report.state, report.added) == ("failed", 0)
+    assert report.error == (
+        "1 of the 2 staged rows were lost (the database restarted during the import): "
+        "nothing was imported"
+    )
+    assert await count(db, Contact.id) == 0
     assert await count(db, ContactImportRow.email) == 0
 
 
