@@ -1,7 +1,7 @@
 """The staged rows of imports unlogged on PostgreSQL: no WAL for rows a crash drops anyway
 
 Revision ID: 0023
-Revises: 0019
+Revises: 0024
 Create Date: 2026-12-05 17:50:00.000000
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0023"
-down_revision: str | None = "0019"
+down_revision: str | None = "0024"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
