@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from config import Settings
 from gateway.aws.clients import SesClientProvider
 from gateway.aws.ses import Outgoing, SesSender
 from gateway.core.types.aws import AwsAccountSpec
@@ -329,38 +331,26 @@ async def test_a_failing_aws_account_holds_no_other_accounts_mail(
             tenants[tenant] = (await accounts.create_tenant(db, tenant)).id
             if account is not None:
                 await awsaccounts.set_tenant_account(db, tenant, account)
-        tenancy = TenantAccounts(db, lambda: SEALER)
-        async with SesClientProvider(settings, tenancy) as provider:
-            governors = Governors(provider, tenancy, settings)
-            schedule = Schedule([governors.task()])
-            schedule.start()
-            send = SesSender(provider, settings).send
-            worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
-            task = asyncio.create_task(worker.run())
-            try:
-                ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(3)]
-                worker.wake()
-                for queue_id in ann:  # each failed once: its account's failures are counted
-                    for _ in range(100):
-                        status = await queue.message_status(db, SEALER, queue_id)
-                        if status.recipients[0].last_error:
-                            break
-                        await asyncio.sleep(0.05)
-                others = [
-                    await queued(db, tenants[tenant], (f"{i}@example.org",))
-                    for tenant in ("bob", "carol")
-                    for i in range(3)
-                ]
-                worker.wake()
-                for queue_id in others:
-                    status = await settled(db, queue_id)
-                    assert status.recipients[0].state is RecipientState.SENT
-                await asyncio.sleep(0.5)  # a catch-up after their successes would come now
-                waiting = [await queue.message_status(db, SEALER, q) for q in ann]
-            finally:
-                await worker.stop()
-                await task
-                await schedule.stop()
+        async with account_worker(db, settings) as (worker, governors):
+            ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(3)]
+            worker.wake()
+            for queue_id in ann:  # each failed once: its account's failures are counted
+                for _ in range(100):
+                    status = await queue.message_status(db, SEALER, queue_id)
+                    if status.recipients[0].last_error:
+                        break
+                    await asyncio.sleep(0.05)
+            others = [
+                await queued(db, tenants[tenant], (f"{i}@example.org",))
+                for tenant in ("bob", "carol")
+                for i in range(3)
+            ]
+            worker.wake()
+            for queue_id in others:
+                status = await settled(db, queue_id)
+                assert status.recipients[0].state is RecipientState.SENT
+            await asyncio.sleep(0.5)  # a catch-up after their successes would come now
+            waiting = [await queue.message_status(db, SEALER, q) for q in ann]
         assert {g.account for g in governors} == {"default", "good", "broken"}
     assert sorted(m.tags["tenant"] for m in fake.messages()) == ["bob"] * 3 + ["carol"] * 3
     for status in waiting:
@@ -392,27 +382,37 @@ async def test_a_slowly_paced_accounts_backlog_holds_no_worker_slots(
             await awsaccounts.set_tenant_account(db, tenant, tenant)
         ann = [await queued(db, tenants["ann"], (f"{i}@example.org",)) for i in range(20)]
         bob = [await queued(db, tenants["bob"], (f"{i}@example.org",)) for i in range(10)]
-        tenancy = TenantAccounts(db, lambda: SEALER)
-        async with SesClientProvider(settings, tenancy) as provider:
-            governors = Governors(provider, tenancy, settings)
-            schedule = Schedule([governors.task()])
-            schedule.start()
-            send = SesSender(provider, settings).send
-            worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
-            task = asyncio.create_task(worker.run())
-            try:
-                started = asyncio.get_running_loop().time()
-                for queue_id in bob:
-                    assert (await settled(db, queue_id, timeout=10)).state == "done"
-                took = asyncio.get_running_loop().time() - started
-                waiting = [await queue.message_status(db, SEALER, q) for q in ann]
-            finally:
-                await worker.stop()
-                await task
-                await schedule.stop()
+        async with account_worker(db, settings) as _running:
+            started = asyncio.get_running_loop().time()
+            for queue_id in bob:
+                assert (await settled(db, queue_id, timeout=10)).state == "done"
+            took = asyncio.get_running_loop().time() - started
+            waiting = [await queue.message_status(db, SEALER, q) for q in ann]
     assert took < 4, f"bob's mail was paced behind ann's account: {took:.1f} s"
     sent_for_ann = sum(1 for m in fake.messages() if m.tags["tenant"] == "ann")
     assert 1 <= sent_for_ann <= 3
     unsent = [s for s in waiting if s.state != "done"]
     assert len(unsent) >= 17
     assert all(s.recipients[0].attempts == 0 for s in unsent), "waiting for a turn is no attempt"
+
+
+@asynccontextmanager
+async def account_worker(
+    db: Database, settings: Settings
+) -> AsyncIterator[tuple[DeliveryWorker, Governors]]:
+    """A delivery worker running with a governor per AWS account (each tenant's stored one),
+    the governors' quota task beside it; both stopped on exit."""
+    tenancy = TenantAccounts(db, lambda: SEALER)
+    async with SesClientProvider(settings, tenancy) as provider:
+        governors = Governors(provider, tenancy, settings)
+        schedule = Schedule([governors.task()])
+        schedule.start()
+        send = SesSender(provider, settings).send
+        worker = DeliveryWorker(db, SEALER, send, settings, "w", governors)
+        task = asyncio.create_task(worker.run())
+        try:
+            yield worker, governors
+        finally:
+            await worker.stop()
+            await task
+            await schedule.stop()

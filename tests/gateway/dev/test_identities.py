@@ -4,7 +4,7 @@ pending until their records count as published."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +14,6 @@ from gateway.aws.ses import SesIdentities
 from gateway.core.exceptions import NotFoundError
 from gateway.dev.emulator import Emulator, publish_records, start_emulator
 from tests.conftest import make_settings
-
-
-@pytest.fixture
-def emulator(aws_env: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    aws_env.delenv("AWS_ENDPOINT_URL", raising=False)  # put back as it was afterwards
-    started = start_emulator(verify_delay=3600)
-    yield started
-    started.stop()
 
 
 @pytest.fixture

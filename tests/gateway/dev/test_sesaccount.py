@@ -3,7 +3,7 @@ and the account-level suppression list, through the gateway's own SESv2 client."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +13,8 @@ from gateway.aws import sesaccount
 from gateway.aws.clients import SesClientProvider
 from gateway.core.exceptions import SesPermanentError
 from gateway.core.types.aws import DEFAULT_ACCOUNT, ProductionRequest
-from gateway.dev.emulator import Emulator, start_emulator
+from gateway.dev.emulator import Emulator
 from tests.conftest import make_settings
-
-
-@pytest.fixture
-def emulator(aws_env: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    aws_env.delenv("AWS_ENDPOINT_URL", raising=False)  # put back as it was afterwards
-    started = start_emulator(verify_delay=3600)
-    yield started
-    started.stop()
 
 
 @pytest.fixture
