@@ -224,13 +224,15 @@ class Worker(threading.Thread):
         self.go.wait()
         cfg = self.config
         total, size, deadline = cfg["messages"], cfg["size"], cfg["deadline"]
-        per_connection = cfg["per_connection"]
+        per_connection, rate = cfg["per_connection"], cfg["rate"]
         stats = self.stats
         on_this_connection = 0
         while (index := next(self.tickets)) < total:
             if time.monotonic() > deadline:
                 stats.fail("deadline passed before sending")
                 continue
+            if rate:  # open loop: message `index` is due `index / rate` s after the start
+                time.sleep(max(0.0, cfg["started"] + index / rate - time.monotonic()))
             message = make_message(index, size, cfg["tag"])
             for attempt in range(3):
                 if connected and per_connection and on_this_connection >= per_connection:
@@ -339,6 +341,7 @@ def main() -> int:
     if sys.stdin.readline().strip() != "go":
         os._exit(1)  # the run was called off: the threads hold open connections, just go
     cpu_before = cpu_seconds()
+    config["started"] = time.monotonic()
     go.set()
     for worker in workers:
         worker.join()

@@ -766,6 +766,8 @@ def _run(
             "size": args.size,
             "pipelining": args.pipelining,
             "per_connection": args.per_connection,
+            # this process's share of --rate, in proportion to its messages
+            "rate": args.rate * sum(shares[first : first + conns]) / args.messages,
             "resume": not args.no_resume,
             "idle": idle[i],
             "io_timeout": 60,
@@ -883,6 +885,7 @@ def _run(
         "client_processes": processes,
         "tls": args.tls,
         "pipelining": args.pipelining,
+        "rate": args.rate,
         "accepted": accepted,
         "failed": sum(failures.values()),
         "failures": failures,
@@ -946,7 +949,8 @@ def render(r: dict[str, Any]) -> str:
         f"load          {r['messages']} messages x {r['size']} bytes, {r['connections']} "
         f"connections ({r['tls'].upper()} + AUTH once each, "
         f"{'pipelined' if r['pipelining'] else 'no pipelining'}), "
-        f"{r['client_processes']} client processes",
+        f"{r['client_processes']} client processes"
+        + (f", paced at {r['rate']:g} msgs/s" if r["rate"] else ""),
         f"accepted      {r['accepted']} in {r['accept_seconds']:.2f} s = "
         f"{r['accepted_per_second']:.0f} msgs/s (first MAIL to last 250)",
         f"end to end    {r['delivered']} in {r['end_to_end_seconds']:.2f} s = "
@@ -1074,6 +1078,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--pipelining", action="store_true", help="send MAIL, RCPT and DATA in one write"
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        metavar="R",
+        help="send at most R messages a second in all, each due at its time whatever the replies "
+        "(an open loop, for latency at a given load; default 0: as fast as the replies come)",
     )
     parser.add_argument(
         "--no-resume",

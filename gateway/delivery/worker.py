@@ -134,6 +134,7 @@ class DeliveryWorker:
             concurrency=concurrency,
             batch=CLAIM_BATCH,
             enough=max(1, min(CLAIM_BATCH, concurrency // 4)),
+            gather=0.005,
             poll_interval=settings.delivery_poll_interval,
             log=log,
         )

@@ -40,9 +40,12 @@ class ClaimLoop(Generic[T]):
         poll_interval: float,
         log: logging.Logger,
         enough: int = 1,
+        gather: float = 0.0,
     ) -> None:
         """`batch`: the most rows one claim asks for; `enough`: how many slots must be free
-        before claiming (under load, a claim per finished row costs more than it gains)."""
+        before claiming (under load, a claim per finished row costs more than it gains);
+        `gather`: seconds to wait once woken, so that one claim takes the rows that came
+        meanwhile rather than one claim each."""
         self.name = name
         self._claim = claim
         self._handle = handle
@@ -51,6 +54,7 @@ class ClaimLoop(Generic[T]):
         self._batch = batch
         self._enough = enough
         self._poll_interval = poll_interval
+        self._gather = gather
         self._log = log
         self.inflight: dict[str, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()
@@ -86,6 +90,8 @@ class ClaimLoop(Generic[T]):
                         continue  # more may be due
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                    if self._gather:
+                        await asyncio.sleep(self._gather)
         finally:
             self._ended.set()
         while self.inflight:
