@@ -1,18 +1,20 @@
 """`/api/v1/campaigns`: tenants' campaigns: create (a draft), list, read with the figures (in all
-and by list), launch, pause, resume, cancel, a test send, the recipients, and the figures as CSV;
-and `/api/v1/lists/{id}/figures`, a list's across its campaigns."""
+and by list), launch, pause, resume, cancel, a test send, the recipients, and the figures as CSV
+or a workbook; and `/api/v1/lists/{id}/figures` (and `report.csv`, `report.xlsx`), a list's
+across its campaigns."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from admin.api.base import Api, Call
+from admin.api.base import Api, Call, Handler
 from admin.ops import campaigns
 from admin.ops.context import Context
-from gateway.campaigns.export import XLSX, figures, report_csv, report_workbook
+from gateway.campaigns.export import FORMATS, Export, figures
 from gateway.core.types.campaigns import RECIPIENT_STATES, STATES, CampaignInfo
 
 api = Api()
@@ -203,7 +205,7 @@ async def create_campaign(ctx: Context, call: Call) -> object:
 async def get_campaign(ctx: Context, call: Call) -> object:
     campaign = await campaigns.get_campaign(ctx, call.path["id"])
     shares = [
-        {"id": s.list_id, "name": s.name, "figures": figures(s.report)}
+        {"id": s.id, "name": s.name, "figures": figures(s.report)}
         for s in await campaigns.by_list(ctx, campaign.id)
     ]
     report = figures(await campaigns.report(ctx, campaign.id))
@@ -276,27 +278,32 @@ async def campaign_recipients(ctx: Context, call: Call) -> object:
     return {"data": [asdict(r) for r in found]}
 
 
-@api.endpoint(
-    "GET",
-    "/campaigns/{id:int}/report.csv",
-    summary="A campaign's figures as CSV",
-    tag="campaigns",
-    response=None,
-    content_type="text/csv",
-)
-async def campaign_report(ctx: Context, call: Call) -> object:
-    campaign = await campaigns.get_campaign(ctx, call.path["id"])
-    return report_csv(campaign, await campaigns.report(ctx, campaign.id))
+Read = Callable[[Context, int], Awaitable[Export]]
 
 
-@api.endpoint(
-    "GET",
-    "/campaigns/{id:int}/report.xlsx",
-    summary="A campaign's figures as an Excel workbook (sheets `figures` and `links`)",
-    tag="campaigns",
-    response=None,
-    content_type=XLSX,
-)
-async def campaign_workbook(ctx: Context, call: Call) -> object:
-    campaign = await campaigns.get_campaign(ctx, call.path["id"])
-    return report_workbook(campaign, await campaigns.report(ctx, campaign.id))
+def _report(name: str, read: Read, write: Callable[[Export], str | bytes]) -> Handler:
+    async def report(ctx: Context, call: Call) -> object:
+        return write(await read(ctx, call.path["id"]))
+
+    report.__name__ = name  # the operation's id
+    return report
+
+
+def _reports(path: str, whose: str, read: Read, part: str) -> None:
+    """`{path}/report.csv` and `report.xlsx`: the figures `read` finds for the path's id, and
+    their parts (each `part`'s)."""
+    said = {"csv": "as CSV", "xlsx": f"as an Excel workbook (sheets figures, links, {part}s)"}
+    for suffix, (media, write) in FORMATS.items():
+        name = f"{whose}_{'report' if suffix == 'csv' else 'workbook'}"
+        api.endpoint(
+            "GET",
+            f"{path}/report.{suffix}",
+            summary=f"A {whose}'s figures, and by {part}, {said[suffix]}",
+            tag="campaigns",
+            response=None,
+            content_type=media,
+        )(_report(name, read, write))
+
+
+_reports("/campaigns/{id:int}", "campaign", campaigns.campaign_export, "list")
+_reports("/lists/{id:int}", "list", campaigns.list_export, "campaign")

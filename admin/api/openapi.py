@@ -84,7 +84,9 @@ def openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
                 "application/json": {"schema": refs[(e.response, "serialization")]}
             }
         elif e.content_type != "application/json":
-            success["content"] = {e.content_type: {"schema": {"type": "string"}}}
+            text = e.content_type.startswith("text/")
+            schema = {"type": "string"} if text else {"type": "string", "format": "binary"}
+            success["content"] = {e.content_type: {"schema": schema}}
         operation: dict[str, Any] = {
             "summary": e.summary,
             "tags": [e.tag],

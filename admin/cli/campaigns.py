@@ -1,20 +1,22 @@
 """`campaign`: tenants' campaigns: create a draft, launch, pause, resume, cancel, list, show with
-its figures (in all and by list), a test send, and export them as CSV; and `list figures`, a
-list's figures across its campaigns."""
+its figures (in all and by list), a test send, and export them as CSV or a workbook; and `list
+figures` and `list export-figures`, a list's figures across its campaigns."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from admin.cli.base import Commands, plain, table, with_ops
+from admin.cli.base import Command, Commands, plain, table, with_ops
 from admin.ops import campaigns as ops
 from admin.ops import contacts
 from admin.ops.context import Context
 from config import Settings
-from gateway.campaigns.export import COUNTS, figures, report_csv, report_workbook
-from gateway.core.types.campaigns import CampaignInfo
+from gateway.campaigns.export import COUNTS, Export, figures, written
+from gateway.core.exceptions import InvalidInputError
+from gateway.core.types.campaigns import CampaignInfo, Share
 
 _COLUMNS = ("id", "tenant", "name", "state", "recipients", "send_at", "created_at")
 _HIDDEN = ("subject", "html", "text")
@@ -69,13 +71,13 @@ def _share(label: str, counts: dict[str, Any]) -> str:
 
 
 async def cmd_campaign_show(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    async def show(ctx: Context) -> tuple[CampaignInfo, dict[str, Any], list[ops.ListShare]]:
+    async def show(ctx: Context) -> tuple[CampaignInfo, dict[str, Any], list[Share]]:
         campaign = await ops.get_campaign(ctx, args.id)
         report = figures(await ops.report(ctx, campaign.id))
         return campaign, report, await ops.by_list(ctx, campaign.id)
 
     campaign, counts, shares = await with_ops(settings, show)
-    by_list = [{"id": s.list_id, "name": s.name, **figures(s.report)} for s in shares]
+    by_list = [{"id": s.id, "name": s.name, **figures(s.report)} for s in shares]
     lines = [
         f"campaign {campaign.name} ({campaign.id}) of {campaign.tenant}: {campaign.state}",
         f"from {campaign.sender}, {counts['recipients']} recipients, {counts['pending']} to make,"
@@ -126,23 +128,44 @@ def _step(verb: str) -> Any:
     return command
 
 
-async def cmd_campaign_export(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
-    """CSV, or an Excel workbook for a FILE named `*.xlsx`."""
-    workbook = args.file is not None and args.file.suffix.lower() == ".xlsx"
+def export_command(read: Callable[[Context, argparse.Namespace], Awaitable[Export]]) -> Command:
+    """A command that writes the figures `read` finds to FILE: an Excel workbook for a FILE
+    named `*.xlsx`, else CSV (printed without FILE)."""
 
-    async def export(ctx: Context) -> str | bytes:
-        campaign = await ops.get_campaign(ctx, args.id)
-        report = await ops.report(ctx, campaign.id)
-        return report_workbook(campaign, report) if workbook else report_csv(campaign, report)
+    async def command(settings: Settings, args: argparse.Namespace) -> tuple[Any, str]:
+        suffix = "xlsx" if args.file is not None and args.file.suffix.lower() == ".xlsx" else "csv"
 
-    made = await with_ops(settings, export)
-    if isinstance(made, bytes):
-        args.file.write_bytes(made)
-    elif args.file is None:
-        return {"file": None, "csv": made}, made.removesuffix("\n")
-    else:
-        args.file.write_text(made, encoding="utf-8")
-    return {"file": str(args.file)}, f"wrote campaign {args.id}'s figures to {args.file}"
+        async def export(ctx: Context) -> tuple[Export, str | bytes]:
+            found = await read(ctx, args)
+            return found, written(found, suffix)[0]
+
+        found, made = await with_ops(settings, export)
+        if isinstance(made, str) and args.file is None:
+            return {"file": None, "csv": made}, made.removesuffix("\n")
+        try:
+            if isinstance(made, bytes):
+                args.file.write_bytes(made)
+            else:
+                args.file.write_text(made, encoding="utf-8")
+        except OSError as exc:
+            raise InvalidInputError(f"cannot write {args.file}: {exc.strerror or exc}") from exc
+        said = f"wrote the figures of {found.kind} {found.name} ({found.id}) to {args.file}"
+        return {"file": str(args.file)}, said
+
+    return command
+
+
+async def _campaign_export(ctx: Context, args: argparse.Namespace) -> Export:
+    return await ops.campaign_export(ctx, args.id)
+
+
+async def _list_export(ctx: Context, args: argparse.Namespace) -> Export:
+    """`list export-figures NAME`: the list's figures across its campaigns, by campaign."""
+    return await ops.list_export(ctx, (await contacts.find_list(ctx, args.name, args.tenant)).id)
+
+
+cmd_campaign_export = export_command(_campaign_export)
+cmd_list_export = export_command(_list_export)
 
 
 def register(cli: Commands) -> None:
@@ -185,6 +208,11 @@ def register(cli: Commands) -> None:
     )
     exported = cli.add(campaign, "export", cmd_campaign_export, "its figures as CSV or .xlsx")
     exported.add_argument("id", type=int, metavar="ID")
-    exported.add_argument(
+    export_file(exported)
+
+
+def export_file(command: argparse.ArgumentParser) -> None:
+    """The FILE of an export's command."""
+    command.add_argument(
         "file", type=Path, nargs="?", metavar="FILE", help="*.xlsx: a workbook (default: print CSV)"
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from admin.cli.base import Commands, pairs, plain, table, with_ops
-from admin.cli.campaigns import cmd_list_figures
+from admin.cli.campaigns import cmd_list_export, cmd_list_figures, export_file
 from admin.cli.progress import Progress
 from admin.ops import contacts as ops
 from admin.ops.context import Context
@@ -214,6 +214,12 @@ def register(cli: Commands) -> None:
     figured = cli.add(lists, "figures", cmd_list_figures, "its campaigns' figures")
     figured.add_argument("name")
     figured.add_argument("--tenant", required=True, help=tenant_help)
+    exported = cli.add(
+        lists, "export-figures", cmd_list_export, "its campaigns' figures as CSV or .xlsx"
+    )
+    exported.add_argument("name")
+    export_file(exported)
+    exported.add_argument("--tenant", required=True, help=tenant_help)
     listed = cli.add(lists, "ls", cmd_list_ls, "the lists")
     listed.add_argument("--tenant", help="only this tenant's (default: every tenant's)")
 

@@ -1,5 +1,6 @@
 """Campaigns: create (a draft), launch, pause, resume, cancel (each audited), a test send, and
-read with their figures, in all and by list (and a list's across its campaigns).
+read with their figures, in all and by list (and a list's across its campaigns), each as an
+export (`gateway.campaigns.export`) too.
 
 A campaign belongs to one tenant, as its template and lists do: a tenant's people and keys see
 only their own, an admin every tenant's (naming the tenant when creating one). Launching checks
@@ -18,10 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from admin.ops import contacts, templates
 from admin.ops.context import Context
 from gateway.campaigns import launch as launching
+from gateway.campaigns.export import Export
 from gateway.campaigns.sender import principal
 from gateway.compose.mime import mailbox
 from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
-from gateway.core.types.campaigns import CampaignInfo, CampaignRecipient, Report
+from gateway.core.types.campaigns import CampaignInfo, CampaignRecipient, Report, Share
 from gateway.policy.rules import check_account, check_sender
 from gateway.policy.senders import Directory
 from gateway.storage import campaigns as store
@@ -300,24 +302,15 @@ async def _first_list_of(ctx: Context, campaign: CampaignInfo, address: str) -> 
     raise InvalidInputError(f"{address} is on none of the campaign's lists", "contact")
 
 
-@dataclass(frozen=True, slots=True)
-class ListShare:
-    """One list's part of a campaign's figures: its recipients' (those made from it)."""
-
-    list_id: int
-    name: str
-    report: Report
-
-
-async def by_list(ctx: Context, campaign_id: int) -> list[ListShare]:
+async def by_list(ctx: Context, campaign_id: int) -> list[Share]:
     """The campaign's figures broken down by its lists (a deleted list is left out)."""
     campaign = await get_campaign(ctx, campaign_id)
     shares = []
     for found in await contacts.lists(ctx, campaign.tenant):
         if found.id in campaign.list_ids:
             report = await store.list_report(ctx.db, found.id, campaign.id)
-            shares.append(ListShare(found.id, found.name, report))
-    return sorted(shares, key=lambda share: campaign.list_ids.index(share.list_id))
+            shares.append(Share(found.id, found.name, report))
+    return sorted(shares, key=lambda share: campaign.list_ids.index(share.id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,3 +332,19 @@ async def list_figures(ctx: Context, list_id: int) -> ListFigures:
         await store.list_report(ctx.db, found.id),
         [(c, await store.list_report(ctx.db, found.id, c.id)) for c in sent_to],
     )
+
+
+async def campaign_export(ctx: Context, campaign_id: int) -> Export:
+    """A campaign's figures and its lists' parts, to write as CSV or a workbook."""
+    campaign = await get_campaign(ctx, campaign_id)
+    figures = await store.report(ctx.db, campaign.id)
+    return Export("campaign", campaign.id, campaign.name, figures, await by_list(ctx, campaign.id))
+
+
+async def list_export(ctx: Context, list_id: int) -> Export:
+    """A list's figures across its campaigns and its part of each, to write as CSV or a
+    workbook."""
+    found = await contacts.get_list(ctx, list_id)
+    shown = await list_figures(ctx, found.id)
+    parts = [Share(campaign.id, campaign.name, report) for campaign, report in shown.campaigns]
+    return Export("list", found.id, found.name, shown.total, parts)

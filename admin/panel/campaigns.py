@@ -1,7 +1,8 @@
 """Campaigns: the list with each one's state; the form that makes one (a draft); a campaign's
 page with its progress (refreshed by `static/campaign.js` while it sends), figures in all and by
 list, recipients (each linking to its message), the buttons that launch, pause, resume or cancel
-it, a test send, and its figures as CSV or a workbook; a list's figures across its campaigns.
+it, a test send, and its figures as CSV or a workbook; a list's figures across its campaigns,
+and the same as CSV or a workbook.
 
 Every change goes through `admin.ops.campaigns`, as the CLI's and the API's do, and a refusal
 shows under the field it is about in the same words."""
@@ -15,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin.ops import campaigns, contacts, templates, tenants
 from admin.panel.base import Page, Pages, field_errors
-from gateway.campaigns.export import COUNTS, XLSX, figures, report_csv, report_workbook
+from gateway.campaigns.export import COUNTS, Export, figures, written
 from gateway.core.exceptions import ConflictError, InvalidInputError, NotFoundError
 from gateway.core.types.campaigns import CampaignInfo
 
@@ -163,22 +164,25 @@ async def campaign_progress(page: Page) -> Response:
     return JSONResponse(await _progress(page, campaign))
 
 
-@pages.page("/campaigns/{id:int}/report.{kind:str}")
-async def campaign_report(page: Page) -> Response:
+def _download(export: Export, kind: str) -> Response:
     """The figures as `report.csv` or `report.xlsx`, saved by the browser."""
-    campaign = await campaigns.get_campaign(page.ctx, page.request.path_params["id"])
-    report = await campaigns.report(page.ctx, campaign.id)
-    kind = page.request.path_params["kind"]
-    if kind == "csv":
-        body: str | bytes = report_csv(campaign, report)
-        media = "text/csv"
-    elif kind == "xlsx":
-        body, media = report_workbook(campaign, report), XLSX
-    else:
-        raise InvalidInputError("the figures are report.csv or report.xlsx", "kind")
-    name = f"campaign-{campaign.id}.{kind}"
+    body, media = written(export, kind)
+    name = f"{export.kind}-{export.id}.{kind}"
     disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type=media, headers=disposition)
+
+
+@pages.page("/campaigns/{id:int}/report.{kind:str}")
+async def campaign_report(page: Page) -> Response:
+    params = page.request.path_params
+    return _download(await campaigns.campaign_export(page.ctx, params["id"]), params["kind"])
+
+
+@pages.page("/lists/{id:int}/report.{kind:str}")
+async def list_report(page: Page) -> Response:
+    """A list's figures across its campaigns, and by campaign."""
+    params = page.request.path_params
+    return _download(await campaigns.list_export(page.ctx, params["id"]), params["kind"])
 
 
 @pages.page("/lists/{id:int}/figures")

@@ -1,6 +1,6 @@
 """`ses-gateway campaign`: create (printing the id), launch, pause, resume, cancel, show with
 its counts (in all and by list), list, export and a test send, each with `--json`, and `list
-figures`; refusals say why; every change is audited."""
+figures` and `list export-figures`; refusals say why; every change is audited."""
 
 from __future__ import annotations
 
@@ -118,12 +118,45 @@ def test_create_launch_show_pause_resume_cancel(
     assert on_a["recipients"] == 1
     assert [(c["name"], c["recipients"]) for c in on_a["campaigns"]] == [("autumn", 1)]
     assert "no list named 'nope'" in refused(shop, "list", "figures", "nope", "--tenant", "acme")
+    _list_exports(shop, campaign, tmp_path)
     assert [c["name"] for c in document(shop, "campaign", "list")["campaigns"]] == ["autumn"]
-    assert "metric,count,rate" in document(shop, "campaign", "export", campaign)["csv"]
+    exported = document(shop, "campaign", "export", campaign)["csv"]
+    assert exported.startswith(f"campaign,{campaign},autumn\nmetric,count,rate\n")
+    assert "\nlist,name,recipients,sent," in exported
+    assert "\n1,a,1,0,0,0,0,0,0,0,0,0,0.0," in exported  # bob, made from a
     assert "is done" in refused(shop, "campaign", "cancel", campaign)
     kinds = [a["kind"] for a in document(shop, "activity", "list", "--limit", "20")["activity"]]
     for kind in ("campaign.created", "campaign.launched", "campaign.paused", "campaign.resumed"):
         assert kind in kinds
+
+
+def _list_exports(shop: Any, campaign: str, tmp_path: Path) -> None:
+    """List a's figures, of campaign `campaign` (done, one recipient made from a), as CSV
+    printed and as a workbook written; refusals."""
+    export = ("list", "export-figures", "a", "--tenant", "acme")
+    printed = document(shop, *export)
+    assert printed["file"] is None
+    assert printed["csv"].startswith("list,1,a\nmetric,count,rate\nrecipients,1,\n")
+    assert "\ncampaign,name,recipients,sent,delivered," in printed["csv"]
+    assert f"\n{campaign},autumn,1,0,0,0,0,0,0,0,0,0,0.0," in printed["csv"]
+    assert shop(*export)[1] == printed["csv"]
+    path = tmp_path / "a.XLSX"
+    assert document(shop, *export[:3], str(path), *export[3:]) == {"file": str(path)}
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["figures", "links", "campaigns"]
+    assert next(book["figures"].iter_rows(values_only=True)) == ("list", 1, "a")
+    assert list(book["campaigns"].iter_rows(min_row=2, max_col=3, values_only=True)) == [
+        (int(campaign), "autumn", 1)
+    ]
+    status, said, _ = shop(*export[:3], str(tmp_path / "a.csv"), *export[3:])
+    assert (status, said) == (0, f"wrote the figures of list a (1) to {tmp_path / 'a.csv'}\n")
+    assert (tmp_path / "a.csv").read_text(encoding="utf-8") == printed["csv"]
+    nowhere = str(tmp_path / "missing" / "a.xlsx")
+    assert f"cannot write {nowhere}" in refused(shop, *export[:3], nowhere, *export[3:])
+    assert "no list named 'nope'" in refused(
+        shop, "list", "export-figures", "nope", "--tenant", "acme"
+    )
+    assert "no tenant" in refused(shop, "list", "export-figures", "a", "--tenant", "nobody")
 
 
 def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
@@ -158,7 +191,9 @@ def test_export_as_a_workbook(shop: Any, tmp_path: Path) -> None:
     path = tmp_path / "figures.xlsx"
     assert document(shop, "campaign", "export", str(created["id"]), str(path))["file"] == str(path)
     book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["figures", "links", "lists"]
     assert next(book["figures"].iter_rows(values_only=True)) == ("campaign", created["id"], "x")
+    assert list(book["lists"].iter_rows(min_row=2, max_col=3, values_only=True)) == [(1, "a", 0)]
 
 
 def test_a_test_send_uses_a_contacts_fields(shop: Any, database_url: str) -> None:

@@ -83,7 +83,12 @@ class Globex:
             "suppressions": {"address": "secret@globex.test"},
             "messages": {"queue_id": self.queue_id},
             "templates": {"id": self.template_id},
-            "lists": {"id": self.list_id, "import_id": self.import_id, "email": CONTACT},
+            "lists": {
+                "id": self.list_id,
+                "import_id": self.import_id,
+                "email": CONTACT,
+                "kind": "csv",
+            },
             "imports": {"id": self.import_id},
             "campaigns": {"id": self.campaign_id, "kind": "csv"},
             "aws-accounts": {"name": "partner"},  # operators' objects: no tenant sees any

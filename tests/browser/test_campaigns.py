@@ -3,16 +3,21 @@ editor, then edited and saved again; two contact lists; the campaign's form (its
 picker starting at the browser's zone); the launch; its progress refreshed by the page's script
 until every message went out through the dev emulator and the mailbox simulator; its figures by
 list, a recipient's message, the list's figures and the dashboard filtered by the campaign; each
-page at 1400 and 390 pixels wide without a layout problem nor a serious accessibility violation.
+page at 1400 and 390 pixels wide without a layout problem nor a serious accessibility violation;
+the list's figures saved as a workbook. The form's date, time and zone, disabled for "when
+launched".
 
 The gateway is this module's own: a campaign needs an https `PUBLIC_URL` (its unsubscribe links
 point there), which the package's panel has not."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import openpyxl
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, StorageState, expect
@@ -167,6 +172,14 @@ async def test_a_campaign_is_made_launched_and_followed_in_the_panel(
     await admin.get_by_role("link", name="Campaign figures").click()
     await expect(admin.locator('td[data-figure="sent"]')).to_have_text("2")
     await expect(admin.get_by_role("link", name="launch day")).to_be_visible()
+    async with admin.expect_download() as saving:
+        await admin.get_by_role("link", name="Excel workbook").click()
+    download = await saving.value
+    assert re.fullmatch(r"list-\d+\.xlsx", download.suggested_filename)
+    saved = await download.path()
+    book = openpyxl.load_workbook(io.BytesIO(saved.read_bytes()), read_only=True)
+    rows = book["campaigns"].iter_rows(min_row=2, min_col=2, max_col=4, values_only=True)
+    assert list(rows) == [("launch day", 2, 2)]  # ann and bob, each sent
 
     await admin.goto(campaign_url)
     await admin.get_by_role("link", name="on the dashboard").click()
@@ -195,3 +208,48 @@ async def test_a_campaign_is_made_launched_and_followed_in_the_panel(
         finally:
             await context.close()
         assert found == {}, width
+
+
+async def test_the_date_time_and_zone_are_asked_only_for_later(
+    admin: Page, panel: DevPanel, tmp_path: Path
+) -> None:
+    """Disabled while "when launched" is chosen (so not sent), enabled for "at a date and
+    time", as the page loads (the form sent back) and as the choice changes."""
+    html = tmp_path / "memo.html"
+    html.write_text("<p>Hello</p>", encoding="utf-8")
+    panel.gateway.cli("tenant", "create", "umbrella")
+    panel.gateway.cli("list", "create", "staff", "--tenant", "umbrella")
+    panel.gateway.cli(
+        "template", "create", "memo", "--tenant", "umbrella", "--subject", "Memo",
+        "--html-file", str(html),
+    )  # fmt: skip
+    await admin.goto("/campaigns/new?tenant=umbrella")
+    asked = [
+        admin.get_by_label("Date", exact=True),
+        admin.get_by_label("Time", exact=True),
+        admin.get_by_label("Time zone"),
+    ]
+
+    async def enabled(expected: bool) -> None:
+        for field in asked:
+            await (expect(field).to_be_enabled() if expected else expect(field).to_be_disabled())
+
+    await expect(admin.get_by_role("radio", name="when launched")).to_be_checked()
+    await enabled(False)
+    await admin.get_by_role("radio", name="at a date and time").check()
+    await enabled(True)
+    await admin.get_by_label("Name").fill("memo day")
+    await admin.get_by_role("checkbox", name="staff").check()
+    await admin.get_by_label("From").fill("news@umbrella.test")
+    await admin.get_by_label("Date", exact=True).fill("2020-01-01")
+    await admin.get_by_label("Time", exact=True).fill("09:00")
+    await admin.get_by_role("button", name="Create the draft").click()
+    await expect(admin.locator("fieldset.when .field-error")).to_contain_text("that time is past")
+    await expect(admin.get_by_role("radio", name="at a date and time")).to_be_checked()
+    await enabled(True)
+    await admin.get_by_role("radio", name="when launched").check()
+    await enabled(False)
+    await admin.get_by_role("button", name="Create the draft").click()
+    await expect(admin.get_by_role("status")).to_contain_text("Created the campaign memo day")
+    [made] = panel.gateway.cli("campaign", "list", "--tenant", "umbrella")["campaigns"]
+    assert (made["name"], made["send_at"]) == ("memo day", None)

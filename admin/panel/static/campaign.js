@@ -1,6 +1,8 @@
 // SES Gateway panel, campaigns: pages that work without it.
 // - The new campaign's time zone picker starts at the browser's own zone (the server's choice
 //   is UTC, when the form was not sent back with one).
+// - Its date, time and time zone are disabled while "when launched" is chosen, enabled for "at
+//   a date and time" (without the script they stay enabled, and the server ignores them).
 // - A campaign's page, while the campaign is scheduled or sending or some of its messages wait
 //   for SES, reads its figures from /campaigns/{id}/progress every few seconds and shows them;
 //   once its state changes, the page is loaded again (its buttons depend on the state).
@@ -19,6 +21,18 @@ function browserZone() {
     return;
   }
   if ([...picker.options].some((option) => option.value === zone)) picker.value = zone;
+}
+
+function sendTime(fieldset) {
+  const later = fieldset.querySelector('input[name="when"][value="later"]');
+  const fields = fieldset.querySelectorAll(".when-at input, .when-at select");
+  const toggle = () => {
+    for (const field of fields) field.disabled = !later.checked;
+  };
+  for (const choice of fieldset.querySelectorAll('input[name="when"]')) {
+    choice.addEventListener("change", toggle);
+  }
+  toggle();
 }
 
 function show(section, progress) {
@@ -64,5 +78,7 @@ function follow(section) {
 }
 
 browserZone();
+const when = document.querySelector("fieldset.when");
+if (when) sendTime(when);
 const section = document.querySelector("section[data-progress]");
 if (section) follow(section);

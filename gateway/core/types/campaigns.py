@@ -75,3 +75,14 @@ class Report:
     def rate(self, count: int) -> float:
         """`count` as a share of the messages sent (0 before any)."""
         return round(count / self.sent, 4) if self.sent else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One part of figures: a list's part of a campaign's (the recipients made from it), or a
+    campaign's part of a list's (its recipients made from that list)."""
+
+    id: int
+    """The list's, or the campaign's."""
+    name: str
+    report: Report

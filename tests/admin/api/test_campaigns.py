@@ -3,8 +3,8 @@ to the fake SES: a campaign created, launched and delivered, its messages render
 tracking of the sender's domain and the campaign's own unsubscribe link, the figures (SES's
 deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
 recipients' queue ids (in all, by list, a list's across campaigns, the stats of the campaign), the
-webhooks of its events carrying its id, the CSV and the workbook, a test send, and the errors
-in the API's shape."""
+webhooks of its events carrying its id, the CSV and the workbook (the campaign's and its list's),
+a test send, and the errors in the API's shape."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context
+from gateway.campaigns.export import XLSX
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
@@ -186,6 +187,32 @@ async def test_a_campaign_is_delivered_and_counted(
         ("link", "clicked", "clicks"),
         ("https://shop.example.net/sale", 1, 1),
     ]
+    assert list(book["lists"].iter_rows(min_row=2, max_col=4, values_only=True)) == [
+        (share["id"], "customers", 3, 3)
+    ]
+
+    # The list's figures: the campaign's, as it is the list's only one.
+    on_list_csv = await api.get(f"/lists/{share['id']}/report.csv")
+    assert on_list_csv.status_code == 200
+    assert on_list_csv.headers["content-type"].startswith("text/csv")
+    head, _, rest = on_list_csv.text.partition("\n")
+    assert (head, rest.partition("\n\ncampaign,")[0]) == (
+        f"list,{share['id']},customers",
+        csv.text.partition("\n")[2].partition("\n\nlist,")[0],
+    )
+    assert f"\n{campaign['id']},autumn,3,3,1,1,1,1,1,1,2,1,0.3333," in on_list_csv.text
+    on_list_xlsx = await api.get(f"/lists/{share['id']}/report.xlsx")
+    assert on_list_xlsx.headers["content-type"] == XLSX
+    book = openpyxl.load_workbook(io.BytesIO(on_list_xlsx.content), read_only=True)
+    assert book.sheetnames == ["figures", "links", "campaigns"]
+    assert next(book["figures"].iter_rows(values_only=True)) == ("list", share["id"], "customers")
+    assert {row[0]: row[1:] for row in book["figures"].iter_rows(values_only=True)}["opened"] == (
+        1,
+        0.3333,
+    )
+    assert list(book["campaigns"].iter_rows(min_row=2, max_col=4, values_only=True)) == [
+        (campaign["id"], "autumn", 3, 3)
+    ]
 
 
 @pytest.mark.parametrize("site_settings", [PUBLIC])
@@ -228,5 +255,24 @@ async def test_a_test_send_and_its_refusals(site: Site) -> None:
     assert zoned.json()["send_at"].startswith("2030-07-01T07:00:00")
     assert zoned.json()["time_zone"] == "Europe/Paris"
     other = await site.api(await site.key("globex"))
-    assert (await other.get(f"/lists/{campaign['list_ids'][0]}/figures")).status_code == 404
+    for path in ("figures", "report.csv", "report.xlsx"):
+        answer = await other.get(f"/lists/{campaign['list_ids'][0]}/{path}")
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "not_found"
+    for path in (f"/campaigns/{campaign['id']}/report.xlsx", "/lists/999/report.csv"):
+        answer = await other.get(path)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found"), path
     assert (await other.get("/stats", params={"campaign": campaign["id"]})).status_code == 404
+
+
+async def test_the_figures_files_are_in_the_openapi_document(site: Site) -> None:
+    paths = (await (await site.api(None)).get("/openapi.json")).json()["paths"]
+    for whose, part in (("campaigns", "list"), ("lists", "campaign")):
+        for suffix, schema in (
+            ("csv", {"text/csv": {"schema": {"type": "string"}}}),
+            ("xlsx", {XLSX: {"schema": {"type": "string", "format": "binary"}}}),
+        ):
+            operation = paths[f"/api/v1/{whose}/{{id}}/report.{suffix}"]["get"]
+            assert operation["responses"]["200"]["content"] == schema
+            assert {"401", "404"} <= operation["responses"].keys()
+            assert f"and by {part}" in operation["summary"]

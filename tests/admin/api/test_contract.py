@@ -105,8 +105,8 @@ async def test_the_send_api_matches_its_openapi_document(site: Site) -> None:
 @pytest.mark.parametrize("site_settings", [NO_NETWORK])
 async def test_the_campaign_api_matches_its_openapi_document(site: Site) -> None:
     """With a tenant's key: its campaign (id 1) of its list (id 1, one contact) and template,
-    for the campaigns' operations (their figures, by list, the test send), a list's figures and
-    the stats filtered by campaign."""
+    for the campaigns' operations (their figures, by list, the test send), a list's figures (and
+    their CSV and workbook) and the stats filtered by campaign."""
     tenant_id = await site.tenant("acme")
     await add_verified_domain(site.db, tenant_id, "example.com")
     template_id = await templates.add_template(
@@ -128,5 +128,5 @@ async def test_the_campaign_api_matches_its_openapi_document(site: Site) -> None
         created_at=now(),
     )
     key = await site.key("acme")
-    paths = r"^/api/v1/(campaigns|lists/\{id\}/figures|stats)"
+    paths = r"^/api/v1/(campaigns|lists/\{id\}/(figures|report)|stats)"
     await _schemathesis(site, key, 20, "--include-path-regex", paths)

@@ -3,8 +3,8 @@ verified senders to choose from, a date, time and zone, refusals under their fie
 CLI's words); a campaign's page with its progress (and its JSON for the page's script), figures
 in all and by list, recipients (linking to their messages), launched, paused and cancelled by
 its buttons (a refusal shown on the page), a test send, and its figures downloaded as CSV and as
-a workbook; a list's figures across its campaigns; the dashboard filtered by a campaign;
-viewers look only."""
+a workbook; a list's figures across its campaigns, downloaded too; the dashboard filtered by a
+campaign; viewers look only; another tenant's are not found."""
 
 from __future__ import annotations
 
@@ -142,13 +142,16 @@ FORM = {
 
 
 async def _post_campaign(
-    browser: httpx.AsyncClient, lists: list[str], **changes: str
+    browser: httpx.AsyncClient, lists: list[str], without: tuple[str, ...] = (), **changes: str
 ) -> httpx.Response:
+    """The form as sent, with `changes`, and `without` those fields."""
     html = (await browser.get("/campaigns/new")).text
     token = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert token
     data = {"csrf_token": token.group(1), **FORM, **changes, "lists": lists}
-    return await browser.post("/campaigns/new", data=data)
+    return await browser.post(
+        "/campaigns/new", data={k: v for k, v in data.items() if k not in without}
+    )
 
 
 async def test_an_owner_creates_a_campaign_in_the_form(site: Site) -> None:
@@ -207,6 +210,13 @@ async def test_now_is_the_default_and_an_admin_chooses_the_tenant_first(site: Si
     assert '<input type="hidden" name="tenant" value="acme">' in form
     created = await _post_campaign(browser, ["people"], when="now", date="", time="")
     assert created.status_code == 303, created.text
+    # As the browser sends it when campaign.js disabled the date, time and zone of "now".
+    created = await _post_campaign(
+        browser, ["people"], when="now", without=("date", "time", "zone")
+    )
+    assert created.status_code == 303, created.text
+    made = int(created.headers["location"].rsplit("/", 1)[1])
+    assert (await campaigns.get_campaign(_https(site), made)).send_at is None
     shown = (await browser.get(created.headers["location"])).text
     assert "starts" not in shown
 
@@ -276,7 +286,17 @@ async def test_a_campaign_to_two_lists_is_followed_by_list_and_on_the_dashboard(
     figures_page = (await browser.get(f"/lists/{people.id}/figures")).text
     assert f'<a href="/campaigns/{campaign.id}">spring</a>' in figures_page
     assert '<td data-figure="sent">2</td>' in figures_page
-    assert f'href="/lists/{people.id}/figures"' in (await browser.get(f"/lists/{people.id}")).text
+    list_page = (await browser.get(f"/lists/{people.id}")).text
+    assert f'href="/lists/{people.id}/figures"' in list_page
+    for kind in ("csv", "xlsx"):
+        link = f'<a href="/lists/{people.id}/report.{kind}" download>'
+        assert link in list_page
+        assert link in figures_page
+    await _list_downloads(browser, people.id, campaign.id)
+    by_list_csv = (await browser.get(f"{page}/report.csv")).text
+    vips = await contacts.find_list(ctx, "vips", "acme")
+    assert f"\n{people.id},people,2,2,0," in by_list_csv
+    assert f"\n{vips.id},vips,1,1,0," in by_list_csv
 
     everything = (await browser.get("/")).text
     assert f'<option value="{campaign.id}">spring</option>' in everything
@@ -292,10 +312,41 @@ async def test_a_campaign_to_two_lists_is_followed_by_list_and_on_the_dashboard(
     assert (await browser.get("/?campaign=x")).status_code == 400
 
 
+async def _list_downloads(browser: httpx.AsyncClient, list_id: int, campaign_id: int) -> None:
+    """List `list_id`'s figures, of campaign `campaign_id` (2 recipients, both sent), as a CSV
+    and a workbook to save; any other suffix refused."""
+    saved = await browser.get(f"/lists/{list_id}/report.csv")
+    assert saved.headers["content-type"].startswith("text/csv")
+    assert saved.headers["content-disposition"] == f'attachment; filename="list-{list_id}.csv"'
+    assert saved.text.startswith(f"list,{list_id},people\nmetric,count,rate\nrecipients,2,\n")
+    assert "\ncampaign,name,recipients,sent,delivered,bounced," in saved.text
+    assert f"\n{campaign_id},spring,2,2,0,0,0,0,0,0,0,0,0.0," in saved.text
+    workbook = await browser.get(f"/lists/{list_id}/report.xlsx")
+    assert workbook.headers["content-disposition"] == (
+        f'attachment; filename="list-{list_id}.xlsx"'
+    )
+    book = openpyxl.load_workbook(io.BytesIO(workbook.content), read_only=True)
+    assert book.sheetnames == ["figures", "links", "campaigns"]
+    assert ("sent", 2, None) in list(book["figures"].iter_rows(values_only=True))
+    rows = book["campaigns"].iter_rows(min_row=2, max_col=4, values_only=True)
+    assert list(rows) == [(campaign_id, "spring", 2, 2)]
+    wrong = await browser.get(f"/lists/{list_id}/report.pdf")
+    assert wrong.status_code == 400
+    assert "the figures are a .csv or an .xlsx file" in wrong.text
+
+
 async def test_another_tenants_campaign_is_not_found(site: Site) -> None:
     campaign_id = await _campaign(site)
+    ctx = Context(site.services, Actor.of_cli("tester"), None)
+    people = await contacts.find_list(ctx, "people", "acme")
     browser = await site.browser(await site.user("owner", "globex"))
-    for path in (f"/campaigns/{campaign_id}/progress", f"/?campaign={campaign_id}"):
+    for path in (
+        f"/campaigns/{campaign_id}/progress",
+        f"/?campaign={campaign_id}",
+        f"/campaigns/{campaign_id}/report.xlsx",
+        f"/lists/{people.id}/report.csv",
+        f"/lists/{people.id}/report.xlsx",
+    ):
         assert (await browser.get(path)).status_code == 404, path
 
 
