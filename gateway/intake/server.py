@@ -342,9 +342,10 @@ class SubmissionSMTP(SMTP):
 
     def _reset_timeout(self, duration: float | None = None) -> None:
         """aiosmtpd's, without a new timer each time. It runs at every command and every reply
-        (about twenty times a connection); a timer made and cancelled each time was most of
-        the cost of aiosmtpd's command loop. Here the deadline moves and the connection's one
-        timer stays: when it goes off before the deadline, `_timeout_cb` sets it again for it."""
+        (about twenty times for a connection that sends one message): a timer made and
+        cancelled each time, and the cancelled ones left in the loop's heap until it is
+        cleaned. Here the deadline moves and the connection's one timer stays: when it goes
+        off before the deadline, `_timeout_cb` sets it again for the deadline."""
         deadline = self.loop.time() + (duration or self._timeout_duration)
         self._idle_deadline = deadline
         timer = self._timeout_handle
