@@ -148,6 +148,9 @@ class SubmissionSMTP(SMTP):
         self._client: str | None = None
         """The address this connection counts against, once counted."""
         self._login_timer: asyncio.TimerHandle | None = None
+        self._idle_deadline = 0.0
+        """When the connection times out unless a command or a reply comes first
+        (`_reset_timeout` moves it)."""
         self._data_deadline: float | None = None
         """While DATA is read: when the connection times out (`data_received` moves it)."""
         self._continued: list[str] = []
@@ -337,13 +340,29 @@ class SubmissionSMTP(SMTP):
                 transport.write(f"{line}\r\n".encode())
             transport.close()
 
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd's, without a new timer each time. It runs at every command and every reply
+        (about twenty times for a connection that sends one message): a timer made and
+        cancelled each time, and the cancelled ones left in the loop's heap until it is
+        cleaned. Here the deadline moves and the connection's one timer stays: when it goes
+        off before the deadline, `_timeout_cb` sets it again for the deadline."""
+        deadline = self.loop.time() + (duration or self._timeout_duration)
+        self._idle_deadline = deadline
+        timer = self._timeout_handle
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timeout_handle = self.loop.call_at(deadline, self._timeout_cb)
+
     def _timeout_cb(self) -> None:
-        deadline, now = self._data_deadline, self.loop.time()
-        if deadline is not None and now < deadline:  # data came in time: wait for the new one
-            self._reset_timeout(deadline - now)
+        data, now = self._data_deadline, self.loop.time()
+        # In DATA the data's deadline (never before the 354's) else the last command's or reply's.
+        deadline = self._idle_deadline if data is None else max(data, self._idle_deadline)
+        if now < deadline:  # something came in time: wait until the deadline it set
+            self._timeout_handle = self.loop.call_at(deadline, self._timeout_cb)
             return
-        log_event(log, "smtp-timeout", peer=peer_address(self.facts()), data=deadline is not None)
-        if deadline is None:
+        log_event(log, "smtp-timeout", peer=peer_address(self.facts()), data=data is not None)
+        if data is None:
             self._say_and_close(replies.TIMEOUT.format(hostname=self.hostname))
         else:
             rate = self._settings.smtp_min_data_rate

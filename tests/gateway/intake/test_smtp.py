@@ -495,6 +495,19 @@ async def test_idle_client_is_told_421_and_disconnected(start_gateway: Any) -> N
 
 
 @protocol_only
+async def test_each_command_gives_the_client_the_whole_timeout_again(start_gateway: Any) -> None:
+    gateway: Gateway = await start_gateway(None, deliver=False, smtp_timeout=1)
+    async with await Conversation.open(gateway.port, implicit_tls=False) as client:
+        for _ in range(6):  # 2.4 s in all, each command 0.4 s after the last reply
+            expect(await client.command("NOOP"), "250 ")
+            await asyncio.sleep(0.4)
+        expect(await client.command("NOOP"), "250 ")
+        async with asyncio.timeout(3):
+            expect(await client.reply(), "421 4.4.2 gw.test Timeout")
+        assert await client.closed_by_server()
+
+
+@protocol_only
 async def test_slow_but_steady_upload_is_not_cut_by_the_timeout(start_gateway: Any) -> None:
     gateway: Gateway = await start_gateway(
         None, deliver=False, smtp_timeout=0.5, smtp_min_data_rate=10
