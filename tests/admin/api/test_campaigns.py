@@ -4,7 +4,10 @@ tracking of the sender's domain and the campaign's own unsubscribe link, the fig
 deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
 recipients' queue ids (in all, by list, a list's across campaigns, the stats of the campaign), the
 webhooks of its events carrying its id, the CSV and the workbook (the campaign's and its list's),
-a test send, and the errors in the API's shape."""
+a test send, and the errors in the API's shape (a launch naming a variable some contacts lack).
+An unsubscribe through a campaign message's link, POSTed to the tracking endpoint, marks the
+address unsubscribed (how `link`, when) on the tenant's lists, as the API, the CLI and the panel
+show."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import email.policy
 import io
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
@@ -223,7 +227,7 @@ async def test_a_campaign_is_delivered_and_counted(
     ]
 
 
-async def _delivered(site: Site, api: httpx.AsyncClient, body: dict[str, object]) -> int:
+async def _delivered(site: Site, api: httpx.AsyncClient, body: Mapping[str, object]) -> int:
     """A campaign created and launched through the API, its messages made and settled at SES."""
     campaign = (await api.post("/campaigns", json=body)).json()
     assert (await api.post(f"/campaigns/{campaign['id']}/launch")).status_code == 200
@@ -334,6 +338,25 @@ async def test_refusals_are_in_the_api_shape(site: Site) -> None:
     resumed = await api.post(f"/campaigns/{campaign['id']}/resume")
     assert resumed.status_code == 409
     assert "draft" in resumed.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_a_launch_names_a_missing_variable_and_how_many_lack_it(site: Site) -> None:
+    ctx = await _shop(site)
+    partial = await contacts.create_list(ctx, "partial", "acme")
+    for address in ("dee@example.org", "eve@example.org"):  # no first_name
+        await contacts.add_contact(ctx, partial.id, address)
+    api = await site.api(await site.key("acme"))
+    lists = ["customers", "partial"]
+    body = {"name": "x", "template": "news", "lists": lists, "from": "n@example.com"}
+    campaign = (await api.post("/campaigns", json=body)).json()
+    refused = await api.post(f"/campaigns/{campaign['id']}/launch")
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == "variables"
+    assert "no value and no default for first_name (2 of 5 contacts)" in error["message"]
+    shown = (await api.get(f"/campaigns/{campaign['id']}")).json()
+    assert (shown["state"], shown["recipients"]) == ("draft", 0)
 
 
 @pytest.mark.parametrize("site_settings", [PUBLIC])
