@@ -235,6 +235,7 @@ class Settings(BaseSettings):
 
     campaign_batch: Annotated[int, Field(ge=1, le=10000)] = 200
     campaign_in_flight: Annotated[int, Field(ge=1)] = 1000
+    campaign_queue_seconds: Seconds = 2
 
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -36,7 +36,8 @@ RESERVED = frozenset(EXPORT_COLUMNS[1:]) | {"updated_at"}
 
 HOW = ("manual", "api", "link")
 """How a contact unsubscribed: by an operator in the panel or the CLI, by the API, by the
-unsubscribe link of a message (campaigns)."""
+unsubscribe link of a message (the RFC 8058 one-click POST of a mail client and the button of
+the link's page are the same request: both `link`)."""
 
 
 _NOT_NAME = re.compile(r"[^a-z0-9_]+")
@@ -133,6 +134,15 @@ async def recipients(
     names, with their fields, `size` at a time (by contact id, each batch one short read)."""
     async for batch in store.recipients(db, list_id, at or now(), size):
         yield batch
+
+
+async def unsubscribe_by_link(db: Database, tenant_id: int, address: str, at: datetime) -> int:
+    """A person followed the unsubscribe link (or the one-click button) of a message of the
+    tenant's at `at`: the address is unsubscribed, how `link`, on every list of the tenant that
+    has it subscribed (what the link's page promises: no more mail from this sender, whichever
+    list or message it came from); a contact unsubscribed already keeps when and how it did.
+    How many contacts were."""
+    return await store.unsubscribe_everywhere(db, tenant_id, email(address), at, "link")
 
 
 @dataclass

@@ -8,10 +8,11 @@ Each round:
    a message stored under their queue id is theirs (`queued`); the others are made again
    under the same id (`gateway.storage.campaigns` says why nobody gets one twice);
 3. up to `CAMPAIGN_BATCH` pending recipients are taken (and no more than the tenant's
-   `max_per_second` allows in a round), but never so many that more than
-   `CAMPAIGN_IN_FLIGHT` of the tenant's campaign messages wait in the spool for SES: the
-   delivery worker then always has transactional mail within reach, and the SES quota paces
-   both;
+   `max_per_second` allows in a round), but never so many that more of the tenant's campaign
+   messages wait in the spool for SES than its AWS account's pace sends in
+   `CAMPAIGN_QUEUE_SECONDS` (at least `QUEUE_FLOOR`, at most `CAMPAIGN_IN_FLIGHT`): the
+   delivery worker claims the oldest first, so a transactional message waits behind that
+   many seconds of campaign mail at most, and the SES quota paces both;
 4. each recipient is checked again (unsubscribed from one of the campaign's lists, or
    suppressed now: `skipped`), its message made and submitted through the policy and the spool
    (`gateway.compose.submit`) under its queue id, together (one group commit); a refusal for
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from config import Settings
@@ -73,7 +75,13 @@ SUBMIT_CHUNK = 50
 the event loop serves the rest of the process: an SMTP session beside a campaign waits for no
 more than one chunk's work, a few milliseconds."""
 
+QUEUE_FLOOR = 20
+"""The fewest campaign messages a tenant may keep waiting for SES whatever its pace: at a
+sandbox's 1 a second, 2 seconds' worth would make rounds of one or two messages."""
+
 Mark = tuple[int, str, str | None, str | None]
+Pace = Callable[[str], Awaitable[float]]
+"""Messages per second a tenant's mail is sent at (its AWS account's governor's pace)."""
 
 
 def principal(campaign: CampaignInfo) -> Principal:
@@ -84,8 +92,14 @@ class CampaignSender:
     """Makes campaigns' messages with its own `Submitter` (`start()`/`stop()` it), a round per
     `run()`."""
 
-    def __init__(self, db: Database, settings: Settings, submitter: Submitter) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, submitter: Submitter, pace: Pace | None = None
+    ) -> None:
+        """`pace`: the tenant's sending pace, which bounds its messages waiting for SES with
+        `CAMPAIGN_QUEUE_SECONDS`; None (a sender without delivery beside it): only
+        `CAMPAIGN_IN_FLIGHT` does."""
         self._db = db
+        self._pace = pace
         self._settings = settings
         self.submitter = submitter
         self._key: bytes | None = None
@@ -135,7 +149,7 @@ class CampaignSender:
             made, waiting = await self._make(campaign, composer, again, now)
             if waiting or len(left) == size:
                 return made
-        room = self._settings.campaign_in_flight - await store.in_flight(
+        room = await self._spooled_at_most(campaign) - await store.in_flight(
             self._db, campaign.tenant_id
         )
         rate = await self._per_round(campaign)
@@ -152,6 +166,14 @@ class CampaignSender:
         if made == size < room and rate is None and not waiting:
             self._busy = True
         return made
+
+    async def _spooled_at_most(self, campaign: CampaignInfo) -> int:
+        """How many of the tenant's campaign messages may wait for SES (step 3)."""
+        most = self._settings.campaign_in_flight
+        if self._pace is None:
+            return most
+        seconds = self._settings.campaign_queue_seconds * await self._pace(campaign.tenant)
+        return min(most, max(QUEUE_FLOOR, math.ceil(seconds)))
 
     async def _per_round(self, campaign: CampaignInfo) -> int | None:
         """The tenant's `max_per_second` for a round's interval (at least one): the policy's

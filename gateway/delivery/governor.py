@@ -352,6 +352,11 @@ class Governors:
             account = await self._accounts.account_of(tenant)
         return self[account]
 
+    async def pace(self, tenant: str) -> float:
+        """Messages per second this process sends the tenant's mail at: its account's `rate`
+        (what the campaign sender keeps its spooled messages to)."""
+        return (await self.for_tenant(tenant)).rate
+
     def task(self) -> Periodic:
         """The `ses-governor` task: the quota of every account in use, read every
         `SES_QUOTA_REFRESH` seconds. Once it is scheduled, sends wait for their account's first

@@ -5,8 +5,8 @@
 - `GET /t/c/<token>`: records the click and redirects (302) to the URL signed into the token;
   an unknown or altered token gets 404 (only links the gateway wrote redirect).
 - `GET /u/<token>`: a confirmation page with a button; changes nothing.
-- `POST /u/<token>`: suppresses the recipient for the tenant (RFC 8058 one-click, or the
-  button), 200.
+- `POST /u/<token>`: unsubscribes the recipient's contacts on the tenant's lists and suppresses
+  it for the tenant (RFC 8058 one-click, or the button: the same request), 200.
 
 A token is genuine only on the host it was written for (the request's `Host`): elsewhere it is
 unknown. `HEAD` (which Starlette answers for every GET route) gets the same answer as `GET` and

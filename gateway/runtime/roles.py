@@ -209,8 +209,10 @@ class WorkerRole:
         send = SesSender(provider, settings, stored.configuration_set).send
         self.delivery = DeliveryWorker(db, sealer, send, settings, owner, self.governors, on_sent)
         self.dispatcher = dispatcher.Dispatcher(db, settings, secret_key, owner)
-        # Campaigns' messages go through the policy and the spool as the send API's do.
-        self.campaigns = CampaignSender(db, settings, Submitter(db, settings, sealer))
+        # Campaigns' messages go through the policy and the spool as the send API's do; no
+        # more of them wait for SES than its pace sends in CAMPAIGN_QUEUE_SECONDS.
+        submitter = Submitter(db, settings, sealer)
+        self.campaigns = CampaignSender(db, settings, submitter, self.governors.pace)
         self.schedule = Schedule(
             worker_tasks(db, settings, sealer, self.governors, domains, self.campaigns), db, owner
         )

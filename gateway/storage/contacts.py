@@ -1,10 +1,12 @@
 """Contact lists, contacts and CSV imports: lists per tenant, one row per address and list, and
 the staging of an import before it is merged in one transaction.
 
-A contact's status as read is `suppressed` when an entry of the suppression list is in force for
-its address (the tenant's own or a global one), whatever is stored; otherwise the stored
-`subscribed` or `unsubscribed`. Nothing is copied from the suppression list, so a suppression
-added or lifted later shows at once, and a campaign (`recipients`) never mails it.
+A contact's status as read is the stored `unsubscribed` when it unsubscribed (its own choice,
+even if the suppression list names its address too: an unsubscribe through a message's link
+does both); else `suppressed` when an entry of the suppression list is in force for its address
+(the tenant's own or a global one); else `subscribed`. Nothing is copied from the suppression
+list, so a suppression added or lifted later shows at once, and a campaign (`recipients`) never
+mails it.
 
 An import stages its valid rows in `contact_import_rows` in short transactions (the primary key
 drops a second row of the same address: a duplicate within the file), then `finish_import`
@@ -125,7 +127,8 @@ def _suppressed(at: datetime) -> ColumnElement[bool]:
 
 
 def _status(at: datetime) -> ColumnElement[str]:
-    return case((_suppressed(at), literal("suppressed")), else_=Contact.status)
+    subscribed = Contact.status == "subscribed"
+    return case((and_(subscribed, _suppressed(at)), literal("suppressed")), else_=Contact.status)
 
 
 def _contacts(at: datetime) -> Select[*tuple[Any, ...]]:
@@ -178,9 +181,11 @@ def _where(
         escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(Contact.email.like(f"%{escaped}%", escape="\\"))
     if search.status == "suppressed":
-        query = query.where(_suppressed(at))
+        query = query.where(Contact.status == "subscribed", _suppressed(at))
+    elif search.status == "subscribed":
+        query = query.where(Contact.status == "subscribed", ~_suppressed(at))
     elif search.status is not None:
-        query = query.where(Contact.status == search.status, ~_suppressed(at))
+        query = query.where(Contact.status == search.status)
     return query
 
 
@@ -300,6 +305,26 @@ async def update_contact(
     if not result.rowcount:
         raise NotFoundError(f"{email} is not on this list")
     return await get_contact(db, list_id, email, at)
+
+
+async def unsubscribe_everywhere(
+    db: Database, tenant_id: int, email: str, at: datetime, how: str
+) -> int:
+    """Unsubscribe `email` (when `at`, how `how`) on every list of the tenant where it is
+    subscribed; a contact unsubscribed already keeps its when and how. How many were. One probe
+    of the `(list_id, email)` key per list of the tenant."""
+    lists = select(ContactList.id).where(ContactList.tenant_id == tenant_id)
+    async with db.begin() as conn:
+        result = await conn.execute(
+            update(Contact)
+            .where(
+                Contact.list_id.in_(lists),
+                Contact.email == email,
+                Contact.status == "subscribed",
+            )
+            .values(status="unsubscribed", unsubscribed_at=at, unsubscribed_how=how, updated_at=at)
+        )
+    return int(result.rowcount)
 
 
 async def remove_contact(db: Database, list_id: int, email: str) -> None:

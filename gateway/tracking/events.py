@@ -10,8 +10,11 @@ further:
 - `scanner`: an open or click within `TRACKING_SCANNER_WINDOW` seconds of SES accepting the
   message, which is what security gateways scanning links and images on delivery do.
 
-An unsubscribe is a POST, which scanners do not send: it is never a machine event. It
-suppresses the address for the tenant, reason `unsubscribe`.
+An unsubscribe is a POST, which scanners do not send: it is never a machine event. It marks
+the address `unsubscribed` (how `link`, when the POST came) on every list of the tenant that has
+it subscribed (`gateway.audience.contacts.unsubscribe_by_link`), for a campaign's message or
+any other, and suppresses it for the tenant, reason `unsubscribe` (which stops the rest of the
+tenant's mail to it).
 
 People's events are also recorded like SES's events (`gateway.feedback.record`, so that they
 are folded into the recipient's report and counted) and queued for the tenant's webhooks; of
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from config import Settings
+from gateway.audience.contacts import unsubscribe_by_link
 from gateway.core.logs import log_event
 from gateway.core.types.events import EventFact, EventKind
 from gateway.feedback.record import record_event
@@ -104,8 +108,9 @@ async def record(db: Database, settings: Settings, hit: Hit) -> store.RecipientR
         recipient, kind.value, hit.at, hit.token.url, hit.user_agent[:1000], address[:64], machine
     )
     first = await store.insert_event(db, event)
+    contacts = None
     if kind is EventKind.UNSUBSCRIBE:
-        await _unsubscribe(db, recipient)
+        contacts = await _unsubscribe(db, recipient, hit.at)
     if machine is None and (first or kind is not EventKind.UNSUBSCRIBE):
         await _publish(db, kind, event)
     log_event(
@@ -115,17 +120,23 @@ async def record(db: Database, settings: Settings, hit: Hit) -> store.RecipientR
         recipient_id=recipient.recipient_id,
         tenant=recipient.tenant,
         machine=machine,
+        contacts=contacts,
     )
     return recipient
 
 
-async def _unsubscribe(db: Database, recipient: store.RecipientRef) -> None:
-    """Suppress the address for the tenant, unless it is suppressed there for good already."""
-    existing = await suppression_store.get(db, lookup_key(recipient.address), recipient.tenant_id)
+async def _unsubscribe(db: Database, recipient: store.RecipientRef, at: datetime) -> int:
+    """Unsubscribe the tenant's contacts of the address, then suppress it for the tenant unless
+    it is suppressed there for good already (the contacts first: a repeat after a crash between
+    the two still marks them). How many contacts were unsubscribed."""
+    address = lookup_key(recipient.address)
+    contacts = await unsubscribe_by_link(db, recipient.tenant_id, address, at)
+    existing = await suppression_store.get(db, address, recipient.tenant_id)
     if existing is not None and existing.expires_at is None:
-        return
+        return contacts
     detail = f"one-click unsubscribe from message {recipient.queue_id}"
     await suppress(db, recipient.address, recipient.tenant, "unsubscribe", detail)
+    return contacts
 
 
 async def _publish(db: Database, kind: EventKind, event: store.NewTrackingEvent) -> None:

@@ -1,26 +1,45 @@
 """`ses-gateway campaign`: create (printing the id), launch, pause, resume, cancel, show with
-its counts (in all and by list), list, export and a test send, each with `--json`, and `list
-figures` and `list export-figures`; refusals say why; every change is audited."""
+its counts (in all and by list; after a delivery to the fake SES, SES's events and a person's
+open, click and unsubscribe, each counted), list, export and a test send, each with `--json`,
+and `list figures` and `list export-figures`; refusals say why (a launch names a variable some
+contacts lack, and how many); every change is audited."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
+import re
+from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 
+from config import Settings
+from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import SesSender
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
+from gateway.delivery.worker import DeliveryWorker
+from gateway.feedback.events import ingest
+from gateway.storage import campaigns as campaign_store
+from gateway.storage import domains as domain_store
 from gateway.storage import tenants
 from gateway.storage.database import Database
-from tests.conftest import add_verified_domain, make_settings
+from gateway.tracking import events
+from gateway.tracking.tokens import LinkKind, signing_keys, verify
+from tests.conftest import add_verified_domain, make_settings, settled
+from tests.support.fakeses import FakeSes
 from tests.support.messages import SEALER
+from tests.support.sesevents import about, bounce, complaint
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
+PUBLIC_URL = "https://mail.example.test"
 COUNTS = ("sent", "delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
 
 
@@ -47,7 +66,7 @@ async def _verified(url: str) -> None:
 
 async def _send(url: str, tmp_path: Path) -> int:
     db = Database(url)
-    settings = make_settings(tmp_path, url, public_url="https://mail.example.test")
+    settings = make_settings(tmp_path, url, public_url=PUBLIC_URL)
     sender = CampaignSender(db, settings, Submitter(db, settings, SEALER))
     sender.start()
     made = 0
@@ -64,7 +83,7 @@ async def _send(url: str, tmp_path: Path) -> int:
 def shop(cli: Any, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Tenant acme with example.com verified, lists `a` (2) and `b` (2, one on `a` too),
     `no` (1 of `a`), template `news`; PUBLIC_URL https."""
-    monkeypatch.setenv("SES_GATEWAY_PUBLIC_URL", "https://mail.example.test")
+    monkeypatch.setenv("SES_GATEWAY_PUBLIC_URL", PUBLIC_URL)
     assert cli("tenant", "create", "acme")[0] == 0
     asyncio.run(_verified(database_url))
     lists = {
@@ -159,6 +178,94 @@ def _list_exports(shop: Any, campaign: str, tmp_path: Path) -> None:
     assert "no tenant" in refused(shop, "list", "export-figures", "a", "--tenant", "nobody")
 
 
+async def _delivered_and_engaged(url: str, tmp_path: Path, fake: FakeSes, campaign_id: int) -> None:
+    """The campaigns' messages made and delivered to the fake SES (`AWS_ENDPOINT_URL`) with
+    example.com's open and click tracking; ann opens twice, clicks and unsubscribes through her
+    message's links, SES says it delivered ann's, bob's bounced and cy complained."""
+    settings = make_settings(tmp_path, url, public_url=PUBLIC_URL, tracking_scanner_window=0)
+    db = Database(url)
+    try:
+        [domain] = await domain_store.list_domains(db, "acme")
+        await domain_store.update_domain(db, domain.id, open_tracking=True, click_tracking=True)
+        assert await _send(url, tmp_path) == 3
+        async with SesClientProvider(settings) as provider:
+            send = SesSender(provider, settings).send
+            worker = DeliveryWorker(db, SEALER, send, settings, "test-worker")
+            task = asyncio.create_task(worker.run())
+            try:
+                queue_ids = [r.queue_id for r in await campaign_store.recipients(db, campaign_id)]
+                for queue_id in queue_ids:
+                    assert queue_id is not None
+                    await settled(db, queue_id)
+            finally:
+                await worker.stop()
+                await asyncio.gather(task, return_exceptions=True)
+        await _engaged(db, settings, fake)
+    finally:
+        await db.close()
+
+
+async def _engaged(db: Database, settings: Settings, fake: FakeSes) -> None:
+    now = datetime.now(UTC)
+    sends = {m.destinations[0]: m for m in fake.messages()}
+    parsed = email.message_from_bytes(sends["ann@example.org"].raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    html = parsed.get_body(("html",))
+    assert html is not None
+    seen = f"{html.get_content()} {parsed['List-Unsubscribe']}"
+    links = set(re.findall(r"https://mail\.example\.test/(t/o|t/c|u)/([\w-]+\.[\w-]+)", seen))
+    kinds = {"t/o": LinkKind.OPEN, "t/c": LinkKind.CLICK, "u": LinkKind.UNSUBSCRIBE}
+    assert {kind for kind, _ in links} == set(kinds)
+    keys = signing_keys(settings)
+    for kind, text in links:
+        token = verify(keys, text, kinds[kind], "mail.example.test")
+        for _ in range(2 if kinds[kind] is LinkKind.OPEN else 1):
+            await events.record(db, settings, events.Hit(token, now, "Thunderbird/128"))
+    arn = "arn:aws:sns:us-east-1:1:ses"
+    for number, payload in enumerate(
+        (
+            about("delivery", sends["ann@example.org"].message_id, "ann@example.org", now),
+            bounce(sends["bob@example.org"].message_id, "bob@example.org"),
+            complaint(sends["cy@example.org"].message_id, "cy@example.org"),
+        )
+    ):
+        await ingest(db, settings, f"sns-{number}", arn, payload, now)
+
+
+def test_show_counts_what_happened_to_the_messages(
+    shop: Any, database_url: str, tmp_path: Path, fake_ses: FakeSes, aws_env: pytest.MonkeyPatch
+) -> None:
+    aws_env.setenv("AWS_ENDPOINT_URL", fake_ses.url)
+    html = tmp_path / "sale.html"
+    html.write_text('<p>Hi {{name}}, <a href="https://shop.example.net/sale">sale</a></p>', "utf-8")
+    created = shop(
+        "template", "create", "sale", "--tenant", "acme", "--subject", "Sale",
+        "--html-file", str(html),
+    )  # fmt: skip
+    assert created[0] == 0, created
+    campaign = document(
+        shop, "campaign", "create", "sale", "--tenant", "acme", "--template", "sale",
+        "--list", "a", "--list", "b", "--from", "news@example.com",
+    )  # fmt: skip
+    assert document(shop, "campaign", "launch", str(campaign["id"]))["recipients"] == 3
+    asyncio.run(_delivered_and_engaged(database_url, tmp_path, fake_ses, campaign["id"]))
+    shown = document(shop, "campaign", "show", str(campaign["id"]))
+    assert {name: shown[name] for name in COUNTS} == {
+        "sent": 3,
+        "delivered": 1,
+        "bounced": 1,
+        "complained": 1,
+        "opened": 1,
+        "clicked": 1,
+        "unsubscribed": 1,
+    }
+    assert (shown["opens"], shown["clicks"]) == (2, 1)
+    assert shown["rates"]["opened"] == round(1 / 3, 4)
+    text = shop("campaign", "show", str(campaign["id"]))[1]
+    assert "\nsent: 3\n" in text
+    assert "  list b: 1 recipients, sent 1, delivered 0, bounced 0, complained 1," in text
+
+
 def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
     base = ("campaign", "create", "x", "--tenant", "acme", "--template", "news", "--list", "a")
     assert "no time zone" in refused(
@@ -181,6 +288,25 @@ def test_a_scheduled_campaign_and_refusals(shop: Any) -> None:
     assert "the sender is refused" in refused(shop, "campaign", "launch", str(foreign["id"]))
     cancelled = document(shop, "campaign", "cancel", str(foreign["id"]))
     assert cancelled["state"] == "cancelled"
+
+
+def test_a_launch_names_a_missing_variable_and_how_many_lack_it(shop: Any, tmp_path: Path) -> None:
+    path = tmp_path / "some.csv"
+    path.write_text("email,name\nx@example.org,\ny@example.org,Y\nz@example.org,\n", "utf-8")
+    assert shop("list", "create", "some", "--tenant", "acme")[0] == 0
+    assert shop("contact", "import", "some", str(path), "--tenant", "acme")[0] == 0
+    created = document(
+        shop, "campaign", "create", "x", "--tenant", "acme", "--template", "news",
+        "--list", "a", "--list", "some", "--from", "n@example.com",
+    )  # fmt: skip
+    launch = ("campaign", "launch", str(created["id"]))
+    said = "no value and no default for name (2 of 5 contacts)"
+    assert said in refused(shop, *launch)
+    status, out, err = shop(*launch)
+    assert status == 1
+    assert said in out + err
+    shown = document(shop, "campaign", "show", str(created["id"]))
+    assert (shown["state"], shown["recipients"]) == ("draft", 0)
 
 
 def test_export_as_a_workbook(shop: Any, tmp_path: Path) -> None:

@@ -4,39 +4,51 @@ tracking of the sender's domain and the campaign's own unsubscribe link, the fig
 deliveries, bounces and complaints; opens, clicks per link, unsubscribes) read back through the
 recipients' queue ids (in all, by list, a list's across campaigns, the stats of the campaign), the
 webhooks of its events carrying its id, the CSV and the workbook (the campaign's and its list's),
-a test send, and the errors in the API's shape."""
+a test send, and the errors in the API's shape (a launch naming a variable some contacts lack).
+An unsubscribe through a campaign message's link, POSTed to the tracking endpoint, marks the
+address unsubscribed (how `link`, when) on the tenant's lists, as the API, the CLI and the panel
+show."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import io
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 
+import httpx
 import openpyxl
 import pytest
 from sqlalchemy import select
 
+from admin.app import create_app
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context
 from gateway.campaigns.export import XLSX
 from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
+from gateway.endpoints.health import Readiness
+from gateway.endpoints.tracking import TrackingEndpoints
 from gateway.feedback.events import ingest
 from gateway.storage import domains as domain_store
+from gateway.storage import suppressions as suppression_store
 from gateway.storage import webhooks as webhook_store
 from gateway.storage.models import WebhookDelivery
 from gateway.tracking import events
 from gateway.tracking.tokens import LinkKind, signing_keys, verify
-from tests.conftest import add_verified_domain, settled
+from tests.conftest import Cli, add_verified_domain, settled
 from tests.support.fakeses import FakeSes
+from tests.support.http import serving
 from tests.support.messages import SEALER
 from tests.support.sesevents import about, bounce, complaint
 from tests.support.site import Site
+from tests.support.site import site as serve_site
 
 PUBLIC = {"public_url": "https://gw.example", "tracking_scanner_window": 0}
 """Links served at PUBLIC_URL; an open this soon after sending counts (no scanner window)."""
@@ -215,6 +227,103 @@ async def test_a_campaign_is_delivered_and_counted(
     ]
 
 
+async def _delivered(site: Site, api: httpx.AsyncClient, body: Mapping[str, object]) -> int:
+    """A campaign created and launched through the API, its messages made and settled at SES."""
+    campaign = (await api.post("/campaigns", json=body)).json()
+    assert (await api.post(f"/campaigns/{campaign['id']}/launch")).status_code == 200
+    settings = site.services.settings
+    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
+    sender.start()
+    try:
+        while await sender.run():
+            pass
+    finally:
+        await sender.stop()
+    for row in (await api.get(f"/campaigns/{campaign['id']}/recipients")).json()["data"]:
+        await settled(site.db, row["queue_id"])
+    return int(campaign["id"])
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_an_unsubscribe_link_unsubscribes_the_address_on_the_tenants_lists(
+    stand_in: FakeSes,
+    site: Site,
+    worker: DeliveryWorker,
+    cli: Cli,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ctx = await _shop(site)
+    vip = await contacts.create_list(ctx, "vip", "acme")  # not the campaign's list
+    await contacts.add_contact(ctx, vip.id, "ann@example.org")
+    await site.tenant("globex")
+    theirs = await contacts.create_list(ctx, "theirs", "globex")
+    await contacts.add_contact(ctx, theirs.id, "ann@example.org")
+    api = await site.api(await site.key("acme"))
+    body = {"name": "autumn", "template": "news", "lists": ["customers"], "from": "n@example.com"}
+    await _delivered(site, api, body)
+    sends = {d.destinations[0]: _mime(d.raw) for d in stand_in.wait_for(3)}
+    link = sends["ann@example.org"]["List-Unsubscribe"].strip("<>")
+    path = link.removeprefix("https://gw.example")
+    customers = (await contacts.find_list(ctx, "customers", "acme")).id
+    ann = f"/lists/{customers}/contacts/ann@example.org"
+
+    settings = site.services.settings
+    tracking = TrackingEndpoints.from_settings(site.db, settings)
+    async with (
+        serving(create_app(Readiness(site.db), tracking=tracking)) as url,
+        httpx.AsyncClient(base_url=url, headers={"Host": "gw.example"}) as visitor,
+    ):
+        page = await visitor.get(path)  # the visible link's page: changes nothing
+        assert page.status_code == 200
+        assert '<form method="post">' in page.text
+        assert (await api.get(ann)).json()["status"] == "subscribed"
+        before = datetime.now(UTC)
+        done = await visitor.post(path, data={"List-Unsubscribe": "One-Click"})  # RFC 8058
+        after = datetime.now(UTC)
+        assert done.status_code == 200, done.text
+        again = await visitor.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert again.status_code == 200
+
+    shown = (await api.get(ann)).json()
+    assert (shown["status"], shown["unsubscribed_how"]) == ("unsubscribed", "link")
+    when = datetime.fromisoformat(shown["unsubscribed_at"])
+    assert before <= when <= after, "the first POST's time, kept by the second"
+    on_vip = (await api.get(f"/lists/{vip.id}/contacts/ann@example.org")).json()
+    assert (on_vip["status"], on_vip["unsubscribed_how"]) == ("unsubscribed", "link")
+    bob = (await api.get(f"/lists/{customers}/contacts/bob@example.org")).json()
+    assert bob["status"] == "subscribed"
+    other = await contacts.get_contact(ctx, theirs.id, "ann@example.org")
+    assert other.status == "subscribed", "another tenant's list is not touched"
+    entry = await suppression_store.get(site.db, "ann@example.org", await site.tenant("acme"))
+    assert entry is not None
+    assert entry.reason == "unsubscribe", "the suppression stays"
+    counts = (await api.get(f"/lists/{customers}")).json()["counts"]
+    assert (counts["unsubscribed"], counts["suppressed"]) == (1, 0)
+
+    # The panel over plain HTTP (with an https PUBLIC_URL its cookies are `Secure`).
+    async with serve_site(site.db, settings.model_copy(update={"public_url": None})) as plain:
+        browser = await plain.browser(await plain.user("owner", "acme"))
+        panel = (await browser.get(f"/lists/{customers}/contacts/ann%40example.org")).text
+        assert '<span class="status unsubscribed">unsubscribed</span>' in panel
+        assert f'<time datetime="{when.isoformat()}">' in panel
+        assert "(link)" in panel
+        query = {"status": "unsubscribed"}
+        listed = (await browser.get(f"/lists/{customers}", params=query)).text
+        assert "ann@example.org" in listed
+        assert "bob@example.org" not in listed
+
+    monkeypatch.setenv("SES_GATEWAY_DATABASE_URL", site.db.url)
+    show = ("contact", "show", "customers", "ann@example.org", "--tenant", "acme")
+    status, out, err = await asyncio.to_thread(cli, *show, "--json")
+    assert status == 0, err
+    printed = json.loads(out)
+    assert (printed["status"], printed["unsubscribed_how"]) == ("unsubscribed", "link")
+    assert datetime.fromisoformat(printed["unsubscribed_at"]) == when
+    status, out, err = await asyncio.to_thread(cli, *show)
+    assert f"unsubscribed {when.isoformat()} (link)" in out
+
+
 @pytest.mark.parametrize("site_settings", [PUBLIC])
 async def test_refusals_are_in_the_api_shape(site: Site) -> None:
     await _shop(site)
@@ -229,6 +338,25 @@ async def test_refusals_are_in_the_api_shape(site: Site) -> None:
     resumed = await api.post(f"/campaigns/{campaign['id']}/resume")
     assert resumed.status_code == 409
     assert "draft" in resumed.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("site_settings", [PUBLIC])
+async def test_a_launch_names_a_missing_variable_and_how_many_lack_it(site: Site) -> None:
+    ctx = await _shop(site)
+    partial = await contacts.create_list(ctx, "partial", "acme")
+    for address in ("dee@example.org", "eve@example.org"):  # no first_name
+        await contacts.add_contact(ctx, partial.id, address)
+    api = await site.api(await site.key("acme"))
+    lists = ["customers", "partial"]
+    body = {"name": "x", "template": "news", "lists": lists, "from": "n@example.com"}
+    campaign = (await api.post("/campaigns", json=body)).json()
+    refused = await api.post(f"/campaigns/{campaign['id']}/launch")
+    assert refused.status_code == 400, refused.text
+    error = refused.json()["error"]
+    assert error["field"] == "variables"
+    assert "no value and no default for first_name (2 of 5 contacts)" in error["message"]
+    shown = (await api.get(f"/campaigns/{campaign['id']}")).json()
+    assert (shown["state"], shown["recipients"]) == ("draft", 0)
 
 
 @pytest.mark.parametrize("site_settings", [PUBLIC])

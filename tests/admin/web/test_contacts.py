@@ -1,11 +1,14 @@
 """The panel's lists: create, import a CSV upload (spooled, never read whole) to its report,
-the invalid rows and the export as CSV downloads, a contact edited and removed, and tenants'
-people kept to their own lists."""
+the invalid rows and the export as CSV downloads, a contact added with the form, edited and
+removed, the list searched by address and status, and tenants' people kept to their own
+lists."""
 
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 
 from gateway.storage import activity
 from tests.support.site import Site, csrf_token
@@ -104,3 +107,58 @@ async def test_a_viewer_sees_the_list_but_cannot_change_it(site: Site) -> None:
         files={"file": ("a.csv", b"email\na@example.com\n", "text/csv")},
     )
     assert refused.status_code == 403
+
+
+def _rows(html: str) -> list[str]:
+    """The addresses of the contacts' table, in order."""
+    return re.findall(r'<td class="mono"><a href="/lists/\d+/contacts/[^"]+">([^<]+)</a>', html)
+
+
+async def test_an_owner_adds_contacts_one_at_a_time_and_searches_them(site: Site) -> None:
+    browser = await site.browser(await site.user("owner", "acme"))
+    list_url = (await site.post_form(browser, "/lists", {"name": "L"})).headers["location"]
+    fields = "First Name: Ann\ncompany: Acme\n"
+    added = await site.post_form(
+        browser, list_url, {"email": "Ann@Bücher.example", "fields": fields}
+    )
+    assert added.status_code == 303, added.text
+    assert added.headers["location"] == list_url
+    page = await browser.get(list_url)
+    assert "Added ann@xn--bcher-kva.example." in page.text
+    assert _rows(page.text) == ["ann@xn--bcher-kva.example"]
+    ann = await browser.get(f"{list_url}/contacts/ann%40xn--bcher-kva.example")
+    assert "first_name: Ann" in ann.text
+    assert "company: Acme" in ann.text
+    bob = await site.post_form(browser, list_url, {"email": "bob@example.com", "fields": ""})
+    assert bob.status_code == 303, bob.text
+
+    for form, error in (
+        ({"email": "ANN@bücher.example"}, "ann@xn--bcher-kva.example is on this list already"),
+        ({"email": "not-an-address"}, "is not a mail address"),
+        ({"email": "cy@example.com", "fields": "no colon"}, "line 1 of the fields: write name"),
+        ({"email": "cy@example.com", "fields": "status: x"}, "is not a field of its own"),
+    ):
+        refused = await site.post_form(browser, list_url, form)
+        assert refused.status_code == 400, form
+        assert error in html.unescape(refused.text), form
+        assert f'value="{form["email"]}"' in refused.text, "the form keeps what was typed"
+    assert "2 contacts: 2 subscribed" in (await browser.get(list_url)).text
+
+    await site.post_form(
+        browser, f"{list_url}/contacts/bob%40example.com", {"fields": "", "status": "unsubscribed"}
+    )
+    newest_first = await browser.get(list_url)
+    assert _rows(newest_first.text) == ["bob@example.com", "ann@xn--bcher-kva.example"]
+    found = await browser.get(list_url, params={"search": "XN--BCHER"})
+    assert _rows(found.text) == ["ann@xn--bcher-kva.example"]
+    assert f'href="{list_url}/export?search=XN--BCHER"' in found.text, "the export keeps it"
+    unsubscribed = await browser.get(list_url, params={"status": "unsubscribed"})
+    assert _rows(unsubscribed.text) == ["bob@example.com"]
+    both = await browser.get(list_url, params={"search": "example", "status": "subscribed"})
+    assert _rows(both.text) == ["ann@xn--bcher-kva.example"]
+    nothing = await browser.get(list_url, params={"search": "zed"})
+    assert _rows(nothing.text) == []
+    assert "No contact matches these filters." in nothing.text
+    unknown = await browser.get(list_url, params={"status": "gone"})
+    assert unknown.status_code == 400
+    assert "unknown status &#39;gone&#39;" in unknown.text

@@ -260,6 +260,27 @@ async def test_no_more_than_campaign_in_flight_wait_in_the_spool(shop: Shop) -> 
     assert len(await claim_all(shop.db)) == 3
 
 
+@pytest.mark.parametrize("shop_settings", [{"campaign_in_flight": 45, "campaign_batch": 100}])
+async def test_no_more_wait_than_the_pace_sends_in_campaign_queue_seconds(shop: Shop) -> None:
+    """CAMPAIGN_QUEUE_SECONDS=2 of the tenant's pace, at least QUEUE_FLOOR (20), at most
+    CAMPAIGN_IN_FLIGHT (45)."""
+    for i in range(60):
+        await shop.add("a", f"r{i}@example.org", first_name="R")
+    await _launched(shop, "a")
+    paces = {"acme": 5.0}
+
+    async def pace(tenant: str) -> float:
+        return paces[tenant]
+
+    paced = CampaignSender(shop.db, shop.settings, shop.sender.submitter, pace)
+    assert await paced.run() == 20, "2 s at 5 a second is 10: the floor"
+    paces["acme"] = 12.0
+    assert await paced.run() == 4, "2 s at 12 a second: 24"
+    paces["acme"] = 1000.0
+    assert await paced.run() == 21, "CAMPAIGN_IN_FLIGHT: 45"
+    assert await paced.run() == 0
+
+
 async def test_a_time_without_an_offset_is_read_in_its_zone() -> None:
     at, zone = ops.send_time("2030-07-01T09:00", "Europe/Paris")
     assert (at, zone) == (datetime(2030, 7, 1, 7, 0, tzinfo=UTC), "Europe/Paris")

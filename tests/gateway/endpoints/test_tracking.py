@@ -162,6 +162,11 @@ async def test_clicks_opens_and_unsubscribe_are_recorded(
     parsed = email.message_from_bytes(alice.raw, policy=email.policy.default)
     unsubscribe = parsed["List-Unsubscribe"].strip("<>").removeprefix("https://track.test")
     tenant = await get_tenant(tracked.db, "acme")
+    for name in ("people", "more"):  # the tenant's lists: the message is no campaign's
+        assert (await asyncio.to_thread(cli, "list", "create", name, "--tenant", "acme"))[0] == 0
+        for address in ("alice@example.org", "bob@example.org"):
+            added = ("contact", "add", name, address, "--tenant", "acme")
+            assert (await asyncio.to_thread(cli, *added))[0] == 0
 
     async with app(tracked) as client:
         redirect = await client.get(click, headers={"User-Agent": "Thunderbird/128"})
@@ -191,6 +196,17 @@ async def test_clicks_opens_and_unsubscribe_are_recorded(
     entry = await suppression_store.get(tracked.db, "alice@example.org", tenant.id)
     assert entry is not None
     assert entry.reason == "unsubscribe"
+    for name, address, status in (
+        ("people", "alice@example.org", "unsubscribed"),
+        ("more", "alice@example.org", "unsubscribed"),
+        ("people", "bob@example.org", "subscribed"),
+    ):
+        show = ("contact", "show", name, address, "--tenant", "acme", "--json")
+        code, out, err = await asyncio.to_thread(cli, *show)
+        assert code == 0, err
+        contact = json.loads(out)
+        assert contact["status"] == status
+        assert contact["unsubscribed_how"] == ("link" if status == "unsubscribed" else None)
     report = await event_store.events_for_message(tracked.db, queue_id)
     [mine] = [r for r in report.recipients if r.address == "alice@example.org"]
     assert (mine.clicks, mine.opens) == (1, 1)

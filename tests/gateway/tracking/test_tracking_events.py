@@ -1,6 +1,6 @@
 """Recording tracking hits: people's events as events of the recipient, machines' apart,
-addresses anonymized, an unsubscribe suppressing for the tenant (and published once), and the
-events purged with the others."""
+addresses anonymized, an unsubscribe suppressing for the tenant and unsubscribing its contacts of
+the address (and published once), and the events purged with the others."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from gateway.core.types.events import EventKind
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
 from gateway.identity import accounts
 from gateway.runtime.housekeeping import tidy
+from gateway.storage import contacts as contact_store
 from gateway.storage import events as event_store
-from gateway.storage import queue
+from gateway.storage import queue, tenants
 from gateway.storage import suppressions as suppression_store
 from gateway.storage import tracking as store
 from gateway.storage.database import Database
@@ -127,6 +128,35 @@ async def test_an_unsubscribe_suppresses_for_the_tenant(db: Database, tmp_path: 
     assert entry.reason == "unsubscribe"
     report = await event_store.events_for_message(db, queue_id)
     assert report.recipients[0].unsubscribed_at == NOW
+
+
+async def test_an_unsubscribe_unsubscribes_the_tenants_contacts_of_the_address(
+    db: Database, tmp_path: Path
+) -> None:
+    queue_id, rid = await sent_message(db)  # tenant acme's, to Alice@Example.org
+    acme = (await tenants.get_tenant(db, "acme")).id
+    globex = (await accounts.create_tenant(db, "globex")).id
+    earlier = NOW - timedelta(days=3)
+    lists = {}
+    for tenant_id, name in ((acme, "news"), (acme, "offers"), (acme, "other"), (globex, "news")):
+        lists[tenant_id, name] = (await contact_store.create_list(db, tenant_id, name, NOW)).id
+        address = "bob@example.org" if name == "other" else "alice@example.org"
+        await contact_store.add_contact(db, tenant_id, lists[tenant_id, name], address, {}, NOW)
+    offers = lists[acme, "offers"]
+    await contact_store.update_contact(
+        db, offers, "alice@example.org", {}, (earlier, "manual"), earlier
+    )
+    token = Token(LinkKind.UNSUBSCRIBE, queue_id, rid, HOST)
+    await record(db, settings(tmp_path), Hit(token, NOW, "Mozilla/5.0 (X11)"))
+
+    async def shown(key: tuple[int, str], address: str = "alice@example.org") -> tuple[object, ...]:
+        found = await contact_store.get_contact(db, lists[key], address, NOW)
+        return found.status, found.unsubscribed_at, found.unsubscribed_how
+
+    assert await shown((acme, "news")) == ("unsubscribed", NOW, "link")
+    assert await shown((acme, "offers")) == ("unsubscribed", earlier, "manual"), "kept"
+    assert await shown((acme, "other"), "bob@example.org") == ("subscribed", None, None)
+    assert await shown((globex, "news")) == ("subscribed", None, None)
 
 
 async def test_only_the_first_unsubscribe_is_published(db: Database, tmp_path: Path) -> None:
