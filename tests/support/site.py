@@ -14,6 +14,7 @@ from admin.app import create_app
 from admin.ops.context import Services
 from config import Settings
 from gateway.aws.clients import SesClientProvider
+from gateway.campaigns.sender import CampaignSender
 from gateway.compose.submit import Submitter
 from gateway.endpoints.health import Readiness
 from gateway.identity import accounts, apikeys, users
@@ -52,6 +53,17 @@ class Site:
         if name in found:
             return found[name]
         return (await accounts.create_tenant(self.db, name)).id
+
+    async def make_campaign_messages(self) -> None:
+        """The campaign sender's rounds until no launched campaign has a message left to make."""
+        settings = self.services.settings
+        sender = CampaignSender(self.db, settings, Submitter(self.db, settings, SEALER))
+        sender.start()
+        try:
+            while await sender.run():
+                pass
+        finally:
+            await sender.stop()
 
     async def user(self, role: str = "admin", tenant: str | None = None) -> str:
         """A new user's email (its password is `PASSWORD`)."""

@@ -30,8 +30,6 @@ from admin.app import create_app
 from admin.ops import contacts, templates
 from admin.ops.context import Actor, Context
 from gateway.campaigns.export import XLSX
-from gateway.campaigns.sender import CampaignSender
-from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
 from gateway.endpoints.health import Readiness
 from gateway.endpoints.tracking import TrackingEndpoints
@@ -45,7 +43,6 @@ from gateway.tracking.tokens import LinkKind, signing_keys, verify
 from tests.conftest import Cli, add_verified_domain, settled
 from tests.support.fakeses import FakeSes
 from tests.support.http import serving
-from tests.support.messages import SEALER
 from tests.support.sesevents import about, bounce, complaint
 from tests.support.site import Site
 from tests.support.site import site as serve_site
@@ -106,13 +103,7 @@ async def test_a_campaign_is_delivered_and_counted(
     assert (launched.json()["state"], launched.json()["recipients"]) == ("sending", 3)
 
     settings = site.services.settings
-    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
-    sender.start()
-    try:
-        while await sender.run():
-            pass
-    finally:
-        await sender.stop()
+    await site.make_campaign_messages()
     page = (await api.get(f"/campaigns/{campaign['id']}/recipients")).json()["data"]
     for row in page:
         await settled(site.db, row["queue_id"])
@@ -231,14 +222,7 @@ async def _delivered(site: Site, api: httpx.AsyncClient, body: Mapping[str, obje
     """A campaign created and launched through the API, its messages made and settled at SES."""
     campaign = (await api.post("/campaigns", json=body)).json()
     assert (await api.post(f"/campaigns/{campaign['id']}/launch")).status_code == 200
-    settings = site.services.settings
-    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
-    sender.start()
-    try:
-        while await sender.run():
-            pass
-    finally:
-        await sender.stop()
+    await site.make_campaign_messages()
     for row in (await api.get(f"/campaigns/{campaign['id']}/recipients")).json()["data"]:
         await settled(site.db, row["queue_id"])
     return int(campaign["id"])

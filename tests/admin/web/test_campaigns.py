@@ -17,8 +17,6 @@ import openpyxl
 
 from admin.ops import campaigns, contacts, templates
 from admin.ops.context import Actor, Context, Services
-from gateway.campaigns.sender import CampaignSender
-from gateway.compose.submit import Submitter
 from gateway.delivery.worker import DeliveryWorker
 from gateway.storage import activity
 from gateway.storage import domains as domain_store
@@ -66,14 +64,7 @@ async def test_an_owner_follows_pauses_and_resumes_a_campaign(site: Site) -> Non
     assert (await campaigns.get_campaign(ctx, campaign_id)).state == "paused"
     resumed = await site.post_form(browser, page, {"action": "resume"})
     assert resumed.status_code == 303, resumed.text
-    settings = ctx.services.settings
-    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
-    sender.start()
-    try:
-        await sender.run()
-        await sender.run()
-    finally:
-        await sender.stop()
+    await site.make_campaign_messages()
     shown = (await browser.get(page)).text
     assert '<progress max="2" value="2" aria-label="recipients made"></progress>' in shown
     assert '<span data-figure="made">2</span> of <span data-figure="recipients">2</span>' in shown
@@ -259,14 +250,7 @@ async def test_a_campaign_to_two_lists_is_followed_by_list_and_on_the_dashboard(
     await campaigns.launch(ctx, campaign.id)
     progress = (await browser.get(f"{page}/progress")).json()
     assert (progress["state"], progress["made"], progress["recipients"]) == ("sending", 0, 3)
-    settings = ctx.services.settings
-    sender = CampaignSender(site.db, settings, Submitter(site.db, settings, SEALER))
-    sender.start()
-    try:
-        while await sender.run():
-            pass
-    finally:
-        await sender.stop()
+    await site.make_campaign_messages()
     rows = await campaigns.recipients(ctx, campaign.id)
     for row in rows:
         assert row.queue_id
