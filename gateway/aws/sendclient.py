@@ -243,7 +243,7 @@ class SendClient:
             }
             prepare_request_dict(request, self._endpoint, user_agent=self._user_agent)
             url = request["url"]
-            headers = {**request["headers"], "host": host_of(url)}
+            headers = {**request["headers"], "Host": host_of(url)}
             operation = _Operation(model, url, URL(url, encoded=True), headers)
             self._operations[name] = operation
         return operation

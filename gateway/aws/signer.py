@@ -32,7 +32,7 @@ class SigningRequest:
     the signer looks names up as it writes them, and lower-cases and sorts them itself),
     `params` (none), `context` (where it notes the time), and `body`, the bytes sent.
 
-    `headers` should hold `host` (`host_of`), so that the signer does not parse the URL for it;
+    `headers` should hold `Host` (`host_of`), so that the signer does not parse the URL for it;
     the same value must then be the request's `Host` on the wire (aiohttp sends the given one).
     """
 

@@ -3,6 +3,7 @@ with, for the same request, credentials and time, while it keeps its signing key
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import itertools
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import aioboto3
 import pytest
 from aiobotocore.config import AioConfig
-from aiobotocore.credentials import AioRefreshableCredentials
+from aiobotocore.credentials import AioCredentials, AioRefreshableCredentials
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import create_request_object, prepare_request_dict
 from botocore.credentials import ReadOnlyCredentials
@@ -85,7 +86,7 @@ def botocore_signed(
 
 def ours_signed(signer: Signer, url: str, content_type: str, body: bytes, frozen: Any) -> Any:
     request = SigningRequest(
-        url, {"Content-Type": content_type, "User-Agent": "ses-gateway", "host": host_of(url)}, body
+        url, {"Content-Type": content_type, "User-Agent": "ses-gateway", "Host": host_of(url)}, body
     )
     signer.credentials = frozen
     signer.add_auth(request)
@@ -187,3 +188,32 @@ async def test_each_send_signs_with_the_chain_s_credentials_of_the_moment(
                     await sender.send_raw_email(**V1)
         assert len(fake.messages()) == 3
     assert refreshed[1:] == ["ASIATWO", "ASIAONE", "ASIATWO"]
+
+
+async def test_the_host_signed_is_the_one_host_sent() -> None:
+    """On the wire: one `Host` header, the one signed (the signer is not left to guess what
+    aiohttp will write)."""
+    heads: list[bytes] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 19\r\n\r\n{"MessageId": "m1"}')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    config = AioConfig(retries={"mode": "standard", "total_max_attempts": 1})
+    async with (
+        server,
+        aioboto3.Session().client(
+            "sesv2", region_name="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}", config=config
+        ) as client,
+        SendClient(client, AioCredentials("AKID", "secret")) as sender,
+    ):
+        assert (await sender.send_email(**V2))["MessageId"] == "m1"
+    lines = [line.lower() for line in heads[0].split(b"\r\n")]
+    assert [line for line in lines if line.startswith(b"host:")] == [
+        f"host: 127.0.0.1:{port}".encode()
+    ]
+    assert b"signedheaders=content-type;host;x-amz-date" in b"".join(lines)
