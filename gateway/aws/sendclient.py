@@ -11,7 +11,8 @@ it itself and leaves to botocore everything that decides behaviour:
   FIPS and dual-stack settings, profiles resolve as for every other call);
 - the credentials: the session's credential chain (refreshable ones, assumed roles), frozen for
   each attempt as botocore's signer does;
-- the signature: botocore's `SigV4Auth`;
+- the signature: botocore's `SigV4Auth`, given the request in the shape it reads, keeping what
+  does not change from one request to the next (`gateway.aws.signer`);
 - retries: botocore's standard retry policy, built from its own classes with the client's
   attempts (throttling codes, 5xx, connection errors, exponential backoff, retry quota);
 - responses and errors: botocore's parsers for the service's protocol; an error answer raises
@@ -29,13 +30,13 @@ import base64
 import json
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import quote_plus
 
 import aiohttp
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse, prepare_request_dict
+from botocore.awsrequest import AWSResponse, prepare_request_dict
 from botocore.exceptions import (
     BotoCoreError,
     ConnectionClosedError,
@@ -55,7 +56,11 @@ from botocore.httpsession import (
 from botocore.parsers import create_parser
 from botocore.retries import quota, standard
 from botocore.utils import get_environ_proxies
+from yarl import URL
 
+from gateway.aws.signer import Signer, SigningRequest, host_of
+
+_EMPTY_DATA = '"Data": ""'
 _CONTENT_TYPES = {
     "rest-json": "application/json",
     "query": "application/x-www-form-urlencoded; charset=utf-8",
@@ -64,10 +69,17 @@ _CONTENT_TYPES = {
 
 def json_body(params: dict[str, Any]) -> bytes:
     """`SendEmail`'s parameters as botocore's rest-json serializer writes them: in the order
-    given, the raw message (`Content.Raw.Data`) in base64."""
+    given, the raw message (`Content.Raw.Data`) in base64.
+
+    The base64 text needs no escaping, so it is put as bytes where `json` writes an empty
+    `Data` (having `json` scan 7 KB of it a character at a time for escapes was half the cost).
+    That place is unambiguous: `json` escapes every quote inside a string, so `"Data": ""` can
+    only be a key and its value, and `Data` is a key only in `Content.Raw`."""
     raw = params["Content"]["Raw"]
-    content = {**params["Content"], "Raw": {**raw, "Data": base64.b64encode(raw["Data"]).decode()}}
-    return json.dumps({**params, "Content": content}).encode()
+    content = {**params["Content"], "Raw": {**raw, "Data": ""}}
+    head, tail = json.dumps({**params, "Content": content}).split(_EMPTY_DATA, 1)
+    data = base64.b64encode(raw["Data"])
+    return b"".join((head.encode(), b'"Data": "', data, b'"', tail.encode()))
 
 
 def _query_pairs(params: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str | bytes]]:
@@ -90,18 +102,19 @@ def _query_pairs(params: dict[str, Any], prefix: str = "") -> Iterator[tuple[str
 
 
 def query_body(operation: str, version: str, params: dict[str, Any]) -> bytes:
-    """`SendRawEmail`'s parameters as botocore sends them: form-encoded (`urlencode`, as its
-    request preparer does). The message's base64 needs only `+`, `/` and `=` escaped: done with
-    `replace`, since percent-encoding 7 KB a character at a time costs more than the rest."""
-    fields = [urlencode({"Action": operation, "Version": version})]
+    """`SendRawEmail`'s parameters as botocore sends them: form-encoded as its request preparer
+    does (`urlencode`: `quote_plus` of each name and value, here called directly). The
+    message's base64 needs only `+`, `/` and `=` escaped: done with `replace` on the bytes,
+    since percent-encoding 7 KB a character at a time costs more than the rest."""
+    fields = [f"Action={quote_plus(operation)}&Version={quote_plus(version)}".encode()]
     for name, value in _query_pairs(params):
         if isinstance(value, bytes):
-            b64 = base64.b64encode(value).decode()
-            encoded = b64.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
-            fields.append(f"{quote_plus(name)}={encoded}")
+            b64 = base64.b64encode(value)
+            encoded = b64.replace(b"+", b"%2B").replace(b"/", b"%2F").replace(b"=", b"%3D")
+            fields.append(quote_plus(name).encode() + b"=" + encoded)
         else:
-            fields.append(urlencode({name: value}))
-    return "&".join(fields).encode()
+            fields.append(f"{quote_plus(name)}={quote_plus(str(value))}".encode())
+    return b"&".join(fields)
 
 
 def _transport_error(exc: Exception, url: str, proxy_url: str | None) -> BotoCoreError:
@@ -181,6 +194,8 @@ class SendClient:
             retry_event_adapter=standard.RetryEventAdapter(),
             retry_quota=self._quota,
         )
+        self._signer = Signer(self._signing_name, self._region)
+        self._operations: dict[str, _Operation] = {}
         self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SendClient:
@@ -214,26 +229,37 @@ class SendClient:
         body = query_body("SendRawEmail", self._service.api_version, params)
         return await self._call("SendRawEmail", body)
 
+    def _operation(self, name: str) -> _Operation:
+        """The operation's request, but for the body and the signature, made once: its URL as
+        botocore's request preparer writes it, and its headers (the user agent as the client's,
+        `host` as the signer signs it)."""
+        operation = self._operations.get(name)
+        if operation is None:
+            model = self._service.operation_model(name)
+            request: dict[str, Any] = {
+                "url_path": model.http["requestUri"],
+                "query_string": "",
+                "headers": {"Content-Type": _CONTENT_TYPES[self._protocol]},
+            }
+            prepare_request_dict(request, self._endpoint, user_agent=self._user_agent)
+            url = request["url"]
+            headers = {**request["headers"], "Host": host_of(url)}
+            operation = _Operation(model, url, URL(url, encoded=True), headers)
+            self._operations[name] = operation
+        return operation
+
     async def _call(self, operation_name: str, body: bytes) -> dict[str, Any]:
         """One API call: attempts, each signed anew, until one succeeds or botocore's retry
         policy says stop; then the parsed answer, or the error as the client raises it."""
-        operation = self._service.operation_model(operation_name)
-        request: dict[str, Any] = {
-            "url_path": operation.http["requestUri"],
-            "query_string": "",
-            "method": operation.http["method"],
-            "headers": {"Content-Type": _CONTENT_TYPES[self._protocol]},
-            "body": body,
-        }
-        prepare_request_dict(request, self._endpoint, user_agent=self._user_agent)  # adds the URL
+        operation = self._operation(operation_name)
         context: dict[str, Any] = {}
         attempts = 1
         while True:
-            signed = await self._sign(request)
+            headers = await self._sign(operation, body)
             response: tuple[AWSResponse, dict[str, Any]] | None = None
             error: BotoCoreError | None = None
             try:
-                response = await self._attempt(signed, operation)
+                response = await self._attempt(operation, body, headers)
             except BotoCoreError as exc:  # no answer: as the client's endpoint, maybe retried
                 error = exc
             if response is not None and response[0].status_code < 300:
@@ -241,7 +267,7 @@ class SendClient:
                 return response[1]
             delay = self._retry.needs_retry(
                 response=response,
-                operation=operation,
+                operation=operation.model,
                 attempts=attempts,
                 caught_exception=error,
                 request_dict={"context": context},
@@ -257,35 +283,31 @@ class SendClient:
         error_class = self._client.exceptions.from_code(parsed.get("Error", {}).get("Code"))
         raise error_class(parsed, operation_name)
 
-    async def _sign(self, request: dict[str, Any]) -> AWSRequest:
-        """botocore's SigV4 signature, with the credentials of this moment (a refreshable
-        chain refreshes them when they near expiry); none raises `NoCredentialsError`."""
-        signed = AWSRequest(
-            method=request["method"],
-            url=request["url"],
-            data=request["body"],
-            headers=request["headers"],
-        )
+    async def _sign(self, operation: _Operation, body: bytes) -> dict[str, str]:
+        """The request's headers signed by botocore's SigV4 signer, with the credentials of
+        this moment (a refreshable chain refreshes them when they near expiry); none raises
+        `NoCredentialsError`."""
         credentials = self._credentials
         frozen = None if credentials is None else await credentials.get_frozen_credentials()
-        SigV4Auth(frozen, self._signing_name, self._region).add_auth(signed)
-        return signed
+        request = SigningRequest(operation.url, operation.headers.copy(), body)
+        # No await from here to the signature: no other send signs with these credentials.
+        self._signer.credentials = frozen
+        self._signer.add_auth(request)
+        return request.headers
 
     async def _attempt(
-        self, request: AWSRequest, operation: Any
+        self, operation: _Operation, body: bytes, headers: dict[str, str]
     ) -> tuple[AWSResponse, dict[str, Any]]:
         """One HTTP exchange and its answer parsed by botocore; a body that is not the
         protocol's (an HTML page from a proxy) is parsed as botocore does (it may raise
         `ResponseParserError`, as the client does)."""
         if self._http is None:
             raise RuntimeError("the SES send client is not open")
-        url = request.url
-        headers = dict(request.headers.items())
-        headers["Accept-Encoding"] = "identity"
+        headers["Accept-Encoding"] = "identity"  # not signed, as aiobotocore adds it
         try:
             async with self._http.post(
-                url,
-                data=request.data,
+                operation.target,
+                data=body,
                 headers=headers,
                 proxy=self._proxy_url,
                 proxy_headers=self._proxy_headers,
@@ -296,14 +318,27 @@ class SendClient:
                     name.decode().lower(): value.decode() for name, value in answer.raw_headers
                 }
         except Exception as exc:
-            raise _transport_error(exc, url, self._proxy_url) from exc
+            raise _transport_error(exc, operation.url, self._proxy_url) from exc
         parsed = self._parser.parse(
             {
                 "status_code": status,
                 "headers": answer_headers,
                 "body": content,
-                "context": {"operation_name": operation.name},
+                "context": {"operation_name": operation.model.name},
             },
-            operation.output_shape,
+            operation.model.output_shape,
         )
-        return AWSResponse(url, status, answer_headers, None), parsed
+        return AWSResponse(operation.url, status, answer_headers, None), parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    """What the requests of one operation share."""
+
+    model: Any
+    """botocore's `OperationModel`."""
+    url: str
+    target: URL
+    """`url` parsed once, for aiohttp (as aiobotocore parses it: already encoded)."""
+    headers: dict[str, str]
+    """Copied for each attempt, then signed."""

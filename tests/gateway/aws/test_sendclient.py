@@ -32,10 +32,18 @@ MODELS = botocore.session.get_session()
 
 
 @pytest.mark.parametrize("configuration_set", [None, "tracking set"])
-@pytest.mark.parametrize("tags", [{"tenant": "acme", "queue_id": "01ABC"}, {}])
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"tenant": "acme", "queue_id": "01ABC"},
+        {},
+        {"Data": '"Data": ""', "tenant": 'caf\u00e9 \\"Data": "" \u2028'},
+    ],
+)
 def test_the_bodies_are_botocore_s(configuration_set: str | None, tags: dict[str, str]) -> None:
     """Byte for byte what botocore's serializers and request preparer make of the parameters
-    `SesSender` passes, for both APIs."""
+    `SesSender` passes, for both APIs; whatever the tags hold (the JSON body puts the message
+    where `json` wrote an empty `"Data": ""`)."""
     tag_list = [{"Name": k, "Value": v} for k, v in tags.items()]
     v2 = {
         "FromEmailAddress": OUTGOING.sender,
