@@ -12,6 +12,7 @@ Drafts with a `scheduled_at` are stored now and claimed at that time (the messag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -114,6 +115,12 @@ def addressed(draft: Draft) -> tuple[Draft, list[str], list[Refused]]:
     return replace(draft, to=to, cc=cc, bcc=bcc), fields, refused
 
 
+def _count(messages: Sequence[NewMessage]) -> None:
+    """The messages stored, in the metrics."""
+    metrics.messages_accepted.inc(len(messages))
+    metrics.recipients_accepted.inc(sum(len(m.recipients) for m in messages))
+
+
 class Submitter:
     """The send API's way into the spool, between `start()` and `stop()`: its own spool (group
     commit) and policy facts, like an SMTP role's."""
@@ -159,8 +166,60 @@ class Submitter:
         `queue_id`: store it under this id, chosen beforehand (a campaign's, which finds after
         a restart whether it was stored; the primary key refuses a second copy); `via`: how it
         came (`api`, `campaign`), as the message's details show it."""
+        policed = await self._policed(
+            principal, draft, client_address, not_before, queue_id or new_queue_id(), via
+        )
+        if isinstance(policed, Submitted):
+            return policed
+        message, submitted = policed
+        await self.spool.store(message)  # a DatabaseError: the caller answers "try again"
+        _count((message,))
+        return submitted
+
+    async def submit_all(
+        self,
+        principal: Principal,
+        drafts: Sequence[tuple[Draft, str]],
+        client_address: str,
+        via: str,
+    ) -> list[Submitted | Exception]:
+        """`submit` of each draft under its queue id, one after the other through the same
+        policy, their messages then stored together: one entry of the spool's group commit,
+        one transaction, one wait (a campaign's chunk: no task and future per message). Each
+        draft's result in order: what `submit` returns, or the exception it raises (a failed
+        store is that of every message to be stored)."""
+        results: list[Submitted | Exception] = []
+        messages: list[NewMessage] = []
+        for draft, queue_id in drafts:
+            try:
+                policed = await self._policed(principal, draft, client_address, None, queue_id, via)
+            except Exception as exc:  # that draft's, as `submit` would raise it
+                results.append(exc)
+                continue
+            if isinstance(policed, Submitted):
+                results.append(policed)
+            else:
+                messages.append(policed[0])
+                results.append(policed[1])
+        try:
+            await self.spool.store_all(messages)
+        except Exception as exc:  # none of them stored
+            return [exc if isinstance(r, Submitted) and r.queue_id else r for r in results]
+        _count(messages)
+        return results
+
+    async def _policed(
+        self,
+        principal: Principal,
+        draft: Draft,
+        client_address: str,
+        not_before: datetime | None,
+        queue_id: str,
+        via: str,
+    ) -> tuple[NewMessage, Submitted] | Submitted:
+        """What the policy makes of `draft`: the message to store and what `submit` returns
+        once it is stored; or (a `Submitted` alone) its refusal, recorded."""
         now = datetime.now(UTC)
-        queue_id = queue_id or new_queue_id()
         draft, fields, refused = addressed(draft)
         built = await self._message(principal, draft, queue_id, client_address, now)
         if isinstance(built, Refused):
@@ -192,10 +251,7 @@ class Submitter:
             via=via,
             not_before=not_before,
         )
-        await self.spool.store(message)  # a DatabaseError: the caller answers "try again"
-        metrics.messages_accepted.inc()
-        metrics.recipients_accepted.inc(len(recipients))
-        return Submitted(queue_id, recipients, tuple(refused), not_before)
+        return message, Submitted(queue_id, recipients, tuple(refused), not_before)
 
     async def _message(
         self,
