@@ -17,11 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from config import Settings
-from gateway.compose.mime import Draft, Mailbox, compose, message_id
+from gateway.compose.mime import Draft, Mailbox, composed_header, message_id
 from gateway.core import metrics
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.headers import read_header
 from gateway.core.types.messages import NewMessage, Principal
 from gateway.domains.dnscheck import DnsChecker
 from gateway.intake import replies
@@ -279,7 +278,7 @@ class Submitter:
         if len({m.address.lower() for m in draft.recipients}) > limit:
             reply = replies.TOO_MANY_RECIPIENTS.format(limit=limit)
             return Refused(Refusal("recipients", reply), "to")
-        header = read_header(compose(draft, message_id(queue_id, self._settings.hostname), now))
+        header = composed_header(draft, message_id(queue_id, self._settings.hostname), now)
         for address in header_senders(header):  # the From field, and a `Sender:` of `headers`
             refusal = check_sender(account, await self.directory.sender(address), header=True)
             if refusal is not None:
