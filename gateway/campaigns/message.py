@@ -47,8 +47,19 @@ def _html_footer(body: str, url: str) -> str:
         f'<p style="font-size:12px;color:#666666">'
         f'<a href="{html.escape(url)}" {SKIP_ATTRIBUTE}>Unsubscribe</a></p>'
     )
-    end = body.lower().rfind("</body>")
+    end = _body_end(body)
     return body[:end] + link + body[end:] if end >= 0 else body + link
+
+
+def _body_end(body: str) -> int:
+    """Where the last `</body>` (in any case) starts, -1 without one: looked for from the end,
+    not in a lower-cased copy of the whole HTML (made for every message; nor does lowering keep
+    every character's place: `İ` becomes two)."""
+    end = len(body)
+    while (end := body.rfind("</", 0, end)) >= 0:
+        if body[end + 2 : end + 7].lower() == "body>":
+            return end
+    return -1
 
 
 @dataclass(frozen=True)
