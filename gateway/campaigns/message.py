@@ -13,6 +13,7 @@ rewriter then finds `List-Unsubscribe` there and adds no other.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,24 +43,21 @@ def unsubscribe_url(key: bytes, base_url: str, host: str, queue_id: str) -> str:
     return f"{base_url}/u/{sign(key, Token(LinkKind.UNSUBSCRIBE, queue_id, 0, host))}"
 
 
+_BODY_END = re.compile("</body>", re.IGNORECASE)
+
+
 def _html_footer(body: str, url: str) -> str:
+    """The link before the last `</body>` (in any case), found in `body` itself: not in a
+    lower-cased copy (made for every message; nor does lowering keep every character's place:
+    `İ` becomes two)."""
     link = (
         f'<p style="font-size:12px;color:#666666">'
         f'<a href="{html.escape(url)}" {SKIP_ATTRIBUTE}>Unsubscribe</a></p>'
     )
-    end = _body_end(body)
+    end = -1
+    for end_tag in _BODY_END.finditer(body):
+        end = end_tag.start()
     return body[:end] + link + body[end:] if end >= 0 else body + link
-
-
-def _body_end(body: str) -> int:
-    """Where the last `</body>` (in any case) starts, -1 without one: looked for from the end,
-    not in a lower-cased copy of the whole HTML (made for every message; nor does lowering keep
-    every character's place: `İ` becomes two)."""
-    end = len(body)
-    while (end := body.rfind("</", 0, end)) >= 0:
-        if body[end + 2 : end + 7].lower() == "body>":
-            return end
-    return -1
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,6 @@ _PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*")
 _PLAIN_ADDRESS = re.compile(
     r"(?:[A-Za-z0-9_+-]+\.)*[A-Za-z0-9_+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 )
-_NEWLINES = re.compile(r"\r\n|\r|\n")
 _LINE = POLICY.max_line_length or 78
 
 
@@ -293,7 +292,7 @@ def _text_part(subtype: str, text: str) -> tuple[list[str], str]:
         f'Content-Type: text/{subtype}; charset="utf-8"\r\n',
         f"Content-Transfer-Encoding: {cte}\r\n",
     ]
-    return head, _NEWLINES.sub("\r\n", payload)
+    return head, payload.replace("\n", "\r\n")  # `_encoded`'s lines end in LF alone
 
 
 def _text_message(draft: Draft, msgid: str, date: datetime) -> Header:

@@ -103,7 +103,7 @@ def addressed(draft: Draft) -> tuple[Draft, list[str], list[Refused]]:
         for i, given in enumerate(group):
             address, bad = recipient_address(given.address)
             if bad is None:
-                found.append(Mailbox(address, given.name))
+                found.append(given if address == given.address else Mailbox(address, given.name))
                 fields.append(f"{name}.{i}")
             else:
                 rule = "bad-address" if bad == str(replies.BAD_ADDRESS) else "non-ascii-address"
@@ -116,7 +116,9 @@ def addressed(draft: Draft) -> tuple[Draft, list[str], list[Refused]]:
             where = f"reply_to.{i}"
             raise InvalidInputError(f"{where}: {bad.split(' ', 2)[-1]}", where)
     to, cc, bcc = kept("to", draft.to), kept("cc", draft.cc), kept("bcc", draft.bcc)
-    return replace(draft, to=to, cc=cc, bcc=bcc), fields, refused
+    if (to, cc, bcc) != (draft.to, draft.cc, draft.bcc):
+        draft = replace(draft, to=to, cc=cc, bcc=bcc)
+    return draft, fields, refused
 
 
 def _count(messages: Sequence[NewMessage]) -> None:
