@@ -12,7 +12,6 @@ Drafts with a `scheduled_at` are stored now and claimed at that time (the messag
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -49,10 +48,6 @@ SCHEDULE_GRACE = timedelta(minutes=5)
 back it is refused, as a mistake."""
 SCHEDULE_MAX = timedelta(days=30)
 """How far ahead a message may be scheduled: its content waits in the spool until then."""
-TURN = 10
-"""Drafts `submit_all` polices between two turns of the event loop: the process's SMTP
-sessions wait for ten messages' work (a millisecond or two), not for a whole chunk's, while the
-chunk is still stored in one transaction."""
 
 
 def schedule(at: datetime | None, now: datetime) -> datetime | None:
@@ -196,9 +191,7 @@ class Submitter:
         store is that of every message to be stored)."""
         results: list[Submitted | Exception] = []
         messages: list[NewMessage] = []
-        for done, (draft, queue_id) in enumerate(drafts):
-            if done and done % TURN == 0:
-                await asyncio.sleep(0)
+        for draft, queue_id in drafts:
             try:
                 policed = await self._policed(principal, draft, client_address, None, queue_id, via)
             except Exception as exc:  # that draft's, as `submit` would raise it
