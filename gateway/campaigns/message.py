@@ -13,6 +13,7 @@ rewriter then finds `List-Unsubscribe` there and adds no other.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -42,12 +43,20 @@ def unsubscribe_url(key: bytes, base_url: str, host: str, queue_id: str) -> str:
     return f"{base_url}/u/{sign(key, Token(LinkKind.UNSUBSCRIBE, queue_id, 0, host))}"
 
 
+_BODY_END = re.compile("</body>", re.IGNORECASE)
+
+
 def _html_footer(body: str, url: str) -> str:
+    """The link before the last `</body>` (in any case), found in `body` itself: not in a
+    lower-cased copy (made for every message; nor does lowering keep every character's place:
+    `İ` becomes two)."""
     link = (
         f'<p style="font-size:12px;color:#666666">'
         f'<a href="{html.escape(url)}" {SKIP_ATTRIBUTE}>Unsubscribe</a></p>'
     )
-    end = body.lower().rfind("</body>")
+    end = -1
+    for end_tag in _BODY_END.finditer(body):
+        end = end_tag.start()
     return body[:end] + link + body[end:] if end >= 0 else body + link
 
 

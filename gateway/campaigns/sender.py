@@ -36,7 +36,8 @@ from datetime import UTC, datetime
 
 from config import Settings
 from gateway.campaigns.message import Composer
-from gateway.compose.submit import Submitted, Submitter
+from gateway.compose.mime import Draft
+from gateway.compose.submit import Submitter
 from gateway.compose.templates import compile_template
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.logs import log_event
@@ -216,7 +217,8 @@ class CampaignSender:
             if waiting:  # a limit stopped the round: the rest wait for the next one
                 marks += [(r.id, "pending", None, None) for r in chunk]
                 continue
-            sending: list[tuple[CampaignRecipient, Awaitable[Submitted]]] = []
+            sending: list[CampaignRecipient] = []
+            drafts: list[tuple[Draft, str]] = []
             for row in chunk:
                 if row.address in unwanted:
                     marks.append((row.id, "skipped", unwanted[row.address], None))
@@ -227,14 +229,14 @@ class CampaignSender:
                 except InvalidInputError as exc:
                     marks.append((row.id, "refused", str(exc), None))
                     continue
-                submit = self.submitter.submit(
-                    principal(campaign), draft, CLIENT, queue_id=row.queue_id, via="campaign"
-                )
-                sending.append((row, submit))
-            # Together: the spool commits them in one or two transactions (group commit).
-            results = await asyncio.gather(*(s for _, s in sending), return_exceptions=True)
-            for (row, _), result in zip(sending, results, strict=True):
-                if isinstance(result, BaseException):
+                sending.append(row)
+                drafts.append((draft, row.queue_id))
+            # Together: policed one by one, stored in one transaction (the spool's group commit).
+            results = await self.submitter.submit_all(
+                principal(campaign), drafts, CLIENT, via="campaign"
+            )
+            for row, result in zip(sending, results, strict=True):
+                if isinstance(result, Exception):
                     # Left `spooling`: the next round finds whether it was stored.
                     log_event(
                         log,

@@ -12,15 +12,15 @@ Drafts with a `scheduled_at` are stored now and claimed at that time (the messag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from config import Settings
-from gateway.compose.mime import Draft, Mailbox, compose, message_id
+from gateway.compose.mime import Draft, Mailbox, composed_header, message_id
 from gateway.core import metrics
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import InvalidInputError
-from gateway.core.headers import read_header
 from gateway.core.types.messages import NewMessage, Principal
 from gateway.domains.dnscheck import DnsChecker
 from gateway.intake import replies
@@ -98,7 +98,7 @@ def addressed(draft: Draft) -> tuple[Draft, list[str], list[Refused]]:
         for i, given in enumerate(group):
             address, bad = recipient_address(given.address)
             if bad is None:
-                found.append(Mailbox(address, given.name))
+                found.append(given if address == given.address else Mailbox(address, given.name))
                 fields.append(f"{name}.{i}")
             else:
                 rule = "bad-address" if bad == str(replies.BAD_ADDRESS) else "non-ascii-address"
@@ -111,7 +111,15 @@ def addressed(draft: Draft) -> tuple[Draft, list[str], list[Refused]]:
             where = f"reply_to.{i}"
             raise InvalidInputError(f"{where}: {bad.split(' ', 2)[-1]}", where)
     to, cc, bcc = kept("to", draft.to), kept("cc", draft.cc), kept("bcc", draft.bcc)
-    return replace(draft, to=to, cc=cc, bcc=bcc), fields, refused
+    if (to, cc, bcc) != (draft.to, draft.cc, draft.bcc):
+        draft = replace(draft, to=to, cc=cc, bcc=bcc)
+    return draft, fields, refused
+
+
+def _count(messages: Sequence[NewMessage]) -> None:
+    """The messages stored, in the metrics."""
+    metrics.messages_accepted.inc(len(messages))
+    metrics.recipients_accepted.inc(sum(len(m.recipients) for m in messages))
 
 
 class Submitter:
@@ -159,8 +167,60 @@ class Submitter:
         `queue_id`: store it under this id, chosen beforehand (a campaign's, which finds after
         a restart whether it was stored; the primary key refuses a second copy); `via`: how it
         came (`api`, `campaign`), as the message's details show it."""
+        policed = await self._policed(
+            principal, draft, client_address, not_before, queue_id or new_queue_id(), via
+        )
+        if isinstance(policed, Submitted):
+            return policed
+        message, submitted = policed
+        await self.spool.store(message)  # a DatabaseError: the caller answers "try again"
+        _count((message,))
+        return submitted
+
+    async def submit_all(
+        self,
+        principal: Principal,
+        drafts: Sequence[tuple[Draft, str]],
+        client_address: str,
+        via: str,
+    ) -> list[Submitted | Exception]:
+        """`submit` of each draft under its queue id, one after the other through the same
+        policy, their messages then stored together: one entry of the spool's group commit,
+        one transaction, one wait (a campaign's chunk: no task and future per message). Each
+        draft's result in order: what `submit` returns, or the exception it raises (a failed
+        store is that of every message to be stored)."""
+        results: list[Submitted | Exception] = []
+        messages: list[NewMessage] = []
+        for draft, queue_id in drafts:
+            try:
+                policed = await self._policed(principal, draft, client_address, None, queue_id, via)
+            except Exception as exc:  # that draft's, as `submit` would raise it
+                results.append(exc)
+                continue
+            if isinstance(policed, Submitted):
+                results.append(policed)
+            else:
+                messages.append(policed[0])
+                results.append(policed[1])
+        try:
+            await self.spool.store_all(messages)
+        except Exception as exc:  # none of them stored
+            return [exc if isinstance(r, Submitted) and r.queue_id else r for r in results]
+        _count(messages)
+        return results
+
+    async def _policed(
+        self,
+        principal: Principal,
+        draft: Draft,
+        client_address: str,
+        not_before: datetime | None,
+        queue_id: str,
+        via: str,
+    ) -> tuple[NewMessage, Submitted] | Submitted:
+        """What the policy makes of `draft`: the message to store and what `submit` returns
+        once it is stored; or (a `Submitted` alone) its refusal, recorded."""
         now = datetime.now(UTC)
-        queue_id = queue_id or new_queue_id()
         draft, fields, refused = addressed(draft)
         built = await self._message(principal, draft, queue_id, client_address, now)
         if isinstance(built, Refused):
@@ -192,10 +252,7 @@ class Submitter:
             via=via,
             not_before=not_before,
         )
-        await self.spool.store(message)  # a DatabaseError: the caller answers "try again"
-        metrics.messages_accepted.inc()
-        metrics.recipients_accepted.inc(len(recipients))
-        return Submitted(queue_id, recipients, tuple(refused), not_before)
+        return message, Submitted(queue_id, recipients, tuple(refused), not_before)
 
     async def _message(
         self,
@@ -223,7 +280,7 @@ class Submitter:
         if len({m.address.lower() for m in draft.recipients}) > limit:
             reply = replies.TOO_MANY_RECIPIENTS.format(limit=limit)
             return Refused(Refusal("recipients", reply), "to")
-        header = read_header(compose(draft, message_id(queue_id, self._settings.hostname), now))
+        header = composed_header(draft, message_id(queue_id, self._settings.hostname), now)
         for address in header_senders(header):  # the From field, and a `Sender:` of `headers`
             refusal = check_sender(account, await self.directory.sender(address), header=True)
             if refusal is not None:

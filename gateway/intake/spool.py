@@ -44,5 +44,9 @@ class Spool:
         """Return once the message is durable; raise if it could not be stored."""
         await self._batcher.submit(message)
 
+    async def store_all(self, messages: Sequence[NewMessage]) -> None:
+        """`store` for messages made together (a campaign's chunk): in one transaction."""
+        await self._batcher.submit_all(messages)
+
     async def stop(self) -> None:
         await self._batcher.stop()

@@ -16,8 +16,13 @@ import pytest
 
 from admin.ops import campaigns as ops
 from gateway.campaigns.sender import CampaignSender, principal
-from gateway.compose.submit import Submitter
-from gateway.core.exceptions import ConflictError, InvalidInputError, MissingVariables
+from gateway.compose.mime import Draft, Mailbox
+from gateway.compose.submit import Submitted, Submitter
+from gateway.core.exceptions import (
+    ConflictError,
+    InvalidInputError,
+    MissingVariables,
+)
 from gateway.feedback import suppressions
 from gateway.intake.spool import new_queue_id
 from gateway.storage import campaigns as store
@@ -195,6 +200,46 @@ async def test_a_second_sender_after_a_crash_mails_nobody_twice(shop: Shop) -> N
     assert {r.state for r in rows} == {"queued"}
     assert {r.address: r.queue_id for r in rows} == {a: j.id for a, j in jobs.items()}
     assert (await ops.get_campaign(shop.ctx, campaign_id)).state == "done"
+
+
+async def test_a_chunk_is_policed_one_by_one_and_stored_together_or_not_at_all(
+    shop: Shop,
+) -> None:
+    """`Submitter.submit_all`: each draft's result in order; a refusal is that draft's, but
+    the messages to store are one transaction: one that cannot be stored (its queue id is
+    taken) fails the others with it, and nothing of them is stored."""
+    who = principal(await shop.campaign("a"))
+    submitter = shop.sender.submitter
+
+    def draft(to: str, sender: str = "news@example.com") -> Draft:
+        return Draft(Mailbox(sender), to=(Mailbox(to),), subject="Hi", text="Hello")
+
+    taken, other = new_queue_id(), new_queue_id()
+    assert (
+        await submitter.submit(who, draft("a@example.org"), "campaign", queue_id=taken)
+    ).queue_id
+    results = await submitter.submit_all(
+        who,
+        [
+            (draft("b@example.org"), other),
+            (draft("c@example.org", sender="news@elsewhere.example"), new_queue_id()),
+            (draft("d@example.org"), taken),
+        ],
+        "campaign",
+        via="campaign",
+    )
+    assert isinstance(results[0], Exception)  # the primary key's refusal
+    assert isinstance(results[1], Submitted)
+    assert results[1].queue_id is None
+    assert results[1].refused[0].refusal.rule == "sender-unknown"
+    assert results[2] is results[0]
+    assert sorted(await claim_all(shop.db)) == ["a@example.org"]
+    [stored] = await submitter.submit_all(
+        who, [(draft("b@example.org"), other)], "campaign", via="campaign"
+    )
+    assert isinstance(stored, Submitted)
+    assert stored.queue_id == other
+    assert sorted(await claim_all(shop.db)) == ["b@example.org"]
 
 
 @pytest.mark.parametrize("shop_settings", [{"public_url": "http://mail.example.test"}])

@@ -20,12 +20,14 @@ from gateway.compose.mime import (
     check_headers,
     check_tags,
     compose,
+    composed_header,
     library_compose,
     mailbox,
     message_id,
 )
 from gateway.compose.submit import SCHEDULE_MAX, schedule
 from gateway.core.exceptions import InvalidInputError
+from gateway.core.headers import read_header
 
 NOW = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)
 
@@ -213,6 +215,14 @@ TRICKY = [
 def test_our_writing_is_the_librarys_byte_for_byte(draft: Draft) -> None:
     msgid = message_id("0193A5C1F2B47C3E9D01A2", "gw.test")
     _same_but_boundary(compose(draft, msgid, NOW), library_compose(draft, msgid, NOW))
+    _read_as_written(draft, msgid)
+
+
+def _read_as_written(draft: Draft, msgid: str) -> None:
+    """The fields and names `composed_header` gives without reading back are what a reader of
+    the message's bytes finds (the policy and the relayed copy see the same fields)."""
+    header = composed_header(draft, msgid, NOW)
+    assert read_header(b"".join(header.fields) + header.rest) == header
 
 
 def test_plain_fields_are_written_as_the_library_writes_them() -> None:
@@ -236,6 +246,7 @@ def test_plain_fields_are_written_as_the_library_writes_them() -> None:
                 compose(draft, "<m@gw.test>", NOW)
             continue
         _same_but_boundary(compose(draft, "<m@gw.test>", NOW), library)
+        _read_as_written(draft, "<m@gw.test>")
 
 
 def test_a_long_list_unsubscribe_is_one_line_without_encoded_words() -> None:

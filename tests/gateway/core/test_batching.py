@@ -173,3 +173,21 @@ async def test_a_caller_that_gave_up_leaves_no_unread_exception() -> None:
         await asyncio.sleep(0)
         gc.collect()
     assert unhandled == []
+
+
+async def test_items_submitted_together_are_written_in_one_batch_never_split() -> None:
+    """`submit_all`: one batch holds the whole group, even past `max_batch` (the callers behind
+    it wait for the next); an empty group writes nothing."""
+    store = Store()
+    batcher = await started(store, max_batch=2)
+    [first] = await pile_up(batcher, store, range(1))
+    group = asyncio.create_task(batcher.submit_all([1, 2, 3]))
+    await asyncio.sleep(0)
+    single = asyncio.create_task(batcher.submit(4))
+    await asyncio.sleep(0)
+    store.release()
+    async with asyncio.timeout(SOON):
+        await asyncio.gather(first, group, single)
+        await batcher.submit_all([])
+    assert store.batches == [[0], [1, 2, 3], [4]]
+    await stop(batcher)
