@@ -222,9 +222,10 @@ def one_gateway(
             database_url = ""
             cpu: dict[str, Callable[[], float]] = {}
             if args.database == "postgresql":
-                database_url, postmaster = stack.enter_context(machinery.postgres(args.pg_durable))
+                server = stack.enter_context(machinery.postgres(args.pg_durable))
+                database_url = server.url
                 stack.callback(children.stop_all)
-                cpu["postgresql"] = functools.partial(machinery.tree_cpu_seconds, postmaster)
+                cpu["postgresql"] = functools.partial(machinery.tree_cpu_seconds, server.postmaster)
             machinery.log(f"{name}: starting the fake SES and the gateway")
             gateways, target = machinery.start_gateway(given, children, tmp, deadline, database_url)
             target["deadline"], target["cpu"], target["database_url"] = deadline, cpu, database_url
