@@ -33,6 +33,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
+from gateway.aws.ses import DENIED_CODES
 from gateway.aws.ses import _quota_from_account as quota_from_account
 from gateway.aws.ses import _quota_from_send_quota as quota_from_send_quota
 from gateway.core.exceptions import InvalidInputError
@@ -107,7 +108,6 @@ _BAD_KEYS = frozenset(
 )
 _BAD_SECRET = frozenset({"SignatureDoesNotMatch", "IncompleteSignature"})
 _EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
-_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
 _THROTTLED = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "LimitExceededException"}
 )
@@ -156,7 +156,7 @@ def explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None
     error = exc.response.get("Error", {})
     code = str(error.get("Code") or "Unknown")
     assuming = exc.operation_name == "AssumeRole"
-    if assuming and code in _DENIED:
+    if assuming and code in DENIED_CODES:
         external = " and ExternalId" if spec.external_id else ""
         return (
             f"role {spec.role_arn} may not be assumed (sts:AssumeRole denied): its trust policy "
@@ -178,7 +178,7 @@ def explained(spec: AwsAccountSpec, exc: BaseException) -> tuple[str, str | None
             f"clock{again}",
             credentials,
         )
-    if code in _DENIED:
+    if code in DENIED_CODES:
         action = f"ses:{exc.operation_name}"
         return (
             f"the account's credentials may not call {action} ({code}): allow {action} in "

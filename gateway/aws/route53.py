@@ -13,21 +13,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gateway.aws.clients import SesClientProvider
+from gateway.aws.ses import CREDENTIAL_CODES, DENIED_CODES
 from gateway.core.exceptions import Route53Error
 from gateway.core.types.domains import HostedZone, RecordSet
 
 _BUSY = frozenset({"Throttling", "ThrottlingException", "PriorRequestNotComplete"})
-_DENIED = frozenset({"AccessDenied", "AccessDeniedException"})
-_CREDENTIALS = frozenset(
-    {
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
-    }
-)
 
 
 def translate(exc: BaseException, operation: str) -> Route53Error:
@@ -42,12 +32,12 @@ def translate(exc: BaseException, operation: str) -> Route53Error:
     status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
     if code in _BUSY:
         message = f"Route 53 is busy ({code}: {said or 'slow down'}): try again in a minute"
-    elif code in _DENIED:
+    elif code in DENIED_CODES:
         message = (
             f"AWS denied route53:{operation} ({code}): allow it in the IAM policy of the "
             "account's credentials (docs/aws-accounts.md, Route 53 publish)"
         )
-    elif code in _CREDENTIALS:
+    elif code in CREDENTIAL_CODES:
         message = f"AWS refused the credentials ({code}: {said})"
     elif code == "NoSuchHostedZone":
         message = f"Route 53 has no such hosted zone: {said}"

@@ -28,6 +28,20 @@ if TYPE_CHECKING:  # `gateway.aws.clients` makes sessions with `accounts`, which
 MAX_RECIPIENTS_PER_CALL = 50
 """SES counts every recipient of one call (To, Cc, Bcc, Destinations) against this limit."""
 
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+"""An AWS API's refusals for a missing permission (SES, Route 53, STS alike)."""
+CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+    }
+)
+"""An AWS API's refusals of the credentials themselves: expired, unknown or wrongly signed."""
+
 _TRANSIENT_CODES = frozenset(
     {
         "Throttling",
@@ -40,20 +54,14 @@ _TRANSIENT_CODES = frozenset(
         "InternalServerError",
         "RequestTimeout",
         "RequestTimeoutException",
-        # Credentials or permissions the operator must fix: the queue holds the mail meanwhile.
-        "AccessDenied",
-        "AccessDeniedException",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "IncompleteSignature",
         # Sending paused by the operator or SES: resumed sending delivers what waited.
         "SendingPausedException",
         "AccountSendingPausedException",
         "ConfigurationSetSendingPausedException",
     }
+    # Credentials or permissions the operator must fix: the queue holds the mail meanwhile.
+    | DENIED_CODES
+    | CREDENTIAL_CODES
 )
 
 

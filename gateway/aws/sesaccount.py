@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.exceptions import ClientError
 
-from gateway.aws.ses import _call
+from gateway.aws.ses import DENIED_CODES, _call
 from gateway.core.exceptions import InvalidInputError, SesError, SesPermanentError
 from gateway.core.types.aws import ProductionRequest, SuppressedDestination
 
 IAM_DOCS = "docs/aws-accounts.md"
-_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperation"})
+_DENIED = DENIED_CODES | {"UnauthorizedOperation"}
 _THROTTLED = frozenset({"Throttling", "ThrottlingException", "TooManyRequestsException"})
 
 
