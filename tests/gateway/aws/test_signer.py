@@ -112,19 +112,16 @@ def test_the_signature_is_botocore_s(
     assert theirs["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261206/")
 
 
-@pytest.mark.parametrize("service", BODIES)
-async def test_refreshed_credentials_sign_with_their_own_key(
-    service: str, clock: list[datetime.datetime]
-) -> None:
-    """A refreshable chain that hands out new keys (an assumed role renewed): the kept signing
-    key follows them, and a key that comes back is derived again."""
+async def rotating_credentials(refreshed: list[str]) -> AioRefreshableCredentials:
+    """A refreshable chain (an assumed role renewed) that hands out another key at every read,
+    within botocore's mandatory refresh window; each key id handed out is added to `refreshed`."""
     keys = itertools.cycle(
         [("ASIAONE", "secret-one", "token-one"), ("ASIATWO", "secret-two", None)]
     )
 
     async def refresh() -> dict[str, Any]:
         key_id, secret, token = next(keys)
-        # Within botocore's mandatory refresh window: every read refreshes.
+        refreshed.append(key_id)
         expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
         return {
             "access_key": key_id,
@@ -133,9 +130,18 @@ async def test_refreshed_credentials_sign_with_their_own_key(
             "expiry_time": expiry.isoformat(),
         }
 
-    credentials = AioRefreshableCredentials.create_from_metadata(
+    return AioRefreshableCredentials.create_from_metadata(
         await refresh(), refresh_using=refresh, method="test"
     )
+
+
+@pytest.mark.parametrize("service", BODIES)
+async def test_refreshed_credentials_sign_with_their_own_key(
+    service: str, clock: list[datetime.datetime]
+) -> None:
+    """A refreshable chain that hands out new keys (an assumed role renewed): the kept signing
+    key follows them, and a key that comes back is derived again."""
+    credentials = await rotating_credentials([])
     url_path, content_type, body = BODIES[service]
     signer = Signer(service, "eu-west-1")
     seen = set()
@@ -153,25 +159,8 @@ async def test_each_send_signs_with_the_chain_s_credentials_of_the_moment(
 ) -> None:
     """Through the send client, to a fake SES that checks every signature with the secret of
     the key named: sends signed with credentials that change between them are all accepted."""
-    keys = itertools.cycle(
-        [("ASIAONE", "secret-one", "token-one"), ("ASIATWO", "secret-two", None)]
-    )
-    refreshed = []
-
-    async def refresh() -> dict[str, Any]:
-        key_id, secret, token = next(keys)
-        refreshed.append(key_id)
-        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
-        return {
-            "access_key": key_id,
-            "secret_key": secret,
-            "token": token,
-            "expiry_time": expiry.isoformat(),
-        }
-
-    credentials = AioRefreshableCredentials.create_from_metadata(
-        await refresh(), refresh_using=refresh, method="test"
-    )
+    refreshed: list[str] = []
+    credentials = await rotating_credentials(refreshed)
     config = AioConfig(retries={"mode": "standard", "total_max_attempts": 1})
     with FakeSes(secret_keys={"ASIAONE": "secret-one", "ASIATWO": "secret-two"}) as fake:
         service = "sesv2" if api == "v2" else "ses"
