@@ -26,6 +26,7 @@ from tests.support.browser import (
     WIDTHS,
     DevPanel,
     Problems,
+    axe_page,
     axe_violations,
     layout_problems,
 )
@@ -191,22 +192,12 @@ async def test_a_campaign_is_made_launched_and_followed_in_the_panel(
     for path in shown:
         await check_page(admin, path)
     for width in WIDTHS.values():
-        # axe is injected as a script: this context lets the page run it.
-        context = await browser.new_context(
-            base_url=panel.url,
-            storage_state=admin_state,
-            bypass_csp=True,
-            viewport={"width": width, "height": 900},
-        )
-        try:
-            page = await context.new_page()
-            found = {}
+        found = {}
+        async with axe_page(browser, panel.url, admin_state, width) as page:
             for path in shown:
                 await page.goto(path)
                 if violations := await axe_violations(page):
                     found[path] = violations
-        finally:
-            await context.close()
         assert found == {}, width
 
 

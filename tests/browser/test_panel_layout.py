@@ -14,7 +14,14 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, StorageState, expect
 
-from tests.support.browser import WIDTHS, DevPanel, axe_violations, layout_problems, watched
+from tests.support.browser import (
+    WIDTHS,
+    DevPanel,
+    axe_page,
+    axe_violations,
+    layout_problems,
+    watched,
+)
 from tests.support.panel import add_domain, add_tenant, create_credential, suppress
 from tests.support.process import smtp_client
 
@@ -239,26 +246,15 @@ async def test_the_users_form_defaults_agree(admin: Page, sample: Sample) -> Non
 async def test_no_page_has_a_serious_accessibility_violation(
     browser: Browser, panel: DevPanel, admin_state: StorageState, sample: Sample, width: int
 ) -> None:
-    # axe is injected as a script: this context lets the page run it (as a bookmarklet could),
-    # which the panel's Content Security Policy would otherwise refuse.
-    context = await browser.new_context(
-        base_url=panel.url,
-        storage_state=admin_state,
-        bypass_csp=True,
-        viewport={"width": width, "height": 900},
-    )
-    try:
-        page = await context.new_page()
-        paths = (*LIST_PAGES, f"/messages/{sample.queue_id}", f"/domains/{sample.domain}")
-        found = {}
+    paths = (*LIST_PAGES, f"/messages/{sample.queue_id}", f"/domains/{sample.domain}")
+    found = {}
+    async with axe_page(browser, panel.url, admin_state, width) as page:
         for path in (*paths, "/account", "/tenants/gallifrey"):
             await page.goto(path)
             if violations := await axe_violations(page):
                 found[path] = violations
-        await context.clear_cookies()
+        await page.context.clear_cookies()
         await page.goto("/login")
         if violations := await axe_violations(page):
             found["/login"] = violations
-    finally:
-        await context.close()
     assert found == {}

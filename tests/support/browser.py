@@ -7,7 +7,7 @@ in tests/browser/ and for scripts/screenshots.
 - `Problems`, `watched()`: what a browser context reported that a page must never cause:
   Content Security Policy violations and uncaught script errors.
 - `layout_problems()`, `axe_violations()`: what breaks a page's layout at its width, and its
-  serious and critical accessibility violations (axe-core).
+  serious and critical accessibility violations (axe-core), on an `axe_page()`.
 """
 
 from __future__ import annotations
@@ -178,6 +178,25 @@ async def layout_problems(page: Page) -> list[str]:
     }"""
         )
     )
+
+
+@asynccontextmanager
+async def axe_page(
+    browser: Browser, base_url: str, storage_state: StorageState, width: int
+) -> AsyncIterator[Page]:
+    """A page at `width` on which `axe_violations` can run: axe is injected as a script, which
+    the panel's Content Security Policy would refuse, so its context bypasses the policy (as a
+    bookmarklet could)."""
+    context = await browser.new_context(
+        base_url=base_url,
+        storage_state=storage_state,
+        bypass_csp=True,
+        viewport={"width": width, "height": 900},
+    )
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
 
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
