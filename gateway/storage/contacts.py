@@ -448,6 +448,10 @@ async def stage(
     return staged
 
 
+class _StagedRowsLost(Exception):
+    """Fewer staged rows found than were staged: the merge is rolled back."""
+
+
 async def finish_import(
     db: Database,
     import_id: int,
@@ -464,91 +468,77 @@ async def finish_import(
     `expected`: how many `stage` staged; fewer found means some were lost (PostgreSQL
     empties its unlogged staging table when it restarts after a crash): then nothing is merged
     and the import has failed."""
+    of_import = ContactImportRow.import_id == import_id
     try:
-        return await _merge(db, import_id, info, tenant_id, rows, invalid, expected, at)
+        async with db.begin() as conn:
+            when = literal(at, UTCDateTime())
+            staged_fields = (
+                ContactImportRow.fields
+                if db.is_sqlite
+                else cast(ContactImportRow.fields, JSONB)  # parsed here, once
+            )
+            source = select(
+                literal(info.id),
+                literal(tenant_id),
+                ContactImportRow.email,
+                staged_fields,
+                literal("subscribed"),
+                when,
+                when,
+            ).where(of_import)
+            columns = [
+                "list_id", "tenant_id", "email", "fields", "status", "created_at", "updated_at"
+            ]  # fmt: skip
+            merge = _insert(db)(Contact).from_select(columns, source)
+            fields = (
+                func.json_patch(Contact.fields, merge.excluded.fields)
+                if db.is_sqlite
+                else Contact.fields.op("||")(merge.excluded.fields)
+            )
+            merge = merge.on_conflict_do_update(
+                index_elements=[Contact.list_id, Contact.email],
+                set_={"fields": fields, "updated_at": merge.excluded.updated_at},
+            )
+            if db.is_sqlite:
+                staged = (await conn.execute(select(func.count()).where(of_import))).scalar_one()
+                on_list = and_(Contact.list_id == info.id, Contact.email == ContactImportRow.email)
+                updated = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(ContactImportRow)
+                        .join(Contact, on_list)
+                        .where(of_import)
+                    )
+                ).scalar_one()
+                await conn.execute(merge)
+            else:
+                # Counted as the rows are merged, in one pass: a row whose `xmax` is 0 was inserted
+                # (PostgreSQL's system column: the updating transaction of a row it updated).
+                merged = merge.returning(literal_column("xmax = 0").label("added")).cte("merged")
+                counts = select(func.count(), func.count().filter(merged.c.added))
+                counts = counts.select_from(merged)
+                staged, added = (await conn.execute(counts)).one()
+                updated = staged - added
+            if staged != expected:  # raised in the transaction: the merge is rolled back
+                raise _StagedRowsLost(
+                    f"{expected - staged} of the {expected} staged rows were lost (the "
+                    "database restarted during the import): nothing was imported"
+                )
+            await conn.execute(
+                update(ContactImport)
+                .where(ContactImport.id == import_id)
+                .values(
+                    state="done",
+                    rows=rows,
+                    added=staged - updated,
+                    updated=updated,
+                    duplicates=rows - invalid - staged,
+                    invalid=invalid,
+                    finished_at=at,
+                )
+            )
     except _StagedRowsLost as exc:
         return await fail_import(db, import_id, str(exc), rows, invalid, at)
-
-
-class _StagedRowsLost(Exception):
-    """Fewer staged rows found than were staged: the merge is rolled back."""
-
-
-async def _merge(
-    db: Database,
-    import_id: int,
-    info: ListInfo,
-    tenant_id: int,
-    rows: int,
-    invalid: int,
-    expected: int,
-    at: datetime,
-) -> ImportInfo:
-    of_import = ContactImportRow.import_id == import_id
-    async with db.begin() as conn:
-        when = literal(at, UTCDateTime())
-        staged_fields = (
-            ContactImportRow.fields
-            if db.is_sqlite
-            else cast(ContactImportRow.fields, JSONB)  # parsed here, once
-        )
-        source = select(
-            literal(info.id),
-            literal(tenant_id),
-            ContactImportRow.email,
-            staged_fields,
-            literal("subscribed"),
-            when,
-            when,
-        ).where(of_import)
-        columns = ["list_id", "tenant_id", "email", "fields", "status", "created_at", "updated_at"]
-        merge = _insert(db)(Contact).from_select(columns, source)
-        fields = (
-            func.json_patch(Contact.fields, merge.excluded.fields)
-            if db.is_sqlite
-            else Contact.fields.op("||")(merge.excluded.fields)
-        )
-        merge = merge.on_conflict_do_update(
-            index_elements=[Contact.list_id, Contact.email],
-            set_={"fields": fields, "updated_at": merge.excluded.updated_at},
-        )
-        if db.is_sqlite:
-            staged = (await conn.execute(select(func.count()).where(of_import))).scalar_one()
-            on_list = and_(Contact.list_id == info.id, Contact.email == ContactImportRow.email)
-            updated = (
-                await conn.execute(
-                    select(func.count())
-                    .select_from(ContactImportRow)
-                    .join(Contact, on_list)
-                    .where(of_import)
-                )
-            ).scalar_one()
-            await conn.execute(merge)
-        else:
-            # Counted as the rows are merged, in one pass: a row whose `xmax` is 0 was inserted
-            # (PostgreSQL's system column: the updating transaction of a row it updated).
-            merged = merge.returning(literal_column("xmax = 0").label("added")).cte("merged")
-            counts = select(func.count(), func.count().filter(merged.c.added)).select_from(merged)
-            staged, added = (await conn.execute(counts)).one()
-            updated = staged - added
-        if staged != expected:  # raised in the transaction: the merge is rolled back
-            raise _StagedRowsLost(
-                f"{expected - staged} of the {expected} staged rows were lost (the "
-                "database restarted during the import): nothing was imported"
-            )
-        await conn.execute(
-            update(ContactImport)
-            .where(ContactImport.id == import_id)
-            .values(
-                state="done",
-                rows=rows,
-                added=staged - updated,
-                updated=updated,
-                duplicates=rows - invalid - staged,
-                invalid=invalid,
-                finished_at=at,
-            )
-        )
     await _drop_staged(db, import_id)
     return await get_import(db, import_id)
 
