@@ -29,7 +29,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from tests.support.ports import free_ports
 
 __all__ = ["PostgresError", "PostgresServer", "find_bindir"]
 
@@ -117,13 +118,6 @@ def find_bindir() -> Path:
             return bindir
 
     raise PostgresError(INSTALL_HINT)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:
@@ -475,7 +469,7 @@ class PostgresServer:
         durability = "on" if self.durable else "off"
         fixed = port
         for _ in range(1 if fixed else attempts):
-            port = fixed or _free_port()
+            port = fixed or free_ports()[0]
             options = " ".join(
                 [
                     "-c listen_addresses=127.0.0.1",

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.ports import free_ports
+
 __all__ = [
     "REPO",
     "FakeSesProcess",
@@ -66,20 +68,6 @@ STOP_TIMEOUT = 15.0
 
 class ProcessError(AssertionError):
     """A child process did not do what a test waited for; the message ends with its log."""
-
-
-def free_ports(count: int = 1) -> list[int]:
-    """`count` distinct loopback ports that were free a moment ago (bound to port 0, released).
-
-    All sockets stay open until every port is picked, so the ports are distinct.
-    """
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(int(sock.getsockname()[1]))
-        return ports
 
 
 def port_accepts(port: int, host: str = "127.0.0.1") -> bool:

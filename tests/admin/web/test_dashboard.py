@@ -5,7 +5,6 @@ without inline style; "Getting started" on a fresh install."""
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from gateway.storage.migrate import upgrade
 from tests.conftest import make_settings
 from tests.support.fakeses import FakeSes
 from tests.support.messages import queued
+from tests.support.ports import closed_port_url
 from tests.support.site import Site
 from tests.support.site import site as serve_site
 from tests.support.traffic import ACME_DAY, counts, sent, two_tenants
@@ -195,10 +195,7 @@ async def test_the_ses_account_from_get_account_says_sandbox_and_sending(
 async def test_the_page_shows_when_ses_does_not_answer(
     tmp_path: Path, aws_env: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with site_with_ses(tmp_path, aws_env, closed) as site:
+    async with site_with_ses(tmp_path, aws_env, closed_port_url()) as site:
         card = await ses_card(site)
     assert '<p class="error" role="alert">SES did not answer: ' in card
     assert "<dt>Region</dt><dd>us-east-1</dd>" in card

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError
@@ -12,6 +11,7 @@ from gateway.aws.accounts import check, explained, session_for
 from gateway.core.exceptions import InvalidInputError
 from gateway.core.types.aws import AwsAccountSpec
 from tests.support.motoaccounts import ALPHA, BETA, allow, iam_enforced, keys_in
+from tests.support.ports import closed_port_url
 
 
 @pytest.fixture
@@ -103,10 +103,8 @@ async def test_check_says_a_role_may_not_be_assumed(moto: str) -> None:
 async def test_check_says_no_ses_answers_in_the_region(
     moto: str, aws_env: pytest.MonkeyPatch
 ) -> None:
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        aws_env.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
-        refused = await check_refused(AwsAccountSpec("a", "xx-nowhere-1", "AKIA1", "x"))
+    aws_env.setenv("AWS_ENDPOINT_URL", closed_port_url())
+    refused = await check_refused(AwsAccountSpec("a", "xx-nowhere-1", "AKIA1", "x"))
     assert refused.field == "region"
     assert str(refused) == (
         "AWS account a: no SES endpoint answers in region xx-nowhere-1: is SES offered there?"

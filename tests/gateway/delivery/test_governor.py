@@ -8,7 +8,6 @@ import copy
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -41,17 +40,10 @@ from gateway.storage.tenants import list_tenants
 from tests.conftest import make_settings, settled
 from tests.support.fakeses import FakeSes, SentMessage
 from tests.support.messages import SEALER, new_message
+from tests.support.ports import closed_port_url
 
 OpenAccount = Callable[..., Awaitable[tuple[SesAccount, Settings]]]
 StartWorker = Callable[..., Awaitable[Governor]]
-
-
-def closed_port_url() -> str:
-    """An HTTP address where nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def received_at(message: SentMessage) -> float:

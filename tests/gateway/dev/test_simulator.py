@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from gateway.dev.simulator import (
 )
 from gateway.feedback import events
 from gateway.feedback.sns import SnsVerifier
+from tests.support.ports import free_ports
 from tests.support.sesevents import sample
 
 SENT_AT = datetime(2026, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
@@ -355,12 +355,6 @@ class Receiver:
                 await self.arrived.wait()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def serve_receiver() -> AsyncIterator[Callable[..., Any]]:
     runners: list[web.AppRunner] = []
@@ -382,7 +376,7 @@ async def serve_receiver() -> AsyncIterator[Callable[..., Any]]:
 async def test_events_are_posted_in_order_signed_with_sns_headers(
     dev_sns: DevSns, tmp_path: Path, serve_receiver: Callable[..., Any]
 ) -> None:
-    receiver = await serve_receiver(Receiver(free_port()))
+    receiver = await serve_receiver(Receiver(free_ports()[0]))
     async with Simulator(dev_sns, receiver.url, delay=0.01) as simulator:
         simulator.on_sent("acme", outgoing("complaint@simulator.amazonses.com"), "ses-7")
         await receiver.wait_for(3)
@@ -403,7 +397,7 @@ async def test_events_are_posted_in_order_signed_with_sns_headers(
 async def test_sends_to_other_addresses_post_nothing(
     dev_sns: DevSns, serve_receiver: Callable[..., Any]
 ) -> None:
-    receiver = await serve_receiver(Receiver(free_port()))
+    receiver = await serve_receiver(Receiver(free_ports()[0]))
     async with Simulator(dev_sns, receiver.url, delay=0) as simulator:
         simulator.on_sent("acme", outgoing("someone@example.org"), "ses-1")
         await asyncio.sleep(0.2)
@@ -413,7 +407,7 @@ async def test_sends_to_other_addresses_post_nothing(
 async def test_a_5xx_answer_or_no_listener_is_retried_and_a_4xx_is_not(
     dev_sns: DevSns, serve_receiver: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    port = free_port()
+    port = free_ports()[0]
     receiver = Receiver(port, answers=[503, 403])
     async with Simulator(dev_sns, receiver.url, delay=0, attempts=3) as simulator:
         simulator.on_sent("acme", outgoing("bounce@simulator.amazonses.com"), "ses-2")
@@ -434,7 +428,7 @@ async def test_leaving_drops_events_not_yet_posted(
     dev_sns: DevSns, serve_receiver: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, "gateway.simulator")
-    receiver = await serve_receiver(Receiver(free_port()))
+    receiver = await serve_receiver(Receiver(free_ports()[0]))
     async with Simulator(dev_sns, receiver.url, delay=30) as simulator:
         simulator.on_sent("acme", outgoing("bounce@simulator.amazonses.com"), "ses-3")
     assert receiver.requests == []
