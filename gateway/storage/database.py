@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.core.exceptions import DatabaseError
 from gateway.core.types.changes import Change
+from gateway.storage.turn import WriteTurn
 
 
 class Database:
@@ -33,9 +35,11 @@ class Database:
         """Must not raise: the change is committed (the bus catches its subscribers' errors)."""
         self._announced: dict[AsyncConnection, list[Change]] = {}
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self._turn: WriteTurn | None = None
         if self.is_sqlite:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                self._turn = WriteTurn(Path(f"{parsed.database}-turn"))
             # hide_parameters: a failed statement must not log the message it was storing.
             self.engine: AsyncEngine = create_async_engine(
                 url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool(parsed)
@@ -51,15 +55,16 @@ class Database:
         return "sqlite" if self.is_sqlite else self.engine.dialect.name
 
     @asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncConnection]:
+    async def begin(self, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
         """One transaction. Errors other than integrity violations become `DatabaseError`.
 
-        On SQLite every transaction takes the write lock up front (`BEGIN IMMEDIATE`) and waits
-        for it in SQLite's busy handler. A FIFO lock of our own in front of it was fairer to
-        delivery claims under a stream of spool commits, but cost more than half the throughput
-        (docs/performance.md): claims are retried each poll, so nothing waits for long.
+        On a SQLite file every transaction first takes the file's write turn
+        (`gateway.storage.turn`), then SQLite's write lock (`BEGIN IMMEDIATE`). `urgent`: a
+        client waits for this commit (a submission's), so it goes before the process's other
+        writers. PostgreSQL locks rows, and needs neither.
         """
-        async with _translated(), self.engine.begin() as connection:
+        turn = self._turn.taken(urgent) if self._turn is not None else contextlib.nullcontext()
+        async with turn, _translated(), self.engine.begin() as connection:
             try:
                 yield connection
             finally:
@@ -90,6 +95,9 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._turn is not None:
+            self._turn.close()
+            self._turn = None
 
 
 @asynccontextmanager

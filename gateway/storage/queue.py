@@ -79,7 +79,8 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
         else {"message_id": m.id, "data": b"", "chunks": content.chunk_count(m)}
         for m in messages
     ]
-    async with db.begin() as conn:
+    # A client waits for the commit of any message but a campaign's.
+    async with db.begin(urgent=any(m.via != "campaign" for m in messages)) as conn:
         await conn.execute(
             _INSERT_MESSAGE,
             [
