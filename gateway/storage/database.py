@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from gateway.core.exceptions import DatabaseError
 from gateway.core.types.changes import Change
-from gateway.storage.turn import WriteTurn
+from gateway.storage.turn import WAIT, WriteTurn
 
 
 class Database:
@@ -42,7 +42,7 @@ class Database:
                 self._turn = WriteTurn(Path(f"{parsed.database}-turn"))
             # hide_parameters: a failed statement must not log the message it was storing.
             self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 30}, hide_parameters=True, **_sqlite_pool(parsed)
+                url, connect_args={"timeout": WAIT}, hide_parameters=True, **_sqlite_pool(parsed)
             )
             event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
@@ -138,7 +138,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={WAIT * 1000:.0f}")
     cursor.close()
 
 

@@ -25,26 +25,37 @@ import contextlib
 import fcntl
 import os
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
+
+from gateway.core.exceptions import DatabaseError
+
+WAIT = 30.0
+"""Seconds a writer waits for the turn before giving up with `DatabaseError`, as SQLite's own
+busy timeout (`gateway.storage.database`) makes it give up on the lock."""
 
 
 class WriteTurn:
     """One per `Database` on a SQLite file. `async with turn.taken(urgent):` around a write
     transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, wait: float = WAIT) -> None:
         self._path = path
+        self._wait = wait
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         self._held = False
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
+        self._released: asyncio.Future[None] | None = None
+        """The thread waiting for another process to let go: one at most, shared by the
+        writers that wait, and left to finish by one that gave up."""
 
     @asynccontextmanager
     async def taken(self, urgent: bool) -> AsyncIterator[None]:
-        await self._in_process(urgent)
+        deadline = asyncio.get_running_loop().time() + self._wait
+        await self._in_process(urgent, deadline)
         try:
-            await self._across_processes()
+            await self._across_processes(deadline)
             try:
                 yield
             finally:
@@ -55,18 +66,19 @@ class WriteTurn:
     def close(self) -> None:
         os.close(self._fd)
 
-    async def _in_process(self, urgent: bool) -> None:
+    async def _in_process(self, urgent: bool, deadline: float) -> None:
         if not self._held:
             self._held = True
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting[urgent].append(waiter)
         try:
-            await waiter
-        except asyncio.CancelledError:
+            await self._until(asyncio.shield(waiter), deadline, "a transaction of this process")
+        except BaseException:
             if waiter.done() and not waiter.cancelled():  # it was passed on to us: pass it on
                 self._pass_on()
             else:
+                waiter.cancel()
                 with contextlib.suppress(ValueError):  # unless `_pass_on` dropped it already
                     self._waiting[urgent].remove(waiter)
             raise
@@ -81,12 +93,14 @@ class WriteTurn:
                     return
         self._held = False
 
-    async def _across_processes(self) -> None:
+    async def _across_processes(self, deadline: float) -> None:
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                await asyncio.to_thread(self._until_released)
+                if self._released is None or self._released.done():
+                    self._released = asyncio.ensure_future(asyncio.to_thread(self._until_released))
+                await self._until(asyncio.shield(self._released), deadline, "another process")
             else:
                 return
 
@@ -99,3 +113,13 @@ class WriteTurn:
             fcntl.flock(fd, fcntl.LOCK_EX)
         finally:
             os.close(fd)  # and with it the lock, for the event loop to take
+
+    async def _until(self, awaitable: Awaitable[None], deadline: float, holder: str) -> None:
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(awaitable, max(remaining, 0))
+        except TimeoutError:
+            raise DatabaseError(
+                f"database is locked: {holder} has held the write turn for longer than"
+                f" {self._wait:g} seconds"
+            ) from None

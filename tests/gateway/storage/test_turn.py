@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from gateway.core.exceptions import DatabaseError
 from gateway.core.types.messages import NewMessage
 from gateway.identity import accounts
 from gateway.storage import queue
@@ -32,7 +33,7 @@ sys.stdin.readline()
 
 @pytest.fixture
 def turn(tmp_path: Path) -> Iterator[WriteTurn]:
-    made = WriteTurn(tmp_path / "spool.db-turn")
+    made = WriteTurn(tmp_path / "gateway.db-turn")
     yield made
     made.close()
 
@@ -99,7 +100,7 @@ async def holder_process(path: Path) -> subprocess.Popen[str]:
 async def test_a_writer_waits_for_another_process_and_goes_as_soon_as_it_lets_go(
     tmp_path: Path, how: str
 ) -> None:
-    path = tmp_path / "spool.db-turn"
+    path = tmp_path / "gateway.db-turn"
     holder = await holder_process(path)
     turn = WriteTurn(path)
     entered: list[float] = []
@@ -126,6 +127,36 @@ async def test_a_writer_waits_for_another_process_and_goes_as_soon_as_it_lets_go
         turn.close()
     # Woken by the kernel, not after a sleep of SQLite's busy handler (up to 100 ms a try).
     assert entered[0] - let_go < 0.2
+
+
+async def test_a_writer_gives_up_after_its_wait_and_the_next_goes_when_the_holder_lets_go(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway.db-turn"
+    holder = await holder_process(path)
+    turn = WriteTurn(path, wait=0.3)
+    try:
+        for _ in range(2):  # the second waits on the thread the first left waiting
+            with pytest.raises(DatabaseError) as refused:
+                async with turn.taken(True):
+                    pass
+            assert str(refused.value) == (
+                "database is locked: another process has held the write turn for longer than"
+                " 0.3 seconds"
+            )
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        async with turn.taken(True):
+            pass
+        async with turn.taken(False):  # this process's own holder
+            with pytest.raises(DatabaseError, match="a transaction of this process has held"):
+                async with turn.taken(True):
+                    pass
+    finally:
+        holder.kill()
+        holder.communicate()
+        turn.close()
 
 
 async def test_a_client_s_commit_goes_before_a_campaign_s_waiting_in_the_same_process(
