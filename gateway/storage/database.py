@@ -64,7 +64,7 @@ class Database:
         writers. PostgreSQL locks rows, and needs neither.
         """
         turn = self._turn.taken(urgent) if self._turn is not None else contextlib.nullcontext()
-        async with turn, _translated(), self.engine.begin() as connection:
+        async with _translated(), turn, self.engine.begin() as connection:
             try:
                 yield connection
             finally:

@@ -43,7 +43,8 @@ class WriteTurn:
     def __init__(self, path: Path, wait: float = WAIT) -> None:
         self._path = path
         self._wait = wait
-        self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._fd: int | None = None
+        """Opened by the first writer: a process that only reads never creates the file."""
         self._held = False
         self._waiting: dict[bool, deque[asyncio.Future[None]]] = {True: deque(), False: deque()}
         self._released: asyncio.Future[None] | None = None
@@ -55,16 +56,18 @@ class WriteTurn:
         deadline = asyncio.get_running_loop().time() + self._wait
         await self._in_process(urgent, deadline)
         try:
-            await self._across_processes(deadline)
+            fd = await self._across_processes(deadline)
             try:
                 yield
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             self._pass_on()
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     async def _in_process(self, urgent: bool, deadline: float) -> None:
         if not self._held:
@@ -93,7 +96,10 @@ class WriteTurn:
                     return
         self._held = False
 
-    async def _across_processes(self, deadline: float) -> None:
+    async def _across_processes(self, deadline: float) -> int:
+        """Take the lock between processes; the file descriptor it is held on."""
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,7 +108,7 @@ class WriteTurn:
                     self._released = asyncio.ensure_future(asyncio.to_thread(self._until_released))
                 await self._until(asyncio.shield(self._released), deadline, "another process")
             else:
-                return
+                return self._fd
 
     def _until_released(self) -> None:
         """Block (in a thread) until the process holding the lock lets it go. Through a file

@@ -202,3 +202,16 @@ async def test_a_client_s_commit_goes_before_a_campaign_s_waiting_in_the_same_pr
 async def _write_in(database: Database) -> None:
     tenant = await accounts.create_tenant(database, "elsewhere")
     assert tenant.id
+
+
+async def test_a_turn_file_that_cannot_be_opened_is_a_database_error(tmp_path: Path) -> None:
+    (tmp_path / "gateway.db-turn").mkdir()  # in the way of the file
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        with pytest.raises(DatabaseError, match=r"database unreachable .*gateway\.db-turn"):
+            async with database.begin():
+                pass
+        async with database.read() as conn:  # reads take no turn
+            assert (await conn.execute(select(1))).scalar_one() == 1
+    finally:
+        await database.close()
