@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import bindparam, func, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -40,11 +40,23 @@ async def announce(db: Database, connection: AsyncConnection, *changes: Change) 
     """Inside the transaction of `connection`: every process hears of `changes` once it commits
     (on SQLite, only this one)."""
     for change in changes:
-        db.announced(connection, change)
+        notify = announced_by_statement(db, connection, change)
         if not db.is_sqlite:
-            await connection.execute(
-                _NOTIFY, {"channel": CHANNEL, "payload": change.payload(db.origin)}
-            )
+            await connection.execute(_NOTIFY, notify)
+
+
+NOTIFIED = func.pg_notify(bindparam("channel"), bindparam("payload"))
+"""For a statement of PostgreSQL that notifies as it writes (`announced_by_statement`)."""
+
+
+def announced_by_statement(
+    db: Database, connection: AsyncConnection, change: Change
+) -> dict[str, str]:
+    """`announce`, for a statement that selects `NOTIFIED` itself (saving PostgreSQL a round
+    trip): this process hears of `change` at the commit; the statement's parameters for the
+    others."""
+    db.announced(connection, change)
+    return {"channel": CHANNEL, "payload": change.payload(db.origin)}
 
 
 class Listener:

@@ -10,6 +10,7 @@ The content (bodies, in chunks for large ones, header copies, subjects) is store
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     Update,
     and_,
     bindparam,
@@ -29,8 +31,9 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql import Executable
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import NotFoundError
@@ -45,10 +48,18 @@ from gateway.core.types.messages import (
     RecipientStatus,
 )
 from gateway.storage import content
-from gateway.storage.changes import announce
+from gateway.storage.changes import NOTIFIED, announce, announced_by_statement
 from gateway.storage.database import Database
 from gateway.storage.leases import DueRows, lease_due
-from gateway.storage.models import AwsAccount, Message, MessageBody, Recipient, Tenant
+from gateway.storage.models import (
+    AwsAccount,
+    Base,
+    Message,
+    MessageBody,
+    Recipient,
+    Tenant,
+    Usage,
+)
 
 QUEUED = "queued"
 HELD = "held"
@@ -61,78 +72,154 @@ HOLD_BATCH = 5000
 _PENDING = (RecipientState.QUEUED.value, RecipientState.DEFERRED.value)
 
 
-_INSERT_MESSAGE = insert(Message)
-_INSERT_BODY = insert(MessageBody)
-_INSERT_RECIPIENT = insert(Recipient)
-"""Built once (`DueRows` says why)."""
-
-
 async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMessage]) -> None:
-    """Commit messages, bodies and recipients in one transaction (the spool's group commit),
-    the bodies and header copies sealed."""
+    """Commit messages, bodies, recipients and the daily usage in one transaction (the spool's
+    group commit), the bodies and header copies sealed."""
     # Sealed before the transaction (on SQLite it holds the one write lock), but for the chunks
     # of large bodies: sealed one by one as they are written, so as never to be held whole.
     heads = [content.sealed_head(sealer, m) for m in messages]
-    bodies = [
-        {"message_id": m.id, "data": sealer.seal(content.BODY, m.id, m.data), "chunks": 0}
-        if m.rest is None
-        else {"message_id": m.id, "data": b"", "chunks": content.chunk_count(m)}
-        for m in messages
-    ]
+    rows: dict[type[Base], list[dict[str, Any]]] = {
+        Message: [
+            {
+                "id": m.id,
+                "tenant_id": m.tenant_id,
+                "credential_id": m.credential_id,
+                "mail_from": m.mail_from,
+                "size": m.size,
+                "message_id_header": m.message_id_header,
+                "sealed_subject": sealer.seal(content.SUBJECT, m.id, m.subject.encode()),
+                "headers": head,
+                "client_address": m.client_address,
+                "client_helo": m.client_helo,
+                "tls": m.tls,
+                "auth_username": m.auth_username,
+                "state": QUEUED,
+                "attempts": 0,
+                "next_attempt_at": m.not_before or m.created_at,
+                "created_at": m.created_at,
+                "expires_at": m.expires_at,
+                "via": m.via,
+            }
+            for m, head in zip(messages, heads, strict=True)
+        ],
+        # The daily cap's count, per tenant per UTC day.
+        Usage: [
+            {"tenant_id": t, "day": day, "messages": n}
+            for (t, day), n in Counter(
+                (m.tenant_id, m.created_at.astimezone(UTC).date().isoformat()) for m in messages
+            ).items()
+        ],
+        MessageBody: [
+            {"message_id": m.id, "data": sealer.seal(content.BODY, m.id, m.data), "chunks": 0}
+            if m.rest is None
+            else {"message_id": m.id, "data": b"", "chunks": content.chunk_count(m)}
+            for m in messages
+        ],
+        Recipient: [
+            {
+                "message_id": m.id,
+                "address": address,
+                # A suppressed recipient is final from the start: claims never take it.
+                "state": (
+                    RecipientState.SUPPRESSED if address in m.suppressed else RecipientState.QUEUED
+                ).value,
+                "last_error": m.suppressed.get(address),
+                "attempts": 0,
+                "updated_at": m.created_at,
+            }
+            for m in messages
+            for address in m.recipients
+        ],
+    }
     # A client waits for the commit of any message but a campaign's.
     async with db.begin(urgent=any(m.via != "campaign" for m in messages)) as conn:
-        await conn.execute(
-            _INSERT_MESSAGE,
-            [
-                {
-                    "id": m.id,
-                    "tenant_id": m.tenant_id,
-                    "credential_id": m.credential_id,
-                    "mail_from": m.mail_from,
-                    "size": m.size,
-                    "message_id_header": m.message_id_header,
-                    "sealed_subject": sealer.seal(content.SUBJECT, m.id, m.subject.encode()),
-                    "headers": head,
-                    "client_address": m.client_address,
-                    "client_helo": m.client_helo,
-                    "tls": m.tls,
-                    "auth_username": m.auth_username,
-                    "state": QUEUED,
-                    "attempts": 0,
-                    "next_attempt_at": m.not_before or m.created_at,
-                    "created_at": m.created_at,
-                    "expires_at": m.expires_at,
-                    "via": m.via,
-                }
-                for m, head in zip(messages, heads, strict=True)
-            ],
-        )
-        await _count_usage(conn, messages)
-        await conn.execute(_INSERT_BODY, bodies)
+        if db.is_sqlite:
+            for table, table_rows in rows.items():
+                await conn.execute(_INSERTS[table], table_rows)
+            await announce(db, conn, Change(Topic.QUEUED))
+        else:  # one statement, not five round trips
+            notify = announced_by_statement(db, conn, Change(Topic.QUEUED))
+            arrays = {
+                f"{table.__tablename__}_{name}": [row[name] for row in table_rows]
+                for table, table_rows in rows.items()
+                for name in _WRITTEN[table]
+            }
+            await conn.execute(_insert_all(), arrays | notify)
         for message in messages:
             if message.rest is not None:
                 await content.insert_chunks(conn, sealer, message)
-        await conn.execute(
-            _INSERT_RECIPIENT,
-            [
-                {
-                    "message_id": m.id,
-                    "address": address,
-                    # A suppressed recipient is final from the start: claims never take it.
-                    "state": (
-                        RecipientState.SUPPRESSED
-                        if address in m.suppressed
-                        else RecipientState.QUEUED
-                    ).value,
-                    "last_error": m.suppressed.get(address),
-                    "attempts": 0,
-                    "updated_at": m.created_at,
-                }
-                for m in messages
-                for address in m.recipients
-            ],
+
+
+_INSERTS: dict[type[Base], Executable] = {
+    Message: insert(Message),
+    Usage: text(
+        "INSERT INTO usage (tenant_id, day, messages) VALUES (:tenant_id, :day, :messages) "
+        "ON CONFLICT (tenant_id, day) DO UPDATE SET messages = usage.messages + excluded.messages"
+    ),
+    MessageBody: insert(MessageBody),
+    Recipient: insert(Recipient),
+}
+"""SQLite's statements of `insert_messages`, built once (`DueRows` says why). The usage upsert
+is plain text: an upsert construct costs SQLAlchemy a cache key per execution (5% of the SMTP
+process's CPU under load)."""
+
+
+@functools.cache
+def _insert_all() -> Select[Any]:
+    """PostgreSQL's statement of `insert_messages`: each table's rows as one array a column,
+    inserted from `unnest` in a CTE of one statement that also notifies (foreign keys are
+    checked at the statement's end). Built once, from the columns `insert_messages` writes; its
+    parameters are named `<table>_<column>`, and `NOTIFIED`'s."""
+    ctes = []
+    for table, names in _WRITTEN.items():
+        columns = [table.__table__.c[name] for name in names]
+        source = select(
+            *(
+                # asyncpg's dialect casts the array to its type (`$1::VARCHAR(32)[]`)
+                func.unnest(
+                    bindparam(f"{table.__tablename__}_{c.name}", type_=postgresql.ARRAY(c.type))
+                )
+                for c in columns
+            )
         )
-        await announce(db, conn, Change(Topic.QUEUED))
+        statement = postgresql.insert(table).from_select(
+            list(names), source, include_defaults=False
+        )
+        if table is Usage:
+            statement = statement.on_conflict_do_update(
+                index_elements=[Usage.tenant_id, Usage.day],
+                set_={"messages": Usage.messages + statement.excluded.messages},
+            )
+        ctes.append(statement.cte(f"new_{table.__tablename__}"))
+    return select(NOTIFIED).add_cte(*ctes)
+
+
+_WRITTEN: dict[type[Base], tuple[str, ...]] = {
+    Message: (
+        "id",
+        "tenant_id",
+        "credential_id",
+        "mail_from",
+        "size",
+        "message_id_header",
+        "sealed_subject",
+        "headers",
+        "client_address",
+        "client_helo",
+        "tls",
+        "auth_username",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "expires_at",
+        "via",
+    ),
+    Usage: ("tenant_id", "day", "messages"),
+    MessageBody: ("message_id", "data", "chunks"),
+    Recipient: ("message_id", "address", "state", "last_error", "attempts", "updated_at"),
+}
+"""The columns `insert_messages` writes of each table: the keys of its rows."""
 
 
 _PAUSED = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))
@@ -486,22 +573,3 @@ async def fail_pending_from_domain(
         )
         await conn.execute(delete(MessageBody).where(MessageBody.message_id.in_(ids)))
     return len(ids)
-
-
-_COUNT_USAGE = text(
-    "INSERT INTO usage (tenant_id, day, messages) VALUES (:tenant_id, :day, :messages) "
-    "ON CONFLICT (tenant_id, day) DO UPDATE SET messages = usage.messages + excluded.messages"
-)
-"""The same SQL on SQLite and PostgreSQL, and plain text: an upsert construct costs SQLAlchemy a
-cache key per execution (5% of the SMTP process's CPU under load)."""
-
-
-async def _count_usage(conn: AsyncConnection, messages: Sequence[NewMessage]) -> None:
-    """Messages per tenant per UTC day, in the spool's own transaction (for the daily cap)."""
-    counts = Counter(
-        (m.tenant_id, m.created_at.astimezone(UTC).date().isoformat()) for m in messages
-    )
-    await conn.execute(
-        _COUNT_USAGE,
-        [{"tenant_id": t, "day": day, "messages": n} for (t, day), n in counts.items()],
-    )
