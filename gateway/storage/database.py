@@ -50,7 +50,7 @@ class Database:
             # LIFO: the connection used last is used again, its statements prepared and its
             # caches warm; FIFO walked every request through all ten, each preparing every
             # statement once more (at 500 msgs/s the p99 of end of DATA -> 250 fell from 20-23
-            # to 16-18 ms, docs/performance.md), and idle ones are left to time out.
+            # to 16-18 ms, docs/performance.md).
             self.engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_use_lifo=True
             )

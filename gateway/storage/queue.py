@@ -78,6 +78,7 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
     # Sealed before the transaction (on SQLite it holds the one write lock), but for the chunks
     # of large bodies: sealed one by one as they are written, so as never to be held whole.
     heads = [content.sealed_head(sealer, m) for m in messages]
+    # In the order of their foreign keys (SQLite checks each statement's at once).
     rows: dict[type[Base], list[dict[str, Any]]] = {
         Message: [
             {
@@ -139,12 +140,13 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
             await announce(db, conn, Change(Topic.QUEUED))
         else:  # one statement, not five round trips
             notify = announced_by_statement(db, conn, Change(Topic.QUEUED))
+            written = tuple((table, tuple(r[0]) if r else ()) for table, r in rows.items())
             arrays = {
-                f"{table.__tablename__}_{name}": [row[name] for row in table_rows]
-                for table, table_rows in rows.items()
-                for name in _WRITTEN[table]
+                f"{table.__tablename__}_{name}": [row[name] for row in rows[table]]
+                for table, names in written
+                for name in names
             }
-            await conn.execute(_insert_all(), arrays | notify)
+            await conn.execute(_insert_all(written), arrays | notify)
         for message in messages:
             if message.rest is not None:
                 await content.insert_chunks(conn, sealer, message)
@@ -165,21 +167,23 @@ process's CPU under load)."""
 
 
 @functools.cache
-def _insert_all() -> Select[Any]:
-    """PostgreSQL's statement of `insert_messages`: each table's rows as one array a column,
-    inserted from `unnest` in a CTE of one statement that also notifies (foreign keys are
-    checked at the statement's end). Built once, from the columns `insert_messages` writes; its
-    parameters are named `<table>_<column>`, and `NOTIFIED`'s."""
+def _insert_all(written: tuple[tuple[type[Base], tuple[str, ...]], ...]) -> Select[Any]:
+    """PostgreSQL's statement of `insert_messages`, for the columns it writes of each table
+    (`written`, its rows' keys; a table with no rows has none and no insert): each column's
+    values as one array, inserted from `unnest` in a CTE of one statement that also notifies
+    (foreign keys are checked at the statement's end). Built once; its parameters are named
+    `<table>_<column>`, and `NOTIFIED`'s."""
     ctes = []
-    for table, names in _WRITTEN.items():
-        columns = [table.__table__.c[name] for name in names]
+    for table, names in written:
+        if not names:
+            continue
         source = select(
             *(
                 # asyncpg's dialect casts the array to its type (`$1::VARCHAR(32)[]`)
                 func.unnest(
                     bindparam(f"{table.__tablename__}_{c.name}", type_=postgresql.ARRAY(c.type))
                 )
-                for c in columns
+                for c in (table.__table__.c[name] for name in names)
             )
         )
         statement = postgresql.insert(table).from_select(
@@ -192,34 +196,6 @@ def _insert_all() -> Select[Any]:
             )
         ctes.append(statement.cte(f"new_{table.__tablename__}"))
     return select(NOTIFIED).add_cte(*ctes)
-
-
-_WRITTEN: dict[type[Base], tuple[str, ...]] = {
-    Message: (
-        "id",
-        "tenant_id",
-        "credential_id",
-        "mail_from",
-        "size",
-        "message_id_header",
-        "sealed_subject",
-        "headers",
-        "client_address",
-        "client_helo",
-        "tls",
-        "auth_username",
-        "state",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-        "expires_at",
-        "via",
-    ),
-    Usage: ("tenant_id", "day", "messages"),
-    MessageBody: ("message_id", "data", "chunks"),
-    Recipient: ("message_id", "address", "state", "last_error", "attempts", "updated_at"),
-}
-"""The columns `insert_messages` writes of each table: the keys of its rows."""
 
 
 _PAUSED = exists().where(Tenant.id == Message.tenant_id, Tenant.paused_reason.is_not(None))

@@ -106,7 +106,11 @@ class WriteTurn:
             except BlockingIOError:
                 if self._released is None or self._released.done():
                     self._released = asyncio.ensure_future(asyncio.to_thread(self._until_released))
-                await self._until(asyncio.shield(self._released), deadline, "another process")
+                await self._until(
+                    asyncio.shield(self._released),
+                    deadline,
+                    f"another process (`fuser {self._path}` names it)",
+                )
             else:
                 return self._fd
 

@@ -141,8 +141,8 @@ async def test_a_writer_gives_up_after_its_wait_and_the_next_goes_when_the_holde
                 async with turn.taken(True):
                     pass
             assert str(refused.value) == (
-                "database is locked: another process has held the write turn for longer than"
-                " 0.3 seconds"
+                f"database is locked: another process (`fuser {path}` names it) has held the"
+                " write turn for longer than 0.3 seconds"
             )
         assert holder.stdin is not None
         holder.stdin.write("\n")
