@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class Database:
                 url, pool_size=10, max_overflow=20, pool_use_lifo=True
             )
             event.listen(self.engine.sync_engine, "checkout", _replace_if_closed)
+        # The same pool, its connections in autocommit while lent (asyncpg's driver sends no
+        # statement to switch: `statement` and `read` below).
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @property
     def backend(self) -> str:
@@ -70,7 +73,29 @@ class Database:
         writers. PostgreSQL locks rows, and needs neither.
         """
         turn = self._turn.taken(urgent) if self._turn is not None else contextlib.nullcontext()
-        async with _translated(), turn, self.engine.begin() as connection:
+        async with _translated(), turn, self._telling(self.engine.begin()) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def statement(self, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+        """A transaction of one statement, which is atomic by itself: on PostgreSQL it runs in
+        autocommit, without the round trips of BEGIN and COMMIT (two of the three a statement
+        costs in `begin`); on SQLite it is `begin`. Run one statement only in it: two would be
+        two transactions on PostgreSQL."""
+        if self.is_sqlite:
+            async with self.begin(urgent) as connection:
+                yield connection
+            return
+        async with _translated(), self._telling(self._autocommit.connect()) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _telling(
+        self, connecting: AbstractAsyncContextManager[AsyncConnection]
+    ) -> AsyncIterator[AsyncConnection]:
+        """The connection of `connecting`, whose exit commits; then `on_change` is told of the
+        changes announced on it."""
+        async with connecting as connection:
             try:
                 yield connection
             finally:
@@ -86,11 +111,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reads only: on SQLite it takes no write lock and waits for no turn."""
+        """A connection for reads only: on SQLite it takes no write lock and waits for no turn;
+        on PostgreSQL it runs in autocommit (no BEGIN and ROLLBACK round trips)."""
+        if not self.is_sqlite:  # read committed: each statement has its own snapshot anyway
+            async with _translated(), self._autocommit.connect() as connection:
+                yield connection
+            return
         async with _translated(), self.engine.connect() as connection:
-            if self.is_sqlite:
-                connection = await connection.execution_options(**_READ_ONLY)
-            yield connection
+            yield await connection.execution_options(**_READ_ONLY)
 
     async def ping(self) -> None:
         try:

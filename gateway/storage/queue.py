@@ -21,19 +21,23 @@ from sqlalchemy import (
     Select,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     delete,
     exists,
     func,
     insert,
+    literal,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from gateway.core.crypto import Sealer
 from gateway.core.exceptions import NotFoundError
@@ -132,8 +136,11 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
             for address in m.recipients
         ],
     }
-    # A client waits for the commit of any message but a campaign's.
-    async with db.begin(urgent=any(m.via != "campaign" for m in messages)) as conn:
+    # A client waits for the commit of any message but a campaign's. On PostgreSQL the spool's
+    # commit is one statement (`statement`), unless the chunks of a large body follow it.
+    urgent = any(m.via != "campaign" for m in messages)
+    whole = all(m.rest is None for m in messages)
+    async with db.statement(urgent) if whole else db.begin(urgent) as conn:
         if db.is_sqlite:
             for table, table_rows in rows.items():
                 await conn.execute(_INSERTS[table], table_rows)
@@ -166,6 +173,17 @@ is plain text: an upsert construct costs SQLAlchemy a cache key per execution (5
 process's CPU under load)."""
 
 
+def _unnested(table: type[Base], names: tuple[str, ...], name: str) -> TableValuedAlias:
+    """Rows of `table`'s columns `names` as a table `name` in a PostgreSQL statement, from one
+    array a column (parameters `<name>_<column>`): the statement is the same however many rows
+    it takes, and its parameters are a few."""
+    arrays = (  # asyncpg's dialect casts each array to its type (`$1::VARCHAR(32)[]`)
+        bindparam(f"{name}_{column}", type_=postgresql.ARRAY(table.__table__.c[column].type))
+        for column in names
+    )
+    return func.unnest(*arrays).table_valued(*names).render_derived(name)
+
+
 @functools.cache
 def _insert_all(written: tuple[tuple[type[Base], tuple[str, ...]], ...]) -> Select[Any]:
     """PostgreSQL's statement of `insert_messages`, for the columns it writes of each table
@@ -177,15 +195,7 @@ def _insert_all(written: tuple[tuple[type[Base], tuple[str, ...]], ...]) -> Sele
     for table, names in written:
         if not names:
             continue
-        source = select(
-            *(
-                # asyncpg's dialect casts the array to its type (`$1::VARCHAR(32)[]`)
-                func.unnest(
-                    bindparam(f"{table.__tablename__}_{c.name}", type_=postgresql.ARRAY(c.type))
-                )
-                for c in (table.__table__.c[name] for name in names)
-            )
-        )
+        source = select(*_unnested(table, names, table.__tablename__).c)
         statement = postgresql.insert(table).from_select(
             list(names), source, include_defaults=False
         )
@@ -229,6 +239,11 @@ async def claim(
     chunks is read by `read_chunks` when it is sent) and pending recipients. Messages of a
     paused tenant are not due: they wait, queued, until it is resumed. A body that does not
     decrypt comes empty, with `unreadable` saying why."""
+    if not db.is_sqlite:  # one statement, not six round trips
+        lease = {"now": now, "limit": limit, "owner": owner, "until": lease_until}
+        async with db.statement() as conn:
+            claimed = await conn.execute(_CLAIM_ALL, lease)
+        return [content.opened(sealer, _job(*row)) for row in claimed]
     async with db.begin() as conn:
         ids = await lease_due(conn, db.is_sqlite, _DUE, owner, limit, now, lease_until)
         if not ids:
@@ -244,6 +259,90 @@ async def claim(
             if state in _PENDING:
                 jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
     return [jobs[i] for i in ids if i in jobs]
+
+
+def _claim_all() -> Select[Any]:
+    """PostgreSQL's claim in one statement: the due messages picked (`_DUE`, rows another claim
+    holds skipped) and leased, read with their bodies and, as arrays, their pending recipients
+    in id order; oldest due first."""
+    picked = _DUE.pick_locked.cte("picked").prefix_with("MATERIALIZED")  # picked once
+    taken = (
+        update(Message)
+        .where(Message.id == picked.c.id)
+        .values(
+            lease_owner=bindparam("owner"),
+            lease_until=bindparam("until"),
+            attempts=Message.attempts + 1,
+        )
+        .returning(
+            Message.id,
+            Message.tenant_id,
+            Message.mail_from,
+            Message.attempts,
+            Message.created_at,
+            Message.expires_at,
+            Message.next_attempt_at,
+        )
+        .cte("taken")
+    )
+
+    pending = (  # one row for each message (an aggregate's), NULLs if none is pending
+        select(
+            *(
+                func.array_agg(postgresql.aggregate_order_by(column, Recipient.id))
+                for column in (Recipient.id, Recipient.address, Recipient.attempts)
+            )
+        )
+        .where(Recipient.message_id == taken.c.id, Recipient.state.in_(_PENDING))
+        .lateral("pending")
+    )
+    return (
+        select(
+            taken.c.id,
+            Tenant.name,
+            taken.c.mail_from,
+            MessageBody.data,
+            taken.c.attempts,
+            taken.c.created_at,
+            taken.c.expires_at,
+            MessageBody.chunks,
+            *pending.c,
+        )
+        .join_from(taken, Tenant, Tenant.id == taken.c.tenant_id)
+        .join(MessageBody, MessageBody.message_id == taken.c.id)
+        .join(pending, true())
+        .order_by(taken.c.next_attempt_at)
+    )
+
+
+_CLAIM_ALL = _claim_all()
+
+
+def _job(
+    message_id: str,
+    tenant: str,
+    mail_from: str,
+    data: bytes,
+    attempts: int,
+    created_at: datetime,
+    expires_at: datetime,
+    chunks: int,
+    *pending: list[Any] | None,
+) -> Job:
+    """A row of `_CLAIM_ALL` as a job. `pending`: the pending recipients' ids, addresses and
+    attempts, NULLs if there are none."""
+    recipients = [JobRecipient(*r) for r in zip(*(c or () for c in pending), strict=True)]
+    return Job(
+        message_id,
+        tenant,
+        mail_from,
+        data,
+        attempts,
+        created_at,
+        expires_at,
+        recipients,
+        chunks=chunks,
+    )
 
 
 _RENEW = (
@@ -371,10 +470,10 @@ _OUTCOME = (
     .where(Recipient.id == bindparam("r_id"))
     .values(
         state=bindparam("r_state"),
-        ses_message_id=func.coalesce(bindparam("r_ses"), Recipient.ses_message_id),
-        last_error=bindparam("r_error"),
+        ses_message_id=func.coalesce(bindparam("r_ses_message_id"), Recipient.ses_message_id),
+        last_error=bindparam("r_last_error"),
         attempts=Recipient.attempts + 1,
-        updated_at=bindparam("r_at"),
+        updated_at=bindparam("r_updated_at"),
     )
     .execution_options(synchronize_session=False)
 )
@@ -383,8 +482,8 @@ _FINISHED = (
     .where(Message.id == bindparam("m_id"))
     .values(
         state=bindparam("m_state"),
-        next_attempt_at=bindparam("m_next"),
-        completed_at=bindparam("m_done"),
+        next_attempt_at=bindparam("m_next_attempt_at"),
+        completed_at=bindparam("m_completed_at"),
         lease_owner=None,
         lease_until=None,
     )
@@ -395,6 +494,56 @@ _DROP_BODIES = delete(MessageBody).where(
 )
 
 
+_OUTCOME_COLUMNS = ("id", "state", "ses_message_id", "last_error", "updated_at")
+_FINISHED_COLUMNS = ("id", "state", "next_attempt_at", "completed_at")
+"""The columns of an outcome and of a finished message: the parameters of `_OUTCOME` and
+`_FINISHED` are `r_<column>` and `m_<column>`, and `_RECORD_ALL`'s arrays the same."""
+
+
+def _record_all() -> Select[Any]:
+    """PostgreSQL's `record` in one statement: `_OUTCOME`, `_FINISHED` and `_DROP_BODIES` as
+    CTEs, the outcomes and the finished messages as arrays (`_unnested`)."""
+    outcome = _unnested(Recipient, _OUTCOME_COLUMNS, "r")
+    finished = _unnested(Message, _FINISHED_COLUMNS, "m")
+    ctes = (
+        update(Recipient)
+        .where(Recipient.id == outcome.c.id)
+        .values(
+            state=outcome.c.state,
+            ses_message_id=func.coalesce(outcome.c.ses_message_id, Recipient.ses_message_id),
+            last_error=outcome.c.last_error,
+            attempts=Recipient.attempts + 1,
+            updated_at=outcome.c.updated_at,
+        )
+        .cte("outcomes"),
+        update(Message)
+        .where(Message.id == finished.c.id)
+        .values(
+            state=finished.c.state,
+            next_attempt_at=finished.c.next_attempt_at,
+            completed_at=finished.c.completed_at,
+            lease_owner=None,
+            lease_until=None,
+        )
+        .cte("finished"),
+        delete(MessageBody)
+        .where(
+            MessageBody.message_id
+            == any_(bindparam("ids", type_=postgresql.ARRAY(MessageBody.message_id.type)))
+        )
+        .cte("dropped"),
+    )
+    return select(literal(1)).add_cte(*ctes)
+
+
+_RECORD_ALL = _record_all()
+
+
+def _arrays(prefix: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`rows` (each keyed `<prefix>_<column>`) as one array a column, for `_unnested`."""
+    return {f"{prefix}_{c}": [row[f"{prefix}_{c}"] for row in rows] for c in columns}
+
+
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
     """Store the outcomes of delivery attempts; a message whose recipients are all final is done.
     A partial result stores its outcomes only."""
@@ -402,34 +551,37 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         {
             "r_id": o.recipient_id,
             "r_state": o.state.value,
-            "r_ses": o.ses_message_id,
-            "r_error": o.error,
-            "r_at": r.finished_at,
+            "r_ses_message_id": o.ses_message_id,
+            "r_last_error": o.error,
+            "r_updated_at": r.finished_at,
         }
         for r in results
         for o in r.outcomes
     ]
+    finished = [
+        {
+            "m_id": r.message_id,
+            "m_state": QUEUED if r.next_attempt_at else DONE,
+            "m_next_attempt_at": r.next_attempt_at or r.finished_at,
+            "m_completed_at": None if r.next_attempt_at else r.finished_at,
+        }
+        for r in results
+        if not r.partial
+    ]
+    dropped = [] if keep_bodies else [f["m_id"] for f in finished if f["m_state"] == DONE]
+    if not db.is_sqlite:  # one statement, not five round trips
+        arrays = _arrays("r", _OUTCOME_COLUMNS, outcomes)
+        arrays |= _arrays("m", _FINISHED_COLUMNS, finished) | {"ids": dropped}
+        async with db.statement() as conn:
+            await conn.execute(_RECORD_ALL, arrays)
+        return
     async with db.begin() as conn:
         if outcomes:
             await conn.execute(_OUTCOME, outcomes)
-        finished = [r for r in results if not r.partial]
-        if not finished:
-            return
-        await conn.execute(
-            _FINISHED,
-            [
-                {
-                    "m_id": r.message_id,
-                    "m_state": QUEUED if r.next_attempt_at else DONE,
-                    "m_next": r.next_attempt_at or r.finished_at,
-                    "m_done": None if r.next_attempt_at else r.finished_at,
-                }
-                for r in finished
-            ],
-        )
-        done = [r.message_id for r in finished if r.next_attempt_at is None]
-        if done and not keep_bodies:
-            await conn.execute(_DROP_BODIES, {"ids": done})
+        if finished:
+            await conn.execute(_FINISHED, finished)
+        if dropped:
+            await conn.execute(_DROP_BODIES, {"ids": dropped})
 
 
 async def purge_bodies(db: Database, completed_before: datetime) -> int:

@@ -47,6 +47,26 @@ async def test_claim_returns_body_and_pending_recipients(db: Database) -> None:
     assert job.attempts == 1
 
 
+async def test_a_claim_takes_the_oldest_due_first_each_with_its_pending_recipients(
+    db: Database,
+) -> None:
+    tenant = await accounts.create_tenant(db, "order")
+    addresses = ["c@example.org", "a@example.org", "b@example.org"]
+    messages = [
+        # Queued newest first; the second has every recipient suppressed (final at once).
+        new_message(tenant.id, addresses, NOW - timedelta(seconds=n), suppressed=suppressed)
+        for n, suppressed in ((1, {}), (3, dict.fromkeys(addresses, "suppressed")), (2, {}))
+    ]
+    await queue.insert_messages(db, SEALER, messages)
+    jobs = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
+    assert [job.id for job in jobs] == [messages[1].id, messages[2].id, messages[0].id]
+    assert jobs[0].recipients == []
+    for job in jobs[1:]:  # in the order they were given
+        assert [r.address for r in job.recipients] == addresses
+        assert [r.attempts for r in job.recipients] == [0, 0, 0]
+        assert all(r.id > 0 for r in job.recipients)
+
+
 async def test_leased_message_is_not_claimed_again_until_the_lease_expires(db: Database) -> None:
     await spool(db)
     assert len(await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)) == 1
