@@ -56,6 +56,11 @@ def announced_by_statement(
     trip): this process hears of `change` at the commit; the statement's parameters for the
     others."""
     db.announced(connection, change)
+    return notification(db, change)
+
+
+def notification(db: Database, change: Change) -> dict[str, str]:
+    """`NOTIFIED`'s parameters for `change`, made by this process."""
     return {"channel": CHANNEL, "payload": change.payload(db.origin)}
 
 

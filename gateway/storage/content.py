@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, LargeBinary, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -69,12 +70,13 @@ def _chunks(message: NewMessage) -> Iterator[bytes]:
         yield pending
 
 
-async def insert_chunks(conn: AsyncConnection, sealer: Sealer, message: NewMessage) -> None:
-    """Write the large message's body in sealed chunks (`chunk_count` of them)."""
+def insert_chunks(conn: Connection, sealer: Sealer, message: NewMessage) -> None:
+    """Write the large message's body in sealed chunks (`chunk_count` of them), in the
+    transaction of `conn` (`Database.unit`'s)."""
     count = chunk_count(message)
     for number, chunk in enumerate(_chunks(message)):
         sealed = sealer.seal(chunk_label(number, count), message.id, chunk)
-        await conn.execute(
+        conn.execute(
             insert(MessageBodyChunk).values(message_id=message.id, number=number, data=sealed)
         )
 

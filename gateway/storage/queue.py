@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql import Executable
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -52,9 +53,9 @@ from gateway.core.types.messages import (
     RecipientStatus,
 )
 from gateway.storage import content
-from gateway.storage.changes import NOTIFIED, announce, announced_by_statement
+from gateway.storage.changes import NOTIFIED, announce, notification
 from gateway.storage.database import Database
-from gateway.storage.leases import DueRows, lease_due
+from gateway.storage.leases import DueRows
 from gateway.storage.models import (
     AwsAccount,
     Base,
@@ -136,27 +137,29 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
             for address in m.recipients
         ],
     }
-    # A client waits for the commit of any message but a campaign's. On PostgreSQL the spool's
-    # commit is one statement (`statement`), unless the chunks of a large body follow it.
-    urgent = any(m.via != "campaign" for m in messages)
-    whole = all(m.rest is None for m in messages)
-    async with db.statement(urgent) if whole else db.begin(urgent) as conn:
+    queued = Change(Topic.QUEUED)
+    written = tuple((table, tuple(r[0]) if r else ()) for table, r in rows.items())
+
+    def insert(connection: Connection) -> None:
         if db.is_sqlite:
             for table, table_rows in rows.items():
-                await conn.execute(_INSERTS[table], table_rows)
-            await announce(db, conn, Change(Topic.QUEUED))
+                connection.execute(_INSERTS[table], table_rows)
         else:  # one statement, not five round trips
-            notify = announced_by_statement(db, conn, Change(Topic.QUEUED))
-            written = tuple((table, tuple(r[0]) if r else ()) for table, r in rows.items())
             arrays = {
                 f"{table.__tablename__}_{name}": [row[name] for row in rows[table]]
                 for table, names in written
                 for name in names
             }
-            await conn.execute(_insert_all(written), arrays | notify)
+            connection.execute(_insert_all(written), arrays | notification(db, queued))
         for message in messages:
             if message.rest is not None:
-                await content.insert_chunks(conn, sealer, message)
+                content.insert_chunks(connection, sealer, message)
+
+    # A client waits for the commit of any message but a campaign's. On PostgreSQL the commit
+    # is one statement (in autocommit), unless the chunks of a large body follow it.
+    urgent = any(m.via != "campaign" for m in messages)
+    single = all(m.rest is None for m in messages)
+    await db.unit(insert, queued, urgent=urgent, single=single)
 
 
 _INSERTS: dict[type[Base], Executable] = {
@@ -244,21 +247,25 @@ async def claim(
         async with db.statement() as conn:
             claimed = await conn.execute(_CLAIM_ALL, lease)
         return [content.opened(sealer, _job(*row)) for row in claimed]
-    async with db.begin() as conn:
-        ids = await lease_due(conn, db.is_sqlite, _DUE, owner, limit, now, lease_until)
+
+    def take(connection: Connection) -> list[Job]:
+        ids = list(connection.execute(_DUE.pick, {"now": now, "limit": limit}).scalars())
         if not ids:
             return []
-        rows = await conn.execute(_CLAIMED, {"ids": ids})
-        jobs = {row[0]: content.opened(sealer, Job(*row[:7], chunks=row[7])) for row in rows}
+        connection.execute(_DUE.take, {"ids": ids, "owner": owner, "until": lease_until})
+        rows = connection.execute(_CLAIMED, {"ids": ids})
+        jobs = {row[0]: Job(*row[:7], chunks=row[7]) for row in rows}
         # By message only, state and order looked at here: with either in SQL, SQLite may walk
         # the index on state (every queued recipient) or the table in id order (every one)
         # rather than these few messages' recipients, a claim then costing as much as the queue
         # is long (docs/performance.md, "A long queue").
-        recipients = await conn.execute(_CLAIMED_RECIPIENTS, {"ids": ids})
+        recipients = connection.execute(_CLAIMED_RECIPIENTS, {"ids": ids})
         for recipient_id, message_id, address, attempts, state in sorted(recipients):
             if state in _PENDING:
                 jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
-    return [jobs[i] for i in ids if i in jobs]
+        return [jobs[i] for i in ids if i in jobs]
+
+    return [content.opened(sealer, job) for job in await db.unit(take)]
 
 
 def _claim_all() -> Select[Any]:
@@ -575,13 +582,16 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         async with db.statement() as conn:
             await conn.execute(_RECORD_ALL, arrays)
         return
-    async with db.begin() as conn:
+
+    def write(connection: Connection) -> None:
         if outcomes:
-            await conn.execute(_OUTCOME, outcomes)
+            connection.execute(_OUTCOME, outcomes)
         if finished:
-            await conn.execute(_FINISHED, finished)
+            connection.execute(_FINISHED, finished)
         if dropped:
-            await conn.execute(_DROP_BODIES, {"ids": dropped})
+            connection.execute(_DROP_BODIES, {"ids": dropped})
+
+    await db.unit(write)
 
 
 async def purge_bodies(db: Database, completed_before: datetime) -> int:
