@@ -53,7 +53,8 @@ _EMPTY_LINE = re.compile(rb"\n\r?\n")
 _LONG_LINE = re.compile(rb"[^\r\n]{999}")  # RFC 5322: at most 998 octets before CRLF
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _BASE64_LINE = 76
-_LF = ord("\n")
+_EOL = b"\r\n"
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 _UNSUBSCRIBE_URL = re.compile(r"[!-;=?-~]+")  # printable ASCII without < and >
 
 # HTML tokenizing (WHATWG "tokenization"), only as far as finding tags and attribute values.
@@ -225,7 +226,8 @@ def _parts(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
     """The (start, end) of each body part between the delimiter lines (RFC 2046 5.1.1).
 
     A part ends before the line break that precedes its delimiter line: RFC 2046 counts that break
-    as the delimiter's, so no rewrite of a body can take it away.
+    as the delimiter's, so no rewrite of a body can take it away. Lines end at CRLF, LF or a bare
+    CR, as Python's parser ends them: a delimiter line it finds is found here too.
     """
     delimiter = b"--" + boundary
     parts: list[tuple[int, int]] = []
@@ -233,18 +235,17 @@ def _parts(data: bytes, start: int, end: int, boundary: bytes) -> list[tuple[int
     position = start
     while (found := data.find(delimiter, position, end)) >= 0:
         position = found + len(delimiter)
-        line_end = data.find(b"\n", position, end)
-        line_end = end if line_end < 0 else line_end
-        rest = data[position:line_end].removesuffix(b"\r")
+        line_end = _LINE_END.search(data, position, end)
+        rest = data[position : line_end.start() if line_end else end]
         closing = rest.startswith(b"--")
-        if (found > start and data[found - 1] != _LF) or rest[2 * closing :].strip(b" \t"):
+        if (found > start and data[found - 1] not in _EOL) or rest[2 * closing :].strip(b" \t"):
             continue  # not a delimiter line: "--boundary", then "--" to close, then blanks
         if part_start is not None:
-            line_break = 2 if data[found - 2 : found - 1] == b"\r" else 1
+            line_break = 2 if data[found - 2 : found] == b"\r\n" else 1
             parts.append((part_start, max(part_start, found - line_break)))
         if closing:
             return parts
-        part_start = min(line_end + 1, end)
+        part_start = line_end.end() if line_end else end
     if part_start is not None:
         parts.append((part_start, end))
     return parts
