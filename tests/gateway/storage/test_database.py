@@ -71,12 +71,21 @@ async def test_statements_and_reads_run_without_begin_on_postgresql(db: Database
         assert len(await _two_ids(conn)) == 1
 
 
+CHANGE = Change(Topic.TENANT, "7")
+
+
+@pytest.fixture
+def told(db: Database) -> list[Change]:
+    """The changes `db` told of, in order."""
+    heard: list[Change] = []
+    db.on_change = heard.append
+    return heard
+
+
 async def test_a_statements_changes_are_told_once_it_committed_never_if_it_failed(
-    db: Database,
+    db: Database, told: list[Change]
 ) -> None:
-    told: list[Change] = []
-    db.on_change = told.append
-    change = Change(Topic.TENANT, "7")
+    change = CHANGE
     async with db.statement() as conn:
         await conn.execute(text("SELECT 1"))
         db.announced(conn, change)
@@ -107,11 +116,9 @@ async def test_statements_and_reads_run_without_begin_on_postgresql_units_too(
 
 
 async def test_a_unit_runs_whole_on_the_writer_thread_and_is_told_once_committed(
-    db: Database,
+    db: Database, told: list[Change]
 ) -> None:
-    told: list[Change] = []
-    db.on_change = told.append
-    change = Change(Topic.TENANT, "7")
+    change = CHANGE
 
     def body(conn: Connection) -> str:
         conn.execute(text("CREATE TABLE IF NOT EXISTS t (n INTEGER UNIQUE)"))
