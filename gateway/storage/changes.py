@@ -40,23 +40,14 @@ async def announce(db: Database, connection: AsyncConnection, *changes: Change) 
     """Inside the transaction of `connection`: every process hears of `changes` once it commits
     (on SQLite, only this one)."""
     for change in changes:
-        notify = announced_by_statement(db, connection, change)
+        db.announced(connection, change)
         if not db.is_sqlite:
-            await connection.execute(_NOTIFY, notify)
+            await connection.execute(_NOTIFY, notification(db, change))
 
 
 NOTIFIED = func.pg_notify(bindparam("channel"), bindparam("payload"))
-"""For a statement of PostgreSQL that notifies as it writes (`announced_by_statement`)."""
-
-
-def announced_by_statement(
-    db: Database, connection: AsyncConnection, change: Change
-) -> dict[str, str]:
-    """`announce`, for a statement that selects `NOTIFIED` itself (saving PostgreSQL a round
-    trip): this process hears of `change` at the commit; the statement's parameters for the
-    others."""
-    db.announced(connection, change)
-    return notification(db, change)
+"""For a statement of PostgreSQL that notifies as it writes, saving a round trip (its parameters:
+`notification`; `Database.unit` tells this process)."""
 
 
 def notification(db: Database, change: Change) -> dict[str, str]:

@@ -14,6 +14,7 @@ import functools
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -472,67 +473,63 @@ async def bring_forward(db: Database, now: datetime, aws_account: str | None = N
     return result.rowcount
 
 
-_OUTCOME = (
-    update(Recipient)
-    .where(Recipient.id == bindparam("r_id"))
-    .values(
-        state=bindparam("r_state"),
-        ses_message_id=func.coalesce(bindparam("r_ses_message_id"), Recipient.ses_message_id),
-        last_error=bindparam("r_last_error"),
-        attempts=Recipient.attempts + 1,
-        updated_at=bindparam("r_updated_at"),
+_OUTCOME_COLUMNS = ("id", "state", "ses_message_id", "last_error", "updated_at")
+_FINISHED_COLUMNS = ("id", "state", "next_attempt_at", "completed_at")
+"""The values of an outcome and of a finished message: `_OUTCOME`'s and `_FINISHED`'s
+parameters are `r_<column>` and `m_<column>`, and `_RECORD_ALL`'s arrays the same."""
+
+
+def _outcome(given: Any) -> Update:
+    """The update of a recipient by an outcome, its values `given` (`.id`, `.state`...: bind
+    parameters for SQLite, the columns of `_unnested` rows for PostgreSQL)."""
+    return (
+        update(Recipient)
+        .where(Recipient.id == given.id)
+        .values(
+            state=given.state,
+            ses_message_id=func.coalesce(given.ses_message_id, Recipient.ses_message_id),
+            last_error=given.last_error,
+            attempts=Recipient.attempts + 1,
+            updated_at=given.updated_at,
+        )
     )
-    .execution_options(synchronize_session=False)
-)
-_FINISHED = (
-    update(Message)
-    .where(Message.id == bindparam("m_id"))
-    .values(
-        state=bindparam("m_state"),
-        next_attempt_at=bindparam("m_next_attempt_at"),
-        completed_at=bindparam("m_completed_at"),
-        lease_owner=None,
-        lease_until=None,
+
+
+def _finished(given: Any) -> Update:
+    """The update of a message whose attempt has ended, as `_outcome`."""
+    return (
+        update(Message)
+        .where(Message.id == given.id)
+        .values(
+            state=given.state,
+            next_attempt_at=given.next_attempt_at,
+            completed_at=given.completed_at,
+            lease_owner=None,
+            lease_until=None,
+        )
     )
-    .execution_options(synchronize_session=False)
+
+
+def _parameters(prefix: str, columns: tuple[str, ...]) -> SimpleNamespace:
+    """Bind parameters `<prefix>_<column>`, by column, for `_outcome` and `_finished`."""
+    return SimpleNamespace(**{c: bindparam(f"{prefix}_{c}") for c in columns})
+
+
+_OUTCOME = _outcome(_parameters("r", _OUTCOME_COLUMNS)).execution_options(synchronize_session=False)
+_FINISHED = _finished(_parameters("m", _FINISHED_COLUMNS)).execution_options(
+    synchronize_session=False
 )
 _DROP_BODIES = delete(MessageBody).where(
     MessageBody.message_id.in_(bindparam("ids", expanding=True))
 )
 
 
-_OUTCOME_COLUMNS = ("id", "state", "ses_message_id", "last_error", "updated_at")
-_FINISHED_COLUMNS = ("id", "state", "next_attempt_at", "completed_at")
-"""The columns of an outcome and of a finished message: the parameters of `_OUTCOME` and
-`_FINISHED` are `r_<column>` and `m_<column>`, and `_RECORD_ALL`'s arrays the same."""
-
-
 def _record_all() -> Select[Any]:
     """PostgreSQL's `record` in one statement: `_OUTCOME`, `_FINISHED` and `_DROP_BODIES` as
     CTEs, the outcomes and the finished messages as arrays (`_unnested`)."""
-    outcome = _unnested(Recipient, _OUTCOME_COLUMNS, "r")
-    finished = _unnested(Message, _FINISHED_COLUMNS, "m")
     ctes = (
-        update(Recipient)
-        .where(Recipient.id == outcome.c.id)
-        .values(
-            state=outcome.c.state,
-            ses_message_id=func.coalesce(outcome.c.ses_message_id, Recipient.ses_message_id),
-            last_error=outcome.c.last_error,
-            attempts=Recipient.attempts + 1,
-            updated_at=outcome.c.updated_at,
-        )
-        .cte("outcomes"),
-        update(Message)
-        .where(Message.id == finished.c.id)
-        .values(
-            state=finished.c.state,
-            next_attempt_at=finished.c.next_attempt_at,
-            completed_at=finished.c.completed_at,
-            lease_owner=None,
-            lease_until=None,
-        )
-        .cte("finished"),
+        _outcome(_unnested(Recipient, _OUTCOME_COLUMNS, "r").c).cte("outcomes"),
+        _finished(_unnested(Message, _FINISHED_COLUMNS, "m").c).cte("finished"),
         delete(MessageBody)
         .where(
             MessageBody.message_id
