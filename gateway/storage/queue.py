@@ -139,19 +139,17 @@ async def insert_messages(db: Database, sealer: Sealer, messages: Sequence[NewMe
         ],
     }
     queued = Change(Topic.QUEUED)
-    written = tuple((table, tuple(r[0]) if r else ()) for table, r in rows.items())
 
     def insert(connection: Connection) -> None:
         if db.is_sqlite:
             for table, table_rows in rows.items():
                 connection.execute(_INSERTS[table], table_rows)
         else:  # one statement, not five round trips
-            arrays = {
-                f"{table.__tablename__}_{name}": [row[name] for row in rows[table]]
-                for table, names in written
-                for name in names
-            }
-            connection.execute(_insert_all(written), arrays | notification(db, queued))
+            written = tuple((table, tuple(r[0]) if r else ()) for table, r in rows.items())
+            arrays = notification(db, queued)
+            for table, names in written:
+                arrays |= _arrays(table.__tablename__, names, rows[table])
+            connection.execute(_insert_all(written), arrays)
         for message in messages:
             if message.rest is not None:
                 content.insert_chunks(connection, sealer, message)
@@ -547,9 +545,12 @@ def _record_all() -> Select[Any]:
 _RECORD_ALL = _record_all()
 
 
-def _arrays(prefix: str, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """`rows` (each keyed `<prefix>_<column>`) as one array a column, for `_unnested`."""
-    return {f"{prefix}_{c}": [row[f"{prefix}_{c}"] for row in rows] for c in columns}
+def _arrays(
+    name: str, columns: tuple[str, ...], rows: list[dict[str, Any]], prefix: str = ""
+) -> dict[str, Any]:
+    """`rows` (each keyed `<prefix><column>`) as one array a column: the parameters
+    `<name>_<column>` of `_unnested` rows."""
+    return {f"{name}_{c}": [row[prefix + c] for row in rows] for c in columns}
 
 
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
@@ -578,8 +579,8 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
     ]
     dropped = [] if keep_bodies else [f["m_id"] for f in finished if f["m_state"] == DONE]
     if not db.is_sqlite:  # one statement, not five round trips
-        arrays = _arrays("r", _OUTCOME_COLUMNS, outcomes)
-        arrays |= _arrays("m", _FINISHED_COLUMNS, finished) | {"ids": dropped}
+        arrays = _arrays("r", _OUTCOME_COLUMNS, outcomes, "r_")
+        arrays |= _arrays("m", _FINISHED_COLUMNS, finished, "m_") | {"ids": dropped}
         async with db.statement() as conn:
             await conn.execute(_RECORD_ALL, arrays)
         return

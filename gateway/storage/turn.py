@@ -99,7 +99,13 @@ class WriteTurn:
     async def _across_processes(self, deadline: float) -> int:
         """Take the lock between processes; the file descriptor it is held on."""
         if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError as exc:
+                raise DatabaseError(
+                    f"the write turn's file {self._path} cannot be opened ({exc.strerror}): it"
+                    " must be a file the gateway can create and write, beside the database"
+                ) from exc
         while True:
             try:
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
