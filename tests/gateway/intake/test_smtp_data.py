@@ -82,6 +82,10 @@ STREAMS = st.tuples(LINES, st.sampled_from([b"\r\n.\r\n", b".\r\n", b"\n.\r\n"])
 @example(b".\r\nQUIT\r\n", [], SIZE_LIMIT)
 @example(b"a\r\n..\r\n.\r\n", [1, 2, 3, 4, 5], SIZE_LIMIT)
 @example(b"a\n.\r\nb\r\n.\r\n", [], SIZE_LIMIT)
+@example(b"\r\n\r\n\r\n\r\n\r\n\r\n.\r\nQUIT\r\n", [], 0)  # past OCTETS read one at a time
+@example(b"\r\r\r\r\r\r\r\n.\r\nQUIT\r\n", [3], 0)
+@example(b"\r\n.\r\r\n.\r\n", [1, 2, 3, 4, 5, 6], 0)  # a dot and a CR that are not the end
+@example(b"a.\r\n.\r\n", [2, 3], 0)
 def test_read_data_agrees_with_reading_line_by_line(
     stream: bytes, cuts: list[int], size_limit: int
 ) -> None:
@@ -114,6 +118,25 @@ def test_read_data_spilled_to_a_file_gives_the_same_content(
 )
 async def test_read_data_reads_up_to_the_lone_dot(stream: bytes, content: bytes) -> None:
     assert await read_in_pieces(stream + b"NOOP\r\n", []) == (Data(content), b"NOOP\r\n")
+
+
+async def test_read_data_searches_for_the_end_not_for_each_line_ending_in_a_dot() -> None:
+    """Lines that end in a full stop (prose) are not read one at a time: once the first octet
+    shows that the data does not begin with the end, the rest is searched for the end whole."""
+    reads: list[bytes] = []
+
+    class Counted(asyncio.StreamReader):
+        async def readuntil(self, separator: bytes = b"\n") -> bytes:
+            reads.append(separator)
+            return await super().readuntil(separator)
+
+    reader = Counted(limit=2**16)
+    reader.feed_data(b"Subject: x\r\n\r\n" + b"A sentence.\r\n" * 50 + b".\r\nQUIT\r\n")
+    reader.feed_eof()
+    data = await read_data(reader, 0, 1000)
+    assert data.content == b"Subject: x\r\n\r\n" + b"A sentence.\r\n" * 50
+    assert reads == [b"\r\n.\r\n"]
+    assert await reader.read() == b"QUIT\r\n"
 
 
 async def test_read_data_refuses_after_reading_to_the_end() -> None:
