@@ -125,7 +125,8 @@ class DeliveryWorker:
         self._recorder: Batcher[JobResult] = Batcher(self._record)
         # Under load, claim once half of the slots are free rather than for every send that
         # ends: a claim is a transaction whatever it takes, and on SQLite it waits its turn
-        # behind the spool's commits (a quarter: 8-14% fewer messages a second, docs/performance.md).
+        # behind the spool's commits (a quarter: 8-14% fewer messages a second on SQLite,
+        # docs/performance.md).
         concurrency = settings.delivery_concurrency
         self._claims: ClaimLoop[Job] = ClaimLoop(
             "deliver",

@@ -7,14 +7,17 @@ and gives the same answer: the content with dot-stuffing undone, or why it is re
 
 The stream is searched for the end whole (`<CRLF>.<CRLF>`) whenever what was read last cannot be
 the start of it, which is nearly always: searched for `.<CRLF>` instead, a message whose lines end
-in full stops came a line at a time (three times the cost of a 5 KB message of prose). At the
+in full stops came a line at a time (5 KB of them cost four times 5 KB of other lines). At the
 start of the data, and where what was read last ends in a CR, a CRLF or a CRLF and a dot, the
 end may begin in what was read already: there the stream is read an octet at a time, up to
-`OCTETS` of them (a message begins `From:`, not with an empty line), then up to the next
-`.<CRLF>`, so that a stream of empty lines costs no more than before. Data with more than `size_limit` octets, or with
-a line longer than `line_limit` octets with its CRLF, is refused (RFC 5321 4.2.5) once the end
-has been read, and is not kept past the point where it is known to be refused; with both, the
-long line is the reason if it ended within the size limit.
+`OCTETS` of them (a message begins `From:`, not with an empty line; two more after a dot that may
+be the end's), then up to the next `.<CRLF>`, so that a stream of empty lines costs no more than
+before.
+
+Data with more than `size_limit` octets, or with a line longer than `line_limit` octets with its
+CRLF, is refused (RFC 5321 4.2.5) once the end has been read, and is not kept past the point
+where it is known to be refused; with both, the long line is the reason if it ended within the
+size limit.
 
 The data is checked and unstuffed as it comes, `BATCH` octets at a time, so that the content is
 held once: in memory up to `spill_threshold` octets, past that in a `SpillFile`

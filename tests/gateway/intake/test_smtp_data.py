@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -123,10 +124,10 @@ async def test_read_data_reads_up_to_the_lone_dot(stream: bytes, content: bytes)
 async def test_read_data_searches_for_the_end_not_for_each_line_ending_in_a_dot() -> None:
     """Lines that end in a full stop (prose) are not read one at a time: once the first octet
     shows that the data does not begin with the end, the rest is searched for the end whole."""
-    reads: list[bytes] = []
+    reads: list[object] = []
 
     class Counted(asyncio.StreamReader):
-        async def readuntil(self, separator: bytes = b"\n") -> bytes:
+        async def readuntil(self, separator: Any = b"\n") -> bytes:
             reads.append(separator)
             return await super().readuntil(separator)
 
