@@ -51,8 +51,9 @@ def _one_octet(tail: bytes, octets: int) -> bool:
 
 
 BATCH = 64 * 1024
-"""Octets read before they are checked and kept: a piece ends at every line that ends with a
-dot, so a message of sentences comes in many, each too small to be worth a check of its own."""
+"""Octets read before they are checked and kept: a piece is at most about the stream's limit
+(aiosmtpd's line length limit, 1,001 octets) where the end is not yet in the stream, too small to
+be worth a check of its own."""
 
 
 class DataError(enum.Enum):
