@@ -11,6 +11,7 @@ The content (bodies, in chunks for large ones, header copies, subjects) is store
 from __future__ import annotations
 
 import functools
+import json
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     select,
     text,
     true,
@@ -65,6 +67,7 @@ from gateway.storage.models import (
     Recipient,
     Tenant,
     Usage,
+    UTCDateTime,
 )
 
 QUEUED = "queued"
@@ -216,22 +219,43 @@ _DUE = DueRows(Message, and_(Message.state == QUEUED, ~_PAUSED))
 built once with bind parameters (`DueRows` says why)."""
 _CLAIMED = (
     select(
-        Message.id,
-        Tenant.name,
-        Message.mail_from,
-        MessageBody.data,
-        Message.attempts,
-        Message.created_at,
-        Message.expires_at,
-        MessageBody.chunks,
+        func.json_group_array(
+            func.json_array(
+                Message.id,
+                Tenant.name,
+                Message.mail_from,
+                func.hex(MessageBody.data),
+                Message.attempts,
+                Message.created_at,
+                Message.expires_at,
+                MessageBody.chunks,
+                func.json(  # JSON in JSON, not a string
+                    select(
+                        func.json_group_array(
+                            func.json_array(
+                                Recipient.id, Recipient.address, Recipient.attempts, Recipient.state
+                            )
+                        )
+                    )
+                    .where(Recipient.message_id == Message.id)
+                    .scalar_subquery()
+                ),
+            )
+        )
     )
+    .select_from(Message)
     .join(Tenant, Tenant.id == Message.tenant_id)
     .join(MessageBody, MessageBody.message_id == Message.id)
     .where(Message.id.in_(bindparam("ids", expanding=True)))
 )
-_CLAIMED_RECIPIENTS = select(
-    Recipient.id, Recipient.message_id, Recipient.address, Recipient.attempts, Recipient.state
-).where(Recipient.message_id.in_(bindparam("ids", expanding=True)))
+"""SQLite's read of the messages a claim took, with their bodies and every recipient: one row,
+a JSON array of the messages, so that the statement takes one step, not one a row and table
+(`_json_rows` says why). A body comes in hexadecimal (JSON has no bytes)."""
+
+
+def _utc(stored: str) -> datetime:
+    """A time as SQLite stores it (`2026-12-06 05:50:00.000000`, naive UTC: `UTCDateTime`)."""
+    return datetime.fromisoformat(stored).replace(tzinfo=UTC)
 
 
 async def claim(
@@ -252,16 +276,29 @@ async def claim(
         if not ids:
             return []
         connection.execute(_DUE.take, {"ids": ids, "owner": owner, "until": lease_until})
-        rows = connection.execute(_CLAIMED, {"ids": ids})
-        jobs = {row[0]: Job(*row[:7], chunks=row[7]) for row in rows}
-        # By message only, state and order looked at here: with either in SQL, SQLite may walk
-        # the index on state (every queued recipient) or the table in id order (every one)
-        # rather than these few messages' recipients, a claim then costing as much as the queue
-        # is long (docs/performance.md, "A long queue").
-        recipients = connection.execute(_CLAIMED_RECIPIENTS, {"ids": ids})
-        for recipient_id, message_id, address, attempts, state in sorted(recipients):
-            if state in _PENDING:
-                jobs[message_id].recipients.append(JobRecipient(recipient_id, address, attempts))
+        jobs = {}
+        for row in json.loads(connection.execute(_CLAIMED, {"ids": ids}).scalar_one()):
+            message_id, tenant, mail_from, data, attempts, created, expires, chunks, recipients = (
+                row
+            )
+            job = Job(
+                message_id,
+                tenant,
+                mail_from,
+                bytes.fromhex(data),
+                attempts,
+                _utc(created),
+                _utc(expires),
+                chunks=chunks,
+            )
+            # By message only, state and order looked at here: with either in SQL, SQLite may
+            # walk the index on state (every queued recipient) or the table in id order (every
+            # one) rather than these few messages' recipients, a claim then costing as much as
+            # the queue is long (docs/performance.md, "A long queue").
+            for recipient_id, address, tries, state in sorted(recipients):
+                if state in _PENDING:
+                    job.recipients.append(JobRecipient(recipient_id, address, tries))
+            jobs[job.id] = job
         return [jobs[i] for i in ids if i in jobs]
 
     return [content.opened(sealer, job) for job in await db.unit(take)]
@@ -477,8 +514,9 @@ async def bring_forward(db: Database, now: datetime, aws_account: str | None = N
 
 _OUTCOME_COLUMNS = ("id", "state", "ses_message_id", "last_error", "updated_at")
 _FINISHED_COLUMNS = ("id", "state", "next_attempt_at", "completed_at")
-"""The values of an outcome and of a finished message: `_OUTCOME`'s and `_FINISHED`'s
-parameters are `r_<column>` and `m_<column>`, and `_RECORD_ALL`'s arrays the same."""
+"""The values of an outcome and of a finished message, in this order in each row of `_OUTCOME`'s
+and `_FINISHED`'s JSON (`_json_rows`); `_RECORD_ALL`'s arrays are `r_<column>` and
+`m_<column>`."""
 
 
 def _outcome(given: Any) -> Update:
@@ -512,15 +550,21 @@ def _finished(given: Any) -> Update:
     )
 
 
-def _parameters(prefix: str, columns: tuple[str, ...]) -> SimpleNamespace:
-    """Bind parameters `<prefix>_<column>`, by column, for `_outcome` and `_finished`."""
-    return SimpleNamespace(**{c: bindparam(f"{prefix}_{c}") for c in columns})
+def _json_rows(name: str, columns: tuple[str, ...]) -> SimpleNamespace:
+    """SQLite's rows for `_outcome` and `_finished`: one JSON array of arrays (the parameter
+    `name`), each a row's `columns` in order, read by `json_each`. The update then takes all
+    its rows in one step of the statement; with one row a step (`executemany`), each step
+    handed the GIL to the event loop's thread and waited to take it back, and SQLAlchemy
+    processed each row's parameters in Python (docs/performance.md, "The SQLite writer's
+    steps")."""
+    rows = func.json_each(bindparam(name)).table_valued("value").alias(name)
+    return SimpleNamespace(
+        **{c: rows.c.value.op("->>")(literal_column(str(i))) for i, c in enumerate(columns)}
+    )
 
 
-_OUTCOME = _outcome(_parameters("r", _OUTCOME_COLUMNS)).execution_options(synchronize_session=False)
-_FINISHED = _finished(_parameters("m", _FINISHED_COLUMNS)).execution_options(
-    synchronize_session=False
-)
+_OUTCOME = _outcome(_json_rows("outcomes", _OUTCOME_COLUMNS))
+_FINISHED = _finished(_json_rows("finished", _FINISHED_COLUMNS))
 _DROP_BODIES = delete(MessageBody).where(
     MessageBody.message_id.in_(bindparam("ids", expanding=True))
 )
@@ -551,6 +595,11 @@ def _arrays(
     """`rows` (each keyed `<prefix><column>`) as one array a column: the parameters
     `<name>_<column>` of `_unnested` rows."""
     return {f"{name}_{c}": [row[prefix + c] for row in rows] for c in columns}
+
+
+def _json(rows: list[dict[str, Any]], columns: tuple[str, ...], prefix: str) -> str:
+    """`rows` (each keyed `<prefix><column>`) as the JSON text of `_json_rows`."""
+    return json.dumps([[row[prefix + c] for c in columns] for row in rows])
 
 
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
@@ -586,10 +635,18 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         return
 
     def write(connection: Connection) -> None:
+        dialect = connection.dialect  # the text SQLite stores, from SQLAlchemy's own processor
+        stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+        assert stored is not None
         if outcomes:
-            connection.execute(_OUTCOME, outcomes)
+            for outcome in outcomes:
+                outcome["r_updated_at"] = stored(outcome["r_updated_at"])
+            connection.execute(_OUTCOME, {"outcomes": _json(outcomes, _OUTCOME_COLUMNS, "r_")})
         if finished:
-            connection.execute(_FINISHED, finished)
+            for row in finished:
+                row["m_next_attempt_at"] = stored(row["m_next_attempt_at"])
+                row["m_completed_at"] = stored(row["m_completed_at"])
+            connection.execute(_FINISHED, {"finished": _json(finished, _FINISHED_COLUMNS, "m_")})
         if dropped:
             connection.execute(_DROP_BODIES, {"ids": dropped})
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from gateway.core.types.aws import AwsAccountSpec
 from gateway.core.types.messages import JobResult, RecipientOutcome, RecipientState
@@ -125,6 +128,51 @@ async def test_deferred_recipients_are_retried_alone_at_the_next_attempt(db: Dat
     assert await queue.claim(db, SEALER, "w1", 10, NOW + timedelta(seconds=10), NOW + LEASE) == []
     [again] = await queue.claim(db, SEALER, "w1", 10, retry_at, retry_at + LEASE)
     assert [r.address for r in again.recipients] == [second.address]
+
+
+async def test_on_sqlite_claims_and_records_take_every_row_in_one_step_a_statement(
+    db: Database,
+) -> None:
+    """With a statement executed once for many rows (`executemany`) or read a row at a time,
+    each row is a step of SQLite's that hands the GIL to the event loop and waits to take it
+    back; the writer thread's turn then lasts as long as the event loop keeps it waiting."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite only (PostgreSQL's claim and record are one statement each)")
+    await spool(db, count=12, recipients=3)
+    steps: list[tuple[str, bool]] = []
+
+    def executed(_c: Any, _cursor: Any, statement: str, _p: Any, _x: Any, many: bool) -> None:
+        if statement.split(None, 1)[0].upper() in ("SELECT", "UPDATE", "DELETE"):
+            steps.append((statement.split(None, 1)[0].upper(), many))
+
+    event.listen(Engine, "after_cursor_execute", executed)
+    try:
+        jobs = await queue.claim(db, SEALER, "w1", 10, NOW, NOW + LEASE)
+        claim_steps = list(steps)
+        steps.clear()
+        results = [
+            JobResult(
+                j.id,
+                tuple(RecipientOutcome(r.id, RecipientState.SENT, "s") for r in j.recipients),
+                None,
+                NOW,
+            )
+            for j in jobs
+        ]
+        await queue.record(db, results, keep_bodies=False)
+    finally:
+        event.remove(Engine, "after_cursor_execute", executed)
+    assert len(jobs) == 10
+    assert all(len(j.recipients) == 3 for j in jobs)
+    # The pick reads the ten ids; the lease is one update; the messages, bodies and
+    # recipients come in one row.
+    assert claim_steps == [("SELECT", False), ("UPDATE", False), ("SELECT", False)]
+    assert steps == [
+        ("UPDATE", False),  # thirty outcomes
+        ("UPDATE", False),  # ten messages done
+        ("DELETE", False),  # their bodies
+    ]
+    assert await queue.pending_count(db) == 2
 
 
 async def test_deferred_messages_can_be_brought_forward(db: Database) -> None:
