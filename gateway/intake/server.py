@@ -234,6 +234,26 @@ class SubmissionSMTP(SMTP):
             seconds=round(time.monotonic() - session.started, 3),
         )
         super().connection_lost(error)
+        assert self._handler_coroutine is not None
+        self._handler_coroutine.add_done_callback(self._unlink)  # once the session has ended
+
+    def _unlink(self, _ended: object) -> None:
+        """Break the reference cycles that pass through this object, so that the connection's
+        objects (some eighty: the TLS layer, streams, session, envelope, a traceback or two)
+        are freed as the last reference goes. In a cycle they waited for the collector's
+        full collections, which a new connection for every message set off every second or
+        so, at 35-55 ms each (docs/performance.md, "A connection freed whole").
+
+        The cycles: aiosmtpd's tables of this object's bound methods; the session's task (its
+        `CancelledError` holds the frame that holds this object); asyncio's stream writer and
+        the callback of `StreamReaderProtocol`; the STARTTLS layer, whose protocol is this."""
+        self._smtp_methods.clear()
+        self._auth_methods.clear()
+        self._handler_coroutine = None
+        self._client_connected_cb = None
+        self._stream_writer = None
+        del self._writer  # aiosmtpd's name for the same writer (typed never None)
+        self._tls_protocol = None
 
     @property
     def in_transaction(self) -> bool:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import re
 import shutil
 import smtplib
 import socket
 import ssl
 import subprocess
+import weakref
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -492,6 +494,42 @@ async def test_idle_client_is_told_421_and_disconnected(start_gateway: Any) -> N
         expect(await client.command("EHLO client.example"), "250 ")
         expect(await client.reply(), "421 4.4.2")
         assert await client.closed_by_server()
+
+
+@protocol_only
+@pytest.mark.parametrize("implicit_tls", [False, True], ids=["starttls", "implicit-tls"])
+async def test_a_closed_connection_is_freed_at_once_not_left_to_the_collector(
+    start_gateway: Any, implicit_tls: bool
+) -> None:
+    """Nothing of a session stays in a reference cycle once it has ended: its objects (the
+    protocol, its TLS layer, streams, session and envelope: some eighty) are freed when the
+    last reference goes, not left for the cyclic collector's full collections, which a new
+    connection for every message made run every second or so (docs/performance.md)."""
+    gateway: Gateway = await start_gateway(None, deliver=False)
+    username, password = await gateway.credential()
+    listener = gateway.smtp.smtps if implicit_tls else gateway.smtp.submission
+    seen: list[weakref.ref[Any]] = []
+
+    async def watch() -> None:  # while the session runs, a weak reference to its protocol
+        while not seen:
+            seen.extend(weakref.ref(connection) for connection in listener.connections)
+            await asyncio.sleep(0.001)
+
+    gc.disable()
+    try:
+        watcher = asyncio.create_task(watch())
+        await asyncio.to_thread(
+            submit, listener.port, username, password, implicit_tls=implicit_tls
+        )
+        await watcher
+        [protocol] = seen
+        for _ in range(100):  # the connection is lost, then the session's task ends
+            if protocol() is None:
+                break
+            await asyncio.sleep(0.01)
+        assert protocol() is None
+    finally:
+        gc.enable()
 
 
 @protocol_only
