@@ -597,9 +597,16 @@ def _arrays(
     return {f"{name}_{c}": [row[prefix + c] for row in rows] for c in columns}
 
 
-def _json(rows: list[dict[str, Any]], columns: tuple[str, ...], prefix: str) -> str:
-    """`rows` (each keyed `<prefix><column>`) as the JSON text of `_json_rows`."""
-    return json.dumps([[row[prefix + c] for c in columns] for row in rows])
+def _json(
+    rows: list[dict[str, Any]], columns: tuple[str, ...], prefix: str, connection: Connection
+) -> str:
+    """`rows` (each keyed `<prefix><column>`) as the JSON text of `_json_rows`, times as
+    SQLite stores them (SQLAlchemy's own processor for `UTCDateTime`, so that they compare
+    with the others as text)."""
+    dialect = connection.dialect
+    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    table = [[row[prefix + c] for c in columns] for row in rows]
+    return json.dumps(table, default=stored)  # `default`: what JSON has no type for
 
 
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
@@ -635,18 +642,12 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         return
 
     def write(connection: Connection) -> None:
-        dialect = connection.dialect  # the text SQLite stores, from SQLAlchemy's own processor
-        stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-        assert stored is not None
         if outcomes:
-            for outcome in outcomes:
-                outcome["r_updated_at"] = stored(outcome["r_updated_at"])
-            connection.execute(_OUTCOME, {"outcomes": _json(outcomes, _OUTCOME_COLUMNS, "r_")})
+            rows = _json(outcomes, _OUTCOME_COLUMNS, "r_", connection)
+            connection.execute(_OUTCOME, {"outcomes": rows})
         if finished:
-            for row in finished:
-                row["m_next_attempt_at"] = stored(row["m_next_attempt_at"])
-                row["m_completed_at"] = stored(row["m_completed_at"])
-            connection.execute(_FINISHED, {"finished": _json(finished, _FINISHED_COLUMNS, "m_")})
+            rows = _json(finished, _FINISHED_COLUMNS, "m_", connection)
+            connection.execute(_FINISHED, {"finished": rows})
         if dropped:
             connection.execute(_DROP_BODIES, {"ids": dropped})
 
