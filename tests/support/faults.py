@@ -354,7 +354,8 @@ def kill_cycles(
     """`cycles` times: start `serve --role smtp --role worker`, let it take messages and send
     them for `run` seconds (and until it has accepted `WARM_UP` messages, the previous dead
     process's messages are taken over and this one holds some), then `kill -9` it; a kill
-    that finds it holding nothing is not counted (`KILL_ATTEMPTS`). `database_url` None: SQLite in `directory`. `lease`: `DELIVERY_LEASE`, None: the default.
+    that finds it holding nothing is not counted (`KILL_ATTEMPTS`). `database_url` None:
+    SQLite in `directory`. `lease`: `DELIVERY_LEASE`, None: the default.
     `minutes`: no new cycle after that long (fewer than `cycles` then)."""
     started = time.monotonic()
     end = started + minutes * 60 if minutes else float("inf")
