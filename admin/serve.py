@@ -32,6 +32,8 @@ log = logging.getLogger("gateway.serve")
 
 ROLES = ("smtp", "web", "worker")
 DEV_IDENTITY_SYNC_INTERVAL = 2.0
+"""`serve --dev` asks its emulator about pending domains this often (at most): a domain it
+verifies (`DEV_VERIFY_DELAY`) shows as verified a moment later."""
 GC_THRESHOLDS = (20_000, 10, 10)
 """The cyclic collector's thresholds once start-up is frozen: a young collection after 20,000
 more new objects than freed ones, not Python's 700. With a connection freed whole
@@ -39,8 +41,6 @@ more new objects than freed ones, not Python's 700. With a connection freed whol
 collections still walked the live connections' objects some 90 times a second under load, 2-3%
 of the CPU of a message (docs/performance.md, "A connection freed whole"), where at 20,000 they
 run every few seconds, each a few milliseconds."""
-"""`serve --dev` asks its emulator about pending domains this often (at most): a domain it
-verifies (`DEV_VERIFY_DELAY`) shows as verified a moment later."""
 
 
 def _dev_emulator(settings: Settings) -> Emulator | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -598,15 +598,14 @@ def _arrays(
 
 
 def _json(
-    rows: list[dict[str, Any]], columns: tuple[str, ...], prefix: str, connection: Connection
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    prefix: str,
+    stored: Callable[[Any], Any] | None,
 ) -> str:
-    """`rows` (each keyed `<prefix><column>`) as the JSON text of `_json_rows`, times as
-    SQLite stores them (SQLAlchemy's own processor for `UTCDateTime`, so that they compare
-    with the others as text)."""
-    dialect = connection.dialect
-    stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
-    table = [[row[prefix + c] for c in columns] for row in rows]
-    return json.dumps(table, default=stored)  # `default`: what JSON has no type for
+    """`rows` (each keyed `<prefix><column>`) as the JSON text of `_json_rows`, times `stored`
+    as SQLite stores them (`default`: what JSON has no type for)."""
+    return json.dumps([[row[prefix + c] for c in columns] for row in rows], default=stored)
 
 
 async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) -> None:
@@ -642,11 +641,15 @@ async def record(db: Database, results: Sequence[JobResult], keep_bodies: bool) 
         return
 
     def write(connection: Connection) -> None:
+        # Times as SQLAlchemy's own processor for `UTCDateTime` writes them, so that they
+        # compare with the others as text.
+        dialect = connection.dialect
+        stored = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
         if outcomes:
-            rows = _json(outcomes, _OUTCOME_COLUMNS, "r_", connection)
+            rows = _json(outcomes, _OUTCOME_COLUMNS, "r_", stored)
             connection.execute(_OUTCOME, {"outcomes": rows})
         if finished:
-            rows = _json(finished, _FINISHED_COLUMNS, "m_", connection)
+            rows = _json(finished, _FINISHED_COLUMNS, "m_", stored)
             connection.execute(_FINISHED, {"finished": rows})
         if dropped:
             connection.execute(_DROP_BODIES, {"ids": dropped})
