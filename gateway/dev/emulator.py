@@ -13,8 +13,10 @@ import asyncio
 import json
 import os
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -45,9 +47,9 @@ class Emulator:
         self.server.server_close()  # type: ignore[attr-defined]
 
 
-def start_emulator(verify_delay: float) -> Emulator:
-    """moto on a free loopback port, its identities verified `verify_delay` seconds after they
-    are added (`DEV_VERIFY_DELAY`)."""
+def start_emulator(verify_delay: float, clock: Callable[[], float] = time.monotonic) -> Emulator:
+    """moto on a free loopback port, its identities verified `verify_delay` seconds of `clock`
+    after they are added (`DEV_VERIFY_DELAY`)."""
     try:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -60,7 +62,7 @@ def start_emulator(verify_delay: float) -> Emulator:
             "the SES emulator needs moto: pip install 'ses-gateway[emulator]'"
         ) from exc
     moto = DomainDispatcherApplication(create_backend_app)
-    app = AccountLayer(IdentityLifecycle(moto, verify_delay))
+    app = AccountLayer(IdentityLifecycle(moto, verify_delay, clock))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, name="ses-emulator", daemon=True)
     thread.start()
