@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from admin.runtime import WebServer
+from admin.runtime import WebServer, http_socket
 
 
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 and yield its base URL (`http://127.0.0.1:PORT`)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = http_socket("127.0.0.1", 0, "HTTP_PORT")
     server = WebServer.for_app(app)
     task = asyncio.create_task(server.serve([sock]))
     try:
