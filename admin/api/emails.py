@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     WithJsonSchema,
 )
 from starlette.responses import Response
@@ -78,9 +79,16 @@ def _base64(value: object) -> bytes:
         raise ValueError("not valid base64") from None
 
 
+def _as_base64(content: bytes) -> str:
+    return base64.b64encode(content).decode()
+
+
 Base64 = Annotated[
     bytes,
     BeforeValidator(_base64),
+    # In base64 again as JSON (an Idempotency-Key's fingerprint): bytes that are not UTF-8
+    # cannot be written out as they are.
+    PlainSerializer(_as_base64, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "contentEncoding": "base64"}),
 ]
 AddressText = Annotated[str, Field(min_length=3, max_length=998)]

@@ -137,17 +137,27 @@ async def test_the_same_idempotency_key_sends_once_and_answers_the_same(
     stand_in: FakeSes, site: Site, worker: DeliveryWorker
 ) -> None:
     api = await _acme(site)
-    message = {"from": "a@example.com", "to": ["b@example.org"], "subject": "once", "text": "x"}
+    # An attachment whose bytes are not UTF-8 (a JPEG's first bytes) is part of the request.
+    photo = {"filename": "a.jpg", "content": base64.b64encode(b"\xff\xd8\xff\xe0").decode()}
+    message = {
+        "from": "a@example.com",
+        "to": ["b@example.org"],
+        "subject": "once",
+        "text": "x",
+        "attachments": [photo],
+    }
     key = {"Idempotency-Key": "order-1234"}
     first = await api.post("/emails", json=message, headers=key)
     again = await api.post("/emails", json=message, headers=key)
-    assert first.status_code == again.status_code == 202
+    assert first.status_code == again.status_code == 202, first.text
     assert again.content == first.content
     assert again.headers["idempotent-replayed"] == "true"
-    other = await api.post("/emails", json={**message, "subject": "changed"}, headers=key)
-    assert other.status_code == 409, other.text
-    assert other.json()["error"]["code"] == "conflict"
-    assert "Idempotency-Key" in other.json()["error"]["message"]
+    other_photo = {**photo, "content": base64.b64encode(b"\xff\xd8\xff\xe1").decode()}
+    for changed in ({"subject": "changed"}, {"attachments": [other_photo]}):
+        other = await api.post("/emails", json={**message, **changed}, headers=key)
+        assert other.status_code == 409, other.text
+        assert other.json()["error"]["code"] == "conflict"
+        assert "Idempotency-Key" in other.json()["error"]["message"]
     await settled(site.db, first.json()["id"])
     await asyncio.sleep(0.5)  # the worker had time to send a second one, if there were one
     assert len(stand_in.messages()) == 1
