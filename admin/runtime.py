@@ -20,7 +20,6 @@ from typing import Any
 
 import uvicorn
 
-from admin.app import create_app, create_metrics_app
 from admin.ops.context import Services
 from config import Settings
 from config.settings import ENV_PREFIX
@@ -253,6 +252,9 @@ class Parts:
         """The HTTP app: the data plane's endpoints, the panel and the API (its send API's
         submitter hears the change bus). `sends`: this process has the worker role too
         (`/readyz` then checks the SES client)."""
+        # Imported here: a CLI command, which serves nothing, does not load the panel and the API.
+        from admin.app import create_app
+
         settings, db = self.settings, self.db
         provider = await self.ses()
         readiness = Readiness(db, (lambda: provider.ready) if sends else None)
@@ -275,6 +277,8 @@ class Parts:
 
     def metrics_role(self) -> WebRole:
         """`/metrics` on a listener of its own (`METRICS_PORT`), for any role."""
+        from admin.app import create_metrics_app
+
         app = create_metrics_app(MetricsEndpoint.from_settings(self.db, self.settings))
         sock = http_socket(self.settings.metrics_host, self.settings.metrics_port, "METRICS_PORT")
         return WebRole("metrics", app, sock)

@@ -115,17 +115,22 @@ _MIGRATING = frozenset({"db", "start_gateway"})
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database: the tests that use this run once on each backend. It is empty, unless
     the test migrates it anyway (it uses `db` or `start_gateway`): then it starts as a copy of a
-    database migrated once per session, which is quicker than migrating it again."""
+    database migrated once per session, which is quicker than migrating it again. A PostgreSQL
+    one is dropped after the test: the server keeps its files in memory
+    (`tests/support/postgres.py`)."""
     migrated = not _MIGRATING.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
         path = tmp_path / "gateway.db"
-        return migrated_sqlite_url(request, path) if migrated else f"sqlite+aiosqlite:///{path}"
+        yield migrated_sqlite_url(request, path) if migrated else f"sqlite+aiosqlite:///{path}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
     template = request.getfixturevalue("postgres_template") if migrated else None
-    return server.create_database(f"test_{next(_names)}", template)
+    name = f"test_{next(_names)}"
+    yield server.create_database(name, template)
+    server.drop_database(name)
 
 
 @pytest.fixture
