@@ -66,7 +66,7 @@ def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    with PostgresServer() as server:
+    with PostgresServer(in_memory=True) as server:
         yield server
 
 
@@ -119,8 +119,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A fresh database: the tests that use this run once on each backend. It is empty, unless
     the test migrates it anyway (it uses `db` or `start_gateway`): then it starts as a copy of a
     database migrated once per session, which is quicker than migrating it again. A PostgreSQL
-    one is dropped after the test: the server keeps its files in memory
-    (`tests/support/postgres.py`)."""
+    one is dropped after the test: the server keeps its files in memory (`in_memory`)."""
     migrated = not _MIGRATING.isdisjoint(request.fixturenames)
     if request.param == "sqlite":
         path = tmp_path / "gateway.db"

@@ -9,9 +9,9 @@ Or by hand: ``python -m tests.support.postgres`` starts one, prints its URL and
 keeps it running until Ctrl-C.
 
 The server lives in a temporary directory (data directory, unix socket
-directory and log file; in memory where there is /dev/shm), listens on a free
-loopback TCP port, trusts every local connection (superuser ``postgres``, no password) and runs with
-durability switched off, so it is fast to start and fast to use.  ``stop()``
+directory and log file; in memory with ``in_memory=True``), listens on a
+free loopback TCP port, trusts every local connection (superuser ``postgres``, no password) and
+runs with durability switched off, so it is fast to start and fast to use.  ``stop()``
 kills it and deletes the directory.
 
 ``initdb`` refuses to run as root: when this process is root, the server
@@ -120,10 +120,8 @@ def find_bindir() -> Path:
     raise PostgresError(INSTALL_HINT)
 
 
-BASE_DIRS = (Path("/dev/shm"), Path(tempfile.gettempdir()))  # noqa: S108 - mkdtemp: a private dir
-"""Where the server's directory goes, the first that will do: memory (Linux's tmpfs) first. A
-database copied from a template is some 300 files, and making them on ext4 took 0.4 s of CPU
-a database (the inode allocator), against 27 ms in memory; the suite makes one a test."""
+MEMORY = Path("/dev/shm")  # noqa: S108 - mkdtemp makes a private dir in it
+"""Linux's tmpfs, for the test suite's servers (`in_memory`)."""
 
 
 def _traversable_by(path: Path, uid: int, gid: int) -> bool:
@@ -166,14 +164,21 @@ class PostgresServer:
         max_connections: int = 200,
         start_timeout: int = 60,
         durable: bool = False,
+        in_memory: bool = False,
     ) -> None:
         """`durable`: fsync and synchronous commit on, as in production, so that a crash of
-        the server (`shut_down("immediate")`) loses no committed transaction."""
+        the server (`shut_down("immediate")`) loses no committed transaction.
+
+        `in_memory`: the server's files in `MEMORY` where there is one, for the test suite. A
+        database copied from a template is some 300 files: making them on ext4 took 0.4 s of
+        CPU (the kernel's inode allocator), 27 ms in memory. Not for benchmarks: a sync there
+        writes nothing to a disk."""
         self._bindir_arg = Path(bindir) if bindir is not None else None
         self._base_dir_arg = Path(base_dir) if base_dir is not None else None
         self.max_connections = max_connections
         self.start_timeout = start_timeout
         self.durable = durable
+        self.in_memory = in_memory
         self.bindir: Path | None = None
         self.tmpdir: Path | None = None
         self.port: int | None = None
@@ -364,9 +369,11 @@ class PostgresServer:
                 "package (it creates that user), or run the tests as a non-root user."
             ) from None
 
-    def _default_base_dir(self) -> Path:
-        """The first of `BASE_DIRS` this process may write to and the server user may reach."""
-        for directory in BASE_DIRS:
+    def _default_base_dir(self) -> Path | None:
+        """`MEMORY` when asked for (`in_memory`) and usable, else the temporary directory (or
+        /tmp, when the server user cannot reach that one)."""
+        candidates = ([MEMORY] if self.in_memory else []) + [Path(tempfile.gettempdir())]
+        for directory in candidates:
             if not (directory.is_dir() and os.access(directory, os.W_OK | os.X_OK)):
                 continue
             user = self._as_user

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from .postgres import PostgresServer
+from .postgres import MEMORY, PostgresServer
 
 
 async def test_postgres_server_create_database_and_select() -> None:
@@ -22,3 +23,13 @@ async def test_postgres_server_create_database_and_select() -> None:
         finally:
             await engine.dispose()
     assert pg.tmpdir is None
+
+
+@pytest.mark.skipif(not MEMORY.is_dir(), reason="no /dev/shm on this machine")
+def test_the_suites_server_keeps_its_files_in_memory_and_others_on_disk(
+    postgres_server: PostgresServer,
+) -> None:
+    assert postgres_server.tmpdir is not None
+    assert postgres_server.tmpdir.parent == MEMORY
+    # A benchmark's server: a sync has to reach a disk.
+    assert PostgresServer(durable=True)._default_base_dir() != MEMORY
