@@ -369,7 +369,7 @@ class PostgresServer:
                 "package (it creates that user), or run the tests as a non-root user."
             ) from None
 
-    def _default_base_dir(self) -> Path | None:
+    def _default_base_dir(self) -> Path:
         """`MEMORY` when asked for (`in_memory`) and usable, else the temporary directory (or
         /tmp, when the server user cannot reach that one)."""
         candidates = ([MEMORY] if self.in_memory else []) + [Path(tempfile.gettempdir())]
