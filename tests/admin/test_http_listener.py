@@ -3,7 +3,6 @@ and metrics roles serve it: its connections send without waiting for the client'
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import httpx
@@ -12,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from admin.runtime import WebServer, http_socket
+from tests.support.http import server_for
 
 
 async def _hello(_: object) -> JSONResponse:
@@ -34,22 +33,10 @@ async def test_kept_connections_have_nagle_off(family: socket.AddressFamily) -> 
     """uvicorn writes a response's head and its body apart. With Nagle's algorithm on, the body
     waits for the ACK of the head, which a client delays by 40 ms: every answer on a kept
     connection took 40 ms more (the API, the panel, the tracking links, /metrics)."""
-    host = _loopback(family)
-    sock = http_socket(host, 0, "HTTP_PORT")
-    server = WebServer.for_app(Starlette(routes=[Route("/", _hello)]))
-    task = asyncio.create_task(server.serve([sock]))
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        port = sock.getsockname()[1]
-        url = f"http://[{host}]:{port}/" if family == socket.AF_INET6 else f"http://{host}:{port}/"
-        async with httpx.AsyncClient() as client:
-            for _ in range(2):
-                assert (await client.get(url)).json() == {"hello": "world"}
-            (connection,) = server.server_state.connections
-            accepted = connection.transport.get_extra_info("socket")
-            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    app = Starlette(routes=[Route("/", _hello)])
+    async with server_for(app, _loopback(family)) as (server, url), httpx.AsyncClient() as client:
+        for _ in range(2):
+            assert (await client.get(f"{url}/")).json() == {"hello": "world"}
+        (connection,) = server.server_state.connections
+        accepted = connection.transport.get_extra_info("socket")
+        assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -11,9 +11,10 @@ from admin.runtime import WebServer, http_socket
 
 
 @asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 and yield its base URL (`http://127.0.0.1:PORT`)."""
-    sock = http_socket("127.0.0.1", 0, "HTTP_PORT")
+async def server_for(app: Any, host: str = "127.0.0.1") -> AsyncIterator[tuple[WebServer, str]]:
+    """Serve `app` on `host` as `serve` does (`http_socket`); yield the server and its base URL
+    (`http://HOST:PORT`, the host in brackets for IPv6)."""
+    sock = http_socket(host, 0, "HTTP_PORT")
     server = WebServer.for_app(app)
     task = asyncio.create_task(server.serve([sock]))
     try:
@@ -21,8 +22,16 @@ async def serving(app: Any) -> AsyncIterator[str]:
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        shown = f"[{host}]" if ":" in host else host
+        yield server, f"http://{shown}:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 and yield its base URL (`http://127.0.0.1:PORT`)."""
+    async with server_for(app) as (_, url):
+        yield url

@@ -15,7 +15,7 @@ import pytest
 from gateway.identity.accounts import now
 from gateway.storage import campaigns, contacts, templates
 from tests.conftest import add_verified_domain
-from tests.support.site import Site
+from tests.support.site import UNLIMITED_API, Site
 
 CHECKS = (
     "not_a_server_error",
@@ -27,8 +27,7 @@ CHECKS = (
 
 
 NO_NETWORK = {
-    "api_rate_limit": 1000,
-    "api_rate_burst": 1000,
+    **UNLIMITED_API,
     # DNS checks of generated domains ask a closed port on loopback, never the internet.
     "dns_nameservers": ["127.0.0.1:9"],
     "dns_timeout": 0.2,
